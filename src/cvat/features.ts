@@ -1,0 +1,64 @@
+/**
+ * CVAT version → the behaviours the warden depends on. Boundaries come from
+ * cvat-facts.md ("Key version boundaries"), each verified against CVAT's source.
+ */
+import { WardenError } from '../errors.js';
+
+export interface CvatVersion {
+  major: number;
+  minor: number;
+  patch: number;
+  raw: string;
+}
+
+export interface CvatFeatures {
+  version: CvatVersion;
+  /** 2.20: per-job chunks addressed by `index`; the UI reads these. Before: task chunk `number`. */
+  indexChunks: boolean;
+  /** 2.21: `X-Checksum` / `X-Updated-Date` headers and `chunks_updated_date` in meta. */
+  checksumHeaders: boolean;
+  /** 2.23: chunk builds in an RQ queue; the server waits ≤50 s then answers 429 + Retry-After. */
+  retryAfter429: boolean;
+  /** 2.44: `storage` (local/share/cloud_storage) in data/meta. */
+  storageInMeta: boolean;
+  /** 2.48: personal access tokens (`Authorization: Bearer`). */
+  accessTokens: boolean;
+  /** 2.66: chunk endpoint honours `Range` (206). */
+  rangeRequests: boolean;
+  /** 2.73: webhook `completed:request[create:task]`. */
+  requestCompletedWebhook: boolean;
+  /** 2.4.7: ground-truth jobs with `included_frames`. */
+  groundTruthJobs: boolean;
+}
+
+export function parseCvatVersion(raw: string): CvatVersion {
+  const match = /^v?(\d+)\.(\d+)(?:\.(\d+))?/.exec(raw.trim());
+  if (!match) throw new WardenError('CVAT_BAD_RESPONSE', `cannot read a CVAT version from "${raw.slice(0, 40)}"`);
+  return { major: Number(match[1]), minor: Number(match[2]), patch: Number(match[3] ?? 0), raw };
+}
+
+function atLeast(v: CvatVersion, major: number, minor: number, patch = 0): boolean {
+  if (v.major !== major) return v.major > major;
+  if (v.minor !== minor) return v.minor > minor;
+  return v.patch >= patch;
+}
+
+export function featuresFor(version: CvatVersion): CvatFeatures {
+  if (version.major < 2) {
+    throw new WardenError(
+      'CVAT_UNSUPPORTED_VERSION',
+      `unsupported CVAT version ${version.raw}: cvat-warden needs CVAT 2.0 or later (1.x has no job data endpoint and no expiring cache)`,
+    );
+  }
+  return {
+    version,
+    indexChunks: atLeast(version, 2, 20),
+    checksumHeaders: atLeast(version, 2, 21),
+    retryAfter429: atLeast(version, 2, 23),
+    storageInMeta: atLeast(version, 2, 44),
+    accessTokens: atLeast(version, 2, 48),
+    rangeRequests: atLeast(version, 2, 66),
+    requestCompletedWebhook: atLeast(version, 2, 73),
+    groundTruthJobs: atLeast(version, 2, 4, 7),
+  };
+}

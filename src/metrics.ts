@@ -1,0 +1,203 @@
+/**
+ * Every Prometheus metric the warden exports, in one own Registry (never the global
+ * one, so tests and embedders get isolated counters). Naming follows Prometheus
+ * practice: `cvat_warden_` prefix, base units, `_total` on counters, and only
+ * bounded labels — never a path, chunk index or job id.
+ * `task_id` appears on one gauge only, and only for tasks with open share problems.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export const CHUNK_STATES = ['warm', 'pending', 'failed', 'stuck'] as const;
+export type ChunkState = (typeof CHUNK_STATES)[number];
+
+export const CHUNK_OUTCOMES = [
+  'warm', // 200/206
+  'retry_after', // 429, will retry
+  'server_error', // 500
+  'unavailable', // 502/503/504 or network error
+  'client_error', // 400/404/409
+  'auth_error', // 401/403
+  'stuck', // gave up after too many 429s
+  'failed', // gave up after retries
+] as const;
+export type ChunkOutcome = (typeof CHUNK_OUTCOMES)[number];
+
+export const QUALITIES = ['compressed', 'original'] as const;
+export type Quality = (typeof QUALITIES)[number];
+
+export const SHARE_EVENT_KINDS = ['deleted', 'moved', 'modified', 'restored', 'share_unavailable', 'share_restored', 'watcher_error'] as const;
+export type ShareEventKind = (typeof SHARE_EVENT_KINDS)[number];
+
+export const WATCH_MODES = ['inotify', 'scan_only', 'polling'] as const;
+export type WatchMode = (typeof WATCH_MODES)[number];
+
+/** Chunk build + transfer can take the 50 s server wait plus retries: buckets reach 120 s. */
+const CHUNK_DURATION_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 50, 60, 90, 120];
+
+export interface BuildInfo {
+  version: string;
+  nodeVersion?: string;
+}
+
+export function createMetrics(options: { buildInfo: BuildInfo; defaultMetrics?: boolean }) {
+  const registry = new Registry();
+  if (options.defaultMetrics) collectDefaultMetrics({ register: registry, prefix: 'cvat_warden_' });
+
+  const buildInfo = new Gauge({
+    name: 'cvat_warden_build_info',
+    help: 'Build information of the running cvat-warden; always 1.',
+    labelNames: ['version', 'node_version'] as const,
+    registers: [registry],
+  });
+  buildInfo.set({ version: options.buildInfo.version, node_version: options.buildInfo.nodeVersion ?? process.version }, 1);
+
+  const cvatUp = new Gauge({
+    name: 'cvat_warden_cvat_up',
+    help: 'Whether the last request to the CVAT API got an HTTP answer (1) or not (0).',
+    registers: [registry],
+  });
+
+  const cvatInfo = new Gauge({
+    name: 'cvat_warden_cvat_info',
+    help: 'Version of the CVAT server last seen; always 1.',
+    labelNames: ['version'] as const,
+    registers: [registry],
+  });
+
+  const chunkRequests = new Counter({
+    name: 'cvat_warden_chunk_requests_total',
+    help: 'Chunk requests sent to CVAT by the warmer, by quality and outcome.',
+    labelNames: ['quality', 'outcome'] as const,
+    registers: [registry],
+  });
+  for (const quality of QUALITIES) for (const outcome of CHUNK_OUTCOMES) chunkRequests.inc({ quality, outcome }, 0);
+
+  const chunkRequestDuration = new Histogram({
+    name: 'cvat_warden_chunk_request_duration_seconds',
+    help: 'Time from sending a chunk request to the end of its response, by quality.',
+    labelNames: ['quality'] as const,
+    buckets: CHUNK_DURATION_BUCKETS,
+    registers: [registry],
+  });
+  for (const quality of QUALITIES) chunkRequestDuration.zero({ quality });
+
+  const chunks = new Gauge({
+    name: 'cvat_warden_chunks',
+    help: 'Chunks in scope of the warmer, by state (warm, pending, failed, stuck).',
+    labelNames: ['state'] as const,
+    registers: [registry],
+  });
+  for (const state of CHUNK_STATES) chunks.set({ state }, 0);
+
+  const chunksExpiringSoon = new Gauge({
+    name: 'cvat_warden_chunks_expiring_soon',
+    help: 'Warm chunks whose cache entry expires within the next 4 hours and is not yet re-confirmed.',
+    registers: [registry],
+  });
+
+  const oldestWarmChunkTimestamp = new Gauge({
+    name: 'cvat_warden_oldest_warm_chunk_timestamp_seconds',
+    help: 'Unix time at which the oldest confirmed-warm chunk in scope was built (0 when none).',
+    registers: [registry],
+  });
+
+  const warmConcurrency = new Gauge({
+    name: 'cvat_warden_warm_concurrency_limit',
+    help: 'Current limit of concurrent chunk requests (lowered when annotators need the chunk workers).',
+    registers: [registry],
+  });
+
+  const warmBackoffs = new Counter({
+    name: 'cvat_warden_warm_backoffs_total',
+    help: 'Times the warmer lowered its concurrency because CVAT latency or 429s rose.',
+    registers: [registry],
+  });
+
+  const lastWarmPassTimestamp = new Gauge({
+    name: 'cvat_warden_last_warm_pass_timestamp_seconds',
+    help: 'Unix time at which the last complete warm pass ended.',
+    registers: [registry],
+  });
+
+  // Share guard.
+  const shareFilesExpected = new Gauge({
+    name: 'cvat_warden_share_files_expected',
+    help: 'Distinct share files that cache-dependent tasks read.',
+    registers: [registry],
+  });
+  const shareFilesMissing = new Gauge({
+    name: 'cvat_warden_share_files_missing',
+    help: 'Expected share files that are missing, moved or changed.',
+    registers: [registry],
+  });
+  const taskShareFilesMissing = new Gauge({
+    name: 'cvat_warden_task_share_files_missing',
+    help: 'Expected share files missing, moved or changed, per task; a series exists only for tasks with problems.',
+    labelNames: ['task_id'] as const,
+    registers: [registry],
+  });
+  const shareAvailable = new Gauge({
+    name: 'cvat_warden_share_available',
+    help: 'Whether the share root is mounted and readable (1) or not (0).',
+    registers: [registry],
+  });
+  const shareEvents = new Counter({
+    name: 'cvat_warden_share_events_total',
+    help: 'Integrity events seen on the share, by kind.',
+    labelNames: ['kind'] as const,
+    registers: [registry],
+  });
+  for (const kind of SHARE_EVENT_KINDS) shareEvents.inc({ kind }, 0);
+  const shareScanDuration = new Histogram({
+    name: 'cvat_warden_share_scan_duration_seconds',
+    help: 'Duration of full reconcile scans of the expected share files.',
+    buckets: [0.01, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600],
+    registers: [registry],
+  });
+  const shareLastScanTimestamp = new Gauge({
+    name: 'cvat_warden_share_last_scan_timestamp_seconds',
+    help: 'Unix time at which the last full reconcile scan finished.',
+    registers: [registry],
+  });
+  const shareWatchMode = new Gauge({
+    name: 'cvat_warden_share_watch_mode',
+    help: 'How the share is watched: 1 for the active mode (inotify, scan_only, polling).',
+    labelNames: ['mode'] as const,
+    registers: [registry],
+  });
+  const shareWatchedDirectories = new Gauge({
+    name: 'cvat_warden_share_watched_directories',
+    help: 'Directories under an inotify watch.',
+    registers: [registry],
+  });
+
+  return {
+    registry,
+    buildInfo,
+    cvatUp,
+    cvatInfo,
+    chunkRequests,
+    chunkRequestDuration,
+    chunks,
+    chunksExpiringSoon,
+    oldestWarmChunkTimestamp,
+    warmConcurrency,
+    warmBackoffs,
+    lastWarmPassTimestamp,
+    shareFilesExpected,
+    shareFilesMissing,
+    taskShareFilesMissing,
+    shareAvailable,
+    shareEvents,
+    shareScanDuration,
+    shareLastScanTimestamp,
+    shareWatchMode,
+    shareWatchedDirectories,
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;
+
+export function setWatchMode(metrics: Metrics, mode: WatchMode): void {
+  for (const m of WATCH_MODES) metrics.shareWatchMode.set({ mode: m }, m === mode ? 1 : 0);
+}
