@@ -1,0 +1,185 @@
+/**
+ * Gathers the tasks and jobs in scope from CVAT (the I/O half of planning). One bad
+ * task — malformed, deleted mid-run, without data — is reported and skipped; only
+ * unreachable CVAT and refused credentials stop the walk.
+ */
+import pLimit from 'p-limit';
+import type { CvatClient } from '../cvat/client.js';
+import type { CvatFeatures } from '../cvat/features.js';
+import { frameStep, type DataMeta, type Job, type Task } from '../cvat/shapes.js';
+import { CvatHttpError, WardenError, describeError } from '../errors.js';
+import type { Scope } from '../config/index.js';
+import type { PlanJob, PlanTask } from './types.js';
+
+export interface TaskRecord {
+  task: Task;
+  jobs: Job[];
+  /** Task data/meta; present when asked for and well-formed. */
+  meta?: DataMeta;
+  /** Job data/meta of legacy ground-truth jobs (their included_frames). */
+  jobMetas: Map<number, DataMeta>;
+}
+
+export interface InventoryIssue {
+  taskId?: number;
+  jobId?: number;
+  /** `skipped` is expected (no data yet); `problem` means something is wrong and counts as a failure. */
+  severity: 'skipped' | 'problem';
+  message: string;
+}
+
+export interface InventoryOptions {
+  features: CvatFeatures;
+  /** Fetch task data/meta (needed for context images, chunk dates, storage, legacy GT jobs). */
+  withMeta: boolean;
+  signal?: AbortSignal;
+  onIssue: (issue: InventoryIssue) => void;
+  /** Parallel task lookups; metadata requests are cheap for CVAT. */
+  concurrency?: number;
+}
+
+function isFatal(error: unknown): boolean {
+  return error instanceof WardenError && ['CVAT_UNREACHABLE', 'CVAT_AUTH_REFUSED', 'CVAT_FORBIDDEN', 'CVAT_UNSUPPORTED_VERSION', 'ABORTED'].includes(error.code);
+}
+
+/** Task ids (and job filters) that make up the scope. */
+async function resolveScope(client: CvatClient, scope: Scope, options: InventoryOptions): Promise<{ tasks: Task[]; jobFilter?: Map<number, Set<number>> }> {
+  const tasks = new Map<number, Task>();
+  const addChecked = (checked: Awaited<ReturnType<CvatClient['task']>>) => {
+    if (checked.ok) tasks.set(checked.value.id, checked.value);
+    else options.onIssue({ taskId: checked.id, severity: 'problem', message: checked.problem });
+  };
+  if (scope.all) {
+    for await (const checked of client.tasks({ sort: 'id' }, options.signal)) addChecked(checked);
+  }
+  for (const projectId of scope.projectIds) {
+    for await (const checked of client.tasks({ projectId, sort: 'id' }, options.signal)) addChecked(checked);
+  }
+  const lookup = async (what: 'task' | 'job', id: number, fetch: () => Promise<void>) => {
+    try {
+      await fetch();
+    } catch (error) {
+      if (isFatal(error)) throw error;
+      const gone = error instanceof CvatHttpError && error.status === 404;
+      options.onIssue({ ...(what === 'task' ? { taskId: id } : { jobId: id }), severity: 'problem', message: gone ? `${what} ${id} not found` : describeError(error) });
+    }
+  };
+  for (const id of scope.taskIds) await lookup('task', id, async () => addChecked(await client.task(id, options.signal)));
+  let jobFilter: Map<number, Set<number>> | undefined;
+  if (scope.jobIds.length > 0) {
+    jobFilter = new Map();
+    for (const id of scope.jobIds) {
+      await lookup('job', id, async () => {
+        const job = await client.job(id, options.signal);
+        if (!job.ok) return options.onIssue({ jobId: id, severity: 'problem', message: job.problem });
+        if (!jobFilter!.has(job.value.task_id)) jobFilter!.set(job.value.task_id, new Set());
+        jobFilter!.get(job.value.task_id)!.add(id);
+        if (!tasks.has(job.value.task_id)) await lookup('task', job.value.task_id, async () => addChecked(await client.task(job.value.task_id, options.signal)));
+      });
+    }
+  }
+  return { tasks: [...tasks.values()].sort((a, b) => a.id - b.id), ...(jobFilter ? { jobFilter } : {}) };
+}
+
+function hasData(task: Task): boolean {
+  return task.data !== null && task.data !== undefined && (task.size ?? 0) > 0 && task.media_type !== '';
+}
+
+/** Every task record in scope, fetched a few tasks at a time. */
+export async function* collectTaskRecords(client: CvatClient, scope: Scope, options: InventoryOptions): AsyncGenerator<TaskRecord> {
+  const { tasks, jobFilter } = await resolveScope(client, scope, options);
+  const limit = pLimit(options.concurrency ?? 4);
+  const fetchRecord = async (task: Task): Promise<TaskRecord | undefined> => {
+    if (!hasData(task)) {
+      options.onIssue({ taskId: task.id, severity: 'skipped', message: `task ${task.id} has no data yet` });
+      return undefined;
+    }
+    try {
+      const jobs: Job[] = [];
+      const wanted = jobFilter?.get(task.id);
+      for await (const checked of client.jobs({ taskId: task.id }, options.signal)) {
+        if (!checked.ok) options.onIssue({ taskId: task.id, jobId: checked.id, severity: 'problem', message: checked.problem });
+        // Some CVAT versions ignore unknown filters; never trust the server to have filtered.
+        else if (checked.value.task_id === task.id && (!wanted || wanted.has(checked.value.id))) jobs.push(checked.value);
+      }
+      if (jobs.length === 0) {
+        options.onIssue({ taskId: task.id, severity: 'skipped', message: `task ${task.id} has no jobs yet (still being created?)` });
+        return undefined;
+      }
+      const record: TaskRecord = { task, jobs, jobMetas: new Map() };
+      if (options.withMeta || !options.features.indexChunks) {
+        const meta = await client.taskMeta(task.id, options.signal);
+        if (meta.ok) record.meta = meta.value;
+        else options.onIssue({ taskId: task.id, severity: 'problem', message: meta.problem });
+      }
+      if (!options.features.indexChunks) {
+        for (const job of jobs.filter((j) => j.type === 'ground_truth')) {
+          const meta = await client.jobMeta(job.id, options.signal);
+          if (meta.ok) record.jobMetas.set(job.id, meta.value);
+          else options.onIssue({ taskId: task.id, jobId: job.id, severity: 'problem', message: meta.problem });
+        }
+      }
+      return record;
+    } catch (error) {
+      if (isFatal(error)) throw error;
+      const gone = error instanceof CvatHttpError && error.status === 404;
+      options.onIssue({ taskId: task.id, severity: gone ? 'skipped' : 'problem', message: gone ? `task ${task.id} was deleted` : `task ${task.id}: ${describeError(error)}` });
+      return undefined;
+    }
+  };
+  // A small window keeps a few lookups in flight while records are handed out in order.
+  const window = (options.concurrency ?? 4) * 2;
+  const pending: Array<Promise<TaskRecord | undefined>> = [];
+  let next = 0;
+  while (next < tasks.length || pending.length > 0) {
+    while (next < tasks.length && pending.length < window) {
+      const task = tasks[next++]!;
+      const promise = limit(() => fetchRecord(task));
+      promise.catch(() => undefined); // surfaced when awaited below
+      pending.push(promise);
+    }
+    const record = await pending.shift()!;
+    if (record) yield record;
+  }
+}
+
+/** Reduces a record to what the planner needs; undefined (with an issue) when it cannot be planned. */
+export function toPlanTask(record: TaskRecord, options: { contextImages: boolean; onIssue: (issue: InventoryIssue) => void }): PlanTask | undefined {
+  const { task, meta } = record;
+  const taskChunkSize = task.data_chunk_size ?? meta?.chunk_size ?? undefined;
+  const jobs: PlanJob[] = [];
+  for (const job of record.jobs) {
+    const chunkSize = job.data_chunk_size ?? taskChunkSize;
+    if (!chunkSize) {
+      options.onIssue({ taskId: task.id, jobId: job.id, severity: 'problem', message: `job ${job.id} has no chunk size` });
+      continue;
+    }
+    const includedFrames = record.jobMetas.get(job.id)?.included_frames ?? undefined;
+    jobs.push({
+      id: job.id,
+      taskId: task.id,
+      type: job.type,
+      startFrame: job.start_frame,
+      stopFrame: job.stop_frame,
+      frameCount: job.frame_count ?? job.stop_frame - job.start_frame + 1,
+      chunkSize,
+      state: job.state ?? 'new',
+      ...(includedFrames ? { includedFrames } : {}),
+    });
+  }
+  if (jobs.length === 0 || !taskChunkSize) return undefined;
+  const framesWithContext: number[] = [];
+  if (options.contextImages && meta?.frames) {
+    meta.frames.forEach((frame, index) => {
+      if ((frame.related_files ?? 0) > 0) framesWithContext.push(index);
+    });
+  }
+  return {
+    id: task.id,
+    chunkSize: taskChunkSize,
+    startFrame: meta?.start_frame ?? 0,
+    frameStep: frameStep(meta?.frame_filter),
+    ...(framesWithContext.length ? { framesWithContext } : {}),
+    jobs,
+  };
+}

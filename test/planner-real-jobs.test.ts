@@ -1,0 +1,116 @@
+/**
+ * The planner over CVAT's real job list (2.73 and 2.14 API dumps), cross-checked
+ * against the DB fixture's segments: the number of chunks per job is computed here
+ * independently from engine.segment / engine.data, not from the API fields the
+ * planner reads.
+ */
+import { describe, expect, it } from 'vitest';
+import { JobSchema, TaskSchema, type Job, type Task } from '../src/cvat/shapes.js';
+import { planRequests, summarizePlan } from '../src/plan/planner.js';
+import { toPlanTask } from '../src/plan/inventory.js';
+import type { PlanOptions, PlanTask } from '../src/plan/types.js';
+import { readSharedJson, sharedCvatAvailable } from './support/shared.js';
+
+interface Page<T> { results: T[] }
+interface Fixture { model: string; pk: number; fields: Record<string, unknown> }
+
+const OPTIONS: PlanOptions = { qualities: ['compressed'], previews: false, contextImages: false, indexChunks: true, skipCompleted: false };
+
+function planTasks(version: string): { tasks: PlanTask[]; jobs: Job[] } {
+  const tasks = readSharedJson<Page<unknown>>(`${version}/tests/python/shared/assets/tasks.json`).results.map((t) => TaskSchema.parse(t) as Task);
+  const jobs = readSharedJson<Page<unknown>>(`${version}/tests/python/shared/assets/jobs.json`).results.map((j) => JobSchema.parse(j) as Job);
+  const planned: PlanTask[] = [];
+  for (const task of tasks) {
+    const own = jobs.filter((j) => j.task_id === task.id);
+    if (own.length === 0) continue;
+    const p = toPlanTask({ task, jobs: own, jobMetas: new Map() }, { contextImages: false, onIssue: () => undefined });
+    if (p) planned.push(p);
+  }
+  return { tasks: planned, jobs };
+}
+
+describe.runIf(sharedCvatAvailable())('planner over real CVAT 2.73 jobs', () => {
+  it('plans ceil(segment frames / chunk size) index chunks per annotation and GT job, none for consensus replicas', () => {
+    const { tasks, jobs } = planTasks('v2.73.0');
+    const db = readSharedJson<Fixture[]>('v2.73.0/tests/python/shared/assets/cvat_db/data.json');
+    const segments = new Map(db.filter((r) => r.model === 'engine.segment').map((r) => [r.pk, r.fields]));
+    const dbJobs = new Map(db.filter((r) => r.model === 'engine.job').map((r) => [r.pk, r.fields]));
+    const dbTasks = new Map(db.filter((r) => r.model === 'engine.task').map((r) => [r.pk, r.fields]));
+    const dbData = new Map(db.filter((r) => r.model === 'engine.data').map((r) => [r.pk, r.fields]));
+
+    const planned = new Map<number, number[]>();
+    for (const request of planRequests(tasks, OPTIONS)) {
+      expect(request.path).toBe(`/api/jobs/${request.jobId}/data`);
+      expect(request.query).toMatchObject({ type: 'chunk', quality: 'compressed' });
+      planned.set(request.jobId, [...(planned.get(request.jobId) ?? []), request.slot]);
+    }
+
+    let checked = 0;
+    for (const job of jobs) {
+      const fields = dbJobs.get(job.id);
+      if (!fields) continue;
+      const segment = segments.get(fields['segment'] as number)!;
+      const task = dbTasks.get(segment['task'] as number)!;
+      const data = dbData.get(task['data'] as number)!;
+      // Django stores SPECIFIC_FRAMES as "0,1,2" (or "[]" when empty).
+      const specific = String(segment['frames'] ?? '').replace(/[[\]]/g, '').split(',').filter(Boolean);
+      const frames = segment['type'] === 'specific_frames' ? specific.length : (segment['stop_frame'] as number) - (segment['start_frame'] as number) + 1;
+      const expected = fields['type'] === 'consensus_replica' ? 0 : Math.ceil(frames / (data['chunk_size'] as number));
+      const slots = (planned.get(job.id) ?? []).sort((a, b) => a - b);
+      expect(slots, `job ${job.id} (${String(fields['type'])})`).toEqual([...Array(expected).keys()]);
+      checked++;
+    }
+    expect(checked).toBeGreaterThan(40);
+    expect(jobs.some((j) => j.type === 'consensus_replica')).toBe(true);
+    expect(jobs.some((j) => j.type === 'ground_truth')).toBe(true);
+  });
+
+  it('orders jobs new/in progress first, and chunk 0 of every job before any later chunk', () => {
+    const { tasks } = planTasks('v2.73.0');
+    const requests = [...planRequests(tasks, OPTIONS)];
+    const tiers = requests.map((r) => r.tier);
+    expect(tiers).toEqual([...tiers].sort((a, b) => a - b));
+    expect(tiers).toContain(0);
+    expect(tiers).toContain(1);
+    for (const tier of [0, 1]) {
+      const inTier = requests.filter((r) => r.tier === tier);
+      const lastZero = inTier.map((r) => r.slot).lastIndexOf(0);
+      const firstLater = inTier.findIndex((r) => r.slot > 0);
+      if (firstLater >= 0) expect(lastZero).toBeLessThan(firstLater);
+    }
+    const stateOf = new Map(tasks.flatMap((t) => t.jobs).map((j) => [j.id, j.state]));
+    for (const r of requests) expect(['new', 'in progress'].includes(stateOf.get(r.jobId)!)).toBe(r.tier === 0);
+  });
+
+  it('leaves completed jobs out when asked, and counts without materialising', () => {
+    const { tasks } = planTasks('v2.73.0');
+    const all = summarizePlan(tasks, OPTIONS);
+    const active = summarizePlan(tasks, { ...OPTIONS, skipCompleted: true });
+    expect(active.requests).toBeLessThan(all.requests);
+    expect(all.requests).toBe([...planRequests(tasks, OPTIONS)].length);
+    const both = summarizePlan(tasks, { ...OPTIONS, qualities: ['compressed', 'original'] });
+    expect(both.requests).toBe(2 * all.requests);
+  });
+});
+
+describe.runIf(sharedCvatAvailable())('planner over real CVAT 2.14 jobs (task chunk numbers)', () => {
+  it('requests each task chunk number once, shared border chunks de-duplicated', () => {
+    const { tasks } = planTasks('v2.14.4');
+    const legacy: PlanOptions = { ...OPTIONS, indexChunks: false };
+    const requests = [...planRequests(tasks, legacy)];
+    expect(requests.length).toBeGreaterThan(0);
+    const keys = requests.filter((r) => r.series.startsWith('t')).map((r) => `${r.series}:${r.slot}`);
+    expect(new Set(keys).size).toBe(keys.length);
+    for (const r of requests) {
+      expect(r.query).toHaveProperty('number');
+      expect(r.query).not.toHaveProperty('index');
+    }
+    // Every annotation job's chunk range is covered by some request of its task.
+    for (const task of tasks) {
+      const covered = new Set(requests.filter((r) => r.taskId === task.id && r.series.startsWith('t')).map((r) => r.slot));
+      for (const job of task.jobs.filter((j) => j.type === 'annotation')) {
+        for (let n = Math.floor(job.startFrame / task.chunkSize); n <= Math.floor(job.stopFrame / task.chunkSize); n++) expect(covered.has(n)).toBe(true);
+      }
+    }
+  });
+});
