@@ -1,0 +1,61 @@
+/**
+ * Every command-line option, with its environment variable, the commands that take it,
+ * and its help text. One table drives parsing, validation and `--help`.
+ */
+export type OptionType = 'string' | 'boolean' | 'integer' | 'number' | 'duration' | 'ids' | 'path';
+export type CommandName = 'warm' | 'check' | 'run' | 'doctor' | 'emulate' | 'demo';
+
+export interface OptionSpec {
+  name: string;
+  type: OptionType;
+  env?: string;
+  commands: readonly CommandName[];
+  help: string;
+  default?: string;
+  /** Allowed values for string options. */
+  choices?: readonly string[];
+}
+
+const CVAT: readonly CommandName[] = ['warm', 'check', 'run', 'doctor'];
+const WARMING: readonly CommandName[] = ['warm', 'run'];
+const GUARDING: readonly CommandName[] = ['check', 'run', 'doctor'];
+const ALL: readonly CommandName[] = ['warm', 'check', 'run', 'doctor', 'emulate', 'demo'];
+
+export const OPTIONS: readonly OptionSpec[] = [
+  { name: 'url', type: 'string', env: 'CVAT_URL', commands: CVAT, help: 'CVAT base URL, with its path prefix if any (https://cvat.example.com)' },
+  { name: 'token-file', type: 'path', env: 'CVAT_ACCESS_TOKEN_FILE', commands: CVAT, help: 'file holding a personal access token (Docker secret); or set CVAT_ACCESS_TOKEN' },
+  { name: 'api-key-file', type: 'path', env: 'CVAT_API_KEY_FILE', commands: CVAT, help: 'file holding a legacy API key (Authorization: Token); or set CVAT_API_KEY' },
+  { name: 'username', type: 'string', env: 'CVAT_USERNAME', commands: CVAT, help: 'user for basic auth, with CVAT_PASSWORD or --password-file' },
+  { name: 'password-file', type: 'path', env: 'CVAT_PASSWORD_FILE', commands: CVAT, help: 'file holding the password; or set CVAT_PASSWORD' },
+  { name: 'org', type: 'string', env: 'CVAT_ORG', commands: CVAT, help: 'organization slug (X-Organization); default: everything the account sees' },
+  { name: 'all', type: 'boolean', commands: ['warm', 'check'], help: 'every task the account can see' },
+  { name: 'task', type: 'ids', commands: ['warm', 'check'], help: 'task id(s), repeatable or comma-separated' },
+  { name: 'project', type: 'ids', commands: ['warm', 'check'], help: 'project id(s)' },
+  { name: 'job', type: 'ids', commands: ['warm'], help: 'job id(s)' },
+  { name: 'quality', type: 'string', env: 'CVAT_WARDEN_QUALITY', commands: WARMING, choices: ['compressed', 'original', 'both'], default: 'compressed', help: 'chunk quality to warm; the annotation UI reads compressed, AI tools and exports original' },
+  { name: 'previews', type: 'boolean', commands: WARMING, help: 'also warm task and job previews' },
+  { name: 'context-images', type: 'boolean', commands: WARMING, help: 'also warm context images of frames that have related files' },
+  { name: 'skip-completed', type: 'boolean', commands: WARMING, help: 'leave out jobs in state completed' },
+  { name: 'concurrency', type: 'integer', env: 'CVAT_WARDEN_CONCURRENCY', commands: WARMING, default: '1', help: 'chunk requests in flight; keep below the number of CVAT chunk workers (2 by default)' },
+  { name: 'max-age', type: 'duration', env: 'CVAT_WARDEN_MAX_AGE', commands: WARMING, default: '20h', help: 're-confirm a chunk once it is this old (CVAT drops it 24 h after it was built)' },
+  { name: 'state-dir', type: 'path', env: 'CVAT_WARDEN_STATE_DIR', commands: ['warm', 'check', 'run', 'doctor'], default: './.cvat-warden', help: 'where the ledger and guard state live' },
+  { name: 'dry-run', type: 'boolean', commands: ['warm'], help: 'print the plan (tasks, jobs, chunks, estimated time) and request no chunk' },
+  { name: 'json', type: 'boolean', commands: ['warm', 'check', 'doctor'], help: 'print a JSON summary on stdout' },
+  { name: 'share-dir', type: 'path', env: 'CVAT_SHARE_DIR', commands: ['check', 'run', 'doctor', 'emulate', 'demo'], help: "host path where CVAT's share (/home/django/share) is mounted" },
+  { name: 'share-tasks', type: 'ids', env: 'CVAT_WARDEN_SHARE_TASKS', commands: GUARDING, help: 'treat these tasks as share-backed (CVAT < 2.44 cannot say)' },
+  { name: 'scan-interval', type: 'duration', env: 'CVAT_WARDEN_SCAN_INTERVAL', commands: ['run'], default: '1h', help: 'full reconcile scan of the share every this long' },
+  { name: 'listen', type: 'string', env: 'CVAT_WARDEN_LISTEN', commands: ['run'], default: '0.0.0.0:9464', help: 'address for /metrics, /healthz, /readyz, /status and webhooks' },
+  { name: 'poll-interval', type: 'duration', env: 'CVAT_WARDEN_POLL_INTERVAL', commands: ['run'], default: '60s', help: 'how often to look for new or changed tasks' },
+  { name: 'webhook-secret-file', type: 'path', env: 'CVAT_WEBHOOK_SECRET_FILE', commands: ['run'], help: 'file with the webhook secret; or set CVAT_WEBHOOK_SECRET' },
+  { name: 'port', type: 'integer', commands: ['emulate', 'demo'], default: '8080', help: 'emulator port (0 = any free port)' },
+  { name: 'host', type: 'string', commands: ['emulate', 'demo'], default: '127.0.0.1', help: 'emulator address' },
+  { name: 'cvat-version', type: 'string', commands: ['emulate'], default: '2.73.0', help: 'CVAT version the emulator pretends to be (2.14.4 for the pre-2.20 API)' },
+  { name: 'build-time', type: 'duration', commands: ['emulate', 'demo'], default: '300ms', help: 'emulated time to build one chunk' },
+  { name: 'workers', type: 'integer', commands: ['emulate', 'demo'], default: '2', help: 'emulated chunk workers' },
+  { name: 'log-level', type: 'string', env: 'LOG_LEVEL', commands: ALL, choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info', help: 'log level (logs go to stderr as JSON lines)' },
+  { name: 'help', type: 'boolean', commands: ALL, help: 'show this help' },
+];
+
+export function optionsFor(command: CommandName): OptionSpec[] {
+  return OPTIONS.filter((o) => o.commands.includes(command));
+}
