@@ -1,0 +1,263 @@
+/**
+ * Lints grafana/dashboards/cvat-warden.json the way dashboard-linter would (fixed uid,
+ * no __inputs / ${DS_…}, a `datasource` variable, job/instance variables, a unit and a
+ * description on every panel, $__rate_interval in every rate()), then hands every
+ * PromQL expression to promtool as a recording rule so a real Prometheus parser
+ * accepts it, and checks that every metric it reads is exported by the service.
+ *
+ * promtool comes from scripts/install-prometheus.sh. Without it the promtool case is
+ * skipped with a warning, unless CI is set, in which case it fails.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import { createMetrics } from '../src/metrics.js';
+
+const execFileAsync = promisify(execFile);
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const DASHBOARD_FILE = join(ROOT, 'grafana', 'dashboards', 'cvat-warden.json');
+
+/** Service metrics that deliberately have no panel. Add a name here only with a reason. */
+const NOT_ON_DASHBOARD: ReadonlySet<string> = new Set<string>();
+
+interface Target {
+  expr?: string;
+  refId?: string;
+  datasource?: { type?: string; uid?: string };
+}
+interface Panel {
+  id: number;
+  type: string;
+  title: string;
+  description?: string;
+  datasource?: { type?: string; uid?: string };
+  fieldConfig?: { defaults?: { unit?: string } };
+  targets?: Target[];
+  panels?: Panel[];
+  gridPos?: { h: number; w: number; x: number; y: number };
+}
+interface Variable {
+  name: string;
+  type: string;
+  query?: string | { query?: string };
+  datasource?: { type?: string; uid?: string };
+}
+interface Dashboard {
+  id: unknown;
+  uid: string;
+  title: string;
+  __inputs?: unknown;
+  __requires?: unknown;
+  panels: Panel[];
+  templating: { list: Variable[] };
+}
+
+// ---- promtool ----------------------------------------------------------------
+
+const CI = Boolean(process.env.CI) && !['0', 'false'].includes(String(process.env.CI).toLowerCase());
+const PROMTOOL_MISSING = 'promtool is not on PATH: run scripts/install-prometheus.sh';
+
+async function promtoolVersion(): Promise<string | undefined> {
+  try {
+    const { stdout, stderr } = await execFileAsync('promtool', ['--version']);
+    return (stdout || stderr).split('\n')[0];
+  } catch {
+    return undefined;
+  }
+}
+const promtool = await promtoolVersion();
+if (!promtool && !CI) console.warn(`[grafana-dashboard] ${PROMTOOL_MISSING}; skipping the promtool case (set CI=1 to fail instead).`);
+const itPromtool = it.skipIf(!promtool && !CI);
+
+// ---- helpers -------------------------------------------------------------------
+
+const raw = await readFile(DASHBOARD_FILE, 'utf8');
+const dashboard = JSON.parse(raw) as Dashboard;
+
+/** All panels, including those nested in collapsed rows. */
+function allPanels(panels: Panel[]): Panel[] {
+  return panels.flatMap((panel) => [panel, ...allPanels(panel.panels ?? [])]);
+}
+const panels = allPanels(dashboard.panels);
+
+interface Query {
+  where: string;
+  expr: string;
+}
+function variableQuery(variable: Variable): string | undefined {
+  return typeof variable.query === 'string' ? variable.query : variable.query?.query;
+}
+/** Every PromQL expression: panel targets, and the series selector inside label_values(). */
+const queries: Query[] = [
+  ...panels.flatMap((panel) =>
+    (panel.targets ?? []).flatMap((target) => (target.expr ? [{ where: `panel ${panel.id} "${panel.title}" ${target.refId ?? ''}`, expr: target.expr }] : [])),
+  ),
+  ...dashboard.templating.list.flatMap((variable) => {
+    const match = variable.type === 'query' ? /^label_values\((.+),\s*\w+\)$/.exec(variableQuery(variable) ?? '') : null;
+    return match ? [{ where: `variable ${variable.name}`, expr: match[1]! }] : [];
+  }),
+];
+
+const BUILTIN_VARIABLES: Record<string, string> = {
+  __rate_interval: '5m',
+  __interval: '1m',
+  __range: '1h',
+  __interval_ms: '60000',
+  __range_s: '3600',
+  __range_ms: '3600000',
+};
+/** Replaces Grafana variables ($x, ${x}, ${x:fmt}, [[x]]) the way Grafana would at query time. */
+function substituteVariables(expr: string): string {
+  return expr.replace(/\$\{(\w+)(?::\w+)?\}|\$(\w+)|\[\[(\w+)(?::\w+)?\]\]/g, (_, a?: string, b?: string, c?: string) => {
+    const name = (a ?? b ?? c)!;
+    if (name.startsWith('__')) {
+      const value = BUILTIN_VARIABLES[name];
+      if (value === undefined) throw new Error(`no test value for Grafana variable $${name}`);
+      return value;
+    }
+    if (!dashboard.templating.list.some((variable) => variable.name === name)) throw new Error(`undefined dashboard variable $${name}`);
+    return '.*'; // user variables are only used inside =~"…" matchers
+  });
+}
+
+/** Call arguments of every `fn(` in expr, with balanced parentheses. */
+function callArguments(expr: string, fn: RegExp): string[] {
+  const out: string[] = [];
+  for (const match of expr.matchAll(fn)) {
+    let depth = 0;
+    const start = match.index + match[0].length;
+    for (let i = start - 1; i < expr.length; i++) {
+      if (expr[i] === '(') depth++;
+      else if (expr[i] === ')' && --depth === 0) {
+        out.push(expr.slice(start, i));
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+/** Names scrapeable from the service, with _bucket/_sum/_count for histograms and summaries. */
+async function exportedMetrics(defaultMetrics: boolean): Promise<Set<string>> {
+  const { registry } = createMetrics({ buildInfo: { version: 'test' }, defaultMetrics });
+  const names = new Set<string>();
+  for (const metric of await registry.getMetricsAsJSON()) {
+    names.add(metric.name);
+    // prom-client's typings declare `type` as a numeric enum; at run time it is the string.
+    const type = String(metric.type);
+    if (type === 'histogram' || type === 'summary') {
+      for (const suffix of ['_bucket', '_sum', '_count']) names.add(metric.name + suffix);
+    }
+  }
+  return names;
+}
+
+/** Metric names a PromQL expression selects: cvat_warden_* and `up`, outside string literals. */
+function promqlMetricNames(expr: string): string[] {
+  const code = expr.replace(/"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`/g, '""');
+  const names = new Set(code.match(/\bcvat_warden_[a-zA-Z0-9_:]*/g) ?? []);
+  if (/(?<![\w:])up(?![\w:])/.test(code)) names.add('up');
+  return [...names];
+}
+const baseName = (name: string) => name.replace(/_(bucket|sum|count)$/, '');
+
+// ---- tests ---------------------------------------------------------------------
+
+describe('grafana/dashboards/cvat-warden.json', () => {
+  it('is provisionable: fixed uid, id null, no __inputs or ${DS_…}', () => {
+    expect(dashboard.uid).toBe('cvat-warden');
+    expect(dashboard.uid.length).toBeLessThanOrEqual(40);
+    expect(dashboard.id).toBeNull();
+    expect(dashboard.title).toBeTruthy();
+    expect(dashboard).not.toHaveProperty('__inputs');
+    expect(dashboard).not.toHaveProperty('__requires');
+    expect(raw).not.toContain('${DS_');
+  });
+
+  it('has datasource, job and instance variables', () => {
+    const byName = new Map(dashboard.templating.list.map((variable) => [variable.name, variable]));
+    expect(byName.get('datasource')).toMatchObject({ type: 'datasource', query: 'prometheus' });
+    for (const [name, label] of [
+      ['job', 'job'],
+      ['instance', 'instance'],
+    ] as const) {
+      const variable = byName.get(name);
+      expect(variable, `$${name} variable`).toMatchObject({ type: 'query', datasource: { uid: '${datasource}' } });
+      expect(variableQuery(variable!)).toMatch(new RegExp(`^label_values\\(cvat_warden_build_info(\\{.*\\})?, ${label}\\)$`));
+    }
+  });
+
+  it('queries Prometheus only through ${datasource}', () => {
+    for (const panel of panels.filter((p) => p.targets?.length)) {
+      expect(panel.datasource, `panel ${panel.id} "${panel.title}"`).toEqual({ type: 'prometheus', uid: '${datasource}' });
+      for (const target of panel.targets ?? []) {
+        if (target.datasource) expect(target.datasource, `panel ${panel.id} ${target.refId}`).toEqual(panel.datasource);
+      }
+    }
+  });
+
+  it('gives every panel a description and a unit', () => {
+    const dataPanels = panels.filter((panel) => panel.type !== 'row' && panel.type !== 'text');
+    expect(dataPanels.length).toBeGreaterThan(10);
+    for (const panel of dataPanels) {
+      expect(panel.description?.trim(), `panel ${panel.id} "${panel.title}" description`).toBeTruthy();
+      expect(panel.fieldConfig?.defaults?.unit, `panel ${panel.id} "${panel.title}" unit`).toBeTruthy();
+    }
+  });
+
+  it('has unique panel ids and a grid position for each panel', () => {
+    expect(new Set(panels.map((panel) => panel.id)).size).toBe(panels.length);
+    for (const panel of panels) expect(panel.gridPos, `panel ${panel.id}`).toBeDefined();
+  });
+
+  it('uses $__rate_interval in every rate(), irate() and increase()', () => {
+    let checked = 0;
+    for (const { where, expr } of queries) {
+      for (const argument of callArguments(expr, /\b(?:rate|irate|increase)\s*\(/g)) {
+        checked++;
+        expect(argument, `${where}: ${expr}`).toMatch(/\[\$__rate_interval\]\s*$/);
+      }
+    }
+    expect(checked).toBeGreaterThan(0);
+  });
+
+  it('reads only metrics the service exports, and shows every service metric', async () => {
+    const exported = await exportedMetrics(true);
+    exported.add('up'); // written by Prometheus for every scrape target
+    const used = new Set<string>();
+    for (const { where, expr } of queries) {
+      const names = promqlMetricNames(expr);
+      expect(names.length, `${where} reads no cvat-warden metric: ${expr}`).toBeGreaterThan(0);
+      for (const name of names) {
+        expect(exported, `${where} reads ${name}, which the service does not export`).toContain(name);
+        used.add(baseName(name));
+      }
+    }
+    for (const name of await exportedMetrics(false)) {
+      if (NOT_ON_DASHBOARD.has(baseName(name))) continue;
+      expect(used, `${baseName(name)} is exported but on no panel: add one, or list it in NOT_ON_DASHBOARD`).toContain(baseName(name));
+    }
+  });
+
+  itPromtool('has PromQL that promtool accepts', async () => {
+    if (!promtool) throw new Error(PROMTOOL_MISSING);
+    const rules = queries.map(({ where, expr }, i) => ({ record: `dashboard_query_${i}`, expr: substituteVariables(expr), labels: { where } }));
+    expect(rules.length).toBeGreaterThan(10);
+    const dir = await mkdtemp(join(tmpdir(), 'cvat-warden-dashboard-'));
+    try {
+      const file = join(dir, 'dashboard-queries.yml');
+      await writeFile(file, stringify({ groups: [{ name: 'dashboard', rules }] }));
+      const { stdout, stderr } = await execFileAsync('promtool', ['check', 'rules', file]).catch((error: { stdout?: string; stderr?: string }) => {
+        throw new Error(`promtool rejected a dashboard query:\n${error.stdout ?? ''}${error.stderr ?? ''}\n${stringify(rules)}`);
+      });
+      expect(stdout + stderr).toContain(`SUCCESS: ${rules.length} rules found`);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

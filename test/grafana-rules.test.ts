@@ -1,0 +1,205 @@
+/**
+ * The Prometheus alerting rules in grafana/alerts are code: promtool must accept and
+ * unit-test them, every alert follows the monitoring-mixins conventions (severity,
+ * summary, description, runbook_url with an anchor that exists), every alert has a
+ * firing and a quiet promtool test case, and every metric they use is exported.
+ *
+ * promtool comes from scripts/install-prometheus.sh. Without it the promtool cases are
+ * skipped with a warning, unless CI is set, in which case they fail.
+ */
+import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { createMetrics } from '../src/metrics.js';
+
+const execFileAsync = promisify(execFile);
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const ALERTS_DIR = join(ROOT, 'grafana', 'alerts');
+const RULES_FILE = 'cvat-warden-rules.yml';
+const RULES_TEST_FILE = 'cvat-warden-rules.test.yml';
+const RUNBOOK_FILE = join(ROOT, 'grafana', 'runbook.md');
+const RUNBOOK_URL = 'https://github.com/cvat-warden/cvat-warden/blob/main/grafana/runbook.md';
+const SEVERITIES = ['critical', 'warning'];
+
+interface AlertRule {
+  alert: string;
+  expr: string;
+  for?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+interface RuleFile {
+  groups: { name: string; rules: (AlertRule | { record: string; expr: string })[] }[];
+}
+interface ExpAlert {
+  exp_labels?: Record<string, string>;
+  exp_annotations?: Record<string, string>;
+}
+interface RuleTestFile {
+  rule_files: string[];
+  tests: { name?: string; alert_rule_test?: { alertname: string; eval_time: string; exp_alerts?: ExpAlert[] | null }[] }[];
+}
+
+// ---- promtool ----------------------------------------------------------------
+
+const CI = Boolean(process.env.CI) && !['0', 'false'].includes(String(process.env.CI).toLowerCase());
+const PROMTOOL_MISSING = 'promtool is not on PATH: run scripts/install-prometheus.sh';
+
+async function promtoolVersion(): Promise<string | undefined> {
+  try {
+    const { stdout, stderr } = await execFileAsync('promtool', ['--version']);
+    return (stdout || stderr).split('\n')[0];
+  } catch {
+    return undefined;
+  }
+}
+const promtool = await promtoolVersion();
+if (!promtool && !CI) console.warn(`[grafana-rules] ${PROMTOOL_MISSING}; skipping the promtool cases (set CI=1 to fail instead).`);
+const itPromtool = it.skipIf(!promtool && !CI);
+
+async function runPromtool(args: string[], cwd: string): Promise<string> {
+  if (!promtool) throw new Error(PROMTOOL_MISSING);
+  try {
+    const { stdout, stderr } = await execFileAsync('promtool', args, { cwd });
+    return stdout + stderr;
+  } catch (error) {
+    const e = error as { stdout?: string; stderr?: string; message: string };
+    throw new Error(`promtool ${args.join(' ')} failed:\n${e.stdout ?? ''}${e.stderr ?? ''}\n${e.message}`);
+  }
+}
+
+// ---- metric names --------------------------------------------------------------
+
+/** Names scrapeable from the service, with _bucket/_sum/_count for histograms and summaries. */
+async function exportedMetricNames(): Promise<Set<string>> {
+  const { registry } = createMetrics({ buildInfo: { version: 'test' }, defaultMetrics: true });
+  const names = new Set<string>();
+  for (const metric of await registry.getMetricsAsJSON()) {
+    names.add(metric.name);
+    // prom-client's typings declare `type` as a numeric enum; at run time it is the string.
+    const type = String(metric.type);
+    if (type === 'histogram' || type === 'summary') {
+      for (const suffix of ['_bucket', '_sum', '_count']) names.add(metric.name + suffix);
+    }
+  }
+  return names;
+}
+
+/** cvat_warden_* identifiers in any text (PromQL or a Go template holding PromQL). */
+function wardenMetricNames(text: string): string[] {
+  return [...new Set(text.match(/\bcvat_warden_[a-zA-Z0-9_:]*/g) ?? [])];
+}
+
+/** Metric names a PromQL expression selects: cvat_warden_* and `up`, outside string literals. */
+function promqlMetricNames(expr: string): string[] {
+  const code = expr.replace(/"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`/g, '""');
+  const names = new Set(wardenMetricNames(code));
+  if (/(?<![\w:])up(?![\w:])/.test(code)) names.add('up');
+  return [...names];
+}
+
+// ---- runbook anchors -----------------------------------------------------------
+
+/** Anchors GitHub generates for Markdown headings, plus explicit id/name anchors. */
+function markdownAnchors(markdown: string): Set<string> {
+  const anchors = new Set<string>();
+  for (const [, heading] of markdown.matchAll(/^#{1,6}\s+(.+?)\s*#*\s*$/gm)) {
+    anchors.add(
+      heading!
+        .toLowerCase()
+        .replace(/[^\p{L}\p{N}\s_-]/gu, '')
+        .replace(/\s/g, '-'),
+    );
+  }
+  for (const [, id] of markdown.matchAll(/<a\s+(?:id|name)="([^"]+)"/g)) anchors.add(id!);
+  return anchors;
+}
+
+// ---- the files -----------------------------------------------------------------
+
+const rulesFile = parse(await readFile(join(ALERTS_DIR, RULES_FILE), 'utf8')) as RuleFile;
+const testFile = parse(await readFile(join(ALERTS_DIR, RULES_TEST_FILE), 'utf8')) as RuleTestFile;
+const runbook = await readFile(RUNBOOK_FILE, 'utf8');
+const alerts = rulesFile.groups.flatMap((group) => group.rules).filter((rule): rule is AlertRule => 'alert' in rule);
+const alertTests = testFile.tests.flatMap((t) => t.alert_rule_test ?? []);
+
+describe('grafana/alerts/cvat-warden-rules.yml', () => {
+  itPromtool('passes promtool check rules', async () => {
+    const output = await runPromtool(['check', 'rules', RULES_FILE], ALERTS_DIR);
+    expect(output).toContain('SUCCESS');
+  });
+
+  itPromtool('passes its promtool unit tests', async () => {
+    const output = await runPromtool(['test', 'rules', RULES_TEST_FILE], ALERTS_DIR);
+    expect(output).toContain('SUCCESS');
+  });
+
+  it('has one cvat-warden group with the expected alerts', () => {
+    expect(rulesFile.groups.map((group) => group.name)).toEqual(['cvat-warden']);
+    expect(alerts.map((alert) => alert.alert)).toEqual(
+      expect.arrayContaining([
+        'CvatWardenShareFilesMissing',
+        'CvatWardenShareUnavailable',
+        'CvatWardenWarmingFailing',
+        'CvatWardenWarmBacklogNotShrinking',
+        'CvatWardenCvatUnreachable',
+        'CvatWardenGuardScanStale',
+        'CvatWardenDown',
+      ]),
+    );
+    expect(new Set(alerts.map((alert) => alert.alert)).size).toBe(alerts.length);
+  });
+
+  const anchors = markdownAnchors(runbook);
+  for (const alert of alerts) {
+    describe(alert.alert, () => {
+      it('follows the naming, label and annotation conventions', () => {
+        expect(alert.alert).toMatch(/^CvatWarden[A-Z][A-Za-z0-9]*$/);
+        expect(alert.for, 'a `for:` duration').toMatch(/^(\d+[smhdwy])+$/);
+        expect(SEVERITIES).toContain(alert.labels?.severity);
+        const { summary, description, runbook_url: runbookUrl } = alert.annotations ?? {};
+        expect(summary, 'summary').toBeTruthy();
+        expect(summary).toMatch(/\.$/);
+        expect(summary, 'summary is a static headline').not.toContain('{{');
+        expect(description, 'description').toBeTruthy();
+        expect(description, 'description is templated').toContain('{{');
+        expect(runbookUrl).toBe(`${RUNBOOK_URL}#${alert.alert.toLowerCase()}`);
+      });
+
+      it('links to an anchor that exists in grafana/runbook.md', () => {
+        const anchor = alert.annotations?.runbook_url?.split('#')[1] ?? '';
+        expect([...anchors], `runbook.md needs a heading "## ${alert.alert}"`).toContain(anchor);
+      });
+
+      it('has a firing and a quiet promtool test case', () => {
+        const cases = alertTests.filter((t) => t.alertname === alert.alert);
+        const firing = cases.filter((t) => (t.exp_alerts ?? []).length > 0);
+        const quiet = cases.filter((t) => (t.exp_alerts ?? []).length === 0);
+        expect(firing.length, `a case where ${alert.alert} fires`).toBeGreaterThan(0);
+        expect(quiet.length, `a case where ${alert.alert} stays quiet`).toBeGreaterThan(0);
+        for (const expected of firing.flatMap((t) => t.exp_alerts ?? [])) {
+          expect(expected.exp_labels?.severity).toBe(alert.labels?.severity);
+          expect(Object.keys(expected.exp_annotations ?? {}).sort()).toEqual(Object.keys(alert.annotations ?? {}).sort());
+        }
+      });
+
+      it('uses only metrics the service exports', async () => {
+        const exported = await exportedMetricNames();
+        exported.add('up'); // written by Prometheus for every scrape target
+        const used = new Set([...promqlMetricNames(alert.expr), ...wardenMetricNames(Object.values(alert.annotations ?? {}).join('\n'))]);
+        expect(used.size).toBeGreaterThan(0);
+        for (const name of used) expect(exported, `${alert.alert} uses ${name}`).toContain(name);
+      });
+    });
+  }
+
+  it('tests only alerts that exist', () => {
+    const names = new Set(alerts.map((alert) => alert.alert));
+    for (const t of alertTests) expect(names, `test for unknown alert ${t.alertname}`).toContain(t.alertname);
+    expect(testFile.rule_files).toEqual([RULES_FILE]);
+  });
+});
