@@ -1,0 +1,115 @@
+/**
+ * `cvat-warden warm`: one pass over the scope — inventory, plan, skip what the ledger
+ * confirms fresh, warm the rest — then a summary. Exit 0 when everything is warm,
+ * 1 when chunks failed/stuck or tasks could not be planned.
+ */
+import type { CommandConfig } from '../config/index.js';
+import { EXIT } from '../errors.js';
+import { redactSecrets } from '../secrets.js';
+import { collectTaskRecords, toPlanTask, type InventoryIssue } from '../plan/inventory.js';
+import { planRequests, summarizePlan } from '../plan/planner.js';
+import type { PlanOptions, PlanTask } from '../plan/types.js';
+import { WarmEngine, type WarmResult } from '../warm/engine.js';
+import { syncChunkDates } from '../warm/freshness.js';
+import { Ledger } from '../warm/ledger.js';
+import { createClient, writeJson, type CommandContext } from './context.js';
+import { createProgressReporter } from './progress.js';
+
+/** Typical cold build time of one chunk (CVAT PR #7081: ~1.2 s for a 36-image chunk); only for estimates. */
+const ESTIMATED_SECONDS_PER_CHUNK = 1.5;
+
+export async function runWarm(config: CommandConfig, context: CommandContext): Promise<number> {
+  const { logger, metrics, signal } = context;
+  const client = createClient(config.cvat, context);
+  const ledger = await Ledger.open(config.stateDir, { logger });
+  try {
+    const features = await client.features(signal);
+    metrics.cvatInfo.set({ version: features.version.raw }, 1);
+    logger.info({ cvat: client.baseUrl, version: features.version.raw, indexChunks: features.indexChunks, range: features.rangeRequests }, 'connected to CVAT');
+
+    const issues: InventoryIssue[] = [];
+    const onIssue = (issue: InventoryIssue) => {
+      issues.push(issue);
+      if (issue.severity === 'problem') logger.warn({ taskId: issue.taskId, jobId: issue.jobId }, issue.message);
+      else logger.info({ taskId: issue.taskId }, issue.message);
+    };
+    const tasks: PlanTask[] = [];
+    const rewarmJobs: number[] = [];
+    for await (const record of collectTaskRecords(client, config.scope, { features, withMeta: true, signal, onIssue })) {
+      if (features.checksumHeaders && !config.dryRun) rewarmJobs.push(...(await syncChunkDates(client, ledger, record, config.warm.qualities, signal)));
+      const task = toPlanTask(record, { contextImages: config.warm.contextImages, onIssue });
+      if (task) tasks.push(task);
+    }
+    if (rewarmJobs.length) logger.info({ jobs: rewarmJobs.slice(0, 50), count: rewarmJobs.length }, 'chunks of these jobs were rebuilt by CVAT since the last pass; re-warming them');
+
+    const planOptions: PlanOptions = { ...config.warm, indexChunks: features.indexChunks };
+    const plan = summarizePlan(tasks, planOptions);
+    const problems = issues.filter((i) => i.severity === 'problem');
+
+    if (config.dryRun) {
+      let fresh = 0;
+      for (const request of planRequests(tasks, planOptions)) if (ledger.isFresh(request.series, request.slot, config.warm.maxAgeMs)) fresh++;
+      const estimateSeconds = ((plan.requests - fresh) * ESTIMATED_SECONDS_PER_CHUNK) / Math.min(config.warm.concurrency, 2);
+      const report = { cvat: { url: client.baseUrl, version: features.version.raw }, plan: { ...plan, alreadyFresh: fresh, estimatedSeconds: Math.round(estimateSeconds) }, issues };
+      if (config.json) writeJson(context.stdout, report);
+      else context.stdout.write(formatPlan(report));
+      return problems.length ? EXIT.problems : EXIT.ok;
+    }
+
+    const engine = new WarmEngine({ client, features, ledger, metrics, logger, concurrency: config.warm.concurrency, maxAgeMs: config.warm.maxAgeMs });
+    const progress = createProgressReporter(logger, context.stderr);
+    logger.info({ tasks: plan.tasks, jobs: plan.jobs, requests: plan.requests }, 'warming');
+    let result: WarmResult;
+    try {
+      result = await engine.run(planRequests(tasks, planOptions), plan.requests, { signal, onProgress: (p) => progress.update(p) });
+    } finally {
+      progress.done();
+    }
+    metrics.lastWarmPassTimestamp.set(Date.now() / 1000);
+    const summary = { cvat: { url: client.baseUrl, version: features.version.raw }, plan, result, issues };
+    if (config.json) writeJson(context.stdout, summary);
+    else context.stdout.write(formatResult(result, issues));
+    if (result.aborted) return 130;
+    return result.failed + result.stuck > 0 || problems.length > 0 ? EXIT.problems : EXIT.ok;
+  } finally {
+    await ledger.close();
+    await client.close();
+  }
+}
+
+function formatPlan(report: { cvat: { url: string; version: string }; plan: ReturnType<typeof summarizePlan> & { alreadyFresh: number; estimatedSeconds: number }; issues: InventoryIssue[] }): string {
+  const { plan } = report;
+  const kinds = Object.entries(plan.byKind).map(([k, v]) => `${k} ${v}`).join(', ');
+  const lines = [
+    `Plan for CVAT ${report.cvat.version} at ${report.cvat.url} (dry run: no chunk requested)`,
+    `  tasks      ${plan.tasks}`,
+    `  jobs       ${plan.jobs}`,
+    `  requests   ${plan.requests} (${kinds || 'none'}); ${plan.byTier[0]} for jobs new or in progress`,
+    `  fresh      ${plan.alreadyFresh} already confirmed warm in the ledger`,
+    `  est. time  ~${formatSeconds(plan.estimatedSeconds)} (assuming ${ESTIMATED_SECONDS_PER_CHUNK} s per cold chunk; warm chunks return at once)`,
+  ];
+  return `${lines.join('\n')}\n${formatIssues(report.issues)}`;
+}
+
+function formatResult(result: WarmResult, issues: InventoryIssue[]): string {
+  const lines = [
+    `${result.aborted ? 'Interrupted' : 'Done'} in ${formatSeconds(result.durationMs / 1000)}: ${result.warm} warmed, ${result.fresh} already fresh, ${result.failed} failed, ${result.stuck} stuck (of ${result.total}).`,
+  ];
+  for (const f of result.failures.slice(0, 20)) lines.push(`  ${f.state}: task ${f.taskId} job ${f.jobId} ${f.kind} ${f.slot} (${f.quality}): ${f.reason}`);
+  const more = result.failures.length - 20 + result.moreFailures;
+  if (more > 0) lines.push(`  … and ${more} more (use --json for the full list)`);
+  return `${lines.join('\n')}\n${formatIssues(issues)}`;
+}
+
+function formatIssues(issues: InventoryIssue[]): string {
+  if (issues.length === 0) return '';
+  const shown = issues.slice(0, 20).map((i) => `  ${i.severity}: ${i.message}`);
+  if (issues.length > 20) shown.push(`  … and ${issues.length - 20} more`);
+  return redactSecrets(`Notes:\n${shown.join('\n')}\n`);
+}
+
+function formatSeconds(seconds: number): string {
+  if (seconds < 90) return `${Math.round(seconds)}s`;
+  if (seconds < 5400) return `${Math.round(seconds / 60)}m`;
+  return `${(seconds / 3600).toFixed(1)}h`;
+}

@@ -1,0 +1,292 @@
+/**
+ * The warm engine: pulls requests from the (streaming) plan, skips chunks the ledger
+ * confirms fresh, and sends the rest through a p-limit pool with the per-status policy
+ * of policy.ts. Every response body is consumed; every request carries the run's
+ * AbortSignal; 401/403 stop the run. Results go to the ledger, metrics and callbacks.
+ */
+import pLimit, { type LimitFunction } from 'p-limit';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { CvatClient } from '../cvat/client.js';
+import type { CvatFeatures } from '../cvat/features.js';
+import { WardenError, describeError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { ChunkOutcome, Metrics } from '../metrics.js';
+import type { WarmRequest } from '../plan/types.js';
+import { DEFAULT_RETRY_POLICY, judge, type AttemptCounts, type RetryPolicy } from './policy.js';
+
+/** The part of the ledger the engine needs. */
+export interface WarmLedger {
+  isFresh(series: string, slot: number, maxAgeMs: number, currentUpdatedDate?: string): boolean;
+  record(series: string, slot: number, entry: { confirmedAt: number; outcome: 'warm' | 'failed' | 'stuck'; checksum?: number }, updatedDate?: string): void;
+  updatedDate(series: string): string | undefined;
+  setUpdatedDate(series: string, date: string): void;
+}
+
+export interface Clock {
+  now(): number;
+}
+
+export interface WarmEngineOptions {
+  client: CvatClient;
+  features: CvatFeatures;
+  ledger: WarmLedger;
+  metrics?: Metrics;
+  logger: Logger;
+  /** In-flight chunk requests. CVAT has 2 chunk workers by default and annotators share them. */
+  concurrency: number;
+  /**
+   * A chunk confirmed warm more recently than this is not requested again (TTL is 24 h).
+   * A function lets the service spread re-confirmation of chunks warmed together.
+   */
+  maxAgeMs: number | ((series: string, slot: number) => number);
+  retry?: Partial<RetryPolicy>;
+  /** Time to wait for a chunk's response headers; the server itself gives up after 50 s. */
+  chunkTimeoutMs?: number;
+  clock?: Clock;
+  random?: () => number;
+  /** Called after every HTTP attempt; feeds the adaptive concurrency controller. */
+  onSample?: (sample: WarmSample) => void;
+  /** Pause before each new attempt (ms), for yielding below one request in flight. */
+  pacingMs?: () => number;
+}
+
+export interface WarmSample {
+  latencyMs: number;
+  /** HTTP status, or undefined for a network error. */
+  status: number | undefined;
+  kind: WarmRequest['kind'];
+}
+
+export interface ChunkFailure {
+  taskId: number;
+  jobId: number;
+  kind: WarmRequest['kind'];
+  quality: string;
+  slot: number;
+  state: 'failed' | 'stuck';
+  reason: string;
+}
+
+export interface WarmProgress {
+  total: number;
+  fresh: number;
+  warm: number;
+  failed: number;
+  stuck: number;
+  inFlight: number;
+  bytes: number;
+}
+
+export interface WarmResult extends WarmProgress {
+  failures: ChunkFailure[];
+  /** Failures beyond the ones listed in `failures` (the list is capped). */
+  moreFailures: number;
+  aborted: boolean;
+  durationMs: number;
+}
+
+const MAX_LISTED_FAILURES = 1000;
+
+export class WarmEngine {
+  private readonly options: WarmEngineOptions;
+  private readonly policy: RetryPolicy;
+  private readonly limit: LimitFunction;
+  private readonly clock: Clock;
+
+  constructor(options: WarmEngineOptions) {
+    this.options = options;
+    this.policy = { ...DEFAULT_RETRY_POLICY, ...options.retry };
+    this.limit = pLimit(Math.max(1, options.concurrency));
+    this.clock = options.clock ?? { now: () => Date.now() };
+    options.metrics?.warmConcurrency.set(this.limit.concurrency);
+  }
+
+  /** Lowers or raises the number of in-flight requests while a run is going on. */
+  setConcurrency(concurrency: number): void {
+    this.limit.concurrency = Math.max(1, Math.round(concurrency));
+    this.options.metrics?.warmConcurrency.set(this.limit.concurrency);
+  }
+
+  get concurrency(): number {
+    return this.limit.concurrency;
+  }
+
+  /**
+   * Warms every request of `plan`. `total` is the plan's size (for progress and the
+   * pending gauge). Resolves with a summary; rejects only on 401/403 (WardenError).
+   */
+  async run(
+    plan: Iterable<WarmRequest>,
+    total: number,
+    options: {
+      /** Hard stop: in-flight requests are cancelled. */
+      signal?: AbortSignal;
+      /** Soft stop: take no new request and start no retry, let in-flight requests finish. */
+      drain?: AbortSignal;
+      onProgress?: (p: WarmProgress) => void;
+    } = {},
+  ): Promise<WarmResult> {
+    const started = this.clock.now();
+    const internal = new AbortController();
+    const signal = options.signal ? AbortSignal.any([options.signal, internal.signal]) : internal.signal;
+    const stopping = options.drain ? AbortSignal.any([signal, options.drain]) : signal;
+    const progress: WarmProgress = { total, fresh: 0, warm: 0, failed: 0, stuck: 0, inFlight: 0, bytes: 0 };
+    const failures: ChunkFailure[] = [];
+    let moreFailures = 0;
+    let fatal: WardenError | undefined;
+    const report = () => {
+      this.updateStateGauge(progress);
+      options.onProgress?.(progress);
+    };
+
+    const finish = (request: WarmRequest, state: 'warm' | 'failed' | 'stuck', reason?: string) => {
+      progress[state]++;
+      if (state !== 'warm') {
+        if (failures.length < MAX_LISTED_FAILURES) {
+          failures.push({ taskId: request.taskId, jobId: request.jobId, kind: request.kind, quality: request.quality, slot: request.slot, state, reason: reason ?? '' });
+        } else moreFailures++;
+        this.options.logger.warn({ taskId: request.taskId, jobId: request.jobId, kind: request.kind, slot: request.slot, quality: request.quality, state, reason }, `chunk ${state}`);
+      }
+      report();
+    };
+
+    const processOne = async (request: WarmRequest): Promise<void> => {
+      const counts: AttemptCounts = { retryAfter: 0, unavailable: 0, serverError: 0 };
+      for (;;) {
+        const step = await this.limit(async () => {
+          for (;;) {
+            if (stopping.aborted) return { done: true as const };
+            const pause = this.options.pacingMs?.() ?? 0;
+            if (pause > 0) await sleep(pause, undefined, { signal: stopping }).catch(() => undefined);
+            if (stopping.aborted) return { done: true as const };
+            const verdict = await this.attempt(request, counts, signal, progress);
+            if (!verdict) return { done: true as const }; // aborted mid-request: record nothing
+            if (verdict.action === 'retry' && verdict.holdSlot) {
+              await sleep(verdict.delayMs, undefined, { signal: stopping }).catch(() => undefined);
+              continue;
+            }
+            return verdict.action === 'retry' ? { done: false as const, delayMs: verdict.delayMs } : { done: true as const, verdict };
+          }
+        });
+        if (!step.done) {
+          await sleep(step.delayMs, undefined, { signal: stopping }).catch(() => undefined);
+          if (stopping.aborted) return;
+          continue;
+        }
+        const verdict = step.verdict;
+        if (!verdict) return; // aborted
+        if (verdict.action === 'warm') finish(request, 'warm');
+        else if (verdict.action === 'give_up') {
+          this.options.ledger.record(request.series, request.slot, { confirmedAt: this.clock.now(), outcome: verdict.state });
+          finish(request, verdict.state, verdict.reason);
+        } else if (verdict.action === 'fatal') {
+          fatal ??= fatalError(verdict.status, request);
+          internal.abort();
+        }
+        return;
+      }
+    };
+
+    const inFlight = new Set<Promise<void>>();
+    // Bounded look-ahead: enough queued work to keep the pool busy while some requests
+    // sleep in back-off, without materialising the plan.
+    const window = Math.max(64, this.limit.concurrency * 8);
+    for (const request of plan) {
+      if (stopping.aborted) break;
+      const { maxAgeMs } = this.options;
+      const maxAge = typeof maxAgeMs === 'number' ? maxAgeMs : maxAgeMs(request.series, request.slot);
+      if (this.options.ledger.isFresh(request.series, request.slot, maxAge)) {
+        progress.fresh++;
+        if (progress.fresh % 1000 === 0) report();
+        continue;
+      }
+      const task = processOne(request).finally(() => inFlight.delete(task));
+      inFlight.add(task);
+      progress.inFlight = inFlight.size;
+      if (inFlight.size >= window) await Promise.race(inFlight);
+    }
+    await Promise.all(inFlight);
+    progress.inFlight = 0;
+    report();
+    if (fatal) throw fatal;
+    const aborted = (options.signal?.aborted ?? false) || (options.drain?.aborted ?? false);
+    return { ...progress, failures, moreFailures, aborted, durationMs: this.clock.now() - started };
+  }
+
+  /** One HTTP attempt; records a warm chunk in the ledger and returns the policy verdict. */
+  private async attempt(request: WarmRequest, counts: AttemptCounts, signal: AbortSignal, progress: WarmProgress) {
+    const { client, features, metrics } = this.options;
+    const useRange = request.kind === 'chunk' && features.rangeRequests;
+    const begun = performance.now();
+    let status: number | undefined;
+    let headers: Record<string, string | string[] | undefined> = {};
+    try {
+      const response = await client.raw(request.path, {
+        query: request.query,
+        headers: useRange ? { range: 'bytes=0-0' } : {},
+        signal,
+        headersTimeoutMs: this.options.chunkTimeoutMs ?? 120_000,
+      });
+      status = response.status;
+      headers = response.headers;
+      // Consume every body: the server built the whole chunk either way, and an
+      // unread body pins the connection.
+      for await (const piece of response.body) progress.bytes += (piece as Buffer).length;
+    } catch (error) {
+      if (signal.aborted) return undefined;
+      this.options.logger.debug({ err: describeError(error), path: request.path }, 'chunk request failed');
+      status = undefined;
+    }
+    if (status === 429) counts.retryAfter++;
+    else if (status === undefined || status === 502 || status === 503 || status === 504) counts.unavailable++;
+    else if (status === 500) counts.serverError++;
+    const verdict = judge(status, headers['retry-after'], counts, this.policy, this.options.random);
+    const outcome: ChunkOutcome =
+      verdict.action === 'warm' ? 'warm' : verdict.action === 'fatal' ? 'auth_error' : verdict.outcome;
+    const latencyMs = performance.now() - begun;
+    metrics?.chunkRequests.inc({ quality: request.quality, outcome });
+    metrics?.chunkRequestDuration.observe({ quality: request.quality }, latencyMs / 1000);
+    this.options.onSample?.({ latencyMs, status, kind: request.kind });
+    if (verdict.action === 'warm') this.recordWarm(request, headers);
+    return verdict;
+  }
+
+  private recordWarm(request: WarmRequest, headers: Record<string, string | string[] | undefined>): void {
+    const { ledger } = this.options;
+    const updated = headerValue(headers['x-updated-date']);
+    if (updated !== undefined && ledger.updatedDate(request.series) !== updated) {
+      // The segment was rebuilt since we last looked: earlier confirmations are void.
+      ledger.setUpdatedDate(request.series, updated);
+    }
+    const checksumText = headerValue(headers['x-checksum'])?.trim();
+    const checksum = checksumText ? Number(checksumText) : NaN;
+    ledger.record(
+      request.series,
+      request.slot,
+      { confirmedAt: this.clock.now(), outcome: 'warm', ...(Number.isFinite(checksum) ? { checksum } : {}) },
+      updated,
+    );
+  }
+
+  private updateStateGauge(progress: WarmProgress): void {
+    const gauge = this.options.metrics?.chunks;
+    if (!gauge) return;
+    gauge.set({ state: 'warm' }, progress.warm + progress.fresh);
+    gauge.set({ state: 'failed' }, progress.failed);
+    gauge.set({ state: 'stuck' }, progress.stuck);
+    gauge.set({ state: 'pending' }, Math.max(0, progress.total - progress.warm - progress.fresh - progress.failed - progress.stuck));
+  }
+}
+
+function headerValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function fatalError(status: 401 | 403, request: WarmRequest): WardenError {
+  return status === 401
+    ? new WardenError('CVAT_AUTH_REFUSED', `CVAT answered 401 for ${request.path}: the credentials were refused mid-run (token expired or revoked?)`)
+    : new WardenError(
+        'CVAT_FORBIDDEN',
+        `CVAT answered 403 for ${request.path} (task ${request.taskId}): the account may list the job but not read its data; warming needs an admin account or an organization owner/maintainer`,
+      );
+}

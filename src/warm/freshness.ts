@@ -1,0 +1,42 @@
+/**
+ * Invalidation by `chunks_updated_date` (CVAT ≥ 2.21): a segment whose chunks were
+ * rebuilt (honeypot change) has a newer date, and chunks confirmed before it are void.
+ * The task meta carries the max over its segments, so one request per task tells
+ * whether anything moved; only then are the task's job metas read.
+ */
+import type { CvatClient } from '../cvat/client.js';
+import type { Quality } from '../metrics.js';
+import type { TaskRecord } from '../plan/inventory.js';
+import type { WarmLedger } from './engine.js';
+
+export function taskDateSeries(taskId: number): string {
+  return `t${taskId}/dates`;
+}
+
+/** Returns the ids of jobs whose chunk date moved (their ledger entries were dropped). */
+export async function syncChunkDates(client: CvatClient, ledger: WarmLedger, record: TaskRecord, qualities: readonly Quality[], signal?: AbortSignal): Promise<number[]> {
+  const taskDate = record.meta?.chunks_updated_date;
+  if (!taskDate) return [];
+  const marker = taskDateSeries(record.task.id);
+  const known = ledger.updatedDate(marker);
+  if (known === taskDate) return [];
+  const moved: number[] = [];
+  if (known !== undefined) {
+    for (const job of record.jobs) {
+      if (job.type === 'consensus_replica') continue;
+      const meta = await client.jobMeta(job.id, signal);
+      const date = meta.ok ? meta.value.chunks_updated_date : undefined;
+      if (!date) continue;
+      for (const quality of qualities) {
+        const series = `j${job.id}/${quality}`;
+        const before = ledger.updatedDate(series);
+        if (before !== date) {
+          ledger.setUpdatedDate(series, date);
+          if (before !== undefined && !moved.includes(job.id)) moved.push(job.id);
+        }
+      }
+    }
+  }
+  ledger.setUpdatedDate(marker, taskDate);
+  return moved;
+}

@@ -1,0 +1,338 @@
+/**
+ * On-disk formats of the chunk ledger (format version 1).
+ *
+ * JOURNAL (`ledger.journal`): UTF-8 text, one record per line,
+ *   `<payload>\t<crc32 of payload as 8 lowercase hex digits>\n`
+ * Payload fields are separated by single spaces; strings (series names, dates) are
+ * escaped so they hold no whitespace, control characters or '%' (see `escapeField`).
+ *   J <version> <generation>                         first line (header)
+ *   R <series> <slot> <confirmedAt> <outcome> <checksum|->   entry recorded
+ *   D <series> <updatedDate>                          series date set (drops entries if it changed)
+ *   F <series>                                        series forgotten
+ * A line that is incomplete or fails its CRC ends the journal: it and everything
+ * after it are ignored (and truncated away when the ledger opens).
+ *
+ * SNAPSHOT (`ledger.snapshot`): binary, little-endian, written to a temp file,
+ * fsync'd and renamed into place, so it is always complete or absent.
+ *   header  (32 B): magic "CVWLSNAP", u32 version, u32 generation, f64 writtenAt (ms),
+ *                   u32 seriesCount, u32 entryCount
+ *   per series:     u16 nameLength, name (UTF-8), u16 dateLength (0xFFFF = none), date,
+ *                   u32 count, then count × { u32 slot, f64 confirmedAt, u8 flags, u32 checksum }
+ *                   (17 B each, ascending slots; flags = outcome code | 0x80 when a checksum is set)
+ *   trailer  (8 B): u32 crc32 of every preceding byte, magic "END!"
+ * The journal whose header generation equals the snapshot's generation holds the
+ * changes made after that snapshot; a journal with a lower generation is stale.
+ */
+import { crc32 } from 'node:zlib';
+import { CODE_MASK, HAS_CHECKSUM, MAX_SLOT, MAX_SPAN, type SlotStore } from './ledger-store.js';
+
+export const FORMAT_VERSION = 1;
+export const SNAPSHOT_MAGIC = 'CVWLSNAP';
+const SNAPSHOT_END = 'END!';
+const HEADER_BYTES = 32;
+const TRAILER_BYTES = 8;
+const ENTRY_BYTES = 17;
+const NO_DATE = 0xffff;
+const MAX_STRING_BYTES = 0xfffe;
+
+// ---------------------------------------------------------------- escaping
+
+// eslint-disable-next-line no-control-regex
+const NEEDS_ESCAPE = /[\u0000-\u0020%\u007f]/;
+// eslint-disable-next-line no-control-regex
+const ESCAPE_ALL = /[\u0000-\u0020%\u007f]/g;
+
+/** Escapes a string for a journal field: whitespace, controls and '%' become %XX. */
+export function escapeField(value: string): string {
+  if (!NEEDS_ESCAPE.test(value)) return value;
+  return value.replace(ESCAPE_ALL, (c) => `%${c.charCodeAt(0).toString(16).padStart(2, '0').toUpperCase()}`);
+}
+
+function unescapeField(value: string): string {
+  return value.includes('%') ? decodeURIComponent(value) : value;
+}
+
+// ---------------------------------------------------------------- journal
+
+export type JournalOp =
+  | { op: 'R'; series: string; slot: number; confirmedAt: number; flags: number; checksum: number }
+  | { op: 'D'; series: string; date: string }
+  | { op: 'F'; series: string };
+
+export function journalHeader(generation: number): string {
+  return `J ${FORMAT_VERSION} ${generation}`;
+}
+
+export function recordLine(series: string, slot: number, confirmedAt: number, flags: number, checksum: number): string {
+  const sum = flags & HAS_CHECKSUM ? String(checksum) : '-';
+  return `R ${escapeField(series)} ${slot} ${confirmedAt} ${flags & CODE_MASK} ${sum}`;
+}
+
+export function dateLine(series: string, date: string): string {
+  return `D ${escapeField(series)} ${escapeField(date)}`;
+}
+
+export function forgetLine(series: string): string {
+  return `F ${escapeField(series)}`;
+}
+
+/** Appends the CRC suffix and newline to each payload; returns the bytes to write. */
+export function encodeLines(payloads: readonly string[], from = 0, to = payloads.length): Buffer {
+  let text = '';
+  for (let i = from; i < to; i++) {
+    const payload = payloads[i] as string;
+    text += `${payload}\t${(crc32(payload) >>> 0).toString(16).padStart(8, '0')}\n`;
+  }
+  return Buffer.from(text, 'utf8');
+}
+
+const UINT = /^(0|[1-9][0-9]*)$/;
+const HEX8 = /^[0-9a-f]{8}$/;
+
+function parseUint(text: string | undefined, max: number): number | undefined {
+  if (text === undefined || text.length > 10 || !UINT.test(text)) return undefined;
+  const n = Number(text);
+  return n <= max ? n : undefined;
+}
+
+/** Parses one record payload (header excluded); undefined when malformed. */
+export function parseOp(payload: string): JournalOp | undefined {
+  const f = payload.split(' ');
+  const series = f[1];
+  if (series === undefined || series.length === 0) return undefined;
+  try {
+    switch (f[0]) {
+      case 'R': {
+        if (f.length !== 6) return undefined;
+        const slot = parseUint(f[2], MAX_SLOT);
+        const at = f[3] === undefined || f[3] === '' ? NaN : Number(f[3]);
+        const code = parseUint(f[4], 3);
+        if (slot === undefined || !Number.isFinite(at) || code === undefined || code === 0) return undefined;
+        let flags = code;
+        let checksum = 0;
+        if (f[5] !== '-') {
+          const sum = parseUint(f[5], 0xffff_ffff);
+          if (sum === undefined) return undefined;
+          checksum = sum;
+          flags |= HAS_CHECKSUM;
+        }
+        return { op: 'R', series: unescapeField(series), slot, confirmedAt: at, flags, checksum };
+      }
+      case 'D':
+        if (f.length !== 3 || !f[2]) return undefined;
+        return { op: 'D', series: unescapeField(series), date: unescapeField(f[2]) };
+      case 'F':
+        if (f.length !== 2) return undefined;
+        return { op: 'F', series: unescapeField(series) };
+      default:
+        return undefined;
+    }
+  } catch {
+    return undefined; // malformed escape
+  }
+}
+
+export interface ParsedJournal {
+  /** Generation from the header, or undefined when the header is missing or invalid. */
+  generation: number | undefined;
+  /** Format version from the header (may be newer than FORMAT_VERSION). */
+  version: number | undefined;
+  /** Length of the valid prefix (header and whole valid records), in bytes. */
+  validBytes: number;
+  /** Number of valid records after the header. */
+  records: number;
+}
+
+/**
+ * Parses a journal, calling `apply` for each valid record in order; stops at the
+ * first torn, corrupt or unknown line. Ops are not applied when the header is
+ * invalid or its version is not FORMAT_VERSION.
+ */
+export function parseJournal(buf: Buffer, apply: (op: JournalOp) => void): ParsedJournal {
+  const result: ParsedJournal = { generation: undefined, version: undefined, validBytes: 0, records: 0 };
+  let pos = 0;
+  let first = true;
+  while (pos < buf.length) {
+    const nl = buf.indexOf(0x0a, pos);
+    if (nl < 0) break; // torn last line
+    const tab = buf.lastIndexOf(0x09, nl);
+    if (tab < pos || nl - tab !== 9) break;
+    const hex = buf.toString('latin1', tab + 1, nl);
+    if (!HEX8.test(hex)) break;
+    if ((crc32(buf.subarray(pos, tab)) >>> 0) !== parseInt(hex, 16)) break;
+    const payload = buf.toString('utf8', pos, tab);
+    if (first) {
+      const m = /^J ([0-9]{1,9}) ([0-9]{1,10})$/.exec(payload);
+      if (!m) break;
+      result.version = Number(m[1]);
+      result.generation = Number(m[2]);
+      first = false;
+      pos = nl + 1;
+      result.validBytes = pos;
+      if (result.version !== FORMAT_VERSION) break;
+      continue;
+    }
+    const op = parseOp(payload);
+    if (!op) break;
+    apply(op);
+    result.records++;
+    pos = nl + 1;
+    result.validBytes = pos;
+  }
+  return result;
+}
+
+// ---------------------------------------------------------------- snapshot
+
+export class SnapshotError extends Error {
+  override name = 'SnapshotError';
+  /** Set when the file is a valid snapshot of a newer format version. */
+  readonly newerVersion: number | undefined;
+
+  constructor(message: string, newerVersion?: number) {
+    super(message);
+    this.newerVersion = newerVersion;
+  }
+}
+
+function clipUtf8(value: string): Buffer {
+  const b = Buffer.from(value, 'utf8');
+  if (b.length > MAX_STRING_BYTES) throw new RangeError(`ledger: string too long for snapshot (${b.length} bytes)`);
+  return b;
+}
+
+/** Serialises the whole store; synchronous so it captures one consistent state. */
+export function encodeSnapshot(store: SlotStore, generation: number, writtenAt: number): Buffer {
+  const parts: { id: number; name: Buffer; date: Buffer | undefined; count: number }[] = [];
+  let size = HEADER_BYTES + TRAILER_BYTES;
+  let entries = 0;
+  for (const id of store.seriesIds()) {
+    const name = clipUtf8(store.nameOf(id));
+    const d = store.dateOf(id);
+    const date = d === undefined ? undefined : clipUtf8(d);
+    const count = store.countOf(id);
+    parts.push({ id, name, date, count });
+    size += 2 + name.length + 2 + (date?.length ?? 0) + 4 + count * ENTRY_BYTES;
+    entries += count;
+  }
+  const buf = Buffer.allocUnsafe(size);
+  buf.write(SNAPSHOT_MAGIC, 0, 'latin1');
+  buf.writeUInt32LE(FORMAT_VERSION, 8);
+  buf.writeUInt32LE(generation, 12);
+  buf.writeDoubleLE(writtenAt, 16);
+  buf.writeUInt32LE(parts.length, 24);
+  buf.writeUInt32LE(entries, 28);
+  let pos = HEADER_BYTES;
+  for (const part of parts) {
+    buf.writeUInt16LE(part.name.length, pos);
+    pos += 2;
+    pos += part.name.copy(buf, pos);
+    if (part.date === undefined) {
+      buf.writeUInt16LE(NO_DATE, pos);
+      pos += 2;
+    } else {
+      buf.writeUInt16LE(part.date.length, pos);
+      pos += 2;
+      pos += part.date.copy(buf, pos);
+    }
+    buf.writeUInt32LE(part.count, pos);
+    pos += 4;
+    store.forEachEntry(part.id, (slot, at, flags, checksum) => {
+      buf.writeUInt32LE(slot, pos);
+      buf.writeDoubleLE(at, pos + 4);
+      buf[pos + 12] = flags;
+      buf.writeUInt32LE(checksum, pos + 13);
+      pos += ENTRY_BYTES;
+    });
+  }
+  buf.writeUInt32LE(crc32(buf.subarray(0, pos)) >>> 0, pos);
+  buf.write(SNAPSHOT_END, pos + 4, 'latin1');
+  return buf;
+}
+
+export interface SnapshotInfo {
+  version: number;
+  generation: number;
+  writtenAt: number;
+  series: number;
+  entries: number;
+}
+
+/**
+ * Validates a snapshot and loads it into an empty store. Throws SnapshotError
+ * (before touching the store) when the file is not a complete, valid snapshot.
+ */
+export function decodeSnapshotInto(buf: Buffer, store: SlotStore): SnapshotInfo {
+  if (buf.length < HEADER_BYTES + TRAILER_BYTES || buf.toString('latin1', 0, 8) !== SNAPSHOT_MAGIC) {
+    throw new SnapshotError('not a ledger snapshot (bad magic or too short)');
+  }
+  const version = buf.readUInt32LE(8);
+  if (version !== FORMAT_VERSION) {
+    throw new SnapshotError(`snapshot format version ${version} is not supported (this build reads ${FORMAT_VERSION})`, version > FORMAT_VERSION ? version : undefined);
+  }
+  const end = buf.length - TRAILER_BYTES;
+  if (buf.toString('latin1', end + 4, end + 8) !== SNAPSHOT_END) throw new SnapshotError('snapshot is truncated (no trailer)');
+  if ((crc32(buf.subarray(0, end)) >>> 0) !== buf.readUInt32LE(end)) throw new SnapshotError('snapshot checksum mismatch');
+  const info: SnapshotInfo = {
+    version,
+    generation: buf.readUInt32LE(12),
+    writtenAt: buf.readDoubleLE(16),
+    series: buf.readUInt32LE(24),
+    entries: buf.readUInt32LE(28),
+  };
+
+  // First pass: validate the structure completely, so a bad file never half-loads.
+  let pos = HEADER_BYTES;
+  let total = 0;
+  const names = new Set<string>();
+  for (let s = 0; s < info.series; s++) {
+    if (pos + 2 > end) throw new SnapshotError('snapshot series table overruns the file');
+    const nl = buf.readUInt16LE(pos);
+    if (nl === 0 || pos + 2 + nl > end) throw new SnapshotError('snapshot holds a malformed series name');
+    const name = buf.toString('utf8', pos + 2, pos + 2 + nl);
+    if (names.has(name)) throw new SnapshotError('snapshot holds a series twice');
+    names.add(name);
+    pos += 2 + nl;
+    if (pos + 2 > end) throw new SnapshotError('snapshot series table overruns the file');
+    const dl = buf.readUInt16LE(pos);
+    pos += 2 + (dl === NO_DATE ? 0 : dl);
+    if (pos + 4 > end) throw new SnapshotError('snapshot series table overruns the file');
+    const count = buf.readUInt32LE(pos);
+    pos += 4 + count * ENTRY_BYTES;
+    if (pos > end) throw new SnapshotError('snapshot entries overrun the file');
+    let prev = -1;
+    for (let p = pos - count * ENTRY_BYTES; p < pos; p += ENTRY_BYTES) {
+      const slot = buf.readUInt32LE(p);
+      const flags = buf[p + 12] as number;
+      if (slot > MAX_SLOT || slot <= prev || (flags & CODE_MASK) === 0 || (flags & ~(CODE_MASK | HAS_CHECKSUM)) !== 0) {
+        throw new SnapshotError('snapshot holds a malformed entry');
+      }
+      prev = slot;
+    }
+    if (count > 0 && prev - buf.readUInt32LE(pos - count * ENTRY_BYTES) >= MAX_SPAN) throw new SnapshotError('snapshot series spans too many slots');
+    total += count;
+  }
+  if (pos !== end || total !== info.entries) throw new SnapshotError('snapshot size does not match its header');
+
+  // Second pass: load.
+  pos = HEADER_BYTES;
+  for (let s = 0; s < info.series; s++) {
+    const nl = buf.readUInt16LE(pos);
+    const name = buf.toString('utf8', pos + 2, pos + 2 + nl);
+    pos += 2 + nl;
+    const dl = buf.readUInt16LE(pos);
+    const date = dl === NO_DATE ? undefined : buf.toString('utf8', pos + 2, pos + 2 + dl);
+    pos += 2 + (dl === NO_DATE ? 0 : dl);
+    const count = buf.readUInt32LE(pos);
+    pos += 4;
+    const id = store.ensureSeries(name);
+    store.setDate(id, date);
+    if (count > 0) {
+      store.reserve(id, buf.readUInt32LE(pos), buf.readUInt32LE(pos + (count - 1) * ENTRY_BYTES));
+      for (let i = 0; i < count; i++, pos += ENTRY_BYTES) {
+        store.set(id, buf.readUInt32LE(pos), buf.readDoubleLE(pos + 4), buf[pos + 12] as number, buf.readUInt32LE(pos + 13));
+      }
+    }
+  }
+  return info;
+}

@@ -1,0 +1,121 @@
+/**
+ * Single-writer lock for a ledger directory: a `ledger.lock` file created with
+ * O_EXCL that names its owner. Two processes appending to and compacting the same
+ * journal would interleave date changes with stale records, so a second opener is
+ * refused. A lock left behind by a killed process is detected and taken over:
+ * its owner pid is gone, or (Linux) the pid now belongs to a process with another
+ * start time, or the machine rebooted since.
+ */
+import { open, readFile, unlink } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+
+interface LockOwner {
+  pid: number;
+  /** Process start time in clock ticks since boot (Linux /proc/<pid>/stat field 22). */
+  start?: string;
+  boot?: string;
+}
+
+function readProc(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+}
+
+function processStart(pid: number): string | undefined {
+  const stat = readProc(`/proc/${pid}/stat`);
+  if (!stat) return undefined;
+  // The command name (field 2) may hold spaces and parentheses: split after the last ')'.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return fields[19]; // field 22 overall
+}
+
+function bootId(): string | undefined {
+  return readProc('/proc/sys/kernel/random/boot_id');
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Whether the recorded owner certainly no longer holds the lock. */
+function isStale(owner: LockOwner | undefined): boolean {
+  if (!owner || !Number.isSafeInteger(owner.pid) || owner.pid <= 0) return true; // torn or foreign content
+  if (owner.boot && owner.boot !== bootId()) return true;
+  // Same pid as ours: a previous incarnation (e.g. pid 1 in a restarted container).
+  if (owner.pid === process.pid) return true;
+  if (!isAlive(owner.pid)) return true;
+  if (owner.start) {
+    const start = processStart(owner.pid);
+    if (start !== undefined && start !== owner.start) return true;
+  }
+  return false;
+}
+
+function parseOwner(text: string): LockOwner | undefined {
+  try {
+    const value = JSON.parse(text) as unknown;
+    if (typeof value === 'object' && value !== null && typeof (value as LockOwner).pid === 'number') return value as LockOwner;
+  } catch {
+    // fall through
+  }
+  return undefined;
+}
+
+export class LockHeldError extends Error {
+  override name = 'LockHeldError';
+  readonly pid: number;
+  constructor(path: string, pid: number) {
+    super(`${path} is held by running process ${pid}`);
+    this.pid = pid;
+  }
+}
+
+/**
+ * Takes the lock or throws LockHeldError (live owner) or the fs error (e.g. EACCES).
+ * Returns a release function (idempotent, never throws).
+ */
+export async function acquireLock(path: string): Promise<() => Promise<void>> {
+  const owner: LockOwner = { pid: process.pid };
+  const start = processStart(process.pid);
+  const boot = bootId();
+  if (start) owner.start = start;
+  if (boot) owner.boot = boot;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const handle = await open(path, 'wx', 0o644);
+      try {
+        await handle.writeFile(JSON.stringify(owner));
+      } finally {
+        await handle.close();
+      }
+      let released = false;
+      return async () => {
+        if (released) return;
+        released = true;
+        await unlink(path).catch(() => undefined);
+      };
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || attempt >= 2) throw error;
+    }
+    let text: string;
+    try {
+      text = await readFile(path, 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue; // released meanwhile
+      throw error;
+    }
+    const current = parseOwner(text);
+    if (!isStale(current)) throw new LockHeldError(path, (current as LockOwner).pid);
+    await unlink(path).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'ENOENT') throw error;
+    });
+  }
+}

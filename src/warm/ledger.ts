@@ -1,0 +1,677 @@
+/**
+ * The chunk ledger: for every chunk the warmer touched, when it was confirmed built
+ * on the server, with which outcome and X-Checksum, plus per series the
+ * X-Updated-Date / `chunks_updated_date` it was built against. A restarted run uses
+ * it to skip chunks confirmed warm recently (CVAT keeps a built chunk 24 h).
+ *
+ * Addressing: a *series* string names a group of slots sharing one updated date,
+ * e.g. `j123/compressed` (job chunks by index), `t45/compressed` (legacy task
+ * chunks by number), `t45/context` (context images by frame), `j123/preview`
+ * (slot 0). Slots are non-negative int32; the slots of one series should be
+ * dense-ish (they are stored in one array spanning lowest..highest slot, at most
+ * 2^24 wide).
+ *
+ * Memory: ~13 bytes per slot of a series' span plus ~150 bytes per series (about
+ * 24–29 bytes per entry at 1M entries); `isFresh` allocates nothing, `get` one
+ * small object. Sustains millions of lookups per second.
+ *
+ * Persistence (see ledger-format.ts): `<stateDir>/ledger.journal` receives every
+ * change as a CRC-protected line, batched (every `flushIntervalMs`, or sooner when
+ * `maxPendingRecords` accumulate) and fdatasync'd; it is periodically compacted
+ * into `<stateDir>/ledger.snapshot` (temp file, fsync, rename, directory fsync)
+ * after which a fresh journal replaces the old one. `kill -9` at any point loses at
+ * most the unflushed changes: a torn last line is ignored, the snapshot is replaced
+ * atomically, and a journal made stale by a newer snapshot is recognised by its
+ * generation number. `<stateDir>/ledger.lock` keeps a second process out.
+ */
+import { mkdir, open, readFile, rename, stat, truncate, unlink, type FileHandle } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { WardenError, describeError } from '../errors.js';
+import type { Logger } from '../log.js';
+import {
+  FORMAT_VERSION,
+  SnapshotError,
+  dateLine,
+  decodeSnapshotInto,
+  encodeLines,
+  encodeSnapshot,
+  forgetLine,
+  journalHeader,
+  parseJournal,
+  recordLine,
+  type JournalOp,
+} from './ledger-format.js';
+import { LockHeldError, acquireLock } from './ledger-lock.js';
+import { CODE_MASK, HAS_CHECKSUM, MAX_SLOT, OUTCOME, OUTCOME_NAMES, SlotStore, type Outcome } from './ledger-store.js';
+
+export { OUTCOME, type Outcome } from './ledger-store.js';
+export { FORMAT_VERSION as LEDGER_FORMAT_VERSION } from './ledger-format.js';
+
+/** Default `maxAgeMs` of `isFresh`: 20 h, leaving 4 h of CVAT's 24 h chunk TTL as margin. */
+export const DEFAULT_MAX_AGE_MS = 20 * 60 * 60 * 1000;
+
+/** Entries confirmed further than this in the future (clock went back) are not fresh. */
+const FUTURE_TOLERANCE_MS = 5 * 60 * 1000;
+
+export const LEDGER_FILES = {
+  journal: 'ledger.journal',
+  snapshot: 'ledger.snapshot',
+  lock: 'ledger.lock',
+} as const;
+
+export interface LedgerEntry {
+  /** When the chunk was confirmed (built) on the server, ms since the epoch. */
+  confirmedAt: number;
+  outcome: Outcome;
+  /** X-Checksum of the response (CRC32, unsigned). */
+  checksum?: number;
+}
+
+export interface LedgerStats {
+  series: number;
+  entries: number;
+  warm: number;
+  failed: number;
+  stuck: number;
+  /** Smallest confirmedAt among warm entries, when there are any. */
+  oldestWarm?: number;
+}
+
+export interface LedgerOptions {
+  /** Time source for `isFresh` (default Date.now). */
+  clock?: { now(): number };
+  /** Longest time a change waits before it is written (default 200 ms). */
+  flushIntervalMs?: number;
+  /** Write as soon as this many changes are pending (default 4096). */
+  maxPendingRecords?: number;
+  /**
+   * Compact the journal into a new snapshot once it holds this many records, or a
+   * quarter of the live entries if that is more (default 100,000).
+   */
+  compactAfterRecords?: number;
+  /** fdatasync each batch and fsync snapshots (default true). Only tests turn this off. */
+  durable?: boolean;
+  logger?: Logger;
+}
+
+type Release = () => Promise<void>;
+
+/** Directories opened by this process (a second Ledger on one directory is refused). */
+const openDirs = new Set<string>();
+
+function stateError(message: string, cause?: unknown): WardenError {
+  if (cause === undefined) return new WardenError('STATE_IO', message);
+  // fs errors already start with their code ("EACCES: permission denied, open '…'").
+  const detail = cause instanceof Error && /^E[A-Z]+: /.test(cause.message) ? cause.message : describeError(cause);
+  return new WardenError('STATE_IO', `${message}: ${detail}`, { cause });
+}
+
+function errnoCode(error: unknown): string | undefined {
+  return (error as NodeJS.ErrnoException | undefined)?.code;
+}
+
+function checkSeries(series: string): void {
+  if (typeof series !== 'string' || series.length === 0 || series.length > 1000) {
+    throw new TypeError(`ledger: series must be a non-empty string of at most 1000 characters, got ${JSON.stringify(series)}`);
+  }
+}
+
+function checkSlot(slot: number): void {
+  if (!Number.isInteger(slot) || slot < 0 || slot > MAX_SLOT) throw new RangeError(`ledger: slot must be an integer in 0..${MAX_SLOT}, got ${slot}`);
+}
+
+function checkDate(date: string): void {
+  if (typeof date !== 'string' || date.length === 0 || date.length > 1000) {
+    throw new TypeError(`ledger: updatedDate must be a non-empty string of at most 1000 characters, got ${JSON.stringify(date)}`);
+  }
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  let handle: FileHandle | undefined;
+  try {
+    handle = await open(dir, 'r');
+    await handle.sync();
+  } catch {
+    // Not supported everywhere (e.g. Windows); the rename itself is still atomic.
+  } finally {
+    await handle?.close().catch(() => undefined);
+  }
+}
+
+async function readIfExists(path: string): Promise<Buffer | undefined> {
+  try {
+    return await readFile(path);
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
+async function writeAll(handle: FileHandle, buf: Buffer, position: number): Promise<void> {
+  let done = 0;
+  while (done < buf.length) {
+    const { bytesWritten } = await handle.write(buf, done, buf.length - done, position + done);
+    if (bytesWritten <= 0) throw new Error('short write');
+    done += bytesWritten;
+  }
+}
+
+/** Writes `buf` to `path` atomically: temp file, (f)sync, rename, directory fsync. */
+async function writeFileAtomic(dir: string, path: string, buf: Buffer, durable: boolean): Promise<void> {
+  const tmp = `${path}.tmp`;
+  const handle = await open(tmp, 'w', 0o644);
+  try {
+    await writeAll(handle, buf, 0);
+    if (durable) await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await rename(tmp, path);
+  if (durable) await fsyncDir(dir);
+}
+
+/**
+ * Persistent per-chunk record of warm confirmations. Create with `Ledger.open`;
+ * all reads and `record`/`setUpdatedDate`/`forgetSeries` are synchronous and act on
+ * memory at once; persistence happens in the background (see `flush`).
+ */
+export class Ledger implements AsyncDisposable {
+  readonly dir: string;
+  private readonly store: SlotStore;
+  private readonly clock: { now(): number };
+  private readonly log: Logger | undefined;
+  private readonly flushIntervalMs: number;
+  private readonly maxPending: number;
+  private readonly compactAfter: number;
+  private readonly durable: boolean;
+  private readonly release: Release;
+
+  /** Journal payloads not yet written. */
+  private pending: string[] = [];
+  private journal: FileHandle;
+  private journalSize: number;
+  private journalRecords: number;
+  private generation: number;
+  /**
+   * Set when the files on disk cannot simply be appended to (a write failed, or the
+   * snapshot was lost): the next write is a compaction, which captures all of memory,
+   * so journal lines need not be kept meanwhile.
+   */
+  private needCompaction: boolean;
+  private compacting = false;
+  /** Serialises every write; never rejects. */
+  private chain: Promise<void> = Promise.resolve();
+  private timer: NodeJS.Timeout | undefined;
+  private flushQueued = false;
+  private failures = 0;
+  private closing: Promise<void> | undefined;
+
+  private constructor(init: {
+    dir: string;
+    store: SlotStore;
+    options: LedgerOptions;
+    release: Release;
+    journal: FileHandle;
+    journalSize: number;
+    journalRecords: number;
+    generation: number;
+    needCompaction: boolean;
+  }) {
+    this.dir = init.dir;
+    this.store = init.store;
+    this.clock = init.options.clock ?? Date;
+    this.log = init.options.logger;
+    this.flushIntervalMs = Math.max(0, init.options.flushIntervalMs ?? 200);
+    this.maxPending = Math.max(1, init.options.maxPendingRecords ?? 4096);
+    this.compactAfter = Math.max(1, init.options.compactAfterRecords ?? 100_000);
+    this.durable = init.options.durable ?? true;
+    this.release = init.release;
+    this.journal = init.journal;
+    this.journalSize = init.journalSize;
+    this.journalRecords = init.journalRecords;
+    this.generation = init.generation;
+    this.needCompaction = init.needCompaction;
+  }
+
+  /**
+   * Opens (creating if missing) the ledger in `stateDir`: loads the snapshot,
+   * replays the journal up to its first torn or corrupt line, and truncates that
+   * tail away. Throws WardenError('STATE_IO') naming the directory when it cannot
+   * be created, written or locked, or holds a snapshot of a newer format.
+   */
+  static async open(stateDir: string, options: LedgerOptions = {}): Promise<Ledger> {
+    const dir = resolve(stateDir);
+    try {
+      await mkdir(dir, { recursive: true });
+      const info = await stat(dir);
+      if (!info.isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
+    } catch (error) {
+      throw stateError(`cannot create state directory ${dir}`, error);
+    }
+    if (openDirs.has(dir)) throw stateError(`the ledger in ${dir} is already open in this process`);
+    openDirs.add(dir); // before any await: a concurrent open in this process must fail too
+
+    let release: Release;
+    try {
+      release = await acquireLock(join(dir, LEDGER_FILES.lock));
+    } catch (error) {
+      openDirs.delete(dir);
+      if (error instanceof LockHeldError) {
+        throw stateError(`the ledger in ${dir} is in use by process ${error.pid} (if it is not a cvat-warden, delete ${join(dir, LEDGER_FILES.lock)})`);
+      }
+      const code = errnoCode(error);
+      const hint = code === 'EACCES' || code === 'EPERM' || code === 'EROFS' ? 'state directory is not writable' : 'cannot lock state directory';
+      throw stateError(`${hint}: ${dir}`, error);
+    }
+    try {
+      return await Ledger.load(dir, options, release);
+    } catch (error) {
+      openDirs.delete(dir);
+      await release();
+      throw error instanceof WardenError ? error : stateError(`cannot open the ledger in ${dir}`, error);
+    }
+  }
+
+  private static async load(dir: string, options: LedgerOptions, release: Release): Promise<Ledger> {
+    const log = options.logger;
+    const snapshotPath = join(dir, LEDGER_FILES.snapshot);
+    const journalPath = join(dir, LEDGER_FILES.journal);
+    const durable = options.durable ?? true;
+    const started = performance.now();
+    // Leftovers of an interrupted compaction; we hold the lock, so they are ours.
+    await unlink(`${snapshotPath}.tmp`).catch(() => undefined);
+    await unlink(`${journalPath}.tmp`).catch(() => undefined);
+
+    let store = new SlotStore();
+    let snapshotGeneration: number | undefined;
+    let needCompaction = false;
+    const snapshotBuf = await readIfExists(snapshotPath);
+    if (snapshotBuf) {
+      try {
+        snapshotGeneration = decodeSnapshotInto(snapshotBuf, store).generation;
+      } catch (error) {
+        if (!(error instanceof SnapshotError)) throw error;
+        if (error.newerVersion !== undefined) {
+          throw stateError(`${snapshotPath} was written by a newer cvat-warden (format ${error.newerVersion}, this one reads ${FORMAT_VERSION}); upgrade, or delete the ledger files to start over`);
+        }
+        const aside = `${snapshotPath}.corrupt-${Date.now()}`;
+        await rename(snapshotPath, aside).catch(() => undefined);
+        log?.warn({ dir, error: error.message, movedTo: aside }, 'ledger snapshot unreadable; moved aside, chunks will be re-confirmed');
+        store = new SlotStore();
+        needCompaction = true;
+      }
+    }
+
+    let journalSize = 0;
+    let journalRecords = 0;
+    let journalGeneration: number | undefined;
+    const journalBuf = await readIfExists(journalPath);
+    if (journalBuf) {
+      // Peek at the header first: decide whether the records apply to this snapshot.
+      const header = parseJournal(journalBuf.subarray(0, Math.max(0, journalBuf.indexOf(0x0a) + 1)), () => undefined);
+      if (header.version !== undefined && header.version > FORMAT_VERSION) {
+        throw stateError(`${journalPath} was written by a newer cvat-warden (format ${header.version}, this one reads ${FORMAT_VERSION}); upgrade, or delete the ledger files to start over`);
+      }
+      const gen = header.version === FORMAT_VERSION ? header.generation : undefined;
+      if (gen !== undefined && snapshotGeneration !== undefined && gen < snapshotGeneration) {
+        // A compaction finished its snapshot but died before replacing the journal:
+        // the snapshot already holds these records. A new journal is started below.
+        log?.debug({ dir, snapshotGeneration, journalGeneration: gen }, 'ledger journal predates the snapshot; ignoring it');
+      } else if (gen !== undefined) {
+        if (snapshotGeneration !== undefined && gen > snapshotGeneration) {
+          // Not produced by our protocol (snapshot restored from elsewhere?): trust the
+          // journal alone — its records are true, merely incomplete.
+          log?.warn({ dir, snapshotGeneration, journalGeneration: gen }, 'ledger journal is newer than its snapshot; ignoring the snapshot');
+          store = new SlotStore();
+        }
+        const parsed = parseJournal(journalBuf, (op) => applyOp(store, op));
+        journalGeneration = gen;
+        journalSize = parsed.validBytes;
+        journalRecords = parsed.records;
+        if (parsed.validBytes < journalBuf.length) {
+          log?.warn({ dir, keptBytes: parsed.validBytes, droppedBytes: journalBuf.length - parsed.validBytes }, 'ledger journal had a torn or corrupt tail; ignored it');
+          await truncate(journalPath, parsed.validBytes);
+        }
+      } else {
+        log?.warn({ dir }, 'ledger journal header unreadable; ignoring the journal');
+      }
+    }
+
+    const generation = Math.max(snapshotGeneration ?? 0, journalGeneration ?? 0);
+    if (journalGeneration === undefined) {
+      // No usable journal (none yet, stale, or unreadable header): start one for the
+      // current generation. If the snapshot was lost, needCompaction rewrites it soon.
+      const header = encodeLines([journalHeader(generation)]);
+      await writeFileAtomic(dir, journalPath, header, durable);
+      journalSize = header.length;
+      journalRecords = 0;
+    }
+    store.trim();
+    const journal = await open(journalPath, 'r+');
+    const ledger = new Ledger({ dir, store, options, release, journal, journalSize, journalRecords, generation, needCompaction });
+    log?.debug(
+      { dir, series: store.seriesCount, entries: store.entries, journalRecords, generation, ms: Math.round(performance.now() - started) },
+      'ledger loaded',
+    );
+    if (needCompaction || journalRecords >= ledger.compactThreshold()) ledger.queueFlush();
+    return ledger;
+  }
+
+  // ------------------------------------------------------------------ reads
+
+  /** The entry of a chunk, or undefined. */
+  get(series: string, slot: number): LedgerEntry | undefined {
+    const id = this.store.idOf(series);
+    if (id === undefined) return undefined;
+    const p = this.store.indexOf(id, slot);
+    if (p < 0) return undefined;
+    return this.entryAt(p);
+  }
+
+  /**
+   * True when the chunk was confirmed warm less than `maxAgeMs` ago (by the clock)
+   * and, when `currentUpdatedDate` is given, the series' known updated date equals
+   * it. Entries confirmed more than 5 minutes "in the future" (the clock went back)
+   * are not fresh. Pure: a mismatching date does not drop anything.
+   */
+  isFresh(series: string, slot: number, maxAgeMs: number = DEFAULT_MAX_AGE_MS, currentUpdatedDate?: string): boolean {
+    const id = this.store.idOf(series);
+    if (id === undefined) return false;
+    if (currentUpdatedDate !== undefined && this.store.dateOf(id) !== currentUpdatedDate) return false;
+    const p = this.store.indexOf(id, slot);
+    if (p < 0 || (this.store.flagsAt(p) & CODE_MASK) !== OUTCOME.warm) return false;
+    const age = this.clock.now() - this.store.confirmedAtAt(p);
+    return age < maxAgeMs && age > -FUTURE_TOLERANCE_MS;
+  }
+
+  /** The series' known updated date (chunks_updated_date / X-Updated-Date). */
+  updatedDate(series: string): string | undefined {
+    const id = this.store.idOf(series);
+    return id === undefined ? undefined : this.store.dateOf(id);
+  }
+
+  /** Slots and entries of a series, in slot order (a snapshot: safe to mutate meanwhile). */
+  *entries(series: string): IterableIterator<[number, LedgerEntry]> {
+    const id = this.store.idOf(series);
+    if (id === undefined) return;
+    const list: [number, LedgerEntry][] = [];
+    this.store.forEachEntry(id, (slot, confirmedAt, flags, checksum) => {
+      list.push([slot, makeEntry(confirmedAt, flags, checksum)]);
+    });
+    yield* list;
+  }
+
+  /** Names of all known series (including ones that only carry a date). */
+  seriesNames(): IterableIterator<string> {
+    return [...this.store.seriesNames()][Symbol.iterator]();
+  }
+
+  /** Counts over all entries; `oldestWarm` costs one pass over memory (~ms per million). */
+  stats(): LedgerStats {
+    const s = this.store;
+    const out: LedgerStats = {
+      series: s.seriesCount,
+      entries: s.entries,
+      warm: s.byOutcome[OUTCOME.warm] as number,
+      failed: s.byOutcome[OUTCOME.failed] as number,
+      stuck: s.byOutcome[OUTCOME.stuck] as number,
+    };
+    if (out.warm > 0) {
+      const oldest = s.oldest(OUTCOME.warm);
+      if (oldest !== undefined) out.oldestWarm = oldest;
+    }
+    return out;
+  }
+
+  // ------------------------------------------------------------------ writes
+
+  /**
+   * Records the outcome of a chunk request. With `updatedDate`, first applies
+   * `setUpdatedDate(series, updatedDate)` (dropping the series' entries if the date
+   * moved). A checksum that is not a 32-bit integer is stored as "no checksum";
+   * negative int32 values are taken as their unsigned equivalent.
+   * Throws TypeError/RangeError on an invalid series, slot, time or outcome, and
+   * Error once the ledger is closing.
+   */
+  record(series: string, slot: number, entry: LedgerEntry, updatedDate?: string): void {
+    this.assertOpen();
+    checkSeries(series);
+    checkSlot(slot);
+    if (!Object.hasOwn(OUTCOME, entry.outcome)) throw new TypeError(`ledger: unknown outcome ${JSON.stringify(entry.outcome)}`);
+    if (typeof entry.confirmedAt !== 'number' || !Number.isFinite(entry.confirmedAt)) {
+      throw new TypeError(`ledger: confirmedAt must be a finite number, got ${entry.confirmedAt}`);
+    }
+    let flags: number = OUTCOME[entry.outcome];
+    let checksum = 0;
+    const c = entry.checksum;
+    if (typeof c === 'number' && Number.isInteger(c) && c >= -0x8000_0000 && c <= 0xffff_ffff) {
+      checksum = c >>> 0;
+      flags |= HAS_CHECKSUM;
+    }
+    if (updatedDate !== undefined) this.setUpdatedDate(series, updatedDate);
+    // Throws RangeError (before changing anything) when the slot is too far from the series' others.
+    this.store.set(this.store.ensureSeries(series), slot, entry.confirmedAt, flags, checksum);
+    this.push(recordLine(series, slot, entry.confirmedAt, flags, checksum));
+  }
+
+  /**
+   * Sets the series' updated date (creating the series if needed). If it differs
+   * from the known date, the series' entries are void and dropped — all of them
+   * when the date moved; when the series had no date yet, only its warm entries
+   * (they cannot be tied to a date; failed/stuck ones never make a chunk fresh).
+   * Setting the known date again is a no-op.
+   */
+  setUpdatedDate(series: string, date: string): void {
+    this.assertOpen();
+    checkSeries(series);
+    checkDate(date);
+    if (applySetDate(this.store, series, date)) this.push(dateLine(series, date));
+  }
+
+  /** Forgets a series and its date (e.g. its job was deleted). No-op if unknown. */
+  forgetSeries(series: string): void {
+    this.assertOpen();
+    const id = this.store.idOf(series);
+    if (id === undefined) return;
+    this.store.deleteSeries(id);
+    this.push(forgetLine(series));
+  }
+
+  /**
+   * Writes every change made so far (and compacts if due). Resolves once the data is
+   * on disk (fdatasync'd unless `durable: false`); rejects with WardenError
+   * ('STATE_IO') when writing fails — nothing is lost from memory, and the next
+   * write (background retries back off up to 1 min) rewrites the files by compaction.
+   * After `close()` it returns the close promise.
+   */
+  flush(): Promise<void> {
+    return this.closing ?? this.enqueue();
+  }
+
+  /**
+   * Flushes, then releases the files and the lock. Idempotent: later calls return
+   * the same promise. Reads keep working on the in-memory data afterwards; writes throw.
+   */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      if (this.timer) clearTimeout(this.timer);
+      this.timer = undefined;
+      let failure: unknown;
+      try {
+        await this.enqueue();
+      } catch (error) {
+        failure = error;
+      }
+      await this.chain;
+      await this.journal.close().catch(() => undefined);
+      openDirs.delete(this.dir);
+      await this.release();
+      if (failure !== undefined) throw failure;
+    })();
+    return this.closing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  // ------------------------------------------------------------------ internals
+
+  private entryAt(p: number): LedgerEntry {
+    return makeEntry(this.store.confirmedAtAt(p), this.store.flagsAt(p), this.store.checksumAt(p));
+  }
+
+  private assertOpen(): void {
+    if (this.closing) throw new Error(`ledger in ${this.dir} is closed`);
+  }
+
+  private compactThreshold(): number {
+    return Math.max(this.compactAfter, this.store.entries >> 2);
+  }
+
+  private push(payload: string): void {
+    if (!this.needCompaction || this.compacting) this.pending.push(payload);
+    // While writes fail, only the back-off timer retries.
+    if (this.pending.length >= this.maxPending && this.failures === 0) this.queueFlush();
+    else if (!this.timer && !this.flushQueued) {
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        this.queueFlush();
+      }, this.flushIntervalMs);
+      this.timer.unref();
+    }
+  }
+
+  /** Background flush: errors are logged, with back-off retries. */
+  private queueFlush(): void {
+    if (this.flushQueued || this.closing) return;
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    this.flushQueued = true;
+    this.enqueue().catch((error: unknown) => {
+      this.failures++;
+      if (this.failures === 1 || this.failures % 60 === 0) {
+        this.log?.error({ dir: this.dir, err: describeError(error), failures: this.failures }, 'ledger write failed; will retry');
+      }
+      if (!this.closing && !this.timer) {
+        const delay = Math.min(60_000, 1000 * 2 ** Math.min(6, this.failures - 1));
+        this.timer = setTimeout(() => {
+          this.timer = undefined;
+          this.queueFlush();
+        }, delay);
+        this.timer.unref();
+      }
+    });
+  }
+
+  private enqueue(): Promise<void> {
+    const run = this.chain.then(async () => {
+      this.flushQueued = false;
+      try {
+        await this.writeStep();
+        this.failures = 0;
+      } catch (error) {
+        throw error instanceof WardenError ? error : stateError(`cannot write the ledger in ${this.dir}`, error);
+      }
+    });
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  private async writeStep(): Promise<void> {
+    if (this.needCompaction || this.journalRecords + this.pending.length > this.compactThreshold()) {
+      await this.compact();
+      return;
+    }
+    const n = this.pending.length;
+    if (n === 0) return;
+    const buf = encodeLines(this.pending, 0, n);
+    try {
+      await writeAll(this.journal, buf, this.journalSize);
+      if (this.durable) await this.journal.datasync();
+    } catch (error) {
+      // The journal may now end in a partial batch: never append after it. The
+      // compaction that replaces it captures memory, so the lines can go.
+      this.needCompaction = true;
+      this.pending = [];
+      throw error;
+    }
+    this.journalSize += buf.length;
+    this.journalRecords += n;
+    this.pending.splice(0, n);
+  }
+
+  /**
+   * Writes a snapshot of memory (generation + 1), then a fresh journal of that
+   * generation. A crash between the two leaves a stale journal, which load ignores.
+   */
+  private async compact(): Promise<void> {
+    const started = performance.now();
+    const generation = this.generation + 1;
+    const cut = this.pending.length; // everything up to here is in the snapshot
+    const buf = encodeSnapshot(this.store, generation, this.clock.now());
+    const snapshotPath = join(this.dir, LEDGER_FILES.snapshot);
+    const journalPath = join(this.dir, LEDGER_FILES.journal);
+    this.compacting = true;
+    try {
+      await writeFileAtomic(this.dir, snapshotPath, buf, this.durable);
+      // From here the old journal is stale (lower generation) until replaced.
+      this.generation = generation;
+      const header = encodeLines([journalHeader(generation)]);
+      await writeFileAtomic(this.dir, journalPath, header, this.durable);
+      const old = this.journal;
+      this.journal = await open(journalPath, 'r+');
+      await old.close().catch(() => undefined);
+      this.journalSize = header.length;
+      this.journalRecords = 0;
+      this.needCompaction = false;
+      this.pending.splice(0, cut);
+    } catch (error) {
+      this.needCompaction = true;
+      this.pending = [];
+      throw error;
+    } finally {
+      this.compacting = false;
+    }
+    // Drop the growth slack of the in-memory arrays while we are at it.
+    this.store.trim();
+    this.log?.debug(
+      { dir: this.dir, generation, entries: this.store.entries, bytes: buf.length, ms: Math.round(performance.now() - started) },
+      'ledger compacted',
+    );
+  }
+}
+
+function makeEntry(confirmedAt: number, flags: number, checksum: number): LedgerEntry {
+  const outcome = OUTCOME_NAMES[flags & CODE_MASK] as Outcome;
+  return flags & HAS_CHECKSUM ? { confirmedAt, outcome, checksum } : { confirmedAt, outcome };
+}
+
+/** The date rule, shared by the API and journal replay. Returns whether anything changed. */
+function applySetDate(store: SlotStore, series: string, date: string): boolean {
+  const id = store.ensureSeries(series);
+  const known = store.dateOf(id);
+  if (known === date) return false;
+  if (known === undefined) store.dropOutcome(id, OUTCOME.warm);
+  else store.clearEntries(id);
+  store.setDate(id, date);
+  return true;
+}
+
+function applyOp(store: SlotStore, op: JournalOp): void {
+  switch (op.op) {
+    case 'R':
+      store.set(store.ensureSeries(op.series), op.slot, op.confirmedAt, op.flags, op.checksum);
+      break;
+    case 'D':
+      applySetDate(store, op.series, op.date);
+      break;
+    case 'F': {
+      const id = store.idOf(op.series);
+      if (id !== undefined) store.deleteSeries(id);
+      break;
+    }
+  }
+}
