@@ -1,0 +1,34 @@
+/** Runs `cvat-warden warm` in-process with captured output (the CLI's own code path minus process wiring). */
+import { PassThrough } from 'node:stream';
+import { Writable } from 'node:stream';
+import { loadConfig } from '../../src/config/index.js';
+import { runWarm } from '../../src/commands/warm.js';
+import { ConfigError, exitCodeFor } from '../../src/errors.js';
+import { createLogger } from '../../src/log.js';
+import { createMetrics, type Metrics } from '../../src/metrics.js';
+
+export interface CapturedRun {
+  code: number;
+  stdout: string;
+  logs: string;
+  metrics: Metrics;
+}
+
+export async function warmInProcess(argv: string[], env: NodeJS.ProcessEnv, signal?: AbortSignal): Promise<CapturedRun> {
+  let stdout = '';
+  let logs = '';
+  const out = new Writable({ write: (chunk, _e, cb) => ((stdout += String(chunk)), cb()) });
+  const logStream = new Writable({ write: (chunk, _e, cb) => ((logs += String(chunk)), cb()) });
+  const stderr = Object.assign(new PassThrough(), { isTTY: false }) as unknown as NodeJS.WriteStream;
+  const logger = createLogger({ level: 'debug', destination: logStream });
+  const metrics = createMetrics({ buildInfo: { version: 'test' } });
+  let code: number;
+  try {
+    const config = loadConfig('warm', argv, env);
+    code = await runWarm(config, { stdout: out, stderr, logger, metrics, signal: signal ?? new AbortController().signal });
+  } catch (error) {
+    code = exitCodeFor(error);
+    logs += `${error instanceof ConfigError ? error.message : (error as Error).message}\n`;
+  }
+  return { code, stdout, logs, metrics };
+}

@@ -1,0 +1,114 @@
+/**
+ * `warm` end to end against the emulator: every chunk the UI reads ends warm, nothing
+ * else is built, a resumed run requests nothing, moved chunk dates re-warm only their
+ * job, and secrets stay out of every output.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DEMO_CREDENTIALS, demoAuth, startEmulator, syntheticDeployment, type Emulator } from '../src/emulator/index.js';
+import { clearSecretsForTests } from '../src/secrets.js';
+import { warmInProcess } from './support/warm.js';
+
+let emulator: Emulator | undefined;
+let stateDir: string;
+beforeEach(() => {
+  stateDir = mkdtempSync(join(tmpdir(), 'warden-warm-'));
+});
+afterEach(async () => {
+  await emulator?.close();
+  emulator = undefined;
+  rmSync(stateDir, { recursive: true, force: true });
+  clearSecretsForTests();
+});
+
+const deployment = () =>
+  syntheticDeployment({ tasks: 3, mediaType: 'video', framesPerTask: 260, chunkSize: 36, segmentSize: 100, overlap: 5, groundTruthFrames: 20, consensusReplicas: 2 });
+
+function env(url: string): NodeJS.ProcessEnv {
+  return { CVAT_URL: url, CVAT_ACCESS_TOKEN: DEMO_CREDENTIALS.accessToken };
+}
+
+describe('warm against the emulator (CVAT 2.73)', () => {
+  it('leaves every chunk the UI reads warm, builds nothing else, and exits 0', async () => {
+    emulator = await startEmulator({ tasks: deployment(), auth: demoAuth(), buildTimeMs: 2, pathPrefix: '/cvat' });
+    expect(emulator.state.coldUiChunkKeys().size).toBeGreaterThan(20);
+    const run = await warmInProcess(['--all', '--concurrency', '2', '--state-dir', stateDir, '--json'], env(emulator.url));
+    expect(run.code, run.logs).toBe(0);
+    expect(emulator.state.coldUiChunkKeys().size).toBe(0);
+    const built = Object.keys(emulator.state.buildsByKey());
+    expect(built.filter((k) => !emulator!.state.uiChunkKeys().has(k))).toEqual([]);
+    expect(emulator.state.duplicateBuilds()).toEqual([]);
+    const summary = JSON.parse(run.stdout);
+    expect(summary.result).toMatchObject({ warm: emulator.state.uiChunkKeys().size, failed: 0, stuck: 0 });
+    // Range: bytes=0-0 on >= 2.66 → 206 with one byte per chunk.
+    expect(summary.result.bytes).toBe(summary.result.warm);
+    expect(run.stdout + run.logs).not.toContain(DEMO_CREDENTIALS.accessToken);
+    expect(await run.metrics.registry.metrics()).toMatch(/cvat_warden_chunk_requests_total\{quality="compressed",outcome="warm"\} \d+/);
+  });
+
+  it('resumes without re-requesting confirmed chunks, and re-warms only a job whose chunks were rebuilt', async () => {
+    emulator = await startEmulator({ tasks: deployment(), auth: demoAuth(), buildTimeMs: 1 });
+    expect((await warmInProcess(['--all', '--state-dir', stateDir], env(emulator.url))).code).toBe(0);
+    emulator.state.resetCounters();
+    const second = await warmInProcess(['--all', '--state-dir', stateDir, '--json'], env(emulator.url));
+    expect(second.code).toBe(0);
+    expect(emulator.state.count('chunk')).toBe(0);
+    expect(JSON.parse(second.stdout).result.warm).toBe(0);
+
+    const job = [...emulator.deployment.jobs.values()].find((j) => j.type === 'annotation')!;
+    const segment = emulator.deployment.segments.get(job.segmentId)!;
+    emulator.touchSegment(job.id);
+    expect(emulator.state.coldUiChunkKeys().size).toBeGreaterThan(0);
+    emulator.state.resetCounters();
+    const third = await warmInProcess(['--all', '--state-dir', stateDir, '--json'], env(emulator.url));
+    expect(third.code, third.logs).toBe(0);
+    expect(emulator.state.coldUiChunkKeys().size).toBe(0);
+    const result = JSON.parse(third.stdout).result;
+    expect(result.warm).toBe(Math.ceil(segment.frameSet.length / 36));
+  });
+
+  it('plans without requesting any chunk on --dry-run', async () => {
+    emulator = await startEmulator({ tasks: deployment(), auth: demoAuth(), buildTimeMs: 1 });
+    const run = await warmInProcess(['--all', '--dry-run', '--state-dir', stateDir, '--json'], env(emulator.url));
+    expect(run.code).toBe(0);
+    expect(emulator.state.count('chunk')).toBe(0);
+    const report = JSON.parse(run.stdout);
+    expect(report.plan.requests).toBe(emulator.state.uiChunkKeys().size);
+    expect(report.plan.estimatedSeconds).toBeGreaterThan(0);
+    const text = await warmInProcess(['--all', '--dry-run', '--state-dir', stateDir], env(emulator.url));
+    expect(text.stdout).toMatch(/tasks\s+3/);
+    expect(text.stdout).toMatch(/est\. time/);
+  });
+
+  it('exits 3 with a clear message when the token is refused, and never prints it', async () => {
+    emulator = await startEmulator({ tasks: deployment(), auth: demoAuth(), buildTimeMs: 1 });
+    const run = await warmInProcess(['--all', '--state-dir', stateDir], { CVAT_URL: emulator.url, CVAT_ACCESS_TOKEN: 'wrong-token-123456' });
+    expect(run.code).toBe(3);
+    expect(run.logs).toMatch(/personal access token was refused/);
+    expect(run.stdout + run.logs).not.toContain('wrong-token-123456');
+  });
+
+  it('exits 3 when the account may list jobs but not read their data', async () => {
+    // An org supervisor sees tasks and jobs but has no view:data permission.
+    const auth = { users: [{ username: 'owner', isAdmin: true }, { username: 'supervisor', password: 'supervisor-pw', orgRoles: { demo: 'supervisor' as const } }] };
+    emulator = await startEmulator({ tasks: syntheticDeployment({ tasks: 1, organization: 'demo' }).map((t) => ({ ...t, owner: 'owner' })), auth, organizations: [{ id: 1, slug: 'demo' }], buildTimeMs: 1 });
+    const run = await warmInProcess(['--all', '--org', 'demo', '--state-dir', stateDir], { CVAT_URL: emulator.url, CVAT_USERNAME: 'supervisor', CVAT_PASSWORD: 'supervisor-pw' });
+    expect(run.code, run.logs).toBe(3);
+    expect(run.logs).toMatch(/403 .*admin account or an organization owner\/maintainer/);
+    expect(run.stdout + run.logs).not.toContain('supervisor-pw');
+  });
+});
+
+describe('warm against an emulated CVAT 2.14 (task chunk numbers)', () => {
+  it('warms every chunk the old UI reads, each shared border chunk once', async () => {
+    emulator = await startEmulator({ version: '2.14.4', tasks: deployment(), buildTimeMs: 1 });
+    const run = await warmInProcess(['--all', '--state-dir', stateDir, '--json'], { CVAT_URL: emulator.url, CVAT_API_KEY: 'legacy-key' });
+    expect(run.code, run.logs).toBe(0);
+    expect(emulator.state.coldUiChunkKeys().size).toBe(0);
+    expect(emulator.state.duplicateBuilds()).toEqual([]);
+    const result = JSON.parse(run.stdout).result;
+    expect(result.warm).toBe(emulator.state.uiChunkKeys().size);
+  });
+});
