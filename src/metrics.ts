@@ -28,6 +28,16 @@ export type Quality = (typeof QUALITIES)[number];
 export const SHARE_EVENT_KINDS = ['deleted', 'moved', 'modified', 'restored', 'share_unavailable', 'share_restored', 'watcher_error'] as const;
 export type ShareEventKind = (typeof SHARE_EVENT_KINDS)[number];
 
+export const WEBHOOK_OUTCOMES = [
+  'accepted', // signed, recognised, handed on
+  'duplicate', // seen before (CVAT >= 2.65 retries deliveries): 200, not handed on
+  'rejected_signature', // missing or wrong X-Signature-256: 401
+  'rejected_size', // body over 1 MiB: 413
+  'rejected_malformed', // not JSON or not a CVAT payload: 400
+  'ignored', // valid event the warden does not use: 200
+] as const;
+export type WebhookOutcome = (typeof WEBHOOK_OUTCOMES)[number];
+
 export const WATCH_MODES = ['inotify', 'scan_only', 'polling'] as const;
 export type WatchMode = (typeof WATCH_MODES)[number];
 
@@ -171,6 +181,27 @@ export function createMetrics(options: { buildInfo: BuildInfo; defaultMetrics?: 
     registers: [registry],
   });
 
+  // ---------------------------------------------------------------------------
+  // Daemon (`cvat-warden run`): webhook intake and the adaptive warm controller.
+  // ---------------------------------------------------------------------------
+  const webhookDeliveries = new Counter({
+    name: 'cvat_warden_webhook_deliveries_total',
+    help: 'CVAT webhook deliveries received, by outcome (accepted, duplicate, rejected_signature, rejected_size, rejected_malformed, ignored).',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
+  for (const outcome of WEBHOOK_OUTCOMES) webhookDeliveries.inc({ outcome }, 0);
+  const warmPacingDelay = new Gauge({
+    name: 'cvat_warden_warm_pacing_delay_seconds',
+    help: 'Pause the warmer inserts before each chunk request when even one request in flight is too much for CVAT (0 when not pacing).',
+    registers: [registry],
+  });
+  const warmLatencyRatio = new Gauge({
+    name: 'cvat_warden_warm_latency_ratio',
+    help: 'p90 latency of the last adaptive-control window divided by its no-load baseline (annotator probe when probing, else chunk hits or builds); 1 = no slow-down.',
+    registers: [registry],
+  });
+
   return {
     registry,
     buildInfo,
@@ -193,6 +224,9 @@ export function createMetrics(options: { buildInfo: BuildInfo; defaultMetrics?: 
     shareLastScanTimestamp,
     shareWatchMode,
     shareWatchedDirectories,
+    webhookDeliveries,
+    warmPacingDelay,
+    warmLatencyRatio,
   };
 }
 

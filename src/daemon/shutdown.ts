@@ -1,0 +1,214 @@
+/**
+ * One shutdown coordinator for `cvat-warden run`: an order, a deadline, and
+ * second-signal escalation (after graphile-worker's main.ts and close-with-grace).
+ *
+ * - First SIGTERM/SIGINT (or `shutdown(reason)`): `signal` aborts at once (stop intake),
+ *   then the registered handlers run **one after another, in registration order** —
+ *   register them in the order things must stop, typically:
+ *     1. HTTP `stopAccepting()` (readiness fails, webhooks answer 503),
+ *     2. the scheduler / warm engine (abort, let in-flight chunk requests settle),
+ *     3. the ledger flush,
+ *     4. HTTP `close()`, CVAT client `close()`.
+ *   Each handler gets an AbortSignal that fires when the graceful part of the deadline
+ *   is used up. When all handlers are done the process exits 0 (or the code passed to
+ *   `shutdown`), 1 if a handler threw or overran.
+ * - Deadline (default 10 s): the last `forceMs` of it are reserved. When the graceful
+ *   part runs out, the handler still running is logged and abandoned, and the remaining
+ *   handlers are called at once with an already-aborted signal — so a stuck drain still
+ *   lets the ledger flush. Whatever happens, the process exits by the deadline (code 1).
+ * - A second signal while shutting down exits immediately with 130.
+ */
+import { WardenError, describeError } from '../errors.js';
+import type { Logger } from '../log.js';
+
+export type ShutdownHandler = (signal: AbortSignal) => Promise<void> | void;
+
+export interface ShutdownOptions {
+  logger: Logger;
+  /** Total time from the first signal to exit. @default 10000 */
+  deadlineMs?: number;
+  /**
+   * The end of the deadline kept for handlers that still have to run after the
+   * graceful part ran out (they get an aborted signal and should finish at once).
+   * @default min(1000, deadlineMs / 5)
+   */
+  forceMs?: number;
+  /** Injected in tests. @default process.exit */
+  exit?: (code: number) => void;
+  /** @default ['SIGTERM', 'SIGINT'] */
+  signals?: readonly NodeJS.Signals[];
+}
+
+export interface Shutdown {
+  /** Aborted (reason: WardenError code ABORTED) as soon as shutdown starts. */
+  readonly signal: AbortSignal;
+  /** True once shutdown has started. */
+  readonly started: boolean;
+  /** Adds a step; steps run in registration order. Returns a function that removes it. */
+  onShutdown(name: string, fn: ShutdownHandler): () => void;
+  /**
+   * Starts shutdown (later calls return the same promise). Resolves with the exit code
+   * after calling `exit` with it; `exitCode` is used when every step succeeds.
+   */
+  shutdown(reason: string, options?: { exitCode?: number }): Promise<number>;
+  /** Listens for the configured signals; the first starts shutdown, the second exits 130. Idempotent. */
+  installSignalHandlers(): void;
+  /** Removes signal listeners and timers. */
+  dispose(): void;
+  [Symbol.dispose](): void;
+}
+
+export const EXIT_SECOND_SIGNAL = 130;
+const EXIT_FAILED = 1;
+
+interface Step {
+  name: string;
+  fn: ShutdownHandler;
+}
+
+export function createShutdown(options: ShutdownOptions): Shutdown {
+  const { logger } = options;
+  const deadlineMs = options.deadlineMs ?? 10_000;
+  if (!(deadlineMs > 0)) throw new RangeError(`Expected \`deadlineMs\` to be a positive number, got ${deadlineMs}`);
+  const forceMs = Math.min(options.forceMs ?? Math.min(1_000, deadlineMs / 5), deadlineMs);
+  const exit = options.exit ?? ((code: number) => process.exit(code));
+  const signals = options.signals ?? (['SIGTERM', 'SIGINT'] as const);
+
+  const steps: Step[] = [];
+  const intake = new AbortController();
+  const timers = new Set<NodeJS.Timeout>();
+  const listeners = new Map<NodeJS.Signals, () => void>();
+  let running: Promise<number> | undefined;
+  let exited = false;
+
+  const doExit = (code: number) => {
+    if (exited) return;
+    exited = true;
+    exit(code);
+  };
+
+  const timer = (ms: number, fn: () => void) => {
+    const t = setTimeout(() => {
+      timers.delete(t);
+      fn();
+    }, ms);
+    timers.add(t);
+    return t;
+  };
+  const clearTimers = () => {
+    for (const t of timers) clearTimeout(t);
+    timers.clear();
+  };
+
+  const run = async (reason: string, exitCode: number): Promise<number> => {
+    const started = performance.now();
+    const elapsed = () => Math.round(performance.now() - started);
+    logger.info({ reason, deadlineMs, steps: steps.map((s) => s.name) }, 'shutdown started');
+    intake.abort(new WardenError('ABORTED', `shutting down: ${reason}`));
+
+    const graceful = new AbortController();
+    timer(deadlineMs - forceMs, () => graceful.abort(new WardenError('ABORTED', `shutdown deadline of ${deadlineMs} ms reached`)));
+    const graceOver = new Promise<'deadline'>((resolve) => graceful.signal.addEventListener('abort', () => resolve('deadline'), { once: true }));
+
+    const failed: string[] = [];
+    const abandoned: string[] = [];
+    let current: string | undefined;
+
+    const sequence = async (): Promise<number> => {
+      for (let i = 0; i < steps.length; i++) {
+        const step = steps[i];
+        if (!step) continue;
+        current = step.name;
+        const stepStarted = performance.now();
+        const forced = graceful.signal.aborted;
+        const attempt = Promise.resolve()
+          .then(() => step.fn(graceful.signal))
+          .then(
+            () => 'done' as const,
+            (error: unknown) => {
+              failed.push(step.name);
+              logger.error({ step: step.name, err: describeError(error) }, 'shutdown step failed');
+              return 'failed' as const;
+            },
+          );
+        // Forced steps run with an aborted signal and are awaited until the hard deadline.
+        const outcome = forced ? await attempt : await Promise.race([attempt, graceOver]);
+        if (outcome === 'deadline') {
+          abandoned.push(step.name);
+          logger.warn(
+            { step: step.name, stepMs: Math.round(performance.now() - stepStarted), remaining: steps.slice(i + 1).map((s) => s.name) },
+            'shutdown deadline reached: abandoning the step still running; forcing the remaining steps',
+          );
+          continue;
+        }
+        logger.debug({ step: step.name, stepMs: Math.round(performance.now() - stepStarted), forced }, 'shutdown step finished');
+      }
+      current = undefined;
+      const code = failed.length > 0 || abandoned.length > 0 ? EXIT_FAILED : exitCode;
+      logger.info(
+        { reason, exitCode: code, durationMs: elapsed(), ...(failed.length ? { failed } : {}), ...(abandoned.length ? { abandoned } : {}) },
+        'shutdown complete',
+      );
+      return code;
+    };
+
+    const hard = new Promise<number>((resolve) =>
+      timer(deadlineMs, () => {
+        logger.error({ reason, durationMs: elapsed(), stillRunning: current, abandoned }, `shutdown deadline of ${deadlineMs} ms passed: exiting now`);
+        resolve(EXIT_FAILED);
+      }),
+    );
+
+    const code = await Promise.race([sequence(), hard]);
+    clearTimers();
+    doExit(code);
+    return code;
+  };
+
+  const shutdown: Shutdown['shutdown'] = (reason, opts) => {
+    running ??= run(reason, opts?.exitCode ?? 0);
+    return running;
+  };
+
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (running) {
+      logger.warn({ signal: sig }, `second signal during shutdown: exiting now with ${EXIT_SECOND_SIGNAL}`);
+      clearTimers();
+      doExit(EXIT_SECOND_SIGNAL);
+      return;
+    }
+    void shutdown(`received ${sig}`);
+  };
+
+  const dispose = () => {
+    for (const [sig, listener] of listeners) process.off(sig, listener);
+    listeners.clear();
+    clearTimers();
+  };
+
+  return {
+    signal: intake.signal,
+    get started() {
+      return running !== undefined;
+    },
+    onShutdown(name, fn) {
+      const step: Step = { name, fn };
+      steps.push(step);
+      return () => {
+        const index = steps.indexOf(step);
+        if (index !== -1 && !running) steps.splice(index, 1);
+      };
+    },
+    shutdown,
+    installSignalHandlers() {
+      for (const sig of signals) {
+        if (listeners.has(sig)) continue;
+        const listener = () => onSignal(sig);
+        listeners.set(sig, listener);
+        process.on(sig, listener);
+      }
+    },
+    dispose,
+    [Symbol.dispose]: dispose,
+  };
+}

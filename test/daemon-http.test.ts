@@ -1,0 +1,376 @@
+import { readFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { resolve } from 'node:path';
+import { Readable } from 'node:stream';
+import { Agent, request } from 'undici';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { startHttpServer, type HttpServerHandle, type HttpServerOptions, type ReadinessReport } from '../src/daemon/http.js';
+import { signBody, type WebhookEvent } from '../src/daemon/webhook.js';
+import { createLogger } from '../src/log.js';
+import { createMetrics } from '../src/metrics.js';
+import { clearSecretsForTests, registerSecret } from '../src/secrets.js';
+import { pythonJsonDumps } from './support/daemon-python-json.js';
+
+const SECRET = 'webhook-secret-for-tests-7d2e';
+const FIXTURES = resolve(import.meta.dirname, 'fixtures');
+
+const agent = new Agent({ keepAliveTimeout: 200, keepAliveMaxTimeout: 200 });
+afterAll(() => agent.close());
+
+interface Harness {
+  server: HttpServerHandle;
+  events: WebhookEvent[];
+  logs: string[];
+  metrics: ReturnType<typeof createMetrics>;
+  ready: { value: ReadinessReport | Error };
+}
+
+const open: HttpServerHandle[] = [];
+afterEach(async () => {
+  clearSecretsForTests();
+  await Promise.all(open.splice(0).map((s) => s.close()));
+});
+
+async function start(overrides: Partial<HttpServerOptions> & { onEvent?: (e: WebhookEvent) => void | Promise<void>; noWebhook?: boolean; secret?: string } = {}): Promise<Harness> {
+  const events: WebhookEvent[] = [];
+  const logs: string[] = [];
+  const metrics = createMetrics({ buildInfo: { version: '0.0.0-test' } });
+  const ready: Harness['ready'] = { value: { ready: true, checks: { cvat: { ok: true }, ledger: { ok: true } } } };
+  const secret = overrides.secret ?? SECRET;
+  const { onEvent, noWebhook, ...rest } = overrides;
+  const server = await startHttpServer({
+    host: '127.0.0.1',
+    port: 0,
+    logger: createLogger({ level: 'debug', destination: { write: (line: string) => void logs.push(line) } }),
+    registry: metrics.registry,
+    metrics,
+    health: () => {
+      if (ready.value instanceof Error) throw ready.value;
+      return ready.value;
+    },
+    status: () => ({ uptimeSeconds: 1 }),
+    ...(noWebhook ? {} : { webhook: { secret, onEvent: onEvent ?? ((e) => void events.push(e)) } }),
+    ...rest,
+  });
+  open.push(server);
+  return { server, events, logs, metrics, ready };
+}
+
+async function get(url: string, method: 'GET' | 'HEAD' | 'POST' | 'PUT' | 'DELETE' = 'GET') {
+  const res = await request(url, { method, dispatcher: agent });
+  const text = await res.body.text();
+  return { status: res.statusCode, headers: res.headers, text };
+}
+
+async function post(url: string, body: Buffer | string, headers: Record<string, string> = {}) {
+  const res = await request(url, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers }, dispatcher: agent });
+  const text = await res.body.text();
+  return { status: res.statusCode, text };
+}
+
+function signed(payload: unknown): { body: Buffer; headers: Record<string, string> } {
+  const body = Buffer.from(pythonJsonDumps(payload));
+  return { body, headers: { 'x-signature-256': signBody(body, SECRET) } };
+}
+
+const until = async (predicate: () => boolean, ms = 2_000) => {
+  const end = Date.now() + ms;
+  while (!predicate()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+};
+
+async function deliveries(h: Harness, outcome: string): Promise<number> {
+  const metric = await h.metrics.webhookDeliveries.get();
+  return metric.values.find((v) => v.labels.outcome === outcome)?.value ?? NaN;
+}
+
+const updateJob = { event: 'update:job', job: { id: 65, task_id: 36, updated_date: '2026-05-11T17:25:43.641000Z', state: 'in progress' }, webhook_id: 6, sender: { id: 3, username: 'user2' } };
+
+describe('operational endpoints', () => {
+  it('serves Prometheus text from the given registry', async () => {
+    const h = await start();
+    const res = await get(`${h.server.url}/metrics`);
+    expect(res.status).toBe(200);
+    expect(res.headers['content-type']).toBe(h.metrics.registry.contentType);
+    expect(res.text).toContain('cvat_warden_build_info{version="0.0.0-test"');
+    expect(res.text).toContain('cvat_warden_webhook_deliveries_total{outcome="accepted"} 0');
+    expect(res.text).toContain('cvat_warden_webhook_deliveries_total{outcome="rejected_size"} 0');
+  });
+
+  it('/healthz answers 200 while alive, also for HEAD', async () => {
+    const h = await start();
+    expect(await get(`${h.server.url}/healthz`)).toMatchObject({ status: 200, text: '{"status":"ok"}' });
+    expect((await get(`${h.server.url}/healthz`, 'HEAD')).status).toBe(200);
+    expect((await get(`${h.server.url}/healthz?probe=k8s`)).status).toBe(200);
+  });
+
+  it('/readyz follows the health report: 200, 503, 503 when it throws, 503 after stopAccepting', async () => {
+    const h = await start();
+    let res = await get(`${h.server.url}/readyz`);
+    expect(res.status).toBe(200);
+    expect(JSON.parse(res.text)).toEqual({ ready: true, checks: { cvat: { ok: true }, ledger: { ok: true } } });
+
+    h.ready.value = { ready: false, checks: { cvat: { ok: false, detail: 'CVAT unreachable' }, ledger: { ok: true } } };
+    res = await get(`${h.server.url}/readyz`);
+    expect(res.status).toBe(503);
+    expect(JSON.parse(res.text).checks.cvat).toEqual({ ok: false, detail: 'CVAT unreachable' });
+
+    h.ready.value = new Error('health exploded');
+    res = await get(`${h.server.url}/readyz`);
+    expect(res.status).toBe(503);
+    expect(res.text).toContain('health exploded');
+
+    h.ready.value = { ready: true, checks: {} };
+    h.server.stopAccepting();
+    res = await get(`${h.server.url}/readyz`);
+    expect(res.status).toBe(503);
+    expect(JSON.parse(res.text).checks.shutdown).toEqual({ ok: false, detail: 'shutting down' });
+    expect((await get(`${h.server.url}/healthz`)).status).toBe(200);
+  });
+
+  it('/status never shows a registered secret', async () => {
+    registerSecret('tok-9f8e7d6c5b4a');
+    const h = await start({ status: () => ({ cvat: { url: 'https://cvat.example', token: 'tok-9f8e7d6c5b4a' }, note: 'header was Bearer tok-9f8e7d6c5b4a', big: 12n, tasks: new Set([1, 2]) }) });
+    const res = await get(`${h.server.url}/status`);
+    expect(res.status).toBe(200);
+    expect(res.text).not.toContain('tok-9f8e7d6c5b4a');
+    const json = JSON.parse(res.text);
+    expect(json.cvat).toEqual({ url: 'https://cvat.example', token: '[REDACTED]' });
+    expect(json.note).toBe('header was Bearer [REDACTED]');
+    expect(json.big).toBe('12');
+    expect(json.tasks).toEqual([1, 2]);
+  });
+
+  it('answers 500 when /status fails, and keeps serving', async () => {
+    const h = await start({ status: () => { throw new Error('boom'); } });
+    expect((await get(`${h.server.url}/status`)).status).toBe(500);
+    expect((await get(`${h.server.url}/healthz`)).status).toBe(200);
+  });
+
+  it('404 for unknown paths, 405 with Allow for wrong methods', async () => {
+    const h = await start();
+    expect((await get(`${h.server.url}/`)).status).toBe(404);
+    expect((await get(`${h.server.url}/metricsx`)).status).toBe(404);
+    const wrong = await get(`${h.server.url}/metrics`, 'POST');
+    expect(wrong.status).toBe(405);
+    expect(wrong.headers['allow']).toBe('GET, HEAD');
+    const hook = await get(`${h.server.url}/webhooks/cvat`, 'GET');
+    expect(hook.status).toBe(405);
+    expect(hook.headers['allow']).toBe('POST');
+  });
+
+  it('has no webhook route without a webhook configuration', async () => {
+    const h = await start({ noWebhook: true });
+    const { body, headers } = signed(updateJob);
+    expect((await post(`${h.server.url}/webhooks/cvat`, body, headers)).status).toBe(404);
+  });
+
+  it('close() is idempotent and stops the server', async () => {
+    const h = await start();
+    const url = h.server.url;
+    await Promise.all([h.server.close(), h.server.close()]);
+    await h.server.close();
+    await expect(request(`${url}/healthz`, { dispatcher: new Agent() })).rejects.toThrow();
+  });
+
+  it('reports a busy port as a configuration problem', async () => {
+    const h = await start();
+    await expect(startHttpServer({ host: '127.0.0.1', port: h.server.port, logger: createLogger({ level: 'silent' }), registry: h.metrics.registry, health: () => ({ ready: true, checks: {} }), status: () => ({}) })).rejects.toMatchObject({ code: 'CONFIG_INVALID' });
+  });
+});
+
+describe('POST /webhooks/cvat', () => {
+  it('accepts a signed delivery and hands the event on once', async () => {
+    const h = await start();
+    const { body, headers } = signed(updateJob);
+    const res = await post(`${h.server.url}/webhooks/cvat`, body, headers);
+    expect(res.status).toBe(200);
+    expect(JSON.parse(res.text)).toEqual({ status: 'accepted' });
+    await until(() => h.events.length === 1);
+    expect(h.events[0]).toMatchObject({ kind: 'job_changed', taskId: 36, jobId: 65, webhookId: 6 });
+    expect(await deliveries(h, 'accepted')).toBe(1);
+  });
+
+  it('answers a duplicate (CVAT retry) with 200 without handing it on again', async () => {
+    const h = await start();
+    const { body, headers } = signed(updateJob);
+    expect((await post(`${h.server.url}/webhooks/cvat`, body, headers)).status).toBe(200);
+    const again = await post(`${h.server.url}/webhooks/cvat`, body, headers);
+    expect(again.status).toBe(200);
+    expect(JSON.parse(again.text)).toEqual({ status: 'duplicate' });
+    await new Promise((r) => setTimeout(r, 50));
+    expect(h.events).toHaveLength(1);
+    expect(await deliveries(h, 'duplicate')).toBe(1);
+  });
+
+  it('rejects a wrong signature with 401 and never calls onEvent', async () => {
+    const h = await start();
+    const { body } = signed(updateJob);
+    const res = await post(`${h.server.url}/webhooks/cvat`, body, { 'x-signature-256': signBody(body, 'not-the-secret') });
+    expect(res.status).toBe(401);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(h.events).toHaveLength(0);
+    expect(await deliveries(h, 'rejected_signature')).toBe(1);
+  });
+
+  it('rejects unsigned deliveries with 401', async () => {
+    const h = await start();
+    const { body } = signed(updateJob);
+    expect((await post(`${h.server.url}/webhooks/cvat`, body)).status).toBe(401);
+    expect((await post(`${h.server.url}/webhooks/cvat`, body, { 'x-signature-256': 'sha256=' })).status).toBe(401);
+    expect(h.events).toHaveLength(0);
+  });
+
+  it('rejects signed malformed JSON with 400', async () => {
+    const h = await start();
+    const body = Buffer.from('{"event": "update:job", "job": {');
+    const res = await post(`${h.server.url}/webhooks/cvat`, body, { 'x-signature-256': signBody(body, SECRET) });
+    expect(res.status).toBe(400);
+    expect(await deliveries(h, 'rejected_malformed')).toBe(1);
+    expect(h.events).toHaveLength(0);
+  });
+
+  it('answers 200 to events it does not use and does not hand them on', async () => {
+    const h = await start();
+    const { body, headers } = signed({ event: 'create:issue', issue: { id: 4, job: 65 }, webhook_id: 6 });
+    const res = await post(`${h.server.url}/webhooks/cvat`, body, headers);
+    expect(res.status).toBe(200);
+    expect(JSON.parse(res.text)).toEqual({ status: 'ignored' });
+    expect(await deliveries(h, 'ignored')).toBe(1);
+    expect(h.events).toHaveLength(0);
+  });
+
+  it('verifies over the raw bytes: a Python-serialised body passes, its JSON.stringify twin does not', async () => {
+    const golden = JSON.parse(readFileSync(resolve(FIXTURES, 'daemon-webhook-update-task.signature.json'), 'utf8')) as { secret: string; signature: string };
+    const raw = readFileSync(resolve(FIXTURES, 'daemon-webhook-update-task.body'));
+    const h = await start({ secret: golden.secret });
+    const twin = Buffer.from(JSON.stringify(JSON.parse(raw.toString('utf8'))));
+    expect((await post(`${h.server.url}/webhooks/cvat`, twin, { 'x-signature-256': golden.signature })).status).toBe(401);
+    const res = await post(`${h.server.url}/webhooks/cvat`, raw, { 'x-signature-256': golden.signature });
+    expect(res.status).toBe(200);
+    await until(() => h.events.length === 1);
+    expect(h.events[0]).toMatchObject({ kind: 'task_ready', taskId: 36, source: 'task_update' });
+  });
+
+  it('rejects a 2 MiB body with 413 (declared or streamed) and stays healthy', async () => {
+    const h = await start();
+    const big = Buffer.alloc(2 * 1024 * 1024, 0x20);
+    const declared = await post(`${h.server.url}/webhooks/cvat`, big, { 'x-signature-256': signBody(big, SECRET) });
+    expect(declared.status).toBe(413);
+
+    // No Content-Length: the server has to count while reading.
+    const streamed = await request(`${h.server.url}/webhooks/cvat`, {
+      method: 'POST',
+      dispatcher: agent,
+      headers: { 'content-type': 'application/json', 'x-signature-256': signBody(big, SECRET) },
+      body: Readable.from((function* () {
+        for (let i = 0; i < 32; i++) yield big.subarray(i * 65_536, (i + 1) * 65_536);
+      })()),
+    });
+    expect(streamed.statusCode).toBe(413);
+    await streamed.body.dump();
+    expect(await deliveries(h, 'rejected_size')).toBe(2);
+    expect(h.events).toHaveLength(0);
+
+    expect((await get(`${h.server.url}/healthz`)).status).toBe(200);
+    const { body, headers } = signed(updateJob);
+    expect((await post(`${h.server.url}/webhooks/cvat`, body, headers)).status).toBe(200);
+  });
+
+  it('refuses an oversized body before it is sent when the client asks Expect: 100-continue', async () => {
+    const h = await start();
+    const socket = connect(h.server.port, '127.0.0.1');
+    const answer = await new Promise<string>((resolveAnswer, reject) => {
+      let text = '';
+      socket.on('data', (d) => (text += d.toString('latin1')));
+      socket.on('close', () => resolveAnswer(text));
+      socket.on('error', reject);
+      socket.write(`POST /webhooks/cvat HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${4 * 1024 * 1024}\r\nexpect: 100-continue\r\n\r\n`);
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 413 /);
+    expect(answer).not.toContain('100 Continue');
+  });
+
+  it('answers within 1 s however slow onEvent is, and survives a throwing onEvent', async () => {
+    let calls = 0;
+    const h = await start({
+      onEvent: async (e) => {
+        calls++;
+        if (e.kind === 'ping') throw new Error('handler bug');
+        await new Promise((r) => setTimeout(r, 3_000));
+      },
+    });
+    const started = performance.now();
+    const { body, headers } = signed(updateJob);
+    expect((await post(`${h.server.url}/webhooks/cvat`, body, headers)).status).toBe(200);
+    expect(performance.now() - started).toBeLessThan(1_000);
+
+    const ping = signed({ event: 'ping', webhook: { id: 6 } });
+    expect((await post(`${h.server.url}/webhooks/cvat`, ping.body, ping.headers)).status).toBe(200);
+    await until(() => calls === 2);
+    await until(() => h.logs.some((l) => l.includes('webhook event handler failed')));
+    expect((await get(`${h.server.url}/healthz`)).status).toBe(200);
+  });
+
+  it('answers 503 after stopAccepting (CVAT retries later)', async () => {
+    const h = await start();
+    h.server.stopAccepting();
+    const { body, headers } = signed(updateJob);
+    expect((await post(`${h.server.url}/webhooks/cvat`, body, headers)).status).toBe(503);
+    expect(h.events).toHaveLength(0);
+  });
+
+  it('never logs the secret or the signature', async () => {
+    const h = await start();
+    const { body, headers } = signed(updateJob);
+    await post(`${h.server.url}/webhooks/cvat`, body, headers);
+    await post(`${h.server.url}/webhooks/cvat`, body, headers);
+    await post(`${h.server.url}/webhooks/cvat`, body, { 'x-signature-256': signBody(body, 'wrong-secret-123') });
+    await post(`${h.server.url}/webhooks/cvat`, Buffer.from('nope'), { 'x-signature-256': signBody('nope', SECRET) });
+    const text = h.logs.join('');
+    expect(h.logs.length).toBeGreaterThan(3);
+    expect(text).not.toContain(SECRET);
+    expect(text).not.toContain(headers['x-signature-256']!.slice(7));
+    expect(text).not.toContain(signBody(body, 'wrong-secret-123').slice(7));
+    expect(text).not.toMatch(/sha256=[0-9a-f]/i);
+  });
+});
+
+describe('slow clients', () => {
+  let h: Harness;
+  beforeEach(async () => {
+    h = await start({ timeouts: { headersMs: 300, requestMs: 600 } });
+  });
+
+  /** Sends `head` at once, then `filler` every 100 ms until the server hangs up. */
+  const slowSocket = (head: string, filler: string) =>
+    new Promise<{ text: string; ms: number }>((resolveRun, reject) => {
+      const started = performance.now();
+      const socket = connect(h.server.port, '127.0.0.1');
+      let text = '';
+      socket.on('data', (d) => (text += d.toString('latin1')));
+      socket.on('close', () => resolveRun({ text, ms: performance.now() - started }));
+      socket.on('error', (e: NodeJS.ErrnoException) => (e.code === 'ECONNRESET' ? resolveRun({ text, ms: performance.now() - started }) : reject(e)));
+      socket.write(head);
+      const drip = setInterval(() => {
+        if (socket.destroyed) return clearInterval(drip);
+        socket.write(filler);
+      }, 100);
+      socket.on('close', () => clearInterval(drip));
+    });
+
+  it('drops a client that never finishes its headers (slowloris)', async () => {
+    const { text, ms } = await slowSocket('GET /metrics HTTP/1.1\r\n', 'x-a: 1\r\n');
+    expect(text).toMatch(/^(HTTP\/1\.1 408 |$)/);
+    expect(ms).toBeLessThan(3_000);
+    expect((await get(`${h.server.url}/healthz`)).status).toBe(200);
+  });
+
+  it('drops a client that never finishes its body', async () => {
+    const { ms } = await slowSocket('POST /webhooks/cvat HTTP/1.1\r\nhost: x\r\ncontent-length: 100000\r\nx-signature-256: sha256=00\r\n\r\n{', ' ');
+    expect(ms).toBeLessThan(3_000);
+    expect((await get(`${h.server.url}/healthz`)).status).toBe(200);
+  });
+});
