@@ -1,0 +1,232 @@
+/**
+ * startEmulator: a node:http stand-in for CVAT (2.73 by default, 2.14-style "old mode" below 2.20) for
+ * tests, benchmarks and the no-CVAT demo. Every behaviour comes from cvat-facts.md:
+ * segment-keyed chunk cache with CVAT's key names, FIFO build queue with K workers and
+ * dedup, wait-then-429, 24 h TTL from build time, share-backed builds that fail with a
+ * bare 500 when a file is gone, Range, auth/orgs, paging and filters.
+ *
+ *   const emu = await startEmulator({ tasks: syntheticDeployment({ tasks: 3 }), buildTimeMs: 5 });
+ *   … fetch(`${emu.url}/api/jobs?page_size=all`) …
+ *   await emu.close();
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { UserDirectory } from './auth.js';
+import type { BuildContext } from './builds.js';
+import { MediaCache } from './cache.js';
+import { isAdvanceable, systemClock, type Clock } from './clock.js';
+import { DataService } from './data.js';
+import { emulatorFeatures, type EmulatorFeatures } from './features.js';
+import { FaultInjector } from './faults.js';
+import { legacyChunkKey } from './keys.js';
+import { Deployment, type EmulatedJob, type EmulatedTask } from './model.js';
+import { taskChunkOf } from './segments.js';
+import { createRequestHandler } from './server.js';
+import { deleteShareFile } from './share.js';
+import type { EmulatorAuth, JobStage, JobState, OrganizationSpec, TaskSpec } from './spec.js';
+import { EmulatorState } from './state.js';
+
+export interface EmulatorOptions {
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** Default 0 (a free port). */
+  port?: number;
+  /** e.g. '/cvat' → API under /cvat/api/…; `url` includes it. */
+  pathPrefix?: string;
+  /** Default '2.73.0'. Below 2.20 (e.g. '2.14.4') = old mode: task-chunk numbers, shared border chunks, no 429. */
+  version?: string;
+  /** K chunk workers (2.23+: RQ `chunks` workers; before: web workers that build in the request). Default 2. */
+  chunkWorkers?: number;
+  /** Build time per item, ms. Default 200. */
+  buildTimeMs?: number;
+  /** How long a request waits for its build (CVAT_CHUNK_CREATE_TIMEOUT) before 429 (old mode: 504). Default 50 000. */
+  serverWaitMs?: number;
+  /** Retry-After seconds on 429. Default 10. */
+  retryAfterSeconds?: number;
+  /** Chunk/context-image lifetime from build time. Default 24 h. */
+  ttlMs?: number;
+  /** Preview lifetime. Default 7 days (2.23+), else ttlMs. */
+  previewTtlMs?: number;
+  /** Synthetic compressed chunk size in bytes (original chunks are twice as big). Default 32 KiB. */
+  chunkBytes?: number;
+  /** Default: the system clock. */
+  clock?: Clock;
+  /** A real directory standing for CVAT's /home/django/share. Needed by share-backed tasks. */
+  shareDir?: string;
+  /** Users and credentials. Omitted → every request is an anonymous admin. */
+  auth?: EmulatorAuth;
+  tasks?: TaskSpec[];
+  organizations?: OrganizationSpec[];
+  /**
+   * Serve legacy `number` job chunks and task chunks from a job chunk whose frames match exactly
+   * (the behaviour CVAT intends). Default false, like CVAT 2.73 itself: its `find_matching_chunk`
+   * compares a list with a set and never matches, so these always build separate keys.
+   */
+  matchingChunkShortcut?: boolean;
+}
+
+export interface Emulator {
+  /** Base URL including the path prefix, no trailing slash. */
+  url: string;
+  /** Stops the server and the workers. Idempotent. */
+  close(): Promise<void>;
+  state: EmulatorState;
+  faults: FaultInjector;
+  addTask(spec: TaskSpec): EmulatedTask;
+  removeTask(id: number): void;
+  /** Like a honeypot update: drops the segment's cached chunks and bumps its chunks_updated_date. */
+  touchSegment(jobId: number): void;
+  /** Stop listening (connections refused); the cache and the queue survive, like Kvrocks/RQ across a CVAT restart. */
+  stop(): Promise<void>;
+  /** Listen again on the same port. */
+  start(): Promise<void>;
+  /** Empties the media cache (a cold start for benchmarks); counters stay (see state.resetCounters()). */
+  clearCache(): void;
+  /** Changes a job (e.g. state → completed); bumps its and its task's updated_date. */
+  updateJob(jobId: number, patch: { state?: JobState; stage?: JobStage; assignee?: string | null }): EmulatedJob;
+  readonly deployment: Deployment;
+  readonly features: EmulatorFeatures;
+  readonly clock: Clock;
+  readonly port: number;
+}
+
+export async function startEmulator(options: EmulatorOptions = {}): Promise<Emulator> {
+  const features = emulatorFeatures(options.version ?? '2.73.0');
+  const clock = options.clock ?? systemClock;
+  const host = options.host ?? '127.0.0.1';
+  const prefix = (options.pathPrefix ?? '').replace(/\/+$/, '');
+  if (prefix && !prefix.startsWith('/')) throw new Error(`pathPrefix must start with "/": ${prefix}`);
+  const organizations = options.organizations ?? [];
+  const users = new UserDirectory(options.auth, { accessTokens: features.accessTokens });
+  const deployment = new Deployment({
+    clock,
+    shareDir: options.shareDir,
+    supportsConsensus: features.consensus,
+    organizations,
+    checkUser: (u) => users.checkUser(u),
+    defaultOwner: users.defaultOwner(),
+  });
+  let state: EmulatorState | undefined;
+  const cache = new MediaCache({
+    clock,
+    workers: Math.max(1, options.chunkWorkers ?? 2),
+    onBuild: (event) => state?.recordBuild(event),
+  });
+  state = new EmulatorState({ cache, deployment, legacy: features.legacy, clock, version: features.version });
+  const ttlMs = options.ttlMs ?? 24 * 3600_000;
+  const bc: BuildContext = {
+    deployment,
+    cache,
+    features,
+    shareDir: options.shareDir,
+    ttlMs,
+    previewTtlMs: options.previewTtlMs ?? (features.longPreviewTtl ? 7 * 24 * 3600_000 : ttlMs),
+    buildTimeMs: options.buildTimeMs ?? 200,
+    chunkBytes: options.chunkBytes ?? 32 * 1024,
+  };
+  const data = new DataService(bc, state, {
+    serverWaitMs: options.serverWaitMs ?? 50_000,
+    retryAfterSeconds: options.retryAfterSeconds ?? 10,
+    matchingChunkShortcut: options.matchingChunkShortcut ?? false,
+  });
+  const faults = new FaultInjector({
+    pause: () => cache.pauseWorkers(),
+    resume: () => cache.resumeWorkers(),
+    paused: () => cache.workersPaused,
+  });
+  for (const spec of options.tasks ?? []) deployment.addTask(spec);
+
+  const touchSegment = (jobId: number): void => {
+    const seg = deployment.touchSegment(jobId);
+    cache.deletePrefix(`segment_${seg.id}_`);
+    const task = deployment.tasks.get(seg.taskId);
+    if (features.legacy && task?.dataId != null) {
+      for (let n = taskChunkOf(seg.startFrame, task.chunkSize); n <= taskChunkOf(seg.stopFrame, task.chunkSize); n++) {
+        cache.delete(legacyChunkKey(task.dataId, n, 'compressed'));
+        cache.delete(legacyChunkKey(task.dataId, n, 'original'));
+      }
+    }
+  };
+
+  const handler = createRequestHandler({
+    prefix,
+    users,
+    serialize: { features, users, deployment, organizations, createdMs: clock.now() },
+    organizations,
+    data,
+    state,
+    faults,
+    shareDir: options.shareDir,
+    control: {
+      advanceClock: (ms) => (isAdvanceable(clock) ? clock.advance(ms) : null),
+      touchSegment,
+      deleteShareFile: (path) => (options.shareDir ? deleteShareFile(options.shareDir, path) : Promise.resolve('refused')),
+    },
+  });
+
+  const server = http.createServer(handler);
+  let port = options.port ?? 0;
+  let listening = false;
+  let closed = false;
+  const listen = (): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const onError = (error: Error): void => reject(error);
+      server.once('error', onError);
+      server.listen(port, host, () => {
+        server.off('error', onError);
+        listening = true;
+        port = (server.address() as AddressInfo).port;
+        resolve();
+      });
+    });
+  const stop = async (): Promise<void> => {
+    if (!listening) return;
+    listening = false;
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+  };
+  await listen();
+  const urlHost = host.includes(':') ? `[${host}]` : host;
+
+  return {
+    url: `http://${urlHost}:${port}${prefix}`,
+    state,
+    faults,
+    deployment,
+    features,
+    clock,
+    get port() {
+      return port;
+    },
+    addTask: (spec) => deployment.addTask(spec),
+    removeTask: (id) => deployment.removeTask(id),
+    touchSegment,
+    updateJob(jobId, patch) {
+      const job = deployment.jobs.get(jobId);
+      if (!job) throw new Error(`job ${jobId} does not exist`);
+      if (patch.state !== undefined) job.state = patch.state;
+      if (patch.stage !== undefined) job.stage = patch.stage;
+      if (patch.assignee !== undefined) {
+        if (patch.assignee) users.checkUser(patch.assignee);
+        job.assignee = patch.assignee;
+      }
+      job.updatedMs = clock.now();
+      deployment.taskOf(job).updatedMs = job.updatedMs;
+      return job;
+    },
+    stop,
+    clearCache: () => cache.clear(),
+    async start() {
+      if (closed) throw new Error('the emulator is closed');
+      if (!listening) await listen();
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await stop();
+      cache.shutdown();
+    },
+  };
+}

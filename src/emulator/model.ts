@@ -1,0 +1,276 @@
+/**
+ * The emulated deployment: tasks → segments → jobs, created from TaskSpecs the way
+ * CVAT's task creation does it (segment per `_generate_segment_params` range, one
+ * annotation job per segment followed by its consensus replicas, then the ground-truth
+ * job on a SPECIFIC_FRAMES segment). Ids are global counters like database keys.
+ */
+import type { Clock } from './clock.js';
+import { fillMedia, resolveGeometry } from './media.js';
+import { defaultChunkSize, generateSegmentParams, rangeFrameSet, relToAbs, type FrameGeometry } from './segments.js';
+import type { JobStage, JobState, JobType, MediaType, StorageKind, TaskMode, TaskSpec } from './spec.js';
+
+export interface FrameInfo {
+  /** `frames[].name` in meta: share-relative path for share tasks. */
+  name: string;
+  width: number;
+  height: number;
+  /** Share-relative paths of the context images (share tasks), else empty. */
+  relatedPaths: string[];
+  /** `related_files` count. */
+  related: number;
+}
+
+export interface EmulatedSegment {
+  id: number;
+  taskId: number;
+  type: 'range' | 'specific_frames';
+  /** Relative task frames, inclusive (GT segments span the whole task). */
+  startFrame: number;
+  stopFrame: number;
+  /** Absolute frames of a SPECIFIC_FRAMES segment (`included_frames`), else null. */
+  frames: number[] | null;
+  /** `Segment.frame_set`: absolute frames, ascending. */
+  frameSet: number[];
+  /** `chunks_updated_date` (clock ms). */
+  chunksUpdatedMs: number;
+}
+
+export interface EmulatedJob {
+  id: number;
+  taskId: number;
+  segmentId: number;
+  type: JobType;
+  parentJobId: number | null;
+  state: JobState;
+  stage: JobStage;
+  assignee: string | null;
+  createdMs: number;
+  updatedMs: number;
+}
+
+export interface EmulatedTask {
+  id: number;
+  name: string;
+  /** `data` id; null for a task without data. */
+  dataId: number | null;
+  mediaType: MediaType;
+  mode: TaskMode;
+  geometry: FrameGeometry;
+  chunkSize: number;
+  /** `segment_size` as requested (0 = whole task). */
+  segmentSize: number;
+  /** Effective overlap. */
+  overlap: number;
+  storage: StorageKind;
+  /** One entry per task frame (images / point clouds); empty for video. */
+  frames: FrameInfo[];
+  video: { path: string; width: number; height: number } | null;
+  organization: { id: number; slug: string } | null;
+  projectId: number | null;
+  owner: string;
+  assignee: string | null;
+  imageQuality: number;
+  subset: string;
+  createdMs: number;
+  updatedMs: number;
+  buildTimeMs: number | undefined;
+  chunkBytes: number | undefined;
+  segments: EmulatedSegment[];
+  jobs: EmulatedJob[];
+}
+
+export interface DeploymentOptions {
+  clock: Clock;
+  shareDir: string | undefined;
+  /** Versions before consensus (2.14): replicas are not created. */
+  supportsConsensus: boolean;
+  organizations: ReadonlyArray<{ id: number; slug: string }>;
+  /** Resolves a username (throws for unknown users when auth is configured). */
+  checkUser: (username: string) => void;
+  defaultOwner: string;
+}
+
+export class Deployment {
+  readonly tasks = new Map<number, EmulatedTask>();
+  readonly segments = new Map<number, EmulatedSegment>();
+  readonly jobs = new Map<number, EmulatedJob>();
+  readonly #opts: DeploymentOptions;
+  #nextTaskId = 1;
+  #nextDataId = 1;
+  #nextSegmentId = 1;
+  #nextJobId = 1;
+
+  constructor(opts: DeploymentOptions) {
+    this.#opts = opts;
+  }
+
+  addTask(spec: TaskSpec): EmulatedTask {
+    const id = spec.id ?? this.#nextTaskId;
+    if (!Number.isInteger(id) || id < 1) throw new Error(`task id must be a positive integer, got ${id}`);
+    if (this.tasks.has(id)) throw new Error(`task ${id} already exists`);
+    const task = this.#buildTask(id, spec);
+    this.#nextTaskId = Math.max(this.#nextTaskId, id + 1);
+    this.tasks.set(id, task);
+    for (const s of task.segments) this.segments.set(s.id, s);
+    for (const j of task.jobs) this.jobs.set(j.id, j);
+    return task;
+  }
+
+  removeTask(id: number): void {
+    const task = this.tasks.get(id);
+    if (!task) return;
+    for (const s of task.segments) this.segments.delete(s.id);
+    for (const j of task.jobs) this.jobs.delete(j.id);
+    this.tasks.delete(id);
+  }
+
+  /** A honeypot-style update of a job's segment: bumps `chunks_updated_date` and the task's `updated_date`. */
+  touchSegment(jobId: number): EmulatedSegment {
+    const job = this.jobs.get(jobId);
+    if (!job) throw new Error(`job ${jobId} does not exist`);
+    const seg = this.segmentOf(job);
+    const task = this.taskOf(job);
+    const now = this.#opts.clock.now();
+    seg.chunksUpdatedMs = now;
+    task.updatedMs = now;
+    return seg;
+  }
+
+  taskOf(job: EmulatedJob): EmulatedTask {
+    const task = this.tasks.get(job.taskId);
+    if (!task) throw new Error(`job ${job.id} has no task`);
+    return task;
+  }
+
+  segmentOf(job: EmulatedJob): EmulatedSegment {
+    const seg = this.segments.get(job.segmentId);
+    if (!seg) throw new Error(`job ${job.id} has no segment`);
+    return seg;
+  }
+
+  /** Latest `chunks_updated_date` over the task's segments (what task chunks report). */
+  taskChunksUpdatedMs(task: EmulatedTask): number {
+    return task.segments.reduce((max, s) => Math.max(max, s.chunksUpdatedMs), task.createdMs);
+  }
+
+  #buildTask(id: number, spec: TaskSpec): EmulatedTask {
+    const now = this.#opts.clock.now();
+    const createdMs =
+      spec.createdDate === undefined ? now : typeof spec.createdDate === 'number' ? spec.createdDate : Date.parse(spec.createdDate);
+    if (!Number.isFinite(createdMs)) throw new Error(`task ${id}: invalid createdDate`);
+    const mediaType = spec.mediaType ?? 'image';
+    const mode = spec.mode ?? (mediaType === 'video' ? 'interpolation' : 'annotation');
+    const storage = spec.storage ?? 'local';
+    if (storage === 'share' && !this.#opts.shareDir) throw new Error(`task ${id}: storage 'share' needs the emulator's shareDir`);
+    const owner = spec.owner ?? this.#opts.defaultOwner;
+    this.#opts.checkUser(owner);
+    if (spec.assignee) this.#opts.checkUser(spec.assignee);
+    let organization: EmulatedTask['organization'] = null;
+    if (spec.organization !== undefined) {
+      const org = this.#opts.organizations.find((o) => o.slug === spec.organization);
+      if (!org) throw new Error(`task ${id}: unknown organization "${spec.organization}" (declare it in options.organizations)`);
+      organization = { id: org.id, slug: org.slug };
+    }
+    const base: EmulatedTask = {
+      id,
+      name: spec.name ?? `task ${id}`,
+      dataId: null,
+      mediaType,
+      mode,
+      geometry: { start: 0, stop: 0, step: 1, size: 0 },
+      chunkSize: spec.chunkSize ?? 0,
+      segmentSize: spec.segmentSize ?? 0,
+      overlap: 0,
+      storage,
+      frames: [],
+      video: null,
+      organization,
+      projectId: spec.projectId ?? null,
+      owner,
+      assignee: spec.assignee ?? null,
+      imageQuality: spec.imageQuality ?? 70,
+      subset: spec.subset ?? '',
+      createdMs,
+      updatedMs: createdMs,
+      buildTimeMs: spec.buildTimeMs,
+      chunkBytes: spec.chunkBytes,
+      segments: [],
+      jobs: [],
+    };
+    if (spec.noData) return base;
+
+    const geometry = resolveGeometry(id, spec);
+    const task: EmulatedTask = { ...base, dataId: this.#nextDataId++, geometry };
+    fillMedia(task, spec, this.#opts.shareDir);
+    const first = task.frames[0] ?? task.video ?? { width: 1920, height: 1080 };
+    task.chunkSize = spec.chunkSize ?? defaultChunkSize(mediaType, first.width, first.height);
+    if (!Number.isInteger(task.chunkSize) || task.chunkSize < 1) throw new Error(`task ${id}: chunkSize must be a positive integer`);
+    const plan = generateSegmentParams(geometry.size, task.segmentSize, spec.overlap, mode);
+    task.overlap = plan.overlap;
+
+    plan.segments.forEach((range, k) => {
+      const seg: EmulatedSegment = {
+        id: this.#nextSegmentId++,
+        taskId: id,
+        type: 'range',
+        ...range,
+        frames: null,
+        frameSet: rangeFrameSet(geometry, range),
+        chunksUpdatedMs: createdMs,
+      };
+      task.segments.push(seg);
+      const state = spec.jobStates?.[k] ?? 'new';
+      const parent = this.#newJob(task, seg, 'annotation', null, state, spec.jobAssignees?.[k] ?? null);
+      const replicas = this.#opts.supportsConsensus ? (spec.consensusReplicas ?? 0) : 0;
+      for (let r = 0; r < replicas; r++) this.#newJob(task, seg, 'consensus_replica', parent.id, 'new', null);
+    });
+
+    if (spec.groundTruthFrames && spec.groundTruthFrames.length > 0) {
+      const rel = [...new Set(spec.groundTruthFrames)].sort((a, b) => a - b);
+      for (const f of rel) {
+        if (!Number.isInteger(f) || f < 0 || f >= geometry.size) {
+          throw new Error(`task ${id}: ground-truth frame ${f} is outside [0, ${geometry.size - 1}]`);
+        }
+      }
+      const abs = rel.map((f) => relToAbs(geometry, f));
+      const seg: EmulatedSegment = {
+        id: this.#nextSegmentId++,
+        taskId: id,
+        type: 'specific_frames',
+        startFrame: 0,
+        stopFrame: geometry.size - 1,
+        frames: abs,
+        frameSet: abs,
+        chunksUpdatedMs: createdMs,
+      };
+      task.segments.push(seg);
+      this.#newJob(task, seg, 'ground_truth', null, 'new', null);
+    }
+    return task;
+  }
+
+  #newJob(
+    task: EmulatedTask,
+    seg: EmulatedSegment,
+    type: JobType,
+    parentJobId: number | null,
+    state: JobState,
+    assignee: string | null,
+  ): EmulatedJob {
+    if (assignee) this.#opts.checkUser(assignee);
+    const job: EmulatedJob = {
+      id: this.#nextJobId++,
+      taskId: task.id,
+      segmentId: seg.id,
+      type,
+      parentJobId,
+      state,
+      stage: state === 'completed' ? 'acceptance' : 'annotation',
+      assignee,
+      createdMs: task.createdMs,
+      updatedMs: task.createdMs,
+    };
+    task.jobs.push(job);
+    return job;
+  }
+}

@@ -1,0 +1,254 @@
+/**
+ * The request pipeline: prefix → request kind → injected faults → authentication →
+ * CVAT route (or the `/__emulator/` control API) → response, recorded in the state.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import {
+  canReadData,
+  canViewJob,
+  canViewTask,
+  jobInList,
+  resolveOrgContext,
+  taskInList,
+  type UserDirectory,
+} from './auth.js';
+import type { DataService } from './data.js';
+import type { FaultInjector } from './faults.js';
+import {
+  forbidden,
+  HttpError,
+  notFound,
+  readJsonBody,
+  send,
+  sendEmpty,
+  sendJson,
+  sendServerError,
+  setBodyFault,
+} from './http.js';
+import { control } from './control.js';
+import { jobListSpec, taskListSpec } from './lists.js';
+import { applyListQuery, paginate } from './query.js';
+import {
+  aboutJson,
+  jobJson,
+  jobMetaJson,
+  organizationJson,
+  taskJson,
+  taskMetaJson,
+  userJson,
+  type SerializeContext,
+} from './serialize.js';
+import { InvalidShareDirectory, listShare } from './share.js';
+import type { EmulatorState, RequestKind } from './state.js';
+
+export interface ControlHooks {
+  advanceClock(ms: number): number | null;
+  touchSegment(jobId: number): void;
+  deleteShareFile(path: string): Promise<'deleted' | 'missing' | 'refused'>;
+}
+
+export interface ServerDeps {
+  prefix: string;
+  users: UserDirectory;
+  serialize: Omit<SerializeContext, 'base'>;
+  organizations: ReadonlyArray<{ id: number; slug: string; name?: string; owner?: string }>;
+  data: DataService;
+  state: EmulatorState;
+  faults: FaultInjector;
+  shareDir: string | undefined;
+  control: ControlHooks;
+}
+
+const PROXY_HTML = (status: number, text: string): string =>
+  `<html>\r\n<head><title>${status} ${text}</title></head>\r\n<body>\r\n<center><h1>${status} ${text}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n`;
+const PROXY_TEXT: Record<number, string> = { 502: 'Bad Gateway', 503: 'Service Temporarily Unavailable', 504: 'Gateway Time-out' };
+
+const ID = '(\\d+)';
+const routes: Array<{ re: RegExp; kind: RequestKind | 'data' }> = [
+  { re: /^\/api\/server\/about\/?$/, kind: 'about' },
+  { re: /^\/api\/auth\/login\/?$/, kind: 'login' },
+  { re: /^\/api\/users\/self\/?$/, kind: 'user_self' },
+  { re: /^\/api\/organizations\/?$/, kind: 'organizations' },
+  { re: /^\/api\/server\/share\/?$/, kind: 'share' },
+  { re: /^\/api\/tasks\/?$/, kind: 'tasks_list' },
+  { re: new RegExp(`^/api/tasks/${ID}/?$`), kind: 'task' },
+  { re: new RegExp(`^/api/tasks/${ID}/data/meta/?$`), kind: 'task_meta' },
+  { re: new RegExp(`^/api/tasks/${ID}/data/?$`), kind: 'data' },
+  { re: new RegExp(`^/api/tasks/${ID}/preview/?$`), kind: 'task_preview' },
+  { re: /^\/api\/jobs\/?$/, kind: 'jobs_list' },
+  { re: new RegExp(`^/api/jobs/${ID}/?$`), kind: 'job' },
+  { re: new RegExp(`^/api/jobs/${ID}/data/meta/?$`), kind: 'job_meta' },
+  { re: new RegExp(`^/api/jobs/${ID}/data/?$`), kind: 'data' },
+  { re: new RegExp(`^/api/jobs/${ID}/preview/?$`), kind: 'job_preview' },
+];
+
+function classify(path: string, query: URLSearchParams): { kind: RequestKind; id: number | null } {
+  if (path.startsWith('/__emulator/')) return { kind: 'control', id: null };
+  for (const route of routes) {
+    const m = route.re.exec(path);
+    if (!m) continue;
+    const id = m[1] === undefined ? null : Number(m[1]);
+    if (route.kind !== 'data') return { kind: route.kind, id };
+    const owner = path.startsWith('/api/jobs/') ? 'job' : 'task';
+    const type = query.get('type');
+    const suffix = type === 'chunk' ? 'chunk' : type === 'context_image' ? 'context_image' : type === 'frame' ? 'frame' : type === 'preview' ? 'preview' : 'data_other';
+    return { kind: `${owner}_${suffix}` as RequestKind, id };
+  }
+  return { kind: 'other', id: null };
+}
+
+export function createRequestHandler(deps: ServerDeps): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    const started = performance.now();
+    const at = deps.state.clock.now();
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', `http://${req.headers.host ?? 'localhost'}`);
+    } catch {
+      return send(res, 400, Buffer.from('<h1>Bad Request (400)</h1>'), { 'Content-Type': 'text/html' });
+    }
+    let path = url.pathname;
+    const viaPrefix = deps.prefix !== '' && (path === deps.prefix || path.startsWith(`${deps.prefix}/`));
+    if (viaPrefix) path = path.slice(deps.prefix.length) || '/';
+    else if (deps.prefix !== '' && !path.startsWith('/__emulator/')) path = '/__outside_prefix__';
+    const { kind, id } = classify(path, url.searchParams);
+    let faultLabel: string | undefined;
+    let recorded = false;
+    const record = (): void => {
+      if (recorded) return;
+      recorded = true;
+      deps.state.recordRequest({
+        at,
+        method: req.method ?? 'GET',
+        path,
+        query: url.search,
+        kind,
+        status: res.headersSent ? res.statusCode : 0,
+        durationMs: performance.now() - started,
+        ...(faultLabel ? { fault: faultLabel } : {}),
+      });
+    };
+    // 'finish' (body handed to the OS) comes before the client sees the end; 'close' covers resets.
+    res.once('finish', record);
+    res.once('close', record);
+
+    const fault = deps.faults.decide(kind, `${url.pathname}${url.search}`);
+    if (fault) {
+      faultLabel = fault.label;
+      if (fault.kind === 'reset') {
+        const timer = setTimeout(() => req.socket.destroy(), fault.delayMs);
+        timer.unref();
+        return;
+      }
+      if (fault.kind === 'status') {
+        const headers: Record<string, string> = fault.retryAfter !== undefined ? { 'Retry-After': String(fault.retryAfter) } : {};
+        if (fault.status === 429) return sendEmpty(res, 429, headers);
+        if (fault.status === 500) return sendServerError(res);
+        const body = Buffer.from(PROXY_HTML(fault.status, PROXY_TEXT[fault.status] ?? 'Error'));
+        return send(res, fault.status, body, { 'Content-Type': 'text/html', ...headers });
+      }
+      setBodyFault(res, fault.kind === 'slowBody' ? { kind: 'slowBody', delayMs: fault.delayMs } : { kind: 'truncate', at: fault.at });
+    }
+
+    const base = `http://${url.host}${deps.prefix}`;
+    const absoluteUrl = new URL(`${base}${path}${url.search}`);
+    route(deps, req, res, { path, kind, id, query: url.searchParams, base, absoluteUrl }).catch((error: unknown) => {
+      if (res.headersSent || res.destroyed) return;
+      if (error instanceof HttpError) {
+        if (error.body === null) return sendEmpty(res, error.status, error.headers);
+        if (error.headers['Content-Type']?.startsWith('text/html')) return send(res, error.status, Buffer.from(String(error.body)), error.headers);
+        return sendJson(req, res, error.status, error.body, error.headers);
+      }
+      sendServerError(res);
+    });
+  };
+}
+
+interface RouteInfo {
+  path: string;
+  kind: RequestKind;
+  id: number | null;
+  query: URLSearchParams;
+  base: string;
+  absoluteUrl: URL;
+}
+
+async function route(deps: ServerDeps, req: IncomingMessage, res: ServerResponse, r: RouteInfo): Promise<void> {
+  const method = req.method ?? 'GET';
+  const isRead = method === 'GET' || method === 'HEAD';
+  if (r.kind === 'control') return control(deps, req, res, r.path);
+  if (r.kind === 'other') throw notFound();
+  const ser: SerializeContext = { ...deps.serialize, base: r.base };
+  if (r.kind === 'login') {
+    if (method !== 'POST') throw new HttpError(405, { detail: `Method "${method}" not allowed.` });
+    const key = deps.users.login(await readJsonBody(req));
+    return sendJson(req, res, 200, { key });
+  }
+  if (!isRead) throw new HttpError(405, { detail: `Method "${method}" not allowed.` });
+  if (r.kind === 'about') return sendJson(req, res, 200, aboutJson(ser));
+  const user = deps.users.authenticate(req);
+  const deployment = deps.serialize.deployment;
+
+  switch (r.kind) {
+    case 'user_self':
+      return sendJson(req, res, 200, userJson(ser, user));
+    case 'organizations': {
+      const orgs = deps.organizations.filter((o) => user.isAdmin || user.orgRoles[o.slug]);
+      const sorted = [...orgs].sort((a, b) => b.id - a.id);
+      return sendJson(req, res, 200, paginate(sorted, r.query, r.absoluteUrl, (o) => organizationJson(ser, o)));
+    }
+    case 'share':
+      return share(deps, req, res, r.query);
+    case 'tasks_list': {
+      const ctx = resolveOrgContext(req, r.query, deps.organizations, user);
+      const visible = [...deployment.tasks.values()].filter((t) => taskInList(user, t, ctx));
+      const listed = applyListQuery(visible, r.query, taskListSpec());
+      return sendJson(req, res, 200, paginate(listed, r.query, r.absoluteUrl, (t) => taskJson(ser, t)));
+    }
+    case 'jobs_list': {
+      const ctx = resolveOrgContext(req, r.query, deps.organizations, user);
+      const visible = [...deployment.jobs.values()].filter((j) => jobInList(user, deployment.taskOf(j), j, ctx));
+      const listed = applyListQuery(visible, r.query, jobListSpec(deployment));
+      return sendJson(req, res, 200, paginate(listed, r.query, r.absoluteUrl, (j) => jobJson(ser, deployment.taskOf(j), j)));
+    }
+    default:
+      break;
+  }
+
+  if (r.kind.startsWith('task')) {
+    const task = deployment.tasks.get(r.id ?? -1);
+    if (!task) throw notFound();
+    if (!canViewTask(user, task)) throw forbidden();
+    if (r.kind === 'task') return sendJson(req, res, 200, taskJson(ser, task));
+    if (r.kind === 'task_meta') {
+      if (task.dataId === null) throw new Error("'NoneType' object has no attribute 'images'");
+      return sendJson(req, res, 200, taskMetaJson(ser, task));
+    }
+    if (!canReadData(user, task)) throw forbidden();
+    if (r.kind === 'task_preview' && r.path.endsWith('/preview')) return deps.data.preview(res, task);
+    return deps.data.task(req, res, r.query, task);
+  }
+  const job = deployment.jobs.get(r.id ?? -1);
+  if (!job) throw notFound();
+  const task = deployment.taskOf(job);
+  if (!canViewJob(user, task, job)) throw forbidden();
+  if (r.kind === 'job') return sendJson(req, res, 200, jobJson(ser, task, job));
+  if (r.kind === 'job_meta') return sendJson(req, res, 200, jobMetaJson(ser, task, job));
+  if (!canReadData(user, task, job)) throw forbidden();
+  if (r.kind === 'job_preview' && r.path.endsWith('/preview')) return deps.data.preview(res, task, job);
+  return deps.data.job(req, res, r.query, task, job);
+}
+
+async function share(deps: ServerDeps, req: IncomingMessage, res: ServerResponse, query: URLSearchParams): Promise<void> {
+  const directory = query.get('directory');
+  if (!deps.shareDir) {
+    if (directory === null || directory === '/' || directory === '') return sendJson(req, res, 200, []);
+    throw new HttpError(400, `${directory.replace(/^\//, '')} is an invalid directory`);
+  }
+  try {
+    return sendJson(req, res, 200, await listShare(deps.shareDir, directory, query.get('search')));
+  } catch (error) {
+    if (error instanceof InvalidShareDirectory) throw new HttpError(400, error.message);
+    throw error;
+  }
+}
