@@ -83,8 +83,12 @@ export async function main(argv: string[]): Promise<number> {
     logger.warn({ signal }, 'stopping: finishing in-flight requests (send again to exit at once)');
     controller.abort();
   };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  // `run` has its own shutdown coordinator (ordered steps under a deadline).
+  const ownSignals = name !== 'run';
+  if (ownSignals) {
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  }
   try {
     return await dispatch(name as CommandName, rest, { stdout: process.stdout, stderr: process.stderr, logger, metrics, signal: controller.signal });
   } catch (error) {
@@ -108,6 +112,8 @@ export async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
+    // The service has closed everything it owns; do not wait on stray handles.
+    if (process.argv[2] === 'run') process.exit(code);
   },
   (error: unknown) => {
     process.stderr.write(`cvat-warden: ${describeError(error)}\n`);

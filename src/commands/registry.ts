@@ -1,11 +1,19 @@
 /** Commands other than warm, loaded on demand so `warm` does not pay for the guard or emulator. */
 import type { CommandConfig } from '../config/index.js';
-import { EXIT } from '../errors.js';
 import type { CommandName } from '../config/options.js';
 import type { CommandContext } from './context.js';
 
-export async function runCommand(command: CommandName, config: CommandConfig, context: CommandContext): Promise<number> {
-  context.stderr.write(`cvat-warden ${command}: not available in this build yet\n`);
-  void config;
-  return EXIT.usage;
+export async function runCommand(command: Exclude<CommandName, 'warm'>, config: CommandConfig, context: CommandContext): Promise<number> {
+  switch (command) {
+    case 'check':
+      return (await import('./check.js')).runCheckCommand(config, context);
+    case 'run':
+      return (await import('./run.js')).runService(config, context);
+    case 'doctor':
+      return (await import('./doctor.js')).runDoctor(config, context);
+    case 'emulate':
+      return (await import('./emulate.js')).runEmulate(config, context);
+    case 'demo':
+      return (await import('./demo.js')).runDemo(config, context);
+  }
 }

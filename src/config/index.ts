@@ -163,7 +163,8 @@ export function loadConfig(command: CommandName, argv: readonly string[], env: N
       qualities: quality === 'both' ? ['compressed', 'original'] : [quality as Quality],
       previews: get<boolean>('previews') ?? false,
       contextImages: get<boolean>('context-images') ?? false,
-      skipCompleted: get<boolean>('skip-completed') ?? false,
+      // The service stops warming completed jobs unless asked; a one-off `warm` includes them.
+      skipCompleted: command === 'run' ? !(get<boolean>('warm-completed') ?? false) : (get<boolean>('skip-completed') ?? false),
       concurrency,
       maxAgeMs,
     },

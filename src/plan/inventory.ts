@@ -32,6 +32,8 @@ export interface InventoryOptions {
   features: CvatFeatures;
   /** Fetch task data/meta (needed for context images, chunk dates, storage, legacy GT jobs). */
   withMeta: boolean;
+  /** Fetch job data/meta of ground-truth jobs (their included_frames) on every version, for the guard. */
+  withGroundTruthMeta?: boolean;
   signal?: AbortSignal;
   onIssue: (issue: InventoryIssue) => void;
   /** Parallel task lookups; metadata requests are cheap for CVAT. */
@@ -112,7 +114,7 @@ export async function* collectTaskRecords(client: CvatClient, scope: Scope, opti
         if (meta.ok) record.meta = meta.value;
         else options.onIssue({ taskId: task.id, severity: 'problem', message: meta.problem });
       }
-      if (!options.features.indexChunks) {
+      if (!options.features.indexChunks || options.withGroundTruthMeta) {
         for (const job of jobs.filter((j) => j.type === 'ground_truth')) {
           const meta = await client.jobMeta(job.id, options.signal);
           if (meta.ok) record.jobMetas.set(job.id, meta.value);

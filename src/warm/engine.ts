@@ -55,6 +55,8 @@ export interface WarmSample {
   /** HTTP status, or undefined for a network error. */
   status: number | undefined;
   kind: WarmRequest['kind'];
+  /** `series#slot`: lets the controller count *different* chunks answering 429. */
+  chunk: string;
 }
 
 export interface ChunkFailure {
@@ -246,7 +248,7 @@ export class WarmEngine {
     const latencyMs = performance.now() - begun;
     metrics?.chunkRequests.inc({ quality: request.quality, outcome });
     metrics?.chunkRequestDuration.observe({ quality: request.quality }, latencyMs / 1000);
-    this.options.onSample?.({ latencyMs, status, kind: request.kind });
+    this.options.onSample?.({ latencyMs, status, kind: request.kind, chunk: `${request.series}#${request.slot}` });
     if (verdict.action === 'warm') this.recordWarm(request, headers);
     return verdict;
   }

@@ -1,0 +1,55 @@
+// `npm run bench [-- warm guard annotator]`: runs the benchmarks, prints each figure as a
+// ratio to a baseline measured in the same run, and rewrites docs/benchmarks.md.
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { machine, runChild } from './lib.mjs';
+
+const selected = new Set(process.argv.slice(2));
+const want = (name) => selected.size === 0 || selected.has(name);
+const here = (file) => new URL(file, import.meta.url).pathname;
+const sections = {};
+
+if (want('warm')) {
+  const warm = await import('./warm.mjs');
+  console.error('bench: UI coverage…');
+  const coverage = await warm.coverage();
+  console.error('bench: throughput (2,000 cold chunks at concurrency 1 and 2)…');
+  const throughput = await warm.throughput();
+  console.error('bench: client cost…');
+  const clientCost = await warm.clientCost();
+  console.error('bench: plan memory (1,000,000 chunks)…');
+  const stream = await runChild(here('./plan-memory.mjs'), ['stream']);
+  const array = await runChild(here('./plan-memory.mjs'), ['array']);
+  const planMemory = { chunks: stream.chunks, streamingPeakRssMB: stream.peakRssMB, arrayPeakRssMB: array.peakRssMB, streamingSeconds: stream.seconds };
+  sections.warm = warm.report({ coverage, throughput, clientCost, planMemory });
+}
+
+if (want('guard') && existsSync(here('./guard.mjs'))) {
+  console.error('bench: share guard (this generates a large tree; GUARD_BENCH_FILES to shrink it)…');
+  const guard = await import('./guard.mjs');
+  sections.guard = await guard.benchmarkSection();
+}
+
+if (want('annotator') && existsSync(here('./annotator.mjs'))) {
+  console.error('bench: annotator protection…');
+  const annotator = await import('./annotator.mjs');
+  sections.annotator = await annotator.benchmarkSection();
+}
+
+for (const text of Object.values(sections)) console.log(text);
+
+// Keep sections from earlier runs that were not re-run this time.
+const path = new URL('../docs/benchmarks.md', import.meta.url).pathname;
+mkdirSync(new URL('../docs/', import.meta.url).pathname, { recursive: true });
+const previous = existsSync(path) ? readFileSync(path, 'utf8') : '';
+const keep = (name) => {
+  const match = new RegExp(`<!-- ${name}:start -->([\\s\\S]*?)<!-- ${name}:end -->`).exec(previous);
+  return match ? match[1] : '';
+};
+const m = machine();
+const stamp = `_Measured ${m.date} on ${m.cpu}, ${m.memoryGiB} GiB, Node ${m.node}, ${m.platform}._\n\n`;
+const block = (name) => `<!-- ${name}:start -->\n${sections[name] ? stamp + sections[name] : keep(name).trim() + '\n'}<!-- ${name}:end -->`;
+writeFileSync(
+  path,
+  `# Benchmarks\n\nProduced by \`npm run bench\` (\`npm run bench -- warm\` for one section). Every figure is printed beside a baseline measured in the same run, so ratios stay meaningful on a busy or different machine. Sections not re-run keep their earlier figures and date.\n\n${block('warm')}\n\n${block('guard')}\n\n${block('annotator')}\n`,
+);
+console.error(`bench: wrote ${path}`);

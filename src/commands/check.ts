@@ -1,0 +1,43 @@
+/**
+ * `cvat-warden check`: one pass — read the share tasks from CVAT, index the files they
+ * depend on, stat each once — then a table or --json. Exit 0 when every file is in
+ * place, 1 when any is missing, moved or changed (or a name was rejected).
+ */
+import type { CommandConfig } from '../config/index.js';
+import { checkExitCode, formatCheckReport, runCheck } from '../guard/check.js';
+import type { InventoryIssue } from '../plan/inventory.js';
+import { redactSecrets } from '../secrets.js';
+import { createClient, writeJson, type CommandContext } from './context.js';
+import { collectGuardTasks, openLedgerForReading, requireShareDir } from './shared.js';
+
+export async function runCheckCommand(config: CommandConfig, context: CommandContext): Promise<number> {
+  const { logger, signal } = context;
+  const shareDir = requireShareDir(config.shareDir);
+  const client = createClient(config.cvat, context);
+  const ledger = await openLedgerForReading(config.stateDir, logger);
+  try {
+    const features = await client.features(signal);
+    const issues: InventoryIssue[] = [];
+    const tasks = await collectGuardTasks(client, features, config.scope, config.shareTasks, (issue) => issues.push(issue), signal);
+    if (!features.storageInMeta && config.shareTasks.length === 0) {
+      logger.warn({ version: features.version.raw }, 'CVAT before 2.44 does not say which tasks read the share: guarding tasks whose frame names exist under the share; list share tasks with --share-tasks to be exact');
+    }
+    const report = await runCheck(tasks, {
+      shareDir,
+      stateDir: config.stateDir,
+      includeUnknownStorage: !features.storageInMeta,
+      logger,
+      ...(ledger.lastWarmedAt ? { lastWarmedAt: ledger.lastWarmedAt } : {}),
+    });
+    const problems = issues.filter((i) => i.severity === 'problem');
+    if (config.json) writeJson(context.stdout, { cvat: { url: client.baseUrl, version: features.version.raw }, ...report, inventoryIssues: issues });
+    else {
+      context.stdout.write(formatCheckReport(report));
+      if (problems.length) context.stdout.write(redactSecrets(`\nCould not read from CVAT:\n${problems.map((p) => `  ${p.message}`).join('\n')}\n`));
+    }
+    return Math.max(checkExitCode(report), problems.length ? 1 : 0);
+  } finally {
+    await ledger.close();
+    await client.close();
+  }
+}

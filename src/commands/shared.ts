@@ -1,0 +1,59 @@
+/** Pieces several commands share: reading the scope from CVAT, the share directory check, warm times. */
+import { existsSync, statSync } from 'node:fs';
+import type { CvatClient } from '../cvat/client.js';
+import type { CvatFeatures } from '../cvat/features.js';
+import type { Scope } from '../config/index.js';
+import { ConfigError } from '../errors.js';
+import { toGuardTask } from '../guard/from-cvat.js';
+import type { LastWarmedAt } from '../guard/mapping.js';
+import type { GuardTask } from '../guard/types.js';
+import type { Logger } from '../log.js';
+import { collectTaskRecords, type InventoryIssue } from '../plan/inventory.js';
+import { Ledger } from '../warm/ledger.js';
+
+/** The share directory must exist and be a directory before anything is indexed. */
+export function requireShareDir(shareDir: string | undefined): string {
+  if (!shareDir) throw new ConfigError(['share directory is missing: set CVAT_SHARE_DIR or --share-dir to the host path where CVAT\'s share (/home/django/share) is mounted']);
+  if (!existsSync(shareDir) || !statSync(shareDir).isDirectory()) {
+    throw new ConfigError([`share directory ${shareDir} does not exist or is not a directory: is the share mounted, and is this the host path of CVAT's /home/django/share?`]);
+  }
+  return shareDir;
+}
+
+/** Guard inputs for every task in scope that has data. */
+export async function collectGuardTasks(
+  client: CvatClient,
+  features: CvatFeatures,
+  scope: Scope,
+  shareTasks: readonly number[],
+  onIssue: (issue: InventoryIssue) => void,
+  signal?: AbortSignal,
+): Promise<GuardTask[]> {
+  const tasks: GuardTask[] = [];
+  const share = new Set(shareTasks);
+  for await (const record of collectTaskRecords(client, scope, { features, withMeta: true, withGroundTruthMeta: true, onIssue, ...(signal ? { signal } : {}) })) {
+    const task = toGuardTask(record, features, share);
+    if (task) tasks.push(task);
+  }
+  return tasks;
+}
+
+/**
+ * When the warmer last confirmed a job chunk, from the ledger, for "expires at"
+ * estimates. A ledger held by a running service is left alone (the estimate is then
+ * unknown): `check` must never fight `run` for the state directory.
+ */
+export async function openLedgerForReading(stateDir: string, logger: Logger): Promise<{ lastWarmedAt?: LastWarmedAt; close(): Promise<void> }> {
+  if (!existsSync(stateDir)) return { close: async () => undefined };
+  try {
+    const ledger = await Ledger.open(stateDir, { logger });
+    const lastWarmedAt: LastWarmedAt = (jobId, chunk) => {
+      const entry = ledger.get(`j${jobId}/compressed`, chunk);
+      return entry?.outcome === 'warm' ? entry.confirmedAt : undefined;
+    };
+    return { lastWarmedAt, close: () => ledger.close() };
+  } catch (error) {
+    logger.info({ err: (error as Error).message }, 'ledger not readable; chunk expiry estimates will be unknown');
+    return { close: async () => undefined };
+  }
+}

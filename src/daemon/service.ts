@@ -1,0 +1,296 @@
+/**
+ * `cvat-warden run` as one object: HTTP first (so /healthz answers while CVAT is still
+ * unreachable), then — once CVAT answers — discovery, the re-warm scheduler with
+ * adaptive concurrency, and the share guard. `close()` stops intake, lets in-flight
+ * chunk requests finish, flushes the ledger and closes everything, in that order.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { CommandConfig } from '../config/index.js';
+import { CvatClient } from '../cvat/client.js';
+import type { CvatFeatures } from '../cvat/features.js';
+import { WardenError, describeError } from '../errors.js';
+import { toGuardTask } from '../guard/from-cvat.js';
+import { ShareGuard } from '../guard/guard.js';
+import type { GuardTask } from '../guard/types.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import { toPlanTask, type InventoryIssue } from '../plan/inventory.js';
+import { WarmEngine, type Clock } from '../warm/engine.js';
+import { syncChunkDates } from '../warm/freshness.js';
+import { Ledger } from '../warm/ledger.js';
+import type { RetryPolicy } from '../warm/policy.js';
+import { AdaptiveConcurrency } from './adaptive.js';
+import { Discovery } from './discovery.js';
+import { startHttpServer, type HttpServerHandle, type ReadinessReport } from './http.js';
+import { WarmScheduler } from './scheduler.js';
+import type { WebhookEvent } from './webhook.js';
+
+export interface ServiceOptions {
+  config: CommandConfig;
+  logger: Logger;
+  metrics: Metrics;
+  clock?: Clock;
+  /** Test and tuning knobs; defaults suit production. */
+  retry?: Partial<RetryPolicy>;
+  checkIntervalMs?: number;
+  reconnectIntervalMs?: number;
+  discoveryFullEvery?: number;
+  guard?: { fsTypeOverride?: string; rootCheckIntervalMs?: number; rootPollMs?: number; rootSettleMs?: number; debounceMs?: number; moveWindowMs?: number };
+}
+
+export class WardenService {
+  private readonly options: ServiceOptions;
+  private readonly config: CommandConfig;
+  private readonly logger: Logger;
+  private readonly metrics: Metrics;
+  private readonly client: CvatClient;
+  private readonly stopIntake = new AbortController();
+  private readonly hardStop = new AbortController();
+  private http: HttpServerHandle | undefined;
+  private ledger: Ledger | undefined;
+  private guard: ShareGuard | undefined;
+  private features: CvatFeatures | undefined;
+  private scheduler: WarmScheduler | undefined;
+  private discovery: Discovery | undefined;
+  private adaptive: AdaptiveConcurrency | undefined;
+  private readonly guardTasks = new Map<number, GuardTask>();
+  private readonly issues = new Map<number, InventoryIssue>();
+  private loops: Promise<void>[] = [];
+  private firstDiscoveryDone = false;
+  private wakeDiscovery: (() => void) | undefined;
+  private closing: Promise<void> | undefined;
+
+  constructor(options: ServiceOptions) {
+    this.options = options;
+    this.config = options.config;
+    this.logger = options.logger;
+    this.metrics = options.metrics;
+    this.client = new CvatClient({
+      baseUrl: this.config.cvat.url,
+      credentials: this.config.cvat.credentials,
+      ...(this.config.cvat.organization !== undefined ? { organization: this.config.cvat.organization } : {}),
+      logger: this.logger,
+      onReachability: (up) => this.metrics.cvatUp.set(up ? 1 : 0),
+    });
+  }
+
+  get url(): string | undefined {
+    return this.http?.url;
+  }
+
+  /** Opens the ledger and the HTTP endpoints, then connects to CVAT in the background. */
+  async start(): Promise<void> {
+    const clock = this.options.clock;
+    this.ledger = await Ledger.open(this.config.stateDir, { logger: this.logger, ...(clock ? { clock } : {}) });
+    if (this.config.shareDir) {
+      const lastWarmedAt = (jobId: number, chunk: number) => {
+        const entry = this.ledger?.get(`j${jobId}/compressed`, chunk);
+        return entry?.outcome === 'warm' ? entry.confirmedAt : undefined;
+      };
+      this.guard = new ShareGuard({
+        shareDir: this.config.shareDir,
+        stateDir: this.config.stateDir,
+        metrics: this.metrics,
+        logger: this.logger,
+        scanIntervalMs: this.config.scanIntervalMs,
+        lastWarmedAt,
+        ...(clock ? { clock: () => clock.now() } : {}),
+        ...this.options.guard,
+      });
+      // A file back in place: retry the chunks that failed while it was gone.
+      this.guard.on('restored', (alert) => this.rewarmTasks(alert.tasks.map((t) => t.taskId)));
+      this.guard.on('share_restored', () => this.rewarmTasks([...this.guardTasks.keys()]));
+      await this.guard.start();
+    }
+    this.http = await startHttpServer({
+      host: this.config.listen.host,
+      port: this.config.listen.port,
+      logger: this.logger,
+      registry: this.metrics.registry,
+      metrics: this.metrics,
+      health: () => this.readiness(),
+      status: () => this.status(),
+      ...(this.config.webhookSecret ? { webhook: { secret: this.config.webhookSecret, onEvent: (event: WebhookEvent) => this.onWebhook(event) } } : {}),
+    });
+    this.logger.info({ url: this.http.url, cvat: this.client.baseUrl, share: this.config.shareDir ?? null }, 'cvat-warden service listening');
+    this.loops.push(this.connectAndRun());
+  }
+
+  private async connectAndRun(): Promise<void> {
+    const signal = this.stopIntake.signal;
+    while (!signal.aborted && !this.features) {
+      try {
+        this.features = await this.client.features(signal);
+        this.metrics.cvatInfo.set({ version: this.features.version.raw }, 1);
+        this.logger.info({ version: this.features.version.raw }, 'connected to CVAT');
+      } catch (error) {
+        if (signal.aborted) return;
+        const fatal = error instanceof WardenError && error.code === 'CVAT_UNSUPPORTED_VERSION';
+        this.logger.error({ err: describeError(error) }, fatal ? 'CVAT version not supported' : 'CVAT not reachable yet; retrying');
+        await sleep(this.options.reconnectIntervalMs ?? 10_000, undefined, { signal }).catch(() => undefined);
+      }
+    }
+    if (!this.features || signal.aborted) return;
+    this.setUpWarming(this.features);
+    this.loops.push(this.scheduler!.loop({ stop: this.stopIntake.signal, hard: this.hardStop.signal }, (error) => this.onLoopError('warm', error)));
+    await this.discoveryLoop();
+  }
+
+  private setUpWarming(features: CvatFeatures): void {
+    const warm = this.config.warm;
+    this.adaptive = new AdaptiveConcurrency({ max: warm.concurrency, metrics: this.metrics });
+    const engine = new WarmEngine({
+      client: this.client,
+      features,
+      ledger: this.ledger!,
+      metrics: this.metrics,
+      logger: this.logger,
+      concurrency: warm.concurrency,
+      maxAgeMs: (series, slot) => this.scheduler!.maxAgeFor(series, slot),
+      ...(this.options.retry ? { retry: this.options.retry } : {}),
+      ...(this.options.clock ? { clock: this.options.clock } : {}),
+      onSample: (s) => this.adaptive!.record({ latencyMs: s.latencyMs, status: s.status ?? 'network', chunk: s.chunk }),
+      pacingMs: () => this.adaptive!.pauseMs,
+    });
+    this.adaptive.onChange((state) => {
+      engine.setConcurrency(state.limit);
+      this.logger.info({ limit: state.limit, pauseMs: state.pauseMs, reason: state.reason }, 'warm concurrency changed');
+    });
+    this.scheduler = new WarmScheduler({
+      engine,
+      ledger: this.ledger!,
+      logger: this.logger,
+      metrics: this.metrics,
+      planOptions: { ...warm, indexChunks: features.indexChunks },
+      maxAgeMs: warm.maxAgeMs,
+      ...(this.options.checkIntervalMs !== undefined ? { checkIntervalMs: this.options.checkIntervalMs } : {}),
+      ...(this.options.clock ? { clock: this.options.clock } : {}),
+    });
+    const onIssue = (issue: InventoryIssue) => {
+      if (issue.taskId !== undefined) this.issues.set(issue.taskId, issue);
+      if (issue.severity === 'problem') this.logger.warn({ taskId: issue.taskId, jobId: issue.jobId }, issue.message);
+    };
+    this.discovery = new Discovery({
+      client: this.client,
+      features,
+      logger: this.logger,
+      ...(this.options.discoveryFullEvery !== undefined ? { fullEvery: this.options.discoveryFullEvery } : {}),
+      onIssue,
+      onRecord: async (record, isNew) => {
+        this.issues.delete(record.task.id);
+        if (features.checksumHeaders) await syncChunkDates(this.client, this.ledger!, record, warm.qualities, this.stopIntake.signal);
+        const task = toPlanTask(record, { contextImages: warm.contextImages, onIssue });
+        if (task) this.scheduler!.upsert(task, isNew && this.firstDiscoveryDone);
+        const guarded = toGuardTask(record, features, new Set(this.config.shareTasks));
+        if (guarded) this.guardTasks.set(record.task.id, guarded);
+      },
+      onRemoved: (taskId) => {
+        this.scheduler!.remove(taskId);
+        this.guardTasks.delete(taskId);
+        this.issues.delete(taskId);
+        this.logger.info({ taskId }, 'task deleted in CVAT: no longer warmed or guarded');
+      },
+    });
+  }
+
+  private async discoveryLoop(): Promise<void> {
+    const signal = this.stopIntake.signal;
+    while (!signal.aborted) {
+      try {
+        const pass = await this.discovery!.pass(signal);
+        if (pass.refreshed + pass.removed > 0 || !this.firstDiscoveryDone) {
+          await this.guard?.setTasks([...this.guardTasks.values()]);
+          this.scheduler!.wake();
+        }
+        if (!this.firstDiscoveryDone) this.logger.info({ tasks: this.discovery!.taskCount, jobs: this.scheduler!.jobCount() }, 'first discovery done');
+        this.firstDiscoveryDone = true;
+      } catch (error) {
+        if (signal.aborted) return;
+        this.onLoopError('discovery', error);
+      }
+      const wake = new Promise<void>((resolve) => (this.wakeDiscovery = resolve));
+      await Promise.race([wake, sleep(this.config.pollIntervalMs, undefined, { signal }).catch(() => undefined)]);
+      this.wakeDiscovery = undefined;
+    }
+  }
+
+  private onLoopError(loop: string, error: unknown): void {
+    const code = error instanceof WardenError ? error.code : undefined;
+    this.logger.error({ loop, code, err: describeError(error) }, code === 'CVAT_UNREACHABLE' ? 'CVAT unreachable; will retry' : `${loop} pass failed; will retry`);
+  }
+
+  private onWebhook(event: WebhookEvent): void {
+    if (!this.discovery || this.stopIntake.signal.aborted) return;
+    if ('taskId' in event && typeof event.taskId === 'number') {
+      this.logger.info({ event: event.event, kind: event.kind, taskId: event.taskId }, 'webhook');
+      this.discovery.refresh(event.taskId);
+      this.wakeDiscovery?.();
+    }
+  }
+
+  private rewarmTasks(taskIds: number[]): void {
+    if (!this.scheduler) return;
+    this.scheduler.wake();
+    this.logger.info({ tasks: taskIds.slice(0, 20), count: taskIds.length }, 'share files back: re-warming their chunks');
+  }
+
+  readiness(): ReadinessReport {
+    const closing = this.stopIntake.signal.aborted;
+    const cvatUp = this.features !== undefined && !closing;
+    const share = this.guard?.status();
+    const checks: ReadinessReport['checks'] = {
+      accepting: { ok: !closing, ...(closing ? { detail: 'shutting down' } : {}) },
+      cvat: { ok: cvatUp, detail: this.features ? `CVAT ${this.features.version.raw}` : 'not connected yet' },
+      discovery: { ok: this.firstDiscoveryDone, detail: this.firstDiscoveryDone ? `${this.discovery?.taskCount ?? 0} tasks` : 'first discovery pending' },
+    };
+    if (share) checks['share'] = { ok: share.shareAvailable, detail: share.shareAvailable ? `${share.filesExpected} files guarded` : 'share unavailable' };
+    return { ready: Object.values(checks).every((c) => c.ok), checks };
+  }
+
+  status(): unknown {
+    const result = this.scheduler?.lastResult;
+    return {
+      cvat: { url: this.client.baseUrl, version: this.features?.version.raw ?? null, connected: this.features !== undefined },
+      discovery: { done: this.firstDiscoveryDone, tasks: this.discovery?.taskCount ?? 0, jobs: this.scheduler?.jobCount() ?? 0 },
+      warm: {
+        passes: this.scheduler?.passCount ?? 0,
+        running: this.scheduler?.running ?? false,
+        lastPassEndedAt: this.scheduler?.lastPassEndedAt ? new Date(this.scheduler.lastPassEndedAt).toISOString() : null,
+        chunks: result ? { total: result.total, warm: result.warm + result.fresh, failed: result.failed, stuck: result.stuck } : null,
+        failures: result?.failures.slice(0, 100) ?? [],
+        concurrency: this.adaptive?.snapshot() ?? null,
+        ledger: this.ledger?.stats() ?? null,
+      },
+      share: this.guard ? { ...this.guard.status(), openProblems: this.guard.problems().slice(0, 200) } : null,
+      issues: [...this.issues.values()].slice(0, 100),
+    };
+  }
+
+  /**
+   * Graceful stop: no new work, in-flight chunk requests finish (or are cut at the
+   * deadline), the ledger is flushed. Idempotent.
+   */
+  close(deadline?: AbortSignal): Promise<void> {
+    this.closing ??= (async () => {
+      this.stopIntake.abort();
+      this.http?.stopAccepting();
+      this.wakeDiscovery?.();
+      this.scheduler?.drain();
+      const abortHard = () => this.hardStop.abort();
+      if (deadline?.aborted) abortHard();
+      deadline?.addEventListener('abort', abortHard, { once: true });
+      // The loops end once the running pass has drained, or the deadline cuts it.
+      if (!this.hardStop.signal.aborted) {
+        await Promise.race([Promise.allSettled(this.loops), new Promise((r) => this.hardStop.signal.addEventListener('abort', r, { once: true }))]);
+      }
+      this.hardStop.abort();
+      await Promise.allSettled(this.loops);
+      await this.guard?.close();
+      await this.ledger?.close();
+      await this.http?.close();
+      await this.client.close();
+      this.logger.info('cvat-warden service stopped');
+    })();
+    return this.closing;
+  }
+}
