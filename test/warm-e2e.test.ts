@@ -50,7 +50,8 @@ describe('warm against the emulator (CVAT 2.73)', () => {
 
   it('resumes without re-requesting confirmed chunks, and re-warms only a job whose chunks were rebuilt', async () => {
     emulator = await startEmulator({ tasks: deployment(), auth: demoAuth(), buildTimeMs: 1 });
-    expect((await warmInProcess(['--all', '--state-dir', stateDir], env(emulator.url))).code).toBe(0);
+    // Emulated builds take 1 ms: count every answer as a build, as a slow real build would be.
+    expect((await warmInProcess(['--all', '--state-dir', stateDir, '--cold-threshold', '0ms'], env(emulator.url))).code).toBe(0);
     emulator.state.resetCounters();
     const second = await warmInProcess(['--all', '--state-dir', stateDir, '--json'], env(emulator.url));
     expect(second.code).toBe(0);
@@ -62,11 +63,21 @@ describe('warm against the emulator (CVAT 2.73)', () => {
     emulator.touchSegment(job.id);
     expect(emulator.state.coldUiChunkKeys().size).toBeGreaterThan(0);
     emulator.state.resetCounters();
-    const third = await warmInProcess(['--all', '--state-dir', stateDir, '--json'], env(emulator.url));
+    const third = await warmInProcess(['--all', '--state-dir', stateDir, '--json', '--cold-threshold', '0ms'], env(emulator.url));
     expect(third.code, third.logs).toBe(0);
     expect(emulator.state.coldUiChunkKeys().size).toBe(0);
     const result = JSON.parse(third.stdout).result;
     expect(result.warm).toBe(Math.ceil(segment.frameSet.length / 36));
+  });
+
+  it('treats a fast answer with no build time on record as cached by someone else, max-age old', async () => {
+    emulator = await startEmulator({ tasks: deployment(), auth: demoAuth(), buildTimeMs: 1 });
+    expect((await warmInProcess(['--all', '--state-dir', stateDir], env(emulator.url))).code).toBe(0);
+    emulator.state.resetCounters();
+    // 1 ms builds look like cache hits of unknown age: assumed 20 h old, so asked again (no rebuild).
+    const again = await warmInProcess(['--all', '--state-dir', stateDir, '--json'], env(emulator.url));
+    expect(JSON.parse(again.stdout).result.warm).toBe(emulator.state.uiChunkKeys().size);
+    expect(emulator.state.totalBuilds).toBe(0);
   });
 
   it('plans without requesting any chunk on --dry-run', async () => {

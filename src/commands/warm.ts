@@ -56,7 +56,7 @@ export async function runWarm(config: CommandConfig, context: CommandContext): P
       return problems.length ? EXIT.problems : EXIT.ok;
     }
 
-    const engine = new WarmEngine({ client, features, ledger, metrics, logger, concurrency: config.warm.concurrency, maxAgeMs: config.warm.maxAgeMs });
+    const engine = new WarmEngine({ client, features, ledger, metrics, logger, concurrency: config.warm.concurrency, maxAgeMs: config.warm.maxAgeMs, assumedAgeMs: config.warm.maxAgeMs, coldThresholdMs: config.warm.coldThresholdMs });
     const progress = createProgressReporter(logger, context.stderr);
     logger.info({ tasks: plan.tasks, jobs: plan.jobs, requests: plan.requests }, 'warming');
     let result: WarmResult;

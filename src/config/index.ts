@@ -32,6 +32,7 @@ export interface WarmSettings {
   skipCompleted: boolean;
   concurrency: number;
   maxAgeMs: number;
+  coldThresholdMs: number;
 }
 
 export interface CommandConfig {
@@ -167,6 +168,7 @@ export function loadConfig(command: CommandName, argv: readonly string[], env: N
       skipCompleted: command === 'run' ? !(get<boolean>('warm-completed') ?? false) : (get<boolean>('skip-completed') ?? false),
       concurrency,
       maxAgeMs,
+      coldThresholdMs: get<number>('cold-threshold') ?? 250,
     },
     dryRun: get<boolean>('dry-run') ?? false,
     shareDir: get<string>('share-dir'),

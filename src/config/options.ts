@@ -38,6 +38,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { name: 'skip-completed', type: 'boolean', commands: ['warm'], help: 'leave out jobs in state completed' },
   { name: 'warm-completed', type: 'boolean', commands: ['run'], help: 'keep jobs in state completed warm too (by default the service stops warming them)' },
   { name: 'concurrency', type: 'integer', env: 'CVAT_WARDEN_CONCURRENCY', commands: WARMING, default: '1', help: 'chunk requests in flight; keep below the number of CVAT chunk workers (2 by default)' },
+  { name: 'cold-threshold', type: 'duration', env: 'CVAT_WARDEN_COLD_THRESHOLD', commands: WARMING, default: '250ms', help: 'a chunk answer slower than this counts as built by the request (its 24 h start now); faster ones were already cached' },
   { name: 'max-age', type: 'duration', env: 'CVAT_WARDEN_MAX_AGE', commands: WARMING, default: '20h', help: 're-confirm a chunk once it is this old (CVAT drops it 24 h after it was built)' },
   { name: 'state-dir', type: 'path', env: 'CVAT_WARDEN_STATE_DIR', commands: ['warm', 'check', 'run', 'doctor'], default: './.cvat-warden', help: 'where the ledger and guard state live' },
   { name: 'dry-run', type: 'boolean', commands: ['warm'], help: 'print the plan (tasks, jobs, chunks, estimated time) and request no chunk' },

@@ -1,19 +1,20 @@
 /**
  * Keeps every job in scope warm: runs warm passes over the known tasks, new or changed
- * tasks first, and re-confirms each chunk before its ledger age passes max-age. Chunks
- * warmed in one burst would all come due together 20 h later, so each chunk's max-age
- * is shortened by a stable per-chunk offset (up to `spreadMs`), spreading re-warming.
+ * tasks first. CVAT drops a chunk 24 h after building it and a read does not extend
+ * that, so asking for a chunk earlier only confirms the old copy; the ledger keeps each
+ * chunk's build time and a chunk is requested again once that copy has expired, when
+ * the request rebuilds it. Re-warming therefore follows the original build times: at
+ * most one check interval (plus the build) of cold time per chunk and day, and a load
+ * no burstier than the first warm pass.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { planRequests, summarizePlan } from '../plan/planner.js';
 import type { PlanOptions, PlanTask, WarmRequest } from '../plan/types.js';
-import type { Clock, WarmEngine, WarmResult } from '../warm/engine.js';
+import { CHUNK_TTL_MS, type Clock, type WarmEngine, type WarmResult } from '../warm/engine.js';
 import type { Ledger } from '../warm/ledger.js';
 
-/** CVAT_CHUNK_CACHE_TTL: every cached chunk disappears this long after it was built. */
-export const CHUNK_TTL_MS = 24 * 3_600_000;
 const EXPIRING_SOON_MS = 4 * 3_600_000;
 
 export interface SchedulerOptions {
@@ -22,20 +23,9 @@ export interface SchedulerOptions {
   logger: Logger;
   metrics: Metrics;
   planOptions: PlanOptions;
-  maxAgeMs: number;
-  /** Width of the window over which re-confirmations are spread (default a quarter of max-age). */
-  spreadMs?: number;
   /** How often to look for chunks that came due when nothing else wakes the loop. */
   checkIntervalMs?: number;
   clock?: Clock;
-}
-
-/** FNV-1a over series and slot: a stable offset per chunk, no state to keep. */
-function chunkHash(series: string, slot: number): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < series.length; i++) h = Math.imul(h ^ series.charCodeAt(i), 0x01000193);
-  h = Math.imul(h ^ slot, 0x01000193);
-  return (h >>> 0) / 0x100000000;
 }
 
 export class WarmScheduler {
@@ -46,6 +36,7 @@ export class WarmScheduler {
   private pendingWake = false;
   private currentDrain: AbortController | undefined;
   private passes = 0;
+  private passWaiters: Array<{ after: number; resolve: (r: WarmResult) => void }> = [];
   lastResult: WarmResult | undefined;
   lastPassEndedAt: number | undefined;
   running = false;
@@ -105,12 +96,6 @@ export class WarmScheduler {
     this.wakeUp?.();
   }
 
-  /** Effective max-age of one chunk: max-age minus a stable share of the spread window. */
-  maxAgeFor = (series: string, slot: number): number => {
-    const spread = this.options.spreadMs ?? this.options.maxAgeMs / 4;
-    return this.options.maxAgeMs - chunkHash(series, slot) * spread;
-  };
-
   private *plan(urgent: PlanTask[], rest: PlanTask[]): Generator<WarmRequest> {
     yield* planRequests(urgent, this.options.planOptions);
     yield* planRequests(rest, this.options.planOptions);
@@ -130,6 +115,9 @@ export class WarmScheduler {
       const result = await this.options.engine.run(this.plan(urgent, rest), total, { ...(signal ? { signal } : {}), drain: drain.signal });
       this.passes++;
       this.lastResult = result;
+      const due = this.passWaiters.filter((w) => w.after < this.passes);
+      this.passWaiters = this.passWaiters.filter((w) => w.after >= this.passes);
+      for (const w of due) w.resolve(result);
       const now = (this.options.clock ?? Date).now();
       this.lastPassEndedAt = now;
       if (!result.aborted) this.options.metrics.lastWarmPassTimestamp.set(now / 1000);
@@ -169,6 +157,14 @@ export class WarmScheduler {
     } finally {
       stop.removeEventListener('abort', onStop);
     }
+  }
+
+  /** Resolves with the result of the next pass that starts after this call (and wakes the loop). */
+  nextPass(): Promise<WarmResult> {
+    const after = this.passes + (this.running ? 1 : 0);
+    const promise = new Promise<WarmResult>((resolve) => this.passWaiters.push({ after, resolve }));
+    this.wake();
+    return promise;
   }
 
   /** Interrupts the running pass after its in-flight requests. */

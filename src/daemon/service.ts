@@ -15,7 +15,7 @@ import type { GuardTask } from '../guard/types.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { toPlanTask, type InventoryIssue } from '../plan/inventory.js';
-import { WarmEngine, type Clock } from '../warm/engine.js';
+import { CHUNK_TTL_MS, WarmEngine, type Clock } from '../warm/engine.js';
 import { syncChunkDates } from '../warm/freshness.js';
 import { Ledger } from '../warm/ledger.js';
 import type { RetryPolicy } from '../warm/policy.js';
@@ -34,6 +34,8 @@ export interface ServiceOptions {
   retry?: Partial<RetryPolicy>;
   checkIntervalMs?: number;
   reconnectIntervalMs?: number;
+  /** See WarmEngineOptions.coldThresholdMs. */
+  coldThresholdMs?: number;
   discoveryFullEvery?: number;
   guard?: { fsTypeOverride?: string; rootCheckIntervalMs?: number; rootPollMs?: number; rootSettleMs?: number; debounceMs?: number; moveWindowMs?: number };
 }
@@ -81,7 +83,8 @@ export class WardenService {
   /** Opens the ledger and the HTTP endpoints, then connects to CVAT in the background. */
   async start(): Promise<void> {
     const clock = this.options.clock;
-    this.ledger = await Ledger.open(this.config.stateDir, { logger: this.logger, ...(clock ? { clock } : {}) });
+    // Flush often: a kill -9 loses at most this much of confirmed work (writes survive a killed process).
+    this.ledger = await Ledger.open(this.config.stateDir, { logger: this.logger, flushIntervalMs: 10, ...(clock ? { clock } : {}) });
     if (this.config.shareDir) {
       const lastWarmedAt = (jobId: number, chunk: number) => {
         const entry = this.ledger?.get(`j${jobId}/compressed`, chunk);
@@ -146,7 +149,10 @@ export class WardenService {
       metrics: this.metrics,
       logger: this.logger,
       concurrency: warm.concurrency,
-      maxAgeMs: (series, slot) => this.scheduler!.maxAgeFor(series, slot),
+      // Due once the cached copy has expired; chunks of unknown build time count as max-age old.
+      maxAgeMs: CHUNK_TTL_MS,
+      assumedAgeMs: warm.maxAgeMs,
+      coldThresholdMs: this.options.coldThresholdMs ?? warm.coldThresholdMs,
       ...(this.options.retry ? { retry: this.options.retry } : {}),
       ...(this.options.clock ? { clock: this.options.clock } : {}),
       onSample: (s) => this.adaptive!.record({ latencyMs: s.latencyMs, status: s.status ?? 'network', chunk: s.chunk }),
@@ -162,7 +168,6 @@ export class WardenService {
       logger: this.logger,
       metrics: this.metrics,
       planOptions: { ...warm, indexChunks: features.indexChunks },
-      maxAgeMs: warm.maxAgeMs,
       ...(this.options.checkIntervalMs !== undefined ? { checkIntervalMs: this.options.checkIntervalMs } : {}),
       ...(this.options.clock ? { clock: this.options.clock } : {}),
     });
@@ -232,6 +237,16 @@ export class WardenService {
     if (!this.scheduler) return;
     this.scheduler.wake();
     this.logger.info({ tasks: taskIds.slice(0, 20), count: taskIds.length }, 'share files back: re-warming their chunks');
+  }
+
+  /** Waits for a warm pass that starts now (after discovery), e.g. after the clock moved. */
+  async warmNow(): Promise<import('../warm/engine.js').WarmResult> {
+    const deadline = Date.now() + 30_000;
+    while (!this.scheduler || !this.firstDiscoveryDone) {
+      if (Date.now() > deadline) throw new WardenError('CVAT_UNREACHABLE', 'service did not connect to CVAT in time');
+      await sleep(20);
+    }
+    return this.scheduler.nextPass();
   }
 
   readiness(): ReadinessReport {

@@ -17,6 +17,7 @@ import { DEFAULT_RETRY_POLICY, judge, type AttemptCounts, type RetryPolicy } fro
 /** The part of the ledger the engine needs. */
 export interface WarmLedger {
   isFresh(series: string, slot: number, maxAgeMs: number, currentUpdatedDate?: string): boolean;
+  get(series: string, slot: number): { confirmedAt: number; outcome: 'warm' | 'failed' | 'stuck' } | undefined;
   record(series: string, slot: number, entry: { confirmedAt: number; outcome: 'warm' | 'failed' | 'stuck'; checksum?: number }, updatedDate?: string): void;
   updatedDate(series: string): string | undefined;
   setUpdatedDate(series: string, date: string): void;
@@ -34,14 +35,19 @@ export interface WarmEngineOptions {
   logger: Logger;
   /** In-flight chunk requests. CVAT has 2 chunk workers by default and annotators share them. */
   concurrency: number;
-  /**
-   * A chunk confirmed warm more recently than this is not requested again (TTL is 24 h).
-   * A function lets the service spread re-confirmation of chunks warmed together.
-   */
-  maxAgeMs: number | ((series: string, slot: number) => number);
+  /** A chunk whose recorded build time is more recent than this is not requested again (TTL is 24 h). */
+  maxAgeMs: number;
   retry?: Partial<RetryPolicy>;
   /** Time to wait for a chunk's response headers; the server itself gives up after 50 s. */
   chunkTimeoutMs?: number;
+  /**
+   * A response slower than this (or any 429 on the way) means the server built the chunk
+   * for this request; faster ones were cache hits. Hits with Range take milliseconds,
+   * builds take the chunk worker's time (about a second for 36 images).
+   */
+  coldThresholdMs?: number;
+  /** Age assumed for a chunk found already cached with no build time of ours on record (someone else built it). */
+  assumedAgeMs?: number;
   clock?: Clock;
   random?: () => number;
   /** Called after every HTTP attempt; feeds the adaptive concurrency controller. */
@@ -88,6 +94,10 @@ export interface WarmResult extends WarmProgress {
 }
 
 const MAX_LISTED_FAILURES = 1000;
+
+/** CVAT_CHUNK_CACHE_TTL: a cached chunk disappears this long after it was built. */
+export const CHUNK_TTL_MS = 24 * 3_600_000;
+const DEFAULT_ASSUMED_AGE_MS = 20 * 3_600_000;
 
 export class WarmEngine {
   private readonly options: WarmEngineOptions;
@@ -195,9 +205,7 @@ export class WarmEngine {
     const window = Math.max(64, this.limit.concurrency * 8);
     for (const request of plan) {
       if (stopping.aborted) break;
-      const { maxAgeMs } = this.options;
-      const maxAge = typeof maxAgeMs === 'number' ? maxAgeMs : maxAgeMs(request.series, request.slot);
-      if (this.options.ledger.isFresh(request.series, request.slot, maxAge)) {
+      if (this.options.ledger.isFresh(request.series, request.slot, this.options.maxAgeMs)) {
         progress.fresh++;
         if (progress.fresh % 1000 === 0) report();
         continue;
@@ -249,12 +257,18 @@ export class WarmEngine {
     metrics?.chunkRequests.inc({ quality: request.quality, outcome });
     metrics?.chunkRequestDuration.observe({ quality: request.quality }, latencyMs / 1000);
     this.options.onSample?.({ latencyMs, status, kind: request.kind, chunk: `${request.series}#${request.slot}` });
-    if (verdict.action === 'warm') this.recordWarm(request, headers);
+    if (verdict.action === 'warm') this.recordWarm(request, headers, counts.retryAfter > 0 || latencyMs >= (this.options.coldThresholdMs ?? 250));
     return verdict;
   }
 
-  private recordWarm(request: WarmRequest, headers: Record<string, string | string[] | undefined>): void {
+  /**
+   * Records when a chunk was built, which is what decides when it expires: CVAT drops a
+   * chunk 24 h after building it and reading it does not extend that. A hit on a chunk
+   * we saw built keeps that time; a hit on one of unknown age is assumed `assumedAgeMs` old.
+   */
+  private recordWarm(request: WarmRequest, headers: Record<string, string | string[] | undefined>, built: boolean): void {
     const { ledger } = this.options;
+    const now = this.clock.now();
     const updated = headerValue(headers['x-updated-date']);
     if (updated !== undefined && ledger.updatedDate(request.series) !== updated) {
       // The segment was rebuilt since we last looked: earlier confirmations are void.
@@ -262,12 +276,12 @@ export class WarmEngine {
     }
     const checksumText = headerValue(headers['x-checksum'])?.trim();
     const checksum = checksumText ? Number(checksumText) : NaN;
-    ledger.record(
-      request.series,
-      request.slot,
-      { confirmedAt: this.clock.now(), outcome: 'warm', ...(Number.isFinite(checksum) ? { checksum } : {}) },
-      updated,
-    );
+    const prior = ledger.get(request.series, request.slot);
+    let builtAt: number;
+    if (built) builtAt = now;
+    else if (prior?.outcome === 'warm' && prior.confirmedAt + CHUNK_TTL_MS > now && prior.confirmedAt <= now) builtAt = prior.confirmedAt;
+    else builtAt = now - (this.options.assumedAgeMs ?? DEFAULT_ASSUMED_AGE_MS);
+    ledger.record(request.series, request.slot, { confirmedAt: builtAt, outcome: 'warm', ...(Number.isFinite(checksum) ? { checksum } : {}) }, updated);
   }
 
   private updateStateGauge(progress: WarmProgress): void {

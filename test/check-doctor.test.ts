@@ -1,0 +1,87 @@
+/**
+ * `cvat-warden check` and `doctor` as an admin runs them: the built CLI against the
+ * emulator serving share-backed tasks over a real copy of CVAT's sample share.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DEMO_CREDENTIALS, demoDeployment, prepareDemoShare, startEmulator, type Emulator } from '../src/emulator/index.js';
+import { runCli } from './support/cli.js';
+
+let emulator: Emulator | undefined;
+let dir: string;
+let share: string;
+beforeEach(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'warden-check-'));
+  share = join(dir, 'share');
+  await prepareDemoShare(share);
+  emulator = await startEmulator({ ...demoDeployment(share), buildTimeMs: 1 });
+});
+afterEach(async () => {
+  await emulator?.close();
+  emulator = undefined;
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const env = () => ({ CVAT_URL: emulator!.url, CVAT_ACCESS_TOKEN: DEMO_CREDENTIALS.accessToken, CVAT_WARDEN_STATE_DIR: join(dir, 'state') });
+
+describe('cvat-warden check', () => {
+  it('exits 0 with every share file present, then 1 naming task, jobs, chunks and path after a deletion', async () => {
+    const ok = await runCli(['check', '--all', '--share-dir', share, '--json'], env());
+    expect(ok.code, ok.stderr).toBe(0);
+    const clean = JSON.parse(ok.stdout);
+    expect(clean.ok).toBe(true);
+    expect(clean.totals.shareTasks).toBe(4);
+    expect(clean.totals.filesExpected).toBeGreaterThan(10);
+    expect(clean.backupRisk.atRisk).toBe(4);
+
+    rmSync(join(share, 'images/image_2.jpg'));
+    const broken = await runCli(['check', '--all', '--share-dir', share, '--json'], env());
+    expect(broken.code).toBe(1);
+    const report = JSON.parse(broken.stdout);
+    const problem = report.problems.find((p: { taskId: number }) => p.taskId === 1);
+    expect(problem.missing).toEqual(['images/image_2.jpg']);
+    expect(problem.jobs).toEqual(expect.arrayContaining([expect.objectContaining({ jobId: 1, chunks: [1] })]));
+    expect(report.backupRisk.broken).toBe(1);
+
+    const table = await runCli(['check', '--all', '--share-dir', share], env());
+    expect(table.code).toBe(1);
+    expect(table.stdout).toContain('images/image_2.jpg');
+    expect(table.stdout).toMatch(/^1 +share: images with GT +1 .*job 1 \[1\]/m);
+    expect(table.stdout + table.stderr).not.toContain(DEMO_CREDENTIALS.accessToken);
+  });
+
+  it('exits 2 with a clear message when the share directory is missing, and 3 when CVAT is unreachable', async () => {
+    const missing = await runCli(['check', '--all', '--share-dir', join(dir, 'nope')], env());
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/share directory .*nope does not exist/);
+    const down = await runCli(['check', '--all', '--share-dir', share], { ...env(), CVAT_URL: 'http://127.0.0.1:1' });
+    expect(down.code).toBe(3);
+    expect(down.stderr).toMatch(/cannot reach CVAT/);
+  });
+});
+
+describe('cvat-warden doctor', () => {
+  it('passes on a good setup and explains a wrong share path with the right one', async () => {
+    const good = await runCli(['doctor', '--share-dir', share], env());
+    expect(good.code, good.stdout).toBe(0);
+    expect(good.stdout).toMatch(/\[ok {2}\] CVAT reachable/);
+    expect(good.stdout).toMatch(/\[ok {2}\] share directory: .*sampled frame names of task 1 found/);
+    expect(good.stdout).toMatch(/inotify watches/);
+
+    // The classic mistake: one directory too high.
+    const wrong = await runCli(['doctor', '--share-dir', dir, '--json'], env());
+    expect(wrong.code).toBe(1);
+    const shareCheck = JSON.parse(wrong.stdout).checks.find((c: { name: string }) => c.name === 'share directory');
+    expect(shareCheck.level).toBe('fail');
+    expect(shareCheck.fix).toContain(`CVAT_SHARE_DIR=${share}`);
+  });
+
+  it('says what is wrong with refused credentials', async () => {
+    const bad = await runCli(['doctor'], { ...env(), CVAT_ACCESS_TOKEN: 'not-a-token-123' });
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toMatch(/\[FAIL\] credentials: CVAT answered 401 .*personal access token was refused/);
+    expect(bad.stdout).not.toContain('not-a-token-123');
+  });
+});

@@ -1,0 +1,80 @@
+/**
+ * The built service as a process: SIGTERM shuts it down cleanly within the deadline
+ * with the ledger intact; kill -9 mid-warm loses almost nothing on restart.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DEMO_CREDENTIALS, startEmulator, syntheticDeployment, type Emulator } from '../src/emulator/index.js';
+import { Ledger } from '../src/warm/ledger.js';
+import { CLI } from './support/cli.js';
+import { waitFor } from './support/service.js';
+
+let emulator: Emulator | undefined;
+let child: ChildProcess | undefined;
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'warden-proc-'));
+});
+afterEach(async () => {
+  child?.kill('SIGKILL');
+  await emulator?.close();
+  child = emulator = undefined;
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function startRun(extraEnv: NodeJS.ProcessEnv = {}): { proc: ChildProcess; output: () => string; exited: Promise<{ code: number | null; at: number }> } {
+  let output = '';
+  const proc = spawn(process.execPath, [CLI, 'run', '--listen', '127.0.0.1:0', '--state-dir', join(dir, 'state'), '--cold-threshold', '0ms', '--concurrency', '2'], {
+    env: { PATH: process.env['PATH'], CVAT_URL: emulator!.url, CVAT_ACCESS_TOKEN: DEMO_CREDENTIALS.accessToken, ...extraEnv },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  proc.stdout!.on('data', (d) => (output += d));
+  proc.stderr!.on('data', (d) => (output += d));
+  const exited = new Promise<{ code: number | null; at: number }>((resolve) => proc.on('exit', (code) => resolve({ code, at: Date.now() })));
+  child = proc;
+  return { proc, output: () => output, exited };
+}
+
+const servedChunks = (e: Emulator, since = 0) => e.state.requestLog.filter((r, i) => i >= since && r.kind === 'job_chunk' && (r.status === 200 || r.status === 206));
+
+describe('cvat-warden run as a process', () => {
+  it('stops on SIGTERM: finishes in-flight requests, flushes the ledger, exits 0 within the deadline', async () => {
+    emulator = await startEmulator({ tasks: syntheticDeployment({ tasks: 2, framesPerTask: 400 }), auth: { users: [{ username: 'admin', isAdmin: true, accessTokens: [DEMO_CREDENTIALS.accessToken] }] }, buildTimeMs: 40 });
+    const run = startRun();
+    await waitFor('some chunks warm', () => servedChunks(emulator!).length >= 10, 20_000);
+    const sent = Date.now();
+    run.proc.kill('SIGTERM');
+    const { code, at } = await run.exited;
+    expect(code, run.output()).toBe(0);
+    expect(at - sent).toBeLessThan(10_000);
+    expect(run.output()).toMatch(/shutdown complete/);
+    // Every chunk the emulator served before the exit is in the ledger: nothing lost.
+    const ledger = await Ledger.open(join(dir, 'state'));
+    try {
+      expect(ledger.stats().warm).toBe(servedChunks(emulator).length);
+    } finally {
+      await ledger.close();
+    }
+    expect(run.output()).not.toContain(DEMO_CREDENTIALS.accessToken);
+  });
+
+  it('after kill -9 mid-warm, a restart re-requests at most 1 % of the chunks already confirmed', async () => {
+    emulator = await startEmulator({ tasks: syntheticDeployment({ tasks: 4, targetChunks: 800 }), auth: { users: [{ username: 'admin', isAdmin: true, accessTokens: [DEMO_CREDENTIALS.accessToken] }] }, buildTimeMs: 10 });
+    const first = startRun();
+    await waitFor('400 chunks confirmed', () => servedChunks(emulator!).length >= 400, 30_000);
+    first.proc.kill('SIGKILL');
+    await first.exited;
+    const before = emulator.state.requestLog.length;
+    const confirmed = new Set(servedChunks(emulator).map((r) => `${r.path}?${r.query}`));
+    const second = startRun();
+    await waitFor('all warm after restart', () => emulator!.state.coldUiChunkKeys().size === 0, 60_000);
+    const again = servedChunks(emulator, before).filter((r) => confirmed.has(`${r.path}?${r.query}`)).length;
+    expect(confirmed.size).toBeGreaterThanOrEqual(400);
+    expect(again / confirmed.size).toBeLessThanOrEqual(0.01);
+    second.proc.kill('SIGTERM');
+    expect((await second.exited).code).toBe(0);
+  }, 90_000);
+});

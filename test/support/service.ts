@@ -1,0 +1,48 @@
+/** Starts WardenService in-process against an emulator, with logs captured for secret checks. */
+import { Writable } from 'node:stream';
+import { loadConfig } from '../../src/config/index.js';
+import { WardenService, type ServiceOptions } from '../../src/daemon/service.js';
+import { createLogger } from '../../src/log.js';
+import { createMetrics, type Metrics } from '../../src/metrics.js';
+
+export interface RunningService {
+  service: WardenService;
+  metrics: Metrics;
+  logs: () => string;
+  url: string;
+  metricsText: () => Promise<string>;
+  metric: (name: string) => Promise<number | undefined>;
+}
+
+export async function startService(argv: string[], env: NodeJS.ProcessEnv, extra: Partial<ServiceOptions> = {}): Promise<RunningService> {
+  let logs = '';
+  const destination = new Writable({ write: (chunk, _e, cb) => ((logs += String(chunk)), cb()) });
+  const logger = createLogger({ level: 'debug', destination });
+  const metrics = createMetrics({ buildInfo: { version: 'test' }, defaultMetrics: true });
+  const config = loadConfig('run', ['--listen', '127.0.0.1:0', '--log-level', 'debug', ...argv], env);
+  const service = new WardenService({ config, logger, metrics, reconnectIntervalMs: 100, checkIntervalMs: 200, ...extra });
+  await service.start();
+  const url = service.url!;
+  const metricsText = async () => (await fetch(`${url}/metrics`)).text();
+  return {
+    service,
+    metrics,
+    logs: () => logs,
+    url,
+    metricsText,
+    metric: async (name) => {
+      const match = new RegExp(`^${name.replace(/[{}"]/g, (c) => `\\${c}`)} (\\S+)$`, 'm').exec(await metricsText());
+      return match ? Number(match[1]) : undefined;
+    },
+  };
+}
+
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
