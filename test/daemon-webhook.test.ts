@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { LruSet, WebhookReceiver, parseWebhookEvent, signBody, verifySignature } from '../src/daemon/webhook.js';
 import { pythonJsonDumps } from './support/daemon-python-json.js';
-import { readSharedJson, sharedCvatAvailable } from './support/shared.js';
+import { readSharedJson, sharedCvatAvailable } from './support/shared-cvat.js';
 
 const FIXTURES = resolve(import.meta.dirname, 'fixtures');
 const goldenBody = readFileSync(resolve(FIXTURES, 'daemon-webhook-update-task.body'));

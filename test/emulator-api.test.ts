@@ -1,7 +1,7 @@
 /** REST surface: path prefix, pagination with absolute `next`, filters/sort/JSON-logic, details, runtime changes, restart, control API. */
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock, startEmulator, type Emulator, type EmulatorOptions } from '../src/emulator/index.js';
-import { http } from './helpers/emulator-http.js';
+import { http } from './support/emulator-http.js';
 
 let emu: Emulator | undefined;
 afterEach(async () => {

@@ -12,8 +12,8 @@ import addFormatsImport from 'ajv-formats';
 import { parse } from 'yaml';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { copySampleShare, demoDeployment, startEmulator, type Emulator } from '../src/emulator/index.js';
-import { http } from './helpers/emulator-http.js';
-import { describeWithSharedCvat } from './helpers/shared-cvat.js';
+import { http } from './support/emulator-http.js';
+import { describeWithSharedCvat } from './support/shared-cvat.js';
 
 // ajv-formats is CommonJS: its default export arrives as the function or as `{ default }` depending on the loader.
 type AddFormats = (ajv: Ajv) => Ajv;

@@ -15,7 +15,7 @@ import {
   writeSyntheticShare,
   type Emulator,
 } from '../src/emulator/index.js';
-import { http } from './helpers/emulator-http.js';
+import { http } from './support/emulator-http.js';
 
 const dirs: string[] = [];
 let emu: Emulator | undefined;

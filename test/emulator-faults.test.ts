@@ -1,7 +1,7 @@
 /** Fault injection: statuses, resets, slow and truncated bodies, matching, seeded random mode, workers down. */
 import { afterEach, describe, expect, it } from 'vitest';
 import { startEmulator, type Emulator, type EmulatorOptions } from '../src/emulator/index.js';
-import { http, sleep } from './helpers/emulator-http.js';
+import { http, sleep } from './support/emulator-http.js';
 
 let emu: Emulator | undefined;
 afterEach(async () => {

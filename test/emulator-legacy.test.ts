@@ -6,7 +6,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { startEmulator, type Emulator, type EmulatorOptions } from '../src/emulator/index.js';
-import { http, sleep } from './helpers/emulator-http.js';
+import { http, sleep } from './support/emulator-http.js';
 
 let emu: Emulator | undefined;
 afterEach(async () => {

@@ -9,8 +9,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { copySampleShare, ManualClock, startEmulator, type Emulator, type EmulatorOptions } from '../src/emulator/index.js';
-import { http } from './helpers/emulator-http.js';
-import { describeWithSharedCvat } from './helpers/shared-cvat.js';
+import { http } from './support/emulator-http.js';
+import { describeWithSharedCvat } from './support/shared-cvat.js';
 
 describeWithSharedCvat('emulator share (sample share copy)', () => {
   let shareDir: string;

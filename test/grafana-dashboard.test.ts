@@ -8,17 +8,15 @@
  * promtool comes from scripts/install-prometheus.sh. Without it the promtool case is
  * skipped with a warning, unless CI is set, in which case it fails.
  */
-import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { createMetrics } from '../src/metrics.js';
+import { itWithPromtool, runPromtool } from './support/promtool.js';
 
-const execFileAsync = promisify(execFile);
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const DASHBOARD_FILE = join(ROOT, 'grafana', 'dashboards', 'cvat-warden.json');
 
@@ -57,22 +55,7 @@ interface Dashboard {
   templating: { list: Variable[] };
 }
 
-// ---- promtool ----------------------------------------------------------------
-
-const CI = Boolean(process.env.CI) && !['0', 'false'].includes(String(process.env.CI).toLowerCase());
-const PROMTOOL_MISSING = 'promtool is not on PATH: run scripts/install-prometheus.sh';
-
-async function promtoolVersion(): Promise<string | undefined> {
-  try {
-    const { stdout, stderr } = await execFileAsync('promtool', ['--version']);
-    return (stdout || stderr).split('\n')[0];
-  } catch {
-    return undefined;
-  }
-}
-const promtool = await promtoolVersion();
-if (!promtool && !CI) console.warn(`[grafana-dashboard] ${PROMTOOL_MISSING}; skipping the promtool case (set CI=1 to fail instead).`);
-const itPromtool = it.skipIf(!promtool && !CI);
+const itPromtool = itWithPromtool('grafana-dashboard');
 
 // ---- helpers -------------------------------------------------------------------
 
@@ -245,17 +228,14 @@ describe('grafana/dashboards/cvat-warden.json', () => {
   });
 
   itPromtool('has PromQL that promtool accepts', async () => {
-    if (!promtool) throw new Error(PROMTOOL_MISSING);
     const rules = queries.map(({ where, expr }, i) => ({ record: `dashboard_query_${i}`, expr: substituteVariables(expr), labels: { where } }));
     expect(rules.length).toBeGreaterThan(10);
     const dir = await mkdtemp(join(tmpdir(), 'cvat-warden-dashboard-'));
     try {
       const file = join(dir, 'dashboard-queries.yml');
       await writeFile(file, stringify({ groups: [{ name: 'dashboard', rules }] }));
-      const { stdout, stderr } = await execFileAsync('promtool', ['check', 'rules', file]).catch((error: { stdout?: string; stderr?: string }) => {
-        throw new Error(`promtool rejected a dashboard query:\n${error.stdout ?? ''}${error.stderr ?? ''}\n${stringify(rules)}`);
-      });
-      expect(stdout + stderr).toContain(`SUCCESS: ${rules.length} rules found`);
+      const output = await runPromtool(['check', 'rules', file]);
+      expect(output).toContain(`SUCCESS: ${rules.length} rules found`);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -7,16 +7,14 @@
  * promtool comes from scripts/install-prometheus.sh. Without it the promtool cases are
  * skipped with a warning, unless CI is set, in which case they fail.
  */
-import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { createMetrics } from '../src/metrics.js';
+import { itWithPromtool, runPromtool } from './support/promtool.js';
 
-const execFileAsync = promisify(execFile);
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const ALERTS_DIR = join(ROOT, 'grafana', 'alerts');
 const RULES_FILE = 'cvat-warden-rules.yml';
@@ -44,33 +42,8 @@ interface RuleTestFile {
   tests: { name?: string; alert_rule_test?: { alertname: string; eval_time: string; exp_alerts?: ExpAlert[] | null }[] }[];
 }
 
-// ---- promtool ----------------------------------------------------------------
+const itPromtool = itWithPromtool('grafana-rules');
 
-const CI = Boolean(process.env.CI) && !['0', 'false'].includes(String(process.env.CI).toLowerCase());
-const PROMTOOL_MISSING = 'promtool is not on PATH: run scripts/install-prometheus.sh';
-
-async function promtoolVersion(): Promise<string | undefined> {
-  try {
-    const { stdout, stderr } = await execFileAsync('promtool', ['--version']);
-    return (stdout || stderr).split('\n')[0];
-  } catch {
-    return undefined;
-  }
-}
-const promtool = await promtoolVersion();
-if (!promtool && !CI) console.warn(`[grafana-rules] ${PROMTOOL_MISSING}; skipping the promtool cases (set CI=1 to fail instead).`);
-const itPromtool = it.skipIf(!promtool && !CI);
-
-async function runPromtool(args: string[], cwd: string): Promise<string> {
-  if (!promtool) throw new Error(PROMTOOL_MISSING);
-  try {
-    const { stdout, stderr } = await execFileAsync('promtool', args, { cwd });
-    return stdout + stderr;
-  } catch (error) {
-    const e = error as { stdout?: string; stderr?: string; message: string };
-    throw new Error(`promtool ${args.join(' ')} failed:\n${e.stdout ?? ''}${e.stderr ?? ''}\n${e.message}`);
-  }
-}
 
 // ---- metric names --------------------------------------------------------------
 

@@ -9,7 +9,7 @@ import { JobSchema, TaskSchema, type Job, type Task } from '../src/cvat/shapes.j
 import { planRequests, summarizePlan } from '../src/plan/planner.js';
 import { toPlanTask } from '../src/plan/inventory.js';
 import type { PlanOptions, PlanTask } from '../src/plan/types.js';
-import { readSharedJson, sharedCvatAvailable } from './support/shared.js';
+import { readSharedJson, sharedCvatAvailable } from './support/shared-cvat.js';
 
 interface Page<T> { results: T[] }
 interface Fixture { model: string; pk: number; fields: Record<string, unknown> }

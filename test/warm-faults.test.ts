@@ -17,7 +17,7 @@ import type { PlanOptions, PlanTask } from '../src/plan/types.js';
 import { WarmEngine } from '../src/warm/engine.js';
 import { Ledger } from '../src/warm/ledger.js';
 import type { RetryPolicy } from '../src/warm/policy.js';
-import { sharedCvatAvailable } from './support/shared.js';
+import { sharedCvatAvailable } from './support/shared-cvat.js';
 
 let emulator: Emulator | undefined;
 let client: CvatClient | undefined;

@@ -48,32 +48,19 @@ export function legacyChunkNumbers(task: PlanTask, job: PlanJob): number[] {
 }
 
 function chunkRequest(task: PlanTask, job: PlanJob, quality: Quality, slot: number, options: PlanOptions): WarmRequest {
-  const tier = jobTier(job);
-  if (options.indexChunks) {
-    return {
-      kind: 'chunk',
-      taskId: task.id,
-      jobId: job.id,
-      quality,
-      path: `/api/jobs/${job.id}/data`,
-      query: { quality, type: 'chunk', index: slot },
-      series: `j${job.id}/${quality}`,
-      slot,
-      tier,
-    };
-  }
-  // Legacy numbering: annotation jobs share task-level keys (border chunks), GT jobs have their own.
-  const series = job.type === 'ground_truth' ? `g${job.id}/${quality}` : `t${task.id}/${quality}`;
+  // 2.20+: job-relative `index`, one series per job. Before: task chunk `number`; annotation
+  // jobs share task-level keys (border chunks), ground-truth jobs have their own.
+  const legacySeries = job.type === 'ground_truth' ? `g${job.id}/${quality}` : `t${task.id}/${quality}`;
   return {
     kind: 'chunk',
     taskId: task.id,
     jobId: job.id,
     quality,
     path: `/api/jobs/${job.id}/data`,
-    query: { quality, type: 'chunk', number: slot },
-    series,
+    query: options.indexChunks ? { quality, type: 'chunk', index: slot } : { quality, type: 'chunk', number: slot },
+    series: options.indexChunks ? `j${job.id}/${quality}` : legacySeries,
     slot,
-    tier,
+    tier: jobTier(job),
   };
 }
 

@@ -1,16 +1,19 @@
 /**
  * The real CVAT reference data (`../shared/cvat`, see its SOURCE.md) is read-only and lives
  * next to the repository, not in it. Tests that need it skip with a clear message when it
- * is absent — except on CI (env CI=true), where its absence is a failure.
+ * is absent — except on CI (CI=true), where its absence is a failure, because those tests
+ * must run there.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'vitest';
 
+export const SHARED_CVAT = path.resolve(process.cwd(), '../shared/cvat');
+
+
 /** Absolute path of `../shared/cvat` (resolved from the working directory, the repo root), or null. */
 export function sharedCvatDir(): string | null {
-  const dir = path.resolve(process.cwd(), '../shared/cvat');
-  return fs.existsSync(path.join(dir, 'v2.73.0')) ? dir : null;
+  return fs.existsSync(path.join(SHARED_CVAT, 'v2.73.0')) ? SHARED_CVAT : null;
 }
 
 /**
@@ -35,4 +38,16 @@ export function describeWithSharedCvat(name: string, fn: (dir: string) => void):
   describe.skip(`${name} — skipped: shared CVAT reference data not found at ${expected}`, () => {
     it('needs ../shared/cvat', () => undefined);
   });
+}
+
+/** For `describe.runIf(...)`: true when present; throws on CI when missing. */
+export function sharedCvatAvailable(): boolean {
+  if (sharedCvatDir()) return true;
+  if (process.env['CI']) throw new Error(`../shared/cvat is missing at ${SHARED_CVAT}; CI must run the tests that read CVAT's real artifacts`);
+  console.warn(`skipping tests that read CVAT's real artifacts: ${SHARED_CVAT} is absent`);
+  return false;
+}
+
+export function readSharedJson<T = unknown>(relative: string): T {
+  return JSON.parse(fs.readFileSync(path.resolve(SHARED_CVAT, relative), 'utf8')) as T;
 }
