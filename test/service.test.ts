@@ -4,7 +4,7 @@
  * restarting, ignores forged webhooks, and never shows the token.
  */
 import { createHmac } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -79,6 +79,38 @@ describe('cvat-warden run', () => {
       return body.share.openProblems.find((p) => p.path === 'images/image_1.jpg');
     });
     expect(status.taskIds).toEqual([1]);
+  });
+
+  it('re-warms a chunk that failed while its share file was missing, as soon as the file is back', async () => {
+    const share = join(dir, 'share');
+    await prepareDemoShare(share);
+    const file = join(share, 'images/image_2.jpg');
+    const bytes = readFileSync(file);
+    rmSync(file);
+    emulator = await startEmulator({ ...demoDeployment(share), buildTimeMs: 1 });
+    running = await startService(['--state-dir', join(dir, 'state'), '--share-dir', share, '--warm-completed'], env(), {
+      guard: { rootCheckIntervalMs: 200 },
+      retry: { serverErrorDelayMs: 10 },
+    });
+    await waitFor('first pass over', async () => running!.service.status() && ((await running!.metric('cvat_warden_chunks{state="failed"}')) ?? 0) > 0);
+    const cold = emulator.state.coldUiChunkKeys().size;
+    expect(cold).toBeGreaterThan(0);
+    expect(await running.metric('cvat_warden_share_files_missing')).toBe(1);
+    writeFileSync(file, bytes);
+    await waitFor('re-warmed after restore', async () => emulator!.state.coldUiChunkKeys().size === 0, 10_000);
+    await waitFor('alert resolved', async () => (await running!.metric('cvat_warden_share_files_missing')) === 0);
+    expect(running.logs()).toMatch(/share files back: re-warming their chunks/);
+  });
+
+  it('re-warms a job on the next poll when CVAT rebuilt its segment (chunks_updated_date moved)', async () => {
+    emulator = await startEmulator({ tasks: syntheticDeployment({ tasks: 2, framesPerTask: 200 }), auth: demoAuthWithToken(), buildTimeMs: 1 });
+    running = await startService(['--state-dir', dir, '--poll-interval', '100ms', '--cold-threshold', '0ms'], env());
+    await waitFor('warm', async () => emulator!.state.coldUiChunkKeys().size === 0);
+    const job = [...emulator.deployment.jobs.values()].find((j) => j.type === 'annotation' && j.taskId === 2)!;
+    emulator.touchSegment(job.id);
+    expect(emulator.state.coldUiChunkKeys().size).toBeGreaterThan(0);
+    await waitFor('job re-warmed', async () => emulator!.state.coldUiChunkKeys().size === 0, 10_000);
+    expect(running.logs()).toMatch(/chunks rebuilt by CVAT since the last pass/);
   });
 
   it('keeps running while CVAT restarts: reports cvat_up 0, then resumes and finishes', async () => {

@@ -75,6 +75,19 @@ export class WarmScheduler {
     this.wake();
   }
 
+  /** Puts these tasks first, cutting the running pass short (its in-flight requests finish). */
+  prioritize(taskIds: readonly number[]): void {
+    let any = false;
+    for (const id of taskIds) {
+      if (!this.tasks.has(id)) continue;
+      this.urgent.add(id);
+      any = true;
+    }
+    if (!any) return;
+    this.currentDrain?.abort();
+    this.wake();
+  }
+
   remove(taskId: number): void {
     const task = this.tasks.get(taskId);
     if (!task) return;

@@ -183,9 +183,11 @@ export class WardenService {
       onIssue,
       onRecord: async (record, isNew) => {
         this.issues.delete(record.task.id);
-        if (features.checksumHeaders) await syncChunkDates(this.client, this.ledger!, record, warm.qualities, this.stopIntake.signal);
+        // A segment rebuilt by CVAT (honeypot change) voids its chunks: re-warm that task first.
+        const moved = features.checksumHeaders ? await syncChunkDates(this.client, this.ledger!, record, warm.qualities, this.stopIntake.signal) : [];
+        if (moved.length) this.logger.info({ taskId: record.task.id, jobs: moved }, 'chunks rebuilt by CVAT since the last pass: re-warming');
         const task = toPlanTask(record, { contextImages: warm.contextImages, onIssue });
-        if (task) this.scheduler!.upsert(task, isNew && this.firstDiscoveryDone);
+        if (task) this.scheduler!.upsert(task, (isNew && this.firstDiscoveryDone) || moved.length > 0);
         const guarded = toGuardTask(record, features, new Set(this.config.shareTasks));
         if (guarded) this.guardTasks.set(record.task.id, guarded);
       },
@@ -233,9 +235,10 @@ export class WardenService {
     }
   }
 
+  /** Files back on the share: the chunks that failed while they were gone come first. */
   private rewarmTasks(taskIds: number[]): void {
-    if (!this.scheduler) return;
-    this.scheduler.wake();
+    if (!this.scheduler || taskIds.length === 0) return;
+    this.scheduler.prioritize(taskIds);
     this.logger.info({ tasks: taskIds.slice(0, 20), count: taskIds.length }, 'share files back: re-warming their chunks');
   }
 
