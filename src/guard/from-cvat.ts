@@ -14,7 +14,9 @@ export function toGuardTask(record: TaskRecord, features: CvatFeatures, shareTas
   if (!meta) return undefined;
   const storage: GuardTask['storage'] = shareTasks.has(task.id) ? 'share' : features.storageInMeta ? (meta.storage ?? 'local') : 'unknown';
   const chunkType = (task as { data_original_chunk_type?: unknown }).data_original_chunk_type;
-  const isVideo = chunkType === 'video' || (task.media_type === 'video' && (meta.frames?.length ?? 0) <= 1);
+  // Video and audio tasks read one source file for every frame.
+  const singleFile = chunkType === 'video' || chunkType === 'audio_mp3' || task.media_type === 'audio';
+  const isVideo = singleFile || (task.media_type === 'video' && (meta.frames?.length ?? 0) <= 1);
   const taskChunkSize = task.data_chunk_size ?? meta.chunk_size ?? 1;
   return {
     taskId: task.id,

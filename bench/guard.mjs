@@ -1,0 +1,335 @@
+#!/usr/bin/env node
+/**
+ * Share-guard benchmark: a synthetic share of GUARD_BENCH_FILES (default 1,000,000)
+ * empty files in up to 10,000 directories, measured in child processes (one per mode,
+ * --expose-gc) so peak RSS and inotify watches are per mode:
+ *
+ *   guard             ShareGuard over every file (fs.watch per directory + chokidar root)
+ *   chokidar-all      baseline: plain chokidar on 100,000 of the files (default options)
+ *   chokidar-ignored  baseline: chokidar on the whole tree, files ignored via stats
+ *
+ * Per mode: inotify watches (`inotify wd:` lines in /proc/self/fdinfo/*), peak RSS
+ * (VmHWM), time to ready; for the guard also detection latency from unlink() to the
+ * missing-files metric changing (p50/p99 over 200 deletions), the same to the
+ * `deleted` alert (includes the move window), and a full reconcile scan.
+ *
+ * Usage: npm run build && node --expose-gc bench/guard.mjs
+ * Env:   GUARD_BENCH_FILES (default 1000000), GUARD_BENCH_DIRS (default min(10000, files/100)),
+ *        GUARD_BENCH_TASK_BATCH (tasks per upsertTasks call, default 100; 10000 = all at once),
+ *        GUARD_BENCH_SKIP_BASELINES=1, GUARD_BENCH_TMP (parent dir of the temp tree),
+ *        GUARD_BENCH_FSTYPE (fsTypeOverride for the guard child)
+ * Prints a result block, and the figures as JSON on the last line.
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const dist = path.resolve(here, '../dist/guard');
+
+function inotifyWatches() {
+  let n = 0;
+  for (const fd of fs.readdirSync('/proc/self/fdinfo')) {
+    try {
+      n += (fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8').match(/inotify wd:/g) ?? []).length;
+    } catch {
+      // fd closed meanwhile
+    }
+  }
+  return n;
+}
+
+function peakRssMB() {
+  const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync('/proc/self/status', 'utf8'));
+  return m ? Math.round(Number(m[1]) / 1024) : NaN;
+}
+
+const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+const round = (x, d = 1) => Math.round(x * 10 ** d) / 10 ** d;
+const dirName = (d) => `d${String(d).padStart(5, '0')}`;
+const fileName = (i) => `f${String(i).padStart(6, '0')}.jpg`;
+
+// ------------------------------------------------------------------ children
+
+async function childGuard(root, files, dirs) {
+  const { ShareGuard } = await import(path.join(dist, 'index.js'));
+  const { createMetrics } = await import(path.resolve(here, '../dist/metrics.js'));
+  const { silentLogger } = await import(path.resolve(here, '../dist/log.js'));
+  const shareDir = path.join(root, 'share');
+  const perDir = files / dirs;
+  const metrics = createMetrics({ buildInfo: { version: 'bench' } });
+  // Tasks are fed in batches (upsertTasks), as a client paging through CVAT's task list would:
+  // the guard keeps no frame list, so only one batch of DataMeta objects is alive at a time.
+  const BATCH = Number(process.env.GUARD_BENCH_TASK_BATCH ?? 100);
+  const guard = new ShareGuard({ shareDir, stateDir: path.join(root, 'state'), metrics, logger: silentLogger(), fsTypeOverride: process.env.GUARD_BENCH_FSTYPE ?? undefined, scanIntervalMs: 3_600_000 });
+  const tBuilt = performance.now();
+  let tasks = [];
+  let buildMs = 0;
+  for (let d = 0; d < dirs; d++) {
+    const tb = performance.now();
+    const frames = [];
+    for (let i = 0; i < perDir; i++) frames.push({ name: `${dirName(d)}/${fileName(i)}`, width: 1920, height: 1080, related_files: 0, has_related_context: false });
+    tasks.push({
+      taskId: d + 1,
+      storage: 'share',
+      isVideo: false,
+      dimension: '2d',
+      meta: { chunk_size: 36, size: perDir, start_frame: 0, stop_frame: perDir - 1, frame_filter: '', frames, deleted_frames: [], storage: 'share' },
+      jobs: [{ id: (d + 1) * 10, type: 'annotation', startFrame: 0, stopFrame: perDir - 1, chunkSize: 36 }],
+    });
+    buildMs += performance.now() - tb;
+    if (tasks.length === BATCH || d === dirs - 1) {
+      await guard.upsertTasks(tasks);
+      tasks = [];
+    }
+  }
+  const tIndexed = performance.now();
+  await guard.start();
+  const tReady = performance.now();
+  const watches = inotifyWatches();
+  const status = guard.status();
+
+  // detection latency: unlink → missing gauge moves (hooked on the gauge's set), and → `deleted` alert
+  let onMissing;
+  const origSet = metrics.shareFilesMissing.set.bind(metrics.shareFilesMissing);
+  metrics.shareFilesMissing.set = (...args) => {
+    origSet(...args);
+    onMissing?.(performance.now());
+  };
+  const alertAt = new Map();
+  guard.on('deleted', (a) => alertAt.set(a.path, performance.now()));
+  const metricLat = [];
+  const unlinkAt = new Map();
+  const N = 200;
+  for (let k = 0; k < N; k++) {
+    const d = Math.floor((k * dirs) / N);
+    const rel = `${dirName(d)}/${fileName(k % perDir)}`;
+    const seen = new Promise((resolve) => (onMissing = resolve));
+    const timeout = new Promise((resolve) => setTimeout(() => resolve(NaN), 5000));
+    const t = performance.now();
+    unlinkAt.set(rel, t);
+    fs.unlinkSync(path.join(shareDir, rel));
+    metricLat.push((await Promise.race([seen, timeout])) - t);
+  }
+  onMissing = undefined;
+  const deadline = Date.now() + 5000;
+  while (alertAt.size < N && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  const alertLat = [...unlinkAt].map(([rel, t]) => (alertAt.get(rel) ?? NaN) - t);
+  const sortNum = (a) => a.filter(Number.isFinite).sort((x, y) => x - y);
+  const m = sortNum(metricLat);
+  const a = sortNum(alertLat);
+
+  const tScan0 = performance.now();
+  const scan = await guard.scan('bench');
+  const scanMs = performance.now() - tScan0;
+  const rss = peakRssMB();
+  await guard.close();
+  return {
+    mode: 'guard',
+    files,
+    dirs,
+    watches,
+    watchedDirectories: status.watchedDirectories,
+    peakRssMB: rss,
+    buildTasksMs: round(buildMs, 0),
+    indexMs: round(tIndexed - tBuilt - buildMs, 0),
+    startMs: round(tReady - tIndexed, 0),
+    readyMs: round(tReady - tBuilt - buildMs, 0), // guard time only (task objects are the client's)
+    detectMetricP50Ms: round(pct(m, 50), 2),
+    detectMetricP99Ms: round(pct(m, 99), 2),
+    detectAlertP50Ms: round(pct(a, 50), 1),
+    detectAlertP99Ms: round(pct(a, 99), 1),
+    detected: `${m.length}/${N}`,
+    scanMs: round(scanMs, 0),
+    scanChecked: scan.filesChecked,
+    scanMissing: scan.missing,
+  };
+}
+
+async function childChokidar(root, files, dirs, mode) {
+  const chokidar = (await import('chokidar')).default;
+  const shareDir = path.join(root, 'share');
+  const perDir = files / dirs;
+  let target;
+  let options;
+  if (mode === 'chokidar-all') {
+    const want = Math.min(dirs, Math.ceil(100_000 / perDir));
+    target = Array.from({ length: want }, (_, d) => path.join(shareDir, dirName(d)));
+    options = {};
+  } else {
+    target = shareDir;
+    options = { ignored: (_p, stats) => stats?.isFile() ?? false };
+  }
+  const t0 = performance.now();
+  const watcher = chokidar.watch(target, { ...options, ignoreInitial: true, persistent: true });
+  await new Promise((resolve) => watcher.once('ready', resolve));
+  const readyMs = performance.now() - t0;
+  const watches = inotifyWatches();
+  globalThis.gc?.();
+  const rss = peakRssMB();
+  await watcher.close();
+  return { mode, files: Array.isArray(target) ? target.length * perDir : files, watches, peakRssMB: rss, readyMs: round(readyMs, 0) };
+}
+
+// ------------------------------------------------------------------ parent
+
+function runChild(mode, root, files, dirs) {
+  return new Promise((resolve) => {
+    const heap = mode === 'guard' ? [] : ['--max-old-space-size=8192']; // chokidar baselines need the room
+    const child = spawn(process.execPath, ['--expose-gc', ...heap, fileURLToPath(import.meta.url), '--child', mode, root, String(files), String(dirs)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? '4' },
+    });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.on('close', (code) => {
+      const last = out.trim().split('\n').pop() ?? '';
+      try {
+        resolve(JSON.parse(last));
+      } catch {
+        resolve({ mode, error: `child exited ${code}: ${out.slice(-500)}` });
+      }
+    });
+  });
+}
+
+function makeTree(shareDir, files, dirs) {
+  const perDir = files / dirs;
+  for (let d = 0; d < dirs; d++) {
+    const dir = path.join(shareDir, dirName(d));
+    fs.mkdirSync(dir, { recursive: true });
+    for (let i = 0; i < perDir; i++) fs.closeSync(fs.openSync(path.join(dir, fileName(i)), 'w'));
+  }
+}
+
+async function main() {
+  const files = Number(process.env.GUARD_BENCH_FILES ?? 1_000_000);
+  const dirs = Number(process.env.GUARD_BENCH_DIRS ?? Math.max(1, Math.min(10_000, Math.floor(files / 100))));
+  if (!Number.isInteger(files / dirs)) throw new Error(`GUARD_BENCH_FILES (${files}) must be a multiple of the directory count (${dirs})`);
+  if (!fs.existsSync(path.join(dist, 'index.js'))) {
+    console.log('dist/guard not built: run `npm run build` first');
+    console.log(JSON.stringify({ skipped: 'not built' }));
+    process.exitCode = 1;
+    return;
+  }
+  const parent = process.env.GUARD_BENCH_TMP ?? os.tmpdir();
+  const sfs = fs.statfsSync(parent);
+  const freeBytes = sfs.bavail * sfs.bsize;
+  const needInodes = files + dirs + 1000;
+  if (freeBytes < 2 * 1024 ** 3 || (sfs.ffree > 0 && sfs.ffree < needInodes * 1.2)) {
+    console.log(`skipped: ${parent} has ${(freeBytes / 1024 ** 3).toFixed(1)} GB / ${sfs.ffree} inodes free (need 2 GB / ${needInodes})`);
+    console.log(JSON.stringify({ skipped: 'disk', freeBytes, freeInodes: sfs.ffree }));
+    return;
+  }
+  const root = fs.mkdtempSync(path.join(parent, 'guard-bench-'));
+  const cleanup = () => fs.rmSync(root, { recursive: true, force: true });
+  process.once('SIGINT', () => {
+    cleanup();
+    process.exit(130);
+  });
+  try {
+    const tGen = performance.now();
+    makeTree(path.join(root, 'share'), files, dirs);
+    const generateMs = round(performance.now() - tGen, 0);
+    console.error(`tree: ${files} files in ${dirs} dirs generated in ${generateMs} ms`);
+
+    const results = {};
+    results.guard = await runChild('guard', root, files, dirs);
+    if (!process.env.GUARD_BENCH_SKIP_BASELINES) {
+      results.chokidarAll = await runChild('chokidar-all', root, files, dirs);
+      results.chokidarIgnored = await runChild('chokidar-ignored', root, files, dirs);
+    }
+    const g = results.guard;
+    const ratio = (base, key) => (base && g && Number.isFinite(base[key]) && g[key] ? round(base[key] / g[key], 1) : null);
+    const ratios = {
+      rssVsChokidarIgnored: ratio(results.chokidarIgnored, 'peakRssMB'),
+      readyVsChokidarIgnored: ratio(results.chokidarIgnored, 'readyMs'),
+      // chokidar-all watched 100k files: scale its per-file cost to the guard's file count
+      rssPerFileVsChokidarAll: results.chokidarAll && g ? round(results.chokidarAll.peakRssMB / results.chokidarAll.files / (g.peakRssMB / g.files), 1) : null,
+      watchesPerFileVsChokidarAll: results.chokidarAll && g ? round(results.chokidarAll.watches / results.chokidarAll.files / (g.watches / g.files), 1) : null,
+    };
+    const goals = g && !g.error
+      ? {
+          watchesWithinDirsPlus10: g.watches <= dirs + 10,
+          peakRssWithin400MB: g.peakRssMB <= 400,
+          readyWithin30s: g.readyMs <= 30_000,
+          p99DetectionWithin1s: g.detectMetricP99Ms <= 1000,
+          scanWithin60s: g.scanMs <= 60_000,
+        }
+      : {};
+
+    const rows = [
+      ['mode', 'files', 'inotify watches', 'peak RSS MB', 'ready ms'],
+      ...Object.values(results).map((r) => [r.mode, r.files ?? '', r.watches ?? '', r.peakRssMB ?? '', r.readyMs ?? r.error ?? '']),
+    ];
+    console.log(`\n### share guard benchmark (${files} files, ${dirs} dirs, node ${process.version}, ${os.cpus().length} CPU)\n`);
+    for (const [i, row] of rows.entries()) {
+      console.log(`| ${row.join(' | ')} |`);
+      if (i === 0) console.log(`|${row.map(() => '---').join('|')}|`);
+    }
+    if (g && !g.error) {
+      console.log(
+        `\nguard (tasks fed in batches of ${process.env.GUARD_BENCH_TASK_BATCH ?? 100}): build task objects ${g.buildTasksMs} ms, index ${g.indexMs} ms + start (watch + initial scan) ${g.startMs} ms; ` +
+          `detection unlink→metric p50 ${g.detectMetricP50Ms} ms / p99 ${g.detectMetricP99Ms} ms (${g.detected}); ` +
+          `unlink→alert p50 ${g.detectAlertP50Ms} ms / p99 ${g.detectAlertP99Ms} ms (includes the 500 ms move window); ` +
+          `full scan ${g.scanMs} ms (${g.scanChecked} files)`,
+      );
+    }
+    console.log(`ratios: ${JSON.stringify(ratios)}`);
+    console.log(`goals: ${JSON.stringify(goals)}`);
+    console.log(JSON.stringify({ files, dirs, generateMs, results, ratios, goals }));
+    return { files, dirs, generateMs, results, ratios, goals };
+  } finally {
+    cleanup();
+  }
+}
+
+if (process.argv[2] === '--child') {
+  const [, , , mode, root, files, dirs] = process.argv;
+  const run = mode === 'guard' ? childGuard(root, Number(files), Number(dirs)) : childChokidar(root, Number(files), Number(dirs), mode);
+  run.then(
+    (result) => {
+      console.log(JSON.stringify(result));
+      process.exit(0);
+    },
+    (error) => {
+      console.log(JSON.stringify({ mode, error: String(error?.stack ?? error) }));
+      process.exit(1);
+    },
+  );
+} else if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  await main();
+}
+
+/** For bench/run.mjs: runs the benchmark and returns the docs/benchmarks.md section. */
+export async function benchmarkSection() {
+  const data = await main();
+  if (!data) return '### Share guard (issue 3)\n\nSkipped: not built, or not enough free disk for the synthetic tree.\n';
+  const { files, dirs, results, ratios, goals } = data;
+  const g = results.guard;
+  const all = results.chokidarAll;
+  const ignored = results.chokidarIgnored;
+  const cell = (r, key, unit = '') => (r && r[key] !== undefined ? `${r[key]}${unit}` : '—');
+  return [
+    '### Share guard (issue 3)',
+    '',
+    `Synthetic share of ${files.toLocaleString('en')} expected files in ${dirs.toLocaleString('en')} directories (empty files in a temp dir), each mode in its own child process; tasks fed to the guard in batches of ${process.env.GUARD_BENCH_TASK_BATCH ?? 100} as the service does. Baselines measured in the same run: chokidar watching the whole tree (at ${cell(all, 'files')} files) and chokidar with every file ignored (at ${cell(ignored, 'files')} files).`,
+    '',
+    '| mode | files | inotify watches | peak RSS | time to ready |',
+    '|---|---|---|---|---|',
+    `| cvat-warden guard | ${cell(g, 'files')} | ${cell(g, 'watches')} | ${cell(g, 'peakRssMB', ' MB')} | ${cell(g, 'readyMs', ' ms')} |`,
+    `| chokidar, every file watched | ${cell(all, 'files')} | ${cell(all, 'watches')} | ${cell(all, 'peakRssMB', ' MB')} | ${cell(all, 'readyMs', ' ms')} |`,
+    `| chokidar, files ignored | ${cell(ignored, 'files')} | ${cell(ignored, 'watches')} | ${cell(ignored, 'peakRssMB', ' MB')} | ${cell(ignored, 'readyMs', ' ms')} |`,
+    '',
+    '| figure | cvat-warden | goal | met |',
+    '|---|---|---|---|',
+    `| inotify watches | ${cell(g, 'watches')} (directories: ${dirs}) | ≤ directories + 10 | ${goals.watchesWithinDirsPlus10 ? 'yes' : 'no'} |`,
+    `| peak RSS at ${files.toLocaleString('en')} files | ${cell(g, 'peakRssMB', ' MB')} (${ratios.rssVsChokidarIgnored ?? '—'}× less than chokidar ignoring files; ${ratios.rssPerFileVsChokidarAll ?? '—'}× less per file than chokidar watching files) | ≤ 400 MB | ${goals.peakRssWithin400MB ? 'yes' : 'no'} |`,
+    `| time to ready | ${cell(g, 'readyMs', ' ms')} (${ratios.readyVsChokidarIgnored ?? '—'}× faster than chokidar ignoring files) | ≤ 30 s | ${goals.readyWithin30s ? 'yes' : 'no'} |`,
+    `| detection, unlink → missing metric, 200 deletions | p50 ${cell(g, 'detectMetricP50Ms', ' ms')}, p99 ${cell(g, 'detectMetricP99Ms', ' ms')} (alert line: p99 ${cell(g, 'detectAlertP99Ms', ' ms')}, includes the 500 ms move-pairing window) | p99 ≤ 1 s | ${goals.p99DetectionWithin1s ? 'yes' : 'no'} |`,
+    `| full reconcile scan | ${cell(g, 'scanMs', ' ms')} | ≤ 60 s on local disk | ${goals.scanWithin60s ? 'yes' : 'no'} |`,
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,125 @@
+/**
+ * The filesystem calls the guard makes, behind one small interface so tests can
+ * count stats (path-safety: a rejected name must never be stat-ed) and inject
+ * watcher failures (ENOSPC, an `error` on a live watcher) without mocking node:fs.
+ */
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import type { FileStat } from './types.js';
+
+/** What `watch` returns: node's FSWatcher satisfies it. */
+export interface DirWatcher {
+  close(): void;
+  on(event: 'error', listener: (error: Error) => void): unknown;
+}
+
+export type WatchListener = (eventType: string, filename: string | null) => void;
+
+export interface GuardFs {
+  /** stat (follows symlinks, as CVAT's open() does); null when the path does not exist (ENOENT/ENOTDIR). */
+  stat(path: string): Promise<FileStat | null>;
+  statSync(path: string): FileStat | null;
+  /** Entries of a directory with their types; throws on error. */
+  readdir(path: string): Promise<fs.Dirent[]>;
+  realpath(path: string): Promise<string>;
+  /** Non-recursive directory watch (node `fs.watch`); may throw (ENOSPC, ENOENT). */
+  watch(path: string, listener: WatchListener, options: { persistent: boolean }): DirWatcher;
+  /** true when the directory exists and is readable + searchable. */
+  accessibleDir(path: string): Promise<boolean>;
+}
+
+/**
+ * node's Stats already has the four fields: hand it over without a copy (a scan makes
+ * a million of them, and a copying site that also produced long-lived objects would be
+ * pretenured by V8, sending every scan's garbage to the old generation). Whoever keeps
+ * a stat beyond the current call copies it with `copyStat`.
+ */
+function toStat(st: fs.Stats): FileStat {
+  return st;
+}
+
+/** A plain, JSON-friendly copy of the four fields, for anything that outlives the call. */
+export function copyStat(st: FileStat): FileStat {
+  return { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, dev: st.dev };
+}
+
+function isAbsent(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
+export const nodeFs: GuardFs = {
+  async stat(path) {
+    try {
+      return toStat(await fsp.stat(path));
+    } catch (error) {
+      if (isAbsent(error)) return null;
+      throw error;
+    }
+  },
+  statSync(path) {
+    // throwIfNoEntry:false avoids building an Error for every missing file during big scans.
+    try {
+      const st = fs.statSync(path, { throwIfNoEntry: false });
+      return st ? toStat(st) : null;
+    } catch (error) {
+      if (isAbsent(error)) return null;
+      throw error;
+    }
+  },
+  readdir(path) {
+    return fsp.readdir(path, { withFileTypes: true });
+  },
+  realpath(path) {
+    return fsp.realpath(path);
+  },
+  watch(path, listener, options) {
+    return fs.watch(path, { persistent: options.persistent, recursive: false }, (eventType, filename) =>
+      listener(eventType, filename === null ? null : String(filename)),
+    );
+  },
+  async accessibleDir(path) {
+    try {
+      const st = await fsp.stat(path);
+      if (!st.isDirectory()) return false;
+      await fsp.access(path, fs.constants.R_OK | fs.constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  },
+};
+
+/** The real filesystem with some calls replaced (tests). */
+export function withFs(overrides: Partial<GuardFs> | undefined): GuardFs {
+  return overrides ? { ...nodeFs, ...overrides } : nodeFs;
+}
+
+/** The directory is a mount point (its device differs from its parent's). */
+export function isMountPoint(fs: GuardFs, dir: string): boolean {
+  try {
+    const self = fs.statSync(dir);
+    const parent = fs.statSync(path.dirname(dir));
+    return !!self && !!parent && self.dev !== parent.dev;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The share root is usable: a readable directory and, when it was a mount point at
+ * start-up, still mounted (an unmounted mount point is an empty directory of the parent).
+ */
+export async function rootHealthy(fs: GuardFs, root: string, wasMountPoint: boolean): Promise<boolean> {
+  if (!(await fs.accessibleDir(root))) return false;
+  return !wasMountPoint || isMountPoint(fs, root);
+}
+
+/** The `code` of a thrown value, or 'UNKNOWN'. */
+export function errorCode(error: unknown): string {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : 'UNKNOWN';
+}
+
+export { isAbsent };

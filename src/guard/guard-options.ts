@@ -1,0 +1,96 @@
+/**
+ * ShareGuard's options (documented where they are typed, with defaults) and the
+ * shape of its /status answer.
+ */
+import type { Logger } from '../log.js';
+import type { Metrics, WatchMode } from '../metrics.js';
+import type { GuardFs } from './fsio.js';
+import type { LastWarmedAt } from './mapping.js';
+import type { ScanResult } from './types.js';
+
+export interface ShareGuardOptions {
+  /** Host path of the CVAT share (what CVAT sees as /home/django/share). */
+  shareDir: string;
+  /** Where guard-state.json and guard-baseline.tsv live. */
+  stateDir: string;
+  metrics: Metrics;
+  logger: Logger;
+  /** Wall clock for timestamps in alerts and state (ms). @default Date.now */
+  clock?: () => number;
+  /** Full reconcile scan period. @default 3_600_000 (1 h) with inotify, 600_000 otherwise */
+  scanIntervalMs?: number;
+  /** Upper bound on stats per second during scans. @default unlimited on local disks, 2000 on network filesystems */
+  scanRatePerSecond?: number;
+  /** Skip /proc/self/mountinfo and use this filesystem type (tests, odd containers). */
+  fsTypeOverride?: string;
+  /** Force a watch mode instead of deciding from the filesystem type. @default 'auto' */
+  watchMode?: 'auto' | WatchMode;
+  /** When the warmer last built (jobId, chunk): gives `expiresAt` = that + 24 h. */
+  lastWarmedAt?: LastWarmedAt;
+  /** How long a vanished file waits for its dev+inode to show up elsewhere (→ moved). @default 500 */
+  moveWindowMs?: number;
+  /** Coalescing delay for directory events. @default 10 */
+  debounceMs?: number;
+  /** Guard `storage: 'unknown'` tasks whose frames exist under the share root. @default false */
+  includeUnknownStorage?: boolean;
+  /** Network shares with at most this many files are polled (chokidar); larger ones are scan-only. @default 2000 */
+  pollingMaxFiles?: number;
+  /** Poll interval for small network shares. @default 5000 */
+  pollIntervalMs?: number;
+  /** How often the root's health is checked (catches unmounts, which send no events). @default 5000 */
+  rootCheckIntervalMs?: number;
+  /** While the share is unavailable: how often to look for it. @default 1000 */
+  rootPollMs?: number;
+  /** After the root is back: wait this long before rescanning (mounts/copies settle). @default 1000 */
+  rootSettleMs?: number;
+  /** Parallel stats on network filesystems. @default 32 */
+  scanConcurrency?: number;
+  /** Keep the process alive while watching. @default true */
+  persistent?: boolean;
+  /** Replace filesystem calls (tests: count stats, inject watcher errors). */
+  fs?: Partial<GuardFs>;
+  mountinfoPath?: string;
+}
+
+export type ResolvedOptions = Required<Omit<ShareGuardOptions, 'lastWarmedAt' | 'fsTypeOverride' | 'fs' | 'mountinfoPath' | 'scanIntervalMs' | 'scanRatePerSecond'>> &
+  Pick<ShareGuardOptions, 'lastWarmedAt' | 'fsTypeOverride' | 'mountinfoPath' | 'scanIntervalMs' | 'scanRatePerSecond'>;
+
+export interface ShareGuardStatus {
+  shareDir: string;
+  fsType: string;
+  network: boolean;
+  watchMode: WatchMode;
+  shareAvailable: boolean;
+  started: boolean;
+  tasks: number;
+  tasksWithProblems: number;
+  filesExpected: number;
+  filesWithProblems: number;
+  problems: { deleted: number; moved: number; modified: number; pending: number };
+  directories: number;
+  watchedDirectories: number;
+  goneDirectories: string[];
+  rejectedNames: number;
+  warnings: number;
+  skippedTasks: number;
+  lastScan: ScanResult | null;
+}
+
+export function definedOnly<T extends object>(options: T): T {
+  return Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as T;
+}
+
+export const GUARD_DEFAULTS = {
+  clock: Date.now,
+  watchMode: 'auto',
+  moveWindowMs: 500,
+  debounceMs: 10,
+  includeUnknownStorage: false,
+  pollingMaxFiles: 2000,
+  pollIntervalMs: 5000,
+  rootCheckIntervalMs: 5000,
+  rootPollMs: 1000,
+  rootSettleMs: 1000,
+  scanConcurrency: 32,
+  persistent: true,
+} as const;

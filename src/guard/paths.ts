@@ -1,0 +1,113 @@
+/**
+ * Path safety for share-relative names that come from CVAT. A name that is absolute,
+ * has a `..` segment or a NUL byte is refused lexically; a name whose (nearest
+ * existing) parent directory resolves outside the share root through a symlink is
+ * refused after one realpath per directory. Refused names are reported and never
+ * stat-ed, watched or listed.
+ */
+import path from 'node:path';
+import type { GuardFs } from './fsio.js';
+import { isAbsent } from './fsio.js';
+import type { RejectedName } from './types.js';
+
+export type LexicalVerdict = { ok: true; rel: string } | { ok: false; reason: RejectedName['reason'] };
+
+/**
+ * Normalise a share-relative name to `a/b/c.jpg` (no leading `./`, no empty or `.`
+ * segments) or refuse it. Backslashes are kept as ordinary characters (POSIX), but a
+ * `..` hidden behind one (`..\\x`) is refused since CVAT may run elsewhere.
+ */
+export function checkName(name: string): LexicalVerdict {
+  if (typeof name !== 'string' || name.length === 0) return { ok: false, reason: 'empty' };
+  if (name.includes('\0')) return { ok: false, reason: 'nul' };
+  if (name.startsWith('/') || /^[A-Za-z]:[\\/]/.test(name) || name.startsWith('\\')) return { ok: false, reason: 'absolute' };
+  // Fast path (the usual CVAT name): nothing to normalise, no dot segments, no backslash.
+  if (!name.includes('\\') && !name.includes('//') && !name.endsWith('/') && !/(^|\/)\.\.?(\/|$)/.test(name)) return { ok: true, rel: name };
+  const segments: string[] = [];
+  for (const segment of name.split('/')) {
+    if (segment === '' || segment === '.') continue;
+    if (segment === '..') return { ok: false, reason: 'dot_dot' };
+    if (segment.split('\\').includes('..')) return { ok: false, reason: 'backslash_escape' };
+    segments.push(segment);
+  }
+  if (segments.length === 0) return { ok: false, reason: 'empty' };
+  return { ok: true, rel: segments.join('/') };
+}
+
+/** Directory part of a normalised relative path ('' for the root). */
+export function dirOf(rel: string): string {
+  const i = rel.lastIndexOf('/');
+  return i < 0 ? '' : rel.slice(0, i);
+}
+
+/** Last segment of a normalised relative path. */
+export function baseOf(rel: string): string {
+  const i = rel.lastIndexOf('/');
+  return i < 0 ? rel : rel.slice(i + 1);
+}
+
+export function joinRel(dir: string, name: string): string {
+  return dir === '' ? name : `${dir}/${name}`;
+}
+
+/**
+ * Decides, once per directory, whether a relative directory really lies inside the
+ * share root (symlinks resolved). Missing directories are judged by their nearest
+ * existing ancestor, so a file that is gone is still tracked (and reported missing).
+ */
+export class ShareRootResolver {
+  readonly root: string;
+  #realRoot: string | undefined;
+  readonly #fs: GuardFs;
+  readonly #cache = new Map<string, Promise<boolean>>();
+
+  constructor(root: string, fs: GuardFs) {
+    this.root = path.resolve(root);
+    this.#fs = fs;
+  }
+
+  /** Absolute path of a share-relative path. Only call it for names that passed `checkName`. */
+  abs(rel: string): string {
+    return rel === '' ? this.root : `${this.root}/${rel}`;
+  }
+
+  async realRoot(): Promise<string> {
+    if (this.#realRoot === undefined) {
+      try {
+        this.#realRoot = await this.#fs.realpath(this.root);
+      } catch {
+        this.#realRoot = this.root;
+      }
+    }
+    return this.#realRoot;
+  }
+
+  /** true when `relDir` (or its nearest existing ancestor) resolves inside the share root. */
+  dirInside(relDir: string): Promise<boolean> {
+    let verdict = this.#cache.get(relDir);
+    if (!verdict) {
+      verdict = this.#judge(relDir);
+      this.#cache.set(relDir, verdict);
+    }
+    return verdict;
+  }
+
+  /** Forget cached verdicts (after the share came back, symlinks may differ). */
+  reset(): void {
+    this.#cache.clear();
+    this.#realRoot = undefined;
+  }
+
+  async #judge(relDir: string): Promise<boolean> {
+    if (relDir === '') return true;
+    const realRoot = await this.realRoot();
+    try {
+      const real = await this.#fs.realpath(this.abs(relDir));
+      return real === realRoot || real.startsWith(realRoot.endsWith('/') ? realRoot : `${realRoot}/`);
+    } catch (error) {
+      // ELOOP and friends: refuse. ENOENT: judge by the parent.
+      if (!isAbsent(error)) return false;
+      return this.dirInside(dirOf(relDir));
+    }
+  }
+}

@@ -1,0 +1,163 @@
+/**
+ * What the guard keeps across restarts, in `stateDir`:
+ *  - guard-state.json: open problems (small; rewritten on change, debounced)
+ *  - guard-baseline.tsv: size, mtime, inode, dev per expected file (one line each,
+ *    streamed, so a million files never become one giant string)
+ * Both are written atomically: temp file in the same directory, fsync, rename, fsync dir.
+ */
+import { createReadStream } from 'node:fs';
+import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { WardenError } from '../errors.js';
+import type { FileRole, FileStat, ProblemKind } from './types.js';
+
+export const STATE_FILE = 'guard-state.json';
+export const BASELINE_FILE = 'guard-baseline.tsv';
+const BASELINE_HEADER = '# cvat-warden share baseline v1: size\tmtimeMs\tino\tdev\tpath(JSON)';
+
+export interface PersistedProblem {
+  path: string;
+  kind: ProblemKind;
+  newPath?: string;
+  role: FileRole;
+  since: number;
+  taskIds: number[];
+}
+
+export interface PersistedState {
+  version: 1;
+  shareDir: string;
+  savedAt: string;
+  shareAvailable: boolean;
+  problems: PersistedProblem[];
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  try {
+    const handle = await open(dir, 'r');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  } catch {
+    // some filesystems refuse fsync on directories; the rename is still atomic.
+  }
+}
+
+/** Write `text` to `file` atomically. */
+export async function writeFileAtomic(file: string, text: string): Promise<void> {
+  const dir = path.dirname(file);
+  await mkdir(dir, { recursive: true });
+  const tmp = `${file}.tmp-${process.pid}-${Date.now()}`;
+  try {
+    const handle = await open(tmp, 'w', 0o600);
+    try {
+      await handle.writeFile(text, 'utf8');
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(tmp, file);
+    await fsyncDir(dir);
+  } catch (error) {
+    await rm(tmp, { force: true }).catch(() => undefined);
+    throw new WardenError('STATE_IO', `cannot write ${file}`, { cause: error });
+  }
+}
+
+export async function saveState(stateDir: string, state: PersistedState): Promise<void> {
+  await writeFileAtomic(path.join(stateDir, STATE_FILE), `${JSON.stringify(state, null, 1)}\n`);
+}
+
+/** undefined when absent; throws WardenError('STATE_IO') when unreadable or corrupt. */
+export async function loadState(stateDir: string): Promise<PersistedState | undefined> {
+  let text: string;
+  try {
+    text = await readFile(path.join(stateDir, STATE_FILE), 'utf8');
+  } catch (error) {
+    if ((error as { code?: unknown }).code === 'ENOENT') return undefined;
+    throw new WardenError('STATE_IO', `cannot read ${STATE_FILE}`, { cause: error });
+  }
+  try {
+    const parsed = JSON.parse(text) as PersistedState;
+    if (parsed.version !== 1 || !Array.isArray(parsed.problems)) throw new Error('unexpected shape');
+    return parsed;
+  } catch (error) {
+    throw new WardenError('STATE_IO', `${STATE_FILE} is corrupt`, { cause: error });
+  }
+}
+
+/** One baseline line (the format `readBaseline` parses). */
+export function baselineLine(rel: string, size: number, mtimeMs: number, ino: number, dev: number): string {
+  return `${size}\t${mtimeMs}\t${ino}\t${dev}\t${JSON.stringify(rel)}\n`;
+}
+
+/**
+ * Stream baseline lines to disk atomically. Lines go through one reused 1 MiB buffer,
+ * so a million-line baseline leaves no big strings behind.
+ */
+export async function writeBaseline(stateDir: string, lines: Iterable<string>): Promise<number> {
+  await mkdir(stateDir, { recursive: true });
+  const file = path.join(stateDir, BASELINE_FILE);
+  const tmp = `${file}.tmp-${process.pid}-${Date.now()}`;
+  let count = 0;
+  try {
+    const handle = await open(tmp, 'w', 0o600);
+    try {
+      const buffer = Buffer.allocUnsafe(1 << 20);
+      let used = buffer.write(`${BASELINE_HEADER}\n`);
+      for (const line of lines) {
+        if (used + line.length * 3 > buffer.length) {
+          await handle.write(buffer, 0, used);
+          used = 0;
+        }
+        used += buffer.write(line, used);
+        count++;
+      }
+      await handle.write(buffer, 0, used);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(tmp, file);
+    await fsyncDir(stateDir);
+    return count;
+  } catch (error) {
+    await rm(tmp, { force: true }).catch(() => undefined);
+    throw new WardenError('STATE_IO', `cannot write ${BASELINE_FILE}`, { cause: error });
+  }
+}
+
+/** Stream baseline entries from disk; returns the number read (0 when absent). Bad lines are skipped. */
+export async function readBaseline(stateDir: string, onEntry: (rel: string, st: FileStat) => void): Promise<number> {
+  const file = path.join(stateDir, BASELINE_FILE);
+  const input = createReadStream(file, { encoding: 'utf8' });
+  let count = 0;
+  try {
+    const lines = createInterface({ input, crlfDelay: Infinity });
+    for await (const line of lines) {
+      if (line.startsWith('#') || line === '') continue;
+      const parts = line.split('\t', 5);
+      if (parts.length < 5) continue;
+      const rest = line.slice(parts.slice(0, 4).join('\t').length + 1);
+      let rel: unknown;
+      try {
+        rel = JSON.parse(rest);
+      } catch {
+        continue;
+      }
+      const [size, mtimeMs, ino, dev] = parts.slice(0, 4).map(Number) as [number, number, number, number];
+      if (typeof rel !== 'string' || ![size, mtimeMs, ino, dev].every(Number.isFinite)) continue;
+      onEntry(rel, { size, mtimeMs, ino, dev });
+      count++;
+    }
+  } catch (error) {
+    if ((error as { code?: unknown }).code === 'ENOENT') return 0;
+    throw new WardenError('STATE_IO', `cannot read ${BASELINE_FILE}`, { cause: error });
+  } finally {
+    input.destroy();
+  }
+  return count;
+}

@@ -1,0 +1,83 @@
+/**
+ * Restarts: an open problem survives a restart without a second alert (logged once as
+ * still open), a resolved one is not raised again, a change made while the guard was
+ * down is found against the persisted baseline, and the state file is valid JSON.
+ */
+import { appendFile, readFile, rename, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { silentLogger, type Logger } from '../src/log.js';
+import { ShareGuard, type GuardAlert } from '../src/guard/index.js';
+import type { Metrics } from '../src/metrics.js';
+import { captureLogger, fileAlerts, makeShare, metricValue, recordAlerts, sampleShareAvailable, sampleTasks, testMetrics, waitFor, type ShareFixture } from './guard-helpers.js';
+
+const available = sampleShareAvailable();
+
+describe.skipIf(!available)('share guard persistence', () => {
+  let fx: ShareFixture;
+
+  beforeEach(async () => {
+    fx = await makeShare();
+  });
+  afterEach(async () => fx.cleanup());
+
+  async function run(logger: Logger = silentLogger()): Promise<{ guard: ShareGuard; alerts: GuardAlert[]; metrics: Metrics }> {
+    const metrics = testMetrics();
+    const guard = new ShareGuard({ shareDir: fx.shareDir, stateDir: fx.stateDir, metrics, logger, fsTypeOverride: 'ext4', moveWindowMs: 100 });
+    const alerts = recordAlerts(guard);
+    await guard.setTasks(sampleTasks());
+    await guard.start();
+    return { guard, alerts, metrics };
+  }
+
+  it('does not re-alert an open problem after a restart, and re-alerts nothing resolved', async () => {
+    const first = await run();
+    await rm(path.join(fx.shareDir, 'images/image_1.jpg'));
+    await rename(path.join(fx.shareDir, 'images/image_2.jpg'), path.join(fx.outside, 'image_2.jpg'));
+    await waitFor(() => fileAlerts(first.alerts, 'deleted').length === 2, 'two deletions');
+    await rename(path.join(fx.outside, 'image_2.jpg'), path.join(fx.shareDir, 'images/image_2.jpg'));
+    await waitFor(() => fileAlerts(first.alerts, 'restored').length === 1, 'one restored');
+    await first.guard.close();
+    await first.guard.close(); // idempotent
+
+    const state = JSON.parse(await readFile(path.join(fx.stateDir, 'guard-state.json'), 'utf8'));
+    expect(state.problems.map((p: { path: string; kind: string }) => [p.path, p.kind])).toEqual([['images/image_1.jpg', 'deleted']]);
+
+    const { logger, lines } = captureLogger();
+    const second = await run(logger);
+    expect(second.alerts).toEqual([]);
+    expect(await metricValue(second.metrics, 'cvat_warden_share_files_missing')).toBe(1);
+    expect(await metricValue(second.metrics, 'cvat_warden_task_share_files_missing', 'task_id="1"')).toBe(1);
+    expect(await metricValue(second.metrics, 'cvat_warden_share_events_total', 'kind="deleted"')).toBe(0);
+    expect(second.guard.problems().map((p) => p.path)).toEqual(['images/image_1.jpg']);
+    const still = lines().filter((l) => String(l['msg']).includes('still open'));
+    expect(still).toHaveLength(1);
+    expect(still[0]).toMatchObject({ count: 1, paths: ['images/image_1.jpg'] });
+    await second.guard.close();
+  });
+
+  it('finds a change made while the guard was down against the persisted baseline', async () => {
+    const first = await run();
+    await first.guard.close();
+    await appendFile(path.join(fx.shareDir, 'images/image_0.jpg'), 'x');
+    const second = await run();
+    const alert = await waitFor(() => fileAlerts(second.alerts, 'modified')[0], 'modified at start-up');
+    expect(alert).toMatchObject({ path: 'images/image_0.jpg', source: 'startup' });
+    await second.guard.close();
+  });
+
+  it('a problem fixed while the guard was down is reported restored once', async () => {
+    const first = await run();
+    await rename(path.join(fx.shareDir, 'videos/video_1.mp4'), path.join(fx.outside, 'v.mp4'));
+    await waitFor(() => fileAlerts(first.alerts, 'deleted').length === 1, 'deleted');
+    await first.guard.close();
+    await rename(path.join(fx.outside, 'v.mp4'), path.join(fx.shareDir, 'videos/video_1.mp4'));
+    const second = await run();
+    await waitFor(() => fileAlerts(second.alerts, 'restored').length === 1, 'restored at start-up');
+    await second.guard.close();
+    const third = await run();
+    expect(third.alerts).toEqual([]);
+    expect(await metricValue(third.metrics, 'cvat_warden_share_files_missing')).toBe(0);
+    await third.guard.close();
+  });
+});

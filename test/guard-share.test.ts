@@ -1,0 +1,196 @@
+/**
+ * The share as a whole: the root vanishing and coming back (one alert, not one per
+ * file), network filesystems (scan-only + a warning), and a watcher failing (the
+ * guard falls back to a reconcile scan and still reports the change).
+ */
+import { EventEmitter } from 'node:events';
+import fs from 'node:fs';
+import { cp, rename, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { silentLogger } from '../src/log.js';
+import { ShareGuard, type DirWatcher, type GuardAlert } from '../src/guard/index.js';
+import type { Metrics } from '../src/metrics.js';
+import {
+  captureLogger,
+  fileAlerts,
+  makeShare,
+  metricValue,
+  recordAlerts,
+  sampleShareAvailable,
+  sampleTasks,
+  testMetrics,
+  waitFor,
+  type ShareFixture,
+} from './guard-helpers.js';
+
+const available = sampleShareAvailable();
+
+describe.skipIf(!available)('share guard: the share as a whole', () => {
+  let fx: ShareFixture;
+  let metrics: Metrics;
+  const guards: ShareGuard[] = [];
+
+  beforeEach(async () => {
+    fx = await makeShare();
+    metrics = testMetrics();
+  });
+
+  afterEach(async () => {
+    await Promise.all(guards.splice(0).map((g) => g.close()));
+    await fx.cleanup();
+  });
+
+  const make = (extra: Partial<ConstructorParameters<typeof ShareGuard>[0]> = {}) => {
+    const guard = new ShareGuard({
+      shareDir: fx.shareDir,
+      stateDir: fx.stateDir,
+      metrics,
+      logger: silentLogger(),
+      fsTypeOverride: 'ext4',
+      moveWindowMs: 200,
+      rootPollMs: 50,
+      rootSettleMs: 50,
+      rootCheckIntervalMs: 100,
+      ...extra,
+    });
+    guards.push(guard);
+    return guard;
+  };
+
+  it('raises one share_unavailable when the root disappears, then share_restored and no file alerts', async () => {
+    const guard = make();
+    const alerts = recordAlerts(guard);
+    await guard.setTasks(sampleTasks());
+    await guard.start();
+    const aside = path.join(fx.tmp, 'share-aside');
+    await cp(fx.shareDir, aside, { recursive: true, preserveTimestamps: true });
+
+    await rm(fx.shareDir, { recursive: true, force: true });
+    await waitFor(() => alerts.some((a) => a.kind === 'share_unavailable'), 'share_unavailable');
+    expect(await metricValue(metrics, 'cvat_warden_share_available')).toBe(0);
+    await new Promise((r) => setTimeout(r, 400)); // past the move window: still nothing per file
+    expect(alerts.filter((a) => a.kind === 'share_unavailable')).toHaveLength(1);
+    expect(fileAlerts(alerts, 'deleted')).toEqual([]);
+    expect(guard.status().shareAvailable).toBe(false);
+    expect(guard.status().watchedDirectories).toBe(0);
+
+    await rename(aside, fx.shareDir); // the mount is back, all at once
+    await waitFor(() => alerts.some((a) => a.kind === 'share_restored'), 'share_restored');
+    await waitFor(async () => (await metricValue(metrics, 'cvat_warden_share_available')) === 1, 'available gauge');
+    await waitFor(() => guard.status().watchedDirectories === 10, 'watches re-established');
+    await waitFor(() => guard.status().lastScan?.reason === 'share_restored', 'rescan after restore');
+    expect(await metricValue(metrics, 'cvat_warden_share_files_missing')).toBe(0);
+    expect(await metricValue(metrics, 'cvat_warden_share_events_total', 'kind="share_unavailable"')).toBe(1);
+    expect(fileAlerts(alerts, 'deleted')).toEqual([]);
+
+    // watching works again after the comeback
+    await rm(path.join(fx.shareDir, 'images/image_5.jpg'));
+    await waitFor(() => fileAlerts(alerts, 'deleted').some((a) => a.path === 'images/image_5.jpg'), 'deleted after restore');
+  });
+
+  it('keeps an open problem across an outage; a file back after the outage resolves it', async () => {
+    const guard = make();
+    const alerts = recordAlerts(guard);
+    await guard.setTasks(sampleTasks());
+    await guard.start();
+    const file = path.join(fx.shareDir, 'images/image_0.jpg');
+    const saved = path.join(fx.outside, 'image_0.jpg');
+    await rename(file, saved);
+    await waitFor(() => fileAlerts(alerts, 'deleted').length === 1, 'deleted');
+    const aside = path.join(fx.tmp, 'share-aside');
+    await rename(fx.shareDir, aside);
+    await waitFor(() => alerts.some((a) => a.kind === 'share_unavailable'), 'share_unavailable');
+    await rename(saved, path.join(aside, 'images/image_0.jpg'));
+    await rename(aside, fx.shareDir);
+    await waitFor(() => fileAlerts(alerts, 'restored').length === 1, 'restored after the outage');
+    expect(fileAlerts(alerts, 'deleted')).toHaveLength(1);
+    await waitFor(async () => (await metricValue(metrics, 'cvat_warden_share_files_missing')) === 0, 'missing 0');
+  });
+
+  it('uses scan-only mode on a large network share, warns at start-up, and still finds deletions by scanning', async () => {
+    const { logger, lines } = captureLogger();
+    const guard = make({ fsTypeOverride: 'nfs4', logger, pollingMaxFiles: 5, scanIntervalMs: 60_000 });
+    const alerts = recordAlerts(guard);
+    await guard.setTasks(sampleTasks());
+    await guard.start();
+    expect(guard.fsType).toMatchObject({ fsType: 'nfs4', network: true });
+    expect(guard.watchMode).toBe('scan_only');
+    expect(await metricValue(metrics, 'cvat_warden_share_watch_mode', 'mode="scan_only"')).toBe(1);
+    expect(await metricValue(metrics, 'cvat_warden_share_watch_mode', 'mode="inotify"')).toBe(0);
+    expect(await metricValue(metrics, 'cvat_warden_share_watched_directories')).toBe(0);
+    const warning = lines().find((l) => l['level'] === 40 && String(l['msg']).includes('network filesystem'));
+    expect(warning).toMatchObject({ fsType: 'nfs4', watchMode: 'scan_only' });
+
+    await rm(path.join(fx.shareDir, 'videos/video_1.mp4'));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(fileAlerts(alerts, 'deleted')).toEqual([]); // nothing watches: only scans see it
+    const result = await guard.scan();
+    expect(result).toMatchObject({ filesChecked: 24, missing: 1 });
+    await waitFor(() => fileAlerts(alerts, 'deleted').some((a) => a.path === 'videos/video_1.mp4' && a.source === 'scan'), 'scan deletion');
+  });
+
+  it('polls a small network share with chokidar', async () => {
+    const guard = make({ fsTypeOverride: 'cifs', pollIntervalMs: 50, scanIntervalMs: 60_000 });
+    const alerts = recordAlerts(guard);
+    await guard.setTasks(sampleTasks());
+    await guard.start();
+    expect(guard.watchMode).toBe('polling');
+    expect(await metricValue(metrics, 'cvat_warden_share_watch_mode', 'mode="polling"')).toBe(1);
+    await rm(path.join(fx.shareDir, 'images/image_3.jpg'));
+    const alert = await waitFor(() => fileAlerts(alerts, 'deleted').find((a) => a.path === 'images/image_3.jpg'), 'polled deletion');
+    expect(alert.source).toBe('poll');
+  });
+
+  it('falls back to a scan and alerts when a directory watcher fails', async () => {
+    const watchers = new Map<string, EventEmitter>();
+    const guard = make({
+      fs: {
+        // the real fs.watch, remembered so the test can make it fail like an inotify error would
+        watch: (p, listener, options): DirWatcher => {
+          const w = fs.watch(p, { persistent: options.persistent }, (e, f) => listener(e, f === null ? null : String(f)));
+          watchers.set(path.relative(fx.shareDir, p), w);
+          return w;
+        },
+      },
+    });
+    const alerts: GuardAlert[] = recordAlerts(guard);
+    await guard.setTasks(sampleTasks());
+    await guard.start();
+    const scans: string[] = [];
+    guard.on('scan', (s) => scans.push(s.reason));
+
+    // The watcher of images/ dies; a file goes away while nobody watches.
+    const images = watchers.get('images')!;
+    (images as fs.FSWatcher).close();
+    await rm(path.join(fx.shareDir, 'images/image_2.jpg'));
+    images.emit('error', Object.assign(new Error('inotify queue overflow'), { code: 'EIO' }));
+
+    const error = await waitFor(() => alerts.find((a) => a.kind === 'watcher_error'), 'watcher_error');
+    expect(error).toMatchObject({ kind: 'watcher_error', dir: 'images', code: 'EIO' });
+    await waitFor(() => fileAlerts(alerts, 'deleted').some((a) => a.path === 'images/image_2.jpg' && a.source === 'scan'), 'deletion found by scan');
+    expect(scans).toContain('watcher_error');
+    expect(await metricValue(metrics, 'cvat_warden_share_events_total', 'kind="watcher_error"')).toBe(1);
+    // and the directory is watched again
+    await waitFor(() => guard.status().watchedDirectories === 10, 'watch re-established', 5000);
+  });
+
+  it('reports ENOSPC (watch limit) once and keeps guarding by scans', async () => {
+    let calls = 0;
+    const guard = make({
+      fs: {
+        watch: (p, listener, options): DirWatcher => {
+          if (++calls > 3) throw Object.assign(new Error('System limit for number of file watchers reached'), { code: 'ENOSPC' });
+          return fs.watch(p, { persistent: options.persistent }, (e, f) => listener(e, f === null ? null : String(f)));
+        },
+      },
+    });
+    const alerts = recordAlerts(guard);
+    await guard.setTasks(sampleTasks());
+    await guard.start();
+    await waitFor(() => alerts.some((a) => a.kind === 'watcher_error'), 'watcher_error');
+    expect(alerts.filter((a) => a.kind === 'watcher_error')).toHaveLength(1);
+    expect(alerts.find((a) => a.kind === 'watcher_error')).toMatchObject({ code: 'ENOSPC' });
+    expect(guard.status().watchedDirectories).toBe(3);
+  });
+});
