@@ -11,7 +11,6 @@ import type { CvatFeatures } from '../cvat/features.js';
 import { WardenError, describeError } from '../errors.js';
 import { toGuardTask } from '../guard/from-cvat.js';
 import { ShareGuard } from '../guard/guard.js';
-import type { GuardTask } from '../guard/types.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { toPlanTask, type InventoryIssue } from '../plan/inventory.js';
@@ -55,7 +54,8 @@ export class WardenService {
   private scheduler: WarmScheduler | undefined;
   private discovery: Discovery | undefined;
   private adaptive: AdaptiveConcurrency | undefined;
-  private readonly guardTasks = new Map<number, GuardTask>();
+  /** Ids of tasks the guard holds; their file lists live only in the guard's compact index. */
+  private readonly guarded = new Set<number>();
   private readonly issues = new Map<number, InventoryIssue>();
   private loops: Promise<void>[] = [];
   private firstDiscoveryDone = false;
@@ -102,7 +102,7 @@ export class WardenService {
       });
       // A file back in place: retry the chunks that failed while it was gone.
       this.guard.on('restored', (alert) => this.rewarmTasks(alert.tasks.map((t) => t.taskId)));
-      this.guard.on('share_restored', () => this.rewarmTasks([...this.guardTasks.keys()]));
+      this.guard.on('share_restored', () => this.rewarmTasks([...this.guarded]));
       await this.guard.start();
     }
     this.http = await startHttpServer({
@@ -171,6 +171,7 @@ export class WardenService {
       ...(this.options.checkIntervalMs !== undefined ? { checkIntervalMs: this.options.checkIntervalMs } : {}),
       ...(this.options.clock ? { clock: this.options.clock } : {}),
     });
+    const shareTasks = new Set(this.config.shareTasks);
     const onIssue = (issue: InventoryIssue) => {
       if (issue.taskId !== undefined) this.issues.set(issue.taskId, issue);
       if (issue.severity === 'problem') this.logger.warn({ taskId: issue.taskId, jobId: issue.jobId }, issue.message);
@@ -188,12 +189,17 @@ export class WardenService {
         if (moved.length) this.logger.info({ taskId: record.task.id, jobs: moved }, 'chunks rebuilt by CVAT since the last pass: re-warming');
         const task = toPlanTask(record, { contextImages: warm.contextImages, onIssue });
         if (task) this.scheduler!.upsert(task, (isNew && this.firstDiscoveryDone) || moved.length > 0);
-        const guarded = toGuardTask(record, features, new Set(this.config.shareTasks));
-        if (guarded) this.guardTasks.set(record.task.id, guarded);
+        // Hand each task to the guard as it comes: holding every task's frame list until
+        // the pass ends would cost gigabytes on a million-file share.
+        const guarded = this.guard ? toGuardTask(record, features, shareTasks) : undefined;
+        if (guarded) {
+          await this.guard!.upsertTasks([guarded]);
+          this.guarded.add(record.task.id);
+        }
       },
-      onRemoved: (taskId) => {
+      onRemoved: async (taskId) => {
         this.scheduler!.remove(taskId);
-        this.guardTasks.delete(taskId);
+        if (this.guarded.delete(taskId)) await this.guard?.removeTasks([taskId]);
         this.issues.delete(taskId);
         this.logger.info({ taskId }, 'task deleted in CVAT: no longer warmed or guarded');
       },
@@ -205,10 +211,7 @@ export class WardenService {
     while (!signal.aborted) {
       try {
         const pass = await this.discovery!.pass(signal);
-        if (pass.refreshed + pass.removed > 0 || !this.firstDiscoveryDone) {
-          await this.guard?.setTasks([...this.guardTasks.values()]);
-          this.scheduler!.wake();
-        }
+        if (pass.refreshed + pass.removed > 0) this.scheduler!.wake();
         if (!this.firstDiscoveryDone) this.logger.info({ tasks: this.discovery!.taskCount, jobs: this.scheduler!.jobCount() }, 'first discovery done');
         this.firstDiscoveryDone = true;
       } catch (error) {
