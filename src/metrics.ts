@@ -101,7 +101,7 @@ export function createMetrics(options: { buildInfo: BuildInfo; defaultMetrics?: 
 
   const chunksExpiringSoon = new Gauge({
     name: 'cvat_warden_chunks_expiring_soon',
-    help: 'Warm chunks whose cache entry expires within the next 4 hours and is not yet re-confirmed.',
+    help: 'Warm chunks whose cached copy expires (24 h after it was built) within the next 4 hours; they are rebuilt once it has.',
     registers: [registry],
   });
 

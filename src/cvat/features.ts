@@ -4,6 +4,12 @@
  */
 import { WardenError } from '../errors.js';
 
+/**
+ * CVAT_CHUNK_CACHE_TTL (a constant in cvat/settings/base.py since 2.6.2): a cached chunk
+ * disappears this long after it was built; reading it does not extend that.
+ */
+export const CHUNK_CACHE_TTL_MS = 24 * 3_600_000;
+
 export interface CvatVersion {
   major: number;
   minor: number;

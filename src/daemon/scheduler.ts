@@ -12,7 +12,8 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { planRequests, summarizePlan } from '../plan/planner.js';
 import type { PlanOptions, PlanTask, WarmRequest } from '../plan/types.js';
-import { CHUNK_TTL_MS, type Clock, type WarmEngine, type WarmResult } from '../warm/engine.js';
+import { CHUNK_CACHE_TTL_MS } from '../cvat/features.js';
+import type { Clock, WarmEngine, WarmResult } from '../warm/engine.js';
 import type { Ledger } from '../warm/ledger.js';
 
 const EXPIRING_SOON_MS = 4 * 3_600_000;
@@ -195,7 +196,7 @@ export class WarmScheduler {
       for (const [, entry] of ledger.entries(series)) {
         if (entry.outcome !== 'warm') continue;
         if (entry.confirmedAt < oldest) oldest = entry.confirmedAt;
-        if (entry.confirmedAt + CHUNK_TTL_MS - now < EXPIRING_SOON_MS) expiring++;
+        if (entry.confirmedAt + CHUNK_CACHE_TTL_MS - now < EXPIRING_SOON_MS) expiring++;
       }
     }
     metrics.chunksExpiringSoon.set(expiring);

@@ -14,7 +14,8 @@ import { ShareGuard } from '../guard/guard.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { toPlanTask, type InventoryIssue } from '../plan/inventory.js';
-import { CHUNK_TTL_MS, WarmEngine, type Clock } from '../warm/engine.js';
+import { CHUNK_CACHE_TTL_MS } from '../cvat/features.js';
+import { WarmEngine, type Clock } from '../warm/engine.js';
 import { syncChunkDates } from '../warm/freshness.js';
 import { Ledger } from '../warm/ledger.js';
 import type { RetryPolicy } from '../warm/policy.js';
@@ -150,7 +151,7 @@ export class WardenService {
       logger: this.logger,
       concurrency: warm.concurrency,
       // Due once the cached copy has expired; chunks of unknown build time count as max-age old.
-      maxAgeMs: CHUNK_TTL_MS,
+      maxAgeMs: CHUNK_CACHE_TTL_MS,
       assumedAgeMs: warm.maxAgeMs,
       coldThresholdMs: this.options.coldThresholdMs ?? warm.coldThresholdMs,
       ...(this.options.retry ? { retry: this.options.retry } : {}),

@@ -9,11 +9,11 @@
  *  - consensus_replica: same segment as its parent → skipped
  *  - video: every job and every chunk depends on the one file
  */
+import { CHUNK_CACHE_TTL_MS } from '../cvat/features.js';
 import { frameStep } from '../cvat/shapes.js';
 import type { AffectedJob, AffectedTask, GuardJob, GuardTask } from './types.js';
 
-/** CVAT's media cache TTL (`CVAT_CHUNK_CACHE_TTL`, a 24 h constant since 2.6.2). */
-export const CHUNK_CACHE_TTL_MS = 24 * 3600 * 1000;
+export { CHUNK_CACHE_TTL_MS };
 
 export type LastWarmedAt = (jobId: number, chunkIndex: number) => number | undefined;
 

@@ -7,7 +7,7 @@
 import pLimit, { type LimitFunction } from 'p-limit';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { CvatClient } from '../cvat/client.js';
-import type { CvatFeatures } from '../cvat/features.js';
+import { CHUNK_CACHE_TTL_MS, type CvatFeatures } from '../cvat/features.js';
 import { WardenError, describeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ChunkOutcome, Metrics } from '../metrics.js';
@@ -95,8 +95,6 @@ export interface WarmResult extends WarmProgress {
 
 const MAX_LISTED_FAILURES = 1000;
 
-/** CVAT_CHUNK_CACHE_TTL: a cached chunk disappears this long after it was built. */
-export const CHUNK_TTL_MS = 24 * 3_600_000;
 const DEFAULT_ASSUMED_AGE_MS = 20 * 3_600_000;
 
 export class WarmEngine {
@@ -279,7 +277,7 @@ export class WarmEngine {
     const prior = ledger.get(request.series, request.slot);
     let builtAt: number;
     if (built) builtAt = now;
-    else if (prior?.outcome === 'warm' && prior.confirmedAt + CHUNK_TTL_MS > now && prior.confirmedAt <= now) builtAt = prior.confirmedAt;
+    else if (prior?.outcome === 'warm' && prior.confirmedAt + CHUNK_CACHE_TTL_MS > now && prior.confirmedAt <= now) builtAt = prior.confirmedAt;
     else builtAt = now - (this.options.assumedAgeMs ?? DEFAULT_ASSUMED_AGE_MS);
     ledger.record(request.series, request.slot, { confirmedAt: builtAt, outcome: 'warm', ...(Number.isFinite(checksum) ? { checksum } : {}) }, updated);
   }
