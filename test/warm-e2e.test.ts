@@ -80,6 +80,25 @@ describe('warm against the emulator (CVAT 2.73)', () => {
     expect(emulator.state.totalBuilds).toBe(0);
   });
 
+  it('stops cleanly on Ctrl-C: in-flight requests end, the ledger keeps what was warmed, the next run resumes', async () => {
+    emulator = await startEmulator({ tasks: deployment(), auth: demoAuth(), buildTimeMs: 20 });
+    const interrupt = new AbortController();
+    const pending = warmInProcess(['--all', '--state-dir', stateDir, '--json', '--cold-threshold', '0ms'], env(emulator.url), interrupt.signal);
+    while (emulator.state.uiChunkKeys().size - emulator.state.coldUiChunkKeys().size < 10) await new Promise((r) => setTimeout(r, 10));
+    interrupt.abort();
+    const stopped = await pending;
+    expect(stopped.code).toBe(130);
+    const first = JSON.parse(stopped.stdout).result;
+    expect(first.aborted).toBe(true);
+    expect(first.warm).toBeGreaterThanOrEqual(10);
+    expect(first.warm).toBeLessThan(emulator.state.uiChunkKeys().size);
+    emulator.state.resetCounters();
+    const resumed = await warmInProcess(['--all', '--state-dir', stateDir, '--json', '--cold-threshold', '0ms'], env(emulator.url));
+    expect(resumed.code).toBe(0);
+    expect(JSON.parse(resumed.stdout).result.fresh).toBe(first.warm);
+    expect(emulator.state.coldUiChunkKeys().size).toBe(0);
+  });
+
   it('plans without requesting any chunk on --dry-run', async () => {
     emulator = await startEmulator({ tasks: deployment(), auth: demoAuth(), buildTimeMs: 1 });
     const run = await warmInProcess(['--all', '--dry-run', '--state-dir', stateDir, '--json'], env(emulator.url));
