@@ -14,7 +14,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { createMetrics } from '../src/metrics.js';
+import { exportedMetricNames } from './support/metric-names.js';
 import { itWithPromtool, runPromtool } from './support/promtool.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -125,20 +125,6 @@ function callArguments(expr: string, fn: RegExp): string[] {
   return out;
 }
 
-/** Names scrapeable from the service, with _bucket/_sum/_count for histograms and summaries. */
-async function exportedMetrics(defaultMetrics: boolean): Promise<Set<string>> {
-  const { registry } = createMetrics({ buildInfo: { version: 'test' }, defaultMetrics });
-  const names = new Set<string>();
-  for (const metric of await registry.getMetricsAsJSON()) {
-    names.add(metric.name);
-    // prom-client's typings declare `type` as a numeric enum; at run time it is the string.
-    const type = String(metric.type);
-    if (type === 'histogram' || type === 'summary') {
-      for (const suffix of ['_bucket', '_sum', '_count']) names.add(metric.name + suffix);
-    }
-  }
-  return names;
-}
 
 /** Metric names a PromQL expression selects: cvat_warden_* and `up`, outside string literals. */
 function promqlMetricNames(expr: string): string[] {
@@ -210,7 +196,7 @@ describe('grafana/dashboards/cvat-warden.json', () => {
   });
 
   it('reads only metrics the service exports, and shows every service metric', async () => {
-    const exported = await exportedMetrics(true);
+    const exported = await exportedMetricNames(true);
     exported.add('up'); // written by Prometheus for every scrape target
     const used = new Set<string>();
     for (const { where, expr } of queries) {
@@ -221,7 +207,7 @@ describe('grafana/dashboards/cvat-warden.json', () => {
         used.add(baseName(name));
       }
     }
-    for (const name of await exportedMetrics(false)) {
+    for (const name of await exportedMetricNames(false)) {
       if (NOT_ON_DASHBOARD.has(baseName(name))) continue;
       expect(used, `${baseName(name)} is exported but on no panel: add one, or list it in NOT_ON_DASHBOARD`).toContain(baseName(name));
     }

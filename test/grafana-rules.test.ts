@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { createMetrics } from '../src/metrics.js';
+import { exportedMetricNames } from './support/metric-names.js';
 import { itWithPromtool, runPromtool } from './support/promtool.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -47,20 +47,6 @@ const itPromtool = itWithPromtool('grafana-rules');
 
 // ---- metric names --------------------------------------------------------------
 
-/** Names scrapeable from the service, with _bucket/_sum/_count for histograms and summaries. */
-async function exportedMetricNames(): Promise<Set<string>> {
-  const { registry } = createMetrics({ buildInfo: { version: 'test' }, defaultMetrics: true });
-  const names = new Set<string>();
-  for (const metric of await registry.getMetricsAsJSON()) {
-    names.add(metric.name);
-    // prom-client's typings declare `type` as a numeric enum; at run time it is the string.
-    const type = String(metric.type);
-    if (type === 'histogram' || type === 'summary') {
-      for (const suffix of ['_bucket', '_sum', '_count']) names.add(metric.name + suffix);
-    }
-  }
-  return names;
-}
 
 /** cvat_warden_* identifiers in any text (PromQL or a Go template holding PromQL). */
 function wardenMetricNames(text: string): string[] {

@@ -31,7 +31,7 @@ describe('metrics registry', () => {
       expect(family.name).toMatch(/^cvat_warden_[a-z0-9_]+$/);
       // prom-client's default process/nodejs metrics keep their upstream names (one gauge ends in _total).
       const ours = !/^cvat_warden_(process|nodejs)_/.test(family.name);
-      if (family.type === 'counter') expect(family.name).toMatch(/_total$/);
+      if (String(family.type) === 'counter') expect(family.name).toMatch(/_total$/);
       else if (ours) expect(family.name).not.toMatch(/_total$/);
       expect(family.name).not.toMatch(/_(milliseconds|ms|minutes|hours|kilobytes|megabytes)\b/);
       for (const value of family.values) for (const label of Object.keys(value.labels)) expect(label).not.toMatch(unbounded);

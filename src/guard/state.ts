@@ -10,20 +10,14 @@ import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { WardenError } from '../errors.js';
-import type { FileRole, FileStat, ProblemKind } from './types.js';
+import type { FileStat, OpenProblem } from './types.js';
 
 export const STATE_FILE = 'guard-state.json';
 export const BASELINE_FILE = 'guard-baseline.tsv';
 const BASELINE_HEADER = '# cvat-warden share baseline v1: size\tmtimeMs\tino\tdev\tpath(JSON)';
 
-export interface PersistedProblem {
-  path: string;
-  kind: ProblemKind;
-  newPath?: string;
-  role: FileRole;
-  since: number;
-  taskIds: number[];
-}
+/** An open problem as stored: the affected jobs and chunks are recomputed from the live index. */
+export type PersistedProblem = Omit<OpenProblem, 'tasks'>;
 
 export interface PersistedState {
   version: 1;
