@@ -192,9 +192,8 @@ function assignedToAnyJob(user: UserRecord, task: EmulatedTask): boolean {
   return task.jobs.some((j) => j.assignee === user.username);
 }
 
-/** Task visible in a list under the given org context. */
-export function taskInList(user: UserRecord, task: EmulatedTask, ctx: OrgContext): boolean {
-  const own = isTaskStaff(user, task) || assignedToAnyJob(user, task);
+/** List visibility under an org context, given whether the user is staff of the object ("own"). */
+function visibleInList(user: UserRecord, task: EmulatedTask, own: boolean, ctx: OrgContext): boolean {
   if (ctx.kind === 'sandbox') return task.organization === null && (user.isAdmin || own);
   if (ctx.kind === 'org') {
     if (task.organization?.id !== ctx.id) return false;
@@ -204,15 +203,13 @@ export function taskInList(user: UserRecord, task: EmulatedTask, ctx: OrgContext
   return user.isAdmin || own;
 }
 
+/** Task visible in a list under the given org context. */
+export function taskInList(user: UserRecord, task: EmulatedTask, ctx: OrgContext): boolean {
+  return visibleInList(user, task, isTaskStaff(user, task) || assignedToAnyJob(user, task), ctx);
+}
+
 export function jobInList(user: UserRecord, task: EmulatedTask, job: EmulatedJob, ctx: OrgContext): boolean {
-  const own = isTaskStaff(user, task) || job.assignee === user.username;
-  if (ctx.kind === 'sandbox') return task.organization === null && (user.isAdmin || own);
-  if (ctx.kind === 'org') {
-    if (task.organization?.id !== ctx.id) return false;
-    const role = roleOf(user, task);
-    return user.isAdmin || role === 'owner' || role === 'maintainer' || role === 'supervisor' || own;
-  }
-  return user.isAdmin || own;
+  return visibleInList(user, task, isTaskStaff(user, task) || job.assignee === user.username, ctx);
 }
 
 /** `view` on a task detail endpoint (the org comes from the object). */
