@@ -59,7 +59,9 @@ export class Discovery {
     const seen = new Set<number>();
     const changed = new Set<number>(this.forced);
     this.forced.clear();
-    const filter = !full && this.newest ? JSON.stringify({ and: [{ '>': [{ var: 'updated_date' }, this.newest] }] }) : undefined;
+    // `>=`, not `>`: a task updated in the same millisecond as the newest one seen must not
+    // wait for the next full listing; re-listing that one task is harmless (dates compared below).
+    const filter = !full && this.newest ? JSON.stringify({ and: [{ '>=': [{ var: 'updated_date' }, this.newest] }] }) : undefined;
     let listed = 0;
     let newest = this.newest;
     for await (const checked of client.tasks({ sort: '-updated_date', ...(filter ? { filter } : {}) }, signal)) {
