@@ -10,6 +10,7 @@ import { createLogger } from '../src/log.js';
 import { createMetrics } from '../src/metrics.js';
 import { clearSecretsForTests, registerSecret } from '../src/secrets.js';
 import { pythonJsonDumps } from './support/daemon-python-json.js';
+import { waitFor } from './support/wait.js';
 
 const SECRET = 'webhook-secret-for-tests-7d2e';
 const FIXTURES = resolve(import.meta.dirname, 'fixtures');
@@ -73,13 +74,6 @@ function signed(payload: unknown): { body: Buffer; headers: Record<string, strin
   return { body, headers: { 'x-signature-256': signBody(body, SECRET) } };
 }
 
-const until = async (predicate: () => boolean, ms = 2_000) => {
-  const end = Date.now() + ms;
-  while (!predicate()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-};
 
 async function deliveries(h: Harness, outcome: string): Promise<number> {
   const metric = await h.metrics.webhookDeliveries.get();
@@ -188,7 +182,7 @@ describe('POST /webhooks/cvat', () => {
     const res = await post(`${h.server.url}/webhooks/cvat`, body, headers);
     expect(res.status).toBe(200);
     expect(JSON.parse(res.text)).toEqual({ status: 'accepted' });
-    await until(() => h.events.length === 1);
+    await waitFor('one event', () => h.events.length === 1, { timeoutMs: 2_000, intervalMs: 5 });
     expect(h.events[0]).toMatchObject({ kind: 'job_changed', taskId: 36, jobId: 65, webhookId: 6 });
     expect(await deliveries(h, 'accepted')).toBe(1);
   });
@@ -250,7 +244,7 @@ describe('POST /webhooks/cvat', () => {
     expect((await post(`${h.server.url}/webhooks/cvat`, twin, { 'x-signature-256': golden.signature })).status).toBe(401);
     const res = await post(`${h.server.url}/webhooks/cvat`, raw, { 'x-signature-256': golden.signature });
     expect(res.status).toBe(200);
-    await until(() => h.events.length === 1);
+    await waitFor('one event', () => h.events.length === 1, { timeoutMs: 2_000, intervalMs: 5 });
     expect(h.events[0]).toMatchObject({ kind: 'task_ready', taskId: 36, source: 'task_update' });
   });
 
@@ -309,8 +303,8 @@ describe('POST /webhooks/cvat', () => {
 
     const ping = signed({ event: 'ping', webhook: { id: 6 } });
     expect((await post(`${h.server.url}/webhooks/cvat`, ping.body, ping.headers)).status).toBe(200);
-    await until(() => calls === 2);
-    await until(() => h.logs.some((l) => l.includes('webhook event handler failed')));
+    await waitFor('two calls', () => calls === 2, { timeoutMs: 2_000, intervalMs: 5 });
+    await waitFor('handler failure logged', () => h.logs.some((l) => l.includes('webhook event handler failed')), { timeoutMs: 2_000, intervalMs: 5 });
     expect((await get(`${h.server.url}/healthz`)).status).toBe(200);
   });
 

@@ -7,6 +7,7 @@ import zlib from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock, startEmulator, type Emulator, type EmulatorOptions } from '../src/emulator/index.js';
 import { http, sleep } from './support/emulator-http.js';
+import { waitFor } from './support/wait.js';
 
 let emu: Emulator | undefined;
 afterEach(async () => {
@@ -19,13 +20,6 @@ async function start(options: EmulatorOptions): Promise<Emulator> {
   return emu;
 }
 
-async function waitFor(cond: () => boolean, timeoutMs = 3_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await sleep(5);
-  }
-}
 
 /** 3 video jobs of 30 frames with overlap 5: segments [0-29] [25-54] [50-79], chunk size 10. */
 const VIDEO = { id: 1, mediaType: 'video' as const, size: 80, chunkSize: 10, segmentSize: 30 };
@@ -43,7 +37,7 @@ describe('cold chunks and the 429 path', () => {
     expect(waited).toBeGreaterThanOrEqual(35);
     expect(waited).toBeLessThan(240);
     expect(e.state.isCached('segment_1_chunk_0_0')).toBe(false);
-    await waitFor(() => e.state.isCached('segment_1_chunk_0_0'));
+    await waitFor('segment_1_chunk_0_0 cached', () => e.state.isCached('segment_1_chunk_0_0'), { timeoutMs: 3_000, intervalMs: 5 });
     const hot = await http(chunkUrl(e, 1, 0));
     expect(hot.status).toBe(200);
     expect(e.state.buildCount('segment_1_chunk_0_0')).toBe(1);
@@ -55,7 +49,7 @@ describe('cold chunks and the 429 path', () => {
     const e = await start({ tasks: [VIDEO], buildTimeMs: 200, serverWaitMs: 30 });
     expect((await http(chunkUrl(e, 1, 1))).status).toBe(429);
     expect((await http(chunkUrl(e, 1, 1))).status).toBe(429);
-    await waitFor(() => e.state.isCached('segment_1_chunk_1_0'));
+    await waitFor('segment_1_chunk_1_0 cached', () => e.state.isCached('segment_1_chunk_1_0'), { timeoutMs: 3_000, intervalMs: 5 });
     expect(e.state.buildCount('segment_1_chunk_1_0')).toBe(1);
     expect(e.state.totalBuilds).toBe(1);
   });

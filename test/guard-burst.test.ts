@@ -9,7 +9,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ShareGuard, type GuardTask } from '../src/guard/index.js';
-import { captureLogger, job, meta, metricValue, recordAlerts, testMetrics, waitFor } from './guard-helpers.js';
+import { captureLogger, job, meta, metricValue, recordAlerts, testMetrics } from './support/guard.js';
+import { waitFor } from './support/wait.js';
 
 const FILES = 10_000;
 const DIRS = 20;
@@ -53,7 +54,7 @@ describe('share guard burst', () => {
       expect(await metricValue(metrics, 'cvat_warden_share_files_expected')).toBe(FILES);
       const started = Date.now();
       for (const task of tasks) for (const frame of task.meta.frames ?? []) unlinkSync(path.join(shareDir, frame.name));
-      await waitFor(() => alerts.length >= FILES, `${FILES} alerts`, 20_000);
+      await waitFor(`${FILES} alerts`, () => alerts.length >= FILES, { timeoutMs: 20_000 });
       const elapsed = Date.now() - started;
       expect(new Set(alerts.map((a) => ('path' in a ? a.path : a.kind))).size).toBe(FILES);
       expect(alerts.every((a) => a.kind === 'deleted')).toBe(true);
@@ -91,13 +92,13 @@ describe('share guard burst', () => {
       await guard.start();
       expect(guard.status().watchedDirectories).toBe(200);
       await rm(path.join(treeShare, 'parent'), { recursive: true });
-      await waitFor(() => alerts.filter((a) => a.kind === 'deleted').length === names.length, 'all deleted', 15_000);
-      await waitFor(() => guard.status().goneDirectories.length === 100, 'gone directories listed (first 100)');
+      await waitFor('all deleted', () => alerts.filter((a) => a.kind === 'deleted').length === names.length, { timeoutMs: 15_000 });
+      await waitFor('gone directories listed (first 100)', () => guard.status().goneDirectories.length === 100);
       expect(await metricValue(metrics, 'cvat_warden_share_files_missing')).toBe(names.length);
       await cp(path.join(tmp, 'backup'), path.join(treeShare, 'parent'), { recursive: true, preserveTimestamps: true });
-      await waitFor(() => alerts.filter((a) => a.kind === 'restored').length === names.length, 'all restored', 15_000);
+      await waitFor('all restored', () => alerts.filter((a) => a.kind === 'restored').length === names.length, { timeoutMs: 15_000 });
       await new Promise((r) => setTimeout(r, 500)); // let the copy's last attribute changes arrive
-      await waitFor(() => guard.status().watchedDirectories === 200, 'watches back');
+      await waitFor('watches back', () => guard.status().watchedDirectories === 200);
       // a copy in progress (empty file, then data, then mtime) is neither 'modified' nor restored twice
       expect(alerts.filter((a) => a.kind !== 'deleted' && a.kind !== 'restored')).toEqual([]);
       expect(new Set(alerts.filter((a) => a.kind === 'restored').map((a) => ('path' in a ? a.path : ''))).size).toBe(names.length);

@@ -8,8 +8,8 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../src/log.js';
 import { checkExitCode, formatCheckReport, runCheck, ShareGuard, type GuardFs, type GuardTask } from '../src/guard/index.js';
-import { nodeFs } from '../src/guard/fsio.js';
-import { job, makeShare, meta, recordAlerts, sampleShareAvailable, sampleTasks, testMetrics, type ShareFixture } from './guard-helpers.js';
+import { nodeFs } from '../src/guard/index.js';
+import { job, makeShare, meta, recordAlerts, sampleShareAvailable, sampleTasks, testMetrics, type ShareFixture } from './support/guard.js';
 
 const available = sampleShareAvailable();
 

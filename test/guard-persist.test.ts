@@ -9,7 +9,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { silentLogger, type Logger } from '../src/log.js';
 import { ShareGuard, type GuardAlert } from '../src/guard/index.js';
 import type { Metrics } from '../src/metrics.js';
-import { captureLogger, fileAlerts, makeShare, metricValue, recordAlerts, sampleShareAvailable, sampleTasks, testMetrics, waitFor, type ShareFixture } from './guard-helpers.js';
+import { captureLogger, fileAlerts, makeShare, metricValue, recordAlerts, sampleShareAvailable, sampleTasks, testMetrics, type ShareFixture } from './support/guard.js';
+import { waitFor } from './support/wait.js';
 
 const available = sampleShareAvailable();
 
@@ -34,9 +35,9 @@ describe.skipIf(!available)('share guard persistence', () => {
     const first = await run();
     await rm(path.join(fx.shareDir, 'images/image_1.jpg'));
     await rename(path.join(fx.shareDir, 'images/image_2.jpg'), path.join(fx.outside, 'image_2.jpg'));
-    await waitFor(() => fileAlerts(first.alerts, 'deleted').length === 2, 'two deletions');
+    await waitFor('two deletions', () => fileAlerts(first.alerts, 'deleted').length === 2);
     await rename(path.join(fx.outside, 'image_2.jpg'), path.join(fx.shareDir, 'images/image_2.jpg'));
-    await waitFor(() => fileAlerts(first.alerts, 'restored').length === 1, 'one restored');
+    await waitFor('one restored', () => fileAlerts(first.alerts, 'restored').length === 1);
     await first.guard.close();
     await first.guard.close(); // idempotent
 
@@ -61,7 +62,7 @@ describe.skipIf(!available)('share guard persistence', () => {
     await first.guard.close();
     await appendFile(path.join(fx.shareDir, 'images/image_0.jpg'), 'x');
     const second = await run();
-    const alert = await waitFor(() => fileAlerts(second.alerts, 'modified')[0], 'modified at start-up');
+    const alert = await waitFor('modified at start-up', () => fileAlerts(second.alerts, 'modified')[0]);
     expect(alert).toMatchObject({ path: 'images/image_0.jpg', source: 'startup' });
     await second.guard.close();
   });
@@ -69,11 +70,11 @@ describe.skipIf(!available)('share guard persistence', () => {
   it('a problem fixed while the guard was down is reported restored once', async () => {
     const first = await run();
     await rename(path.join(fx.shareDir, 'videos/video_1.mp4'), path.join(fx.outside, 'v.mp4'));
-    await waitFor(() => fileAlerts(first.alerts, 'deleted').length === 1, 'deleted');
+    await waitFor('deleted', () => fileAlerts(first.alerts, 'deleted').length === 1);
     await first.guard.close();
     await rename(path.join(fx.outside, 'v.mp4'), path.join(fx.shareDir, 'videos/video_1.mp4'));
     const second = await run();
-    await waitFor(() => fileAlerts(second.alerts, 'restored').length === 1, 'restored at start-up');
+    await waitFor('restored at start-up', () => fileAlerts(second.alerts, 'restored').length === 1);
     await second.guard.close();
     const third = await run();
     expect(third.alerts).toEqual([]);

@@ -9,8 +9,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkName, detectFsType, isNetworkFsType, parseMountinfo, runCheck, type GuardTask } from '../src/guard/index.js';
-import { affectedTask, compileTask } from '../src/guard/mapping.js';
-import { job, meta } from './guard-helpers.js';
+import { affectedTask, compileTask } from '../src/guard/index.js';
+import { job, meta } from './support/guard.js';
 
 describe('guard rules', () => {
   let shareDir: string;

@@ -11,18 +11,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../src/log.js';
 import { ShareGuard, type DirWatcher, type GuardAlert } from '../src/guard/index.js';
 import type { Metrics } from '../src/metrics.js';
-import {
-  captureLogger,
-  fileAlerts,
-  makeShare,
-  metricValue,
-  recordAlerts,
-  sampleShareAvailable,
-  sampleTasks,
-  testMetrics,
-  waitFor,
-  type ShareFixture,
-} from './guard-helpers.js';
+import { captureLogger, fileAlerts, makeShare, metricValue, recordAlerts, sampleShareAvailable, sampleTasks, testMetrics, type ShareFixture,  } from './support/guard.js';
+import { waitFor } from './support/wait.js';
 
 const available = sampleShareAvailable();
 
@@ -67,7 +57,7 @@ describe.skipIf(!available)('share guard: the share as a whole', () => {
     await cp(fx.shareDir, aside, { recursive: true, preserveTimestamps: true });
 
     await rm(fx.shareDir, { recursive: true, force: true });
-    await waitFor(() => alerts.some((a) => a.kind === 'share_unavailable'), 'share_unavailable');
+    await waitFor('share_unavailable', () => alerts.some((a) => a.kind === 'share_unavailable'));
     expect(await metricValue(metrics, 'cvat_warden_share_available')).toBe(0);
     await new Promise((r) => setTimeout(r, 400)); // past the move window: still nothing per file
     expect(alerts.filter((a) => a.kind === 'share_unavailable')).toHaveLength(1);
@@ -76,17 +66,17 @@ describe.skipIf(!available)('share guard: the share as a whole', () => {
     expect(guard.status().watchedDirectories).toBe(0);
 
     await rename(aside, fx.shareDir); // the mount is back, all at once
-    await waitFor(() => alerts.some((a) => a.kind === 'share_restored'), 'share_restored');
-    await waitFor(async () => (await metricValue(metrics, 'cvat_warden_share_available')) === 1, 'available gauge');
-    await waitFor(() => guard.status().watchedDirectories === 10, 'watches re-established');
-    await waitFor(() => guard.status().lastScan?.reason === 'share_restored', 'rescan after restore');
+    await waitFor('share_restored', () => alerts.some((a) => a.kind === 'share_restored'));
+    await waitFor('available gauge', async () => (await metricValue(metrics, 'cvat_warden_share_available')) === 1);
+    await waitFor('watches re-established', () => guard.status().watchedDirectories === 10);
+    await waitFor('rescan after restore', () => guard.status().lastScan?.reason === 'share_restored');
     expect(await metricValue(metrics, 'cvat_warden_share_files_missing')).toBe(0);
     expect(await metricValue(metrics, 'cvat_warden_share_events_total', 'kind="share_unavailable"')).toBe(1);
     expect(fileAlerts(alerts, 'deleted')).toEqual([]);
 
     // watching works again after the comeback
     await rm(path.join(fx.shareDir, 'images/image_5.jpg'));
-    await waitFor(() => fileAlerts(alerts, 'deleted').some((a) => a.path === 'images/image_5.jpg'), 'deleted after restore');
+    await waitFor('deleted after restore', () => fileAlerts(alerts, 'deleted').some((a) => a.path === 'images/image_5.jpg'));
   });
 
   it('keeps an open problem across an outage; a file back after the outage resolves it', async () => {
@@ -97,15 +87,15 @@ describe.skipIf(!available)('share guard: the share as a whole', () => {
     const file = path.join(fx.shareDir, 'images/image_0.jpg');
     const saved = path.join(fx.outside, 'image_0.jpg');
     await rename(file, saved);
-    await waitFor(() => fileAlerts(alerts, 'deleted').length === 1, 'deleted');
+    await waitFor('deleted', () => fileAlerts(alerts, 'deleted').length === 1);
     const aside = path.join(fx.tmp, 'share-aside');
     await rename(fx.shareDir, aside);
-    await waitFor(() => alerts.some((a) => a.kind === 'share_unavailable'), 'share_unavailable');
+    await waitFor('share_unavailable', () => alerts.some((a) => a.kind === 'share_unavailable'));
     await rename(saved, path.join(aside, 'images/image_0.jpg'));
     await rename(aside, fx.shareDir);
-    await waitFor(() => fileAlerts(alerts, 'restored').length === 1, 'restored after the outage');
+    await waitFor('restored after the outage', () => fileAlerts(alerts, 'restored').length === 1);
     expect(fileAlerts(alerts, 'deleted')).toHaveLength(1);
-    await waitFor(async () => (await metricValue(metrics, 'cvat_warden_share_files_missing')) === 0, 'missing 0');
+    await waitFor('missing 0', async () => (await metricValue(metrics, 'cvat_warden_share_files_missing')) === 0);
   });
 
   it('uses scan-only mode on a large network share, warns at start-up, and still finds deletions by scanning', async () => {
@@ -127,7 +117,7 @@ describe.skipIf(!available)('share guard: the share as a whole', () => {
     expect(fileAlerts(alerts, 'deleted')).toEqual([]); // nothing watches: only scans see it
     const result = await guard.scan();
     expect(result).toMatchObject({ filesChecked: 24, missing: 1 });
-    await waitFor(() => fileAlerts(alerts, 'deleted').some((a) => a.path === 'videos/video_1.mp4' && a.source === 'scan'), 'scan deletion');
+    await waitFor('scan deletion', () => fileAlerts(alerts, 'deleted').some((a) => a.path === 'videos/video_1.mp4' && a.source === 'scan'));
   });
 
   it('polls a small network share with chokidar', async () => {
@@ -138,7 +128,7 @@ describe.skipIf(!available)('share guard: the share as a whole', () => {
     expect(guard.watchMode).toBe('polling');
     expect(await metricValue(metrics, 'cvat_warden_share_watch_mode', 'mode="polling"')).toBe(1);
     await rm(path.join(fx.shareDir, 'images/image_3.jpg'));
-    const alert = await waitFor(() => fileAlerts(alerts, 'deleted').find((a) => a.path === 'images/image_3.jpg'), 'polled deletion');
+    const alert = await waitFor('polled deletion', () => fileAlerts(alerts, 'deleted').find((a) => a.path === 'images/image_3.jpg'));
     expect(alert.source).toBe('poll');
   });
 
@@ -166,13 +156,13 @@ describe.skipIf(!available)('share guard: the share as a whole', () => {
     await rm(path.join(fx.shareDir, 'images/image_2.jpg'));
     images.emit('error', Object.assign(new Error('inotify queue overflow'), { code: 'EIO' }));
 
-    const error = await waitFor(() => alerts.find((a) => a.kind === 'watcher_error'), 'watcher_error');
+    const error = await waitFor('watcher_error', () => alerts.find((a) => a.kind === 'watcher_error'));
     expect(error).toMatchObject({ kind: 'watcher_error', dir: 'images', code: 'EIO' });
-    await waitFor(() => fileAlerts(alerts, 'deleted').some((a) => a.path === 'images/image_2.jpg' && a.source === 'scan'), 'deletion found by scan');
+    await waitFor('deletion found by scan', () => fileAlerts(alerts, 'deleted').some((a) => a.path === 'images/image_2.jpg' && a.source === 'scan'));
     expect(scans).toContain('watcher_error');
     expect(await metricValue(metrics, 'cvat_warden_share_events_total', 'kind="watcher_error"')).toBe(1);
     // and the directory is watched again
-    await waitFor(() => guard.status().watchedDirectories === 10, 'watch re-established', 5000);
+    await waitFor('watch re-established', () => guard.status().watchedDirectories === 10, { timeoutMs: 5000 });
   });
 
   it('reports ENOSPC (watch limit) once and keeps guarding by scans', async () => {
@@ -188,7 +178,7 @@ describe.skipIf(!available)('share guard: the share as a whole', () => {
     const alerts = recordAlerts(guard);
     await guard.setTasks(sampleTasks());
     await guard.start();
-    await waitFor(() => alerts.some((a) => a.kind === 'watcher_error'), 'watcher_error');
+    await waitFor('watcher_error', () => alerts.some((a) => a.kind === 'watcher_error'));
     expect(alerts.filter((a) => a.kind === 'watcher_error')).toHaveLength(1);
     expect(alerts.find((a) => a.kind === 'watcher_error')).toMatchObject({ code: 'ENOSPC' });
     expect(guard.status().watchedDirectories).toBe(3);

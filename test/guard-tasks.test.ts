@@ -9,7 +9,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../src/log.js';
 import { ShareGuard } from '../src/guard/index.js';
 import type { Metrics } from '../src/metrics.js';
-import { fileAlerts, job, makeShare, metricValue, recordAlerts, sampleShareAvailable, sampleTasks, testMetrics, waitFor, type ShareFixture } from './guard-helpers.js';
+import { fileAlerts, job, makeShare, metricValue, recordAlerts, sampleShareAvailable, sampleTasks, testMetrics, type ShareFixture } from './support/guard.js';
+import { waitFor } from './support/wait.js';
 
 const available = sampleShareAvailable();
 
@@ -38,7 +39,7 @@ describe.skipIf(!available)('share guard task changes', () => {
     await guard.upsertTasks([video!, pcd!]);
     expect(guard.status()).toMatchObject({ tasks: 3, filesExpected: 13, watchedDirectories: 6 });
     await rm(path.join(fx.shareDir, 'pcd_with_related/related_images/000003_pcd/000003.png'));
-    const alert = await waitFor(() => fileAlerts(alerts, 'deleted')[0], 'deleted in a task added later');
+    const alert = await waitFor('deleted in a task added later', () => fileAlerts(alerts, 'deleted')[0]);
     expect(alert).toMatchObject({ role: 'related', taskIds: [4] });
     expect(alert.tasks[0]!.jobs).toEqual([{ jobId: 41, type: 'annotation', chunks: [2], expiresAt: 'unknown' }]);
     expect(await metricValue(metrics, 'cvat_warden_task_share_files_missing', 'task_id="4"')).toBe(1);
@@ -63,7 +64,7 @@ describe.skipIf(!available)('share guard task changes', () => {
     tasks[0] = { ...tasks[0]!, jobs: [job(91, 0, 5, 3)] }; // re-split into one job with chunk size 3
     await guard.upsertTasks([tasks[0]]);
     await rm(path.join(fx.shareDir, 'images/image_4.jpg'));
-    const alert = await waitFor(() => fileAlerts(alerts, 'deleted')[0], 'deleted');
+    const alert = await waitFor('deleted', () => fileAlerts(alerts, 'deleted')[0]);
     expect(alert.tasks[0]!.jobs.map((j) => [j.jobId, j.chunks])).toEqual([[91, [1]]]);
   });
 
@@ -72,7 +73,7 @@ describe.skipIf(!available)('share guard task changes', () => {
     await guard.setTasks(sampleTasks());
     await guard.start();
     await appendFile(path.join(fx.shareDir, 'images/image_0.jpg'), 'x');
-    await waitFor(() => fileAlerts(alerts, 'modified').length === 1, 'modified');
+    await waitFor('modified', () => fileAlerts(alerts, 'modified').length === 1);
     expect(await guard.acceptChanges(['images/image_0.jpg'])).toBe(1);
     expect(guard.problems()).toEqual([]);
     expect(await metricValue(metrics, 'cvat_warden_share_files_missing')).toBe(0);

@@ -9,7 +9,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../src/log.js';
 import { ShareGuard, type FileAlert, type GuardAlert } from '../src/guard/index.js';
 import type { Metrics } from '../src/metrics.js';
-import { fileAlerts, makeShare, metricValue, recordAlerts, sampleShareAvailable, sampleTasks, testMetrics, waitFor, type ShareFixture } from './guard-helpers.js';
+import { fileAlerts, makeShare, metricValue, recordAlerts, sampleShareAvailable, sampleTasks, testMetrics, type ShareFixture } from './support/guard.js';
+import { waitFor } from './support/wait.js';
 
 const available = sampleShareAvailable();
 
@@ -44,7 +45,7 @@ describe.skipIf(!available)('share guard watcher', () => {
 
   const missing = () => metricValue(metrics, 'cvat_warden_share_files_missing');
   const one = async (kind: string, p: string): Promise<FileAlert> =>
-    waitFor(() => fileAlerts(alerts, kind).find((a) => a.path === p), `${kind} ${p}`);
+    waitFor(`${kind} ${p}`, () => fileAlerts(alerts, kind).find((a) => a.path === p));
 
   it('indexes frames, video and context images, one watch per directory', async () => {
     // 6 images + 4 images + 7 related + 1 video + 3 pcd + 3 related
@@ -80,7 +81,7 @@ describe.skipIf(!available)('share guard watcher', () => {
     await copyFile(path.join(fx.outside, 'keep.jpg'), file);
     const restored = await one('restored', 'images/image_1.jpg');
     expect(restored.previous).toBe('deleted');
-    await waitFor(async () => (await missing()) === 0, 'missing gauge back to 0');
+    await waitFor('missing gauge back to 0', async () => (await missing()) === 0);
     expect(await metricValue(metrics, 'cvat_warden_task_share_files_missing', 'task_id="1"')).toBeUndefined();
     expect(guard.problems()).toEqual([]);
   });
@@ -136,7 +137,7 @@ describe.skipIf(!available)('share guard watcher', () => {
 
   it('reports every file of a removed directory (rm -rf), context images included', async () => {
     await rm(path.join(fx.shareDir, 'images/with_related'), { recursive: true, force: true });
-    await waitFor(() => fileAlerts(alerts, 'deleted').length === 11, '11 deletions');
+    await waitFor('11 deletions', () => fileAlerts(alerts, 'deleted').length === 11);
     const related = fileAlerts(alerts, 'deleted').filter((a) => a.role === 'related');
     expect(related).toHaveLength(7);
     expect(await missing()).toBe(11);
@@ -146,12 +147,12 @@ describe.skipIf(!available)('share guard watcher', () => {
 
   it('reports a renamed directory as moved files, and the rename back as restored', async () => {
     await rename(path.join(fx.shareDir, 'pcd_with_related'), path.join(fx.shareDir, 'pcd_renamed'));
-    await waitFor(() => fileAlerts(alerts, 'moved').length === 6, '6 moves');
+    await waitFor('6 moves', () => fileAlerts(alerts, 'moved').length === 6);
     const moved = fileAlerts(alerts, 'moved').find((a) => a.path === 'pcd_with_related/pointcloud/000002.pcd');
     expect(moved?.newPath).toBe('pcd_renamed/pointcloud/000002.pcd');
     expect(fileAlerts(alerts, 'deleted')).toEqual([]);
     await rename(path.join(fx.shareDir, 'pcd_renamed'), path.join(fx.shareDir, 'pcd_with_related'));
-    await waitFor(() => fileAlerts(alerts, 'restored').length === 6, '6 restores');
-    await waitFor(async () => (await missing()) === 0, 'missing back to 0');
+    await waitFor('6 restores', () => fileAlerts(alerts, 'restored').length === 6);
+    await waitFor('missing back to 0', async () => (await missing()) === 0);
   });
 });

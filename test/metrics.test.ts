@@ -1,6 +1,7 @@
 /** The Prometheus text the warden exports: names, types, units, zeroed label sets, bounded labels. */
 import { describe, expect, it } from 'vitest';
-import { CHUNK_OUTCOMES, createMetrics, setWatchMode } from '../src/metrics.js';
+import { CHUNK_OUTCOMES } from '../src/domain.js';
+import { createMetrics, setWatchMode } from '../src/metrics.js';
 
 describe('metrics registry', () => {
   it('exports the warm, CVAT and build metrics with Prometheus naming and zeroed label sets', async () => {

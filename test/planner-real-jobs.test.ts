@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { JobSchema, TaskSchema, type Job, type Task } from '../src/cvat/shapes.js';
 import { planRequests, summarizePlan } from '../src/plan/planner.js';
-import { toPlanTask } from '../src/plan/inventory.js';
+import { toPlanTask } from '../src/plan/from-records.js';
 import type { PlanOptions, PlanTask } from '../src/plan/types.js';
 import { readSharedJson, sharedCvatAvailable } from './support/shared-cvat.js';
 

@@ -10,7 +10,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DEMO_CREDENTIALS, startEmulator, syntheticDeployment, type Emulator } from '../src/emulator/index.js';
 import { Ledger } from '../src/warm/ledger.js';
 import { CLI } from './support/cli.js';
-import { waitFor } from './support/service.js';
+import { waitFor } from './support/wait.js';
 
 let emulator: Emulator | undefined;
 let child: ChildProcess | undefined;
@@ -44,7 +44,7 @@ describe('cvat-warden run as a process', () => {
   it('stops on SIGTERM: finishes in-flight requests, flushes the ledger, exits 0 within the deadline', async () => {
     emulator = await startEmulator({ tasks: syntheticDeployment({ tasks: 2, framesPerTask: 400 }), auth: { users: [{ username: 'admin', isAdmin: true, accessTokens: [DEMO_CREDENTIALS.accessToken] }] }, buildTimeMs: 40 });
     const run = startRun();
-    await waitFor('some chunks warm', () => servedChunks(emulator!).length >= 10, 20_000);
+    await waitFor('some chunks warm', () => servedChunks(emulator!).length >= 10, { timeoutMs: 20_000 });
     const sent = Date.now();
     run.proc.kill('SIGTERM');
     const { code, at } = await run.exited;
@@ -64,13 +64,13 @@ describe('cvat-warden run as a process', () => {
   it('after kill -9 mid-warm, a restart re-requests at most 1 % of the chunks already confirmed', async () => {
     emulator = await startEmulator({ tasks: syntheticDeployment({ tasks: 4, targetChunks: 800 }), auth: { users: [{ username: 'admin', isAdmin: true, accessTokens: [DEMO_CREDENTIALS.accessToken] }] }, buildTimeMs: 10 });
     const first = startRun();
-    await waitFor('400 chunks confirmed', () => servedChunks(emulator!).length >= 400, 30_000);
+    await waitFor('400 chunks confirmed', () => servedChunks(emulator!).length >= 400, { timeoutMs: 30_000 });
     first.proc.kill('SIGKILL');
     await first.exited;
     const before = emulator.state.requestLog.length;
     const confirmed = new Set(servedChunks(emulator).map((r) => `${r.path}?${r.query}`));
     const second = startRun();
-    await waitFor('all warm after restart', () => emulator!.state.coldUiChunkKeys().size === 0, 60_000);
+    await waitFor('all warm after restart', () => emulator!.state.coldUiChunkKeys().size === 0, { timeoutMs: 60_000 });
     const again = servedChunks(emulator, before).filter((r) => confirmed.has(`${r.path}?${r.query}`)).length;
     expect(confirmed.size).toBeGreaterThanOrEqual(400);
     expect(again / confirmed.size).toBeLessThanOrEqual(0.01);

@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DEMO_CREDENTIALS, ManualClock, demoDeployment, prepareDemoShare, startEmulator, syntheticDeployment, type Emulator } from '../src/emulator/index.js';
 import { clearSecretsForTests } from '../src/secrets.js';
-import { startService, waitFor, type RunningService } from './support/service.js';
+import { startService, type RunningService } from './support/service.js';
+import { waitFor } from './support/wait.js';
 
 const TOKEN = DEMO_CREDENTIALS.accessToken;
 const HOUR = 3_600_000;
@@ -71,7 +72,7 @@ describe('cvat-warden run', () => {
     expect(await running.metric('cvat_warden_share_files_missing')).toBe(0);
     const deleted = Date.now();
     rmSync(join(share, 'images/image_1.jpg'));
-    await waitFor('missing metric', async () => ((await running!.metric('cvat_warden_share_files_missing')) ?? 0) === 1, 2_000);
+    await waitFor('missing metric', async () => ((await running!.metric('cvat_warden_share_files_missing')) ?? 0) === 1, { timeoutMs: 2_000 });
     expect(Date.now() - deleted).toBeLessThan(2_000);
     expect(await running.metric('cvat_warden_task_share_files_missing{task_id="1"}')).toBe(1);
     const status = await waitFor('status problem', async () => {
@@ -97,7 +98,7 @@ describe('cvat-warden run', () => {
     expect(cold).toBeGreaterThan(0);
     expect(await running.metric('cvat_warden_share_files_missing')).toBe(1);
     writeFileSync(file, bytes);
-    await waitFor('re-warmed after restore', async () => emulator!.state.coldUiChunkKeys().size === 0, 10_000);
+    await waitFor('re-warmed after restore', async () => emulator!.state.coldUiChunkKeys().size === 0, { timeoutMs: 10_000 });
     await waitFor('alert resolved', async () => (await running!.metric('cvat_warden_share_files_missing')) === 0);
     expect(running.logs()).toMatch(/share files back: re-warming their chunks/);
   });
@@ -109,7 +110,7 @@ describe('cvat-warden run', () => {
     const job = [...emulator.deployment.jobs.values()].find((j) => j.type === 'annotation' && j.taskId === 2)!;
     emulator.touchSegment(job.id);
     expect(emulator.state.coldUiChunkKeys().size).toBeGreaterThan(0);
-    await waitFor('job re-warmed', async () => emulator!.state.coldUiChunkKeys().size === 0, 10_000);
+    await waitFor('job re-warmed', async () => emulator!.state.coldUiChunkKeys().size === 0, { timeoutMs: 10_000 });
     expect(running.logs()).toMatch(/chunks rebuilt by CVAT since the last pass/);
   });
 
@@ -122,7 +123,7 @@ describe('cvat-warden run', () => {
     const ready = await fetch(`${running.url}/healthz`);
     expect(ready.status).toBe(200);
     await emulator.start();
-    await waitFor('all warm after restart', async () => emulator!.state.coldUiChunkKeys().size === 0, 30_000);
+    await waitFor('all warm after restart', async () => emulator!.state.coldUiChunkKeys().size === 0, { timeoutMs: 30_000 });
     await waitFor('cvat_up 1', async () => (await running!.metric('cvat_warden_cvat_up')) === 1);
   });
 
@@ -142,7 +143,7 @@ describe('cvat-warden run', () => {
     expect(emulator.state.coldUiChunkKeys().size).toBeGreaterThan(0); // nothing happened
     const signed = await send(`sha256=${createHmac('sha256', secret).update(body).digest('hex')}`);
     expect(signed.status).toBe(200);
-    await waitFor('new task warmed through the webhook', async () => emulator!.state.coldUiChunkKeys().size === 0, 5_000);
+    await waitFor('new task warmed through the webhook', async () => emulator!.state.coldUiChunkKeys().size === 0, { timeoutMs: 5_000 });
     expect(await running.metric('cvat_warden_webhook_deliveries_total{outcome="rejected_signature"}')).toBe(2);
   });
 

@@ -4,8 +4,8 @@
  * place, 1 when any is missing, moved or changed (or a name was rejected).
  */
 import type { CommandConfig } from '../config/index.js';
-import { checkExitCode, formatCheckReport, runCheck } from '../guard/check.js';
-import type { InventoryIssue } from '../plan/inventory.js';
+import { checkExitCode, formatCheckReport, runCheck } from '../guard/index.js';
+import type { InventoryIssue } from '../cvat/inventory.js';
 import { redactSecrets } from '../secrets.js';
 import { createClient, writeJson, type CommandContext } from './context.js';
 import { collectGuardTasks, openLedgerForReading, requireShareDir } from './shared.js';

@@ -2,13 +2,11 @@
 import { existsSync, statSync } from 'node:fs';
 import type { CvatClient } from '../cvat/client.js';
 import type { CvatFeatures } from '../cvat/features.js';
-import type { Scope } from '../config/index.js';
+import type { Scope } from '../cvat/inventory.js';
 import { ConfigError } from '../errors.js';
-import { toGuardTask } from '../guard/from-cvat.js';
-import type { LastWarmedAt } from '../guard/mapping.js';
-import type { GuardTask } from '../guard/types.js';
+import { toGuardTask, type GuardTask, type LastWarmedAt } from '../guard/index.js';
 import type { Logger } from '../log.js';
-import { collectTaskRecords, type InventoryIssue } from '../plan/inventory.js';
+import { collectTaskRecords, type InventoryIssue } from '../cvat/inventory.js';
 import { Ledger } from '../warm/ledger.js';
 
 /** The share directory must exist and be a directory before anything is indexed. */

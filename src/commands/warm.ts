@@ -6,7 +6,8 @@
 import type { CommandConfig } from '../config/index.js';
 import { EXIT } from '../errors.js';
 import { redactSecrets } from '../secrets.js';
-import { collectTaskRecords, toPlanTask, type InventoryIssue } from '../plan/inventory.js';
+import { collectTaskRecords, type InventoryIssue } from '../cvat/inventory.js';
+import { toPlanTask } from '../plan/from-records.js';
 import { planRequests, summarizePlan } from '../plan/planner.js';
 import type { PlanOptions, PlanTask } from '../plan/types.js';
 import { WarmEngine, type WarmResult } from '../warm/engine.js';

@@ -7,7 +7,8 @@ import { readFileSync } from 'node:fs';
 import { ConfigError } from '../errors.js';
 import { parseBaseUrl } from '../cvat/client.js';
 import type { CvatCredentials } from '../cvat/auth.js';
-import type { Quality } from '../metrics.js';
+import type { Scope } from '../cvat/inventory.js';
+import type { Quality } from '../domain.js';
 import { registerSecret } from '../secrets.js';
 import type { CommandName } from './options.js';
 import { parseOptions, type ParsedOptions } from './parse.js';
@@ -16,13 +17,6 @@ export interface CvatConfig {
   url: string;
   credentials: CvatCredentials | undefined;
   organization: string | undefined;
-}
-
-export interface Scope {
-  all: boolean;
-  taskIds: number[];
-  projectIds: number[];
-  jobIds: number[];
 }
 
 export interface WarmSettings {

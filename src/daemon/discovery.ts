@@ -7,7 +7,7 @@
 import type { CvatClient } from '../cvat/client.js';
 import type { CvatFeatures } from '../cvat/features.js';
 import type { Logger } from '../log.js';
-import { collectTaskRecords, type InventoryIssue, type TaskRecord } from '../plan/inventory.js';
+import { collectTaskRecords, type InventoryIssue, type TaskRecord } from '../cvat/inventory.js';
 
 export interface DiscoveryOptions {
   client: CvatClient;

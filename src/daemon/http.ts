@@ -18,7 +18,8 @@ import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import { WardenError, describeError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { Metrics, WebhookOutcome } from '../metrics.js';
+import type { WebhookOutcome } from '../domain.js';
+import type { Metrics } from '../metrics.js';
 import { redactSecrets } from '../secrets.js';
 import { SIGNATURE_HEADER, WebhookReceiver, type WebhookEvent } from './webhook.js';
 

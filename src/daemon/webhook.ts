@@ -11,7 +11,7 @@ import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 /** The header CVAT sets when the webhook has a secret: `sha256=<hex HMAC-SHA256(secret, body)>`. */
 export const SIGNATURE_HEADER = 'x-signature-256';
 
-export { WEBHOOK_OUTCOMES, type WebhookOutcome } from '../metrics.js';
+export { WEBHOOK_OUTCOMES, type WebhookOutcome } from '../domain.js';
 
 interface EventBase {
   /** CVAT's event name as sent, e.g. `update:task` or `completed:request[create:task]`. */

@@ -6,7 +6,7 @@
  * their frame names resolve under the share root).
  */
 import type { CvatFeatures } from '../cvat/features.js';
-import type { TaskRecord } from '../plan/inventory.js';
+import type { TaskRecord } from '../cvat/inventory.js';
 import type { GuardTask } from './types.js';
 
 export function toGuardTask(record: TaskRecord, features: CvatFeatures, shareTasks: ReadonlySet<number>): GuardTask | undefined {

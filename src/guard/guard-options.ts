@@ -3,7 +3,8 @@
  * shape of its /status answer.
  */
 import type { Logger } from '../log.js';
-import type { Metrics, WatchMode } from '../metrics.js';
+import type { WatchMode } from '../domain.js';
+import type { Metrics } from '../metrics.js';
 import type { GuardFs } from './fsio.js';
 import type { LastWarmedAt } from './mapping.js';
 import type { ScanResult } from './types.js';

@@ -10,7 +10,7 @@
  */
 import { EventEmitter } from 'node:events';
 import path from 'node:path';
-import type { WatchMode } from '../metrics.js';
+import type { WatchMode } from '../domain.js';
 import { describeError } from '../errors.js';
 import { AlertSink } from './alerts.js';
 import { indexIssues, openProblems, problemCounts, type IndexIssues } from './guard-queries.js';

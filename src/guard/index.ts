@@ -1,10 +1,14 @@
 /**
- * Share integrity guard: public API. The CLI and daemon import from here.
+ * Share integrity guard: public API. Everything outside src/guard/ imports from here
+ * (enforced by the lint rule on import boundaries).
  */
 export { ShareGuard, type ShareGuardOptions, type ShareGuardStatus } from './guard.js';
 export { runCheck, checkExitCode, formatCheckReport, type CheckOptions, type CheckReport, type CheckTaskProblem } from './check.js';
 export { detectFsType, isNetworkFsType, parseMountinfo, type FsTypeInfo } from './fstype.js';
 export { CHUNK_CACHE_TTL_MS, type LastWarmedAt } from './mapping.js';
 export { checkName } from './paths.js';
+export { toGuardTask } from './from-cvat.js';
+export { nodeFs } from './fsio.js';
+export { affectedTask, compileTask } from './mapping.js';
 export type { GuardFs, DirWatcher } from './fsio.js';
 export type * from './types.js';

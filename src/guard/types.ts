@@ -4,9 +4,9 @@
  * logs, metrics and tests) and the check report.
  */
 import type { DataMeta } from '../cvat/shapes.js';
-import type { ShareEventKind } from '../metrics.js';
+import type { ShareEventKind } from '../domain.js';
 
-export type { ShareEventKind, WatchMode } from '../metrics.js';
+export type { ShareEventKind, WatchMode } from '../domain.js';
 
 /** A job of a task, with the fields the frame → chunk mapping needs. */
 export interface GuardJob {

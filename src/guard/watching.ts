@@ -9,7 +9,8 @@
  */
 import path from 'node:path';
 import type { Logger } from '../log.js';
-import { setWatchMode, type Metrics, type WatchMode } from '../metrics.js';
+import type { WatchMode } from '../domain.js';
+import { setWatchMode, type Metrics } from '../metrics.js';
 import { pollFiles, watchShareRoot, whenReady, type FSWatcher } from './chokidar-watch.js';
 import type { DirWatchers } from './dir-watchers.js';
 import { copyStat, type GuardFs } from './fsio.js';

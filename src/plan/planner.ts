@@ -7,7 +7,7 @@
  * each tier, chunk 0 of every job before any later chunk, so whoever opens a job first
  * sees frames at once.
  */
-import type { Quality } from '../metrics.js';
+import type { Quality } from '../domain.js';
 import type { PlanJob, PlanOptions, PlanTask, WarmRequest } from './types.js';
 
 const ACTIVE_STATES = new Set(['new', 'in progress']);

@@ -1,5 +1,5 @@
 /** What the planner consumes (compact job/task records) and produces (one GET each). */
-import type { Quality } from '../metrics.js';
+import type { Quality } from '../domain.js';
 
 /** A job reduced to what chunk planning needs; built from `GET /api/jobs`. */
 export interface PlanJob {

@@ -10,7 +10,8 @@ import type { CvatClient } from '../cvat/client.js';
 import { CHUNK_CACHE_TTL_MS, type CvatFeatures } from '../cvat/features.js';
 import { WardenError, describeError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { ChunkOutcome, Metrics } from '../metrics.js';
+import type { ChunkOutcome } from '../domain.js';
+import type { Metrics } from '../metrics.js';
 import type { WarmRequest } from '../plan/types.js';
 import { DEFAULT_RETRY_POLICY, judge, type AttemptCounts, type RetryPolicy } from './policy.js';
 

@@ -5,8 +5,8 @@
  * whether anything moved; only then are the task's job metas read.
  */
 import type { CvatClient } from '../cvat/client.js';
-import type { Quality } from '../metrics.js';
-import type { TaskRecord } from '../plan/inventory.js';
+import type { Quality } from '../domain.js';
+import type { TaskRecord } from '../cvat/inventory.js';
 import type { WarmLedger } from './engine.js';
 
 export function taskDateSeries(taskId: number): string {

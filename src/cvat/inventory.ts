@@ -1,15 +1,22 @@
 /**
  * Gathers the tasks and jobs in scope from CVAT (the I/O half of planning). One bad
  * task — malformed, deleted mid-run, without data — is reported and skipped; only
- * unreachable CVAT and refused credentials stop the walk.
+ * unreachable CVAT and refused credentials stop the walk. It belongs with the client:
+ * the planner and the guard both consume its records.
  */
 import pLimit from 'p-limit';
-import type { CvatClient } from '../cvat/client.js';
-import type { CvatFeatures } from '../cvat/features.js';
-import { frameStep, type DataMeta, type Job, type Task } from '../cvat/shapes.js';
+import type { CvatClient } from './client.js';
+import type { CvatFeatures } from './features.js';
+import type { DataMeta, Job, Task } from './shapes.js';
 import { CvatHttpError, WardenError, describeError } from '../errors.js';
-import type { Scope } from '../config/index.js';
-import type { PlanJob, PlanTask } from './types.js';
+
+/** Which tasks and jobs a command works on (`--all`, `--task`, `--project`, `--job`). */
+export interface Scope {
+  all: boolean;
+  taskIds: number[];
+  projectIds: number[];
+  jobIds: number[];
+}
 
 export interface TaskRecord {
   task: Task;
@@ -143,45 +150,4 @@ export async function* collectTaskRecords(client: CvatClient, scope: Scope, opti
     const record = await pending.shift()!;
     if (record) yield record;
   }
-}
-
-/** Reduces a record to what the planner needs; undefined (with an issue) when it cannot be planned. */
-export function toPlanTask(record: TaskRecord, options: { contextImages: boolean; onIssue: (issue: InventoryIssue) => void }): PlanTask | undefined {
-  const { task, meta } = record;
-  const taskChunkSize = task.data_chunk_size ?? meta?.chunk_size ?? undefined;
-  const jobs: PlanJob[] = [];
-  for (const job of record.jobs) {
-    const chunkSize = job.data_chunk_size ?? taskChunkSize;
-    if (!chunkSize) {
-      options.onIssue({ taskId: task.id, jobId: job.id, severity: 'problem', message: `job ${job.id} has no chunk size` });
-      continue;
-    }
-    const includedFrames = record.jobMetas.get(job.id)?.included_frames ?? undefined;
-    jobs.push({
-      id: job.id,
-      taskId: task.id,
-      type: job.type,
-      startFrame: job.start_frame,
-      stopFrame: job.stop_frame,
-      frameCount: job.frame_count ?? job.stop_frame - job.start_frame + 1,
-      chunkSize,
-      state: job.state ?? 'new',
-      ...(includedFrames ? { includedFrames } : {}),
-    });
-  }
-  if (jobs.length === 0 || !taskChunkSize) return undefined;
-  const framesWithContext: number[] = [];
-  if (options.contextImages && meta?.frames) {
-    meta.frames.forEach((frame, index) => {
-      if ((frame.related_files ?? 0) > 0) framesWithContext.push(index);
-    });
-  }
-  return {
-    id: task.id,
-    chunkSize: taskChunkSize,
-    startFrame: meta?.start_frame ?? 0,
-    frameStep: frameStep(meta?.frame_filter),
-    ...(framesWithContext.length ? { framesWithContext } : {}),
-    jobs,
-  };
 }

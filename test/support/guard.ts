@@ -7,10 +7,10 @@ import { cp, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createLogger, type Logger } from '../src/log.js';
-import { createMetrics, type Metrics } from '../src/metrics.js';
-import type { DataMeta } from '../src/cvat/shapes.js';
-import type { GuardAlert, GuardJob, GuardTask, ShareGuard } from '../src/guard/index.js';
+import { createLogger, type Logger } from '../../src/log.js';
+import { createMetrics, type Metrics } from '../../src/metrics.js';
+import type { DataMeta } from '../../src/cvat/shapes.js';
+import type { GuardAlert, GuardJob, GuardTask, ShareGuard } from '../../src/guard/index.js';
 
 export const SAMPLE_SHARE = path.resolve(process.cwd(), '../shared/cvat/v2.73.0/tests/mounted_file_share');
 
@@ -141,16 +141,6 @@ export async function metricValue(metrics: Metrics, name: string, labels = ''): 
     if (line.slice(0, sp) === want) return Number(line.slice(sp + 1));
   }
   return undefined;
-}
-
-export async function waitFor<T>(probe: () => T | Promise<T>, what: string, timeoutMs = 10_000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 15));
-  }
 }
 
 export const fileAlerts = (alerts: GuardAlert[], kind: string) =>

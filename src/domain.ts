@@ -1,0 +1,38 @@
+/**
+ * The warden's domain words: closed sets of values shared by the planner, engine,
+ * guard, webhook receiver and the metrics that count them. They live here, not in
+ * metrics.ts, so that domain code never imports the metrics layer for a type.
+ */
+export const CHUNK_STATES = ['warm', 'pending', 'failed', 'stuck'] as const;
+export type ChunkState = (typeof CHUNK_STATES)[number];
+
+export const CHUNK_OUTCOMES = [
+  'warm', // 200/206
+  'retry_after', // 429, will retry
+  'server_error', // 500
+  'unavailable', // 502/503/504 or network error
+  'client_error', // 400/404/409
+  'auth_error', // 401/403
+  'stuck', // gave up after too many 429s
+  'failed', // gave up after retries
+] as const;
+export type ChunkOutcome = (typeof CHUNK_OUTCOMES)[number];
+
+export const QUALITIES = ['compressed', 'original'] as const;
+export type Quality = (typeof QUALITIES)[number];
+
+export const SHARE_EVENT_KINDS = ['deleted', 'moved', 'modified', 'restored', 'share_unavailable', 'share_restored', 'watcher_error'] as const;
+export type ShareEventKind = (typeof SHARE_EVENT_KINDS)[number];
+
+export const WEBHOOK_OUTCOMES = [
+  'accepted', // signed, recognised, handed on
+  'duplicate', // seen before (CVAT >= 2.65 retries deliveries): 200, not handed on
+  'rejected_signature', // missing or wrong X-Signature-256: 401
+  'rejected_size', // body over 1 MiB: 413
+  'rejected_malformed', // not JSON or not a CVAT payload: 400
+  'ignored', // valid event the warden does not use: 200
+] as const;
+export type WebhookOutcome = (typeof WEBHOOK_OUTCOMES)[number];
+
+export const WATCH_MODES = ['inotify', 'scan_only', 'polling'] as const;
+export type WatchMode = (typeof WATCH_MODES)[number];
