@@ -119,7 +119,7 @@ describe('grafana/alerts/cvat-warden-rules.yml', () => {
       it('follows the naming, label and annotation conventions', () => {
         expect(alert.alert).toMatch(/^CvatWarden[A-Z][A-Za-z0-9]*$/);
         expect(alert.for, 'a `for:` duration').toMatch(/^(\d+[smhdwy])+$/);
-        expect(SEVERITIES).toContain(alert.labels?.severity);
+        expect(SEVERITIES).toContain(alert.labels?.['severity']);
         const { summary, description, runbook_url: runbookUrl } = alert.annotations ?? {};
         expect(summary, 'summary').toBeTruthy();
         expect(summary).toMatch(/\.$/);
@@ -130,7 +130,7 @@ describe('grafana/alerts/cvat-warden-rules.yml', () => {
       });
 
       it('links to an anchor that exists in grafana/runbook.md', () => {
-        const anchor = alert.annotations?.runbook_url?.split('#')[1] ?? '';
+        const anchor = alert.annotations?.['runbook_url']?.split('#')[1] ?? '';
         expect([...anchors], `runbook.md needs a heading "## ${alert.alert}"`).toContain(anchor);
       });
 
@@ -141,7 +141,7 @@ describe('grafana/alerts/cvat-warden-rules.yml', () => {
         expect(firing.length, `a case where ${alert.alert} fires`).toBeGreaterThan(0);
         expect(quiet.length, `a case where ${alert.alert} stays quiet`).toBeGreaterThan(0);
         for (const expected of firing.flatMap((t) => t.exp_alerts ?? [])) {
-          expect(expected.exp_labels?.severity).toBe(alert.labels?.severity);
+          expect(expected.exp_labels?.['severity']).toBe(alert.labels?.['severity']);
           expect(Object.keys(expected.exp_annotations ?? {}).sort()).toEqual(Object.keys(alert.annotations ?? {}).sort());
         }
       });

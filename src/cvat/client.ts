@@ -26,7 +26,7 @@ import {
 export interface CvatClientOptions {
   /** Base URL of CVAT, optionally with a path prefix: `https://cvat.example.com/cvat`. */
   baseUrl: string;
-  credentials?: CvatCredentials;
+  credentials?: CvatCredentials | undefined;
   /** Organisation slug sent as `X-Organization` on list requests. */
   organization?: string;
   /** Page size for list endpoints. CVAT's default is 10; larger pages mean fewer round trips. */
@@ -105,9 +105,9 @@ export class CvatClient {
   async raw(
     path: string,
     options: {
-      query?: Record<string, string | number | undefined>;
+      query?: Record<string, string | number | undefined> | undefined;
       headers?: Record<string, string>;
-      signal?: AbortSignal;
+      signal?: AbortSignal | undefined;
       headersTimeoutMs?: number;
       withOrganization?: boolean;
     } = {},

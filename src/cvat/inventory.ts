@@ -28,8 +28,8 @@ export interface TaskRecord {
 }
 
 export interface InventoryIssue {
-  taskId?: number;
-  jobId?: number;
+  taskId?: number | undefined;
+  jobId?: number | undefined;
   /** `skipped` is expected (no data yet); `problem` means something is wrong and counts as a failure. */
   severity: 'skipped' | 'problem';
   message: string;

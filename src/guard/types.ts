@@ -111,7 +111,7 @@ export type GuardAlert = FileAlert | ShareAlert | WatcherErrorAlert;
 
 export interface ScanResult {
   /** 'share_unavailable' when the root was not usable and nothing was stat-ed. */
-  skipped?: 'share_unavailable' | 'closed';
+  skipped?: 'share_unavailable' | 'closed' | undefined;
   startedAt: number;
   durationMs: number;
   filesChecked: number;
