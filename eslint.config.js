@@ -1,0 +1,67 @@
+// Lint: typescript-eslint's type-aware strictTypeChecked, node: protocol imports, and the
+// import boundaries of the architecture (see README "How it works").
+import js from '@eslint/js';
+import nodePlugin from 'eslint-plugin-n';
+import tseslint from 'typescript-eslint';
+
+/** Code outside src/guard/ reaches the guard only through its public index. */
+const guardBoundary = {
+  group: ['**/guard/*', '!**/guard/index.js'],
+  message: 'Import the guard through src/guard/index.ts (its public API).',
+};
+/** Domain code never imports the layers above it. */
+const upward = (layers) => ({
+  group: layers.map((l) => `**/${l}/**`),
+  message: `Dependencies point one way: commands/daemon → guard/warm/plan/vault/backup → cvat → domain/errors. This module must not import ${layers.join(', ')}.`,
+});
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'bench/**', 'scripts/**', '**/*.mjs', 'eslint.config.js'] },
+  js.configs.recommended,
+  ...tseslint.configs.strictTypeChecked,
+  {
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
+    plugins: { n: nodePlugin },
+    rules: {
+      'n/prefer-node-protocol': 'error',
+      // Numbers and booleans read fine in messages; objects still need an explicit format.
+      '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true, allowBoolean: true, allowNullish: true }],
+      // `void promise` is the documented way to mark fire-and-forget; every such site was reviewed.
+      '@typescript-eslint/no-floating-promises': ['error', { ignoreVoid: true }],
+      '@typescript-eslint/no-confusing-void-expression': ['error', { ignoreArrowShorthand: true }],
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+    },
+  },
+  {
+    files: ['src/**/*.ts'],
+    ignores: ['src/guard/**'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [guardBoundary] }] },
+  },
+  {
+    files: ['src/cvat/**/*.ts', 'src/domain.ts', 'src/errors.ts', 'src/secrets.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [upward(['commands', 'daemon', 'guard', 'warm', 'plan', 'vault', 'backup', 'emulator'])] }] },
+  },
+  {
+    files: ['src/plan/**/*.ts', 'src/warm/**/*.ts', 'src/guard/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [upward(['commands', 'daemon', 'emulator'])] }] },
+  },
+  {
+    files: ['src/emulator/**/*.ts'],
+    // The emulator stands in for CVAT: it must not borrow the warden's own logic as its oracle.
+    rules: { 'no-restricted-imports': ['error', { patterns: [upward(['commands', 'daemon', 'guard', 'warm', 'plan', 'vault', 'backup'])] }] },
+  },
+  {
+    files: ['test/**/*.ts', 'vitest.config.ts'],
+    rules: {
+      // Tests assert on shapes they build; non-null assertions after an expect are the clearest form.
+      '@typescript-eslint/no-non-null-assertion': 'off',
+      '@typescript-eslint/no-unsafe-member-access': 'off',
+      '@typescript-eslint/no-unsafe-assignment': 'off',
+      '@typescript-eslint/no-unsafe-argument': 'off',
+      '@typescript-eslint/no-unsafe-call': 'off',
+      '@typescript-eslint/no-unsafe-return': 'off',
+    },
+  },
+);
