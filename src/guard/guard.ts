@@ -348,6 +348,9 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
     result.durationMs = performance.now() - started;
     this.#o.metrics.shareScanDuration.observe(result.durationMs / 1000);
     this.#o.metrics.shareLastScanTimestamp.set(this.#o.clock() / 1000);
+    // Every indexed file was observed: a persisted problem still unclaimed is for a file
+    // no task expects any more (task deleted while the warden was down).
+    if (this.#index.liveFiles > 0) this.#tracker.dropUnseenPersisted();
     if (!this.#firstScanDone) {
       this.#firstScanDone = true;
       this.#logStillOpen();

@@ -35,7 +35,7 @@ export class GuardStore {
   /** Open problems from the last run go to the tracker (consumed on first sight of each file). Throws STATE_IO. */
   async loadState(): Promise<void> {
     const state = await loadState(this.#o.stateDir);
-    for (const p of state?.problems ?? []) this.#o.tracker.persisted.set(p.path, p);
+    this.#o.tracker.loadPersisted(state?.problems ?? []);
   }
 
   /** Once, when the index is populated: persisted baselines for files not observed yet. */

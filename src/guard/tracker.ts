@@ -63,6 +63,8 @@ export class FileTracker {
   readonly #taskCounts = new Map<number, number>();
   /** Problems loaded from disk, keyed by path, consumed on the file's first observation. */
   readonly persisted = new Map<string, PersistedProblem>();
+  /** Persisted problems per task, counted in the gauges until their file is observed again. */
+  readonly #persistedByTask = new Map<number, number>();
   /** Paths whose persisted problem was found still open (logged once by the guard). */
   readonly stillOpen: string[] = [];
   #problemFiles = 0;
@@ -87,18 +89,65 @@ export class FileTracker {
     return this.#pendingByIno.size > 0;
   }
 
-  #setTaskCount(taskId: number, n: number): void {
-    if (n > 0) {
-      this.#taskCounts.set(taskId, n);
-      this.#metrics.taskShareFilesMissing.set({ task_id: String(taskId) }, n);
-    } else if (this.#taskCounts.delete(taskId)) {
-      this.#metrics.taskShareFilesMissing.remove({ task_id: String(taskId) });
+  /**
+   * Problems saved by the last run go into the gauges at once, before any task is known
+   * again: a restart (even one with CVAT unreachable) must not read as "files back", or
+   * the files-missing alert would resolve and start its `for:` wait anew.
+   */
+  loadPersisted(problems: Iterable<PersistedProblem>): void {
+    for (const p of problems) {
+      if (this.persisted.has(p.path)) continue;
+      this.persisted.set(p.path, p);
+      this.#persistedDelta(p, 1);
     }
+    this.#publishTotal();
+  }
+
+  /** After a full scan of a populated index: persisted problems of files no task expects any more. */
+  dropUnseenPersisted(): void {
+    if (this.persisted.size === 0) return;
+    for (const p of this.persisted.values()) this.#persistedDelta(p, -1);
+    this.persisted.clear();
+    this.#publishTotal();
+  }
+
+  #takePersisted(rel: string): PersistedProblem | undefined {
+    const p = this.persisted.get(rel);
+    if (!p) return undefined;
+    this.persisted.delete(rel);
+    this.#persistedDelta(p, -1);
+    this.#publishTotal();
+    return p;
+  }
+
+  #persistedDelta(p: PersistedProblem, delta: 1 | -1): void {
+    for (const taskId of new Set(p.taskIds)) {
+      const n = (this.#persistedByTask.get(taskId) ?? 0) + delta;
+      if (n > 0) this.#persistedByTask.set(taskId, n);
+      else this.#persistedByTask.delete(taskId);
+      this.#publishTask(taskId);
+    }
+  }
+
+  #publishTask(taskId: number): void {
+    const n = (this.#taskCounts.get(taskId) ?? 0) + (this.#persistedByTask.get(taskId) ?? 0);
+    if (n > 0) this.#metrics.taskShareFilesMissing.set({ task_id: String(taskId) }, n);
+    else this.#metrics.taskShareFilesMissing.remove({ task_id: String(taskId) });
+  }
+
+  #publishTotal(): void {
+    this.#metrics.shareFilesMissing.set(this.#problemFiles + this.persisted.size);
+  }
+
+  #setTaskCount(taskId: number, n: number): void {
+    if (n > 0) this.#taskCounts.set(taskId, n);
+    else if (!this.#taskCounts.delete(taskId)) return;
+    this.#publishTask(taskId);
   }
 
   #mark(f: number, delta: 1 | -1): void {
     this.#problemFiles += delta;
-    this.#metrics.shareFilesMissing.set(this.#problemFiles);
+    this.#publishTotal();
     for (const taskId of this.#index.refsByTask(f).keys()) this.#setTaskCount(taskId, (this.#taskCounts.get(taskId) ?? 0) + delta);
   }
 
@@ -137,7 +186,7 @@ export class FileTracker {
     this.problems.delete(f);
     if (isProblem(this.#index.status[f]!)) {
       this.#problemFiles--;
-      this.#metrics.shareFilesMissing.set(this.#problemFiles);
+      this.#publishTotal();
     }
     this.#index.status[f] = FileStatus.unknown;
   }
@@ -181,9 +230,7 @@ export class FileTracker {
     const prev = index.status[f]!;
     let persisted: PersistedProblem | undefined;
     if (prev === FileStatus.unknown && this.persisted.size > 0) {
-      const rel = index.relPath(f);
-      persisted = this.persisted.get(rel);
-      if (persisted) this.persisted.delete(rel);
+      persisted = this.#takePersisted(index.relPath(f));
     }
     const b = index.baseline(f);
 
