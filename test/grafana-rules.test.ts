@@ -156,6 +156,16 @@ describe('grafana/alerts/cvat-warden-rules.yml', () => {
     });
   }
 
+  it('has promtool cases that keep the files-missing alert firing through a warden outage and restarts', () => {
+    const cases = testFile.tests.filter((t) => (t.alert_rule_test ?? []).some((a) => a.alertname === 'CvatWardenShareFilesMissing'));
+    for (const situation of ['outage', 'same address', 'new address']) {
+      const found = cases.find((t) => t.name?.includes(situation) && t.name.includes('keeps firing'));
+      expect(found, `a CvatWardenShareFilesMissing case for "${situation}"`).toBeDefined();
+      const firing = (found!.alert_rule_test ?? []).filter((a) => (a.exp_alerts ?? []).length > 0);
+      expect(firing.length, 'firing at several times across the gap').toBeGreaterThanOrEqual(4);
+    }
+  });
+
   it('tests only alerts that exist', () => {
     const names = new Set(alerts.map((alert) => alert.alert));
     for (const t of alertTests) expect(names, `test for unknown alert ${t.alertname}`).toContain(t.alertname);
