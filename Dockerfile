@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
 # cvat-warden image: multi-stage, production dependencies only, non-root.
-# Build:  docker build -t cvat-warden .
-# Run:    see deploy/docker-compose.cvat-warden.yml (joins CVAT's compose project).
+# Build:  docker build -t ghcr.io/cvat-warden/cvat-warden:0.1.0 .
+# Run:    deploy/docker-compose.cvat-warden.yml (joins CVAT's compose project) or
+#         deploy/kubernetes/ (beside CVAT's Helm release); see the README.
 
 ARG NODE_VERSION=24
 
@@ -14,6 +15,15 @@ COPY src ./src
 RUN npm run build
 
 FROM node:${NODE_VERSION}-bookworm-slim AS runtime
+# Keep VERSION equal to package.json's version (test/dockerfile.test.ts checks it).
+ARG VERSION=0.1.0
+LABEL org.opencontainers.image.title="cvat-warden" \
+      org.opencontainers.image.description="Keeps a CVAT server's chunk cache warm and guards the share files its tasks read." \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.source="https://github.com/cvat-warden/cvat-warden" \
+      org.opencontainers.image.url="https://github.com/cvat-warden/cvat-warden" \
+      org.opencontainers.image.documentation="https://github.com/cvat-warden/cvat-warden#readme" \
+      org.opencontainers.image.licenses="MIT"
 ENV NODE_ENV=production \
     CVAT_WARDEN_STATE_DIR=/var/lib/cvat-warden \
     CVAT_SHARE_DIR=/home/django/share \
@@ -23,6 +33,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
 COPY grafana ./grafana
+COPY LICENSE ./
 # The node image ships an unprivileged "node" user (uid 1000); the state dir is its own.
 RUN mkdir -p /var/lib/cvat-warden && chown node:node /var/lib/cvat-warden
 USER node

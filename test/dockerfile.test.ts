@@ -46,7 +46,21 @@ describe('Dockerfile', () => {
   it('mounts the share read-only in the compose override', () => {
     const compose = readFileSync('deploy/docker-compose.cvat-warden.yml', 'utf8');
     expect(compose).toMatch(/cvat_share:\/home\/django\/share:ro/);
-    expect(compose).toMatch(/networks:\s*\n\s*- cvat/);
     expect(compose).not.toMatch(/CVAT_ACCESS_TOKEN:\s*\S/);
+    // The merged result is checked against CVAT's real files in test/compose.test.ts.
+  });
+
+  it('carries OCI labels that match package.json (version, source repository, license)', () => {
+    const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string; license: string; repository: { url: string } };
+    const labels = new Map<string, string>();
+    for (const line of runtime.filter((l) => /^LABEL\s/i.test(l))) {
+      for (const [, key, value] of line.matchAll(/([\w.-]+)="([^"]*)"/g)) labels.set(key!, value!);
+    }
+    const version = /^ARG VERSION=(\S+)$/m.exec(dockerfile)?.[1];
+    expect(version).toBe(pkg.version);
+    expect(labels.get('org.opencontainers.image.version')).toBe('${VERSION}');
+    expect(labels.get('org.opencontainers.image.source')).toBe(pkg.repository.url.replace(/^git\+/, '').replace(/\.git$/, ''));
+    expect(labels.get('org.opencontainers.image.licenses')).toBe(pkg.license);
+    for (const key of ['title', 'description', 'url', 'documentation']) expect(labels.get(`org.opencontainers.image.${key}`), key).toBeTruthy();
   });
 });

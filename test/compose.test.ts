@@ -1,0 +1,181 @@
+/**
+ * The README's compose route, against CVAT 2.73's real compose files: the command is read
+ * from README.md ("Docker Compose"), its `-f` files are CVAT's docker-compose.yml
+ * (../shared/cvat/v2.73.0), the docker-compose.override.yml that CVAT's install guide
+ * prescribes (site/.../basics/installation.md, "Share path", taken from the guide itself)
+ * and ours; they are merged the way `docker compose config` would (test/support/compose.ts,
+ * Compose specification merge rules — Debian's docker-compose v1 cannot parse CVAT's file).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, dirname, join, relative, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { OPTIONS } from '../src/config/options.js';
+import { composeConfig, composeProblems, interpolate, networkNames, type ComposeFile, type ComposeProject, type Mapping, type VolumeMount } from './support/compose.js';
+import { codeBlocks, composeFileArgs, readmeSection, shellCommands } from './support/readme.js';
+import { describeWithSharedCvat } from './support/shared-cvat.js';
+
+const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string; repository: { url: string } };
+const SHARE = '/home/django/share';
+/**
+ * Django's Host header check (django/http/request.py, `host_validation_re`), applied before
+ * ALLOWED_HOSTS: letters, digits, dots and hyphens only — `cvat_server` fails it (HTTP 400).
+ */
+const DJANGO_HOST_RE = /^([a-z0-9.-]+|\[[a-f0-9]*:[a-f0-9.:]+\])(?::([0-9]+))?$/;
+const PLACEHOLDER_RE = /\/path\/to|<[a-z][\w -]*>|example\.(com|org)|changeme|TODO|FIXME|your[-_ ]/i;
+
+const compose = readmeSection('Docker Compose');
+const shell = codeBlocks(compose, 'sh').flatMap(shellCommands);
+const upCommands = shell.filter((c) => c.startsWith('docker compose '));
+
+/** The `### Share path` override of CVAT's installation guide, exactly as the guide gives it. */
+function guideOverride(cvatDir: string): string {
+  const guide = readFileSync(join(cvatDir, 'site/content/en/docs/administration/community/basics/installation.md'), 'utf8');
+  const section = guide.slice(guide.indexOf('### Share path'));
+  const block = /```yml\n([\s\S]*?)```/.exec(section);
+  if (!block) throw new Error('no yml block under "Share path" in the installation guide');
+  return block[1]!;
+}
+
+/** The files a `-f` list names, read from where they are when run from CVAT's checkout. */
+function filesOf(args: string[], cvatDir: string, withOverride = true): ComposeFile[] {
+  return args.flatMap((arg): ComposeFile[] => {
+    const path = resolve(cvatDir, arg);
+    if (arg === 'docker-compose.yml') return [{ path, text: readFileSync(path, 'utf8') }];
+    if (arg === 'docker-compose.override.yml') return withOverride ? [{ path, text: guideOverride(cvatDir) }] : [];
+    // ../cvat-warden/deploy/… beside CVAT's checkout is this repository's deploy/.
+    const match = /^\.\.\/cvat-warden\/(deploy\/[\w.-]+\.yml)$/.exec(arg);
+    if (!match) throw new Error(`README names a compose file the test cannot place: ${arg}`);
+    return [{ path, text: readFileSync(match[1]!, 'utf8') }];
+  });
+}
+
+const service = (project: ComposeProject, name: string) => {
+  const s = project.services[name];
+  if (!s) throw new Error(`no service ${name}`);
+  return s;
+};
+const volumesOf = (s: Mapping) => (s['volumes'] as unknown as VolumeMount[] | undefined) ?? [];
+const envOf = (s: Mapping) => (s['environment'] as Record<string, string | null> | undefined) ?? {};
+
+describe('compose interpolation helper', () => {
+  it('follows the Compose rules for defaults, required values and $$', () => {
+    expect(interpolate('${A:-x} ${B-y} $$C ${C}', { B: '', C: 'c' })).toBe('x  $C c');
+    expect(() => interpolate('${A:?needed}', {})).toThrow(/needed/);
+  });
+});
+
+describeWithSharedCvat('compose: the README command with CVAT 2.73 real compose files', (shared) => {
+  const cvatDir = join(shared, 'v2.73.0');
+  const env = { SMOKESCREEN_OPTS: '--allow-address=172.18.0.9' };
+  const baseArgs = upCommands.map(composeFileArgs).find((args) => !args.some((a) => a.includes('vault')));
+  const vaultArgs = [...(baseArgs ?? []), '../cvat-warden/deploy/docker-compose.cvat-warden.vault.yml'];
+  const project = () => composeConfig(filesOf(baseArgs!, cvatDir), env);
+
+  it('is documented with CVAT\'s file first, the guide\'s override named, and ours last', () => {
+    expect(baseArgs, 'a `docker compose -f … up -d` line in README "Docker Compose"').toBeDefined();
+    expect(baseArgs!.slice(0, 2)).toEqual(['docker-compose.yml', 'docker-compose.override.yml']);
+    expect(baseArgs![2]).toMatch(/deploy\/docker-compose\.cvat-warden\.yml$/);
+    expect(compose).toContain(vaultArgs.at(-1));
+  });
+
+  it('merges into a project compose accepts: every volume, network, secret and dependency declared', () => {
+    const merged = project();
+    expect(merged.name).toBe('cvat');
+    expect(composeProblems(merged)).toEqual([]);
+  });
+
+  it('fails without docker-compose.override.yml, as the old README command did (cvat_share undeclared)', () => {
+    const merged = composeConfig(filesOf(baseArgs!, cvatDir, false), env);
+    expect(composeProblems(merged)).toContain('service "cvat_warden" refers to undefined volume cvat_share');
+  });
+
+  it('joins the cvat network and reaches CVAT by a host name Django accepts, an alias of cvat_server on port 8080', () => {
+    const merged = project();
+    const warden = service(merged, 'cvat_warden');
+    expect(Object.keys(warden['networks'] as Mapping)).toEqual(['cvat']);
+    expect(merged.networks).toHaveProperty('cvat');
+    const url = new URL(String(envOf(warden)['CVAT_URL']));
+    expect(url.protocol).toBe('http:');
+    expect(url.hostname).not.toContain('_');
+    expect(url.host).toMatch(DJANGO_HOST_RE);
+    expect(networkNames(merged, 'cvat').get(url.hostname), `${url.hostname} on the cvat network`).toBe('cvat_server');
+    expect(url.port).toBe('8080');
+    // The warden's own names on the network: one without an underscore for webhooks and Prometheus.
+    expect(networkNames(merged, 'cvat').get('cvat-warden')).toBe('cvat_warden');
+  });
+
+  it('mounts the very cvat_share volume CVAT\'s chunk workers read, read-only at the same path, and a named state volume', () => {
+    const merged = project();
+    const warden = service(merged, 'cvat_warden');
+    const share = volumesOf(warden).find((v) => v.target === SHARE);
+    expect(share).toEqual({ type: 'volume', source: 'cvat_share', target: SHARE, read_only: true });
+    for (const cvat of ['cvat_server', 'cvat_worker_chunks']) {
+      expect(volumesOf(service(merged, cvat)).find((v) => v.target === SHARE)?.source, cvat).toBe('cvat_share');
+    }
+    expect(envOf(warden)['CVAT_SHARE_DIR']).toBe(SHARE);
+    const stateDir = envOf(warden)['CVAT_WARDEN_STATE_DIR'];
+    const state = volumesOf(warden).find((v) => v.target === stateDir);
+    expect(state?.type).toBe('volume');
+    expect(merged.volumes).toHaveProperty(state!.source!);
+  });
+
+  it('reads the token from a Docker secret whose file resolves in CVAT\'s checkout, where the README puts it', () => {
+    const merged = project();
+    const warden = service(merged, 'cvat_warden');
+    const secrets = warden['secrets'] as Mapping[];
+    expect(secrets).toHaveLength(1);
+    expect(envOf(warden)['CVAT_ACCESS_TOKEN_FILE']).toBe(secrets[0]!['target']);
+    const file = String(merged.secrets[String(secrets[0]!['source'])]?.['file']);
+    expect(dirname(file)).toBe(cvatDir);
+    const written = shell.map((c) => /> *(\S+)\)?$/.exec(c)?.[1]).find(Boolean);
+    expect(written, 'the README writes the token file').toBeDefined();
+    expect(resolve(cvatDir, written!.replace(/\)$/, ''))).toBe(file);
+    expect(envOf(warden)).not.toHaveProperty('CVAT_ACCESS_TOKEN');
+  });
+
+  it('uses the published image of this version, with a build context that resolves from anywhere', () => {
+    const warden = service(project(), 'cvat_warden');
+    const repo = pkg.repository.url.replace(/^git\+/, '').replace(/\.git$/, '');
+    const owner = new URL(repo).pathname.split('/')[1];
+    expect(warden['image']).toBe(`ghcr.io/${owner}/cvat-warden:${pkg.version}`);
+    const context = String((warden['build'] as Mapping)['context']);
+    if (/^https:\/\//.test(context)) expect(context).toBe(`${repo}.git#v${pkg.version}`);
+    else expect(existsSync(join(context, 'Dockerfile')), `${context}/Dockerfile`).toBe(true);
+  });
+
+  it('has no placeholders, and only environment variables the warden knows', () => {
+    const merged = project();
+    const warden = service(merged, 'cvat_warden');
+    expect(JSON.stringify(warden)).not.toMatch(PLACEHOLDER_RE);
+    expect(JSON.stringify(merged.secrets)).not.toMatch(PLACEHOLDER_RE);
+    const known = new Set(OPTIONS.map((o) => o.env).filter(Boolean));
+    for (const name of Object.keys(envOf(warden))) expect(known, name).toContain(name);
+  });
+
+  it('passes SMOKESCREEN_OPTS, as the README sets it for webhooks, to CVAT\'s webhook worker', () => {
+    const exported = shell.find((c) => c.startsWith('export SMOKESCREEN_OPTS='));
+    expect(exported, 'README "Docker Compose" exports SMOKESCREEN_OPTS').toMatch(/^export SMOKESCREEN_OPTS="--allow-address=\$\(docker inspect .*cvat_warden\)"$/);
+    expect(compose).toContain('http://cvat-warden:9464/webhooks/cvat');
+    const merged = project();
+    for (const worker of ['cvat_worker_webhooks', 'cvat_server']) expect(envOf(service(merged, worker))['SMOKESCREEN_OPTS'], worker).toBe(env.SMOKESCREEN_OPTS);
+  });
+
+  it('vault variant: the share is writable for the warden only, with the vault inside it', () => {
+    const merged = composeConfig(filesOf(vaultArgs, cvatDir), env);
+    expect(composeProblems(merged)).toEqual([]);
+    const warden = service(merged, 'cvat_warden');
+    const shares = volumesOf(warden).filter((v) => v.target === SHARE);
+    expect(shares).toEqual([{ type: 'volume', source: 'cvat_share', target: SHARE, read_only: false }]);
+    const vault = String(envOf(warden)['CVAT_WARDEN_VAULT']);
+    expect(relative(SHARE, vault)).toMatch(/^\.[\w-]+$/);
+    const vaultOption = OPTIONS.find((o) => o.name === 'vault');
+    if (vaultOption) expect(vaultOption.env).toBe('CVAT_WARDEN_VAULT');
+    for (const [name, s] of Object.entries(merged.services)) {
+      if (name === 'cvat_warden') continue;
+      for (const v of volumesOf(s).filter((m) => m.source === 'cvat_share')) expect(v.read_only, `${name} keeps the share read-only`).toBe(true);
+    }
+    // The base file alone stays read-only.
+    expect(volumesOf(service(project(), 'cvat_warden')).find((v) => v.target === SHARE)?.read_only).toBe(true);
+    expect(basename(vaultArgs.at(-1)!)).toBe('docker-compose.cvat-warden.vault.yml');
+  });
+});
