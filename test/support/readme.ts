@@ -9,10 +9,16 @@ const README = readFileSync('README.md', 'utf8');
 /** The text under a `##`/`###` heading, up to the next heading of the same or a higher level. */
 export function readmeSection(heading: string): string {
   const lines = README.split('\n');
-  const start = lines.findIndex((l) => /^#{2,4} /.test(l) && l.replace(/^#+ /, '').startsWith(heading));
+  // A `# comment` inside a code block is no heading.
+  let fenced = false;
+  const isHeading = lines.map((l) => {
+    if (l.startsWith('```')) fenced = !fenced;
+    return !fenced && /^#{1,6} /.test(l);
+  });
+  const start = lines.findIndex((l, i) => isHeading[i] && /^#{2,4} /.test(l) && l.replace(/^#+ /, '').startsWith(heading));
   if (start === -1) throw new Error(`README.md has no heading "${heading}"`);
   const level = /^#+/.exec(lines[start]!)![0].length;
-  const end = lines.findIndex((l, i) => i > start && new RegExp(`^#{1,${level}} `).test(l));
+  const end = lines.findIndex((l, i) => i > start && isHeading[i] && new RegExp(`^#{1,${level}} `).test(l));
   return lines.slice(start + 1, end === -1 ? undefined : end).join('\n');
 }
 

@@ -1,0 +1,241 @@
+/**
+ * deploy/kubernetes as `kubectl kustomize` renders it (Debian's kubectl, installed by
+ * scripts/install-kubectl.sh; the manifests keep to what kustomize 2.0 understands), held
+ * to what running beside CVAT's Helm chart 2.73.0 (../shared/cvat/v2.73.0/helm-chart) needs;
+ * the README's "Kubernetes" section — its Helm values snippet and its commands — is read
+ * from README.md and checked against the chart's values.yaml and templates.
+ */
+import { execFile } from 'node:child_process';
+import { copyFile, readFile, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { OPTIONS } from '../src/config/options.js';
+import { itWithKubectl, kustomize, type K8sObject } from './support/kubectl.js';
+import { codeBlocks, readmeSection, shellCommands } from './support/readme.js';
+import { describeWithSharedCvat } from './support/shared-cvat.js';
+import { useTempDir } from './support/tmp.js';
+
+const execFileAsync = promisify(execFile);
+const itKubectl = itWithKubectl('kubernetes');
+const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string };
+const SHARE = '/home/django/share';
+const RELEASE = 'cvat';
+
+type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- rendered YAML, checked field by field
+interface Rendered {
+  all: K8sObject[];
+  deployment: Obj;
+  pod: Obj;
+  container: Obj;
+  byKind: (kind: string) => Obj;
+}
+
+async function render(dir: string): Promise<Rendered> {
+  const all = await kustomize(dir);
+  const byKind = (kind: string): Obj => {
+    const found = all.filter((o) => o.kind === kind);
+    if (found.length !== 1) throw new Error(`${dir}: expected one ${kind}, got ${found.length}`);
+    return found[0] as Obj;
+  };
+  const deployment = byKind('Deployment');
+  const pod = deployment['spec'].template.spec;
+  return { all, deployment, pod, container: pod.containers[0], byKind };
+}
+
+const env = (container: Obj): Record<string, string> => Object.fromEntries((container['env'] as Obj[]).map((e) => [e['name'], e['value']]));
+const volume = (pod: Obj, name: string): Obj => (pod['volumes'] as Obj[]).find((v) => v['name'] === name)!;
+const mountAt = (container: Obj, path: string): Obj | undefined => (container['volumeMounts'] as Obj[]).find((m) => m['mountPath'] === path);
+const matches = (selector: Record<string, string>, labels: Record<string, string> = {}) => Object.entries(selector).every(([k, v]) => labels[k] === v);
+
+const k8sSection = readmeSection('Kubernetes');
+const helmSnippet = codeBlocks(k8sSection, 'yaml')[0];
+const k8sCommands = codeBlocks(k8sSection, 'sh').flatMap(shellCommands);
+
+describe('deploy/kubernetes (kubectl kustomize)', () => {
+  itKubectl('renders a Deployment, Service, state PVC, NetworkPolicy, ServiceMonitor and PrometheusRule, and no Secret', async () => {
+    const { all } = await render('deploy/kubernetes');
+    expect(all.map((o) => o.kind).sort()).toEqual(['Deployment', 'NetworkPolicy', 'PersistentVolumeClaim', 'PrometheusRule', 'Service', 'ServiceMonitor']);
+    for (const o of all) expect(o.metadata.labels?.['app.kubernetes.io/name'], `${o.kind} label`).toBe('cvat-warden');
+  });
+
+  itKubectl('Deployment: one replica, Recreate, non-root with a read-only root filesystem, probes and resources', async () => {
+    const { deployment, pod, container } = await render('deploy/kubernetes');
+    expect(deployment['spec'].replicas).toBe(1);
+    expect(deployment['spec'].strategy).toEqual({ type: 'Recreate' });
+    expect(pod['securityContext'].runAsNonRoot).toBe(true);
+    expect(pod['securityContext'].runAsUser).toBeGreaterThan(0);
+    expect(container['securityContext']).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
+    expect(container['image']).toBe(`ghcr.io/cvat-warden/cvat-warden:${pkg.version}`);
+    const port = (container['ports'] as Obj[]).find((p) => p['name'] === 'http')!;
+    expect(env(container)['CVAT_WARDEN_LISTEN']).toBe(`0.0.0.0:${port['containerPort']}`);
+    expect(container['livenessProbe'].httpGet).toEqual({ path: '/healthz', port: 'http' });
+    expect(container['readinessProbe'].httpGet).toEqual({ path: '/readyz', port: 'http' });
+    expect(container['resources'].requests).toMatchObject({ cpu: expect.any(String), memory: expect.any(String) });
+    expect(container['resources'].limits.memory).toBeTruthy();
+    // Read-only root: every directory the warden writes is a volume.
+    for (const dir of [env(container)['CVAT_WARDEN_STATE_DIR']!, '/tmp']) expect(mountAt(container, dir), dir).toBeDefined();
+    const known = new Set(OPTIONS.map((o) => o.env).filter(Boolean));
+    for (const name of Object.keys(env(container))) expect(known, name).toContain(name);
+  });
+
+  itKubectl('mounts the share read-only from the RWX claim, and keeps its state on its own PVC', async () => {
+    const { all, pod, container } = await render('deploy/kubernetes');
+    const shareMount = mountAt(container, SHARE)!;
+    expect(shareMount['readOnly']).toBe(true);
+    expect(env(container)['CVAT_SHARE_DIR']).toBe(SHARE);
+    const share = volume(pod, shareMount['name']);
+    expect(share['persistentVolumeClaim']).toEqual({ claimName: 'cvat-share', readOnly: true });
+    const state = volume(pod, mountAt(container, env(container)['CVAT_WARDEN_STATE_DIR']!)!['name']);
+    const claim = all.find((o) => o.kind === 'PersistentVolumeClaim' && o.metadata.name === state['persistentVolumeClaim']?.claimName) as Obj | undefined;
+    expect(claim, 'the state PVC is rendered').toBeDefined();
+    expect(claim!['metadata'].name).not.toBe('cvat-share');
+    expect(claim!['spec'].accessModes).toEqual(['ReadWriteOnce']);
+  });
+
+  itKubectl('takes the token from the Secret that secret.example.yaml and the README create', async () => {
+    const { pod, container } = await render('deploy/kubernetes');
+    const tokenFile = env(container)['CVAT_ACCESS_TOKEN_FILE']!;
+    const mount = (container['volumeMounts'] as Obj[]).find((m) => tokenFile.startsWith(`${m['mountPath']}/`))!;
+    expect(mount['readOnly']).toBe(true);
+    const secretName = volume(pod, mount['name'])['secret'].secretName;
+    const key = relative(mount['mountPath'], tokenFile);
+    const example = parse(await readFile('deploy/kubernetes/secret.example.yaml', 'utf8')) as Obj;
+    expect(example['kind']).toBe('Secret');
+    expect(example['metadata'].name).toBe(secretName);
+    expect(example['stringData']).toHaveProperty(key);
+    expect(k8sCommands).toContain(`kubectl -n ${RELEASE} create secret generic ${secretName} --from-file=${key}=./cvat-warden-token`);
+    expect(k8sCommands).toContain(`kubectl -n ${RELEASE} apply -k deploy/kubernetes`);
+    expect(env(container)).not.toHaveProperty('CVAT_ACCESS_TOKEN');
+  });
+
+  itKubectl('Service, ServiceMonitor and NetworkPolicy select the warden pod; the job label is what the rules expect', async () => {
+    const { deployment, byKind } = await render('deploy/kubernetes');
+    const podLabels = deployment['spec'].template.metadata.labels as Record<string, string>;
+    const service = byKind('Service');
+    expect(matches(service['spec'].selector, podLabels)).toBe(true);
+    expect(service['spec'].publishNotReadyAddresses).toBe(true);
+    const port = (service['spec'].ports as Obj[])[0]!;
+    expect(port).toMatchObject({ name: 'http', port: 9464, targetPort: 'http' });
+    const monitor = byKind('ServiceMonitor');
+    expect(matches(monitor['spec'].selector.matchLabels, service['metadata'].labels)).toBe(true);
+    expect(monitor['spec'].endpoints).toEqual([expect.objectContaining({ port: 'http', path: '/metrics' })]);
+    // Prometheus Operator names the job after the Service; CvatWardenDown selects job="cvat-warden".
+    const rules = await readFile('grafana/alerts/cvat-warden-rules.yml', 'utf8');
+    expect(rules).toContain(`up{job="${service['metadata'].name}"}`);
+    const policy = byKind('NetworkPolicy');
+    expect(matches(policy['spec'].podSelector.matchLabels, podLabels)).toBe(true);
+    expect(policy['spec'].policyTypes).toEqual(['Ingress', 'Egress']);
+  });
+
+  itKubectl('ships the PrometheusRule generated from grafana/alerts, up to date, and the check fails when it is stale', async () => {
+    const { byKind } = await render('deploy/kubernetes');
+    const source = parse(await readFile('grafana/alerts/cvat-warden-rules.yml', 'utf8')) as Obj;
+    expect(byKind('PrometheusRule')['spec'].groups).toEqual(source['groups']);
+    const { stdout } = await execFileAsync('node', ['scripts/generate-k8s-rules.mjs', '--check']);
+    expect(stdout).toContain('up to date');
+  });
+
+  describe('generator', () => {
+    const tmp = useTempDir('warden-k8s-rules-');
+    it('refuses a stale file, and points runbook links at a configurable base', async () => {
+      const rules = join(tmp.path, 'rules.yml');
+      await writeFile(rules, (await readFile('grafana/alerts/cvat-warden-rules.yml', 'utf8')).replace('for: 5m', 'for: 6m'));
+      const stale = await execFileAsync('node', ['scripts/generate-k8s-rules.mjs', '--check', '--rules', rules]).then(
+        () => undefined,
+        (error: { code: number; stderr: string }) => error,
+      );
+      expect(stale?.code).toBe(1);
+      expect(stale?.stderr).toMatch(/out of date .*npm run generate:k8s/);
+      await copyFile('grafana/alerts/cvat-warden-rules.yml', rules);
+      const { stdout } = await execFileAsync('node', ['scripts/generate-k8s-rules.mjs', '--rules', rules, '--out', '-', '--runbook-base', 'https://wiki.internal/runbook']);
+      const urls = [...stdout.matchAll(/runbook_url: (\S+)/g)].map((m) => m[1]);
+      expect(urls.length).toBeGreaterThan(5);
+      for (const url of urls) expect(url).toMatch(/^https:\/\/wiki\.internal\/runbook#cvatwarden[a-z]+$/);
+    });
+  });
+
+  itKubectl('vault overlay: the share writable for the warden, CVAT_WARDEN_VAULT inside it, nothing else changed', async () => {
+    const base = await render('deploy/kubernetes');
+    const vault = await render('deploy/kubernetes/overlays/vault');
+    const mount = mountAt(vault.container, SHARE)!;
+    expect(mount['readOnly']).toBe(false);
+    expect(volume(vault.pod, mount['name'])['persistentVolumeClaim']).toEqual({ claimName: 'cvat-share', readOnly: false });
+    expect(relative(SHARE, env(vault.container)['CVAT_WARDEN_VAULT']!)).toMatch(/^\.[\w-]+$/);
+    const vaultOption = OPTIONS.find((o) => o.name === 'vault');
+    if (vaultOption) expect(vaultOption.env).toBe('CVAT_WARDEN_VAULT');
+    // Undo exactly those changes: the rest is the base.
+    mount['readOnly'] = true;
+    volume(vault.pod, mount['name'])['persistentVolumeClaim']['readOnly'] = true;
+    vault.container['env'] = (vault.container['env'] as Obj[]).filter((e) => e['name'] !== 'CVAT_WARDEN_VAULT');
+    expect(vault.all).toEqual(base.all);
+    expect(mountAt(base.container, SHARE)!['readOnly']).toBe(true);
+  });
+});
+
+describeWithSharedCvat('README "Kubernetes" against CVAT 2.73 Helm chart', (shared) => {
+  const chart = join(shared, 'v2.73.0', 'helm-chart');
+  const values = parse(readFileSync(join(chart, 'values.yaml'), 'utf8')) as Obj;
+  const snippet = parse(helmSnippet ?? '', { merge: true }) as Obj;
+  const template = (path: string) => readFileSync(join(chart, 'templates', path), 'utf8');
+
+  /** Every `additionalVolumes` list in the snippet, with its path in the values tree. */
+  function volumeLists(node: Obj, path: string[] = []): Array<{ path: string[]; volumes: Obj[]; mounts: Obj[] }> {
+    const here = Array.isArray(node['additionalVolumes']) ? [{ path, volumes: node['additionalVolumes'] as Obj[], mounts: node['additionalVolumeMounts'] as Obj[] }] : [];
+    return [...here, ...Object.entries(node).flatMap(([k, v]) => (v && typeof v === 'object' && !Array.isArray(v) ? volumeLists(v as Obj, [...path, k]) : []))];
+  }
+  const at = (tree: Obj, path: string[]) => path.reduce<Obj | undefined>((n, k) => n?.[k], tree);
+
+  it('has a Helm values snippet that parses and only uses keys the chart has', () => {
+    expect(helmSnippet, 'a ```yaml block in README "Kubernetes"').toBeDefined();
+    const lists = volumeLists(snippet);
+    expect(lists.map((l) => l.path.join('.'))).toEqual(expect.arrayContaining(['cvat.backend.server', 'cvat.backend.worker.chunks']));
+    for (const { path } of lists) {
+      expect(at(values, [...path, 'additionalVolumes']), `${path.join('.')}.additionalVolumes in values.yaml`).toEqual([]);
+      expect(at(values, [...path, 'additionalVolumeMounts']), `${path.join('.')}.additionalVolumeMounts in values.yaml`).toEqual([]);
+    }
+    expect(typeof at(values, ['smokescreen', 'opts'])).toBe('string');
+    expect(String(at(snippet, ['smokescreen', 'opts']))).toMatch(/^--allow-address=\d+\.\d+\.\d+\.\d+$/);
+  });
+
+  it('mounts the share at /home/django/share from one claim in every listed component', () => {
+    const claims = new Set<string>();
+    for (const { path, volumes, mounts } of volumeLists(snippet)) {
+      const mount = mounts.find((m) => m['mountPath'] === SHARE);
+      expect(mount, `${path.join('.')} mounts ${SHARE}`).toBeDefined();
+      const vol = volumes.find((v) => v['name'] === mount!['name']);
+      expect(vol?.['persistentVolumeClaim']?.claimName, `${path.join('.')} volume ${mount!['name']}`).toBeTruthy();
+      claims.add(vol!['persistentVolumeClaim'].claimName);
+    }
+    expect([...claims]).toEqual(['cvat-share']);
+  });
+
+  it('feeds the chart templates that consume those lists (server and chunk worker)', () => {
+    const server = template('cvat_backend/server/deployment.yml');
+    const chunks = template('cvat_backend/worker_chunks/deployment.yml');
+    expect(server).toContain('$localValues := .Values.cvat.backend.server');
+    expect(chunks).toContain('$localValues := .Values.cvat.backend.worker.chunks');
+    for (const text of [server, chunks]) {
+      expect(text).toContain('concat .Values.cvat.backend.additionalVolumes $localValues.additionalVolumes');
+      expect(text).toContain('concat .Values.cvat.backend.additionalVolumeMounts $localValues.additionalVolumeMounts');
+    }
+    expect(template('_helpers.tpl')).toMatch(/name: SMOKESCREEN_OPTS\s+value: \{\{ \.Values\.smokescreen\.opts/);
+  });
+
+  itKubectl('points the warden at <release>-backend-service:8080 and lets it through the NetworkPolicy to the server pods', async () => {
+    const service = template('cvat_backend/service.yml');
+    expect(service).toContain('name: {{ .Release.Name }}-backend-service');
+    const port = (values['cvat'].backend.service.spec.ports as Obj[])[0]!['port'];
+    const { container, byKind, pod } = await render('deploy/kubernetes');
+    expect(env(container)['CVAT_URL']).toBe(`http://${RELEASE}-backend-service:${port}`);
+    expect(k8sSection).toContain('<release>-backend-service:8080');
+    // The chart's server pods carry these labels (deployment.yml) and the Service selects them.
+    for (const label of ['app: cvat-app', 'tier: backend', 'component: server']) expect(service).toContain(label);
+    const egress = (byKind('NetworkPolicy')['spec'].egress as Obj[]).find((rule) => (rule['ports'] as Obj[]).some((p) => p['port'] === port))!;
+    expect(egress['to'][0].podSelector.matchLabels).toEqual({ app: 'cvat-app', tier: 'backend', component: 'server' });
+    // The warden's share claim is the snippet's.
+    expect(volume(pod, mountAt(container, SHARE)!['name'])['persistentVolumeClaim'].claimName).toBe('cvat-share');
+  });
+});
