@@ -1,18 +1,23 @@
 /**
  * `cvat-warden doctor`: checks the setup and explains every problem in one line with a
- * fix — CVAT reachable, version and features, credentials and data permission, share
- * mounted at the right host path, filesystem type and watch mode, inotify budget,
- * state directory writable.
+ * fix — CVAT reachable, version and features, credentials and data permission, CVAT's
+ * chunk workers (doctor-chunks.ts), share mounted at the right host path and its sampled
+ * files present (a deleted file is reported as such, not as a wrong path), filesystem
+ * type and watch mode, inotify budget, state directory writable, and the running
+ * service's webhook deliveries (doctor-service.ts).
  */
 import { accessSync, constants, existsSync, mkdirSync, readFileSync, readdirSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { CommandConfig } from '../config/index.js';
 import type { CvatClient } from '../cvat/client.js';
 import type { CvatFeatures } from '../cvat/features.js';
+import type { Job } from '../cvat/shapes.js';
 import { describeError } from '../errors.js';
 import { checkName, detectFsType, type GuardTask } from '../guard/index.js';
 import { redactSecrets } from '../secrets.js';
 import { createClient, writeJson, type CommandContext } from './context.js';
+import { checkChunkWorkers } from './doctor-chunks.js';
+import { checkWebhooks } from './doctor-service.js';
 import { collectGuardTasks } from './shared.js';
 
 export interface DoctorCheck {
@@ -25,6 +30,8 @@ export interface DoctorCheck {
 }
 
 const SAMPLE_FRAMES = 20;
+/** Jobs collected for the chunk-worker check. */
+const SAMPLE_JOBS = 3;
 
 export async function runDoctor(config: CommandConfig, context: CommandContext): Promise<number> {
   const checks: DoctorCheck[] = [];
@@ -33,9 +40,14 @@ export async function runDoctor(config: CommandConfig, context: CommandContext):
   try {
     const features = await checkCvat(client, add, context.signal);
     let shareTasks: GuardTask[] = [];
-    if (features) shareTasks = await checkPermissions(client, features, config, add, context.signal);
+    if (features) {
+      const access = await checkPermissions(client, features, config, add, context.signal);
+      shareTasks = access.shareTasks;
+      if (access.jobs.length > 0) await checkChunkWorkers(client, features, access.jobs, add, { coldThresholdMs: config.warm.coldThresholdMs, signal: context.signal });
+    }
     await checkShare(config, features, shareTasks, add);
     checkStateDir(config.stateDir, add);
+    await checkWebhooks(config.listen, add);
   } finally {
     await client.close();
   }
@@ -50,7 +62,8 @@ export async function runDoctor(config: CommandConfig, context: CommandContext):
   return failed === 0 ? 0 : 1;
 }
 
-type Add = (name: string, level: DoctorCheck['level'], detail: string, fix?: string) => void;
+export type DoctorAdd = (name: string, level: DoctorCheck['level'], detail: string, fix?: string) => void;
+type Add = DoctorAdd;
 
 async function checkCvat(client: CvatClient, add: Add, signal: AbortSignal): Promise<CvatFeatures | undefined> {
   try {
@@ -76,36 +89,38 @@ async function checkCvat(client: CvatClient, add: Add, signal: AbortSignal): Pro
   }
 }
 
-async function checkPermissions(client: CvatClient, features: CvatFeatures, config: CommandConfig, add: Add, signal: AbortSignal): Promise<GuardTask[]> {
+/** Credentials and data permission; the share tasks and a few readable jobs for the later checks. */
+async function checkPermissions(client: CvatClient, features: CvatFeatures, config: CommandConfig, add: Add, signal: AbortSignal): Promise<{ shareTasks: GuardTask[]; jobs: Job[] }> {
+  const jobs: Job[] = [];
   try {
     const self = (await client.getJson('/api/users/self', undefined, signal)) as { username?: string; is_superuser?: boolean };
     add('credentials', 'ok', `accepted, user "${self.username ?? '?'}"${self.is_superuser ? ' (admin)' : ''}`);
   } catch (error) {
     add('credentials', 'fail', describeError(error), 'create a personal access token of an admin (or org owner/maintainer) and set CVAT_ACCESS_TOKEN');
-    return [];
+    return { shareTasks: [], jobs };
   }
   try {
-    let jobId: number | undefined;
     for await (const job of client.jobs({}, signal)) {
-      if (job.ok) {
-        jobId = job.value.id;
-        break;
-      }
+      // Annotation jobs only: a ground-truth job's chunks follow its own frame list.
+      if (job.ok && (job.value.type ?? 'annotation') === 'annotation') jobs.push(job.value);
+      if (jobs.length >= SAMPLE_JOBS) break;
     }
-    if (jobId === undefined) add('job data permission', 'warn', 'no job visible to this account, so data access could not be tried', 'use an admin account, or set CVAT_ORG to the organization to warm');
+    const first = jobs[0];
+    if (first === undefined) add('job data permission', 'warn', 'no job visible to this account, so data access could not be tried', 'use an admin account, or set CVAT_ORG to the organization to warm');
     else {
-      await client.jobMeta(jobId, signal);
-      add('job data permission', 'ok', `may read job data (tried job ${jobId})`);
+      await client.jobMeta(first.id, signal);
+      add('job data permission', 'ok', `may read job data (tried job ${first.id})`);
     }
   } catch (error) {
     add('job data permission', 'fail', describeError(error), 'warming needs an admin account or an organization owner/maintainer (set CVAT_ORG for an org)');
+    jobs.length = 0;
   }
-  if (!config.shareDir) return [];
+  if (!config.shareDir) return { shareTasks: [], jobs };
   try {
     const tasks = await collectGuardTasks(client, features, { all: true, taskIds: [], projectIds: [], jobIds: [] }, config.shareTasks, () => undefined, signal);
-    return tasks.filter((t) => t.storage === 'share' || (!features.storageInMeta && t.storage === 'unknown'));
+    return { shareTasks: tasks.filter((t) => t.storage === 'share' || (!features.storageInMeta && t.storage === 'unknown')), jobs };
   } catch {
-    return [];
+    return { shareTasks: [], jobs };
   }
 }
 
@@ -142,15 +157,25 @@ async function checkShare(config: CommandConfig, features: CvatFeatures | undefi
   if (!sample) add('share directory', 'ok', `${shareDir} is mounted; no share task found to test frame names against`);
   else {
     const names = (sample.meta.frames ?? []).slice(0, SAMPLE_FRAMES).map((f) => f.name).filter((n) => checkName(n).ok !== false);
-    const found = names.filter((n) => existsSync(join(root, n))).length;
+    const missing = names.filter((n) => !existsSync(join(root, n)));
+    const found = names.length - missing.length;
     if (found === names.length) add('share directory', 'ok', `${shareDir}: all ${names.length} sampled frame names of task ${sample.taskId} found`);
-    else {
+    else if (found > 0) {
+      // Some frames are where CVAT expects them: the root is right, the others were deleted or moved.
+      add('share directory', 'ok', `${shareDir}: ${found} of ${names.length} sampled frame names of task ${sample.taskId} found, so this is the right root`);
+      add(
+        'share files',
+        'fail',
+        `${missing.length} sampled file(s) of task ${sample.taskId} are missing from the share (deleted or moved): ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''}`,
+        'put them back at the same path (CVAT cannot rebuild their chunks without them); `cvat-warden check --all` lists every missing file with its tasks, jobs and chunks',
+      );
+    } else {
       const better = suggestRoot(root, names);
       add(
         'share directory',
         'fail',
-        `${shareDir}: ${names.length - found} of ${names.length} sampled frame names of task ${sample.taskId} are missing (e.g. ${names.find((n) => !existsSync(join(root, n)))})`,
-        better ? `the frames are under ${better}: set CVAT_SHARE_DIR=${better}` : 'CVAT_SHARE_DIR must be the host path that CVAT sees as /home/django/share (the most common mistake is one directory too high or too low)',
+        `${shareDir}: none of ${names.length} sampled frame names of task ${sample.taskId} is there (e.g. ${missing[0]})`,
+        better ? `the frames are under ${better}: set CVAT_SHARE_DIR=${better}` : 'CVAT_SHARE_DIR must be the host path that CVAT sees as /home/django/share (the most common mistake is one directory too high or too low); if it is, these files were deleted: `cvat-warden check --all` lists them',
       );
     }
   }

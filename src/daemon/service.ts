@@ -62,6 +62,9 @@ export class WardenService {
   private firstDiscoveryDone = false;
   private wakeDiscovery: (() => void) | undefined;
   private closing: Promise<void> | undefined;
+  private readonly startedAt = Date.now();
+  /** When the last signed webhook delivery was accepted (doctor reads it from /status). */
+  private lastWebhookAt: number | undefined;
 
   constructor(options: ServiceOptions) {
     this.options = options;
@@ -231,6 +234,7 @@ export class WardenService {
   }
 
   private onWebhook(event: WebhookEvent): void {
+    this.lastWebhookAt = Date.now();
     if (!this.discovery || this.stopIntake.signal.aborted) return;
     if ('taskId' in event && typeof event.taskId === 'number') {
       this.logger.info({ event: event.event, kind: event.kind, taskId: event.taskId }, 'webhook');
@@ -285,6 +289,11 @@ export class WardenService {
       },
       share: this.guard ? { ...this.guard.status(), openProblems: this.guard.problems().slice(0, 200) } : null,
       issues: [...this.issues.values()].slice(0, 100),
+      webhooks: {
+        enabled: Boolean(this.config.webhookSecret),
+        startedAt: new Date(this.startedAt).toISOString(),
+        lastAcceptedAt: this.lastWebhookAt ? new Date(this.lastWebhookAt).toISOString() : null,
+      },
     };
   }
 
