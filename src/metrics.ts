@@ -3,7 +3,8 @@
  * one, so tests and embedders get isolated counters). Naming follows Prometheus
  * practice: `cvat_warden_` prefix, base units, `_total` on counters, and only
  * bounded labels — never a path, chunk index or job id.
- * `task_id` appears on one gauge only, and only for tasks with open share problems.
+ * `task_id` appears only on the per-task problem gauge and the task-name info gauge, and
+ * only for tasks with open share problems.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { CHUNK_OUTCOMES, CHUNK_STATES, QUALITIES, SHARE_EVENT_KINDS, WATCH_MODES, WEBHOOK_OUTCOMES, type WatchMode } from './domain.js';
@@ -113,6 +114,14 @@ export function createMetrics(options: { buildInfo: BuildInfo; defaultMetrics?: 
     labelNames: ['task_id'] as const,
     registers: [registry],
   });
+  // The dashboard joins this on task_id to show names and link to CVAT's task page.
+  // Bounded like the gauge above: a series exists only while the task has problems.
+  const taskInfo = new Gauge({
+    name: 'cvat_warden_task_info',
+    help: 'Name of each task that has share files missing, moved or changed; always 1, a series exists only for tasks with problems.',
+    labelNames: ['task_id', 'task_name'] as const,
+    registers: [registry],
+  });
   const shareAvailable = new Gauge({
     name: 'cvat_warden_share_available',
     help: 'Whether the share root is mounted and readable (1) or not (0).',
@@ -129,6 +138,11 @@ export function createMetrics(options: { buildInfo: BuildInfo; defaultMetrics?: 
     name: 'cvat_warden_share_scan_duration_seconds',
     help: 'Duration of full reconcile scans of the expected share files.',
     buckets: [0.01, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600],
+    registers: [registry],
+  });
+  const shareLastScanDuration = new Gauge({
+    name: 'cvat_warden_share_last_scan_duration_seconds',
+    help: 'Duration of the last full reconcile scan (scans are hourly by default: a rate of the histogram is mostly empty).',
     registers: [registry],
   });
   const shareLastScanTimestamp = new Gauge({
@@ -185,9 +199,11 @@ export function createMetrics(options: { buildInfo: BuildInfo; defaultMetrics?: 
     shareFilesExpected,
     shareFilesMissing,
     taskShareFilesMissing,
+    taskInfo,
     shareAvailable,
     shareEvents,
     shareScanDuration,
+    shareLastScanDuration,
     shareLastScanTimestamp,
     shareWatchMode,
     shareWatchedDirectories,

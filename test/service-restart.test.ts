@@ -30,6 +30,7 @@ afterEach(async () => {
   clearSecretsForTests();
 });
 
+const TASK1_INFO = 'cvat_warden_task_info{task_id="1",task_name="share: images with GT"}';
 const missing = () => running!.metric('cvat_warden_share_files_missing');
 const task1Missing = () => running!.metric('cvat_warden_task_share_files_missing{task_id="1"}');
 
@@ -50,6 +51,8 @@ describe.skipIf(!sampleShareAvailable())('restarted warden', () => {
       const body = (await (await fetch(`${running!.url}/status`)).json()) as { share: { openProblems: Array<{ path: string }> } };
       return body.share.openProblems.some((p) => p.path === 'images/image_1.jpg');
     });
+    // The dashboard's task name join (bounded: only tasks with problems).
+    expect(await running.metric(TASK1_INFO)).toBe(1);
     await running.service.close();
 
     // Restart with CVAT down: nothing is known about tasks, yet the problem is on /metrics.
@@ -57,6 +60,7 @@ describe.skipIf(!sampleShareAvailable())('restarted warden', () => {
     expect(await running.metric('cvat_warden_cvat_up')).not.toBe(1);
     expect(await missing()).toBe(1);
     expect(await task1Missing()).toBe(1);
+    expect(await running.metric(TASK1_INFO)).toBeUndefined(); // its name is known only from CVAT
     await running.service.close();
 
     // Restart with CVAT up: published at once, and still 1 (not 2) once task 1 is indexed again.
@@ -66,12 +70,14 @@ describe.skipIf(!sampleShareAvailable())('restarted warden', () => {
     await waitFor('discovery done', async () => (await fetch(`${running!.url}/readyz`)).status === 200, { timeoutMs: 20_000 });
     expect(await missing()).toBe(1);
     expect(await task1Missing()).toBe(1);
+    await waitFor('task name published again', async () => (await running!.metric(TASK1_INFO)) === 1);
 
     // The file comes back: the gauges clear, so the alert resolves.
     await prepareDemoShare(join(tmp.path, 'fresh'));
     await rename(join(tmp.path, 'fresh', 'images/image_1.jpg'), join(share, 'images/image_1.jpg'));
     await waitFor('restored', async () => (await missing()) === 0);
     expect(await task1Missing()).toBeUndefined();
+    expect(await running.metricsText()).not.toContain('cvat_warden_task_info{');
   });
 
   it('drops a persisted problem of a task that no longer exists after the first full scan', async () => {
@@ -88,6 +94,7 @@ describe.skipIf(!sampleShareAvailable())('restarted warden', () => {
         expect(await metricValue(metrics, 'cvat_warden_task_share_files_missing', 'task_id="99"')).toBe(1);
         await guard.setTasks(sampleTasks()); // task 99 is not among them
         await guard.scan('scheduled');
+        expect(await metricValue(metrics, 'cvat_warden_share_last_scan_duration_seconds')).toBeGreaterThan(0);
         expect(await metricValue(metrics, 'cvat_warden_share_files_missing')).toBe(0);
         expect(await metricValue(metrics, 'cvat_warden_task_share_files_missing', 'task_id="99"')).toBeUndefined();
       } finally {

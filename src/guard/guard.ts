@@ -347,6 +347,7 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
     Object.assign(result, counts);
     result.durationMs = performance.now() - started;
     this.#o.metrics.shareScanDuration.observe(result.durationMs / 1000);
+    this.#o.metrics.shareLastScanDuration.set(result.durationMs / 1000);
     this.#o.metrics.shareLastScanTimestamp.set(this.#o.clock() / 1000);
     // Every indexed file was observed: a persisted problem still unclaimed is for a file
     // no task expects any more (task deleted while the warden was down).

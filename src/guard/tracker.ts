@@ -46,6 +46,8 @@ const isProblem = (status: number) =>
   status === FileStatus.pending || status === FileStatus.deleted || status === FileStatus.moved || status === FileStatus.modified;
 
 const inoKey = (dev: number, ino: number) => `${dev}:${ino}`;
+/** Longer task names are cut in the info label (CVAT allows 256 characters). */
+const TASK_NAME_MAX = 100;
 
 export class FileTracker {
   readonly #index: ShareIndex;
@@ -65,6 +67,8 @@ export class FileTracker {
   readonly persisted = new Map<string, PersistedProblem>();
   /** Persisted problems per task, counted in the gauges until their file is observed again. */
   readonly #persistedByTask = new Map<number, number>();
+  /** Task names published in cvat_warden_task_info. */
+  readonly #taskNames = new Map<number, string>();
   /** Paths whose persisted problem was found still open (logged once by the guard). */
   readonly stillOpen: string[] = [];
   #problemFiles = 0;
@@ -133,6 +137,20 @@ export class FileTracker {
     const n = (this.#taskCounts.get(taskId) ?? 0) + (this.#persistedByTask.get(taskId) ?? 0);
     if (n > 0) this.#metrics.taskShareFilesMissing.set({ task_id: String(taskId) }, n);
     else this.#metrics.taskShareFilesMissing.remove({ task_id: String(taskId) });
+    this.#publishTaskName(taskId, n > 0 ? this.#index.tasks.get(taskId)?.mapping.taskName : undefined);
+  }
+
+  /** cvat_warden_task_info: the name of a task with problems, once it is indexed (bounded like the gauge). */
+  #publishTaskName(taskId: number, name: string | undefined): void {
+    const clipped = name === undefined ? undefined : name.slice(0, TASK_NAME_MAX);
+    const previous = this.#taskNames.get(taskId);
+    if (previous === clipped) return;
+    if (previous !== undefined) this.#metrics.taskInfo.remove({ task_id: String(taskId), task_name: previous });
+    if (clipped === undefined) this.#taskNames.delete(taskId);
+    else {
+      this.#taskNames.set(taskId, clipped);
+      this.#metrics.taskInfo.set({ task_id: String(taskId), task_name: clipped }, 1);
+    }
   }
 
   #publishTotal(): void {
