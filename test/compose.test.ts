@@ -10,7 +10,17 @@ import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { OPTIONS } from '../src/config/options.js';
-import { composeConfig, composeProblems, interpolate, networkNames, type ComposeFile, type ComposeProject, type Mapping, type VolumeMount } from './support/compose.js';
+import {
+  composeConfig,
+  composeProblems,
+  interpolate,
+  networkNames,
+  text,
+  type ComposeFile,
+  type ComposeProject,
+  type Mapping,
+  type VolumeMount,
+} from './support/compose.js';
 import { codeBlocks, composeFileArgs, readmeSection, shellCommands } from './support/readme.js';
 import { describeWithSharedCvat } from './support/shared-cvat.js';
 
@@ -71,7 +81,7 @@ describeWithSharedCvat('compose: the README command with CVAT 2.73 real compose 
   const vaultArgs = [...(baseArgs ?? []), '../cvat-warden/deploy/docker-compose.cvat-warden.vault.yml'];
   const project = () => composeConfig(filesOf(baseArgs!, cvatDir), env);
 
-  it('is documented with CVAT\'s file first, the guide\'s override named, and ours last', () => {
+  it("is documented with CVAT's file first, the guide's override named, and ours last", () => {
     expect(baseArgs, 'a `docker compose -f … up -d` line in README "Docker Compose"').toBeDefined();
     expect(baseArgs!.slice(0, 2)).toEqual(['docker-compose.yml', 'docker-compose.override.yml']);
     expect(baseArgs![2]).toMatch(/deploy\/docker-compose\.cvat-warden\.yml$/);
@@ -104,7 +114,7 @@ describeWithSharedCvat('compose: the README command with CVAT 2.73 real compose 
     expect(networkNames(merged, 'cvat').get('cvat-warden')).toBe('cvat_warden');
   });
 
-  it('mounts the very cvat_share volume CVAT\'s chunk workers read, read-only at the same path, and a named state volume', () => {
+  it("mounts the very cvat_share volume CVAT's chunk workers read, read-only at the same path, and a named state volume", () => {
     const merged = project();
     const warden = service(merged, 'cvat_warden');
     const share = volumesOf(warden).find((v) => v.target === SHARE);
@@ -119,13 +129,13 @@ describeWithSharedCvat('compose: the README command with CVAT 2.73 real compose 
     expect(merged.volumes).toHaveProperty(state!.source!);
   });
 
-  it('reads the token from a Docker secret whose file resolves in CVAT\'s checkout, where the README puts it', () => {
+  it("reads the token from a Docker secret whose file resolves in CVAT's checkout, where the README puts it", () => {
     const merged = project();
     const warden = service(merged, 'cvat_warden');
     const secrets = warden['secrets'] as Mapping[];
     expect(secrets).toHaveLength(1);
     expect(envOf(warden)['CVAT_ACCESS_TOKEN_FILE']).toBe(secrets[0]!['target']);
-    const file = String(merged.secrets[String(secrets[0]!['source'])]?.['file']);
+    const file = text(merged.secrets[text(secrets[0]!['source'])]?.['file']);
     expect(dirname(file)).toBe(cvatDir);
     const written = shell.map((c) => /> *(\S+)\)?$/.exec(c)?.[1]).find(Boolean);
     expect(written, 'the README writes the token file').toBeDefined();
@@ -138,7 +148,7 @@ describeWithSharedCvat('compose: the README command with CVAT 2.73 real compose 
     const repo = pkg.repository.url.replace(/^git\+/, '').replace(/\.git$/, '');
     const owner = new URL(repo).pathname.split('/')[1];
     expect(warden['image']).toBe(`ghcr.io/${owner}/cvat-warden:${pkg.version}`);
-    const context = String((warden['build'] as Mapping)['context']);
+    const context = text((warden['build'] as Mapping)['context']);
     if (/^https:\/\//.test(context)) expect(context).toBe(`${repo}.git#v${pkg.version}`);
     else expect(existsSync(join(context, 'Dockerfile')), `${context}/Dockerfile`).toBe(true);
   });
@@ -152,9 +162,11 @@ describeWithSharedCvat('compose: the README command with CVAT 2.73 real compose 
     for (const name of Object.keys(envOf(warden))) expect(known, name).toContain(name);
   });
 
-  it('passes SMOKESCREEN_OPTS, as the README sets it for webhooks, to CVAT\'s webhook worker', () => {
+  it("passes SMOKESCREEN_OPTS, as the README sets it for webhooks, to CVAT's webhook worker", () => {
     const exported = shell.find((c) => c.startsWith('export SMOKESCREEN_OPTS='));
-    expect(exported, 'README "Docker Compose" exports SMOKESCREEN_OPTS').toMatch(/^export SMOKESCREEN_OPTS="--allow-address=\$\(docker inspect .*cvat_warden\)"$/);
+    expect(exported, 'README "Docker Compose" exports SMOKESCREEN_OPTS').toMatch(
+      /^export SMOKESCREEN_OPTS="--allow-address=\$\(docker inspect .*cvat_warden\)"$/,
+    );
     expect(compose).toContain('http://cvat-warden:9464/webhooks/cvat');
     const merged = project();
     for (const worker of ['cvat_worker_webhooks', 'cvat_server']) expect(envOf(service(merged, worker))['SMOKESCREEN_OPTS'], worker).toBe(env.SMOKESCREEN_OPTS);

@@ -73,7 +73,10 @@ describe('cvat-warden doctor', () => {
   it('sees the chunk workers build a cold chunk, then says when the chunks were only served from the cache', async () => {
     await start({ buildTimeMs: 400, serverWaitMs: 5_000, chunkWorkers: 4 });
     const first = await doctor([]);
-    expect(find(first.checks, 'chunk workers')).toMatchObject({ level: 'ok', detail: expect.stringMatching(/job \d+ chunk \d+ was not cached and was built in \d+\.\d s: the chunk workers answer/) });
+    expect(find(first.checks, 'chunk workers')).toMatchObject({
+      level: 'ok',
+      detail: expect.stringMatching(/job \d+ chunk \d+ was not cached and was built in \d+\.\d s: the chunk workers answer/),
+    });
     // Everything warm (as the warden keeps it): the check says the workers were not exercised.
     const warm = await runCli(['warm', '--all', '--concurrency', '4'], env(), { timeoutMs: 60_000 });
     expect(warm.code, warm.stderr).toBe(0);
@@ -89,7 +92,9 @@ describe('cvat-warden doctor', () => {
     expect(code).toBe(1);
     const workers = find(checks, 'chunk workers')!;
     expect(workers.level).toBe('fail');
-    expect(workers.detail).toMatch(/CVAT answered 429 \(Retry-After: 1\) 2 times, after waiting 0\.\d s each: nothing takes chunk builds off the "chunks" queue/);
+    expect(workers.detail).toMatch(
+      /CVAT answered 429 \(Retry-After: 1\) 2 times, after waiting 0\.\d s each: nothing takes chunk builds off the "chunks" queue/,
+    );
     expect(workers.fix).toMatch(/cvat_worker_chunks.*backend-worker-chunks/);
     expect(text).not.toContain(DEMO_CREDENTIALS.accessToken);
   }, 60_000);
@@ -97,17 +102,33 @@ describe('cvat-warden doctor', () => {
   it('says when webhooks are configured on the running service but none has arrived, and when one has', async () => {
     await start();
     const secret = 'doctor-webhook-secret-42';
-    running = await startService(['--state-dir', join(tmp.path, 'service-state'), '--poll-interval', '1h'], { CVAT_URL: emulator!.url, CVAT_ACCESS_TOKEN: DEMO_CREDENTIALS.accessToken, CVAT_WEBHOOK_SECRET: secret });
+    running = await startService(['--state-dir', join(tmp.path, 'service-state'), '--poll-interval', '1h'], {
+      CVAT_URL: emulator!.url,
+      CVAT_ACCESS_TOKEN: DEMO_CREDENTIALS.accessToken,
+      CVAT_WEBHOOK_SECRET: secret,
+    });
     const listen = new URL(running.url).host;
 
     const none = await doctor([], { CVAT_WARDEN_LISTEN: listen });
-    expect(find(none.checks, 'webhooks')).toMatchObject({ level: 'warn', detail: expect.stringContaining('no delivery has arrived'), fix: expect.stringContaining('SMOKESCREEN_OPTS') });
+    expect(find(none.checks, 'webhooks')).toMatchObject({
+      level: 'warn',
+      detail: expect.stringContaining('no delivery has arrived'),
+      fix: expect.stringContaining('SMOKESCREEN_OPTS'),
+    });
 
     const body = JSON.stringify({ event: 'ping', webhook_id: 3 });
-    const send = (key: string) => fetch(`${running!.url}/webhooks/cvat`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-signature-256': `sha256=${createHmac('sha256', key).update(body).digest('hex')}` }, body });
+    const send = (key: string) =>
+      fetch(`${running!.url}/webhooks/cvat`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-signature-256': `sha256=${createHmac('sha256', key).update(body).digest('hex')}` },
+        body,
+      });
     expect((await send('not-the-secret')).status).toBe(401);
     const refused = await doctor([], { CVAT_WARDEN_LISTEN: listen });
-    expect(find(refused.checks, 'webhooks')).toMatchObject({ level: 'fail', detail: expect.stringContaining('1 webhook deliveries arrived with a wrong signature') });
+    expect(find(refused.checks, 'webhooks')).toMatchObject({
+      level: 'fail',
+      detail: expect.stringContaining('1 webhook deliveries arrived with a wrong signature'),
+    });
 
     expect((await send(secret)).status).toBe(200);
     const arrived = await doctor([], { CVAT_WARDEN_LISTEN: listen });
@@ -117,10 +138,16 @@ describe('cvat-warden doctor', () => {
 
   it('says webhooks are off on a service without a secret, and what to do when no service answers', async () => {
     await start();
-    running = await startService(['--state-dir', join(tmp.path, 'service-state'), '--poll-interval', '1h'], { CVAT_URL: emulator!.url, CVAT_ACCESS_TOKEN: DEMO_CREDENTIALS.accessToken });
+    running = await startService(['--state-dir', join(tmp.path, 'service-state'), '--poll-interval', '1h'], {
+      CVAT_URL: emulator!.url,
+      CVAT_ACCESS_TOKEN: DEMO_CREDENTIALS.accessToken,
+    });
     const off = await doctor([], { CVAT_WARDEN_LISTEN: new URL(running.url).host });
     expect(find(off.checks, 'webhooks')).toMatchObject({ level: 'ok', detail: expect.stringContaining('not configured') });
     const nobody = await doctor([]);
-    expect(find(nobody.checks, 'webhooks')).toMatchObject({ level: 'warn', detail: expect.stringContaining('no cvat-warden service answered at http://127.0.0.1:1/status') });
+    expect(find(nobody.checks, 'webhooks')).toMatchObject({
+      level: 'warn',
+      detail: expect.stringContaining('no cvat-warden service answered at http://127.0.0.1:1/status'),
+    });
   }, 60_000);
 });

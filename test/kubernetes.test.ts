@@ -145,12 +145,20 @@ describe('deploy/kubernetes (kubectl kustomize)', () => {
       await writeFile(rules, (await readFile('grafana/alerts/cvat-warden-rules.yml', 'utf8')).replace('for: 5m', 'for: 6m'));
       const stale = await execFileAsync('node', ['scripts/generate-k8s-rules.mjs', '--check', '--rules', rules]).then(
         () => undefined,
-        (error: { code: number; stderr: string }) => error,
+        (error: unknown) => error as { code: number; stderr: string },
       );
       expect(stale?.code).toBe(1);
       expect(stale?.stderr).toMatch(/out of date .*npm run generate:k8s/);
       await copyFile('grafana/alerts/cvat-warden-rules.yml', rules);
-      const { stdout } = await execFileAsync('node', ['scripts/generate-k8s-rules.mjs', '--rules', rules, '--out', '-', '--runbook-base', 'https://wiki.internal/runbook']);
+      const { stdout } = await execFileAsync('node', [
+        'scripts/generate-k8s-rules.mjs',
+        '--rules',
+        rules,
+        '--out',
+        '-',
+        '--runbook-base',
+        'https://wiki.internal/runbook',
+      ]);
       const urls = [...stdout.matchAll(/runbook_url: (\S+)/g)].map((m) => m[1]);
       expect(urls.length).toBeGreaterThan(5);
       for (const url of urls) expect(url).toMatch(/^https:\/\/wiki\.internal\/runbook#cvatwarden[a-z]+$/);
@@ -183,7 +191,9 @@ describeWithSharedCvat('README "Kubernetes" against CVAT 2.73 Helm chart', (shar
 
   /** Every `additionalVolumes` list in the snippet, with its path in the values tree. */
   function volumeLists(node: Obj, path: string[] = []): Array<{ path: string[]; volumes: Obj[]; mounts: Obj[] }> {
-    const here = Array.isArray(node['additionalVolumes']) ? [{ path, volumes: node['additionalVolumes'] as Obj[], mounts: node['additionalVolumeMounts'] as Obj[] }] : [];
+    const here = Array.isArray(node['additionalVolumes'])
+      ? [{ path, volumes: node['additionalVolumes'] as Obj[], mounts: node['additionalVolumeMounts'] as Obj[] }]
+      : [];
     return [...here, ...Object.entries(node).flatMap(([k, v]) => (v && typeof v === 'object' && !Array.isArray(v) ? volumeLists(v as Obj, [...path, k]) : []))];
   }
   const at = (tree: Obj, path: string[]) => path.reduce<Obj | undefined>((n, k) => n?.[k], tree);
@@ -197,7 +207,7 @@ describeWithSharedCvat('README "Kubernetes" against CVAT 2.73 Helm chart', (shar
       expect(at(values, [...path, 'additionalVolumeMounts']), `${path.join('.')}.additionalVolumeMounts in values.yaml`).toEqual([]);
     }
     expect(typeof at(values, ['smokescreen', 'opts'])).toBe('string');
-    expect(String(at(snippet, ['smokescreen', 'opts']))).toMatch(/^--allow-address=\d+\.\d+\.\d+\.\d+$/);
+    expect(at(snippet, ['smokescreen', 'opts'])).toMatch(/^--allow-address=\d+\.\d+\.\d+\.\d+$/);
   });
 
   it('mounts the share at /home/django/share from one claim in every listed component', () => {

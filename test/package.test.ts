@@ -12,7 +12,12 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 
 const execFileAsync = promisify(execFile);
-const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { license: string; version: string; files: string[]; repository: { type: string; url: string } };
+const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as {
+  license: string;
+  version: string;
+  files: string[];
+  repository: { type: string; url: string };
+};
 const REPO = pkg.repository.url.replace(/^git\+/, '').replace(/\.git$/, '');
 
 function filesUnder(dir: string): string[] {
@@ -38,7 +43,15 @@ describe('npm package', () => {
     const { stdout } = await execFileAsync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { maxBuffer: 16 * 1024 * 1024 });
     const packed = new Set((JSON.parse(stdout) as Array<{ files: Array<{ path: string }> }>)[0]!.files.map((f) => f.path));
     expect(packed, 'dist/cli.js (npm test builds first)').toContain('dist/cli.js');
-    for (const file of ['LICENSE', 'README.md', 'package.json', 'grafana/runbook.md', 'grafana/alerts/cvat-warden-rules.yml', 'grafana/dashboards/cvat-warden.json']) expect(packed, file).toContain(file);
+    for (const file of [
+      'LICENSE',
+      'README.md',
+      'package.json',
+      'grafana/runbook.md',
+      'grafana/alerts/cvat-warden-rules.yml',
+      'grafana/dashboards/cvat-warden.json',
+    ])
+      expect(packed, file).toContain(file);
     const deploy = filesUnder('deploy');
     expect(deploy.length).toBeGreaterThan(10);
     for (const file of [...deploy, ...filesUnder('schemas')]) expect(packed, file).toContain(file);
@@ -47,7 +60,9 @@ describe('npm package', () => {
   });
 
   it('links every alert to the runbook in the repository it names, and the packed runbook has each anchor', () => {
-    const rules = parse(readFileSync('grafana/alerts/cvat-warden-rules.yml', 'utf8')) as { groups: Array<{ rules: Array<{ alert?: string; annotations?: Record<string, string> }> }> };
+    const rules = parse(readFileSync('grafana/alerts/cvat-warden-rules.yml', 'utf8')) as {
+      groups: Array<{ rules: Array<{ alert?: string; annotations?: Record<string, string> }> }>;
+    };
     const runbook = readFileSync('grafana/runbook.md', 'utf8');
     const alerts = rules.groups.flatMap((g) => g.rules).filter((r) => r.alert);
     expect(alerts.length).toBeGreaterThan(5);

@@ -85,9 +85,19 @@ describe.skipIf(!sampleShareAvailable())('restarted warden', () => {
     try {
       await mkdir(fx.stateDir, { recursive: true });
       const gone = { path: 'images/deleted-task.jpg', kind: 'deleted', role: 'frame', since: Date.now() - 60_000, taskIds: [99] };
-      await writeFile(join(fx.stateDir, 'guard-state.json'), JSON.stringify({ version: 1, shareDir: fx.shareDir, savedAt: new Date().toISOString(), shareAvailable: true, problems: [gone] }));
+      await writeFile(
+        join(fx.stateDir, 'guard-state.json'),
+        JSON.stringify({ version: 1, shareDir: fx.shareDir, savedAt: new Date().toISOString(), shareAvailable: true, problems: [gone] }),
+      );
       const metrics = testMetrics();
-      const guard = new ShareGuard({ shareDir: fx.shareDir, stateDir: fx.stateDir, metrics, logger: silentLogger(), fsTypeOverride: 'ext4', moveWindowMs: 100 });
+      const guard = new ShareGuard({
+        shareDir: fx.shareDir,
+        stateDir: fx.stateDir,
+        metrics,
+        logger: silentLogger(),
+        fsTypeOverride: 'ext4',
+        moveWindowMs: 100,
+      });
       try {
         await guard.start(); // no tasks yet (as in the service): the problem is published
         expect(await metricValue(metrics, 'cvat_warden_share_files_missing')).toBe(1);

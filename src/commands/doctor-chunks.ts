@@ -38,8 +38,15 @@ function lastChunk(job: Job, features: CvatFeatures): Record<string, string | nu
     : { type: 'chunk', quality: 'compressed', number: Math.floor(job.stop_frame / size) };
 }
 
-export async function checkChunkWorkers(client: CvatClient, features: CvatFeatures, jobs: Job[], add: DoctorAdd, options: ChunkWorkerCheckOptions): Promise<void> {
-  const where = 'compose: `docker compose ps cvat_worker_chunks` and its logs; Helm: `kubectl get deploy <release>-backend-worker-chunks` (cvat.backend.worker.chunks.replicas)';
+export async function checkChunkWorkers(
+  client: CvatClient,
+  features: CvatFeatures,
+  jobs: Job[],
+  add: DoctorAdd,
+  options: ChunkWorkerCheckOptions,
+): Promise<void> {
+  const where =
+    'compose: `docker compose ps cvat_worker_chunks` and its logs; Helm: `kubectl get deploy <release>-backend-worker-chunks` (cvat.backend.worker.chunks.replicas)';
   const candidates = jobs.flatMap((job) => {
     const query = lastChunk(job, features);
     return query ? [{ job, query }] : [];
@@ -58,7 +65,12 @@ export async function checkChunkWorkers(client: CvatClient, features: CvatFeatur
       let status: number;
       let retryAfter: string | undefined;
       try {
-        const response = await client.raw(`/api/jobs/${job.id}/data`, { query, signal: options.signal, headersTimeoutMs: ANSWER_TIMEOUT_MS, withOrganization: true });
+        const response = await client.raw(`/api/jobs/${job.id}/data`, {
+          query,
+          signal: options.signal,
+          headersTimeoutMs: ANSWER_TIMEOUT_MS,
+          withOrganization: true,
+        });
         status = response.status;
         const header = response.headers['retry-after'];
         retryAfter = Array.isArray(header) ? header[0] : header;
@@ -74,7 +86,11 @@ export async function checkChunkWorkers(client: CvatClient, features: CvatFeatur
           cached++;
           break; // served from the cache: proves nothing about the workers; try another job
         }
-        add(NAME, 'ok', `${label} was not cached and was built in ${(ms / 1000).toFixed(1)} s${refusals ? ` (after ${refusals} × 429)` : ''}: the chunk workers answer`);
+        add(
+          NAME,
+          'ok',
+          `${label} was not cached and was built in ${(ms / 1000).toFixed(1)} s${refusals ? ` (after ${refusals} × 429)` : ''}: the chunk workers answer`,
+        );
         return;
       }
       if (status === 429) {
@@ -104,5 +120,9 @@ export async function checkChunkWorkers(client: CvatClient, features: CvatFeatur
       return;
     }
   }
-  add(NAME, 'ok', `the ${cached} chunk(s) tried were already cached (answered in under ${options.coldThresholdMs} ms), so the workers were not exercised${features.retryAfter429 ? '' : ' (before 2.23 the server builds chunks itself)'}`);
+  add(
+    NAME,
+    'ok',
+    `the ${cached} chunk(s) tried were already cached (answered in under ${options.coldThresholdMs} ms), so the workers were not exercised${features.retryAfter429 ? '' : ' (before 2.23 the server builds chunks itself)'}`,
+  );
 }

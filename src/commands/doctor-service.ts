@@ -22,7 +22,7 @@ interface ServiceStatus {
 async function getText(url: string): Promise<string> {
   const response = await fetch(url, { signal: AbortSignal.timeout(TIMEOUT_MS), redirect: 'error' });
   if (!response.ok || !response.body) throw new Error(`HTTP ${response.status}`);
-  const reader = response.body.getReader();
+  const reader = response.body.getReader() as ReadableStreamDefaultReader<Uint8Array>;
   const parts: Uint8Array[] = [];
   let size = 0;
   for (;;) {
@@ -57,7 +57,7 @@ export async function checkWebhooks(listen: { host: string; port: number }, add:
     return;
   }
   let status: ServiceStatus;
-  let metrics = '';
+  let metrics: string;
   try {
     status = JSON.parse(await getText(`${base}/status`)) as ServiceStatus;
     metrics = await getText(`${base}/metrics`).catch(() => '');
@@ -85,7 +85,12 @@ export async function checkWebhooks(listen: { host: string; port: number }, add:
     return;
   }
   if (refused > 0) {
-    add(NAME, 'fail', `${refused} webhook deliveries arrived with a wrong signature and none was accepted`, 'give the webhook in CVAT the same secret as CVAT_WEBHOOK_SECRET / CVAT_WEBHOOK_SECRET_FILE');
+    add(
+      NAME,
+      'fail',
+      `${refused} webhook deliveries arrived with a wrong signature and none was accepted`,
+      'give the webhook in CVAT the same secret as CVAT_WEBHOOK_SECRET / CVAT_WEBHOOK_SECRET_FILE',
+    );
     return;
   }
   add(

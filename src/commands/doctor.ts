@@ -35,7 +35,8 @@ const SAMPLE_JOBS = 3;
 
 export async function runDoctor(config: CommandConfig, context: CommandContext): Promise<number> {
   const checks: DoctorCheck[] = [];
-  const add = (name: string, level: DoctorCheck['level'], detail: string, fix?: string) => checks.push({ name, ok: level !== 'fail', level, detail, ...(fix ? { fix } : {}) });
+  const add = (name: string, level: DoctorCheck['level'], detail: string, fix?: string) =>
+    checks.push({ name, ok: level !== 'fail', level, detail, ...(fix ? { fix } : {}) });
   const client = createClient(config.cvat, context);
   try {
     const features = await checkCvat(client, add, context.signal);
@@ -43,7 +44,8 @@ export async function runDoctor(config: CommandConfig, context: CommandContext):
     if (features) {
       const access = await checkPermissions(client, features, config, add, context.signal);
       shareTasks = access.shareTasks;
-      if (access.jobs.length > 0) await checkChunkWorkers(client, features, access.jobs, add, { coldThresholdMs: config.warm.coldThresholdMs, signal: context.signal });
+      if (access.jobs.length > 0)
+        await checkChunkWorkers(client, features, access.jobs, add, { coldThresholdMs: config.warm.coldThresholdMs, signal: context.signal });
     }
     await checkShare(config, features, shareTasks, add);
     checkStateDir(config.stateDir, add);
@@ -73,7 +75,12 @@ async function checkCvat(client: CvatClient, add: Add, signal: AbortSignal): Pro
     add(
       'version and features',
       features.indexChunks ? 'ok' : 'warn',
-      [on(features.indexChunks, 'per-job index chunks (2.20)'), on(features.retryAfter429, '429 + Retry-After (2.23)'), on(features.storageInMeta, 'storage in data/meta (2.44)'), on(features.rangeRequests, 'Range (2.66)')].join(', '),
+      [
+        on(features.indexChunks, 'per-job index chunks (2.20)'),
+        on(features.retryAfter429, '429 + Retry-After (2.23)'),
+        on(features.storageInMeta, 'storage in data/meta (2.44)'),
+        on(features.rangeRequests, 'Range (2.66)'),
+      ].join(', '),
       features.indexChunks ? undefined : 'CVAT before 2.20 is warmed by task chunk numbers; upgrading CVAT gives per-job chunks',
     );
     return features;
@@ -90,7 +97,13 @@ async function checkCvat(client: CvatClient, add: Add, signal: AbortSignal): Pro
 }
 
 /** Credentials and data permission; the share tasks and a few readable jobs for the later checks. */
-async function checkPermissions(client: CvatClient, features: CvatFeatures, config: CommandConfig, add: Add, signal: AbortSignal): Promise<{ shareTasks: GuardTask[]; jobs: Job[] }> {
+async function checkPermissions(
+  client: CvatClient,
+  features: CvatFeatures,
+  config: CommandConfig,
+  add: Add,
+  signal: AbortSignal,
+): Promise<{ shareTasks: GuardTask[]; jobs: Job[] }> {
   const jobs: Job[] = [];
   try {
     const self = (await client.getJson('/api/users/self', undefined, signal)) as { username?: string; is_superuser?: boolean };
@@ -102,11 +115,17 @@ async function checkPermissions(client: CvatClient, features: CvatFeatures, conf
   try {
     for await (const job of client.jobs({}, signal)) {
       // Annotation jobs only: a ground-truth job's chunks follow its own frame list.
-      if (job.ok && (job.value.type ?? 'annotation') === 'annotation') jobs.push(job.value);
+      if (job.ok && job.value.type === 'annotation') jobs.push(job.value);
       if (jobs.length >= SAMPLE_JOBS) break;
     }
     const first = jobs[0];
-    if (first === undefined) add('job data permission', 'warn', 'no job visible to this account, so data access could not be tried', 'use an admin account, or set CVAT_ORG to the organization to warm');
+    if (first === undefined)
+      add(
+        'job data permission',
+        'warn',
+        'no job visible to this account, so data access could not be tried',
+        'use an admin account, or set CVAT_ORG to the organization to warm',
+      );
     else {
       await client.jobMeta(first.id, signal);
       add('job data permission', 'ok', `may read job data (tried job ${first.id})`);
@@ -129,18 +148,30 @@ function suggestRoot(shareDir: string, names: string[]): string | undefined {
   const candidates = [dirname(shareDir)];
   try {
     for (const entry of readdirSync(shareDir, { withFileTypes: true }).slice(0, 200)) if (entry.isDirectory()) candidates.push(join(shareDir, entry.name));
-  } catch {}
+  } catch {
+    // unreadable: only the parent is a candidate
+  }
   return candidates.find((root) => names.some((n) => existsSync(join(root, n))));
 }
 
 async function checkShare(config: CommandConfig, features: CvatFeatures | undefined, shareTasks: GuardTask[], add: Add): Promise<void> {
   const shareDir = config.shareDir;
   if (!shareDir) {
-    add('share directory', 'warn', 'not configured: the integrity guard is off', 'set CVAT_SHARE_DIR to the host path of the volume CVAT mounts at /home/django/share');
+    add(
+      'share directory',
+      'warn',
+      'not configured: the integrity guard is off',
+      'set CVAT_SHARE_DIR to the host path of the volume CVAT mounts at /home/django/share',
+    );
     return;
   }
   if (!existsSync(shareDir) || !statSync(shareDir).isDirectory()) {
-    add('share directory', 'fail', `${shareDir} does not exist or is not a directory`, 'mount the share there, or point CVAT_SHARE_DIR at the host path of CVAT\'s cvat_share volume');
+    add(
+      'share directory',
+      'fail',
+      `${shareDir} does not exist or is not a directory`,
+      "mount the share there, or point CVAT_SHARE_DIR at the host path of CVAT's cvat_share volume",
+    );
     return;
   }
   try {
@@ -151,12 +182,20 @@ async function checkShare(config: CommandConfig, features: CvatFeatures | undefi
   }
   const root = realpathSync(shareDir);
   if (features && !features.storageInMeta && config.shareTasks.length === 0) {
-    add('share tasks', 'warn', `CVAT ${features.version.raw} does not say which tasks read the share`, 'list them with --share-tasks (or CVAT_WARDEN_SHARE_TASKS), or upgrade CVAT to 2.44+');
+    add(
+      'share tasks',
+      'warn',
+      `CVAT ${features.version.raw} does not say which tasks read the share`,
+      'list them with --share-tasks (or CVAT_WARDEN_SHARE_TASKS), or upgrade CVAT to 2.44+',
+    );
   }
   const sample = shareTasks.find((t) => (t.meta.frames?.length ?? 0) > 0);
   if (!sample) add('share directory', 'ok', `${shareDir} is mounted; no share task found to test frame names against`);
   else {
-    const names = (sample.meta.frames ?? []).slice(0, SAMPLE_FRAMES).map((f) => f.name).filter((n) => checkName(n).ok !== false);
+    const names = (sample.meta.frames ?? [])
+      .slice(0, SAMPLE_FRAMES)
+      .map((f) => f.name)
+      .filter((n) => checkName(n).ok);
     const missing = names.filter((n) => !existsSync(join(root, n)));
     const found = names.length - missing.length;
     if (found === names.length) add('share directory', 'ok', `${shareDir}: all ${names.length} sampled frame names of task ${sample.taskId} found`);
@@ -175,7 +214,9 @@ async function checkShare(config: CommandConfig, features: CvatFeatures | undefi
         'share directory',
         'fail',
         `${shareDir}: none of ${names.length} sampled frame names of task ${sample.taskId} is there (e.g. ${missing[0]})`,
-        better ? `the frames are under ${better}: set CVAT_SHARE_DIR=${better}` : 'CVAT_SHARE_DIR must be the host path that CVAT sees as /home/django/share (the most common mistake is one directory too high or too low); if it is, these files were deleted: `cvat-warden check --all` lists them',
+        better
+          ? `the frames are under ${better}: set CVAT_SHARE_DIR=${better}`
+          : 'CVAT_SHARE_DIR must be the host path that CVAT sees as /home/django/share (the most common mistake is one directory too high or too low); if it is, these files were deleted: `cvat-warden check --all` lists them',
       );
     }
   }
@@ -183,7 +224,7 @@ async function checkShare(config: CommandConfig, features: CvatFeatures | undefi
   add(
     'filesystem and watch mode',
     fs.network ? 'warn' : 'ok',
-    `${fs.fsType} at ${fs.mountPoint}: ${fs.network ? 'network filesystem, inotify does not see other hosts\' changes; the guard relies on reconcile scans' : 'local filesystem, changes seen at once through inotify'}`,
+    `${fs.fsType} at ${fs.mountPoint}: ${fs.network ? "network filesystem, inotify does not see other hosts' changes; the guard relies on reconcile scans" : 'local filesystem, changes seen at once through inotify'}`,
     fs.network ? 'keep --scan-interval short enough for your tolerance (default 1h)' : undefined,
   );
   const dirs = new Set<string>();
@@ -210,6 +251,11 @@ function checkStateDir(stateDir: string, add: Add): void {
     rmSync(probe);
     add('state directory', 'ok', `${stateDir} is writable`);
   } catch (error) {
-    add('state directory', 'fail', `${stateDir}: ${(error as NodeJS.ErrnoException).code ?? describeError(error)}`, 'point CVAT_WARDEN_STATE_DIR at a writable volume (the ledger and guard state live there)');
+    add(
+      'state directory',
+      'fail',
+      `${stateDir}: ${(error as NodeJS.ErrnoException).code ?? describeError(error)}`,
+      'point CVAT_WARDEN_STATE_DIR at a writable volume (the ledger and guard state live there)',
+    );
   }
 }

@@ -16,8 +16,10 @@
 import { isAbsolute, resolve } from 'node:path';
 import { parse } from 'yaml';
 
-type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
-export type Mapping = { [key: string]: Json };
+type Json = null | boolean | number | string | Json[] | Mapping;
+export interface Mapping {
+  [key: string]: Json | undefined;
+}
 
 export interface VolumeMount {
   type: 'volume' | 'bind' | 'tmpfs';
@@ -35,36 +37,45 @@ export interface ComposeProject {
 }
 
 const isMapping = (v: unknown): v is Mapping => typeof v === 'object' && v !== null && !Array.isArray(v);
+/** A scalar as compose reads it; '' for anything else. */
+export const text = (v: unknown): string => (typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'boolean' ? String(v) : '');
 
 /** Compose interpolation of one string. Throws on `${VAR:?msg}` with VAR unset or empty. */
 export function interpolate(text: string, env: Record<string, string | undefined>): string {
-  return text.replace(/\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?)([-?])((?:[^{}]|\{[^{}]*\})*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)/g, (all, braced?: string, colon?: string, op?: string, word?: string, bare?: string) => {
-    if (all === '$$') return '$';
-    const name = (braced ?? bare)!;
-    const value = env[name];
-    const unset = colon ? !value : value === undefined;
-    if (!op) return value ?? '';
-    if (op === '-') return unset ? interpolate(word ?? '', env) : value!;
-    if (unset) throw new Error(`required variable ${name} is missing: ${word ?? ''}`);
-    return value!;
-  });
+  return text.replace(
+    /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?)([-?])((?:[^{}]|\{[^{}]*\})*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)/g,
+    (all, braced?: string, colon?: string, op?: string, word?: string, bare?: string) => {
+      if (all === '$$') return '$';
+      const name = (braced ?? bare)!;
+      const value = env[name];
+      const unset = colon ? !value : value === undefined;
+      if (!op) return value ?? '';
+      if (op === '-') return unset ? interpolate(word ?? '', env) : value!;
+      if (unset) throw new Error(`required variable ${name} is missing: ${word ?? ''}`);
+      return value!;
+    },
+  );
 }
 
-function interpolateAll(value: Json, env: Record<string, string | undefined>): Json {
+function interpolateAll(value: Json | undefined, env: Record<string, string | undefined>): Json {
   if (typeof value === 'string') return interpolate(value, env);
   if (Array.isArray(value)) return value.map((v) => interpolateAll(v, env));
   if (isMapping(value)) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, interpolateAll(v, env)]));
-  return value;
+  return value ?? null;
 }
 
 /** Short volume syntax `source:target[:mode]` (or a bare target) → the long form. */
 export function parseVolume(entry: Json): VolumeMount {
   if (isMapping(entry)) {
-    const m: VolumeMount = { type: (entry['type'] as VolumeMount['type']) ?? 'volume', target: String(entry['target']), read_only: entry['read_only'] === true };
+    const m: VolumeMount = {
+      type: (entry['type'] as VolumeMount['type'] | undefined) ?? 'volume',
+      target: text(entry['target']),
+      read_only: entry['read_only'] === true,
+    };
     if (typeof entry['source'] === 'string') m.source = entry['source'];
     return m;
   }
-  const parts = String(entry).split(':');
+  const parts = text(entry).split(':');
   if (parts.length === 1) return { type: 'volume', target: parts[0]!, read_only: false };
   const [source, target, mode = ''] = parts as [string, string, string?];
   const bind = source.startsWith('.') || source.startsWith('/') || source.startsWith('~');
@@ -73,7 +84,7 @@ export function parseVolume(entry: Json): VolumeMount {
 
 function toMapping(value: Json | undefined, listItem: (item: string) => [string, Json]): Mapping {
   if (value === undefined || value === null) return {};
-  if (Array.isArray(value)) return Object.fromEntries(value.map((item) => listItem(String(item))));
+  if (Array.isArray(value)) return Object.fromEntries(value.map((item) => listItem(text(item))));
   return value as Mapping;
 }
 
@@ -89,7 +100,9 @@ function normaliseService(service: Mapping): Mapping {
   if ('depends_on' in out) out['depends_on'] = toMapping(out['depends_on'], (name) => [name, { condition: 'service_started' }]);
   if ('volumes' in out) out['volumes'] = (out['volumes'] as Json[]).map((v) => parseVolume(v) as unknown as Json);
   if ('secrets' in out) {
-    out['secrets'] = (out['secrets'] as Json[]).map((s) => (isMapping(s) ? { target: `/run/secrets/${String(s['source'])}`, ...s } : { source: s, target: `/run/secrets/${String(s)}` }));
+    out['secrets'] = (out['secrets'] as Json[]).map((s) =>
+      isMapping(s) ? { target: `/run/secrets/${text(s['source'])}`, ...s } : { source: s, target: `/run/secrets/${text(s)}` },
+    );
   }
   return out;
 }
@@ -106,21 +119,22 @@ function mergeService(base: Mapping, override: Mapping): Mapping {
   for (const [key, value] of Object.entries(override)) {
     const previous = out[key];
     if (key === 'command' || key === 'entrypoint') out[key] = value;
-    else if (key === 'volumes' || key === 'secrets') out[key] = mergeByKey((previous as Json[]) ?? [], value as Json[], (v) => String((v as Mapping)['target']));
-    else if (key === 'ports') out[key] = mergeByKey((previous as Json[]) ?? [], value as Json[], (v) => JSON.stringify(v));
+    else if (key === 'volumes' || key === 'secrets')
+      out[key] = mergeByKey((previous as Json[] | undefined) ?? [], value as Json[], (v) => text((v as Mapping)['target']));
+    else if (key === 'ports') out[key] = mergeByKey((previous as Json[] | undefined) ?? [], value as Json[], (v) => JSON.stringify(v));
     else out[key] = mergeValues(previous, value);
   }
   return out;
 }
 
-function mergeValues(base: Json | undefined, override: Json): Json {
+function mergeValues(base: Json | undefined, override: Json | undefined): Json {
   if (isMapping(base) && isMapping(override)) {
     const out: Mapping = { ...base };
     for (const [k, v] of Object.entries(override)) out[k] = mergeValues(out[k], v);
     return out;
   }
   if (Array.isArray(base) && Array.isArray(override)) return [...base, ...override];
-  return override;
+  return override ?? null;
 }
 
 export interface ComposeFile {
@@ -151,7 +165,8 @@ export function composeConfig(files: ComposeFile[], env: Record<string, string |
   }
   const local = (p: string) => (isAbsolute(p) || /^[a-z]+:\/\//i.test(p) || p.startsWith('git@') ? p : resolve(projectDir, p));
   for (const service of Object.values(project.services)) {
-    for (const volume of (service['volumes'] as unknown as VolumeMount[] | undefined) ?? []) if (volume.type === 'bind' && volume.source) volume.source = local(volume.source);
+    for (const volume of (service['volumes'] as unknown as VolumeMount[] | undefined) ?? [])
+      if (volume.type === 'bind' && volume.source) volume.source = local(volume.source);
     const build = service['build'];
     if (typeof build === 'string') service['build'] = { context: local(build) };
     else if (isMapping(build) && typeof build['context'] === 'string') build['context'] = local(build['context']);
@@ -168,13 +183,14 @@ export function composeProblems(project: ComposeProject): string[] {
   const problems: string[] = [];
   for (const [name, service] of Object.entries(project.services)) {
     for (const volume of (service['volumes'] as unknown as VolumeMount[] | undefined) ?? []) {
-      if (volume.type === 'volume' && volume.source && !(volume.source in project.volumes)) problems.push(`service "${name}" refers to undefined volume ${volume.source}`);
+      if (volume.type === 'volume' && volume.source && !(volume.source in project.volumes))
+        problems.push(`service "${name}" refers to undefined volume ${volume.source}`);
     }
     for (const network of Object.keys((service['networks'] as Mapping | undefined) ?? {})) {
       if (!(network in project.networks) && network !== 'default') problems.push(`service "${name}" refers to undefined network ${network}`);
     }
     for (const secret of (service['secrets'] as Mapping[] | undefined) ?? []) {
-      if (!(String(secret['source']) in project.secrets)) problems.push(`service "${name}" refers to undefined secret ${String(secret['source'])}`);
+      if (!(text(secret['source']) in project.secrets)) problems.push(`service "${name}" refers to undefined secret ${text(secret['source'])}`);
     }
     for (const dependency of Object.keys((service['depends_on'] as Mapping | undefined) ?? {})) {
       if (!(dependency in project.services)) problems.push(`service "${name}" depends on undefined service ${dependency}`);
@@ -191,7 +207,7 @@ export function networkNames(project: ComposeProject, network: string): Map<stri
     if (!(network in networks)) continue;
     names.set(name, name);
     const aliases = (networks[network] as Mapping | null)?.['aliases'];
-    for (const alias of Array.isArray(aliases) ? aliases : []) names.set(String(alias), name);
+    for (const alias of Array.isArray(aliases) ? aliases : []) names.set(text(alias), name);
   }
   return names;
 }

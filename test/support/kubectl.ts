@@ -45,7 +45,7 @@ export async function kustomize(dir: string): Promise<K8sObject[]> {
     ({ stdout } = await execFileAsync('kubectl', ['kustomize', dir], { maxBuffer: 16 * 1024 * 1024 }));
   } catch (error) {
     const e = error as { stdout?: string; stderr?: string; message: string };
-    throw new Error(`kubectl kustomize ${dir} failed:\n${e.stderr ?? ''}\n${e.message}`);
+    throw new Error(`kubectl kustomize ${dir} failed:\n${e.stderr ?? ''}\n${e.message}`, { cause: error });
   }
   return parseAllDocuments(stdout)
     .map((doc) => doc.toJS() as K8sObject | null)
