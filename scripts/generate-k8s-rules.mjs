@@ -7,7 +7,9 @@
 //   node scripts/generate-k8s-rules.mjs --check          # exit 1 if it is out of date
 //   node scripts/generate-k8s-rules.mjs --runbook-base https://wiki.example.internal/cvat-warden-runbook
 //                                                        # runbook_url links to your own copy of grafana/runbook.md
-//   options: --rules FILE (source), --out FILE (target, `-` for stdout)
+//   node scripts/generate-k8s-rules.mjs --format rules --runbook-base URL --out /etc/prometheus/rules/cvat-warden-rules.yml
+//                                                        # the plain Prometheus rules file, with runbook links to your copy
+//   options: --rules FILE (source), --out FILE (target, `-` for stdout), --format prometheusrule|rules
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,8 +25,13 @@ const { values } = parseArgs({
     rules: { type: 'string', default: join(ROOT, 'grafana/alerts/cvat-warden-rules.yml') },
     out: { type: 'string', default: join(ROOT, 'deploy/kubernetes/base/prometheusrule.yaml') },
     'runbook-base': { type: 'string' },
+    format: { type: 'string', default: 'prometheusrule' },
   },
 });
+if (!['prometheusrule', 'rules'].includes(values.format)) {
+  console.error(`--format must be prometheusrule or rules, not ${values.format}`);
+  process.exit(2);
+}
 
 const source = parse(readFileSync(values.rules, 'utf8'));
 if (!Array.isArray(source?.groups) || source.groups.length === 0) {
@@ -51,13 +58,16 @@ const resource = {
   spec: { groups },
 };
 const from = relative(ROOT, values.rules) || values.rules;
-const text = [
-  `# GENERATED from ${from} by scripts/generate-k8s-rules.mjs: do not edit.`,
-  '# Change the rules there, then run `npm run generate:k8s`.',
-  '# Your Prometheus may select PrometheusRules by a label (kube-prometheus-stack: `release: <its release>`):',
-  '# add it in an overlay.',
-  stringify(resource, { lineWidth: 0 }),
-].join('\n');
+const text =
+  values.format === 'rules'
+    ? [`# GENERATED from ${from} by scripts/generate-k8s-rules.mjs${base ? `, runbook links to ${base}` : ''}.`, stringify({ groups }, { lineWidth: 0 })].join('\n')
+    : [
+        `# GENERATED from ${from} by scripts/generate-k8s-rules.mjs: do not edit.`,
+        '# Change the rules there, then run `npm run generate:k8s`.',
+        '# Your Prometheus may select PrometheusRules by a label (kube-prometheus-stack: `release: <its release>`):',
+        '# add it in an overlay.',
+        stringify(resource, { lineWidth: 0 }),
+      ].join('\n');
 
 if (values.out === '-') process.stdout.write(text);
 else if (values.check) {

@@ -162,6 +162,19 @@ describe('deploy/kubernetes (kubectl kustomize)', () => {
       const urls = [...stdout.matchAll(/runbook_url: (\S+)/g)].map((m) => m[1]);
       expect(urls.length).toBeGreaterThan(5);
       for (const url of urls) expect(url).toMatch(/^https:\/\/wiki\.internal\/runbook#cvatwarden[a-z]+$/);
+      // The plain Prometheus rules file, for compose or any Prometheus without the Operator.
+      const plain = await execFileAsync('node', [
+        'scripts/generate-k8s-rules.mjs',
+        '--format',
+        'rules',
+        '--out',
+        '-',
+        '--runbook-base',
+        'https://wiki.internal/runbook',
+      ]);
+      const rulesOut = parse(plain.stdout) as Obj;
+      expect(Object.keys(rulesOut)).toEqual(['groups']);
+      expect(rulesOut['groups'][0].rules.map((r: Obj) => r['annotations'].runbook_url)).toEqual(urls);
     });
   });
 
