@@ -39,3 +39,16 @@ export function describeCredentialProblem(credentials: CvatCredentials | undefin
       return `CVAT refused the password of user "${credentials.username}" (or basic auth is disabled, or the e-mail is unverified): check CVAT_USERNAME and CVAT_PASSWORD`;
   }
 }
+
+/**
+ * Whether CVAT accepts the credentials, as last seen: `accepted` is undefined until an
+ * authenticated request got an answer, false after a 401, true after a 2xx on an
+ * endpoint that needs them (/api/server/about does not). `detail` says why, for
+ * /status and /readyz; it never holds the secret.
+ */
+export interface CredentialsState {
+  accepted: boolean | undefined;
+  detail: string;
+  /** Unix ms of the last change. */
+  since: number;
+}
