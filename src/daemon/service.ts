@@ -220,6 +220,7 @@ export class WardenService {
       if (this.client.credentialsState.accepted === false) {
         this.logger.warn('warming paused: CVAT refuses the credentials; it resumes once they are accepted again');
         await this.untilCredentialsChange(stop);
+        if (this.client.credentialsState.accepted === true) this.logger.info('credentials accepted again: warming resumes');
         continue;
       }
       const refused = new AbortController();
@@ -229,7 +230,6 @@ export class WardenService {
       } finally {
         unsubscribe();
       }
-      if (!stop.aborted && this.client.credentialsState.accepted === true) this.logger.info('credentials accepted again: warming resumes');
     }
   }
 

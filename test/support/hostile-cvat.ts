@@ -26,8 +26,12 @@ export interface HostileFaults {
   giantPageBytes?: number;
   /** Task 1 gets a second job claiming 10^9 frames. */
   absurdJob?: boolean;
-  /** Every request that carries credentials answers 401 (the token was revoked). */
-  revoked?: boolean;
+  /**
+   * Requests that carry credentials answer 401 (the token was revoked): all of them, or
+   * those of these kinds. Real CVAT answers 401 even on /api/server/about then: DRF
+   * authenticates before it checks AllowAny.
+   */
+  revoked?: boolean | Kind[];
   /** `/api/server/about` answers this status with an HTML body (a proxy's error page). */
   htmlAbout?: number;
   /** `/api/server/about` answers 301 to this Location. */
@@ -191,7 +195,7 @@ export async function startHostileCvat(faults: HostileFaults = {}, options: Host
     const kind = kindOf(path, url.searchParams);
     counts[kind]++;
     const f = state.faults;
-    if (f.revoked && req.headers.authorization) return send(req, res, kind, 401, { detail: 'Invalid token.' });
+    if (req.headers.authorization && (f.revoked === true || (Array.isArray(f.revoked) && f.revoked.includes(kind)))) return send(req, res, kind, 401, { detail: 'Invalid token.' });
     if (kind === 'about') {
       if (f.htmlAbout) {
         res.writeHead(f.htmlAbout, { 'content-type': 'text/html' });
