@@ -13,7 +13,7 @@ import type { Logger } from '../log.js';
 import { redactSecrets } from '../secrets.js';
 import { credentialsHeader, describeCredentialProblem, type CredentialsState, type CvatCredentials } from './auth.js';
 import { featuresFor, parseCvatVersion, type CvatFeatures } from './features.js';
-import { DEFAULT_REQUEST_LIMITS, countCapped, deadlineError, followSignal, readCapped, tooLargeError, type RequestKind, type RequestLimits } from './limits.js';
+import { DEFAULT_REQUEST_LIMITS, countCapped, discard, deadlineError, followSignal, readCapped, tooLargeError, type RequestKind, type RequestLimits } from './limits.js';
 import { DEFAULT_MAX_PAGES, PageWalk } from './paging.js';
 import {
   AboutSchema,
@@ -234,7 +234,7 @@ export class CvatClient {
     const { maxBytes } = this.limits[kind];
     const declared = Number(response.headers['content-length']);
     if (Number.isFinite(declared) && declared > maxBytes) {
-      response.body.destroy();
+      discard(response.body);
       throw tooLargeError(kind, path, maxBytes);
     }
     const text = (await this.reading(response, signal, () => readCapped(response.body, maxBytes, () => tooLargeError(kind, path, maxBytes)))).toString('utf8');

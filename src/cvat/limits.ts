@@ -105,6 +105,12 @@ export function followSignal(parent: AbortSignal | undefined, child: AbortContro
   return () => members.delete(child);
 }
 
+/** Drops a body unread; undici reports the abort as an 'error' event nobody needs. */
+export function discard(body: Dispatcher.ResponseData['body']): void {
+  body.on('error', () => undefined);
+  body.destroy();
+}
+
 /** Reads a body to the end with a byte cap; over the cap the body is destroyed and `tooLarge` thrown. */
 export async function readCapped(body: Dispatcher.ResponseData['body'], maxBytes: number, tooLarge: () => Error): Promise<Buffer> {
   const pieces: Buffer[] = [];
@@ -113,7 +119,7 @@ export async function readCapped(body: Dispatcher.ResponseData['body'], maxBytes
     const buffer = piece as Buffer;
     length += buffer.length;
     if (length > maxBytes) {
-      body.destroy();
+      discard(body);
       throw tooLarge();
     }
     pieces.push(buffer);
@@ -127,7 +133,7 @@ export async function countCapped(body: Dispatcher.ResponseData['body'], maxByte
   for await (const piece of body) {
     length += (piece as Buffer).length;
     if (length > maxBytes) {
-      body.destroy();
+      discard(body);
       throw tooLarge();
     }
   }

@@ -220,7 +220,8 @@ export class WardenService {
       if (this.client.credentialsState.accepted === false) {
         this.logger.warn('warming paused: CVAT refuses the credentials; it resumes once they are accepted again');
         await this.untilCredentialsChange(stop);
-        if (this.client.credentialsState.accepted === true) this.logger.info('credentials accepted again: warming resumes');
+        const now = this.client.credentialsState;
+        if (now.accepted === true) this.logger.info('credentials accepted again: warming resumes');
         continue;
       }
       const refused = new AbortController();
