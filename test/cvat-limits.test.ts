@@ -55,7 +55,13 @@ describe('defaults meet issue 8', () => {
 
   it('rejects deadlines, page caps and sizes out of bounds', () => {
     const env = { CVAT_ACCESS_TOKEN: 'pat-0123456789' };
-    expect(() => loadConfig('warm', ['--all', '--url', 'http://c', '--request-timeout', '0s', '--chunk-timeout', '2h', '--max-list-pages', '0', '--max-response-mib', '99999'], env)).toThrow(
+    expect(() =>
+      loadConfig(
+        'warm',
+        ['--all', '--url', 'http://c', '--request-timeout', '0s', '--chunk-timeout', '2h', '--max-list-pages', '0', '--max-response-mib', '99999'],
+        env,
+      ),
+    ).toThrow(
       /request-timeout: expected between 100ms and 1h[\s\S]*chunk-timeout: expected between 100ms and 1h[\s\S]*max-list-pages: expected 1 to 100000[\s\S]*max-response-mib: expected 1 to 4096/,
     );
   });
@@ -93,7 +99,13 @@ describe('client bounds', () => {
   it('refuses an answer whose Content-Length is over the cap without reading it', async () => {
     server = await startServer((_req, res) => sendJson(res, 200, { count: 1, next: null, results: ['x'.repeat(5000)] }));
     client = new CvatClient({ baseUrl: server.url, limits: { ...DEFAULT_REQUEST_LIMITS, list: { deadlineMs: 5_000, maxBytes: 1000 } } });
-    const error = await failure((async () => { for await (const _ of client!.paginate('/api/tasks')) void _; })());
+    const items: unknown[] = [];
+    const error = await failure(
+      (async () => {
+        for await (const item of client.paginate('/api/tasks')) items.push(item);
+      })(),
+    );
+    expect(items).toEqual([]);
     expect(error.message).toMatch(/answer to GET \/api\/tasks \(list request\) is larger than 1000 bytes/);
   });
 
@@ -101,7 +113,12 @@ describe('client bounds', () => {
     cvat = await startHostileCvat({ drip: { kinds: ['api'], intervalMs: 1000 } });
     client = new CvatClient({ baseUrl: cvat.url, connections: 32 });
     const stop = new AbortController();
-    const pending = Array.from({ length: 20 }, () => client!.taskMeta(1, stop.signal).then(() => 'done', (e: WardenError) => e.code));
+    const pending = Array.from({ length: 20 }, () =>
+      client!.taskMeta(1, stop.signal).then(
+        () => 'done',
+        (e: unknown) => (e instanceof WardenError ? e.code : 'other'),
+      ),
+    );
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(getEventListeners(stop.signal, 'abort')).toHaveLength(1);
     stop.abort();

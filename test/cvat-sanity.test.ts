@@ -33,7 +33,8 @@ describeWithSharedCvat('job sanity on real CVAT data', (dir) => {
 
 describe('job sanity', () => {
   const task = TaskSchema.parse({ id: 7, size: 100, data: 7, data_chunk_size: 10 });
-  const job = (fields: Record<string, unknown>): Job => JobSchema.parse({ id: 70, task_id: 7, start_frame: 0, stop_frame: 49, frame_count: 50, data_chunk_size: 10, ...fields });
+  const job = (fields: Record<string, unknown>): Job =>
+    JobSchema.parse({ id: 70, task_id: 7, start_frame: 0, stop_frame: 49, frame_count: 50, data_chunk_size: 10, ...fields });
 
   it('names each contradiction', () => {
     expect(jobContradiction(task, job({}))).toBeUndefined();
@@ -45,7 +46,11 @@ describe('job sanity', () => {
 
   it('keeps the sane jobs and reports the others with their ids', () => {
     const rejected: Array<{ jobId: number; message: string }> = [];
-    const kept = keepSaneJobs(task, [job({ id: 1 }), job({ id: 2, stop_frame: 999_999_999, frame_count: 1_000_000_000 }), job({ id: 3, start_frame: 50, stop_frame: 99 })], (r) => rejected.push(r));
+    const kept = keepSaneJobs(
+      task,
+      [job({ id: 1 }), job({ id: 2, stop_frame: 999_999_999, frame_count: 1_000_000_000 }), job({ id: 3, start_frame: 50, stop_frame: 99 })],
+      (r) => rejected.push(r),
+    );
     expect(kept.map((j) => j.id)).toEqual([1, 3]);
     expect(rejected).toEqual([{ taskId: 7, jobId: 2, message: expect.stringMatching(/^job 2 of task 7 skipped: it contradicts its task/) }]);
   });

@@ -106,7 +106,12 @@ describe('warm against a hostile CVAT', () => {
     const report = JSON.parse(result.stdout) as { plan: { jobs: number; requests: number }; issues: Array<{ jobId?: number; message: string }> };
     expect(report.plan.jobs).toBe(2);
     expect(report.plan.requests).toBe(4);
-    expect(report.issues).toContainEqual(expect.objectContaining({ jobId: 11, message: expect.stringMatching(/job 11 of task 1 skipped: it contradicts its task: frames 0–999999999 reach beyond the task's 10 frames/) }));
+    expect(report.issues).toContainEqual(
+      expect.objectContaining({
+        jobId: 11,
+        message: expect.stringMatching(/job 11 of task 1 skipped: it contradicts its task: frames 0–999999999 reach beyond the task's 10 frames/),
+      }),
+    );
     expect(result.ms).toBeLessThan(15_000);
   });
 
@@ -132,7 +137,9 @@ describe('warm against a hostile CVAT', () => {
   it('names the Location of a redirect, without its credentials or query', async () => {
     const result = await warm({ redirectAbout: 'https://user:pw-123456@cvat.example.com/cvat/api/server/about?next=x' });
     expect(result.code).toBe(3);
-    expect(result.stderr).toMatch(/CVAT answered 301 for \/api\/server\/about: redirected to \\?"https:\/\/\[REDACTED\]@cvat\.example\.com\/cvat\/api\/server\/about\\?"/);
+    expect(result.stderr).toMatch(
+      /CVAT answered 301 for \/api\/server\/about: redirected to \\?"https:\/\/\[REDACTED\]@cvat\.example\.com\/cvat\/api\/server\/about\\?"/,
+    );
     expect(result.stderr).not.toContain('pw-123456');
   });
 

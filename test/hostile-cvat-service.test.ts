@@ -51,10 +51,14 @@ describe('run against a hostile CVAT', () => {
     expect(await svc.metric('cvat_warden_cvat_credentials_ok')).toBe(1);
 
     cvat.faults = { revoked: true };
-    const refused = await waitFor('readiness to fail on credentials', async () => {
-      const r = await readiness(svc.url);
-      return r.status === 503 && r.body.checks['credentials']?.ok === false ? r : undefined;
-    }, { timeoutMs: 20_000 });
+    const refused = await waitFor(
+      'readiness to fail on credentials',
+      async () => {
+        const r = await readiness(svc.url);
+        return r.status === 503 && r.body.checks['credentials']?.ok === false ? r : undefined;
+      },
+      { timeoutMs: 20_000 },
+    );
     expect(refused.body.checks['credentials']!.detail).toMatch(/CVAT answered 401 for \/api\/\S+: the personal access token was refused/);
     const during = await status(svc.url);
     expect(during.cvat.credentials.accepted).toBe(false);
@@ -89,10 +93,14 @@ describe('run against a hostile CVAT', () => {
       slowest.ms = Math.max(slowest.ms, performance.now() - began);
       expect(res.status).toBe(200);
     };
-    await waitFor('the sane jobs warmed, probing /healthz', async () => {
-      await probe();
-      return cvat!.counts.chunk >= 4;
-    }, { timeoutMs: 30_000, intervalMs: 50 });
+    await waitFor(
+      'the sane jobs warmed, probing /healthz',
+      async () => {
+        await probe();
+        return cvat!.counts.chunk >= 4;
+      },
+      { timeoutMs: 30_000, intervalMs: 50 },
+    );
     for (let i = 0; i < 10; i++) await probe();
     expect(slowest.ms).toBeLessThan(1_000);
     expect(svc.logs()).toMatch(/job 11 of task 1 skipped: it contradicts its task/);
@@ -112,7 +120,9 @@ describe('run against a hostile CVAT', () => {
   it('ends a discovery pass whose task list drips at its deadline, and is not ready', async () => {
     cvat = await startHostileCvat({ drip: { kinds: ['list'], intervalMs: 200 } });
     const svc = await start(['--request-timeout', '500ms']);
-    await waitFor('discovery to give up on the list', () => /did not finish answering GET \/api\/tasks \(list request\) within 500 ms/.test(svc.logs()), { timeoutMs: 15_000 });
+    await waitFor('discovery to give up on the list', () => /did not finish answering GET \/api\/tasks \(list request\) within 500 ms/.test(svc.logs()), {
+      timeoutMs: 15_000,
+    });
     expect((await readiness(svc.url)).status).toBe(503);
   });
 });

@@ -5,10 +5,7 @@
  */
 import { registerBasicCredentials, registerSecret } from '../secrets.js';
 
-export type CvatCredentials =
-  | { kind: 'token'; token: string }
-  | { kind: 'apiKey'; key: string }
-  | { kind: 'basic'; username: string; password: string };
+export type CvatCredentials = { kind: 'token'; token: string } | { kind: 'apiKey'; key: string } | { kind: 'basic'; username: string; password: string };
 
 export function credentialsHeader(credentials: CvatCredentials | undefined): string | undefined {
   if (!credentials) return undefined;

@@ -13,20 +13,19 @@ import type { Logger } from '../log.js';
 import { redactSecrets } from '../secrets.js';
 import { credentialsHeader, describeCredentialProblem, type CredentialsState, type CvatCredentials } from './auth.js';
 import { featuresFor, parseCvatVersion, type CvatFeatures } from './features.js';
-import { DEFAULT_REQUEST_LIMITS, countCapped, discard, deadlineError, followSignal, readCapped, tooLargeError, type RequestKind, type RequestLimits } from './limits.js';
-import { DEFAULT_MAX_PAGES, PageWalk } from './paging.js';
 import {
-  AboutSchema,
-  DataMetaSchema,
-  JobSchema,
-  PageSchema,
-  TaskSchema,
-  summarizeIssues,
-  type About,
-  type DataMeta,
-  type Job,
-  type Task,
-} from './shapes.js';
+  DEFAULT_REQUEST_LIMITS,
+  countCapped,
+  discard,
+  deadlineError,
+  followSignal,
+  readCapped,
+  tooLargeError,
+  type RequestKind,
+  type RequestLimits,
+} from './limits.js';
+import { DEFAULT_MAX_PAGES, PageWalk } from './paging.js';
+import { AboutSchema, DataMetaSchema, JobSchema, PageSchema, TaskSchema, summarizeIssues, type About, type DataMeta, type Job, type Task } from './shapes.js';
 
 export interface CvatClientOptions {
   /** Base URL of CVAT, optionally with a path prefix: `https://cvat.example.com/cvat`. */
@@ -92,7 +91,9 @@ export function parseBaseUrl(input: string): { url?: URL; problem?: string } {
 
 /** A version string fit for logs, /status and a metric label: no secret, printable, bounded. */
 export function sanitizeVersion(raw: string): string {
-  const clean = redactSecrets(raw).replace(/[^\x20-\x7e]/g, '?').trim();
+  const clean = redactSecrets(raw)
+    .replace(/[^\x20-\x7e]/g, '?')
+    .trim();
   return clean.length > 64 ? `${clean.slice(0, 64)}…` : clean;
 }
 
@@ -116,9 +117,7 @@ export class CvatClient {
     this.limits = options.limits ?? DEFAULT_REQUEST_LIMITS;
     this.authorization = credentialsHeader(options.credentials);
     this.ownsDispatcher = !options.dispatcher;
-    this.dispatcher =
-      options.dispatcher ??
-      new Agent({ connections: options.connections ?? 8, keepAliveTimeout: 10_000, keepAliveMaxTimeout: 60_000 });
+    this.dispatcher = options.dispatcher ?? new Agent({ connections: options.connections ?? 8, keepAliveTimeout: 10_000, keepAliveMaxTimeout: 60_000 });
   }
 
   /** Absolute URL for an API path such as `/api/tasks`. */
@@ -210,7 +209,9 @@ export class CvatClient {
 
   /** Reads a body to the end without keeping it, within its deadline and byte cap; returns its length. */
   async drain(response: RawResponse, signal?: AbortSignal): Promise<number> {
-    return this.reading(response, signal, () => countCapped(response.body, this.limits[response.kind].maxBytes, () => tooLargeError(response.kind, response.path, this.limits[response.kind].maxBytes)));
+    return this.reading(response, signal, () =>
+      countCapped(response.body, this.limits[response.kind].maxBytes, () => tooLargeError(response.kind, response.path, this.limits[response.kind].maxBytes)),
+    );
   }
 
   /** Maps a body cut by the deadline (or by the caller) to the right error. */
@@ -249,7 +250,8 @@ export class CvatClient {
     }
     if (response.status >= 300 && response.status < 400) {
       const location = response.headers['location'];
-      const target = typeof location === 'string' ? ` to ${JSON.stringify(withoutUserInfo(location.split('?', 1)[0] ?? '').slice(0, 200))}` : ' without a Location';
+      const target =
+        typeof location === 'string' ? ` to ${JSON.stringify(withoutUserInfo(location.split('?', 1)[0] ?? '').slice(0, 200))}` : ' without a Location';
       throw new CvatHttpError(response.status, path, `redirected${target}; set the URL CVAT is really served at (https? path prefix?)`);
     }
     if (response.status < 200 || response.status >= 300) {
@@ -259,7 +261,10 @@ export class CvatClient {
       return JSON.parse(text);
     } catch {
       const type = String(response.headers['content-type'] ?? 'unknown type');
-      throw new WardenError('CVAT_BAD_RESPONSE', `CVAT answered ${path} with something that is not JSON (${type.slice(0, 60)}); is the URL ${this.baseUrl} really a CVAT server?`);
+      throw new WardenError(
+        'CVAT_BAD_RESPONSE',
+        `CVAT answered ${path} with something that is not JSON (${type.slice(0, 60)}); is the URL ${this.baseUrl} really a CVAT server?`,
+      );
     }
   }
 
@@ -284,7 +289,11 @@ export class CvatClient {
       throw error;
     }
     const parsed = AboutSchema.safeParse(document);
-    if (!parsed.success) throw new WardenError('CVAT_UNREACHABLE', `${this.baseUrl} does not answer as a working CVAT: unexpected /api/server/about answer: ${summarizeIssues(parsed.error)}`);
+    if (!parsed.success)
+      throw new WardenError(
+        'CVAT_UNREACHABLE',
+        `${this.baseUrl} does not answer as a working CVAT: unexpected /api/server/about answer: ${summarizeIssues(parsed.error)}`,
+      );
     return { ...parsed.data, version: sanitizeVersion(parsed.data.version) };
   }
 
@@ -296,7 +305,7 @@ export class CvatClient {
   }
 
   /** Pages through a list endpoint, yielding raw items; bounded by the rules of paging.ts. */
-  async *paginate(path: string, query: Query = {}, signal?: AbortSignal): AsyncGenerator<unknown> {
+  async *paginate(path: string, query: Query = {}, signal?: AbortSignal): AsyncGenerator {
     const pageSize = this.options.pageSize ?? 500;
     const walk = new PageWalk(path, { pageSize, maxPages: this.options.maxPages ?? DEFAULT_MAX_PAGES });
     for (;;) {

@@ -37,7 +37,9 @@ export const DEFAULT_REQUEST_LIMITS: RequestLimits = {
 };
 
 /** Limits from the two knobs the configuration exposes (API/list deadline and size, chunk deadline). */
-export function requestLimits(settings: { requestTimeoutMs?: number | undefined; chunkTimeoutMs?: number | undefined; maxResponseBytes?: number | undefined } = {}): RequestLimits {
+export function requestLimits(
+  settings: { requestTimeoutMs?: number | undefined; chunkTimeoutMs?: number | undefined; maxResponseBytes?: number | undefined } = {},
+): RequestLimits {
   const d = DEFAULT_REQUEST_LIMITS;
   const api = settings.requestTimeoutMs ?? d.api.deadlineMs;
   const bytes = settings.maxResponseBytes ?? d.api.maxBytes;
@@ -50,7 +52,12 @@ export function requestLimits(settings: { requestTimeoutMs?: number | undefined;
 }
 
 /** Which option sets each kind's deadline, for messages that tell the admin what to change. */
-const DEADLINE_OPTION: Record<RequestKind, string> = { about: '--request-timeout', api: '--request-timeout', list: '--request-timeout', chunk: '--chunk-timeout' };
+const DEADLINE_OPTION: Record<RequestKind, string> = {
+  about: '--request-timeout',
+  api: '--request-timeout',
+  list: '--request-timeout',
+  chunk: '--chunk-timeout',
+};
 
 export function deadlineError(kind: RequestKind, path: string, deadlineMs: number): WardenError {
   return new WardenError(
@@ -61,7 +68,10 @@ export function deadlineError(kind: RequestKind, path: string, deadlineMs: numbe
 
 export function tooLargeError(kind: RequestKind, path: string, maxBytes: number): WardenError {
   const hint = kind === 'chunk' ? 'no real chunk is that large' : 'raise --max-response-mib if CVAT really holds that much';
-  return new WardenError('CVAT_BAD_RESPONSE', `CVAT's answer to GET ${path} (${kind} request) is larger than ${formatBytes(maxBytes)}; it was cut off unread (${hint})`);
+  return new WardenError(
+    'CVAT_BAD_RESPONSE',
+    `CVAT's answer to GET ${path} (${kind} request) is larger than ${formatBytes(maxBytes)}; it was cut off unread (${hint})`,
+  );
 }
 
 function formatMs(ms: number): string {

@@ -216,6 +216,8 @@ export class WardenService {
    */
   private async warmWhileCredentialsWork(): Promise<void> {
     const stop = this.stopIntake.signal;
+    const scheduler = this.scheduler;
+    if (!scheduler) return;
     while (!stop.aborted) {
       if (this.client.credentialsState.accepted === false) {
         this.logger.warn('warming paused: CVAT refuses the credentials; it resumes once they are accepted again');
@@ -227,7 +229,7 @@ export class WardenService {
       const refused = new AbortController();
       const unsubscribe = this.client.onCredentialsChange((state) => state.accepted === false && refused.abort());
       try {
-        await this.scheduler!.loop({ stop: AbortSignal.any([stop, refused.signal]), hard: this.hardStop.signal }, (error) => this.onLoopError('warm', error));
+        await scheduler.loop({ stop: AbortSignal.any([stop, refused.signal]), hard: this.hardStop.signal }, (error) => this.onLoopError('warm', error));
       } finally {
         unsubscribe();
       }

@@ -164,12 +164,17 @@ export async function startHostileCvat(faults: HostileFaults = {}, options: Host
     const base = `http://internal-cvat:8080/api/tasks?page_size=${query.get('page_size') ?? 10}`;
     if (f.endlessNext) {
       const results = Array.from({ length: f.endlessNext.perPage }, (_, i) => task(1000 + page * f.endlessNext!.perPage + i));
-      return send(req, res, 'list', 200, { count: f.endlessNext.count, next: `${base}&page=${page + 1}`, previous: null, results });
+      send(req, res, 'list', 200, { count: f.endlessNext.count, next: `${base}&page=${page + 1}`, previous: null, results });
+      return;
     }
     if (f.loopingNext) {
-      return send(req, res, 'list', 200, { count: 4, next: `${base}&page=${page === 1 ? 2 : 1}`, previous: null, results: [task(page === 1 ? 1 : 2)] });
+      send(req, res, 'list', 200, { count: 4, next: `${base}&page=${page === 1 ? 2 : 1}`, previous: null, results: [task(page === 1 ? 1 : 2)] });
+      return;
     }
-    if (f.malformedNext !== undefined) return send(req, res, 'list', 200, { count: 4, next: f.malformedNext, previous: null, results: [task(1)] });
+    if (f.malformedNext !== undefined) {
+      send(req, res, 'list', 200, { count: 4, next: f.malformedNext, previous: null, results: [task(1)] });
+      return;
+    }
     if (f.giantPageBytes) {
       // Streamed in 1 MiB pieces, never held whole; the client must cut it off.
       res.writeHead(200, { 'content-type': 'application/json' });
@@ -184,9 +189,10 @@ export async function startHostileCvat(faults: HostileFaults = {}, options: Host
         }
         if (!res.destroyed) res.end(']}');
       };
-      return pump();
+      pump();
+      return;
     }
-    return send(req, res, 'list', 200, { count: TASKS.length, next: null, previous: null, results: TASKS.map(task) });
+    send(req, res, 'list', 200, { count: TASKS.length, next: null, previous: null, results: TASKS.map(task) });
   };
 
   const server = createServer((req, res) => {
@@ -195,46 +201,70 @@ export async function startHostileCvat(faults: HostileFaults = {}, options: Host
     const kind = kindOf(path, url.searchParams);
     counts[kind]++;
     const f = state.faults;
-    if (req.headers.authorization && (f.revoked === true || (Array.isArray(f.revoked) && f.revoked.includes(kind)))) return send(req, res, kind, 401, { detail: 'Invalid token.' });
+    if (req.headers.authorization && (f.revoked === true || (Array.isArray(f.revoked) && f.revoked.includes(kind)))) {
+      send(req, res, kind, 401, { detail: 'Invalid token.' });
+      return;
+    }
     if (kind === 'about') {
       if (f.htmlAbout) {
         res.writeHead(f.htmlAbout, { 'content-type': 'text/html' });
-        return res.end('<html><body><h1>502 Bad Gateway</h1><hr>nginx</body></html>');
+        res.end('<html><body><h1>502 Bad Gateway</h1><hr>nginx</body></html>');
+        return;
       }
       if (f.redirectAbout) {
         res.writeHead(301, { location: f.redirectAbout, 'content-type': 'text/html' });
-        return res.end('<html>Moved</html>');
+        res.end('<html>Moved</html>');
+        return;
       }
       const version = f.echoHeaders ? `2.73.0 (${req.headers.authorization ?? ''}; ${req.headers['user-agent'] ?? ''})` : '2.73.0';
-      return send(req, res, kind, 200, { name: 'Computer Vision Annotation Tool', version, description: 'hostile stand-in' });
+      send(req, res, kind, 200, { name: 'Computer Vision Annotation Tool', version, description: 'hostile stand-in' });
+      return;
     }
-    if (path === '/api/tasks') return tasksPage(req, res, url.searchParams);
+    if (path === '/api/tasks') {
+      tasksPage(req, res, url.searchParams);
+      return;
+    }
     if (path === '/api/jobs') {
       const taskId = Number(url.searchParams.get('task_id'));
       const jobs = TASKS.includes(taskId) ? [job(taskId * 10, taskId)] : [];
       if (f.absurdJob && taskId === 1) jobs.push(job(11, 1, { start: 0, stop: 999_999_999, count: 1_000_000_000 }));
-      return send(req, res, kind, 200, { count: jobs.length, next: null, previous: null, results: jobs });
+      send(req, res, kind, 200, { count: jobs.length, next: null, previous: null, results: jobs });
+      return;
     }
     const taskMatch = /^\/api\/tasks\/(\d+)(\/data\/meta)?$/.exec(path);
-    if (taskMatch && TASKS.includes(Number(taskMatch[1]))) return send(req, res, kind, 200, taskMatch[2] ? meta() : task(Number(taskMatch[1])));
+    if (taskMatch && TASKS.includes(Number(taskMatch[1]))) {
+      send(req, res, kind, 200, taskMatch[2] ? meta() : task(Number(taskMatch[1])));
+      return;
+    }
     const jobMatch = /^\/api\/jobs\/(\d+)(\/data\/meta|\/data)?$/.exec(path);
-    if (jobMatch && jobMatch[2] === '/data/meta') return send(req, res, kind, 200, meta());
+    if (jobMatch && jobMatch[2] === '/data/meta') {
+      send(req, res, kind, 200, meta());
+      return;
+    }
     if (jobMatch && kind === 'chunk') {
-      if (f.retryAfter !== undefined) return send(req, res, kind, 429, { detail: 'chunk is being prepared' }, { 'retry-after': f.retryAfter });
+      if (f.retryAfter !== undefined) {
+        send(req, res, kind, 429, { detail: 'chunk is being prepared' }, { 'retry-after': f.retryAfter });
+        return;
+      }
       if (f.retryAfterOnce !== undefined && !askedOnce.has(req.url ?? '')) {
         askedOnce.add(req.url ?? '');
-        return send(req, res, kind, 429, { detail: 'chunk is being prepared' }, { 'retry-after': f.retryAfterOnce });
+        send(req, res, kind, 429, { detail: 'chunk is being prepared' }, { 'retry-after': f.retryAfterOnce });
+        return;
       }
       const range = req.headers.range !== undefined;
-      return send(req, res, kind, range ? 206 : 200, range ? 'x' : 'x'.repeat(1000), {
+      send(req, res, kind, range ? 206 : 200, range ? 'x' : 'x'.repeat(1000), {
         'content-type': 'application/zip',
         'x-checksum': '12345',
         'x-updated-date': '2026-01-01T00:00:00.000000Z',
         ...(range ? { 'content-range': 'bytes 0-0/1000' } : {}),
       });
+      return;
     }
-    if (path === '/api/users/self') return send(req, res, kind, 200, { id: 1, username: 'admin', is_superuser: true });
-    return send(req, res, kind, 404, { detail: 'Not found.' });
+    if (path === '/api/users/self') {
+      send(req, res, kind, 200, { id: 1, username: 'admin', is_superuser: true });
+      return;
+    }
+    send(req, res, kind, 404, { detail: 'Not found.' });
   });
   server.keepAliveTimeout = 500;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
