@@ -83,6 +83,20 @@ describe('run against a hostile CVAT', () => {
     expectNoToken(svc.logs(), await svc.metricsText(), JSON.stringify(await status(svc.url)));
   });
 
+  it('says from the start that the credentials are refused, when they are', async () => {
+    cvat = await startHostileCvat({ revoked: true });
+    const svc = await start();
+    const refused = await waitFor('readiness to fail on credentials', async () => {
+      const r = await readiness(svc.url);
+      return r.body.checks['credentials']?.ok === false ? r : undefined;
+    });
+    expect(refused.status).toBe(503);
+    expect(refused.body.checks['credentials']!.detail).toMatch(/401 for \/api\/server\/about: the personal access token was refused/);
+    expect(await svc.metric('cvat_warden_cvat_credentials_ok')).toBe(0);
+    expect(svc.logs()).toContain('CVAT refuses the credentials; retrying');
+    expectNoToken(svc.logs(), JSON.stringify(await status(svc.url)));
+  });
+
   it('skips a job claiming 10^9 frames, and /healthz answers every probe within 1 s', async () => {
     cvat = await startHostileCvat({ absurdJob: true });
     const svc = await start();

@@ -133,7 +133,8 @@ export class WardenService {
       } catch (error) {
         if (signal.aborted) return;
         const fatal = error instanceof WardenError && error.code === 'CVAT_UNSUPPORTED_VERSION';
-        this.logger.error({ err: describeError(error) }, fatal ? 'CVAT version not supported' : 'CVAT not reachable yet; retrying');
+        const refused = error instanceof WardenError && error.code === 'CVAT_AUTH_REFUSED';
+        this.logger.error({ err: describeError(error) }, fatal ? 'CVAT version not supported' : refused ? 'CVAT refuses the credentials; retrying' : 'CVAT not reachable yet; retrying');
         await sleep(this.options.reconnectIntervalMs ?? 10_000, undefined, { signal }).catch(() => undefined);
       }
     }
