@@ -176,6 +176,8 @@ export class CvatClient {
     const controller = new AbortController();
     const unfollow = followSignal(options.signal, controller);
     const timer = setTimeout(() => controller.abort(timeout), deadlineMs);
+    // The open socket keeps the process alive while it matters; a forgotten timer must not.
+    timer.unref();
     const release = () => {
       clearTimeout(timer);
       unfollow();
