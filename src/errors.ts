@@ -11,6 +11,7 @@ export type WardenErrorCode =
   | 'CVAT_AUTH_REFUSED' // exit 3
   | 'CVAT_FORBIDDEN' // exit 3
   | 'CVAT_UNSUPPORTED_VERSION' // exit 3
+  | 'CVAT_TIMEOUT' // exit 3: a request outlived its deadline (limits.ts)
   | 'CVAT_BAD_RESPONSE'
   | 'CVAT_HTTP'
   | 'SHARE_UNAVAILABLE'
@@ -63,6 +64,7 @@ export function exitCodeFor(error: unknown): number {
     case 'CVAT_AUTH_REFUSED':
     case 'CVAT_FORBIDDEN':
     case 'CVAT_UNSUPPORTED_VERSION':
+    case 'CVAT_TIMEOUT':
       return EXIT.cvatUnreachable;
     default:
       return EXIT.problems;

@@ -7,6 +7,7 @@
  * only for tasks with open share problems.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { redactSecrets } from './secrets.js';
 import { CHUNK_OUTCOMES, CHUNK_STATES, QUALITIES, SHARE_EVENT_KINDS, WATCH_MODES, WEBHOOK_OUTCOMES, type WatchMode } from './domain.js';
 
 /** Chunk build + transfer can take the 50 s server wait plus retries: buckets reach 120 s. */
@@ -39,6 +40,19 @@ export function createMetrics(options: { buildInfo: BuildInfo; defaultMetrics?: 
     name: 'cvat_warden_cvat_info',
     help: 'Version of the CVAT server last seen; always 1.',
     labelNames: ['version'] as const,
+    registers: [registry],
+  });
+
+  const cvatCredentialsOk = new Gauge({
+    name: 'cvat_warden_cvat_credentials_ok',
+    help: 'Whether CVAT accepted the credentials on the last authenticated request (1) or answered 401 (0); 1 until refused.',
+    registers: [registry],
+  });
+  cvatCredentialsOk.set(1);
+
+  const cvatAuthFailures = new Counter({
+    name: 'cvat_warden_cvat_auth_failures_total',
+    help: 'Times CVAT started refusing the credentials (a 401 after they were accepted or before they ever were).',
     registers: [registry],
   });
 
@@ -188,6 +202,8 @@ export function createMetrics(options: { buildInfo: BuildInfo; defaultMetrics?: 
     buildInfo,
     cvatUp,
     cvatInfo,
+    cvatCredentialsOk,
+    cvatAuthFailures,
     chunkRequests,
     chunkRequestDuration,
     chunks,
@@ -214,6 +230,27 @@ export function createMetrics(options: { buildInfo: BuildInfo; defaultMetrics?: 
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/**
+ * Label values that come from CVAT are bounded and scrubbed: a server that echoes the
+ * Authorization header into its version string must not put the token in /metrics.
+ */
+export function safeLabelValue(value: string, maxLength = 32): string {
+  const clean = redactSecrets(value).replace(/[^A-Za-z0-9._+-]/g, '_');
+  return clean.length > maxLength ? clean.slice(0, maxLength) : clean;
+}
+
+/** `cvat_warden_cvat_info{version}`: one series, the version last seen. */
+export function setCvatInfo(metrics: Metrics, version: string): void {
+  metrics.cvatInfo.reset();
+  metrics.cvatInfo.set({ version: safeLabelValue(version) }, 1);
+}
+
+/** Follows the client's credentials state: the gauge, and the counter on every refusal. */
+export function recordCredentials(metrics: Metrics, accepted: boolean | undefined): void {
+  metrics.cvatCredentialsOk.set(accepted === false ? 0 : 1);
+  if (accepted === false) metrics.cvatAuthFailures.inc();
+}
 
 export function setWatchMode(metrics: Metrics, mode: WatchMode): void {
   for (const m of WATCH_MODES) metrics.shareWatchMode.set({ mode: m }, m === mode ? 1 : 0);

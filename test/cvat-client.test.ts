@@ -82,7 +82,8 @@ describe('CVAT client', () => {
     });
     const credentials = { kind: 'token', token: TOKEN } as const;
     const make = (path: string) => new CvatClient({ baseUrl: `${server!.url}${path}`, credentials });
-    expect(await codeOf(make('/html').about())).toBe('CVAT_BAD_RESPONSE');
+    // An HTML page where /api/server/about should be: not a working CVAT, exit 3 (issue 8).
+    expect(await codeOf(make('/html').about())).toBe('CVAT_UNREACHABLE');
     expect(await codeOf(make('/nothing').about())).toBe('CVAT_UNREACHABLE');
     expect(await codeOf(make('/denied').about())).toBe('CVAT_AUTH_REFUSED');
     expect(await codeOf(make('/forbidden').about())).toBe('CVAT_FORBIDDEN');

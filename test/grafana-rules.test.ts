@@ -97,8 +97,10 @@ describe('grafana/alerts/cvat-warden-rules.yml', () => {
     expect(output).toContain('SUCCESS');
   });
 
-  it('has one cvat-warden group with the expected alerts', () => {
-    expect(rulesFile.groups.map((group) => group.name)).toEqual(['cvat-warden']);
+  it('has cvat-warden groups with the expected alerts', () => {
+    // One group per concern that merges on its own (cvat-warden-credentials: issue 8).
+    expect(rulesFile.groups.map((group) => group.name)).toEqual(expect.arrayContaining(['cvat-warden', 'cvat-warden-credentials']));
+    for (const group of rulesFile.groups) expect(group.name).toMatch(/^cvat-warden(-[a-z]+)*$/);
     expect(alerts.map((alert) => alert.alert)).toEqual(
       expect.arrayContaining([
         'CvatWardenShareFilesMissing',
@@ -108,6 +110,7 @@ describe('grafana/alerts/cvat-warden-rules.yml', () => {
         'CvatWardenCvatUnreachable',
         'CvatWardenGuardScanStale',
         'CvatWardenDown',
+        'CvatWardenCvatCredentialsRefused',
       ]),
     );
     expect(new Set(alerts.map((alert) => alert.alert)).size).toBe(alerts.length);

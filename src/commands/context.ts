@@ -1,6 +1,6 @@
 /** What every command gets from the CLI: streams, logger, metrics and the stop signal. */
 import type { Logger } from '../log.js';
-import type { Metrics } from '../metrics.js';
+import { recordCredentials, type Metrics } from '../metrics.js';
 import { CvatClient } from '../cvat/client.js';
 import type { CvatConfig } from '../config/index.js';
 
@@ -17,8 +17,11 @@ export function createClient(cvat: CvatConfig, context: Pick<CommandContext, 'lo
     baseUrl: cvat.url,
     credentials: cvat.credentials,
     ...(cvat.organization !== undefined ? { organization: cvat.organization } : {}),
+    limits: cvat.limits,
+    maxPages: cvat.maxPages,
     logger: context.logger,
     onReachability: (up) => context.metrics.cvatUp.set(up ? 1 : 0),
+    onCredentials: (state) => recordCredentials(context.metrics, state.accepted),
   });
 }
 

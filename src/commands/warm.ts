@@ -13,6 +13,7 @@ import type { PlanOptions, PlanTask } from '../plan/types.js';
 import { WarmEngine, type WarmResult } from '../warm/engine.js';
 import { syncChunkDates } from '../warm/freshness.js';
 import { Ledger } from '../warm/ledger.js';
+import { setCvatInfo } from '../metrics.js';
 import { createClient, writeJson, type CommandContext } from './context.js';
 import { createProgressReporter } from './progress.js';
 
@@ -25,7 +26,7 @@ export async function runWarm(config: CommandConfig, context: CommandContext): P
   const ledger = await Ledger.open(config.stateDir, { logger });
   try {
     const features = await client.features(signal);
-    metrics.cvatInfo.set({ version: features.version.raw }, 1);
+    setCvatInfo(metrics, features.version.raw);
     logger.info({ cvat: client.baseUrl, version: features.version.raw, indexChunks: features.indexChunks, range: features.rangeRequests }, 'connected to CVAT');
 
     const issues: InventoryIssue[] = [];

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { ConfigError } from '../errors.js';
 import { parseBaseUrl } from '../cvat/client.js';
 import type { CvatCredentials } from '../cvat/auth.js';
+import { requestLimits, type RequestLimits } from '../cvat/limits.js';
 import type { Scope } from '../cvat/inventory.js';
 import type { Quality } from '../domain.js';
 import { registerSecret } from '../secrets.js';
@@ -17,6 +18,10 @@ export interface CvatConfig {
   url: string;
   credentials: CvatCredentials | undefined;
   organization: string | undefined;
+  /** Deadline and byte cap per kind of CVAT request. */
+  limits: RequestLimits;
+  /** Hard cap on pages of one CVAT list. */
+  maxPages: number;
 }
 
 export interface WarmSettings {
@@ -128,6 +133,16 @@ export function loadConfig(command: CommandName, argv: readonly string[], env: N
     problems.push(`${o.sources.get('max-age')}: expected between 1m and 24h (CVAT drops chunks 24 h after building them), got ${maxAgeMs / 3_600_000} h`);
   }
 
+  const requestTimeoutMs = get<number>('request-timeout') ?? 60_000;
+  const chunkTimeoutMs = get<number>('chunk-timeout') ?? 120_000;
+  for (const [name, ms] of [['request-timeout', requestTimeoutMs], ['chunk-timeout', chunkTimeoutMs]] as const) {
+    if (ms < 100 || ms > 3_600_000) problems.push(`${o.sources.get(name)}: expected between 100ms and 1h, got ${ms} ms`);
+  }
+  const maxPages = get<number>('max-list-pages') ?? 100;
+  if (maxPages < 1 || maxPages > 100_000) problems.push(`${o.sources.get('max-list-pages')}: expected 1 to 100000 pages, got ${maxPages}`);
+  const maxResponseMib = get<number>('max-response-mib') ?? 64;
+  if (maxResponseMib < 1 || maxResponseMib > 4096) problems.push(`${o.sources.get('max-response-mib')}: expected 1 to 4096 MiB, got ${maxResponseMib}`);
+
   const listenText = get<string>('listen') ?? '0.0.0.0:9464';
   const listenMatch = /^(.*):(\d{1,5})$/.exec(listenText);
   const listen = { host: listenMatch?.[1]?.replace(/^\[|\]$/g, '') || '0.0.0.0', port: Number(listenMatch?.[2] ?? NaN) };
@@ -152,7 +167,13 @@ export function loadConfig(command: CommandName, argv: readonly string[], env: N
     json: get<boolean>('json') ?? false,
     logLevel: get<string>('log-level') ?? 'info',
     stateDir: get<string>('state-dir') ?? './.cvat-warden',
-    cvat: { url, credentials, organization: get<string>('org') },
+    cvat: {
+      url,
+      credentials,
+      organization: get<string>('org'),
+      limits: requestLimits({ requestTimeoutMs, chunkTimeoutMs, maxResponseBytes: maxResponseMib * 1024 * 1024 }),
+      maxPages,
+    },
     scope,
     warm: {
       qualities: quality === 'both' ? ['compressed', 'original'] : [quality as Quality],

@@ -5,10 +5,7 @@
  */
 import { registerBasicCredentials, registerSecret } from '../secrets.js';
 
-export type CvatCredentials =
-  | { kind: 'token'; token: string }
-  | { kind: 'apiKey'; key: string }
-  | { kind: 'basic'; username: string; password: string };
+export type CvatCredentials = { kind: 'token'; token: string } | { kind: 'apiKey'; key: string } | { kind: 'basic'; username: string; password: string };
 
 export function credentialsHeader(credentials: CvatCredentials | undefined): string | undefined {
   if (!credentials) return undefined;
@@ -38,4 +35,17 @@ export function describeCredentialProblem(credentials: CvatCredentials | undefin
     case 'basic':
       return `CVAT refused the password of user "${credentials.username}" (or basic auth is disabled, or the e-mail is unverified): check CVAT_USERNAME and CVAT_PASSWORD`;
   }
+}
+
+/**
+ * Whether CVAT accepts the credentials, as last seen: `accepted` is undefined until an
+ * authenticated request got an answer, false after a 401, true after a 2xx on an
+ * endpoint that needs them (/api/server/about does not). `detail` says why, for
+ * /status and /readyz; it never holds the secret.
+ */
+export interface CredentialsState {
+  accepted: boolean | undefined;
+  detail: string;
+  /** Unix ms of the last change. */
+  since: number;
 }

@@ -1,6 +1,8 @@
 /**
  * The CVAT REST client: one undici Agent, auth and organisation headers, paging over
- * `{count,next,results}`, version → features, and response shapes checked at the edge.
+ * `{count,next,results}` (bounded: paging.ts), a deadline and byte cap on every answer
+ * (limits.ts), the credentials' state as CVAT last judged them, version → features,
+ * and response shapes checked at the edge.
  * Callers get typed records or, for malformed list items, a `Rejected` entry naming
  * the id, so one bad task never stops a run.
  */
@@ -8,20 +10,22 @@ import { Agent, request, type Dispatcher } from 'undici';
 import type { z } from 'zod';
 import { CvatHttpError, WardenError, describeError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { credentialsHeader, describeCredentialProblem, type CvatCredentials } from './auth.js';
+import { redactSecrets } from '../secrets.js';
+import { credentialsHeader, describeCredentialProblem, type CredentialsState, type CvatCredentials } from './auth.js';
 import { featuresFor, parseCvatVersion, type CvatFeatures } from './features.js';
 import {
-  AboutSchema,
-  DataMetaSchema,
-  JobSchema,
-  PageSchema,
-  TaskSchema,
-  summarizeIssues,
-  type About,
-  type DataMeta,
-  type Job,
-  type Task,
-} from './shapes.js';
+  DEFAULT_REQUEST_LIMITS,
+  countCapped,
+  discard,
+  deadlineError,
+  followSignal,
+  readCapped,
+  tooLargeError,
+  type RequestKind,
+  type RequestLimits,
+} from './limits.js';
+import { DEFAULT_MAX_PAGES, PageWalk } from './paging.js';
+import { AboutSchema, DataMetaSchema, JobSchema, PageSchema, TaskSchema, summarizeIssues, type About, type DataMeta, type Job, type Task } from './shapes.js';
 
 export interface CvatClientOptions {
   /** Base URL of CVAT, optionally with a path prefix: `https://cvat.example.com/cvat`. */
@@ -31,13 +35,17 @@ export interface CvatClientOptions {
   organization?: string;
   /** Page size for list endpoints. CVAT's default is 10; larger pages mean fewer round trips. */
   pageSize?: number;
-  /** Time to wait for response headers of metadata requests. */
-  requestTimeoutMs?: number;
+  /** Hard cap on pages of one list (see paging.ts). @default 100 */
+  maxPages?: number;
+  /** Deadline and byte cap per kind of request (see limits.ts). */
+  limits?: RequestLimits;
   /** Connections kept to CVAT. */
   connections?: number;
   logger?: Logger;
-  /** Called with true/false after every request that got (or failed to get) an HTTP answer. */
+  /** Called with true/false after every request that got (or failed to get) an HTTP answer in time. */
   onReachability?: (up: boolean) => void;
+  /** Called whenever CVAT starts or stops accepting the credentials (401 mid-run, then back). */
+  onCredentials?: (state: CredentialsState) => void;
   /** Use this dispatcher instead of an own Agent (tests, proxies). Not closed by `close()`. */
   dispatcher?: Dispatcher;
 }
@@ -47,7 +55,17 @@ export type Checked<T> = { ok: true; value: T } | { ok: false; id: number | unde
 export interface RawResponse {
   status: number;
   headers: Record<string, string | string[] | undefined>;
+  /** Read it within the request's deadline (it is cut then); `drain` counts it with the kind's byte cap. */
   body: Dispatcher.ResponseData['body'];
+  kind: RequestKind;
+  path: string;
+}
+
+type Query = Record<string, string | number | undefined>;
+
+/** `user:password@` in anything URL-like, so an unparseable URL is never echoed with its password. */
+function withoutUserInfo(text: string): string {
+  return text.replace(/^([a-z][a-z0-9+.-]*:\/\/)?[^/?#@\s]*@/i, (_m, scheme: string | undefined) => `${scheme ?? ''}[REDACTED]@`);
 }
 
 /** Normalises and validates a CVAT base URL; returns problems instead of throwing. */
@@ -56,7 +74,8 @@ export function parseBaseUrl(input: string): { url?: URL; problem?: string } {
   try {
     url = new URL(input);
   } catch {
-    return { problem: `CVAT URL "${input}" is not a valid URL (expected e.g. https://cvat.example.com)` };
+    const shown = withoutUserInfo(input.length > 200 ? `${input.slice(0, 200)}…` : input);
+    return { problem: `CVAT URL "${shown}" is not a valid URL (expected e.g. https://cvat.example.com)` };
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     return { problem: `CVAT URL must use http or https, got "${url.protocol}"` };
@@ -70,75 +89,158 @@ export function parseBaseUrl(input: string): { url?: URL; problem?: string } {
   return { url };
 }
 
+/** A version string fit for logs, /status and a metric label: no secret, printable, bounded. */
+export function sanitizeVersion(raw: string): string {
+  const clean = redactSecrets(raw)
+    .replace(/[^\x20-\x7e]/g, '?')
+    .trim();
+  return clean.length > 64 ? `${clean.slice(0, 64)}…` : clean;
+}
+
 export class CvatClient {
   readonly baseUrl: string;
   private readonly dispatcher: Dispatcher;
   private readonly ownsDispatcher: boolean;
   private readonly authorization: string | undefined;
   private readonly options: CvatClientOptions;
+  private readonly limits: RequestLimits;
   private featuresPromise: Promise<CvatFeatures> | undefined;
-  private closed = false;
+  private closing: Promise<void> | undefined;
+  private credentials: CredentialsState = { accepted: undefined, detail: 'not checked yet', since: Date.now() };
+  private readonly credentialListeners = new Set<(state: CredentialsState) => void>();
 
   constructor(options: CvatClientOptions) {
     const parsed = parseBaseUrl(options.baseUrl);
     if (!parsed.url) throw new WardenError('CONFIG_INVALID', parsed.problem ?? 'invalid CVAT URL');
     this.baseUrl = parsed.url.toString().replace(/\/+$/, '');
     this.options = options;
+    this.limits = options.limits ?? DEFAULT_REQUEST_LIMITS;
     this.authorization = credentialsHeader(options.credentials);
     this.ownsDispatcher = !options.dispatcher;
-    this.dispatcher =
-      options.dispatcher ??
-      new Agent({ connections: options.connections ?? 8, keepAliveTimeout: 10_000, keepAliveMaxTimeout: 60_000 });
+    this.dispatcher = options.dispatcher ?? new Agent({ connections: options.connections ?? 8, keepAliveTimeout: 10_000, keepAliveMaxTimeout: 60_000 });
   }
 
   /** Absolute URL for an API path such as `/api/tasks`. */
-  urlFor(path: string, query?: Record<string, string | number | undefined>): URL {
+  urlFor(path: string, query?: Query): URL {
     const url = new URL(this.baseUrl + path);
     for (const [key, value] of Object.entries(query ?? {})) if (value !== undefined) url.searchParams.set(key, String(value));
     return url;
   }
 
+  /** Whether CVAT accepts the credentials, as last seen. */
+  get credentialsState(): CredentialsState {
+    return this.credentials;
+  }
+
+  /** Calls `listener` on every change of the credentials state; returns the unsubscribe function. */
+  onCredentialsChange(listener: (state: CredentialsState) => void): () => void {
+    this.credentialListeners.add(listener);
+    return () => this.credentialListeners.delete(listener);
+  }
+
+  private setCredentials(accepted: boolean, detail: string): void {
+    if (this.credentials.accepted === accepted) return;
+    this.credentials = { accepted, detail: redactSecrets(detail), since: Date.now() };
+    if (!accepted) this.options.logger?.error({ detail: this.credentials.detail }, 'CVAT refused the credentials');
+    else this.options.logger?.info('CVAT accepts the credentials');
+    this.options.onCredentials?.(this.credentials);
+    for (const listener of this.credentialListeners) listener(this.credentials);
+  }
+
   /**
-   * Sends one request and returns status, headers and the unread body. The caller
-   * must consume or dump the body. Network failures become CVAT_UNREACHABLE.
+   * Sends one request and returns status, headers and the unread body, which the
+   * caller must consume (`drain`) or dump. The whole exchange, body included, runs
+   * under the kind's deadline: past it the request or the body is cut with
+   * CVAT_TIMEOUT. Network failures become CVAT_UNREACHABLE.
    */
   async raw(
     path: string,
     options: {
-      query?: Record<string, string | number | undefined> | undefined;
+      query?: Query | undefined;
       headers?: Record<string, string>;
       signal?: AbortSignal | undefined;
-      headersTimeoutMs?: number;
+      kind?: RequestKind;
+      /** Overrides the kind's deadline. */
+      deadlineMs?: number;
       withOrganization?: boolean;
     } = {},
   ): Promise<RawResponse> {
-    if (this.closed) throw new WardenError('ABORTED', 'CVAT client is closed');
+    if (this.closing) throw new WardenError('ABORTED', 'CVAT client is closed');
+    const kind = options.kind ?? 'api';
     const url = this.urlFor(path, options.query);
     const headers: Record<string, string> = { accept: 'application/json', ...options.headers };
     if (this.authorization) headers['authorization'] = this.authorization;
     if (options.withOrganization && this.options.organization !== undefined) headers['x-organization'] = this.options.organization;
+    const deadlineMs = options.deadlineMs ?? this.limits[kind].deadlineMs;
+    const timeout = deadlineError(kind, path, deadlineMs);
+    const controller = new AbortController();
+    const unfollow = followSignal(options.signal, controller);
+    const timer = setTimeout(() => controller.abort(timeout), deadlineMs);
+    // The open socket keeps the process alive while it matters; a forgotten timer must not.
+    timer.unref();
+    const release = () => {
+      clearTimeout(timer);
+      unfollow();
+    };
+    let response: Dispatcher.ResponseData;
     try {
-      const response = await request(url, {
+      response = await request(url, {
         method: 'GET',
         headers,
         dispatcher: this.dispatcher,
-        signal: options.signal,
-        headersTimeout: options.headersTimeoutMs ?? this.options.requestTimeoutMs ?? 30_000,
-        bodyTimeout: options.headersTimeoutMs ?? this.options.requestTimeoutMs ?? 30_000,
+        signal: controller.signal,
+        // The overall deadline above bounds both; these only catch a dead socket sooner.
+        headersTimeout: deadlineMs,
+        bodyTimeout: deadlineMs,
       });
-      this.options.onReachability?.(true);
-      return { status: response.statusCode, headers: response.headers, body: response.body };
     } catch (error) {
+      release();
       if (options.signal?.aborted) throw new WardenError('ABORTED', 'request aborted', { cause: error });
       this.options.onReachability?.(false);
+      if (controller.signal.reason === timeout) throw timeout;
       throw new WardenError('CVAT_UNREACHABLE', `cannot reach CVAT at ${this.baseUrl}: ${describeError(error)}`, { cause: error });
+    }
+    // The deadline keeps running while the caller reads the body.
+    response.body.once('close', release);
+    this.options.onReachability?.(true);
+    const status = response.statusCode;
+    if (status === 401) this.setCredentials(false, `CVAT answered 401 for ${path}: ${describeCredentialProblem(this.options.credentials)}`);
+    else if (status >= 200 && status < 300 && kind !== 'about' && this.authorization) this.setCredentials(true, `accepted (last checked with ${path})`);
+    return { status, headers: response.headers, body: response.body, kind, path };
+  }
+
+  /** Reads a body to the end without keeping it, within its deadline and byte cap; returns its length. */
+  async drain(response: RawResponse, signal?: AbortSignal): Promise<number> {
+    return this.reading(response, signal, () =>
+      countCapped(response.body, this.limits[response.kind].maxBytes, () => tooLargeError(response.kind, response.path, this.limits[response.kind].maxBytes)),
+    );
+  }
+
+  /** Maps a body cut by the deadline (or by the caller) to the right error. */
+  private async reading<T>(response: RawResponse, signal: AbortSignal | undefined, read: () => Promise<T>): Promise<T> {
+    try {
+      return await read();
+    } catch (error) {
+      if (error instanceof WardenError) {
+        if (error.code === 'CVAT_TIMEOUT') this.options.onReachability?.(false);
+        throw error;
+      }
+      if (signal?.aborted) throw new WardenError('ABORTED', 'request aborted', { cause: error });
+      this.options.onReachability?.(false);
+      throw new WardenError('CVAT_UNREACHABLE', `CVAT broke off its answer to GET ${response.path}: ${describeError(error)}`, { cause: error });
     }
   }
 
-  /** GET a JSON document, mapping auth failures and non-JSON answers to clear errors. */
-  async getJson(path: string, query?: Record<string, string | number | undefined>, signal?: AbortSignal, withOrganization = false): Promise<unknown> {
-    const response = await this.raw(path, { query, signal, withOrganization });
-    const text = await response.body.text();
+  /** GET a JSON document, mapping auth failures, oversized and non-JSON answers to clear errors. */
+  async getJson(path: string, query?: Query, signal?: AbortSignal, withOrganization = false, kind: RequestKind = 'api'): Promise<unknown> {
+    const response = await this.raw(path, { query, signal, withOrganization, kind });
+    const { maxBytes } = this.limits[kind];
+    const declared = Number(response.headers['content-length']);
+    if (Number.isFinite(declared) && declared > maxBytes) {
+      discard(response.body);
+      throw tooLargeError(kind, path, maxBytes);
+    }
+    const text = (await this.reading(response, signal, () => readCapped(response.body, maxBytes, () => tooLargeError(kind, path, maxBytes)))).toString('utf8');
     if (response.status === 401) {
       throw new WardenError('CVAT_AUTH_REFUSED', `CVAT answered 401 for ${path}: ${describeCredentialProblem(this.options.credentials)}`);
     }
@@ -148,6 +250,12 @@ export class CvatClient {
         `CVAT answered 403 for ${path}: the account is not allowed to read it; warming needs an admin account or an organization owner/maintainer (or a personal access token of one)${this.options.organization ? ` in organization "${this.options.organization}"` : ''}`,
       );
     }
+    if (response.status >= 300 && response.status < 400) {
+      const location = response.headers['location'];
+      const target =
+        typeof location === 'string' ? ` to ${JSON.stringify(withoutUserInfo(location.split('?', 1)[0] ?? '').slice(0, 200))}` : ' without a Location';
+      throw new CvatHttpError(response.status, path, `redirected${target}; set the URL CVAT is really served at (https? path prefix?)`);
+    }
     if (response.status < 200 || response.status >= 300) {
       throw new CvatHttpError(response.status, path, text.slice(0, 200).replace(/\s+/g, ' ').trim());
     }
@@ -155,15 +263,21 @@ export class CvatClient {
       return JSON.parse(text);
     } catch {
       const type = String(response.headers['content-type'] ?? 'unknown type');
-      throw new WardenError('CVAT_BAD_RESPONSE', `CVAT answered ${path} with something that is not JSON (${type}); is the URL ${this.baseUrl} really a CVAT server?`);
+      throw new WardenError(
+        'CVAT_BAD_RESPONSE',
+        `CVAT answered ${path} with something that is not JSON (${type.slice(0, 60)}); is the URL ${this.baseUrl} really a CVAT server?`,
+      );
     }
   }
 
-  /** `GET /api/server/about`; a 404 there usually means the URL is not CVAT or CVAT 1.x. */
+  /**
+   * `GET /api/server/about`. Anything but a well-formed answer means the URL is not a
+   * working CVAT (wrong URL, CVAT 1.x, a proxy's error page): CVAT_UNREACHABLE, exit 3.
+   */
   async about(signal?: AbortSignal): Promise<About> {
     let document: unknown;
     try {
-      document = await this.getJson('/api/server/about', undefined, signal);
+      document = await this.getJson('/api/server/about', undefined, signal, false, 'about');
     } catch (error) {
       if (error instanceof CvatHttpError && error.status === 404) {
         throw new WardenError(
@@ -171,11 +285,18 @@ export class CvatClient {
           `no CVAT API at ${this.baseUrl} (GET /api/server/about answered 404): check the URL and its path prefix; CVAT 1.x (/api/v1) is unsupported`,
         );
       }
+      if (error instanceof WardenError && (error.code === 'CVAT_HTTP' || error.code === 'CVAT_BAD_RESPONSE')) {
+        throw new WardenError('CVAT_UNREACHABLE', `${this.baseUrl} does not answer as a working CVAT: ${error.message}`, { cause: error });
+      }
       throw error;
     }
     const parsed = AboutSchema.safeParse(document);
-    if (!parsed.success) throw new WardenError('CVAT_BAD_RESPONSE', `unexpected /api/server/about answer: ${summarizeIssues(parsed.error)}`);
-    return parsed.data;
+    if (!parsed.success)
+      throw new WardenError(
+        'CVAT_UNREACHABLE',
+        `${this.baseUrl} does not answer as a working CVAT: unexpected /api/server/about answer: ${summarizeIssues(parsed.error)}`,
+      );
+    return { ...parsed.data, version: sanitizeVersion(parsed.data.version) };
   }
 
   /** Version-dependent behaviour, read once per client. */
@@ -185,19 +306,17 @@ export class CvatClient {
     return this.featuresPromise;
   }
 
-  /** Pages through a list endpoint, yielding raw items. */
-  async *paginate(path: string, query: Record<string, string | number | undefined> = {}, signal?: AbortSignal): AsyncGenerator<unknown> {
-    let page = 1;
+  /** Pages through a list endpoint, yielding raw items; bounded by the rules of paging.ts. */
+  async *paginate(path: string, query: Query = {}, signal?: AbortSignal): AsyncGenerator {
+    const pageSize = this.options.pageSize ?? 500;
+    const walk = new PageWalk(path, { pageSize, maxPages: this.options.maxPages ?? DEFAULT_MAX_PAGES });
     for (;;) {
-      const document = await this.getJson(path, { ...query, page, page_size: this.options.pageSize ?? 500 }, signal, true);
+      const document = await this.getJson(path, { ...query, page: walk.page, page_size: pageSize }, signal, true, 'list');
       const parsed = PageSchema.safeParse(document);
       if (!parsed.success) throw new WardenError('CVAT_BAD_RESPONSE', `unexpected list answer from ${path}: ${summarizeIssues(parsed.error)}`);
+      const next = walk.advance(parsed.data, this.baseUrl);
       yield* parsed.data.results;
-      if (!parsed.data.next || parsed.data.results.length === 0) return;
-      // Follow the page number, not the absolute `next` URL: behind a proxy CVAT may
-      // report its internal host name there.
-      const nextPage = Number(new URL(parsed.data.next, this.baseUrl).searchParams.get('page'));
-      page = Number.isInteger(nextPage) && nextPage > page ? nextPage : page + 1;
+      if (next === undefined) return;
     }
   }
 
@@ -229,11 +348,10 @@ export class CvatClient {
     return check(DataMetaSchema, await this.getJson(`/api/jobs/${id}/data/meta`, undefined, signal), 'job meta', id);
   }
 
-  /** Idempotent; closes the own Agent (open keep-alive sockets) but not an injected dispatcher. */
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    if (this.ownsDispatcher) await this.dispatcher.close();
+  /** Idempotent and memoized: every caller awaits the same close of the own Agent (an injected dispatcher is left open). */
+  close(): Promise<void> {
+    this.closing ??= this.ownsDispatcher ? this.dispatcher.close() : Promise.resolve();
+    return this.closing;
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

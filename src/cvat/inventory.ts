@@ -8,6 +8,7 @@ import pLimit from 'p-limit';
 import type { CvatClient } from './client.js';
 import type { CvatFeatures } from './features.js';
 import type { DataMeta, Job, Task } from './shapes.js';
+import { keepSaneJobs } from './sanity.js';
 import { CvatHttpError, WardenError, describeError } from '../errors.js';
 
 /** Which tasks and jobs a command works on (`--all`, `--task`, `--project`, `--job`). */
@@ -104,13 +105,14 @@ export async function* collectTaskRecords(client: CvatClient, scope: Scope, opti
       return undefined;
     }
     try {
-      const jobs: Job[] = [];
+      let jobs: Job[] = [];
       const wanted = jobFilter?.get(task.id);
       for await (const checked of client.jobs({ taskId: task.id }, options.signal)) {
         if (!checked.ok) options.onIssue({ taskId: task.id, jobId: checked.id, severity: 'problem', message: checked.problem });
         // Some CVAT versions ignore unknown filters; never trust the server to have filtered.
         else if (checked.value.task_id === task.id && (!wanted || wanted.has(checked.value.id))) jobs.push(checked.value);
       }
+      jobs = keepSaneJobs(task, jobs, (r) => options.onIssue({ ...r, severity: 'problem' }));
       if (jobs.length === 0) {
         options.onIssue({ taskId: task.id, severity: 'skipped', message: `task ${task.id} has no jobs yet (still being created?)` });
         return undefined;

@@ -11,7 +11,7 @@ import type { CvatFeatures } from '../cvat/features.js';
 import { WardenError, describeError } from '../errors.js';
 import { ShareGuard, toGuardTask } from '../guard/index.js';
 import type { Logger } from '../log.js';
-import type { Metrics } from '../metrics.js';
+import { recordCredentials, setCvatInfo, type Metrics } from '../metrics.js';
 import type { InventoryIssue } from '../cvat/inventory.js';
 import { toPlanTask } from '../plan/from-records.js';
 import { CHUNK_CACHE_TTL_MS } from '../cvat/features.js';
@@ -75,8 +75,11 @@ export class WardenService {
       baseUrl: this.config.cvat.url,
       credentials: this.config.cvat.credentials,
       ...(this.config.cvat.organization !== undefined ? { organization: this.config.cvat.organization } : {}),
+      limits: this.config.cvat.limits,
+      maxPages: this.config.cvat.maxPages,
       logger: this.logger,
       onReachability: (up) => this.metrics.cvatUp.set(up ? 1 : 0),
+      onCredentials: (state) => recordCredentials(this.metrics, state.accepted),
     });
   }
 
@@ -128,18 +131,19 @@ export class WardenService {
     while (!signal.aborted && !this.features) {
       try {
         this.features = await this.client.features(signal);
-        this.metrics.cvatInfo.set({ version: this.features.version.raw }, 1);
+        setCvatInfo(this.metrics, this.features.version.raw);
         this.logger.info({ version: this.features.version.raw }, 'connected to CVAT');
       } catch (error) {
         if (signal.aborted) return;
         const fatal = error instanceof WardenError && error.code === 'CVAT_UNSUPPORTED_VERSION';
-        this.logger.error({ err: describeError(error) }, fatal ? 'CVAT version not supported' : 'CVAT not reachable yet; retrying');
+        const refused = error instanceof WardenError && error.code === 'CVAT_AUTH_REFUSED';
+        this.logger.error({ err: describeError(error) }, fatal ? 'CVAT version not supported' : refused ? 'CVAT refuses the credentials; retrying' : 'CVAT not reachable yet; retrying');
         await sleep(this.options.reconnectIntervalMs ?? 10_000, undefined, { signal }).catch(() => undefined);
       }
     }
     if (!this.features || signal.aborted) return;
     this.setUpWarming(this.features);
-    this.loops.push(this.scheduler!.loop({ stop: this.stopIntake.signal, hard: this.hardStop.signal }, (error) => this.onLoopError('warm', error)));
+    this.loops.push(this.warmWhileCredentialsWork());
     await this.discoveryLoop();
   }
 
@@ -210,6 +214,44 @@ export class WardenService {
     });
   }
 
+  /**
+   * The scheduler's loop, paused while CVAT refuses the credentials: every chunk would
+   * answer 401. Discovery keeps polling, and its first accepted request resumes warming.
+   */
+  private async warmWhileCredentialsWork(): Promise<void> {
+    const stop = this.stopIntake.signal;
+    const scheduler = this.scheduler;
+    if (!scheduler) return;
+    while (!stop.aborted) {
+      if (this.client.credentialsState.accepted === false) {
+        this.logger.warn('warming paused: CVAT refuses the credentials; it resumes once they are accepted again');
+        await this.untilCredentialsChange(stop);
+        const now = this.client.credentialsState;
+        if (now.accepted === true) this.logger.info('credentials accepted again: warming resumes');
+        continue;
+      }
+      const refused = new AbortController();
+      const unsubscribe = this.client.onCredentialsChange((state) => state.accepted === false && refused.abort());
+      try {
+        await scheduler.loop({ stop: AbortSignal.any([stop, refused.signal]), hard: this.hardStop.signal }, (error) => this.onLoopError('warm', error));
+      } finally {
+        unsubscribe();
+      }
+    }
+  }
+
+  private untilCredentialsChange(stop: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        unsubscribe();
+        stop.removeEventListener('abort', done);
+        resolve();
+      };
+      const unsubscribe = this.client.onCredentialsChange(done);
+      stop.addEventListener('abort', done, { once: true });
+    });
+  }
+
   private async discoveryLoop(): Promise<void> {
     const signal = this.stopIntake.signal;
     while (!signal.aborted) {
@@ -264,10 +306,12 @@ export class WardenService {
     const closing = this.stopIntake.signal.aborted;
     const cvatUp = this.features !== undefined && !closing;
     const share = this.guard?.status();
+    const credentials = this.client.credentialsState;
     const checks: ReadinessReport['checks'] = {
       accepting: { ok: !closing, ...(closing ? { detail: 'shutting down' } : {}) },
       cvat: { ok: cvatUp, detail: this.features ? `CVAT ${this.features.version.raw}` : 'not connected yet' },
       discovery: { ok: this.firstDiscoveryDone, detail: this.firstDiscoveryDone ? `${this.discovery?.taskCount ?? 0} tasks` : 'first discovery pending' },
+      credentials: { ok: credentials.accepted !== false, detail: credentials.detail },
     };
     if (share) checks['share'] = { ok: share.shareAvailable, detail: share.shareAvailable ? `${share.filesExpected} files guarded` : 'share unavailable' };
     return { ready: Object.values(checks).every((c) => c.ok), checks };
@@ -276,7 +320,12 @@ export class WardenService {
   status(): unknown {
     const result = this.scheduler?.lastResult;
     return {
-      cvat: { url: this.client.baseUrl, version: this.features?.version.raw ?? null, connected: this.features !== undefined },
+      cvat: {
+        url: this.client.baseUrl,
+        version: this.features?.version.raw ?? null,
+        connected: this.features !== undefined,
+        credentials: { ...this.client.credentialsState, since: new Date(this.client.credentialsState.since).toISOString() },
+      },
       discovery: { done: this.firstDiscoveryDone, tasks: this.discovery?.taskCount ?? 0, jobs: this.scheduler?.jobCount() ?? 0 },
       warm: {
         passes: this.scheduler?.passCount ?? 0,

@@ -5,7 +5,6 @@
  * AbortSignal; 401/403 stop the run. Results go to the ledger, metrics and callbacks.
  */
 import pLimit, { type LimitFunction } from 'p-limit';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { CvatClient } from '../cvat/client.js';
 import { CHUNK_CACHE_TTL_MS, type CvatFeatures } from '../cvat/features.js';
 import { WardenError, describeError } from '../errors.js';
@@ -13,6 +12,7 @@ import type { Logger } from '../log.js';
 import type { ChunkOutcome } from '../domain.js';
 import type { Metrics } from '../metrics.js';
 import type { WarmRequest } from '../plan/types.js';
+import { Sleeper } from './sleeper.js';
 import { DEFAULT_RETRY_POLICY, judge, type AttemptCounts, type RetryPolicy } from './policy.js';
 
 /** The part of the ledger the engine needs. */
@@ -39,7 +39,7 @@ export interface WarmEngineOptions {
   /** A chunk whose recorded build time is more recent than this is not requested again (TTL is 24 h). */
   maxAgeMs: number;
   retry?: Partial<RetryPolicy>;
-  /** Time to wait for a chunk's response headers; the server itself gives up after 50 s. */
+  /** Overrides the client's chunk deadline (whole request, body included; the server itself answers 429 after 50 s). */
   chunkTimeoutMs?: number;
   /**
    * A response slower than this (or any 429 on the way) means the server built the chunk
@@ -141,6 +141,7 @@ export class WarmEngine {
     const internal = new AbortController();
     const signal = options.signal ? AbortSignal.any([options.signal, internal.signal]) : internal.signal;
     const stopping = options.drain ? AbortSignal.any([signal, options.drain]) : signal;
+    const sleeper = new Sleeper(stopping);
     const progress: WarmProgress = { total, fresh: 0, warm: 0, failed: 0, stuck: 0, inFlight: 0, bytes: 0 };
     const failures: ChunkFailure[] = [];
     let moreFailures = 0;
@@ -162,25 +163,26 @@ export class WarmEngine {
     };
 
     const processOne = async (request: WarmRequest): Promise<void> => {
-      const counts: AttemptCounts = { retryAfter: 0, unavailable: 0, serverError: 0 };
+      const counts: Required<AttemptCounts> = { retryAfter: 0, retryAfterWaitedMs: 0, unavailable: 0, serverError: 0, timeouts: 0 };
       for (;;) {
         const step = await this.limit(async () => {
           for (;;) {
             if (stopping.aborted) return { done: true as const };
             const pause = this.options.pacingMs?.() ?? 0;
-            if (pause > 0) await sleep(pause, undefined, { signal: stopping }).catch(() => undefined);
+            if (pause > 0) await sleeper.sleep(pause);
             if (stopping.aborted) return { done: true as const };
             const verdict = await this.attempt(request, counts, signal, progress);
             if (!verdict) return { done: true as const }; // aborted mid-request: record nothing
             if (verdict.action === 'retry' && verdict.holdSlot) {
-              await sleep(verdict.delayMs, undefined, { signal: stopping }).catch(() => undefined);
+              counts.retryAfterWaitedMs += verdict.delayMs;
+              await sleeper.sleep(verdict.delayMs);
               continue;
             }
             return verdict.action === 'retry' ? { done: false as const, delayMs: verdict.delayMs } : { done: true as const, verdict };
           }
         });
         if (!step.done) {
-          await sleep(step.delayMs, undefined, { signal: stopping }).catch(() => undefined);
+          await sleeper.sleep(step.delayMs);
           if (stopping.aborted) return;
           continue;
         }
@@ -223,7 +225,7 @@ export class WarmEngine {
   }
 
   /** One HTTP attempt; records a warm chunk in the ledger and returns the policy verdict. */
-  private async attempt(request: WarmRequest, counts: AttemptCounts, signal: AbortSignal, progress: WarmProgress) {
+  private async attempt(request: WarmRequest, counts: Required<AttemptCounts>, signal: AbortSignal, progress: WarmProgress) {
     const { client, features, metrics } = this.options;
     const useRange = request.kind === 'chunk' && features.rangeRequests;
     const begun = performance.now();
@@ -234,16 +236,18 @@ export class WarmEngine {
         query: request.query,
         headers: useRange ? { range: 'bytes=0-0' } : {},
         signal,
-        headersTimeoutMs: this.options.chunkTimeoutMs ?? 120_000,
+        kind: 'chunk',
+        ...(this.options.chunkTimeoutMs !== undefined ? { deadlineMs: this.options.chunkTimeoutMs } : {}),
       });
       status = response.status;
       headers = response.headers;
-      // Consume every body: the server built the whole chunk either way, and an
-      // unread body pins the connection.
-      for await (const piece of response.body) progress.bytes += (piece as Buffer).length;
+      // Consume every body (within the deadline and byte cap): the server built the
+      // whole chunk either way, and an unread body pins the connection.
+      progress.bytes += await client.drain(response, signal);
     } catch (error) {
       if (signal.aborted) return undefined;
       this.options.logger.debug({ err: describeError(error), path: request.path }, 'chunk request failed');
+      if (error instanceof WardenError && error.code === 'CVAT_TIMEOUT') counts.timeouts++;
       status = undefined;
     }
     if (status === 429) counts.retryAfter++;

@@ -11,8 +11,12 @@ export interface RetryPolicy {
   maxRetryAfter: number;
   /** Used when a 429 carries no usable Retry-After. */
   defaultRetryAfterMs: number;
-  /** Upper bound on one Retry-After wait, whatever the server says. */
+  /** Upper bound on one Retry-After wait, whatever the server says (CVAT sends 10 s). */
   maxRetryAfterMs: number;
+  /** Upper bound on all Retry-After waits of one chunk, which hold a slot: past it the chunk is stuck. */
+  maxRetryAfterTotalMs: number;
+  /** Attempts that ran into the chunk deadline before the chunk is reported failed. */
+  maxTimeouts: number;
   /** Attempts for 502/503/504 and network errors. */
   maxUnavailable: number;
   backoffBaseMs: number;
@@ -25,7 +29,10 @@ export interface RetryPolicy {
 export const DEFAULT_RETRY_POLICY: RetryPolicy = {
   maxRetryAfter: 20,
   defaultRetryAfterMs: 10_000,
-  maxRetryAfterMs: 120_000,
+  maxRetryAfterMs: 60_000,
+  // 20 × CVAT's 10 s: a Retry-After of 99999999 must not hold a slot for hours.
+  maxRetryAfterTotalMs: 300_000,
+  maxTimeouts: 2,
   maxUnavailable: 10,
   backoffBaseMs: 1_000,
   backoffMaxMs: 60_000,
@@ -41,8 +48,12 @@ export type Verdict =
 
 export interface AttemptCounts {
   retryAfter: number;
+  /** Time already spent holding the slot on Retry-After waits (the engine adds each wait). */
+  retryAfterWaitedMs?: number;
   unavailable: number;
   serverError: number;
+  /** Attempts cut by the chunk deadline (a subset of `unavailable`). */
+  timeouts?: number;
 }
 
 /** Parses Retry-After: delta seconds (fractions accepted) or an HTTP date. */
@@ -78,11 +89,19 @@ export function judge(
     if (counts.retryAfter > policy.maxRetryAfter) {
       return { action: 'give_up', state: 'stuck', outcome: 'stuck', reason: `still 429 after ${counts.retryAfter} attempts: the chunk build never completes (chunk workers down or overloaded, or a stale honeypot item on CVAT 2.21–2.72)` };
     }
+    const waited = counts.retryAfterWaitedMs ?? 0;
+    if (waited >= policy.maxRetryAfterTotalMs) {
+      return { action: 'give_up', state: 'stuck', outcome: 'stuck', reason: `still 429 after holding a slot ${Math.round(waited / 1000)} s on Retry-After waits: the chunk build never completes` };
+    }
     const wait = parseRetryAfter(retryAfterHeader) ?? policy.defaultRetryAfterMs;
+    const delayMs = Math.min(wait, policy.maxRetryAfterMs, policy.maxRetryAfterTotalMs - waited);
     // Hold the slot: the server is still building this chunk on one of its workers.
-    return { action: 'retry', delayMs: Math.min(wait, policy.maxRetryAfterMs), holdSlot: true, outcome: 'retry_after' };
+    return { action: 'retry', delayMs, holdSlot: true, outcome: 'retry_after' };
   }
   if (status === undefined || status === 502 || status === 503 || status === 504) {
+    if (status === undefined && (counts.timeouts ?? 0) >= policy.maxTimeouts) {
+      return { action: 'give_up', state: 'failed', outcome: 'failed', reason: `the chunk request ran into its deadline (--chunk-timeout) on ${counts.timeouts ?? 0} attempts: CVAT answers too slowly or dribbles the body` };
+    }
     if (counts.unavailable >= policy.maxUnavailable) {
       return { action: 'give_up', state: 'failed', outcome: 'failed', reason: `${status === undefined ? 'network error' : `HTTP ${status}`} on ${counts.unavailable} attempts` };
     }
