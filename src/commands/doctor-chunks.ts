@@ -68,7 +68,8 @@ export async function checkChunkWorkers(
         const response = await client.raw(`/api/jobs/${job.id}/data`, {
           query,
           signal: options.signal,
-          headersTimeoutMs: ANSWER_TIMEOUT_MS,
+          kind: 'chunk',
+          deadlineMs: ANSWER_TIMEOUT_MS,
           withOrganization: true,
         });
         status = response.status;
