@@ -174,7 +174,7 @@ describe('deploy/kubernetes (kubectl kustomize)', () => {
       ]);
       const rulesOut = parse(plain.stdout) as Obj;
       expect(Object.keys(rulesOut)).toEqual(['groups']);
-      expect(rulesOut['groups'][0].rules.map((r: Obj) => r['annotations'].runbook_url)).toEqual(urls);
+      expect(rulesOut['groups'].flatMap((g: Obj) => g['rules'].map((r: Obj) => r['annotations'].runbook_url))).toEqual(urls);
     });
   });
 
