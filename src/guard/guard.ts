@@ -68,7 +68,7 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
     };
     this.#fs = withFs(options.fs);
     this.#resolver = new ShareRootResolver(this.#o.shareDir, this.#fs);
-    this.#tracker = new FileTracker(this.#index, this.#o.metrics, this.#o.clock, this.#o.moveWindowMs);
+    this.#tracker = new FileTracker(this.#index, this.#o.metrics, this.#o.clock, this.#o.moveWindowMs, (f) => this.#store.noteBaseline(f));
     this.#store = new GuardStore({ index: this.#index, tracker: this.#tracker, stateDir: this.#o.stateDir, shareDir: this.#o.shareDir, logger: this.#o.logger, clock: this.#o.clock });
     this.#sink = new AlertSink({ index: this.#index, metrics: this.#o.metrics, logger: this.#o.logger, emitter: this, clock: this.#o.clock, lastWarmedAt: this.#o.lastWarmedAt });
     this.#dirs = new DirWatchers({
@@ -160,11 +160,13 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
   }
 
   async #applyTasks(remove: readonly number[], upsert: readonly GuardTask[]): Promise<void> {
+    await this.#store.load(); // persisted baselines must be there before the first file is indexed
     const { created, emptied } = await applyTaskChanges(
       { index: this.#index, tracker: this.#tracker, fs: this.#fs, resolver: this.#resolver, skipped: this.#skipped, logger: this.#o.logger, includeUnknownStorage: this.#o.includeUnknownStorage },
       remove,
       upsert,
     );
+    this.#store.claim(created);
     this.#handler.invalidate();
     this.#o.metrics.shareFilesExpected.set(this.#index.liveFiles);
     for (const dir of emptied) {
@@ -194,11 +196,7 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
   }
 
   async #start(): Promise<void> {
-    try {
-      await this.#store.loadState();
-    } catch (error) {
-      this.#o.logger.warn({ err: describeError(error), stateDir: this.#o.stateDir }, 'guard state unreadable; starting without it');
-    }
+    await this.#store.load();
     const realRoot = await this.#resolver.realRoot();
     this.#fsInfo = await detectFsType(realRoot, { override: this.#o.fsTypeOverride, ...(this.#o.mountinfoPath ? { mountinfoPath: this.#o.mountinfoPath } : {}) });
     this.#watching.setMode(this.#decideMode());
@@ -334,7 +332,6 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
       await this.#enqueue(() => this.#shareUnavailable('share root missing or unreadable at scan'));
       return this.#emptyScan(reason, 'share_unavailable');
     }
-    await this.#store.loadBaseline();
     const started = performance.now();
     const result = this.#emptyScan(reason, undefined);
     delete result.skipped;
@@ -357,7 +354,8 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
       this.#logStillOpen();
     }
     this.#lastScan = result;
-    this.#store.saveBaseline();
+    if (reason === 'scheduled') this.#store.pruneUnclaimed();
+    this.#store.flushSoon();
     this.#store.scheduleSave(this.#available);
     this.#o.logger.info({ reason, files: result.filesChecked, missing: result.missing, modified: result.modified, errors: result.errors, ms: Math.round(result.durationMs) }, 'share reconcile scan done');
     this.emit('scan', result);
@@ -450,7 +448,7 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
       if (accepted) {
         this.#o.logger.info({ accepted }, 'modified share files accepted as the new baseline');
         this.#store.scheduleSave(this.#available);
-        this.#store.saveBaseline();
+        this.#store.flushSoon();
       }
     });
     return accepted;

@@ -1,9 +1,9 @@
 /**
  * What the guard keeps across restarts, in `stateDir`:
  *  - guard-state.json: open problems (small; rewritten on change, debounced)
- *  - guard-baseline.tsv: size, mtime, inode, dev per expected file (one line each,
- *    streamed, so a million files never become one giant string)
- * Both are written atomically: temp file in the same directory, fsync, rename, fsync dir.
+ *  - guard-baseline.journal + .snapshot: the baseline of every expected file (see
+ *    baseline-file.ts); `guard-baseline.tsv` is format 1, read here once for migration
+ * The state file is written atomically: temp file in the same directory, fsync, rename, fsync dir.
  */
 import { createReadStream } from 'node:fs';
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
@@ -14,7 +14,6 @@ import type { FileStat, OpenProblem } from './types.js';
 
 export const STATE_FILE = 'guard-state.json';
 export const BASELINE_FILE = 'guard-baseline.tsv';
-const BASELINE_HEADER = '# cvat-warden share baseline v1: size\tmtimeMs\tino\tdev\tpath(JSON)';
 
 /** An open problem as stored: the affected jobs and chunks are recomputed from the live index. */
 export type PersistedProblem = Omit<OpenProblem, 'tasks'>;
@@ -83,48 +82,7 @@ export async function loadState(stateDir: string): Promise<PersistedState | unde
   }
 }
 
-/** One baseline line (the format `readBaseline` parses). */
-export function baselineLine(rel: string, size: number, mtimeMs: number, ino: number, dev: number): string {
-  return `${size}\t${mtimeMs}\t${ino}\t${dev}\t${JSON.stringify(rel)}\n`;
-}
-
-/**
- * Stream baseline lines to disk atomically. Lines go through one reused 1 MiB buffer,
- * so a million-line baseline leaves no big strings behind.
- */
-export async function writeBaseline(stateDir: string, lines: Iterable<string>): Promise<number> {
-  await mkdir(stateDir, { recursive: true });
-  const file = path.join(stateDir, BASELINE_FILE);
-  const tmp = `${file}.tmp-${process.pid}-${Date.now()}`;
-  let count = 0;
-  try {
-    const handle = await open(tmp, 'w', 0o600);
-    try {
-      const buffer = Buffer.allocUnsafe(1 << 20);
-      let used = buffer.write(`${BASELINE_HEADER}\n`);
-      for (const line of lines) {
-        if (used + line.length * 3 > buffer.length) {
-          await handle.write(buffer, 0, used);
-          used = 0;
-        }
-        used += buffer.write(line, used);
-        count++;
-      }
-      await handle.write(buffer, 0, used);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(tmp, file);
-    await fsyncDir(stateDir);
-    return count;
-  } catch (error) {
-    await rm(tmp, { force: true }).catch(() => undefined);
-    throw new WardenError('STATE_IO', `cannot write ${BASELINE_FILE}`, { cause: error });
-  }
-}
-
-/** Stream baseline entries from disk; returns the number read (0 when absent). Bad lines are skipped. */
+/** Stream format-1 baseline entries from disk; returns the number read (0 when absent). Bad lines are skipped. */
 export async function readBaseline(stateDir: string, onEntry: (rel: string, st: FileStat) => void): Promise<number> {
   const file = path.join(stateDir, BASELINE_FILE);
   const input = createReadStream(file, { encoding: 'utf8' });

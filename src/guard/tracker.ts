@@ -72,13 +72,15 @@ export class FileTracker {
   /** Paths whose persisted problem was found still open (logged once by the guard). */
   readonly stillOpen: string[] = [];
   #problemFiles = 0;
-  baselineDirty = false;
+  readonly #onBaseline: (f: number) => void;
 
-  constructor(index: ShareIndex, metrics: Metrics, clock: () => number, moveWindowMs: number) {
+  /** `onBaseline(f)`: a slot's baseline was taken or changed (the store journals it). */
+  constructor(index: ShareIndex, metrics: Metrics, clock: () => number, moveWindowMs: number, onBaseline: (f: number) => void = () => undefined) {
     this.#index = index;
     this.#metrics = metrics;
     this.#clock = clock;
     this.#moveWindowMs = moveWindowMs;
+    this.#onBaseline = onBaseline;
   }
 
   get problemFiles(): number {
@@ -179,7 +181,7 @@ export class FileTracker {
 
   #rebaseline(f: number, st: FileStat): void {
     this.#index.setBaseline(f, st);
-    this.baselineDirty = true;
+    this.#onBaseline(f);
   }
 
   /** Recount a task's problem files (after it was (re)indexed). */

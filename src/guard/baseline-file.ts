@@ -1,0 +1,307 @@
+/**
+ * The share baseline on disk, with the chunk ledger's crash discipline
+ * (src/warm/ledger-format.ts): an append-only CRC'd journal plus atomic snapshots, so a
+ * `kill -9` at any moment loses at most the last unsynced batch and never corrupts what
+ * was written before.
+ *
+ * JOURNAL (`guard-baseline.journal`), UTF-8 lines `<payload>\t<crc32 hex8>\n`:
+ *   G 2 <generation>                                   header
+ *   B <key hex16> <size> <mtimeMs> <ino> <dev>         baseline taken or changed
+ * A torn or corrupt line ends the journal (it and the rest are ignored, and truncated
+ * away by the writer).
+ *
+ * SNAPSHOT (`guard-baseline.snapshot`), binary little-endian, temp file + fsync + rename:
+ *   header (16 B): magic "CVWGBASE", u32 version 2, u32 generation
+ *   entries (40 B): u32 keyHi, u32 keyLo, f64 size, f64 mtimeMs, f64 ino, f64 dev
+ *   trailer (12 B): u32 entry count, u32 crc32 of every preceding byte, "END!"
+ * The journal whose generation equals the snapshot's holds the changes since it; an
+ * older journal is stale (a compaction died between its two renames).
+ * Keys are path hashes (see baseline-table.ts): paths never need to be held to compare.
+ */
+import { mkdir, open, readFile, rename, rm, truncate, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import { crc32 } from 'node:zlib';
+import { WardenError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { pathKey, type BaselineTable } from './baseline-table.js';
+import { readBaseline } from './state.js';
+
+export const BASELINE_JOURNAL = 'guard-baseline.journal';
+export const BASELINE_SNAPSHOT = 'guard-baseline.snapshot';
+/** Format 1 (a TSV rewritten after scans), read once for migration. */
+export const LEGACY_BASELINE = 'guard-baseline.tsv';
+const VERSION = 2;
+const MAGIC = 'CVWGBASE';
+const END = 'END!';
+const HEADER = 16;
+const ENTRY = 40;
+const TRAILER = 12;
+const CHUNK = 1 << 20;
+
+const hex8 = (n: number) => (n >>> 0).toString(16).padStart(8, '0');
+
+export function baselineRecord(hi: number, lo: number, size: number, mtimeMs: number, ino: number, dev: number): string {
+  return `B ${hex8(hi)}${hex8(lo)} ${size} ${mtimeMs} ${ino} ${dev}`;
+}
+
+function encode(payloads: readonly string[]): Buffer {
+  let text = '';
+  for (const p of payloads) text += `${p}\t${hex8(crc32(p))}\n`;
+  return Buffer.from(text, 'utf8');
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  try {
+    const handle = await open(dir, 'r');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  } catch {
+    // some filesystems refuse fsync on directories; the rename is still atomic
+  }
+}
+
+async function readIfExists(file: string): Promise<Buffer | undefined> {
+  try {
+    return await readFile(file);
+  } catch (error) {
+    if ((error as { code?: unknown }).code === 'ENOENT') return undefined;
+    throw new WardenError('STATE_IO', `cannot read ${path.basename(file)}`, { cause: error });
+  }
+}
+
+/** Decodes a snapshot into `table`; returns its generation, or undefined when corrupt. */
+function decodeSnapshot(buf: Buffer, table: BaselineTable): number | undefined {
+  if (buf.length < HEADER + TRAILER || buf.toString('latin1', 0, 8) !== MAGIC || buf.toString('latin1', buf.length - 4) !== END) return undefined;
+  if (buf.readUInt32LE(8) !== VERSION) return undefined;
+  const count = buf.readUInt32LE(buf.length - TRAILER);
+  if (HEADER + count * ENTRY + TRAILER !== buf.length) return undefined;
+  if ((crc32(buf.subarray(0, buf.length - 8)) >>> 0) !== buf.readUInt32LE(buf.length - 8)) return undefined;
+  for (let at = HEADER; at < HEADER + count * ENTRY; at += ENTRY) {
+    table.set(buf.readUInt32LE(at), buf.readUInt32LE(at + 4), buf.readDoubleLE(at + 8), buf.readDoubleLE(at + 16), buf.readDoubleLE(at + 24), buf.readDoubleLE(at + 32));
+  }
+  return buf.readUInt32LE(12);
+}
+
+interface ParsedJournal {
+  generation: number | undefined;
+  validBytes: number;
+  records: number;
+}
+
+/** Replays journal records into `table` up to the first torn/corrupt line; only the header when `accept` refuses its generation. */
+function parseJournal(buf: Buffer, table: BaselineTable, accept: (generation: number) => boolean): ParsedJournal {
+  const result: ParsedJournal = { generation: undefined, validBytes: 0, records: 0 };
+  let at = 0;
+  let apply = false;
+  while (at < buf.length) {
+    const nl = buf.indexOf(0x0a, at);
+    if (nl < 0) break;
+    const line = buf.toString('utf8', at, nl);
+    const tab = line.lastIndexOf('\t');
+    const payload = line.slice(0, tab);
+    if (tab < 0 || hex8(crc32(payload)) !== line.slice(tab + 1)) break;
+    const f = payload.split(' ');
+    if (result.generation === undefined) {
+      if (f[0] !== 'G' || Number(f[1]) !== VERSION || !/^\d+$/.test(f[2] ?? '')) break;
+      result.generation = Number(f[2]);
+      apply = accept(result.generation);
+      if (!apply) return result;
+    } else {
+      const key = f[1] ?? '';
+      const nums = f.slice(2).map(Number);
+      if (f[0] !== 'B' || !/^[0-9a-f]{16}$/.test(key) || nums.length !== 4 || !nums.every(Number.isFinite)) break;
+      table.set(parseInt(key.slice(0, 8), 16), parseInt(key.slice(8), 16), nums[0]!, nums[1]!, nums[2]!, nums[3]!);
+      result.records++;
+    }
+    at = nl + 1;
+    result.validBytes = at;
+  }
+  return result;
+}
+
+export interface LoadedBaseline {
+  /** Entries loaded into the table. */
+  entries: number;
+  generation: number;
+  /** The journal's usable bytes / records (the writer appends after them). */
+  journalBytes: number;
+  journalRecords: number;
+  /** The journal on disk belongs to `generation` (else the writer starts a new one). */
+  journalUsable: boolean;
+  tornBytes: number;
+}
+
+/**
+ * Loads snapshot + journal (or a format-1 TSV) into `table`. Never writes: `check`
+ * uses it read-only; the writer truncates a torn tail itself.
+ */
+export async function loadBaselineFiles(stateDir: string, table: BaselineTable, logger?: Logger): Promise<LoadedBaseline> {
+  const snapshotBuf = await readIfExists(path.join(stateDir, BASELINE_SNAPSHOT));
+  let snapshotGeneration: number | undefined;
+  if (snapshotBuf) {
+    snapshotGeneration = decodeSnapshot(snapshotBuf, table);
+    if (snapshotGeneration === undefined) logger?.warn({ stateDir }, 'share baseline snapshot is corrupt; using the journal alone');
+  }
+  if (!snapshotBuf) {
+    // format 1 (until its first compaction): its entries come first, the journal's override them
+    await readBaseline(stateDir, (rel, st) => {
+      const key = pathKey(rel);
+      table.set(key.hi, key.lo, st.size, st.mtimeMs, st.ino, st.dev);
+    });
+  }
+  const journalBuf = await readIfExists(path.join(stateDir, BASELINE_JOURNAL));
+  let parsed: ParsedJournal = { generation: undefined, validBytes: 0, records: 0 };
+  let usable = false;
+  if (journalBuf) {
+    // A journal older than the snapshot is already inside it; a newer one is true on its own.
+    parsed = parseJournal(journalBuf, table, (gen) => snapshotGeneration === undefined || gen >= snapshotGeneration);
+    usable = parsed.generation !== undefined && (snapshotGeneration === undefined || parsed.generation >= snapshotGeneration);
+    if (!usable) parsed.records = 0;
+  }
+  const tornBytes = usable && journalBuf ? journalBuf.length - parsed.validBytes : 0;
+  if (tornBytes > 0) logger?.warn({ stateDir, tornBytes }, 'share baseline journal had a torn or corrupt tail; ignored it');
+  return {
+    entries: table.count,
+    generation: Math.max(snapshotGeneration ?? 0, parsed.generation ?? 0),
+    journalBytes: usable ? parsed.validBytes : 0,
+    journalRecords: parsed.records,
+    journalUsable: usable,
+    tornBytes,
+  };
+}
+
+/** One baseline entry for a snapshot. */
+export type SnapshotEntry = [hi: number, lo: number, size: number, mtimeMs: number, ino: number, dev: number];
+
+/** Appends journal batches (fdatasync'd) and compacts into snapshots. One writer per state dir. */
+export class BaselineWriter {
+  readonly #dir: string;
+  readonly #durable: boolean;
+  #generation: number;
+  #handle: FileHandle | undefined;
+  #bytes: number;
+  #usable: boolean;
+  #tornBytes: number;
+  records: number;
+
+  constructor(stateDir: string, loaded: LoadedBaseline, durable = true) {
+    this.#dir = stateDir;
+    this.#durable = durable;
+    this.#generation = loaded.generation;
+    this.#bytes = loaded.journalBytes;
+    this.#usable = loaded.journalUsable;
+    this.#tornBytes = loaded.tornBytes;
+    this.records = loaded.journalRecords;
+  }
+
+  get #journalPath(): string {
+    return path.join(this.#dir, BASELINE_JOURNAL);
+  }
+
+  async #writeAtomic(file: string, write: (handle: FileHandle) => Promise<void>): Promise<void> {
+    const tmp = `${file}.tmp`;
+    try {
+      const handle = await open(tmp, 'w', 0o600);
+      try {
+        await write(handle);
+        if (this.#durable) await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await rename(tmp, file);
+      if (this.#durable) await fsyncDir(this.#dir);
+    } catch (error) {
+      await rm(tmp, { force: true }).catch(() => undefined);
+      throw new WardenError('STATE_IO', `cannot write ${path.basename(file)}`, { cause: error });
+    }
+  }
+
+  async #freshJournal(): Promise<void> {
+    await this.#handle?.close().catch(() => undefined);
+    this.#handle = undefined;
+    const header = encode([`G ${VERSION} ${this.#generation}`]);
+    await this.#writeAtomic(this.#journalPath, (h) => h.writeFile(header).then(() => undefined));
+    this.#bytes = header.length;
+    this.records = 0;
+    this.#usable = true;
+    this.#tornBytes = 0;
+  }
+
+  async #open(): Promise<FileHandle> {
+    if (this.#handle) return this.#handle;
+    await mkdir(this.#dir, { recursive: true });
+    if (!this.#usable) await this.#freshJournal();
+    else if (this.#tornBytes > 0) {
+      await truncate(this.#journalPath, this.#bytes);
+      this.#tornBytes = 0;
+    }
+    this.#handle = await open(this.#journalPath, 'r+');
+    return this.#handle;
+  }
+
+  /** Append records and make them durable. Throws STATE_IO. */
+  async append(payloads: readonly string[]): Promise<void> {
+    if (payloads.length === 0) return;
+    try {
+      const handle = await this.#open();
+      const buf = encode(payloads);
+      let done = 0;
+      while (done < buf.length) done += (await handle.write(buf, done, buf.length - done, this.#bytes + done)).bytesWritten;
+      if (this.#durable) await handle.datasync();
+      this.#bytes += buf.length;
+      this.records += payloads.length;
+    } catch (error) {
+      throw error instanceof WardenError ? error : new WardenError('STATE_IO', `cannot append to ${BASELINE_JOURNAL}`, { cause: error });
+    }
+  }
+
+  /** Write every entry into a new snapshot, then start an empty journal of its generation. */
+  async compact(entries: Iterable<SnapshotEntry>): Promise<number> {
+    await mkdir(this.#dir, { recursive: true });
+    const generation = this.#generation + 1;
+    let count = 0;
+    await this.#writeAtomic(path.join(this.#dir, BASELINE_SNAPSHOT), async (handle) => {
+      const buf = Buffer.allocUnsafe(CHUNK);
+      let crc = 0;
+      let used = 0;
+      let position = 0;
+      const flush = async () => {
+        crc = crc32(buf.subarray(0, used), crc);
+        await handle.write(buf, 0, used, position);
+        position += used;
+        used = 0;
+      };
+      used = buf.write(MAGIC, 0, 'latin1');
+      used = buf.writeUInt32LE(VERSION, used);
+      used = buf.writeUInt32LE(generation, used);
+      for (const [hi, lo, size, mtimeMs, ino, dev] of entries) {
+        if (used + ENTRY > CHUNK) await flush();
+        used = buf.writeUInt32LE(hi, used);
+        used = buf.writeUInt32LE(lo, used);
+        used = buf.writeDoubleLE(size, used);
+        used = buf.writeDoubleLE(mtimeMs, used);
+        used = buf.writeDoubleLE(ino, used);
+        used = buf.writeDoubleLE(dev, used);
+        count++;
+      }
+      used = buf.writeUInt32LE(count, used);
+      crc = crc32(buf.subarray(0, used), crc);
+      used = buf.writeUInt32LE(crc >>> 0, used);
+      used += buf.write(END, used, 'latin1');
+      await handle.write(buf, 0, used, position);
+    });
+    this.#generation = generation;
+    await this.#freshJournal();
+    await rm(path.join(this.#dir, LEGACY_BASELINE), { force: true }).catch(() => undefined);
+    return count;
+  }
+
+  async close(): Promise<void> {
+    const handle = this.#handle;
+    this.#handle = undefined;
+    await handle?.close().catch(() => undefined);
+  }
+}
