@@ -1,14 +1,15 @@
 /**
- * `cvat-warden check`: one pass — read the share tasks from CVAT, index the files they
- * depend on, stat each once — then a table or --json. Exit 0 when every file is in
- * place, 1 when any is missing, moved or changed (or a name was rejected).
+ * `cvat-warden check`: one pass — stream the share tasks from CVAT, index the files
+ * they depend on as each task arrives, stat each once — then a table or --json. Exit 0
+ * when every file is in place, 1 when any is missing, moved, changed or unreadable (or
+ * a name was rejected).
  */
 import type { CommandConfig } from '../config/index.js';
 import { checkExitCode, formatCheckReport, runCheck } from '../guard/index.js';
 import type { InventoryIssue } from '../cvat/inventory.js';
 import { redactSecrets } from '../secrets.js';
 import { createClient, writeJson, type CommandContext } from './context.js';
-import { collectGuardTasks, openLedgerForReading, requireShareDir } from './shared.js';
+import { openLedgerForReading, streamGuardTasks, requireShareDir } from './shared.js';
 
 export async function runCheckCommand(config: CommandConfig, context: CommandContext): Promise<number> {
   const { logger, signal } = context;
@@ -18,7 +19,7 @@ export async function runCheckCommand(config: CommandConfig, context: CommandCon
   try {
     const features = await client.features(signal);
     const issues: InventoryIssue[] = [];
-    const tasks = await collectGuardTasks(client, features, config.scope, config.shareTasks, (issue) => issues.push(issue), signal);
+    const tasks = streamGuardTasks(client, features, config.scope, config.shareTasks, (issue) => issues.push(issue), signal);
     if (!features.storageInMeta && config.shareTasks.length === 0) {
       logger.warn({ version: features.version.raw }, 'CVAT before 2.44 does not say which tasks read the share: guarding tasks whose frame names exist under the share; list share tasks with --share-tasks to be exact');
     }

@@ -18,7 +18,27 @@ export function requireShareDir(shareDir: string | undefined): string {
   return shareDir;
 }
 
-/** Guard inputs for every task in scope that has data. */
+/**
+ * Guard inputs for every task in scope that has data, one at a time as CVAT answers:
+ * a consumer that indexes each task and lets it go (`check --all`) never holds every
+ * task's frame list at once.
+ */
+export async function* streamGuardTasks(
+  client: CvatClient,
+  features: CvatFeatures,
+  scope: Scope,
+  shareTasks: readonly number[],
+  onIssue: (issue: InventoryIssue) => void,
+  signal?: AbortSignal,
+): AsyncGenerator<GuardTask> {
+  const share = new Set(shareTasks);
+  for await (const record of collectTaskRecords(client, scope, { features, withMeta: true, withGroundTruthMeta: true, onIssue, ...(signal ? { signal } : {}) })) {
+    const task = toGuardTask(record, features, share);
+    if (task) yield task;
+  }
+}
+
+/** Every guard input in scope, as an array (small inventories: doctor's sample). */
 export async function collectGuardTasks(
   client: CvatClient,
   features: CvatFeatures,
@@ -28,11 +48,7 @@ export async function collectGuardTasks(
   signal?: AbortSignal,
 ): Promise<GuardTask[]> {
   const tasks: GuardTask[] = [];
-  const share = new Set(shareTasks);
-  for await (const record of collectTaskRecords(client, scope, { features, withMeta: true, withGroundTruthMeta: true, onIssue, ...(signal ? { signal } : {}) })) {
-    const task = toGuardTask(record, features, share);
-    if (task) tasks.push(task);
-  }
+  for await (const task of streamGuardTasks(client, features, scope, shareTasks, onIssue, signal)) tasks.push(task);
   return tasks;
 }
 

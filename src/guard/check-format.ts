@@ -22,29 +22,30 @@ export function formatCheckReport(report: CheckReport): string {
   out.push(
     `${t.shareTasks} share task(s) of ${t.tasks}, ${t.filesExpected} expected file(s): ` +
       `${t.filesPresent} present, ${t.filesMissing} missing, ${t.filesMoved} moved, ${t.filesModified} modified` +
-      `${t.rejectedNames ? `, ${t.rejectedNames} rejected name(s)` : ''}${t.statErrors ? `, ${t.statErrors} unreadable` : ''} ` +
+      `${t.statErrors ? `, ${t.statErrors} unreadable` : ''}${t.rejectedNames ? `, ${t.rejectedNames} rejected name(s)` : ''} ` +
       `(scan ${t.scanSeconds.toFixed(1)} s)`,
   );
   if (report.problems.length) {
     out.push('');
     out.push(
       table(
-        ['TASK', 'NAME', 'MISSING', 'MOVED', 'MODIFIED', 'REJECTED', 'JOBS [CHUNKS]', 'EXPIRES', 'FIRST PATH'],
+        ['TASK', 'NAME', 'MISSING', 'MOVED', 'MODIFIED', 'UNREADABLE', 'REJECTED', 'JOBS [CHUNKS]', 'EXPIRES', 'FIRST PATH'],
         report.problems.map((p) => [
           String(p.taskId),
           clip(p.taskName ?? '', 24),
           String(p.missing.length),
           String(p.moved.length),
           String(p.modified.length),
+          String(p.unreadable.length),
           String(p.rejected.length),
           clip(describeJobs(p.jobs, 3, 6), 60),
           formatExpiry(p.expiresAt),
-          clip(p.missing[0] ?? p.moved[0]?.path ?? p.modified[0] ?? p.rejected[0]?.name ?? '', 50),
+          clip(p.missing[0] ?? p.moved[0]?.path ?? p.modified[0] ?? (p.unreadable[0] ? `${p.unreadable[0].path} (${p.unreadable[0].code})` : undefined) ?? p.rejected[0]?.name ?? '', 50),
         ]),
       ),
     );
   } else {
-    out.push('All expected share files are present and unchanged.');
+    out.push('All expected share files are present, readable and unchanged.');
   }
   if (report.warnings.length) {
     out.push('');

@@ -1,8 +1,10 @@
 /**
- * One-pass check (`cvat-warden check`): index the tasks, stat every expected file
- * once, report. No watching, nothing written. With a `stateDir` the persisted
- * baseline is read (read-only) to also report files changed since it was taken, and
- * open `moved` problems keep their known new path.
+ * One-pass check (`cvat-warden check`): index the tasks as they stream in (each task's
+ * frame list is dropped once indexed, so a million files never sit in memory twice),
+ * stat every expected file once, report. No watching, nothing written. With a
+ * `stateDir` the persisted baseline is read (read-only) to also report files changed
+ * since it was taken, and open `moved` problems keep their known new path. A file that
+ * cannot be stat-ed (EACCES, EIO…) is a problem of its own kind: `unreadable`.
  */
 import path from 'node:path';
 import type { Logger } from '../log.js';
@@ -15,7 +17,10 @@ import { ShareRootResolver } from './paths.js';
 import { DirLister } from './related.js';
 import { statEach } from './scanner.js';
 import { ShareIndex } from './share-index.js';
-import { loadState, readBaseline } from './state.js';
+import { loadBaselineFiles } from './baseline-file.js';
+import { BaselineTable, pathKey } from './baseline-table.js';
+import { errorCode } from './fsio.js';
+import { loadState } from './state.js';
 import { addTaskToIndex } from './task-files.js';
 import { sameAsBaseline } from './tracker.js';
 import type { AffectedJob, FileStat, GuardTask, IndexWarning, RejectedName } from './types.js';
@@ -40,6 +45,8 @@ export interface CheckTaskProblem {
   missing: string[];
   moved: Array<{ path: string; newPath: string }>;
   modified: string[];
+  /** Present or not, the guard cannot stat them (permissions, I/O errors): CVAT may not read them either. */
+  unreadable: Array<{ path: string; code: string }>;
   rejected: Array<{ name: string; reason: RejectedName['reason'] }>;
   /** Jobs and job-relative chunk indexes that read a missing/moved/modified file. */
   jobs: AffectedJob[];
@@ -63,6 +70,7 @@ export interface CheckReport {
     filesMissing: number;
     filesMoved: number;
     filesModified: number;
+    /** Files that could not be stat-ed (each one is in its task's `unreadable`). */
     statErrors: number;
     rejectedNames: number;
     warnings: number;
@@ -80,7 +88,7 @@ export interface CheckReport {
   backupRisk: { atRisk: number; broken: number; tasks: Array<{ taskId: number; taskName?: string; files: number; missing: number; broken: boolean }> };
 }
 
-export async function runCheck(tasks: readonly GuardTask[], options: CheckOptions): Promise<CheckReport> {
+export async function runCheck(tasks: Iterable<GuardTask> | AsyncIterable<GuardTask>, options: CheckOptions): Promise<CheckReport> {
   const logger = options.logger ?? silentLogger();
   const fs = withFs(options.fs);
   const clock = options.clock ?? Date.now;
@@ -89,30 +97,35 @@ export async function runCheck(tasks: readonly GuardTask[], options: CheckOption
   const fsInfo = await detectFsType(await resolver.realRoot(), { override: options.fsTypeOverride });
   const ctx = { fs, resolver, lister: new DirLister(fs, (rel) => resolver.abs(rel)), includeUnknownStorage: options.includeUnknownStorage ?? false };
   const skipped: Array<{ taskId: number; reason: string }> = [];
-  for (const task of tasks) {
+  const baseline = new BaselineTable();
+  const movedTo = new Map<string, string>();
+  if (options.stateDir) {
+    await loadBaselineFiles(options.stateDir, baseline).catch((error: unknown) => logger.warn({ err: error }, 'baseline unreadable; reporting missing files only'));
+    const state = await loadState(options.stateDir).catch(() => undefined);
+    for (const p of state?.problems ?? []) if (p.kind === 'moved' && p.newPath) movedTo.set(p.path, p.newPath);
+  }
+  let taskCount = 0;
+  for await (const task of tasks) {
+    taskCount++;
     try {
       const result = await addTaskToIndex(index, task, ctx);
       if (!result.indexed) skipped.push({ taskId: task.taskId, reason: result.skipped ?? 'skipped' });
+      if (baseline.unclaimed > 0) {
+        for (const f of result.created) {
+          const st = baseline.take(pathKey(index.relPath(f)));
+          if (st) index.setBaseline(f, st);
+        }
+      }
     } catch (error) {
       skipped.push({ taskId: task.taskId, reason: error instanceof Error ? error.message : String(error) });
       logger.warn({ taskId: task.taskId, err: error }, 'task skipped by check');
     }
   }
 
-  const movedTo = new Map<string, string>();
-  if (options.stateDir) {
-    await readBaseline(options.stateDir, (rel, st) => {
-      const f = index.lookup(rel);
-      if (f !== undefined) index.setBaseline(f, st);
-    }).catch((error: unknown) => logger.warn({ err: error }, 'baseline unreadable; reporting missing files only'));
-    const state = await loadState(options.stateDir).catch(() => undefined);
-    for (const p of state?.problems ?? []) if (p.kind === 'moved' && p.newPath) movedTo.set(p.path, p.newPath);
-  }
-
   const ids = index.liveSlotsByDir();
   const missing = new Set<number>();
   const modified = new Set<number>();
-  let statErrors = 0;
+  const unreadable = new Map<number, string>();
   const started = performance.now();
   await statEach(ids, {
     sync: !fsInfo.network,
@@ -127,7 +140,7 @@ export async function runCheck(tasks: readonly GuardTask[], options: CheckOption
       if (!st) missing.add(f);
       else if (b && !sameAsBaseline(b, st)) modified.add(f);
     },
-    onError: () => void statErrors++,
+    onError: (f, error) => void unreadable.set(f, errorCode(error)),
   });
   const scanSeconds = (performance.now() - started) / 1000;
 
@@ -138,20 +151,22 @@ export async function runCheck(tasks: readonly GuardTask[], options: CheckOption
     let p = perTask.get(taskId);
     if (!p) {
       const task = index.tasks.get(taskId)!;
-      p = { taskId, missing: [], moved: [], modified: [], rejected: task.rejected.map(({ name, reason }) => ({ name, reason })), jobs: [], expiresAt: 'unknown' };
+      p = { taskId, missing: [], moved: [], modified: [], unreadable: [], rejected: task.rejected.map(({ name, reason }) => ({ name, reason })), jobs: [], expiresAt: 'unknown' };
       if (task.mapping.taskName !== undefined) p.taskName = task.mapping.taskName;
       perTask.set(taskId, p);
     }
     return p;
   };
   let filesMoved = 0;
-  for (const f of [...missing, ...modified]) {
+  for (const f of [...missing, ...modified, ...unreadable.keys()]) {
     const rel = index.relPath(f);
-    const newPath = movedTo.get(rel);
+    const code = unreadable.get(f);
+    const newPath = code === undefined ? movedTo.get(rel) : undefined;
     if (newPath) filesMoved++;
     for (const affected of affectedTasksOf(index, f, options.lastWarmedAt)) {
       const p = problemOf(affected.taskId);
-      if (modified.has(f)) p.modified.push(rel);
+      if (code !== undefined) p.unreadable.push({ path: rel, code });
+      else if (modified.has(f)) p.modified.push(rel);
       else if (newPath) p.moved.push({ path: rel, newPath });
       else p.missing.push(rel);
       let lists = jobLists.get(affected.taskId);
@@ -174,6 +189,7 @@ export async function runCheck(tasks: readonly GuardTask[], options: CheckOption
     p.expiresAt = earliestOf(expiries.get(taskId) ?? []);
     p.missing.sort();
     p.modified.sort();
+    p.unreadable.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   }
 
   const backupTasks = [...index.tasks].map(([taskId, task]) => {
@@ -196,17 +212,17 @@ export async function runCheck(tasks: readonly GuardTask[], options: CheckOption
     shareDir: resolver.root,
     fsType: fsInfo.fsType,
     network: fsInfo.network,
-    ok: missing.size === 0 && modified.size === 0 && rejectedNames === 0,
+    ok: missing.size === 0 && modified.size === 0 && unreadable.size === 0 && rejectedNames === 0,
     totals: {
-      tasks: tasks.length,
+      tasks: taskCount,
       shareTasks: index.tasks.size,
       skippedTasks: skipped.length,
       filesExpected,
-      filesPresent: filesExpected - missing.size - statErrors,
+      filesPresent: filesExpected - missing.size - unreadable.size,
       filesMissing: missing.size - filesMoved,
       filesMoved,
       filesModified: modified.size,
-      statErrors,
+      statErrors: unreadable.size,
       rejectedNames,
       warnings: warnings.length,
       problemTasks: problems.length,
@@ -219,7 +235,7 @@ export async function runCheck(tasks: readonly GuardTask[], options: CheckOption
   };
 }
 
-/** CLI exit code for a report: 0 all present, 1 problems found. */
+/** CLI exit code for a report: 0 all present and readable, 1 problems found. */
 export function checkExitCode(report: CheckReport): 0 | 1 {
   return report.ok ? 0 : 1;
 }
