@@ -34,5 +34,6 @@ export const WEBHOOK_OUTCOMES = [
 ] as const;
 export type WebhookOutcome = (typeof WEBHOOK_OUTCOMES)[number];
 
-export const WATCH_MODES = ['inotify', 'scan_only', 'polling'] as const;
+/** `degraded`: inotify, but some directories have no watch (limit reached, EACCES…) and are scanned on a schedule. */
+export const WATCH_MODES = ['inotify', 'scan_only', 'polling', 'degraded'] as const;
 export type WatchMode = (typeof WATCH_MODES)[number];

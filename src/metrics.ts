@@ -159,6 +159,17 @@ export function createMetrics(options: { buildInfo: BuildInfo; defaultMetrics?: 
     help: 'Duration of the last full reconcile scan (scans are hourly by default: a rate of the histogram is mostly empty).',
     registers: [registry],
   });
+  const shareDegradedScanDuration = new Histogram({
+    name: 'cvat_warden_share_degraded_scan_duration_seconds',
+    help: 'Duration of the scheduled scans of share directories that have no watch (degraded watching).',
+    buckets: [0.001, 0.01, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers: [registry],
+  });
+  const shareDegradedDirectories = new Gauge({
+    name: 'cvat_warden_share_degraded_directories',
+    help: 'Share directories holding expected files that have no watch (inotify limit, permissions); scanned on a schedule instead.',
+    registers: [registry],
+  });
   const shareLastScanTimestamp = new Gauge({
     name: 'cvat_warden_share_last_scan_timestamp_seconds',
     help: 'Unix time at which the last full reconcile scan finished.',
@@ -166,7 +177,7 @@ export function createMetrics(options: { buildInfo: BuildInfo; defaultMetrics?: 
   });
   const shareWatchMode = new Gauge({
     name: 'cvat_warden_share_watch_mode',
-    help: 'How the share is watched: 1 for the active mode (inotify, scan_only, polling).',
+    help: 'How the share is watched: 1 for the active mode (inotify, scan_only, polling, degraded = inotify with some directories unwatched and scanned on a schedule).',
     labelNames: ['mode'] as const,
     registers: [registry],
   });
@@ -220,6 +231,8 @@ export function createMetrics(options: { buildInfo: BuildInfo; defaultMetrics?: 
     shareEvents,
     shareScanDuration,
     shareLastScanDuration,
+    shareDegradedScanDuration,
+    shareDegradedDirectories,
     shareLastScanTimestamp,
     shareWatchMode,
     shareWatchedDirectories,

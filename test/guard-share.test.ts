@@ -147,8 +147,6 @@ describe.skipIf(!available)('share guard: the share as a whole', () => {
     const alerts: GuardAlert[] = recordAlerts(guard);
     await guard.setTasks(sampleTasks());
     await guard.start();
-    const scans: string[] = [];
-    guard.on('scan', (s) => scans.push(s.reason));
 
     // The watcher of images/ dies; a file goes away while nobody watches.
     const images = watchers.get('images')!;
@@ -158,11 +156,13 @@ describe.skipIf(!available)('share guard: the share as a whole', () => {
 
     const error = await waitFor('watcher_error', () => alerts.find((a) => a.kind === 'watcher_error'));
     expect(error).toMatchObject({ kind: 'watcher_error', dir: 'images', code: 'EIO' });
-    await waitFor('deletion found by scan', () => fileAlerts(alerts, 'deleted').some((a) => a.path === 'images/image_2.jpg' && a.source === 'scan'));
-    expect(scans).toContain('watcher_error');
+    // until the retry (2 s back-off) the directory is degraded, listed, and scanned
+    expect(guard.status()).toMatchObject({ watchMode: 'degraded', degradedDirectories: ['images'], degradedDirectoryCount: 1 });
+    await waitFor('deletion found by the degraded scan', () => fileAlerts(alerts, 'deleted').some((a) => a.path === 'images/image_2.jpg' && a.source === 'scan'));
     expect(await metricValue(metrics, 'cvat_warden_share_events_total', 'kind="watcher_error"')).toBe(1);
     // and the directory is watched again
-    await waitFor('watch re-established', () => guard.status().watchedDirectories === 10, { timeoutMs: 5000 });
+    await waitFor('watch re-established', () => guard.status().watchedDirectories === 10, { timeoutMs: 10_000 });
+    expect(guard.status()).toMatchObject({ watchMode: 'inotify', degradedDirectoryCount: 0 });
   });
 
   it('reports ENOSPC (watch limit) once and keeps guarding by scans', async () => {

@@ -6,14 +6,14 @@
  * type and watch mode, inotify budget, state directory writable, and the running
  * service's webhook deliveries (doctor-service.ts).
  */
-import { accessSync, constants, existsSync, mkdirSync, readFileSync, readdirSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readdirSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { CommandConfig } from '../config/index.js';
 import type { CvatClient } from '../cvat/client.js';
 import type { CvatFeatures } from '../cvat/features.js';
 import type { Job } from '../cvat/shapes.js';
 import { describeError } from '../errors.js';
-import { checkName, detectFsType, type GuardTask } from '../guard/index.js';
+import { checkName, detectFsType, inotifyDoctorCheck, type GuardTask } from '../guard/index.js';
 import { redactSecrets } from '../secrets.js';
 import { createClient, writeJson, type CommandContext } from './context.js';
 import { checkChunkWorkers } from './doctor-chunks.js';
@@ -229,18 +229,8 @@ async function checkShare(config: CommandConfig, features: CvatFeatures | undefi
   );
   const dirs = new Set<string>();
   for (const task of shareTasks) for (const frame of task.meta.frames ?? []) dirs.add(dirname(frame.name));
-  try {
-    const limit = Number(readFileSync('/proc/sys/fs/inotify/max_user_watches', 'utf8').trim());
-    const needed = dirs.size + 10;
-    add(
-      'inotify watches',
-      needed <= limit ? 'ok' : 'fail',
-      `${dirs.size} share directories to watch (one watch each, about 1 KB of kernel memory), limit ${limit}`,
-      needed <= limit ? undefined : `raise it: sysctl -w fs.inotify.max_user_watches=${Math.max(524_288, needed * 2)} (and persist it in /etc/sysctl.d/)`,
-    );
-  } catch {
-    add('inotify watches', 'warn', 'limit unknown (/proc/sys/fs/inotify not readable)');
-  }
+  const watches = await inotifyDoctorCheck(dirs.size); // the limit that applies here (user namespace, container), probed
+  add('inotify watches', watches.status, watches.detail, watches.fix);
 }
 
 function checkStateDir(stateDir: string, add: Add): void {

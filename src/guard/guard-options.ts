@@ -25,7 +25,12 @@ export interface ShareGuardOptions {
   /** Skip /proc/self/mountinfo and use this filesystem type (tests, odd containers). */
   fsTypeOverride?: string;
   /** Force a watch mode instead of deciding from the filesystem type. @default 'auto' */
-  watchMode?: 'auto' | WatchMode;
+  watchMode?: 'auto' | ConfigurableWatchMode;
+  /** Directories whose watch could not be added are scanned this often (deletions there seen within about twice this). @default 30_000 */
+  degradedScanIntervalMs?: number;
+  /** Back-off of watch retries for such directories: first delay, doubling up to the max. @default 2000 / 300_000 */
+  watchRetryBaseMs?: number;
+  watchRetryMaxMs?: number;
   /** When the warmer last built (jobId, chunk): gives `expiresAt` = that + 24 h. */
   lastWarmedAt?: LastWarmedAt;
   /** How long a vanished file waits for its dev+inode to show up elsewhere (→ moved). @default 500 */
@@ -60,7 +65,11 @@ export interface ShareGuardStatus {
   shareDir: string;
   fsType: string;
   network: boolean;
+  /** `degraded` while some directories have no watch (see degradedDirectories). */
   watchMode: WatchMode;
+  /** Directories without a watch, covered by degraded scans (first 100), and how many. */
+  degradedDirectories: string[];
+  degradedDirectoryCount: number;
   shareAvailable: boolean;
   started: boolean;
   tasks: number;
@@ -76,6 +85,9 @@ export interface ShareGuardStatus {
   skippedTasks: number;
   lastScan: ScanResult | null;
 }
+
+/** What configuration may force; `degraded` is a state the guard enters, never a choice. */
+export type ConfigurableWatchMode = Exclude<WatchMode, 'degraded'>;
 
 export function definedOnly<T extends object>(options: T): T {
   return Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as T;
@@ -94,4 +106,7 @@ export const GUARD_DEFAULTS = {
   rootSettleMs: 1000,
   scanConcurrency: 32,
   persistent: true,
+  degradedScanIntervalMs: 30_000,
+  watchRetryBaseMs: 2000,
+  watchRetryMaxMs: 300_000,
 } as const;

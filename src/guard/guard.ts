@@ -30,6 +30,10 @@ import { GuardWatching } from './watching.js';
 
 export type { ShareGuardOptions, ShareGuardStatus } from './guard-options.js';
 
+const INDEX_LOG_INTERVAL_MS = 1000;
+/** Errors of the root/polling watcher: at most one alert and one recovery scan per this long. */
+const ROOT_WATCHER_ALERT_EVERY_MS = 60_000;
+
 export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
   readonly #o: ResolvedOptions;
   readonly #fs: GuardFs;
@@ -57,6 +61,13 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
   #flushAt = Infinity;
   #rootPoll: NodeJS.Timeout | undefined;
   readonly #store: GuardStore;
+  #indexUpdates = { calls: 0, upserted: 0, removed: 0, newFiles: 0 };
+  #indexLogTimer: NodeJS.Timeout | undefined;
+  #degradedScan: Promise<void> | undefined;
+  #degradedSoon: NodeJS.Timeout | undefined;
+  #retryTimer: NodeJS.Timeout | undefined;
+  #retryAt = Infinity;
+  #lastRootWatcherAlert = -Infinity;
 
   constructor(options: ShareGuardOptions) {
     super();
@@ -79,7 +90,7 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
       onBatch: (batches) => void this.#enqueue(async () => {
         if (this.#available) await this.#handler.handle(batches);
       }),
-      onError: (dir, error) => this.#watcherError(dir, error),
+      onError: (dir, error) => this.#watching.watchDied(dir, error),
     });
     this.#watching = new GuardWatching({
       index: this.#index,
@@ -95,6 +106,9 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
       enqueue: (job) => this.#enqueue(job),
       checkRoot: () => void this.#checkRoot(),
       onError: (dir, error) => this.#watcherError(dir, error),
+      onDegraded: (dir, error, alert, lostEvents) => this.#degraded(dir, error, alert, lostEvents),
+      retryBaseMs: this.#o.watchRetryBaseMs,
+      retryMaxMs: this.#o.watchRetryMaxMs,
     });
     this.#handler = new WatchHandler({
       index: this.#index,
@@ -172,18 +186,42 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
     for (const dir of emptied) {
       if (this.#index.dirId(dir.rel) !== undefined) continue;
       this.#dirs.unwatch(dir.rel, 'files');
+      this.#watching.forget(dir.rel);
       this.#handler.forgetGone(dir.rel);
     }
     if (this.#isStarted && this.#available) {
-      await this.#setupWatching();
+      // Only the directories this change added: feeding 10,000 tasks one by one must not walk every directory 10,000 times.
+      const newDirs = new Set<string>();
+      for (const f of created) newDirs.add(this.#index.dirs[this.#index.dirOf[f]!]!.rel);
+      await this.#setupWatching(newDirs);
       await this.#scanIds(Int32Array.from(created), 'startup');
       await this.#flushPending();
     }
     this.#o.metrics.shareWatchedDirectories.set(this.#dirs.size);
+    this.#noteIndexUpdate(upsert.length, remove.length, created.length);
+  }
+
+  /** One info line per burst of task changes (the service feeds tasks one at a time), not one per task. */
+  #noteIndexUpdate(upserted: number, removed: number, newFiles: number): void {
+    const u = this.#indexUpdates;
+    u.calls++;
+    u.upserted += upserted;
+    u.removed += removed;
+    u.newFiles += newFiles;
+    if (this.#indexLogTimer || this.#closing) return;
+    this.#indexLogTimer = setTimeout(() => this.#logIndexUpdates(), INDEX_LOG_INTERVAL_MS);
+    this.#indexLogTimer.unref();
+  }
+
+  #logIndexUpdates(): void {
+    this.#indexLogTimer = undefined;
+    const u = this.#indexUpdates;
+    if (u.calls === 0) return;
     this.#o.logger.info(
-      { tasks: this.#index.tasks.size, skipped: this.#skipped.size, files: this.#index.liveFiles, dirs: this.#index.dirCount, newFiles: created.length, removed: remove.length },
+      { tasks: this.#index.tasks.size, skipped: this.#skipped.size, files: this.#index.liveFiles, dirs: this.#index.dirCount, tasksUpdated: u.upserted, tasksRemoved: u.removed, newFiles: u.newFiles, batches: u.calls },
       'share index updated',
     );
+    this.#indexUpdates = { calls: 0, upserted: 0, removed: 0, newFiles: 0 };
   }
 
   // ---------------------------------------------------------------- lifecycle
@@ -216,7 +254,8 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
     }
     this.#timer(this.#scanInterval(), () => void this.scan('scheduled').catch(() => undefined), true);
     this.#timer(this.#o.rootCheckIntervalMs, () => void this.#checkRoot(), true);
-    this.#o.logger.info({ shareDir: this.#o.shareDir, fsType: this.#fsInfo.fsType, watchMode: this.#watching.mode, files: this.#index.liveFiles, watchedDirs: this.#dirs.size }, 'share guard ready');
+    this.#timer(this.#o.degradedScanIntervalMs, () => void this.#degradedRound(), true);
+    this.#o.logger.info({ shareDir: this.#o.shareDir, fsType: this.#fsInfo.fsType, watchMode: this.#watching.effectiveMode, files: this.#index.liveFiles, watchedDirs: this.#dirs.size }, 'share guard ready');
     this.emit('ready');
   }
 
@@ -240,28 +279,85 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
     if (!(await this.#rootOk())) await this.#enqueue(() => this.#shareUnavailable('share root vanished or was unmounted'));
   }
 
-  async #setupWatching(): Promise<void> {
-    if (this.#available && !this.#closing) await this.#watching.setup();
+  async #setupWatching(newDirs?: Iterable<string>): Promise<void> {
+    if (this.#available && !this.#closing) await this.#watching.setup(newDirs);
   }
 
+  /** The root or polling watcher failed: events may have been lost. Alert and reconcile, at most once a minute. */
   #watcherError(dir: string | undefined, error: unknown): void {
     if (this.#closing) return;
-    const alert = {
-      kind: 'watcher_error' as const,
-      code: errorCode(error),
-      message: describeError(error),
-      at: this.#o.clock(),
-      ...(dir !== undefined ? { dir } : {}),
-    };
-    this.#sink.watcherError(alert);
-    this.#o.metrics.shareWatchedDirectories.set(this.#dirs.size);
-    // Events may have been lost: reconcile now, and try the watch again a bit later.
-    void this.scan('watcher_error').catch(() => undefined);
-    if (dir !== undefined && alert.code !== 'ENOSPC' && alert.code !== 'EMFILE') {
-      this.#timer(1000, () => void this.#enqueue(async () => {
-        if (this.#available && this.#index.dirId(dir) !== undefined && !this.#handler.gone.has(dir)) this.#watching.watchFilesDir(dir);
-      }), false);
+    const now = performance.now();
+    if (now - this.#lastRootWatcherAlert < ROOT_WATCHER_ALERT_EVERY_MS) {
+      this.#o.logger.debug({ dir, code: errorCode(error) }, 'share watcher error again (already reported)');
+      return;
     }
+    this.#lastRootWatcherAlert = now;
+    this.#sink.watcherError({ kind: 'watcher_error', code: errorCode(error), message: describeError(error), at: this.#o.clock(), ...(dir !== undefined ? { dir } : {}) });
+    void this.scan('watcher_error').catch(() => undefined);
+  }
+
+  /** A directory has no watch: alert (once), schedule its retry, and if events were lost let a degraded round look soon. */
+  #degraded(dir: string, error: unknown, alert: boolean, lostEvents: boolean): void {
+    if (this.#closing) return;
+    if (alert) this.#sink.watcherError({ kind: 'watcher_error', dir, code: errorCode(error), message: describeError(error), at: this.#o.clock() });
+    else this.#o.logger.debug({ dir, code: errorCode(error) }, 'share directory still without a watch');
+    this.#scheduleRetry();
+    if (!lostEvents || this.#degradedSoon || !this.#isStarted) return;
+    this.#degradedSoon = setTimeout(() => {
+      this.#degradedSoon = undefined;
+      void this.#degradedRound();
+    }, 1000);
+    this.#degradedSoon.unref();
+  }
+
+  /** Retry failed watches when the earliest is due (capped exponential back-off, see GuardWatching). */
+  #scheduleRetry(): void {
+    const next = this.#watching.nextRetryAt();
+    if (next === undefined || this.#closing || next >= this.#retryAt) return;
+    if (this.#retryTimer) clearTimeout(this.#retryTimer);
+    this.#retryAt = next;
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      this.#retryAt = Infinity;
+      void this.#enqueue(async () => {
+        if (!this.#available) return;
+        const regained = this.#watching.retryDue();
+        // watched again: whatever happened there meanwhile is found now
+        const ids: number[] = [];
+        for (const rel of regained) {
+          const id = this.#index.dirId(rel);
+          if (id !== undefined) for (const f of this.#index.dirs[id]!.files.values()) ids.push(f);
+        }
+        if (ids.length) await this.#scanIds(Int32Array.from(ids), 'scan');
+        await this.#flushPending();
+      }).finally(() => this.#scheduleRetry());
+    }, Math.max(50, next - performance.now()));
+    this.#retryTimer.unref();
+  }
+
+  /**
+   * Degraded watching: stat the files of every directory without a watch, every
+   * degradedScanIntervalMs. Bounded by the scan rate; one round at a time.
+   */
+  #degradedRound(): Promise<void> {
+    if (this.#degradedScan || this.#closing || !this.#available || this.#watching.degradedCount === 0) return this.#degradedScan ?? Promise.resolve();
+    const run = (async () => {
+      const ids: number[] = [];
+      for (const rel of this.#watching.failedDirNames()) {
+        const id = this.#index.dirId(rel);
+        if (id !== undefined) for (const f of this.#index.dirs[id]!.files.values()) ids.push(f);
+      }
+      if (ids.length === 0 || this.#closing || !this.#available) return;
+      const started = performance.now();
+      const counts = await this.#scanIds(Int32Array.from(ids), 'scan');
+      await this.#enqueue(() => this.#flushPending());
+      this.#o.metrics.shareDegradedScanDuration.observe((performance.now() - started) / 1000);
+      this.#o.logger.debug({ files: counts.filesChecked, missing: counts.missing, dirs: this.#watching.degradedCount, ms: Math.round(performance.now() - started) }, 'degraded directories scanned');
+    })().finally(() => {
+      this.#degradedScan = undefined;
+    });
+    this.#degradedScan = run;
+    return run;
   }
 
   // ---------------------------------------------------------------- share availability
@@ -458,8 +554,9 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
     return { ...this.#fsInfo };
   }
 
+  /** The mode in effect: `degraded` while some directories have no watch. */
   get watchMode(): WatchMode {
-    return this.#watching.mode;
+    return this.#watching.effectiveMode;
   }
 
   /** Rejected names and index warnings of every guarded task, and tasks not guarded. */
@@ -473,7 +570,9 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
       shareDir: this.#o.shareDir,
       fsType: this.#fsInfo.fsType,
       network: this.#fsInfo.network,
-      watchMode: this.#watching.mode,
+      watchMode: this.#watching.effectiveMode,
+      degradedDirectories: this.#watching.failedDirs(100).dirs,
+      degradedDirectoryCount: this.#watching.degradedCount,
       shareAvailable: this.#available,
       started: this.#isStarted,
       ...problemCounts(this.#index, this.#tracker, this.#skipped),
@@ -490,10 +589,15 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
       this.#timers.clear();
       if (this.#flushTimer) clearTimeout(this.#flushTimer);
       if (this.#rootPoll) clearInterval(this.#rootPoll);
+      if (this.#degradedSoon) clearTimeout(this.#degradedSoon);
+      if (this.#retryTimer) clearTimeout(this.#retryTimer);
+      if (this.#indexLogTimer) clearTimeout(this.#indexLogTimer);
+      this.#logIndexUpdates();
       await this.#watching.stopAll();
       this.#dirs.close();
       await this.#work.catch(() => undefined);
       await this.#scanning?.catch(() => undefined);
+      await this.#degradedScan?.catch(() => undefined);
       await this.#store.close(this.#isStarted, this.#available);
     })();
     return this.#closing;

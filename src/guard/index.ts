@@ -9,6 +9,7 @@ export { CHUNK_CACHE_TTL_MS, type LastWarmedAt } from './mapping.js';
 export { checkName } from './paths.js';
 export { toGuardTask } from './from-cvat.js';
 export { nodeFs } from './fsio.js';
+export { inotifyDoctorCheck, inotifyWatchLimit, type InotifyLimit, type WatchLimitVerdict } from './inotify-limit.js';
 export { affectedTask, compileTask } from './mapping.js';
 export type { GuardFs, DirWatcher } from './fsio.js';
 export type * from './types.js';
