@@ -120,6 +120,24 @@ describe.skipIf(!available)('share guard: the share as a whole', () => {
     await waitFor('scan deletion', () => fileAlerts(alerts, 'deleted').some((a) => a.path === 'videos/video_1.mp4' && a.source === 'scan'));
   });
 
+  it('reconciles every 10 min on a network share and hourly on a local one when no interval is configured', async () => {
+    const cases: Array<[string, number | undefined, number, string]> = [
+      ['nfs4', undefined, 600_000, 'scan_only'],
+      ['cifs', undefined, 600_000, 'polling'],
+      ['fuse.sshfs', undefined, 600_000, 'polling'],
+      ['ext4', undefined, 3_600_000, 'inotify'],
+      ['nfs4', 120_000, 120_000, 'scan_only'],
+      ['ext4', 300_000, 300_000, 'inotify'],
+    ];
+    for (const [fsType, configured, expected, mode] of cases) {
+      const guard = make({ fsTypeOverride: fsType, scanIntervalMs: configured, pollingMaxFiles: fsType === 'nfs4' ? 5 : 2000 });
+      await guard.setTasks(sampleTasks());
+      await guard.start();
+      expect([fsType, configured, guard.status().scanIntervalMs, guard.status().watchMode]).toEqual([fsType, configured, expected, mode]);
+      await guard.close();
+    }
+  });
+
   it('polls a small network share with chokidar', async () => {
     const guard = make({ fsTypeOverride: 'cifs', pollIntervalMs: 50, scanIntervalMs: 60_000 });
     const alerts = recordAlerts(guard);

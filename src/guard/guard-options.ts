@@ -18,8 +18,8 @@ export interface ShareGuardOptions {
   logger: Logger;
   /** Wall clock for timestamps in alerts and state (ms). @default Date.now */
   clock?: () => number;
-  /** Full reconcile scan period. @default 3_600_000 (1 h) with inotify, 600_000 otherwise */
-  scanIntervalMs?: number;
+  /** Full reconcile scan period; undefined = the situational default (see `scanIntervalFor`). */
+  scanIntervalMs?: number | undefined;
   /** Upper bound on stats per second during scans. @default unlimited on local disks, 2000 on network filesystems */
   scanRatePerSecond?: number;
   /** Skip /proc/self/mountinfo and use this filesystem type (tests, odd containers). */
@@ -67,6 +67,8 @@ export interface ShareGuardStatus {
   network: boolean;
   /** `degraded` while some directories have no watch (see degradedDirectories). */
   watchMode: WatchMode;
+  /** The reconcile scan period in effect (ms). */
+  scanIntervalMs: number;
   /** Directories without a watch, covered by degraded scans (first 100), and how many. */
   degradedDirectories: string[];
   degradedDirectoryCount: number;
@@ -88,6 +90,20 @@ export interface ShareGuardStatus {
 
 /** What configuration may force; `degraded` is a state the guard enters, never a choice. */
 export type ConfigurableWatchMode = Exclude<WatchMode, 'degraded'>;
+
+/** Default reconcile periods: inotify sees local changes at once; on network shares (and without watches) scans are the detection. */
+export const LOCAL_SCAN_INTERVAL_MS = 3_600_000;
+export const NETWORK_SCAN_INTERVAL_MS = 600_000;
+
+/**
+ * The one place the reconcile period is decided: the configured value, else 1 h on a
+ * local filesystem watched through inotify, 10 min on a network share or whenever the
+ * guard does not run on inotify (polling, scan-only).
+ */
+export function scanIntervalFor(configured: number | undefined, fs: { network: boolean }, mode: WatchMode): number {
+  if (configured !== undefined) return configured;
+  return !fs.network && (mode === 'inotify' || mode === 'degraded') ? LOCAL_SCAN_INTERVAL_MS : NETWORK_SCAN_INTERVAL_MS;
+}
 
 export function definedOnly<T extends object>(options: T): T {
   return Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as T;

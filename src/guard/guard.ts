@@ -16,7 +16,7 @@ import { AlertSink } from './alerts.js';
 import { indexIssues, openProblems, problemCounts, type IndexIssues } from './guard-queries.js';
 import { DirWatchers } from './dir-watchers.js';
 import { errorCode, isMountPoint, rootHealthy, withFs, type GuardFs } from './fsio.js';
-import { definedOnly, GUARD_DEFAULTS, type ResolvedOptions, type ShareGuardOptions, type ShareGuardStatus } from './guard-options.js';
+import { definedOnly, GUARD_DEFAULTS, scanIntervalFor, type ResolvedOptions, type ShareGuardOptions, type ShareGuardStatus } from './guard-options.js';
 import { GuardStore } from './persistence.js';
 import { detectFsType, type FsTypeInfo } from './fstype.js';
 import { ShareRootResolver } from './paths.js';
@@ -260,7 +260,7 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
   }
 
   #scanInterval(): number {
-    return this.#o.scanIntervalMs ?? (this.#watching.mode === 'inotify' ? 3_600_000 : 600_000);
+    return scanIntervalFor(this.#o.scanIntervalMs, this.#fsInfo, this.#watching.mode);
   }
 
   #decideMode(): WatchMode {
@@ -571,6 +571,7 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
       fsType: this.#fsInfo.fsType,
       network: this.#fsInfo.network,
       watchMode: this.#watching.effectiveMode,
+      scanIntervalMs: this.#scanInterval(),
       degradedDirectories: this.#watching.failedDirs(100).dirs,
       degradedDirectoryCount: this.#watching.degradedCount,
       shareAvailable: this.#available,
