@@ -21,7 +21,8 @@ export type ChunkOutcome = (typeof CHUNK_OUTCOMES)[number];
 export const QUALITIES = ['compressed', 'original'] as const;
 export type Quality = (typeof QUALITIES)[number];
 
-export const SHARE_EVENT_KINDS = ['deleted', 'moved', 'modified', 'restored', 'share_unavailable', 'share_restored', 'watcher_error'] as const;
+/** `path_escape`: a share directory now resolves outside the share (swapped for a symlink); its files count as gone. */
+export const SHARE_EVENT_KINDS = ['deleted', 'moved', 'modified', 'restored', 'share_unavailable', 'share_restored', 'watcher_error', 'path_escape'] as const;
 export type ShareEventKind = (typeof SHARE_EVENT_KINDS)[number];
 
 export const WEBHOOK_OUTCOMES = [

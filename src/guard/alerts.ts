@@ -11,7 +11,7 @@ import { affectedTask, earliestOf, mergeJobs, type LastWarmedAt } from './mappin
 import { dirOf } from './paths.js';
 import type { ShareIndex } from './share-index.js';
 import type { Transition } from './tracker.js';
-import type { AffectedJob, AffectedTask, FileAlert, GuardAlert, ShareAlert, ShareGuardEventMap, WatcherErrorAlert } from './types.js';
+import type { AffectedJob, AffectedTask, FileAlert, GuardAlert, PathEscapeAlert, ShareAlert, ShareGuardEventMap, WatcherErrorAlert } from './types.js';
 
 /** Lines per directory and kind before a burst is logged as one summary line. */
 const COALESCE_ABOVE = 3;
@@ -153,6 +153,14 @@ export class AlertSink {
     this.#o.logger[alert.kind === 'share_unavailable' ? 'error' : 'warn'](
       { kind: alert.kind, shareDir: alert.shareDir, reason: alert.reason, filesExpected: alert.filesExpected },
       alert.kind === 'share_unavailable' ? `share unavailable: ${alert.reason}` : 'share available again; rescanning',
+    );
+    this.#emit(alert);
+  }
+
+  pathEscape(alert: PathEscapeAlert): void {
+    this.#o.logger.error(
+      { kind: alert.kind, dir: alert.dir, target: alert.target, taskIds: truncateList(alert.taskIds) },
+      `share directory ${alert.dir} now resolves outside the share (${alert.target}): its files are not trusted and count as gone`,
     );
     this.#emit(alert);
   }

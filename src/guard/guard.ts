@@ -68,6 +68,8 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
   #retryTimer: NodeJS.Timeout | undefined;
   #retryAt = Infinity;
   #lastRootWatcherAlert = -Infinity;
+  /** Directories that resolve outside the share now (alerted once each until they are back inside). */
+  readonly #escaped = new Set<string>();
 
   constructor(options: ShareGuardOptions) {
     super();
@@ -125,6 +127,7 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
       watchFilesDir: (rel) => this.#watching.watchFilesDir(rel),
       dirInode: (rel) => this.#watching.dirInode(rel),
       onWatchError: (error) => this.#watcherError(undefined, error),
+      dirTrusted: (rel) => this.#dirTrusted(rel),
     });
     this.#o.metrics.shareAvailable.set(1);
     this.#o.metrics.shareFilesExpected.set(0);
@@ -349,7 +352,7 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
       }
       if (ids.length === 0 || this.#closing || !this.#available) return;
       const started = performance.now();
-      const counts = await this.#scanIds(Int32Array.from(ids), 'scan');
+      const counts = await this.#scanIds(await this.#trustedSlots(Int32Array.from(ids), 'scan'), 'scan');
       await this.#enqueue(() => this.#flushPending());
       this.#o.metrics.shareDegradedScanDuration.observe((performance.now() - started) / 1000);
       this.#o.logger.debug({ files: counts.filesChecked, missing: counts.missing, dirs: this.#watching.degradedCount, ms: Math.round(performance.now() - started) }, 'degraded directories scanned');
@@ -358,6 +361,43 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
     });
     this.#degradedScan = run;
     return run;
+  }
+
+  /** Path safety at runtime: a directory swapped for a symlink out of the share is rejected and alerted (once). */
+  async #dirTrusted(rel: string): Promise<boolean> {
+    const where = await this.#resolver.resolveNow(rel);
+    if (where === 'inside' || where === 'absent') {
+      if (this.#escaped.delete(rel)) this.#o.logger.info({ dir: rel }, 'share directory resolves inside the share again');
+      return true;
+    }
+    if (!this.#escaped.has(rel)) {
+      this.#escaped.add(rel);
+      this.#resolver.reset(); // index-time verdicts may be stale too
+      const id = this.#index.dirId(rel);
+      const taskIds = new Set<number>();
+      if (id !== undefined) for (const f of this.#index.dirs[id]!.files.values()) for (const t of this.#index.taskIdsOf(f)) taskIds.add(t);
+      this.#sink.pathEscape({ kind: 'path_escape', dir: rel, target: where.outside, at: this.#o.clock(), taskIds: [...taskIds].sort((a, b) => a - b) });
+    }
+    return false;
+  }
+
+  /**
+   * `ids` without the slots of directories that resolve outside the share now; those
+   * are observed as absent (and their directories alerted). One realpath per directory.
+   */
+  async #trustedSlots(ids: Int32Array, source: 'scan' | 'startup'): Promise<Int32Array> {
+    const escaped = new Set<number>();
+    const seen = new Set<number>();
+    for (const f of ids) {
+      const d = this.#index.dirOf[f]!;
+      if (seen.has(d)) continue;
+      seen.add(d);
+      const dir = this.#index.dirs[d];
+      if (dir && !(await this.#dirTrusted(dir.rel))) escaped.add(d);
+    }
+    if (escaped.size === 0) return ids;
+    for (const f of ids) if (escaped.has(this.#index.dirOf[f]!)) this.#tracker.observe(f, null, source);
+    return ids.filter((f) => !escaped.has(this.#index.dirOf[f]!));
   }
 
   // ---------------------------------------------------------------- share availability
@@ -431,7 +471,8 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
     const started = performance.now();
     const result = this.#emptyScan(reason, undefined);
     delete result.skipped;
-    const counts = await this.#scanIds(this.#index.liveSlotsByDir(), this.#firstScanDone ? 'scan' : 'startup', reason === 'share_restored');
+    const source = this.#firstScanDone ? 'scan' : 'startup';
+    const counts = await this.#scanIds(await this.#trustedSlots(this.#index.liveSlotsByDir(), source), source, reason === 'share_restored');
     if (!this.#available) return this.#emptyScan(reason, 'share_unavailable');
     await this.#enqueue(async () => {
       await this.#flushPending();

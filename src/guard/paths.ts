@@ -92,6 +92,22 @@ export class ShareRootResolver {
     return verdict;
   }
 
+  /**
+   * Where `relDir` resolves right now (no cache): 'inside', 'absent' (judge by its
+   * files), or the outside real path it escapes to. Directories can be swapped for a
+   * symlink while guarded, so watch events and scans ask again.
+   */
+  async resolveNow(relDir: string): Promise<'inside' | 'absent' | { outside: string }> {
+    if (relDir === '') return 'inside';
+    const realRoot = await this.realRoot();
+    try {
+      const real = await this.#fs.realpath(this.abs(relDir));
+      return real === realRoot || real.startsWith(realRoot.endsWith('/') ? realRoot : `${realRoot}/`) ? 'inside' : { outside: real };
+    } catch (error) {
+      return isAbsent(error) ? 'absent' : { outside: `(unresolvable: ${(error as { code?: string }).code ?? 'error'})` };
+    }
+  }
+
   /** Forget cached verdicts (after the share came back, symlinks may differ). */
   reset(): void {
     this.#cache.clear();

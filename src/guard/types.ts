@@ -107,7 +107,19 @@ export interface WatcherErrorAlert {
   at: number;
 }
 
-export type GuardAlert = FileAlert | ShareAlert | WatcherErrorAlert;
+/** A directory of expected files now resolves outside the share (swapped for a symlink while guarded). */
+export interface PathEscapeAlert {
+  kind: 'path_escape';
+  /** Share-relative directory. */
+  dir: string;
+  /** Where it resolves now. */
+  target: string;
+  at: number;
+  /** Tasks whose files live there (they are reported deleted: the share no longer holds them). */
+  taskIds: number[];
+}
+
+export type GuardAlert = FileAlert | ShareAlert | WatcherErrorAlert | PathEscapeAlert;
 
 export interface ScanResult {
   /** 'share_unavailable' when the root was not usable and nothing was stat-ed. */
@@ -135,6 +147,7 @@ export interface ShareGuardEventMap {
   share_unavailable: [ShareAlert];
   share_restored: [ShareAlert];
   watcher_error: [WatcherErrorAlert];
+  path_escape: [PathEscapeAlert];
   scan: [ScanResult];
   ready: [];
 }

@@ -34,6 +34,8 @@ export interface WatchHandlerDeps {
   watchFilesDir: (rel: string) => void;
   dirInode: (rel: string) => FileStat | undefined;
   onWatchError: (error: unknown) => void;
+  /** Does the directory still resolve inside the share (it may have been swapped for a symlink)? Alerts when not. */
+  dirTrusted: (rel: string) => Promise<boolean>;
 }
 
 const MAX_RECENT = 1024;
@@ -111,6 +113,11 @@ export class WatchHandler {
   }
 
   async #observeDir(dir: DirRecord, source: DetectionSource): Promise<void> {
+    if (!(await this.#d.dirTrusted(dir.rel))) {
+      // resolves outside the share now: what is there is not the share's file, whatever its size
+      for (const f of [...dir.files.values()]) if (this.#d.available()) this.#d.tracker.observe(f, null, source);
+      return;
+    }
     for (const f of [...dir.files.values()]) await this.#observe(f, source);
   }
 
@@ -201,9 +208,8 @@ export class WatchHandler {
     await this.#pairMovedDir(rel);
     for (const dir of lost) {
       if (await this.#stat(dir.rel)) {
-        // replaced by a new directory of the same name: watch the new one
-        this.#d.watchFilesDir(dir.rel);
-        await this.#observeDir(dir, source);
+        // replaced by a new directory of the same name: watch the new one (if it is inside the share)
+        await this.#regain(dir.rel);
       } else {
         await this.markGone(dir.rel);
       }
@@ -235,11 +241,23 @@ export class WatchHandler {
   }
 
   async #regain(rel: string): Promise<void> {
-    this.forgetGone(rel);
     const id = this.#d.index.dirId(rel);
-    if (id === undefined) return;
+    if (id === undefined) return this.forgetGone(rel);
+    const dir = this.#d.index.dirs[id]!;
+    if (!(await this.#d.dirTrusted(rel))) {
+      // a symlink out of the share took its place: not back. Never watch outside; wait on the
+      // parent, whose events tell when the name changes again.
+      if (!this.gone.has(rel)) {
+        const parent = await this.#nearestExisting(rel);
+        const { outcome, error } = this.#d.dirs.watch(parent, 'ancestor');
+        this.#setWait(rel, parent);
+        if (outcome === 'limit' || outcome === 'error') this.#d.onWatchError(error);
+      }
+      return this.#observeDir(dir, this.#d.source());
+    }
+    this.forgetGone(rel);
     this.#d.watchFilesDir(rel); // watch first, then stat: nothing slips between
-    await this.#observeDir(this.#d.index.dirs[id]!, this.#d.source());
+    await this.#observeDir(dir, this.#d.source());
   }
 
   /**
