@@ -53,6 +53,41 @@ const fileName = (i) => `f${String(i).padStart(6, '0')}.jpg`;
 
 // ------------------------------------------------------------------ children
 
+/** One synthetic task per directory, as discovery hands them over. */
+function taskFor(d, perDir) {
+  const frames = [];
+  for (let i = 0; i < perDir; i++) frames.push({ name: `${dirName(d)}/${fileName(i)}`, width: 1920, height: 1080, related_files: 0, has_related_context: false });
+  return {
+    taskId: d + 1,
+    storage: 'share',
+    isVideo: false,
+    dimension: '2d',
+    meta: { chunk_size: 36, size: perDir, start_frame: 0, stop_frame: perDir - 1, frame_filter: '', frames, deleted_frames: [], storage: 'share' },
+    jobs: [{ id: (d + 1) * 10, type: 'annotation', startFrame: 0, stopFrame: perDir - 1, chunkSize: 36 }],
+  };
+}
+
+/**
+ * The guard as `run` drives it: start() first (nothing indexed yet), then every task
+ * fed through upsertTasks as discovery finds it — one task per call by default
+ * (GUARD_BENCH_TASK_BATCH), each task object built just before and dropped after.
+ */
+async function feedGuard(guard, dirs, perDir) {
+  const BATCH = Number(process.env.GUARD_BENCH_TASK_BATCH ?? 1);
+  let buildMs = 0;
+  let tasks = [];
+  for (let d = 0; d < dirs; d++) {
+    const tb = performance.now();
+    tasks.push(taskFor(d, perDir));
+    buildMs += performance.now() - tb;
+    if (tasks.length === BATCH || d === dirs - 1) {
+      await guard.upsertTasks(tasks);
+      tasks = [];
+    }
+  }
+  return buildMs;
+}
+
 async function childGuard(root, files, dirs) {
   const { ShareGuard } = await import(path.join(dist, 'index.js'));
   const { createMetrics } = await import(path.resolve(here, '../dist/metrics.js'));
@@ -60,33 +95,11 @@ async function childGuard(root, files, dirs) {
   const shareDir = path.join(root, 'share');
   const perDir = files / dirs;
   const metrics = createMetrics({ buildInfo: { version: 'bench' } });
-  // Tasks are fed in batches (upsertTasks), as a client paging through CVAT's task list would:
-  // the guard keeps no frame list, so only one batch of DataMeta objects is alive at a time.
-  const BATCH = Number(process.env.GUARD_BENCH_TASK_BATCH ?? 100);
   const guard = new ShareGuard({ shareDir, stateDir: path.join(root, 'state'), metrics, logger: silentLogger(), fsTypeOverride: process.env.GUARD_BENCH_FSTYPE ?? undefined, scanIntervalMs: 3_600_000 });
   const tBuilt = performance.now();
-  let tasks = [];
-  let buildMs = 0;
-  for (let d = 0; d < dirs; d++) {
-    const tb = performance.now();
-    const frames = [];
-    for (let i = 0; i < perDir; i++) frames.push({ name: `${dirName(d)}/${fileName(i)}`, width: 1920, height: 1080, related_files: 0, has_related_context: false });
-    tasks.push({
-      taskId: d + 1,
-      storage: 'share',
-      isVideo: false,
-      dimension: '2d',
-      meta: { chunk_size: 36, size: perDir, start_frame: 0, stop_frame: perDir - 1, frame_filter: '', frames, deleted_frames: [], storage: 'share' },
-      jobs: [{ id: (d + 1) * 10, type: 'annotation', startFrame: 0, stopFrame: perDir - 1, chunkSize: 36 }],
-    });
-    buildMs += performance.now() - tb;
-    if (tasks.length === BATCH || d === dirs - 1) {
-      await guard.upsertTasks(tasks);
-      tasks = [];
-    }
-  }
-  const tIndexed = performance.now();
   await guard.start();
+  const tIndexed = performance.now();
+  const buildMs = await feedGuard(guard, dirs, perDir);
   const tReady = performance.now();
   const watches = inotifyWatches();
   const status = guard.status();
@@ -134,8 +147,8 @@ async function childGuard(root, files, dirs) {
     watchedDirectories: status.watchedDirectories,
     peakRssMB: rss,
     buildTasksMs: round(buildMs, 0),
-    indexMs: round(tIndexed - tBuilt - buildMs, 0),
-    startMs: round(tReady - tIndexed, 0),
+    startMs: round(tIndexed - tBuilt, 0),
+    feedMs: round(tReady - tIndexed - buildMs, 0),
     readyMs: round(tReady - tBuilt - buildMs, 0), // guard time only (task objects are the client's)
     detectMetricP50Ms: round(pct(m, 50), 2),
     detectMetricP99Ms: round(pct(m, 99), 2),
@@ -145,6 +158,74 @@ async function childGuard(root, files, dirs) {
     scanMs: round(scanMs, 0),
     scanChecked: scan.filesChecked,
     scanMissing: scan.missing,
+  };
+}
+
+/**
+ * Degraded watching at full size: every directory watch fails with ENOSPC (through the
+ * guard's fs seam), so every file is covered by the degraded scans. Measures one round
+ * (stat rate, CPU seconds) over GUARD_BENCH_DEGRADED_ROUNDS rounds at a 10 s interval,
+ * and how long a deletion takes to be alerted (default 30 s interval: ≤ ~interval + round).
+ */
+async function childDegraded(root, files, dirs) {
+  const { ShareGuard } = await import(path.join(dist, 'index.js'));
+  const { createMetrics } = await import(path.resolve(here, '../dist/metrics.js'));
+  const { silentLogger } = await import(path.resolve(here, '../dist/log.js'));
+  const shareDir = path.join(root, 'share');
+  const perDir = files / dirs;
+  const metrics = createMetrics({ buildInfo: { version: 'bench' } });
+  const intervalMs = Number(process.env.GUARD_BENCH_DEGRADED_INTERVAL_MS ?? 10_000);
+  const enospc = () => Object.assign(new Error('ENOSPC: System limit for number of file watchers reached'), { code: 'ENOSPC' });
+  const guard = new ShareGuard({
+    shareDir,
+    stateDir: path.join(root, 'state-degraded'),
+    metrics,
+    logger: silentLogger(),
+    scanIntervalMs: 3_600_000,
+    degradedScanIntervalMs: intervalMs,
+    fs: { watch: () => { throw enospc(); } },
+  });
+  await guard.start();
+  await feedGuard(guard, dirs, perDir);
+  const status = guard.status();
+  const histogram = async () => {
+    const json = await metrics.shareDegradedScanDuration.get();
+    const count = json.values.find((v) => v.metricName?.endsWith('_count'))?.value ?? 0;
+    const sum = json.values.find((v) => v.metricName?.endsWith('_sum'))?.value ?? 0;
+    return { count, sum };
+  };
+  const rounds = Number(process.env.GUARD_BENCH_DEGRADED_ROUNDS ?? 3);
+  const before = await histogram();
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  while ((await histogram()).count < before.count + rounds) await new Promise((r) => setTimeout(r, 100));
+  const wallS = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  const after = await histogram();
+  const roundS = (after.sum - before.sum) / (after.count - before.count);
+  // a deletion in an unwatched directory: time to the alert
+  const rel = `${dirName(dirs - 1)}/${fileName(perDir - 2)}`; // one the guard child did not delete
+  const deleted = new Promise((resolve) => guard.on('deleted', (a) => a.path === rel && resolve(performance.now())));
+  const tDel = performance.now();
+  fs.unlinkSync(path.join(shareDir, rel));
+  const detectS = ((await Promise.race([deleted, new Promise((r) => setTimeout(() => r(NaN), 120_000))])) - tDel) / 1000;
+  const rss = peakRssMB();
+  await guard.close();
+  return {
+    mode: 'guard-degraded',
+    files,
+    dirs,
+    watchMode: status.watchMode,
+    degradedDirectories: status.degradedDirectoryCount,
+    intervalS: intervalMs / 1000,
+    rounds: after.count - before.count,
+    roundS: round(roundS, 2),
+    statsPerSecond: round(files / roundS, -3),
+    cpuSecondsPerRound: round((cpu.user + cpu.system) / 1e6 / (after.count - before.count), 2),
+    cpuShareAtInterval: round((cpu.user + cpu.system) / 1e6 / wallS, 3),
+    cpuShareAtDefault30s: round(((cpu.user + cpu.system) / 1e6 / (after.count - before.count)) / 30, 3),
+    detectDeletionS: round(detectS, 1),
+    peakRssMB: rss,
   };
 }
 
@@ -173,6 +254,21 @@ async function childChokidar(root, files, dirs, mode) {
   return { mode, files: Array.isArray(target) ? target.length * perDir : files, watches, peakRssMB: rss, readyMs: round(readyMs, 0) };
 }
 
+/** A CVAT emulator serving one share task per directory (a child of its own: its memory is not the CLI's). */
+async function childEmulator(root, files, dirs) {
+  const { startEmulator, demoAuth } = await import(path.resolve(here, '../dist/emulator/index.js'));
+  const perDir = files / dirs;
+  const tasks = [];
+  for (let d = 0; d < dirs; d++) {
+    tasks.push({ id: d + 1, name: `share task ${d + 1}`, storage: 'share', frames: Array.from({ length: perDir }, (_, i) => `${dirName(d)}/${fileName(i)}`), chunkSize: 36, frameWidth: 1920, frameHeight: 1080 });
+  }
+  const emulator = await startEmulator({ shareDir: path.join(root, 'share'), auth: demoAuth(), buildTimeMs: 1, tasks });
+  process.stdout.write(`URL ${emulator.url}\n`);
+  await new Promise((resolve) => process.once('SIGTERM', resolve));
+  await emulator.close();
+  return { mode: 'emulator' };
+}
+
 // ------------------------------------------------------------------ parent
 
 function runChild(mode, root, files, dirs) {
@@ -193,6 +289,65 @@ function runChild(mode, root, files, dirs) {
       }
     });
   });
+}
+
+/** Runs `cmd args` under /usr/bin/time -v (or plain); returns exit code, wall ms, peak RSS MB, stdout. */
+function timed(cmd, args, env) {
+  return new Promise((resolve, reject) => {
+    const useTime = fs.existsSync('/usr/bin/time');
+    const child = spawn(useTime ? '/usr/bin/time' : cmd, useTime ? ['-v', cmd, ...args] : args, { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH, ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const t0 = performance.now();
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const kb = /Maximum resident set size \(kbytes\): (\d+)/.exec(stderr);
+      resolve({ code, ms: round(performance.now() - t0, 0), peakRssMB: kb ? Math.round(Number(kb[1]) / 1024) : NaN, stdout, stderr: stderr.slice(-2000) });
+    });
+  });
+}
+
+/** `cvat-warden check` as a process against the emulator: --all (every file) and --task 1 (the CLI's fixed cost). */
+async function measureCheck(root, files, dirs) {
+  const emu = spawn(process.execPath, ['--max-old-space-size=8192', fileURLToPath(import.meta.url), '--child', 'emulator', root, String(files), String(dirs)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const url = await new Promise((resolve, reject) => {
+    let out = '';
+    emu.stdout.on('data', (d) => {
+      out += d;
+      const line = out.split('\n').find((l) => l.startsWith('URL '));
+      if (line) resolve(line.slice(4).trim());
+    });
+    emu.on('exit', (code) => reject(new Error(`emulator exited ${code}`)));
+  });
+  try {
+    const { DEMO_CREDENTIALS } = await import(path.resolve(here, '../dist/emulator/index.js'));
+    const cli = path.resolve(here, '../dist/cli.js');
+    const env = { CVAT_URL: url, CVAT_ACCESS_TOKEN: DEMO_CREDENTIALS.accessToken, CVAT_WARDEN_STATE_DIR: path.join(root, 'state-check') };
+    const share = path.join(root, 'share');
+    const one = await timed(process.execPath, [cli, 'check', '--task', '1', '--share-dir', share, '--json'], env);
+    const all = await timed(process.execPath, [cli, 'check', '--all', '--share-dir', share, '--json'], env);
+    let totals;
+    try {
+      totals = JSON.parse(all.stdout).totals;
+    } catch {
+      totals = undefined;
+    }
+    return {
+      mode: 'check',
+      files,
+      allPeakRssMB: all.peakRssMB,
+      allMs: all.ms,
+      allExit: all.code,
+      filesExpected: totals?.filesExpected,
+      oneTaskPeakRssMB: one.peakRssMB,
+      oneTaskExit: one.code,
+      ...(all.code !== 0 ? { stderr: all.stderr } : {}),
+    };
+  } finally {
+    emu.kill('SIGTERM');
+  }
 }
 
 function makeTree(shareDir, files, dirs) {
@@ -237,6 +392,8 @@ async function main() {
 
     const results = {};
     results.guard = await runChild('guard', root, files, dirs);
+    if (!process.env.GUARD_BENCH_SKIP_DEGRADED) results.degraded = await runChild('guard-degraded', root, files, dirs);
+    if (!process.env.GUARD_BENCH_SKIP_CHECK) results.check = await measureCheck(root, files, dirs);
     if (!process.env.GUARD_BENCH_SKIP_BASELINES) {
       results.chokidarAll = await runChild('chokidar-all', root, files, dirs);
       results.chokidarIgnored = await runChild('chokidar-ignored', root, files, dirs);
@@ -254,15 +411,17 @@ async function main() {
       ? {
           watchesWithinDirsPlus10: g.watches <= dirs + 10,
           peakRssWithin400MB: g.peakRssMB <= 400,
-          readyWithin30s: g.readyMs <= 30_000,
+          readyWithin10s: g.readyMs <= 10_000,
           p99DetectionWithin1s: g.detectMetricP99Ms <= 1000,
           scanWithin60s: g.scanMs <= 60_000,
+          ...(results.degraded && !results.degraded.error ? { degradedDeletionWithin60s: results.degraded.detectDeletionS <= 60 } : {}),
+          ...(results.check && !results.check.error ? { checkAllWithin200MB: results.check.allPeakRssMB <= 200 } : {}),
         }
       : {};
 
     const rows = [
       ['mode', 'files', 'inotify watches', 'peak RSS MB', 'ready ms'],
-      ...Object.values(results).map((r) => [r.mode, r.files ?? '', r.watches ?? '', r.peakRssMB ?? '', r.readyMs ?? r.error ?? '']),
+      ...[results.guard, results.chokidarAll, results.chokidarIgnored].filter(Boolean).map((r) => [r.mode, r.files ?? '', r.watches ?? '', r.peakRssMB ?? '', r.readyMs ?? r.error ?? '']),
     ];
     console.log(`\n### share guard benchmark (${files} files, ${dirs} dirs, node ${process.version}, ${os.cpus().length} CPU)\n`);
     for (const [i, row] of rows.entries()) {
@@ -271,12 +430,18 @@ async function main() {
     }
     if (g && !g.error) {
       console.log(
-        `\nguard (tasks fed in batches of ${process.env.GUARD_BENCH_TASK_BATCH ?? 100}): build task objects ${g.buildTasksMs} ms, index ${g.indexMs} ms + start (watch + initial scan) ${g.startMs} ms; ` +
+        `\nguard (start first, then tasks fed ${process.env.GUARD_BENCH_TASK_BATCH ?? 1} per upsertTasks call, as run does): build task objects ${g.buildTasksMs} ms, start ${g.startMs} ms + feed (index, watch, first stat) ${g.feedMs} ms; ` +
           `detection unlink→metric p50 ${g.detectMetricP50Ms} ms / p99 ${g.detectMetricP99Ms} ms (${g.detected}); ` +
           `unlink→alert p50 ${g.detectAlertP50Ms} ms / p99 ${g.detectAlertP99Ms} ms (includes the 500 ms move window); ` +
           `full scan ${g.scanMs} ms (${g.scanChecked} files)`,
       );
     }
+    const d = results.degraded;
+    if (d && !d.error) console.log(`degraded (every watch refused): ${d.degradedDirectories} dirs, round ${d.roundS} s = ${d.statsPerSecond} stats/s, ${d.cpuSecondsPerRound} CPU-s per round (${d.cpuShareAtDefault30s} of a core at the default 30 s), deletion alerted after ${d.detectDeletionS} s (interval ${d.intervalS} s), peak RSS ${d.peakRssMB} MB`);
+    else if (d) console.log(`degraded: ${d.error}`);
+    const c = results.check;
+    if (c && !c.error) console.log(`check --all as a process: peak RSS ${c.allPeakRssMB} MB (check --task 1: ${c.oneTaskPeakRssMB} MB), ${c.allMs} ms, exit ${c.allExit}, ${c.filesExpected} files`);
+    else if (c) console.log(`check: ${c.error}`);
     console.log(`ratios: ${JSON.stringify(ratios)}`);
     console.log(`goals: ${JSON.stringify(goals)}`);
     console.log(JSON.stringify({ files, dirs, generateMs, results, ratios, goals }));
@@ -288,7 +453,8 @@ async function main() {
 
 if (process.argv[2] === '--child') {
   const [, , , mode, root, files, dirs] = process.argv;
-  const run = mode === 'guard' ? childGuard(root, Number(files), Number(dirs)) : childChokidar(root, Number(files), Number(dirs), mode);
+  const run =
+    mode === 'guard' ? childGuard(root, Number(files), Number(dirs)) : mode === 'emulator' ? childEmulator(root, Number(files), Number(dirs)) : mode === 'guard-degraded' ? childDegraded(root, Number(files), Number(dirs)) : childChokidar(root, Number(files), Number(dirs), mode);
   run.then(
     (result) => {
       console.log(JSON.stringify(result));

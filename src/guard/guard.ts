@@ -304,7 +304,8 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
     if (this.#closing) return;
     if (alert) this.#sink.watcherError({ kind: 'watcher_error', dir, code: errorCode(error), message: describeError(error), at: this.#o.clock() });
     else this.#o.logger.debug({ dir, code: errorCode(error) }, 'share directory still without a watch');
-    this.#scheduleRetry();
+    // a pending retry that comes sooner covers this one (no walk over 10,000 failed directories per failure)
+    if ((this.#watching.retryAt(dir) ?? Infinity) < this.#retryAt) this.#scheduleRetry();
     if (!lostEvents || this.#degradedSoon || !this.#isStarted) return;
     this.#degradedSoon = setTimeout(() => {
       this.#degradedSoon = undefined;
@@ -316,7 +317,7 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
   /** Retry failed watches when the earliest is due (capped exponential back-off, see GuardWatching). */
   #scheduleRetry(): void {
     const next = this.#watching.nextRetryAt();
-    if (next === undefined || this.#closing || next >= this.#retryAt) return;
+    if (next === undefined || this.#closing || (this.#retryTimer && next >= this.#retryAt)) return;
     if (this.#retryTimer) clearTimeout(this.#retryTimer);
     this.#retryAt = next;
     this.#retryTimer = setTimeout(() => {

@@ -223,7 +223,12 @@ export class GuardWatching {
     this.#publishMode();
   }
 
-  /** performance.now() of the earliest due retry, or undefined when nothing waits. */
+  /** performance.now() of `rel`'s next retry, if it has no watch. */
+  retryAt(rel: string): number | undefined {
+    return this.#failed.get(rel)?.nextAt;
+  }
+
+  /** performance.now() of the earliest due retry, or undefined when nothing waits (walks the list: call once per round). */
   nextRetryAt(): number | undefined {
     let next: number | undefined;
     for (const f of this.#failed.values()) if (next === undefined || f.nextAt < next) next = f.nextAt;
@@ -249,7 +254,12 @@ export class GuardWatching {
       tried++;
       if (LIMIT_CODES.has(failed.code)) this.#limitReached = false;
       if (this.watchFilesDir(rel)) regained.push(rel);
-      else if (this.#limitReached) break; // still full: the rest waits for the next round
+      else if (this.#limitReached) {
+        // still full: every directory waiting on the limit waits as long as this one
+        const until = this.#failed.get(rel)?.nextAt ?? now;
+        for (const other of this.#failed.values()) if (LIMIT_CODES.has(other.code) && other.nextAt < until) other.nextAt = until;
+        break;
+      }
     }
     if (this.#failed.size === 0 || ![...this.#failed.values()].some((f) => LIMIT_CODES.has(f.code))) {
       this.#limitReached = false;
