@@ -122,6 +122,11 @@ export function createMetrics(options: { buildInfo: BuildInfo; defaultMetrics?: 
     help: 'Expected share files that are missing, moved or changed.',
     registers: [registry],
   });
+  const shareFilesUnreadable = new Gauge({
+    name: 'cvat_warden_share_files_unreadable',
+    help: 'Expected share files the guard cannot stat (permission denied, I/O error): CVAT may not read them either.',
+    registers: [registry],
+  });
   const taskShareFilesMissing = new Gauge({
     name: 'cvat_warden_task_share_files_missing',
     help: 'Expected share files missing, moved or changed, per task; a series exists only for tasks with problems.',
@@ -225,6 +230,7 @@ export function createMetrics(options: { buildInfo: BuildInfo; defaultMetrics?: 
     lastWarmPassTimestamp,
     shareFilesExpected,
     shareFilesMissing,
+    shareFilesUnreadable,
     taskShareFilesMissing,
     taskInfo,
     shareAvailable,

@@ -11,9 +11,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DEMO_CREDENTIALS, demoDeployment, prepareDemoShare, startEmulator, type Emulator } from '../src/emulator/index.js';
-import { checkExitCode, formatCheckReport, nodeFs, runCheck, type GuardFs } from '../src/guard/index.js';
+import { silentLogger } from '../src/log.js';
+import { checkExitCode, formatCheckReport, nodeFs, runCheck, ShareGuard, type GuardFs } from '../src/guard/index.js';
 import { CLI } from './support/cli.js';
-import { makeShare, sampleShareAvailable, sampleTasks, type ShareFixture } from './support/guard.js';
+import { makeShare, metricValue, sampleShareAvailable, sampleTasks, testMetrics, type ShareFixture } from './support/guard.js';
 
 const available = sampleShareAvailable();
 
@@ -54,6 +55,52 @@ describe.skipIf(!available)('check: unreadable files (fs seam)', () => {
     expect(text).toContain('images/image_4.jpg (EACCES)');
     expect(text).toContain('1 unreadable');
     expect(text).toContain('Result: PROBLEMS FOUND');
+  });
+});
+
+describe.skipIf(!available)('guard: unreadable files (fs seam)', () => {
+  let fx: ShareFixture;
+  beforeEach(async () => {
+    fx = await makeShare();
+  });
+  afterEach(async () => fx.cleanup());
+
+  it('lists a file it cannot stat in /status with its tasks and counts it, until it is readable again', async () => {
+    let denied = true;
+    const isDenied = (p: string) => denied && p.endsWith('/videos/video_1.mp4');
+    const eacces = () => Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' });
+    const metrics = testMetrics();
+    const guard = new ShareGuard({
+      shareDir: fx.shareDir,
+      stateDir: fx.stateDir,
+      metrics,
+      logger: silentLogger(),
+      fsTypeOverride: 'ext4',
+      fs: {
+        statSync: (p) => {
+          if (isDenied(p)) throw eacces();
+          return nodeFs.statSync(p);
+        },
+        stat: async (p) => {
+          if (isDenied(p)) throw eacces();
+          return nodeFs.stat(p);
+        },
+      },
+    });
+    try {
+      await guard.start();
+      for (const task of sampleTasks()) await guard.upsertTasks([task]);
+      expect(guard.status().unreadable).toEqual({ count: 1, files: [{ path: 'videos/video_1.mp4', code: 'EACCES', taskIds: [3] }] });
+      expect(await metricValue(metrics, 'cvat_warden_share_files_unreadable')).toBe(1);
+      await guard.scan('manual'); // still unreadable: still listed, once
+      expect(guard.status().unreadable.count).toBe(1);
+      denied = false;
+      await guard.scan('manual');
+      expect(guard.status().unreadable).toEqual({ count: 0, files: [] });
+      expect(await metricValue(metrics, 'cvat_warden_share_files_unreadable')).toBe(0);
+    } finally {
+      await guard.close();
+    }
   });
 });
 

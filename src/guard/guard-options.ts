@@ -72,6 +72,8 @@ export interface ShareGuardStatus {
   /** Directories without a watch, covered by degraded scans (first 100), and how many. */
   degradedDirectories: string[];
   degradedDirectoryCount: number;
+  /** Expected files the guard cannot stat (EACCES, EIO…), with their tasks (first 100), and how many. */
+  unreadable: { count: number; files: Array<{ path: string; code: string; taskIds: number[] }> };
   shareAvailable: boolean;
   started: boolean;
   tasks: number;

@@ -68,6 +68,9 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
   #retryTimer: NodeJS.Timeout | undefined;
   #retryAt = Infinity;
   #lastRootWatcherAlert = -Infinity;
+  /** Slots the guard cannot stat (EACCES, EIO…) → error code: a problem of their own kind, listed in /status. */
+  readonly #unreadable = new Map<number, string>();
+  #unreadableLogged = 0;
   /** Directories that resolve outside the share now (alerted once each until they are back inside). */
   readonly #escaped = new Set<string>();
 
@@ -179,7 +182,7 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
   async #applyTasks(remove: readonly number[], upsert: readonly GuardTask[]): Promise<void> {
     await this.#store.load(); // persisted baselines must be there before the first file is indexed
     const { created, emptied } = await applyTaskChanges(
-      { index: this.#index, tracker: this.#tracker, fs: this.#fs, resolver: this.#resolver, skipped: this.#skipped, logger: this.#o.logger, includeUnknownStorage: this.#o.includeUnknownStorage },
+      { index: this.#index, tracker: this.#tracker, fs: this.#fs, resolver: this.#resolver, skipped: this.#skipped, logger: this.#o.logger, includeUnknownStorage: this.#o.includeUnknownStorage, onForget: (f) => this.#readable(f, undefined) },
       remove,
       upsert,
     );
@@ -225,6 +228,7 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
       'share index updated',
     );
     this.#indexUpdates = { calls: 0, upserted: 0, removed: 0, newFiles: 0 };
+    this.#logUnreadable();
   }
 
   // ---------------------------------------------------------------- lifecycle
@@ -356,6 +360,7 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
       const counts = await this.#scanIds(await this.#trustedSlots(Int32Array.from(ids), 'scan'), 'scan');
       await this.#enqueue(() => this.#flushPending());
       this.#o.metrics.shareDegradedScanDuration.observe((performance.now() - started) / 1000);
+      this.#logUnreadable();
       this.#o.logger.debug({ files: counts.filesChecked, missing: counts.missing, dirs: this.#watching.degradedCount, ms: Math.round(performance.now() - started) }, 'degraded directories scanned');
     })().finally(() => {
       this.#degradedScan = undefined;
@@ -492,6 +497,7 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
       this.#logStillOpen();
     }
     this.#lastScan = result;
+    this.#logUnreadable();
     if (reason === 'scheduled') this.#store.pruneUnclaimed();
     this.#store.flushSoon();
     this.#store.scheduleSave(this.#available);
@@ -516,7 +522,42 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
       ignoreInode,
       drain: () => this.#drain(),
       logger: this.#o.logger,
+      onReadable: (f, error) => this.#readable(f, error),
     });
+  }
+
+  /** A stat of `f` worked (`error` undefined) or failed: keep the unreadable list and its gauge current. */
+  #readable(f: number, error: unknown): void {
+    if (error === undefined) {
+      if (this.#unreadable.delete(f)) this.#o.metrics.shareFilesUnreadable.set(this.#unreadable.size);
+      return;
+    }
+    const code = errorCode(error);
+    if (this.#unreadable.get(f) === code) return;
+    this.#unreadable.set(f, code);
+    this.#o.metrics.shareFilesUnreadable.set(this.#unreadable.size);
+  }
+
+  /** Files the guard cannot stat, with their tasks (first `limit`), and how many. */
+  unreadableFiles(limit = 100): { count: number; files: Array<{ path: string; code: string; taskIds: number[] }> } {
+    const files: Array<{ path: string; code: string; taskIds: number[] }> = [];
+    for (const [f, code] of this.#unreadable) {
+      if (files.length >= limit) break;
+      if (this.#index.names[f] !== undefined) files.push({ path: this.#index.relPath(f), code, taskIds: this.#index.taskIdsOf(f) });
+    }
+    return { count: this.#unreadable.size, files };
+  }
+
+  /** Once per scan that changed it: how many files cannot be read, naming the first ones and their tasks. */
+  #logUnreadable(): void {
+    if (this.#unreadable.size === this.#unreadableLogged) return;
+    this.#unreadableLogged = this.#unreadable.size;
+    if (this.#unreadable.size === 0) return void this.#o.logger.info('every expected share file is readable again');
+    const { count, files } = this.unreadableFiles(10);
+    this.#o.logger.error(
+      { count, files: files.map((x) => `${x.path} (${x.code}; tasks ${x.taskIds.join(',')})`) },
+      `${count} expected share file(s) cannot be read by the guard: CVAT may not be able to read them either`,
+    );
   }
 
   #logStillOpen(): void {
@@ -616,6 +657,7 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
       scanIntervalMs: this.#scanInterval(),
       degradedDirectories: this.#watching.failedDirs(100).dirs,
       degradedDirectoryCount: this.#watching.degradedCount,
+      unreadable: this.unreadableFiles(100),
       shareAvailable: this.#available,
       started: this.#isStarted,
       ...problemCounts(this.#index, this.#tracker, this.#skipped),

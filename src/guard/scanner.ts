@@ -106,6 +106,8 @@ export interface ScanSlotsContext {
   /** Publish the tracker's outbox; returns the number of alerts. */
   drain: () => number;
   logger: Logger;
+  /** Each stat's verdict on readability: the error (EACCES, EIO…) or undefined when it worked. */
+  onReadable?: (f: number, error: unknown) => void;
 }
 
 /** Stat index slots and feed each result to the tracker; a stat that raced a newer observation is dropped. */
@@ -123,6 +125,7 @@ export async function scanSlots(ids: Int32Array, ctx: ScanSlotsContext): Promise
     before: (f) => index.gen[f]!,
     onResult: (f, st, token) => {
       if (index.names[f] === undefined || index.gen[f] !== token) return;
+      ctx.onReadable?.(f, undefined);
       counts.filesChecked++;
       ctx.tracker.observe(f, st, ctx.source, ctx.ignoreInode);
       if (index.status[f] === FileStatus.modified) counts.modified++;
@@ -135,6 +138,7 @@ export async function scanSlots(ids: Int32Array, ctx: ScanSlotsContext): Promise
     },
     onError: (f, error) => {
       counts.errors++;
+      if (index.names[f] !== undefined) ctx.onReadable?.(f, error);
       if (counts.errors <= 5) ctx.logger.warn({ path: index.names[f] === undefined ? undefined : index.relPath(f), err: describeError(error) }, 'stat failed during scan');
     },
   });

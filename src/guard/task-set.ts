@@ -23,6 +23,8 @@ export interface TaskSetDeps {
   skipped: Map<number, string>;
   logger: Logger;
   includeUnknownStorage: boolean;
+  /** A slot is about to be freed (its last task left). */
+  onForget?: (f: number) => void;
 }
 
 export interface TaskSetChange {
@@ -46,7 +48,7 @@ export async function applyTaskChanges(deps: TaskSetDeps, remove: readonly numbe
   const emptied: DirRecord[] = [];
   const created: number[] = [];
   const drop = (taskId: number) => {
-    for (const dir of index.removeTask(taskId, (f) => tracker.forgetFile(f))) emptied.push(dir);
+    for (const dir of index.removeTask(taskId, (f) => (tracker.forgetFile(f), deps.onForget?.(f)))) emptied.push(dir);
     tracker.forgetTask(taskId);
   };
   for (const taskId of remove) {
