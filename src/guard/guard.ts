@@ -14,7 +14,9 @@ import type { WatchMode } from '../domain.js';
 import { describeError } from '../errors.js';
 import { AlertSink } from './alerts.js';
 import { indexIssues, openProblems, problemCounts, type IndexIssues } from './guard-queries.js';
+import { DegradedScans } from './degraded.js';
 import { DirWatchers } from './dir-watchers.js';
+import { PathTrust, UnreadableFiles } from './file-trust.js';
 import { errorCode, isMountPoint, rootHealthy, withFs, type GuardFs } from './fsio.js';
 import { definedOnly, GUARD_DEFAULTS, scanIntervalFor, type ResolvedOptions, type ShareGuardOptions, type ShareGuardStatus } from './guard-options.js';
 import { GuardStore } from './persistence.js';
@@ -63,16 +65,10 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
   readonly #store: GuardStore;
   #indexUpdates = { calls: 0, upserted: 0, removed: 0, newFiles: 0 };
   #indexLogTimer: NodeJS.Timeout | undefined;
-  #degradedScan: Promise<void> | undefined;
-  #degradedSoon: NodeJS.Timeout | undefined;
-  #retryTimer: NodeJS.Timeout | undefined;
-  #retryAt = Infinity;
+  readonly #degraded: DegradedScans;
+  readonly #trust: PathTrust;
+  readonly #unreadable: UnreadableFiles;
   #lastRootWatcherAlert = -Infinity;
-  /** Slots the guard cannot stat (EACCES, EIO…) → error code: a problem of their own kind, listed in /status. */
-  readonly #unreadable = new Map<number, string>();
-  #unreadableLogged = 0;
-  /** Directories that resolve outside the share now (alerted once each until they are back inside). */
-  readonly #escaped = new Set<string>();
 
   constructor(options: ShareGuardOptions) {
     super();
@@ -87,6 +83,8 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
     this.#tracker = new FileTracker(this.#index, this.#o.metrics, this.#o.clock, this.#o.moveWindowMs, (f) => this.#store.noteBaseline(f));
     this.#store = new GuardStore({ index: this.#index, tracker: this.#tracker, stateDir: this.#o.stateDir, shareDir: this.#o.shareDir, logger: this.#o.logger, clock: this.#o.clock });
     this.#sink = new AlertSink({ index: this.#index, metrics: this.#o.metrics, logger: this.#o.logger, emitter: this, clock: this.#o.clock, lastWarmedAt: this.#o.lastWarmedAt });
+    this.#trust = new PathTrust({ index: this.#index, tracker: this.#tracker, resolver: this.#resolver, sink: this.#sink, logger: this.#o.logger, clock: this.#o.clock });
+    this.#unreadable = new UnreadableFiles(this.#index, this.#o.metrics, this.#o.logger);
     this.#dirs = new DirWatchers({
       fs: this.#fs,
       abs: (rel) => this.#resolver.abs(rel),
@@ -95,7 +93,9 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
       onBatch: (batches) => void this.#enqueue(async () => {
         if (this.#available) await this.#handler.handle(batches);
       }),
-      onError: (dir, error) => this.#watching.watchDied(dir, error),
+      onError: (dir, error) => {
+        if (this.#available && !this.#closing) this.#watching.watchDied(dir, error);
+      },
     });
     this.#watching = new GuardWatching({
       index: this.#index,
@@ -111,9 +111,23 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
       enqueue: (job) => this.#enqueue(job),
       checkRoot: () => void this.#checkRoot(),
       onError: (dir, error) => this.#watcherError(dir, error),
-      onDegraded: (dir, error, alert, lostEvents) => this.#degraded(dir, error, alert, lostEvents),
+      onDegraded: (dir, error, alert, lostEvents) => this.#degraded.onDegraded(dir, error, alert, lostEvents),
       retryBaseMs: this.#o.watchRetryBaseMs,
       retryMaxMs: this.#o.watchRetryMaxMs,
+    });
+    this.#degraded = new DegradedScans({
+      index: this.#index,
+      watching: this.#watching,
+      sink: this.#sink,
+      metrics: this.#o.metrics,
+      logger: this.#o.logger,
+      clock: this.#o.clock,
+      intervalMs: this.#o.degradedScanIntervalMs,
+      enqueue: (job) => this.#enqueue(job),
+      scan: async (ids) => this.#scanIds(await this.#trust.trustedSlots(ids, 'scan'), 'scan'),
+      flushPending: () => this.#flushPending(),
+      active: () => this.#isStarted && this.#available && !this.#closing,
+      onRound: () => this.#unreadable.log(),
     });
     this.#handler = new WatchHandler({
       index: this.#index,
@@ -130,7 +144,7 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
       watchFilesDir: (rel) => this.#watching.watchFilesDir(rel),
       dirInode: (rel) => this.#watching.dirInode(rel),
       onWatchError: (error) => this.#watcherError(undefined, error),
-      dirTrusted: (rel) => this.#dirTrusted(rel),
+      dirTrusted: (rel) => this.#trust.dirTrusted(rel),
     });
     this.#o.metrics.shareAvailable.set(1);
     this.#o.metrics.shareFilesExpected.set(0);
@@ -182,7 +196,7 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
   async #applyTasks(remove: readonly number[], upsert: readonly GuardTask[]): Promise<void> {
     await this.#store.load(); // persisted baselines must be there before the first file is indexed
     const { created, emptied } = await applyTaskChanges(
-      { index: this.#index, tracker: this.#tracker, fs: this.#fs, resolver: this.#resolver, skipped: this.#skipped, logger: this.#o.logger, includeUnknownStorage: this.#o.includeUnknownStorage, onForget: (f) => this.#readable(f, undefined) },
+      { index: this.#index, tracker: this.#tracker, fs: this.#fs, resolver: this.#resolver, skipped: this.#skipped, logger: this.#o.logger, includeUnknownStorage: this.#o.includeUnknownStorage, onForget: (f) => this.#unreadable.note(f, undefined) },
       remove,
       upsert,
     );
@@ -228,7 +242,7 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
       'share index updated',
     );
     this.#indexUpdates = { calls: 0, upserted: 0, removed: 0, newFiles: 0 };
-    this.#logUnreadable();
+    this.#unreadable.log();
   }
 
   // ---------------------------------------------------------------- lifecycle
@@ -261,7 +275,7 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
     }
     this.#timer(this.#scanInterval(), () => void this.scan('scheduled').catch(() => undefined), true);
     this.#timer(this.#o.rootCheckIntervalMs, () => void this.#checkRoot(), true);
-    this.#timer(this.#o.degradedScanIntervalMs, () => void this.#degradedRound(), true);
+    this.#degraded.start();
     this.#o.logger.info({ shareDir: this.#o.shareDir, fsType: this.#fsInfo.fsType, watchMode: this.#watching.effectiveMode, files: this.#index.liveFiles, watchedDirs: this.#dirs.size }, 'share guard ready');
     this.emit('ready');
   }
@@ -301,109 +315,6 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
     this.#lastRootWatcherAlert = now;
     this.#sink.watcherError({ kind: 'watcher_error', code: errorCode(error), message: describeError(error), at: this.#o.clock(), ...(dir !== undefined ? { dir } : {}) });
     void this.scan('watcher_error').catch(() => undefined);
-  }
-
-  /** A directory has no watch: alert (once), schedule its retry, and if events were lost let a degraded round look soon. */
-  #degraded(dir: string, error: unknown, alert: boolean, lostEvents: boolean): void {
-    if (this.#closing) return;
-    if (alert) this.#sink.watcherError({ kind: 'watcher_error', dir, code: errorCode(error), message: describeError(error), at: this.#o.clock() });
-    else this.#o.logger.debug({ dir, code: errorCode(error) }, 'share directory still without a watch');
-    // a pending retry that comes sooner covers this one (no walk over 10,000 failed directories per failure)
-    if ((this.#watching.retryAt(dir) ?? Infinity) < this.#retryAt) this.#scheduleRetry();
-    if (!lostEvents || this.#degradedSoon || !this.#isStarted) return;
-    this.#degradedSoon = setTimeout(() => {
-      this.#degradedSoon = undefined;
-      void this.#degradedRound();
-    }, 1000);
-    this.#degradedSoon.unref();
-  }
-
-  /** Retry failed watches when the earliest is due (capped exponential back-off, see GuardWatching). */
-  #scheduleRetry(): void {
-    const next = this.#watching.nextRetryAt();
-    if (next === undefined || this.#closing || (this.#retryTimer && next >= this.#retryAt)) return;
-    if (this.#retryTimer) clearTimeout(this.#retryTimer);
-    this.#retryAt = next;
-    this.#retryTimer = setTimeout(() => {
-      this.#retryTimer = undefined;
-      this.#retryAt = Infinity;
-      void this.#enqueue(async () => {
-        if (!this.#available) return;
-        const regained = this.#watching.retryDue();
-        // watched again: whatever happened there meanwhile is found now
-        const ids: number[] = [];
-        for (const rel of regained) {
-          const id = this.#index.dirId(rel);
-          if (id !== undefined) for (const f of this.#index.dirs[id]!.files.values()) ids.push(f);
-        }
-        if (ids.length) await this.#scanIds(Int32Array.from(ids), 'scan');
-        await this.#flushPending();
-      }).finally(() => this.#scheduleRetry());
-    }, Math.max(50, next - performance.now()));
-    this.#retryTimer.unref();
-  }
-
-  /**
-   * Degraded watching: stat the files of every directory without a watch, every
-   * degradedScanIntervalMs. Bounded by the scan rate; one round at a time.
-   */
-  #degradedRound(): Promise<void> {
-    if (this.#degradedScan || this.#closing || !this.#available || this.#watching.degradedCount === 0) return this.#degradedScan ?? Promise.resolve();
-    const run = (async () => {
-      const ids: number[] = [];
-      for (const rel of this.#watching.failedDirNames()) {
-        const id = this.#index.dirId(rel);
-        if (id !== undefined) for (const f of this.#index.dirs[id]!.files.values()) ids.push(f);
-      }
-      if (ids.length === 0 || this.#closing || !this.#available) return;
-      const started = performance.now();
-      const counts = await this.#scanIds(await this.#trustedSlots(Int32Array.from(ids), 'scan'), 'scan');
-      await this.#enqueue(() => this.#flushPending());
-      this.#o.metrics.shareDegradedScanDuration.observe((performance.now() - started) / 1000);
-      this.#logUnreadable();
-      this.#o.logger.debug({ files: counts.filesChecked, missing: counts.missing, dirs: this.#watching.degradedCount, ms: Math.round(performance.now() - started) }, 'degraded directories scanned');
-    })().finally(() => {
-      this.#degradedScan = undefined;
-    });
-    this.#degradedScan = run;
-    return run;
-  }
-
-  /** Path safety at runtime: a directory swapped for a symlink out of the share is rejected and alerted (once). */
-  async #dirTrusted(rel: string): Promise<boolean> {
-    const where = await this.#resolver.resolveNow(rel);
-    if (where === 'inside' || where === 'absent') {
-      if (this.#escaped.delete(rel)) this.#o.logger.info({ dir: rel }, 'share directory resolves inside the share again');
-      return true;
-    }
-    if (!this.#escaped.has(rel)) {
-      this.#escaped.add(rel);
-      this.#resolver.reset(); // index-time verdicts may be stale too
-      const id = this.#index.dirId(rel);
-      const taskIds = new Set<number>();
-      if (id !== undefined) for (const f of this.#index.dirs[id]!.files.values()) for (const t of this.#index.taskIdsOf(f)) taskIds.add(t);
-      this.#sink.pathEscape({ kind: 'path_escape', dir: rel, target: where.outside, at: this.#o.clock(), taskIds: [...taskIds].sort((a, b) => a - b) });
-    }
-    return false;
-  }
-
-  /**
-   * `ids` without the slots of directories that resolve outside the share now; those
-   * are observed as absent (and their directories alerted). One realpath per directory.
-   */
-  async #trustedSlots(ids: Int32Array, source: 'scan' | 'startup'): Promise<Int32Array> {
-    const escaped = new Set<number>();
-    const seen = new Set<number>();
-    for (const f of ids) {
-      const d = this.#index.dirOf[f]!;
-      if (seen.has(d)) continue;
-      seen.add(d);
-      const dir = this.#index.dirs[d];
-      if (dir && !(await this.#dirTrusted(dir.rel))) escaped.add(d);
-    }
-    if (escaped.size === 0) return ids;
-    for (const f of ids) if (escaped.has(this.#index.dirOf[f]!)) this.#tracker.observe(f, null, source);
-    return ids.filter((f) => !escaped.has(this.#index.dirOf[f]!));
   }
 
   // ---------------------------------------------------------------- share availability
@@ -478,7 +389,7 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
     const result = this.#emptyScan(reason, undefined);
     delete result.skipped;
     const source = this.#firstScanDone ? 'scan' : 'startup';
-    const counts = await this.#scanIds(await this.#trustedSlots(this.#index.liveSlotsByDir(), source), source, reason === 'share_restored');
+    const counts = await this.#scanIds(await this.#trust.trustedSlots(this.#index.liveSlotsByDir(), source), source, reason === 'share_restored');
     if (!this.#available) return this.#emptyScan(reason, 'share_unavailable');
     await this.#enqueue(async () => {
       await this.#flushPending();
@@ -497,7 +408,7 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
       this.#logStillOpen();
     }
     this.#lastScan = result;
-    this.#logUnreadable();
+    this.#unreadable.log();
     if (reason === 'scheduled') this.#store.pruneUnclaimed();
     this.#store.flushSoon();
     this.#store.scheduleSave(this.#available);
@@ -522,42 +433,8 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
       ignoreInode,
       drain: () => this.#drain(),
       logger: this.#o.logger,
-      onReadable: (f, error) => this.#readable(f, error),
+      onReadable: (f, error) => this.#unreadable.note(f, error),
     });
-  }
-
-  /** A stat of `f` worked (`error` undefined) or failed: keep the unreadable list and its gauge current. */
-  #readable(f: number, error: unknown): void {
-    if (error === undefined) {
-      if (this.#unreadable.delete(f)) this.#o.metrics.shareFilesUnreadable.set(this.#unreadable.size);
-      return;
-    }
-    const code = errorCode(error);
-    if (this.#unreadable.get(f) === code) return;
-    this.#unreadable.set(f, code);
-    this.#o.metrics.shareFilesUnreadable.set(this.#unreadable.size);
-  }
-
-  /** Files the guard cannot stat, with their tasks (first `limit`), and how many. */
-  unreadableFiles(limit = 100): { count: number; files: Array<{ path: string; code: string; taskIds: number[] }> } {
-    const files: Array<{ path: string; code: string; taskIds: number[] }> = [];
-    for (const [f, code] of this.#unreadable) {
-      if (files.length >= limit) break;
-      if (this.#index.names[f] !== undefined) files.push({ path: this.#index.relPath(f), code, taskIds: this.#index.taskIdsOf(f) });
-    }
-    return { count: this.#unreadable.size, files };
-  }
-
-  /** Once per scan that changed it: how many files cannot be read, naming the first ones and their tasks. */
-  #logUnreadable(): void {
-    if (this.#unreadable.size === this.#unreadableLogged) return;
-    this.#unreadableLogged = this.#unreadable.size;
-    if (this.#unreadable.size === 0) return void this.#o.logger.info('every expected share file is readable again');
-    const { count, files } = this.unreadableFiles(10);
-    this.#o.logger.error(
-      { count, files: files.map((x) => `${x.path} (${x.code}; tasks ${x.taskIds.join(',')})`) },
-      `${count} expected share file(s) cannot be read by the guard: CVAT may not be able to read them either`,
-    );
   }
 
   #logStillOpen(): void {
@@ -657,7 +534,7 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
       scanIntervalMs: this.#scanInterval(),
       degradedDirectories: this.#watching.failedDirs(100).dirs,
       degradedDirectoryCount: this.#watching.degradedCount,
-      unreadable: this.unreadableFiles(100),
+      unreadable: this.#unreadable.list(100),
       shareAvailable: this.#available,
       started: this.#isStarted,
       ...problemCounts(this.#index, this.#tracker, this.#skipped),
@@ -674,15 +551,14 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
       this.#timers.clear();
       if (this.#flushTimer) clearTimeout(this.#flushTimer);
       if (this.#rootPoll) clearInterval(this.#rootPoll);
-      if (this.#degradedSoon) clearTimeout(this.#degradedSoon);
-      if (this.#retryTimer) clearTimeout(this.#retryTimer);
       if (this.#indexLogTimer) clearTimeout(this.#indexLogTimer);
       this.#logIndexUpdates();
+      const degraded = this.#degraded.close(); // timers off now; a round in progress stops at its next stat
       await this.#watching.stopAll();
       this.#dirs.close();
       await this.#work.catch(() => undefined);
       await this.#scanning?.catch(() => undefined);
-      await this.#degradedScan?.catch(() => undefined);
+      await degraded;
       await this.#store.close(this.#isStarted, this.#available);
     })();
     return this.#closing;
