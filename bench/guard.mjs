@@ -15,7 +15,9 @@
  *
  * Usage: npm run build && node --expose-gc bench/guard.mjs
  * Env:   GUARD_BENCH_FILES (default 1000000), GUARD_BENCH_DIRS (default min(10000, files/100)),
- *        GUARD_BENCH_TASK_BATCH (tasks per upsertTasks call, default 100; 10000 = all at once),
+ *        GUARD_BENCH_TASK_BATCH (tasks per upsertTasks call, default 1 as run does; 10000 = all at once),
+ *        GUARD_BENCH_ONLY=check (only `check --all` as a process), GUARD_BENCH_SKIP_DEGRADED=1, GUARD_BENCH_SKIP_CHECK=1,
+ *        GUARD_BENCH_DEGRADED_INTERVAL_MS (default 10000), GUARD_BENCH_FROM_JSON (render a saved run),
  *        GUARD_BENCH_SKIP_BASELINES=1, GUARD_BENCH_TMP (parent dir of the temp tree),
  *        GUARD_BENCH_FSTYPE (fsTypeOverride for the guard child)
  * Prints a result block, and the figures as JSON on the last line.
@@ -391,10 +393,11 @@ async function main() {
     console.error(`tree: ${files} files in ${dirs} dirs generated in ${generateMs} ms`);
 
     const results = {};
-    results.guard = await runChild('guard', root, files, dirs);
-    if (!process.env.GUARD_BENCH_SKIP_DEGRADED) results.degraded = await runChild('guard-degraded', root, files, dirs);
+    const only = process.env.GUARD_BENCH_ONLY; // 'check': the check --all measurement alone
+    if (!only) results.guard = await runChild('guard', root, files, dirs);
+    if (!only && !process.env.GUARD_BENCH_SKIP_DEGRADED) results.degraded = await runChild('guard-degraded', root, files, dirs);
     if (!process.env.GUARD_BENCH_SKIP_CHECK) results.check = await measureCheck(root, files, dirs);
-    if (!process.env.GUARD_BENCH_SKIP_BASELINES) {
+    if (!only && !process.env.GUARD_BENCH_SKIP_BASELINES) {
       results.chokidarAll = await runChild('chokidar-all', root, files, dirs);
       results.chokidarIgnored = await runChild('chokidar-ignored', root, files, dirs);
     }

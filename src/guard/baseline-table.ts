@@ -105,6 +105,13 @@ export class BaselineTable {
     this.dev[e] = dev;
   }
 
+  /** The baseline of `key` if stored (claimed or not), without claiming it. */
+  get(key: PathKey): FileStat | undefined {
+    const e = this.#slots[this.#find(key.hi, key.lo)];
+    if (e === undefined || e === EMPTY) return undefined;
+    return { size: this.size[e]!, mtimeMs: this.mtime[e]!, ino: this.ino[e]!, dev: this.dev[e]! };
+  }
+
   /** The baseline of `key` if stored and not claimed yet; marks it claimed. */
   take(key: PathKey): FileStat | undefined {
     const e = this.#slots[this.#find(key.hi, key.lo)];
@@ -112,5 +119,50 @@ export class BaselineTable {
     this.claimed[e] = 1;
     this.#unclaimed--;
     return { size: this.size[e]!, mtimeMs: this.mtime[e]!, ino: this.ino[e]!, dev: this.dev[e]! };
+  }
+}
+
+/** A set of path keys (16 bytes a key at half load): which files a streaming pass has counted. */
+export class KeySet {
+  #hi = new Uint32Array(0);
+  #lo = new Uint32Array(0);
+  #used = new Uint8Array(0);
+  #mask = -1;
+  #size = 0;
+
+  get size(): number {
+    return this.#size;
+  }
+
+  #slot(hi: number, lo: number): number {
+    let s = (hi ^ Math.imul(lo, 0x9e3779b1)) & this.#mask;
+    while (this.#used[s] && (this.#hi[s] !== hi || this.#lo[s] !== lo)) s = (s + 1) & this.#mask;
+    return s;
+  }
+
+  /** true when the key was not there yet. */
+  add(hi: number, lo: number): boolean {
+    if ((this.#size + 1) * 2 > this.#used.length) {
+      const [oldHi, oldLo, oldUsed] = [this.#hi, this.#lo, this.#used];
+      const size = Math.max(2048, oldUsed.length * 2);
+      this.#hi = new Uint32Array(size);
+      this.#lo = new Uint32Array(size);
+      this.#used = new Uint8Array(size);
+      this.#mask = size - 1;
+      for (let i = 0; i < oldUsed.length; i++) {
+        if (!oldUsed[i]) continue;
+        const s = this.#slot(oldHi[i]!, oldLo[i]!);
+        this.#hi[s] = oldHi[i]!;
+        this.#lo[s] = oldLo[i]!;
+        this.#used[s] = 1;
+      }
+    }
+    const s = this.#slot(hi, lo);
+    if (this.#used[s]) return false;
+    this.#hi[s] = hi;
+    this.#lo[s] = lo;
+    this.#used[s] = 1;
+    this.#size++;
+    return true;
   }
 }

@@ -18,7 +18,7 @@ import { DirLister } from './related.js';
 import { statEach } from './scanner.js';
 import { ShareIndex } from './share-index.js';
 import { loadBaselineFiles } from './baseline-file.js';
-import { BaselineTable, pathKey } from './baseline-table.js';
+import { BaselineTable, KeySet, pathKey, type PathKey } from './baseline-table.js';
 import { errorCode } from './fsio.js';
 import { loadState } from './state.js';
 import { addTaskToIndex } from './task-files.js';
@@ -88,12 +88,15 @@ export interface CheckReport {
   backupRisk: { atRisk: number; broken: number; tasks: Array<{ taskId: number; taskName?: string; files: number; missing: number; broken: boolean }> };
 }
 
+/** A file's verdict, counted once however many tasks read it. */
+const Verdict = { present: 1, missing: 2, moved: 3, modified: 4, unreadable: 5 } as const;
+type Verdict = (typeof Verdict)[keyof typeof Verdict];
+
 export async function runCheck(tasks: Iterable<GuardTask> | AsyncIterable<GuardTask>, options: CheckOptions): Promise<CheckReport> {
   const logger = options.logger ?? silentLogger();
   const fs = withFs(options.fs);
   const clock = options.clock ?? Date.now;
   const resolver = new ShareRootResolver(path.resolve(options.shareDir), fs);
-  const index = new ShareIndex();
   const fsInfo = await detectFsType(await resolver.realRoot(), { override: options.fsTypeOverride });
   const ctx = { fs, resolver, lister: new DirLister(fs, (rel) => resolver.abs(rel)), includeUnknownStorage: options.includeUnknownStorage ?? false };
   const skipped: Array<{ taskId: number; reason: string }> = [];
@@ -104,125 +107,124 @@ export async function runCheck(tasks: Iterable<GuardTask> | AsyncIterable<GuardT
     const state = await loadState(options.stateDir).catch(() => undefined);
     for (const p of state?.problems ?? []) if (p.kind === 'moved' && p.newPath) movedTo.set(p.path, p.newPath);
   }
+
+  // Streaming: each task is indexed on its own, its files stat-ed, its problems kept, and
+  // its index dropped, so memory holds one task's files plus a 64-bit key per distinct file.
+  const seen = new KeySet();
+  const counts = { expected: 0, present: 0, missing: 0, moved: 0, modified: 0, unreadable: 0 };
+  const problems: CheckTaskProblem[] = [];
+  const warnings: IndexWarning[] = [];
+  const backupTasks: CheckReport['backupRisk']['tasks'] = [];
+  let rejectedNames = 0;
   let taskCount = 0;
+  let shareTasks = 0;
+  let scanSeconds = 0;
   for await (const task of tasks) {
     taskCount++;
+    const index = new ShareIndex();
+    let created: number[];
     try {
       const result = await addTaskToIndex(index, task, ctx);
-      if (!result.indexed) skipped.push({ taskId: task.taskId, reason: result.skipped ?? 'skipped' });
-      if (baseline.unclaimed > 0) {
-        for (const f of result.created) {
-          const st = baseline.take(pathKey(index.relPath(f)));
-          if (st) index.setBaseline(f, st);
-        }
+      if (!result.indexed) {
+        skipped.push({ taskId: task.taskId, reason: result.skipped ?? 'skipped' });
+        continue;
       }
+      created = result.created;
     } catch (error) {
       skipped.push({ taskId: task.taskId, reason: error instanceof Error ? error.message : String(error) });
       logger.warn({ taskId: task.taskId, err: error }, 'task skipped by check');
+      continue;
     }
-  }
-
-  const ids = index.liveSlotsByDir();
-  const missing = new Set<number>();
-  const modified = new Set<number>();
-  const unreadable = new Map<number, string>();
-  const started = performance.now();
-  await statEach(ids, {
-    sync: !fsInfo.network,
-    concurrency: 32,
-    ratePerSecond: options.scanRatePerSecond ?? (fsInfo.network ? 2000 : Infinity),
-    stopped: () => false,
-    statSync: (f) => fs.statSync(index.absPath(f, resolver.root)),
-    statAsync: (f) => fs.stat(index.absPath(f, resolver.root)),
-    before: () => 0,
-    onResult: (f, st: FileStat | null) => {
-      const b = index.baseline(f);
-      if (!st) missing.add(f);
-      else if (b && !sameAsBaseline(b, st)) modified.add(f);
-    },
-    onError: (f, error) => void unreadable.set(f, errorCode(error)),
-  });
-  const scanSeconds = (performance.now() - started) / 1000;
-
-  const perTask = new Map<number, CheckTaskProblem>();
-  const jobLists = new Map<number, AffectedJob[][]>();
-  const expiries = new Map<number, Array<number | 'unknown'>>();
-  const problemOf = (taskId: number): CheckTaskProblem => {
-    let p = perTask.get(taskId);
-    if (!p) {
-      const task = index.tasks.get(taskId)!;
-      p = { taskId, missing: [], moved: [], modified: [], unreadable: [], rejected: task.rejected.map(({ name, reason }) => ({ name, reason })), jobs: [], expiresAt: 'unknown' };
-      if (task.mapping.taskName !== undefined) p.taskName = task.mapping.taskName;
-      perTask.set(taskId, p);
+    shareTasks++;
+    const keys = new Map<number, PathKey>();
+    for (const f of created) {
+      const key = pathKey(index.relPath(f));
+      keys.set(f, key);
+      const st = baseline.unclaimed > 0 ? baseline.get(key) : undefined;
+      if (st) index.setBaseline(f, st);
     }
-    return p;
-  };
-  let filesMoved = 0;
-  for (const f of [...missing, ...modified, ...unreadable.keys()]) {
-    const rel = index.relPath(f);
-    const code = unreadable.get(f);
-    const newPath = code === undefined ? movedTo.get(rel) : undefined;
-    if (newPath) filesMoved++;
-    for (const affected of affectedTasksOf(index, f, options.lastWarmedAt)) {
-      const p = problemOf(affected.taskId);
-      if (code !== undefined) p.unreadable.push({ path: rel, code });
-      else if (modified.has(f)) p.modified.push(rel);
-      else if (newPath) p.moved.push({ path: rel, newPath });
+    const verdicts = new Map<number, { verdict: Verdict; code?: string }>();
+    const started = performance.now();
+    await statEach(index.liveSlotsByDir(), {
+      sync: !fsInfo.network,
+      concurrency: 32,
+      ratePerSecond: options.scanRatePerSecond ?? (fsInfo.network ? 2000 : Infinity),
+      stopped: () => false,
+      statSync: (f) => fs.statSync(index.absPath(f, resolver.root)),
+      statAsync: (f) => fs.stat(index.absPath(f, resolver.root)),
+      before: () => 0,
+      onResult: (f, st: FileStat | null) => {
+        const b = index.baseline(f);
+        if (!st) verdicts.set(f, { verdict: movedTo.has(index.relPath(f)) ? Verdict.moved : Verdict.missing });
+        else if (b && !sameAsBaseline(b, st)) verdicts.set(f, { verdict: Verdict.modified });
+        else verdicts.set(f, { verdict: Verdict.present });
+      },
+      onError: (f, error) => void verdicts.set(f, { verdict: Verdict.unreadable, code: errorCode(error) }),
+    });
+    scanSeconds += (performance.now() - started) / 1000;
+
+    const indexed = index.tasks.get(task.taskId)!;
+    const p: CheckTaskProblem = { taskId: task.taskId, missing: [], moved: [], modified: [], unreadable: [], rejected: indexed.rejected.map(({ name, reason }) => ({ name, reason })), jobs: [], expiresAt: 'unknown' };
+    if (indexed.mapping.taskName !== undefined) p.taskName = indexed.mapping.taskName;
+    const jobLists: AffectedJob[][] = [];
+    const expiries: Array<number | 'unknown'> = [];
+    for (const [f, { verdict, code }] of verdicts) {
+      const key = keys.get(f)!;
+      if (seen.add(key.hi, key.lo)) {
+        counts.expected++;
+        if (verdict === Verdict.present) counts.present++;
+        else if (verdict === Verdict.missing) counts.missing++;
+        else if (verdict === Verdict.moved) counts.moved++;
+        else if (verdict === Verdict.modified) counts.modified++;
+        else counts.unreadable++;
+      }
+      if (verdict === Verdict.present) continue;
+      const rel = index.relPath(f);
+      if (verdict === Verdict.unreadable) p.unreadable.push({ path: rel, code: code ?? 'UNKNOWN' });
+      else if (verdict === Verdict.modified) p.modified.push(rel);
+      else if (verdict === Verdict.moved) p.moved.push({ path: rel, newPath: movedTo.get(rel)! });
       else p.missing.push(rel);
-      let lists = jobLists.get(affected.taskId);
-      if (!lists) jobLists.set(affected.taskId, (lists = []));
-      lists.push(affected.jobs);
-      let e = expiries.get(affected.taskId);
-      if (!e) expiries.set(affected.taskId, (e = []));
-      e.push(affected.expiresAt);
+      for (const affected of affectedTasksOf(index, f, options.lastWarmedAt)) {
+        jobLists.push(affected.jobs);
+        expiries.push(affected.expiresAt);
+      }
     }
-  }
-  const warnings: IndexWarning[] = [];
-  let rejectedNames = 0;
-  for (const [taskId, task] of index.tasks) {
-    warnings.push(...task.warnings);
-    rejectedNames += task.rejected.length;
-    if (task.rejected.length) problemOf(taskId);
-  }
-  for (const [taskId, p] of perTask) {
-    p.jobs = mergeJobs(jobLists.get(taskId) ?? []);
-    p.expiresAt = earliestOf(expiries.get(taskId) ?? []);
-    p.missing.sort();
-    p.modified.sort();
-    p.unreadable.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    warnings.push(...indexed.warnings);
+    rejectedNames += indexed.rejected.length;
+    const gone = p.missing.length + p.moved.length;
+    if (gone + p.modified.length + p.unreadable.length + p.rejected.length > 0) {
+      p.jobs = mergeJobs(jobLists);
+      p.expiresAt = earliestOf(expiries);
+      p.missing.sort();
+      p.modified.sort();
+      p.moved.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+      p.unreadable.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+      problems.push(p);
+    }
+    const entry: CheckReport['backupRisk']['tasks'][number] = { taskId: task.taskId, files: indexed.distinctFiles, missing: gone, broken: gone > 0 };
+    if (indexed.mapping.taskName !== undefined) entry.taskName = indexed.mapping.taskName;
+    backupTasks.push(entry);
   }
 
-  const backupTasks = [...index.tasks].map(([taskId, task]) => {
-    const p = perTask.get(taskId);
-    const entry: CheckReport['backupRisk']['tasks'][number] = {
-      taskId,
-      files: task.distinctFiles,
-      missing: p ? p.missing.length + p.moved.length : 0,
-      broken: !!p && p.missing.length + p.moved.length > 0,
-    };
-    if (task.mapping.taskName !== undefined) entry.taskName = task.mapping.taskName;
-    return entry;
-  });
   backupTasks.sort((a, b) => a.taskId - b.taskId);
-  const problems = [...perTask.values()].sort((a, b) => a.taskId - b.taskId);
-  const filesExpected = index.liveFiles;
+  problems.sort((a, b) => a.taskId - b.taskId);
   return {
     version: 1,
     generatedAt: new Date(clock()).toISOString(),
     shareDir: resolver.root,
     fsType: fsInfo.fsType,
     network: fsInfo.network,
-    ok: missing.size === 0 && modified.size === 0 && unreadable.size === 0 && rejectedNames === 0,
+    ok: counts.missing + counts.moved + counts.modified + counts.unreadable === 0 && rejectedNames === 0,
     totals: {
       tasks: taskCount,
-      shareTasks: index.tasks.size,
+      shareTasks,
       skippedTasks: skipped.length,
-      filesExpected,
-      filesPresent: filesExpected - missing.size - unreadable.size,
-      filesMissing: missing.size - filesMoved,
-      filesMoved,
-      filesModified: modified.size,
-      statErrors: unreadable.size,
+      filesExpected: counts.expected,
+      filesPresent: counts.present + counts.modified,
+      filesMissing: counts.missing,
+      filesMoved: counts.moved,
+      filesModified: counts.modified,
+      statErrors: counts.unreadable,
       rejectedNames,
       warnings: warnings.length,
       problemTasks: problems.length,
