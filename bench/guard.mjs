@@ -479,6 +479,14 @@ if (process.argv[2] === '--child') {
 export async function benchmarkSection() {
   const data = process.env.GUARD_BENCH_FROM_JSON ? JSON.parse(fs.readFileSync(process.env.GUARD_BENCH_FROM_JSON, 'utf8').trim().split('\n').pop()) : await main();
   if (!data || data.skipped) return '### Share guard (issues 3, 8, 12)\n\nSkipped: not built, or not enough free disk for the synthetic tree.\n';
+  // GUARD_BENCH_CHECK_FROM_JSON: the check --all figure from a later run (GUARD_BENCH_ONLY=check)
+  let checkNote = '';
+  if (process.env.GUARD_BENCH_CHECK_FROM_JSON) {
+    const later = JSON.parse(fs.readFileSync(process.env.GUARD_BENCH_CHECK_FROM_JSON, 'utf8').trim().split('\n').pop());
+    data.results.check = later.results.check;
+    data.goals.checkAllWithin200MB = later.results.check && !later.results.check.error ? later.results.check.allPeakRssMB <= 200 : undefined;
+    checkNote = ' (measured in a second run, `GUARD_BENCH_ONLY=check`, after check became a per-task streaming pass; the first run, which kept the whole index to the end, peaked at ' + (process.env.GUARD_BENCH_CHECK_BEFORE_MB ?? '?') + ' MB)';
+  }
   const { files, dirs, results, ratios, goals } = data;
   const g = results.guard;
   const all = results.chokidarAll;
@@ -514,7 +522,7 @@ export async function benchmarkSection() {
   }
   if (c && !c.error) {
     lines.push(
-      `| \`cvat-warden check --all\` as a process against an emulator child, ${cell(c, 'filesExpected')} files (/usr/bin/time -v peak RSS; \`check --task 1\`, the CLI's fixed cost: ${cell(c, 'oneTaskPeakRssMB', ' MB')}) | ${cell(c, 'allPeakRssMB', ' MB')} in ${cell(c, 'allMs', ' ms')} | ≤ 200 MB | ${met(goals.checkAllWithin200MB)} |`,
+      `| \`cvat-warden check --all\` as a process against an emulator child, ${cell(c, 'filesExpected')} files (/usr/bin/time -v peak RSS; \`check --task 1\`, the CLI's fixed cost: ${cell(c, 'oneTaskPeakRssMB', ' MB')}) | ${cell(c, 'allPeakRssMB', ' MB')} in ${cell(c, 'allMs', ' ms')}${checkNote} | ≤ 200 MB | ${met(goals.checkAllWithin200MB)} |`,
     );
   }
   lines.push('');
