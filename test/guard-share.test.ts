@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import { cp, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config/index.js';
 import { silentLogger } from '../src/log.js';
 import { ShareGuard, type DirWatcher, type GuardAlert } from '../src/guard/index.js';
 import type { Metrics } from '../src/metrics.js';
@@ -118,6 +119,13 @@ describe.skipIf(!available)('share guard: the share as a whole', () => {
     const result = await guard.scan();
     expect(result).toMatchObject({ filesChecked: 24, missing: 1 });
     await waitFor('scan deletion', () => fileAlerts(alerts, 'deleted').some((a) => a.path === 'videos/video_1.mp4' && a.source === 'scan'));
+  });
+
+  it('run passes no scan interval unless one is given, so the guard decides', () => {
+    const env = { CVAT_URL: 'https://cvat.example.com', CVAT_ACCESS_TOKEN: 'tok-guard-test' };
+    expect(loadConfig('run', [], env).scanIntervalMs).toBeUndefined();
+    expect(loadConfig('run', ['--scan-interval', '5m'], env).scanIntervalMs).toBe(300_000);
+    expect(loadConfig('run', [], { ...env, CVAT_WARDEN_SCAN_INTERVAL: '2h' }).scanIntervalMs).toBe(7_200_000);
   });
 
   it('reconciles every 10 min on a network share and hourly on a local one when no interval is configured', async () => {

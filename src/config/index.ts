@@ -46,7 +46,8 @@ export interface CommandConfig {
   dryRun: boolean;
   shareDir: string | undefined;
   shareTasks: number[];
-  scanIntervalMs: number;
+  /** undefined: the guard decides (1 h local, 10 min on network shares). */
+  scanIntervalMs: number | undefined;
   pollIntervalMs: number;
   listen: { host: string; port: number };
   webhookSecret: string | undefined;
@@ -188,7 +189,8 @@ export function loadConfig(command: CommandName, argv: readonly string[], env: N
     dryRun: get<boolean>('dry-run') ?? false,
     shareDir: get<string>('share-dir'),
     shareTasks: get<number[]>('share-tasks') ?? [],
-    scanIntervalMs: get<number>('scan-interval') ?? 3_600_000,
+    // no static default: the guard picks 1 h on local disks, 10 min on network shares (scanIntervalFor)
+    scanIntervalMs: get<number>('scan-interval'),
     pollIntervalMs: get<number>('poll-interval') ?? 60_000,
     listen,
     webhookSecret,

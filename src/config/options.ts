@@ -49,7 +49,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { name: 'json', type: 'boolean', commands: ['warm', 'check', 'doctor'], help: 'print a JSON summary on stdout' },
   { name: 'share-dir', type: 'path', env: 'CVAT_SHARE_DIR', commands: ['check', 'run', 'doctor', 'emulate', 'demo'], help: "host path where CVAT's share (/home/django/share) is mounted" },
   { name: 'share-tasks', type: 'ids', env: 'CVAT_WARDEN_SHARE_TASKS', commands: GUARDING, help: 'treat these tasks as share-backed (CVAT < 2.44 cannot say)' },
-  { name: 'scan-interval', type: 'duration', env: 'CVAT_WARDEN_SCAN_INTERVAL', commands: ['run'], default: '1h', help: 'full reconcile scan of the share every this long' },
+  { name: 'scan-interval', type: 'duration', env: 'CVAT_WARDEN_SCAN_INTERVAL', commands: ['run'], help: 'full reconcile scan of the share every this long (default 1h; 10m on network shares, decided by the guard)' },
   { name: 'listen', type: 'string', env: 'CVAT_WARDEN_LISTEN', commands: ['run', 'doctor'], default: '0.0.0.0:9464', help: 'address for /metrics, /healthz, /readyz, /status and webhooks (doctor asks the running service there)' },
   { name: 'poll-interval', type: 'duration', env: 'CVAT_WARDEN_POLL_INTERVAL', commands: ['run'], default: '60s', help: 'how often to look for new or changed tasks' },
   { name: 'webhook-secret-file', type: 'path', env: 'CVAT_WEBHOOK_SECRET_FILE', commands: ['run'], help: 'file with the webhook secret; or set CVAT_WEBHOOK_SECRET' },
