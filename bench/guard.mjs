@@ -498,7 +498,7 @@ export async function benchmarkSection() {
   const lines = [
     '### Share guard (issues 3, 8, 12)',
     '',
-    `Synthetic share of ${files.toLocaleString('en')} expected files in ${dirs.toLocaleString('en')} directories (empty files in a temp dir), each mode in its own child process. The guard runs as \`run\` drives it: \`start()\` first, then every task fed through \`upsertTasks\` one at a time as discovery finds it (one task per directory). Baselines measured in the same run: chokidar watching the whole tree (at ${cell(all, 'files')} files) and chokidar with every file ignored (at ${cell(ignored, 'files')} files). The machine was shared with other jobs while this ran (load average ~10 on 2 cores), so times are pessimistic.`,
+    `Synthetic share of ${files.toLocaleString('en')} expected files in ${dirs.toLocaleString('en')} directories (empty files in a temp dir), each mode in its own child process. The guard runs as \`run\` drives it: \`start()\` first, then every task fed through \`upsertTasks\` one at a time as discovery finds it (one task per directory). Baselines measured in the same run: chokidar watching the whole tree (at ${cell(all, 'files')} files) and chokidar with every file ignored (at ${cell(ignored, 'files')} files).${process.env.GUARD_BENCH_NOTE ? ` ${process.env.GUARD_BENCH_NOTE}` : ''}`,
     '',
     '| mode | files | inotify watches | peak RSS | time to ready |',
     '|---|---|---|---|---|',
