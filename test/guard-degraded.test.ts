@@ -15,18 +15,30 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ShareGuard, type DirWatcher, type GuardFs } from '../src/guard/index.js';
 import type { Metrics } from '../src/metrics.js';
-import { captureLogger, fileAlerts, makeShare, metricValue, recordAlerts, sampleShareAvailable, sampleTasks, testMetrics, type ShareFixture } from './support/guard.js';
+import {
+  captureLogger,
+  fileAlerts,
+  makeShare,
+  metricValue,
+  recordAlerts,
+  sampleShareAvailable,
+  sampleTasks,
+  testMetrics,
+  type ShareFixture,
+} from './support/guard.js';
 import { repoRoot, transpileSrc } from './support/transpile.js';
 import { waitFor } from './support/wait.js';
 
 const available = sampleShareAvailable();
 const realWatch = (p: string, listener: Parameters<GuardFs['watch']>[1], options: { persistent: boolean }): DirWatcher =>
-  fs.watch(p, { persistent: options.persistent }, (e, f) => listener(e, f === null ? null : String(f)));
+  fs.watch(p, { persistent: options.persistent }, (e, f) => listener(e, f));
 const errno = (code: string, message: string) => Object.assign(new Error(`${code}: ${message}`), { code });
 
 /** An expected file in `dir` (share-relative): a frame if one lives there, else a context image on disk. */
 function expectedFileIn(shareDir: string, dir: string): string {
-  const frame = sampleTasks().flatMap((t) => t.meta.frames!.map((f) => f.name)).find((n) => path.posix.dirname(n) === dir);
+  const frame = sampleTasks()
+    .flatMap((t) => t.meta.frames!.map((f) => f.name))
+    .find((n) => path.posix.dirname(n) === dir);
   if (frame) return frame;
   const file = fs.readdirSync(path.join(shareDir, dir), { withFileTypes: true }).find((e) => e.isFile());
   if (!file) throw new Error(`no file in ${dir}`);
@@ -45,15 +57,41 @@ describe.skipIf(!available)('degraded watching (fs seam)', () => {
     await fx.cleanup();
   });
 
-  function make(fsOverrides: Partial<GuardFs>, metrics: Metrics, extra: Partial<ConstructorParameters<typeof ShareGuard>[0]> = {}, logger = captureLogger().logger): ShareGuard {
-    guard = new ShareGuard({ shareDir: fx.shareDir, stateDir: fx.stateDir, metrics, logger, fsTypeOverride: 'ext4', moveWindowMs: 100, fs: fsOverrides, ...extra });
+  function make(
+    fsOverrides: Partial<GuardFs>,
+    metrics: Metrics,
+    extra: Partial<ConstructorParameters<typeof ShareGuard>[0]> = {},
+    logger = captureLogger().logger,
+  ): ShareGuard {
+    guard = new ShareGuard({
+      shareDir: fx.shareDir,
+      stateDir: fx.stateDir,
+      metrics,
+      logger,
+      fsTypeOverride: 'ext4',
+      moveWindowMs: 100,
+      fs: fsOverrides,
+      ...extra,
+    });
     return guard;
   }
 
   it('injected ENOSPC: mode degraded, directories listed, a deletion there found by the degraded scan; watched again once there is room', async () => {
     let room = 3;
     const metrics = testMetrics();
-    const g = make({ watch: (p, l, o) => (room-- > 0 ? realWatch(p, l, o) : (room++, (() => { throw errno('ENOSPC', 'System limit for number of file watchers reached'); })())) }, metrics, { degradedScanIntervalMs: 500, watchRetryBaseMs: 200, watchRetryMaxMs: 1000 });
+    const g = make(
+      {
+        watch: (p, l, o) =>
+          room-- > 0
+            ? realWatch(p, l, o)
+            : (room++,
+              (() => {
+                throw errno('ENOSPC', 'System limit for number of file watchers reached');
+              })()),
+      },
+      metrics,
+      { degradedScanIntervalMs: 500, watchRetryBaseMs: 200, watchRetryMaxMs: 1000 },
+    );
     const alerts = recordAlerts(g);
     await g.start();
     for (const task of sampleTasks()) await g.upsertTasks([task]); // the service's order
@@ -126,10 +164,15 @@ describe.skipIf(!available)('degraded watching (fs seam)', () => {
 /** Can we make a user namespace and lower its inotify watch limit? */
 function userNamespaceWithTinyLimit(): boolean {
   try {
-    execFileSync('unshare', ['-Ur', 'sh', '-c', 'echo 6 > /proc/sys/user/max_inotify_watches && test "$(cat /proc/sys/user/max_inotify_watches)" = 6'], { stdio: 'ignore', timeout: 5000 });
+    execFileSync('unshare', ['-Ur', 'sh', '-c', 'echo 6 > /proc/sys/user/max_inotify_watches && test "$(cat /proc/sys/user/max_inotify_watches)" = 6'], {
+      stdio: 'ignore',
+      timeout: 5000,
+    });
     return true;
   } catch {
-    console.warn('SKIP exhausted-watches test in a user namespace: `unshare -Ur` with a writable user.max_inotify_watches is not available here (the fs-seam variant still runs)');
+    console.warn(
+      'SKIP exhausted-watches test in a user namespace: `unshare -Ur` with a writable user.max_inotify_watches is not available here (the fs-seam variant still runs)',
+    );
     return false;
   }
 }
@@ -140,7 +183,7 @@ describe.skipIf(!available || !userNamespaceWithTinyLimit())('exhausted inotify 
   beforeAll(async () => {
     build = await transpileSrc(['src/guard/index.ts', 'src/metrics.ts', 'src/log.ts']);
   }, 60_000);
-  afterAll(async () => build?.remove());
+  afterAll(async () => build.remove());
   beforeEach(async () => {
     fx = await makeShare();
   });
@@ -151,7 +194,9 @@ describe.skipIf(!available || !userNamespaceWithTinyLimit())('exhausted inotify 
     await writeFile(tasksFile, JSON.stringify(sampleTasks()));
     const runner = path.join(repoRoot, 'test/fixtures/guard-runner.mjs');
     const script = `echo 6 > /proc/sys/user/max_inotify_watches && exec "$0" "$@"`;
-    const proc = spawn('unshare', ['-Ur', 'sh', '-c', script, process.execPath, runner, build.outDir, fx.shareDir, fx.stateDir, tasksFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn('unshare', ['-Ur', 'sh', '-c', script, process.execPath, runner, build.outDir, fx.shareDir, fx.stateDir, tasksFile], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const events: Array<Record<string, unknown>> = [];
     let out = '';
     let err = '';
@@ -166,7 +211,12 @@ describe.skipIf(!available || !userNamespaceWithTinyLimit())('exhausted inotify 
     proc.stderr.setEncoding('utf8');
     proc.stderr.on('data', (t: string) => (err += t));
     try {
-      const ready = (await waitFor(`ready\n${err}`, () => events.find((e) => e['event'] === 'ready'), { timeoutMs: 30_000 })) as { watchMode: string; watchedDirectories: number; degradedDirectories: string[]; degradedDirectoryCount: number };
+      const ready = (await waitFor(`ready\n${err}`, () => events.find((e) => e['event'] === 'ready'), { timeoutMs: 30_000 })) as {
+        watchMode: string;
+        watchedDirectories: number;
+        degradedDirectories: string[];
+        degradedDirectoryCount: number;
+      };
       // 6 watches: chokidar's root watch + 5 directories; the other 5 are degraded
       expect(ready.watchMode).toBe('degraded');
       expect(ready.watchedDirectories + ready.degradedDirectoryCount).toBe(10);
@@ -174,7 +224,10 @@ describe.skipIf(!available || !userNamespaceWithTinyLimit())('exhausted inotify 
       const victim = expectedFileIn(fx.shareDir, ready.degradedDirectories[0]!);
       const removedAt = Date.now();
       await rm(path.join(fx.shareDir, victim));
-      await waitFor(`deletion of ${victim} reported`, () => events.find((e) => e['event'] === 'alert' && e['kind'] === 'deleted' && e['path'] === victim), { timeoutMs: 60_000, intervalMs: 200 });
+      await waitFor(`deletion of ${victim} reported`, () => events.find((e) => e['event'] === 'alert' && e['kind'] === 'deleted' && e['path'] === victim), {
+        timeoutMs: 60_000,
+        intervalMs: 200,
+      });
       expect(Date.now() - removedAt).toBeLessThan(60_000);
       expect(events.filter((e) => e['event'] === 'alert' && e['kind'] === 'watcher_error')).toHaveLength(1);
     } finally {
@@ -184,7 +237,14 @@ describe.skipIf(!available || !userNamespaceWithTinyLimit())('exhausted inotify 
     // doctor's probe inside the same kind of namespace: the namespace limit, and the probe falls short
     const probe = execFileSync(
       'unshare',
-      ['-Ur', 'sh', '-c', `echo 6 > /proc/sys/user/max_inotify_watches && exec "$0" --input-type=module -e "$1"`, process.execPath, `const { inotifyWatchLimit } = await import(${JSON.stringify(`file://${build.outDir}/guard/inotify-limit.js`)}); console.log(JSON.stringify(await inotifyWatchLimit(20)));`],
+      [
+        '-Ur',
+        'sh',
+        '-c',
+        `echo 6 > /proc/sys/user/max_inotify_watches && exec "$0" --input-type=module -e "$1"`,
+        process.execPath,
+        `const { inotifyWatchLimit } = await import(${JSON.stringify(`file://${build.outDir}/guard/inotify-limit.js`)}); console.log(JSON.stringify(await inotifyWatchLimit(20)));`,
+      ],
       { encoding: 'utf8', timeout: 20_000 },
     );
     const limit = JSON.parse(probe);

@@ -35,7 +35,7 @@ describe.skipIf(!available)('share guard baseline across restarts (child process
   beforeAll(async () => {
     build = await transpileSrc(['src/guard/index.ts', 'src/metrics.ts', 'src/log.ts']);
   }, 60_000);
-  afterAll(async () => build?.remove());
+  afterAll(async () => build.remove());
   beforeEach(async () => {
     fx = await makeShare();
     tasksFile = path.join(fx.tmp, 'tasks.json');
@@ -51,17 +51,19 @@ describe.skipIf(!available)('share guard baseline across restarts (child process
     const events: Array<Record<string, unknown>> = [];
     let out = '';
     let err = '';
-    proc.stdout!.setEncoding('utf8');
-    proc.stdout!.on('data', (text: string) => {
+    proc.stdout.setEncoding('utf8');
+    proc.stdout.on('data', (text: string) => {
       out += text;
       for (let nl = out.indexOf('\n'); nl >= 0; nl = out.indexOf('\n')) {
         events.push(JSON.parse(out.slice(0, nl)) as Record<string, unknown>);
         out = out.slice(nl + 1);
       }
     });
-    proc.stderr!.setEncoding('utf8');
-    proc.stderr!.on('data', (text: string) => (err += text));
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.on('close', (code, signal) => resolve({ code, signal })));
+    proc.stderr.setEncoding('utf8');
+    proc.stderr.on('data', (text: string) => (err += text));
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+      proc.on('close', (code, signal) => resolve({ code, signal })),
+    );
     const child = { proc, events, stderr: () => err, exited };
     children.push(child);
     return child;
@@ -85,8 +87,12 @@ describe.skipIf(!available)('share guard baseline across restarts (child process
     const second = spawnGuard();
     const startedAt = Date.now();
     await ready(second);
-    const modified = await waitFor('modified after restart', () => alerts(second, 'modified').find((a) => a['path'] === 'images/image_0.jpg'), { timeoutMs: 15_000 });
-    const deleted = await waitFor('deleted after restart', () => alerts(second, 'deleted').find((a) => a['path'] === 'videos/video_1.mp4'), { timeoutMs: 15_000 });
+    const modified = await waitFor('modified after restart', () => alerts(second, 'modified').find((a) => a['path'] === 'images/image_0.jpg'), {
+      timeoutMs: 15_000,
+    });
+    const deleted = await waitFor('deleted after restart', () => alerts(second, 'deleted').find((a) => a['path'] === 'videos/video_1.mp4'), {
+      timeoutMs: 15_000,
+    });
     expect(Date.now() - startedAt).toBeLessThan(15_000 + 30_000); // ready (loaded machine) + 15 s
     expect(modified).toMatchObject({ source: 'startup', taskIds: [1] });
     expect(deleted).toMatchObject({ taskIds: [3] });
@@ -137,7 +143,14 @@ describe.skipIf(!available)('share guard baseline in the service order (in proce
   afterEach(async () => fx.cleanup());
 
   async function run() {
-    const guard = new ShareGuard({ shareDir: fx.shareDir, stateDir: fx.stateDir, metrics: testMetrics(), logger: silentLogger(), fsTypeOverride: 'ext4', moveWindowMs: 100 });
+    const guard = new ShareGuard({
+      shareDir: fx.shareDir,
+      stateDir: fx.stateDir,
+      metrics: testMetrics(),
+      logger: silentLogger(),
+      fsTypeOverride: 'ext4',
+      moveWindowMs: 100,
+    });
     const alerts = recordAlerts(guard);
     await guard.start();
     for (const task of sampleTasks()) await guard.upsertTasks([task]);

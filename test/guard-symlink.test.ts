@@ -21,7 +21,14 @@ describe.skipIf(!available)('share guard: a directory swapped for an out-of-shar
   let alerts: GuardAlert[];
   beforeEach(async () => {
     fx = await makeShare();
-    guard = new ShareGuard({ shareDir: fx.shareDir, stateDir: fx.stateDir, metrics: testMetrics(), logger: silentLogger(), fsTypeOverride: 'ext4', moveWindowMs: 100 });
+    guard = new ShareGuard({
+      shareDir: fx.shareDir,
+      stateDir: fx.stateDir,
+      metrics: testMetrics(),
+      logger: silentLogger(),
+      fsTypeOverride: 'ext4',
+      moveWindowMs: 100,
+    });
     alerts = recordAlerts(guard);
     await guard.start();
     for (const task of sampleTasks()) await guard.upsertTasks([task]);

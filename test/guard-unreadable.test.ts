@@ -131,12 +131,23 @@ describe.skipIf(!canDropPrivileges())('cvat-warden check as an unprivileged user
 
   function runAsNobody(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
     return new Promise((resolve, reject) => {
-      const env = { PATH: process.env['PATH'], CVAT_URL: emulator!.url, CVAT_ACCESS_TOKEN: DEMO_CREDENTIALS.accessToken, CVAT_WARDEN_STATE_DIR: join(dir, 'state') };
-      const child = spawn('/usr/bin/setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, CLI, ...args], { env, cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+      const env = {
+        PATH: process.env['PATH'],
+        CVAT_URL: emulator!.url,
+        CVAT_ACCESS_TOKEN: DEMO_CREDENTIALS.accessToken,
+        CVAT_WARDEN_STATE_DIR: join(dir, 'state'),
+      };
+      const child = spawn('/usr/bin/setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, CLI, ...args], {
+        env,
+        cwd: dir,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let stdout = '';
       let stderr = '';
-      child.stdout.on('data', (d) => (stdout += d));
-      child.stderr.on('data', (d) => (stderr += d));
+      child.stdout.setEncoding('utf8');
+      child.stderr.setEncoding('utf8');
+      child.stdout.on('data', (d: string) => (stdout += d));
+      child.stderr.on('data', (d: string) => (stderr += d));
       const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
       child.on('error', reject);
       child.on('exit', (code) => {

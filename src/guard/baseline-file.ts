@@ -78,9 +78,16 @@ function decodeSnapshot(buf: Buffer, table: BaselineTable): number | undefined {
   if (buf.readUInt32LE(8) !== VERSION) return undefined;
   const count = buf.readUInt32LE(buf.length - TRAILER);
   if (HEADER + count * ENTRY + TRAILER !== buf.length) return undefined;
-  if ((crc32(buf.subarray(0, buf.length - 8)) >>> 0) !== buf.readUInt32LE(buf.length - 8)) return undefined;
+  if (crc32(buf.subarray(0, buf.length - 8)) >>> 0 !== buf.readUInt32LE(buf.length - 8)) return undefined;
   for (let at = HEADER; at < HEADER + count * ENTRY; at += ENTRY) {
-    table.set(buf.readUInt32LE(at), buf.readUInt32LE(at + 4), buf.readDoubleLE(at + 8), buf.readDoubleLE(at + 16), buf.readDoubleLE(at + 24), buf.readDoubleLE(at + 32));
+    table.set(
+      buf.readUInt32LE(at),
+      buf.readUInt32LE(at + 4),
+      buf.readDoubleLE(at + 8),
+      buf.readDoubleLE(at + 16),
+      buf.readDoubleLE(at + 24),
+      buf.readDoubleLE(at + 32),
+    );
   }
   return buf.readUInt32LE(12);
 }
@@ -95,7 +102,6 @@ interface ParsedJournal {
 function parseJournal(buf: Buffer, table: BaselineTable, accept: (generation: number) => boolean): ParsedJournal {
   const result: ParsedJournal = { generation: undefined, validBytes: 0, records: 0 };
   let at = 0;
-  let apply = false;
   while (at < buf.length) {
     const nl = buf.indexOf(0x0a, at);
     if (nl < 0) break;
@@ -107,8 +113,7 @@ function parseJournal(buf: Buffer, table: BaselineTable, accept: (generation: nu
     if (result.generation === undefined) {
       if (f[0] !== 'G' || Number(f[1]) !== VERSION || !/^\d+$/.test(f[2] ?? '')) break;
       result.generation = Number(f[2]);
-      apply = accept(result.generation);
-      if (!apply) return result;
+      if (!accept(result.generation)) return result;
     } else {
       const key = f[1] ?? '';
       const nums = f.slice(2).map(Number);

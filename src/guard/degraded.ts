@@ -79,21 +79,24 @@ export class DegradedScans {
     if (next === undefined || this.#closed || (this.#retryTimer && next >= this.#retryAt)) return;
     if (this.#retryTimer) clearTimeout(this.#retryTimer);
     this.#retryAt = next;
-    this.#retryTimer = setTimeout(() => {
-      this.#retryTimer = undefined;
-      this.#retryAt = Infinity;
-      void this.#d
-        .enqueue(async () => {
-          if (!this.#d.active()) return;
-          // watched again: whatever happened there meanwhile is found now
-          const ids = this.#slotsOf(this.#d.watching.retryDue());
-          if (ids.length) await this.#d.scan(ids);
-          await this.#d.flushPending();
-        })
-        .finally(() => {
-          if (this.#d.active()) this.#scheduleRetry(); // else the share is away: stopAll() forgot the list
-        });
-    }, Math.max(50, next - performance.now()));
+    this.#retryTimer = setTimeout(
+      () => {
+        this.#retryTimer = undefined;
+        this.#retryAt = Infinity;
+        void this.#d
+          .enqueue(async () => {
+            if (!this.#d.active()) return;
+            // watched again: whatever happened there meanwhile is found now
+            const ids = this.#slotsOf(this.#d.watching.retryDue());
+            if (ids.length) await this.#d.scan(ids);
+            await this.#d.flushPending();
+          })
+          .finally(() => {
+            if (this.#d.active()) this.#scheduleRetry(); // else the share is away: stopAll() forgot the list
+          });
+      },
+      Math.max(50, next - performance.now()),
+    );
     this.#retryTimer.unref();
   }
 
@@ -108,7 +111,10 @@ export class DegradedScans {
       await this.#d.enqueue(() => this.#d.flushPending());
       this.#d.metrics.shareDegradedScanDuration.observe((performance.now() - started) / 1000);
       this.#d.onRound?.();
-      this.#d.logger.debug({ files: counts.filesChecked, missing: counts.missing, dirs: this.#d.watching.degradedCount, ms: Math.round(performance.now() - started) }, 'degraded directories scanned');
+      this.#d.logger.debug(
+        { files: counts.filesChecked, missing: counts.missing, dirs: this.#d.watching.degradedCount, ms: Math.round(performance.now() - started) },
+        'degraded directories scanned',
+      );
     })().finally(() => {
       this.#round = undefined;
     });

@@ -119,7 +119,10 @@ export class UnreadableFiles {
   log(): void {
     if (this.#files.size === this.#logged) return;
     this.#logged = this.#files.size;
-    if (this.#files.size === 0) return void this.#logger.info('every expected share file is readable again');
+    if (this.#files.size === 0) {
+      this.#logger.info('every expected share file is readable again');
+      return;
+    }
     const { count, files } = this.list(10);
     this.#logger.error(
       { count, files: files.map((x) => `${x.path} (${x.code}; tasks ${x.taskIds.join(',')})`) },

@@ -45,7 +45,14 @@ export async function inotifyWatchLimit(needed: number, options: { procRoot?: st
   const namespaceMaxWatches = await readNumber(path.join(proc, 'sys/user/max_inotify_watches'));
   const limits = [maxUserWatches, namespaceMaxWatches].filter((n): n is number => n !== undefined);
   const target = Math.max(0, Math.min(needed, MAX_PROBE));
-  const result: InotifyLimit = { probed: 0, enough: false, needed, ...(maxUserWatches !== undefined ? { maxUserWatches } : {}), ...(namespaceMaxWatches !== undefined ? { namespaceMaxWatches } : {}), ...(limits.length ? { configured: Math.min(...limits) } : {}) };
+  const result: InotifyLimit = {
+    probed: 0,
+    enough: false,
+    needed,
+    ...(maxUserWatches !== undefined ? { maxUserWatches } : {}),
+    ...(namespaceMaxWatches !== undefined ? { namespaceMaxWatches } : {}),
+    ...(limits.length ? { configured: Math.min(...limits) } : {}),
+  };
   const dir = await mkdtemp(path.join(options.tmp ?? tmpdir(), 'cvat-warden-inotify-probe-'));
   const watchers: FSWatcher[] = [];
   try {
@@ -80,11 +87,15 @@ export interface WatchLimitVerdict {
 export async function inotifyDoctorCheck(directories: number): Promise<WatchLimitVerdict> {
   const needed = directories + 10;
   const limit = await inotifyWatchLimit(needed);
-  const configured = limit.configured === undefined ? 'limit unreadable' : `limit ${limit.configured}${limit.namespaceMaxWatches !== undefined && limit.namespaceMaxWatches < (limit.maxUserWatches ?? Infinity) ? ' (this user namespace)' : ''}`;
+  const configured =
+    limit.configured === undefined
+      ? 'limit unreadable'
+      : `limit ${limit.configured}${limit.namespaceMaxWatches !== undefined && limit.namespaceMaxWatches < (limit.maxUserWatches ?? Infinity) ? ' (this user namespace)' : ''}`;
   const fix = `raise it: sysctl -w fs.inotify.max_user_watches=${Math.max(524_288, needed * 2)} (persist it in /etc/sysctl.d/; in a rootless container also user.max_inotify_watches), or stop other watchers of the same user`;
   const base = `${directories} share directories to watch (one watch each, about 1 KB of kernel memory), ${configured}`;
   if (limit.enough) return { status: 'ok', detail: `${base}; probe: ${limit.probed} watches available` };
-  if (needed > MAX_PROBE && !limit.probeError) return { status: limit.configured !== undefined && limit.configured < needed ? 'fail' : 'ok', detail: `${base}; probe added ${limit.probed} (capped)` };
+  if (needed > MAX_PROBE && !limit.probeError)
+    return { status: limit.configured !== undefined && limit.configured < needed ? 'fail' : 'ok', detail: `${base}; probe added ${limit.probed} (capped)` };
   return {
     status: 'fail',
     detail: `${base}; probe: only ${limit.probed} watches could be added (${limit.probeError ?? 'stopped'}): the rest would be degraded (scanned every 30 s)`,
