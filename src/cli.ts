@@ -2,52 +2,26 @@
 /**
  * cvat-warden command line: parse the command, load one validated config, run it,
  * map the outcome to an exit code (0 ok, 1 problems, 2 usage/config, 3 CVAT
- * unreachable or credentials refused). First Ctrl-C stops cleanly, a second exits now.
+ * unreachable or credentials refused, 130 interrupted). First Ctrl-C stops cleanly, a second exits now.
  */
-import { loadConfig } from './config/index.js';
-import { optionsFor, type CommandName } from './config/options.js';
+import { loadConfig, type CommandConfig } from './config/index.js';
+import { commandHelp, usage } from './config/help.js';
+import { COMMANDS, type CommandName } from './config/options.js';
+import { didYouMean } from './config/suggest.js';
 import { ConfigError, EXIT, WardenError, describeError, exitCodeFor } from './errors.js';
 import { createLogger } from './log.js';
 import { createMetrics } from './metrics.js';
 import { packageVersion } from './version.js';
 import type { CommandContext } from './commands/context.js';
 
-const COMMANDS: Record<CommandName, string> = {
-  warm: 'warm the chunks the annotation UI will read, once, then exit',
-  check: 'check that every share file of cache-dependent tasks is in place, once, then exit',
-  run: 'the service: discover, warm and keep warm, guard the share, serve /metrics',
-  doctor: 'check the setup (CVAT, credentials, share, limits) and explain each problem',
-  emulate: 'start the bundled CVAT emulator with a sample deployment',
-  demo: 'emulator + warm + guard end to end, for a first look without a CVAT',
-};
+const isCommand = (name: string): name is CommandName => Object.hasOwn(COMMANDS, name);
 
-function usage(): string {
-  const lines = [`cvat-warden ${packageVersion()} — keeps CVAT's chunk cache warm and its share intact`, '', 'Usage: cvat-warden <command> [options]', '', 'Commands:'];
-  for (const [name, text] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(9)} ${text}`);
-  lines.push('', 'Run `cvat-warden <command> --help` for its options.', 'Exit codes: 0 ok · 1 problems found (chunks failed, files missing) · 2 usage or config error · 3 CVAT unreachable or credentials refused');
-  return lines.join('\n');
+function unknownCommand(name: string): number {
+  process.stderr.write(`cvat-warden: unknown command "${name}"${didYouMean(name, [...Object.keys(COMMANDS), 'help', 'version'])}\n\n${usage(packageVersion())}\n`);
+  return EXIT.usage;
 }
 
-function commandHelp(command: CommandName): string {
-  const lines = [`Usage: cvat-warden ${command} [options]`, '', COMMANDS[command], '', 'Options:'];
-  for (const o of optionsFor(command)) {
-    const flag = `--${o.name}${o.type === 'boolean' ? '' : ` <${o.type === 'ids' ? 'id,…' : o.type}>`}`;
-    const extras = [o.env && `env ${o.env}`, o.default !== undefined && `default ${o.default}`].filter(Boolean).join(', ');
-    lines.push(`  ${flag.padEnd(30)} ${o.help}${extras ? ` (${extras})` : ''}`);
-  }
-  if (['warm', 'check', 'run', 'doctor'].includes(command)) {
-    lines.push('', 'Credentials (exactly one): CVAT_ACCESS_TOKEN or --token-file · CVAT_API_KEY or --api-key-file · CVAT_USERNAME + CVAT_PASSWORD or --password-file');
-  }
-  return lines.join('\n');
-}
-
-async function dispatch(command: CommandName, argv: string[], context: CommandContext): Promise<number> {
-  const config = loadConfig(command, argv);
-  if (config.help) {
-    context.stdout.write(`${commandHelp(command)}\n`);
-    return EXIT.ok;
-  }
-  context.logger.level = config.logLevel;
+async function dispatch(command: CommandName, config: CommandConfig, context: CommandContext): Promise<number> {
   switch (command) {
     case 'warm':
       return (await import('./commands/warm.js')).runWarm(config, context);
@@ -56,21 +30,48 @@ async function dispatch(command: CommandName, argv: string[], context: CommandCo
   }
 }
 
-export async function main(argv: string[]): Promise<number> {
-  const [name, ...rest] = argv;
-  if (!name || name === '--help' || name === '-h' || name === 'help') {
-    process.stdout.write(`${usage()}\n`);
-    return name ? EXIT.ok : EXIT.usage;
+/** Usage, help and version, answered before any config is read; undefined for a command to run. */
+function answerWithoutConfig(name: string | undefined, rest: readonly string[]): number | undefined {
+  if (!name) {
+    process.stdout.write(`${usage(packageVersion())}\n`);
+    return EXIT.usage;
   }
-  if (name === '--version' || name === '-v') {
+  if (name === '--help' || name === '-h' || (name === 'help' && rest.length === 0)) {
+    process.stdout.write(`${usage(packageVersion())}\n`);
+    return EXIT.ok;
+  }
+  if (name === 'help') {
+    const topic = rest[0]!;
+    if (!isCommand(topic)) return unknownCommand(topic);
+    process.stdout.write(`${commandHelp(topic)}\n`);
+    return EXIT.ok;
+  }
+  if (name === '--version' || name === '-V' || name === '-v' || name === 'version') {
     process.stdout.write(`${packageVersion()}\n`);
     return EXIT.ok;
   }
-  if (!(name in COMMANDS)) {
-    process.stderr.write(`cvat-warden: unknown command "${name}"\n\n${usage()}\n`);
-    return EXIT.usage;
+  if (!isCommand(name)) return unknownCommand(name);
+  return undefined;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  const answered = answerWithoutConfig(name, rest);
+  if (answered !== undefined || !name || !isCommand(name)) return answered ?? EXIT.usage;
+  // Config first (LOG_LEVEL included): a bad value is listed with every other problem, exit 2.
+  let config: CommandConfig;
+  try {
+    config = loadConfig(name, rest);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`cvat-warden ${name}: ${error.message}\n`);
+    return exitCodeFor(error);
   }
-  const logger = createLogger();
+  if (config.help) {
+    process.stdout.write(`${commandHelp(name)}\n`);
+    return EXIT.ok;
+  }
+  const logger = createLogger({ level: config.logLevel });
   const metrics = createMetrics({ buildInfo: { version: packageVersion() }, defaultMetrics: name === 'run' });
   const controller = new AbortController();
   let signals = 0;
@@ -90,7 +91,7 @@ export async function main(argv: string[]): Promise<number> {
     process.on('SIGTERM', onSignal);
   }
   try {
-    return await dispatch(name as CommandName, rest, { stdout: process.stdout, stderr: process.stderr, logger, metrics, signal: controller.signal });
+    return await dispatch(name, config, { stdout: process.stdout, stderr: process.stderr, logger, metrics, signal: controller.signal });
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`cvat-warden ${name}: ${error.message}\n`);

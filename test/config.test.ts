@@ -27,7 +27,7 @@ describe('config', () => {
     );
     expect(problems).toHaveLength(8); // the invalid --task also leaves the scope empty
     expect(problems.join('\n')).toMatch(/--concurrency: expected a whole number, got "lots"/);
-    expect(problems.join('\n')).toMatch(/--max-age: expected between 1m and 24h/);
+    expect(problems.join('\n')).toMatch(/--max-age: expected 1m to 23h59m \(CVAT drops chunks 24 h after building them\), got "30h"/);
     expect(problems.join('\n')).toMatch(/--quality: expected one of compressed, original, both/);
     expect(problems.join('\n')).toMatch(/--bogus: unknown option/);
     expect(problems.join('\n')).toMatch(/--task: expected positive id numbers/);

@@ -16,6 +16,7 @@ import {
   type Emulator,
 } from '../src/emulator/index.js';
 import { http } from './support/emulator-http.js';
+import { loadConfig } from '../src/config/index.js';
 
 const dirs: string[] = [];
 let emu: Emulator | undefined;
@@ -60,7 +61,7 @@ describe('demo deployment', () => {
     const write = process.stdout.write.bind(process.stdout);
     process.stdout.write = ((chunk: string) => (writes.push(String(chunk)), true)) as typeof process.stdout.write;
     try {
-      emu = await runEmulateCommand({ port: 0, shareDir: tempDir(), buildTimeMs: 2 }, { info: (...args: unknown[]) => void logs.push(args) });
+      emu = await runEmulateCommand({ ...loadConfig('emulate', [], {}).emulator, port: 0, shareDir: tempDir(), buildTimeMs: 2 }, { info: (...args: unknown[]) => void logs.push(args) });
     } finally {
       process.stdout.write = write;
     }

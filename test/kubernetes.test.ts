@@ -12,11 +12,14 @@ import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { OPTIONS } from '../src/config/options.js';
+import { OPTIONS as TABLE, type OptionSpec } from '../src/config/options.js';
 import { itWithKubectl, kustomize, type K8sObject } from './support/kubectl.js';
 import { codeBlocks, readmeSection, shellCommands } from './support/readme.js';
 import { describeWithSharedCvat } from './support/shared-cvat.js';
 import { useTempDir } from './support/tmp.js';
+
+/** The options table, widened: these tests look up env names of any row. */
+const OPTIONS: readonly OptionSpec[] = TABLE;
 
 const execFileAsync = promisify(execFile);
 const itKubectl = itWithKubectl('kubernetes');

@@ -6,7 +6,8 @@ import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { WardenError } from '../src/errors.js';
 import { createLogger } from '../src/log.js';
-import { DEFAULT_MAX_AGE_MS, LEDGER_FILES, Ledger, type LedgerOptions } from '../src/warm/ledger.js';
+import { parseOptions } from '../src/config/parse.js';
+import { LEDGER_FILES, Ledger, type LedgerOptions } from '../src/warm/ledger.js';
 import { encodeLines } from '../src/warm/ledger-format.js';
 
 const HOUR = 3_600_000;
@@ -156,12 +157,13 @@ describe('freshness', () => {
     expect(a.isFresh('j1/compressed', 2, maxAge)).toBe(false);
     expect(a.isFresh('j1/compressed', 3, maxAge)).toBe(false);
     expect(a.isFresh('unknown', 0, maxAge)).toBe(false);
-    // Default max age is 20 h.
-    expect(DEFAULT_MAX_AGE_MS).toBe(20 * HOUR);
+    // The default --max-age (options table) is 20 h.
+    const defaultMaxAge = parseOptions('warm', [], {}).values['max-age'];
+    expect(defaultMaxAge).toBe(20 * HOUR);
     clock.t = T0 + 20 * HOUR - 1;
-    expect(a.isFresh('j1/compressed', 0)).toBe(true);
+    expect(a.isFresh('j1/compressed', 0, defaultMaxAge)).toBe(true);
     clock.t = T0 + 20 * HOUR;
-    expect(a.isFresh('j1/compressed', 0)).toBe(false);
+    expect(a.isFresh('j1/compressed', 0, defaultMaxAge)).toBe(false);
     // A clock that went back far: not trusted.
     clock.t = T0 - 6 * 60_000;
     expect(a.isFresh('j1/compressed', 0, maxAge)).toBe(false);

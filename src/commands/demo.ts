@@ -38,7 +38,7 @@ export async function runDemo(config: CommandConfig, context: CommandContext): P
   const prepared = await prepareDemoShare(shareDir);
   const demo = demoDeployment(shareDir);
   // Port 0 unless one was asked for: the demo must not trip over a real CVAT on 8080.
-  const port = config.options.sources.get('port') === '--port' ? config.emulator.port : 0;
+  const port = config.options.sources.port === '--port' ? config.emulator.port : 0;
   const emulator = await startEmulator({ ...demo, host: config.emulator.host, port, buildTimeMs: config.emulator.buildTimeMs, chunkWorkers: config.emulator.workers });
   let service: WardenService | undefined;
   try {

@@ -11,7 +11,7 @@ import { requestLimits, type RequestLimits } from '../cvat/limits.js';
 import type { Scope } from '../cvat/inventory.js';
 import type { Quality } from '../domain.js';
 import { registerSecret } from '../secrets.js';
-import type { CommandName } from './options.js';
+import { optionsFor, type CommandName, type OptionValues } from './options.js';
 import { parseOptions, type ParsedOptions } from './parse.js';
 
 export interface CvatConfig {
@@ -38,25 +38,25 @@ export interface CommandConfig {
   command: CommandName;
   help: boolean;
   json: boolean;
-  logLevel: string;
+  logLevel: OptionValues['log-level'];
+  /** Undefined when not given: the logger picks pretty on a terminal, json otherwise. */
+  logFormat: OptionValues['log-format'];
   stateDir: string;
   cvat: CvatConfig;
   scope: Scope;
   warm: WarmSettings;
   dryRun: boolean;
   shareDir: string | undefined;
-  shareTasks: number[];
-  /** undefined: the guard decides (1 h local, 10 min on network shares). */
+  shareTasks: readonly number[];
+  /** Undefined when not given: the guard picks its default from the share's file system. */
   scanIntervalMs: number | undefined;
   pollIntervalMs: number;
   listen: { host: string; port: number };
   webhookSecret: string | undefined;
   emulator: { host: string; port: number; version: string; buildTimeMs: number; workers: number };
-  /** Raw option values, for commands with extras. */
+  /** Every option's typed value and where the given ones came from, for commands with extras. */
   options: ParsedOptions;
 }
-
-const TTL_MS = 24 * 3_600_000;
 
 function readSecretFile(path: string, what: string, problems: string[]): string | undefined {
   try {
@@ -69,15 +69,11 @@ function readSecretFile(path: string, what: string, problems: string[]): string 
   }
 }
 
-function resolveCredentials(o: ParsedOptions, env: NodeJS.ProcessEnv, problems: string[]): CvatCredentials | undefined {
-  const str = (name: string) => o.values.get(name) as string | undefined;
-  const tokenFile = str('token-file');
-  const keyFile = str('api-key-file');
-  const token = tokenFile ? readSecretFile(tokenFile, 'access token', problems) : env['CVAT_ACCESS_TOKEN'] || undefined;
-  const key = keyFile ? readSecretFile(keyFile, 'API key', problems) : env['CVAT_API_KEY'] || undefined;
-  const username = str('username');
-  const passwordFile = str('password-file');
-  const password = passwordFile ? readSecretFile(passwordFile, 'password', problems) : env['CVAT_PASSWORD'] || undefined;
+function resolveCredentials(v: OptionValues, problems: string[]): CvatCredentials | undefined {
+  const token = v['token-file'] ? readSecretFile(v['token-file'], 'access token', problems) : v['access-token'];
+  const key = v['api-key-file'] ? readSecretFile(v['api-key-file'], 'API key', problems) : v['api-key'];
+  const username = v.username;
+  const password = v['password-file'] ? readSecretFile(v['password-file'], 'password', problems) : v.password;
   for (const secret of [token, key, password]) registerSecret(secret);
 
   const given = [token && 'an access token', key && 'an API key', (username || password) && 'a username/password'].filter(Boolean);
@@ -92,32 +88,26 @@ function resolveCredentials(o: ParsedOptions, env: NodeJS.ProcessEnv, problems: 
 
 export function loadConfig(command: CommandName, argv: readonly string[], env: NodeJS.ProcessEnv = process.env): CommandConfig {
   const o = parseOptions(command, argv, env);
+  const v = o.values;
   const problems = [...o.problems];
-  const get = <T>(name: string): T | undefined => o.values.get(name) as T | undefined;
-  const help = get<boolean>('help') ?? false;
-  const needsCvat = command === 'warm' || command === 'check' || command === 'run' || command === 'doctor';
+  const help = v.help;
+  const needsCvat = optionsFor(command).some((spec) => spec.name === 'url');
 
   let url = '';
-  const rawUrl = get<string>('url');
   if (needsCvat && !help) {
-    if (!rawUrl) problems.push('CVAT URL is missing: set CVAT_URL or --url (e.g. https://cvat.example.com)');
+    if (!v.url) problems.push('CVAT URL is missing: set CVAT_URL or --url (e.g. https://cvat.example.com)');
     else {
-      const parsed = parseBaseUrl(rawUrl);
-      if (parsed.problem) problems.push(`${o.sources.get('url')}: ${parsed.problem}`);
+      const parsed = parseBaseUrl(v.url);
+      if (parsed.problem) problems.push(`${o.sources.url}: ${parsed.problem}`);
       else url = parsed.url!.toString().replace(/\/+$/, '');
     }
   }
-  const credentials = needsCvat && !help ? resolveCredentials(o, env, problems) : undefined;
+  const credentials = needsCvat && !help ? resolveCredentials(v, problems) : undefined;
   if (needsCvat && !help && !credentials && !problems.some((p) => /password|user/.test(p))) {
     problems.push('no CVAT credentials: set CVAT_ACCESS_TOKEN (or --token-file), CVAT_API_KEY, or CVAT_USERNAME and CVAT_PASSWORD');
   }
 
-  const scope: Scope = {
-    all: get<boolean>('all') ?? false,
-    taskIds: get<number[]>('task') ?? [],
-    projectIds: get<number[]>('project') ?? [],
-    jobIds: get<number[]>('job') ?? [],
-  };
+  const scope: Scope = { all: v.all, taskIds: [...v.task], projectIds: [...v.project], jobIds: [...v.job] };
   const scoped = scope.all || scope.taskIds.length + scope.projectIds.length + scope.jobIds.length > 0;
   if ((command === 'warm' || command === 'check') && !help && !scoped) {
     problems.push('nothing to do: choose --all, --task ID, --project ID' + (command === 'warm' ? ' or --job ID' : ''));
@@ -126,81 +116,52 @@ export function loadConfig(command: CommandName, argv: readonly string[], env: N
     problems.push('--all cannot be combined with --task, --project or --job');
   }
 
-  const quality = get<string>('quality') ?? 'compressed';
-  const concurrency = get<number>('concurrency') ?? 1;
-  if (concurrency < 1 || concurrency > 64) problems.push(`${o.sources.get('concurrency')}: expected 1 to 64 requests in flight, got ${concurrency}`);
-  const maxAgeMs = get<number>('max-age') ?? 20 * 3_600_000;
-  if (maxAgeMs >= TTL_MS || maxAgeMs < 60_000) {
-    problems.push(`${o.sources.get('max-age')}: expected between 1m and 24h (CVAT drops chunks 24 h after building them), got ${maxAgeMs / 3_600_000} h`);
-  }
-
-  const requestTimeoutMs = get<number>('request-timeout') ?? 60_000;
-  const chunkTimeoutMs = get<number>('chunk-timeout') ?? 120_000;
-  for (const [name, ms] of [['request-timeout', requestTimeoutMs], ['chunk-timeout', chunkTimeoutMs]] as const) {
-    if (ms < 100 || ms > 3_600_000) problems.push(`${o.sources.get(name)}: expected between 100ms and 1h, got ${ms} ms`);
-  }
-  const maxPages = get<number>('max-list-pages') ?? 100;
-  if (maxPages < 1 || maxPages > 100_000) problems.push(`${o.sources.get('max-list-pages')}: expected 1 to 100000 pages, got ${maxPages}`);
-  const maxResponseMib = get<number>('max-response-mib') ?? 64;
-  if (maxResponseMib < 1 || maxResponseMib > 4096) problems.push(`${o.sources.get('max-response-mib')}: expected 1 to 4096 MiB, got ${maxResponseMib}`);
-
-  const listenText = get<string>('listen') ?? '0.0.0.0:9464';
-  const listenMatch = /^(.*):(\d{1,5})$/.exec(listenText);
+  const listenMatch = /^(.*):(\d{1,5})$/.exec(v.listen);
   const listen = { host: listenMatch?.[1]?.replace(/^\[|\]$/g, '') || '0.0.0.0', port: Number(listenMatch?.[2] ?? NaN) };
-  if (command === 'run' && (!listenMatch || listen.port > 65535)) problems.push(`${o.sources.get('listen')}: expected host:port such as 0.0.0.0:9464, got "${listenText}"`);
+  if (command === 'run' && (!listenMatch || listen.port > 65535)) problems.push(`${o.sources.listen ?? 'default of --listen'}: expected host:port such as 0.0.0.0:9464, got "${v.listen}"`);
 
   let webhookSecret: string | undefined;
   if (command === 'run') {
-    const file = get<string>('webhook-secret-file');
-    webhookSecret = file ? readSecretFile(file, 'webhook secret', problems) : env['CVAT_WEBHOOK_SECRET'] || undefined;
+    const file = v['webhook-secret-file'];
+    webhookSecret = file ? readSecretFile(file, 'webhook secret', problems) : v['webhook-secret'];
     registerSecret(webhookSecret);
   }
 
-  const port = get<number>('port') ?? 8080;
-  if (port > 65535) problems.push(`--port: expected 0 to 65535, got ${port}`);
-  const workers = get<number>('workers') ?? 2;
-  if (workers < 1) problems.push(`--workers: expected at least 1, got ${workers}`);
-
-  if (problems.length > 0) throw new ConfigError(problems);
+  // With --help the command is not run, so only the help is shown.
+  if (problems.length > 0 && !help) throw new ConfigError(problems);
   return {
     command,
     help,
-    json: get<boolean>('json') ?? false,
-    logLevel: get<string>('log-level') ?? 'info',
-    stateDir: get<string>('state-dir') ?? './.cvat-warden',
+    json: v.json,
+    logLevel: v['log-level'],
+    logFormat: v['log-format'],
+    stateDir: v['state-dir'],
     cvat: {
       url,
       credentials,
-      organization: get<string>('org'),
-      limits: requestLimits({ requestTimeoutMs, chunkTimeoutMs, maxResponseBytes: maxResponseMib * 1024 * 1024 }),
-      maxPages,
+      organization: v.org,
+      limits: requestLimits({ requestTimeoutMs: v['request-timeout'], chunkTimeoutMs: v['chunk-timeout'], maxResponseBytes: v['max-response-mib'] * 1024 * 1024 }),
+      maxPages: v['max-list-pages'],
     },
     scope,
     warm: {
-      qualities: quality === 'both' ? ['compressed', 'original'] : [quality as Quality],
-      previews: get<boolean>('previews') ?? false,
-      contextImages: get<boolean>('context-images') ?? false,
+      qualities: v.quality === 'both' ? ['compressed', 'original'] : [v.quality],
+      previews: v.previews,
+      contextImages: v['context-images'],
       // The service stops warming completed jobs unless asked; a one-off `warm` includes them.
-      skipCompleted: command === 'run' ? !(get<boolean>('warm-completed') ?? false) : (get<boolean>('skip-completed') ?? false),
-      concurrency,
-      maxAgeMs,
-      coldThresholdMs: get<number>('cold-threshold') ?? 250,
+      skipCompleted: command === 'run' ? !v['warm-completed'] : v['skip-completed'],
+      concurrency: v.concurrency,
+      maxAgeMs: v['max-age'],
+      coldThresholdMs: v['cold-threshold'],
     },
-    dryRun: get<boolean>('dry-run') ?? false,
-    shareDir: get<string>('share-dir'),
-    shareTasks: get<number[]>('share-tasks') ?? [],
-    // no static default: the guard picks 1 h on local disks, 10 min on network shares (scanIntervalFor)
-    scanIntervalMs: get<number>('scan-interval'),
-    pollIntervalMs: get<number>('poll-interval') ?? 60_000,
+    dryRun: v['dry-run'],
+    shareDir: v['share-dir'],
+    shareTasks: v['share-tasks'],
+    scanIntervalMs: v['scan-interval'],
+    pollIntervalMs: v['poll-interval'],
     listen,
     webhookSecret,
-    emulator: {
-      host: get<string>('host') ?? '127.0.0.1',
-      port,
-      version: get<string>('cvat-version') ?? '2.73.0',
-      buildTimeMs: get<number>('build-time') ?? 300,
-      workers,
-    },
+    emulator: { host: v.host, port: v.port, version: v['cvat-version'], buildTimeMs: v['build-time'], workers: v.workers },
     options: o,
   };
 }

@@ -1,37 +1,98 @@
 /**
- * Every command-line option, with its environment variable, the commands that take it,
- * and its help text. One table drives parsing, validation and `--help`.
+ * Every option — its flag, environment variable, commands, default, bounds and help
+ * text — in one table. Parsing, validation, `--help`, the README's configuration table
+ * and the typed `OptionValues` record are all derived from it; nothing else in `src/`
+ * may restate a default. Adding an option is adding one row.
  */
-export type OptionType = 'string' | 'boolean' | 'integer' | 'number' | 'duration' | 'ids' | 'path';
-export type CommandName = 'warm' | 'check' | 'run' | 'doctor' | 'emulate' | 'demo';
+/** Every command and its one-line summary (top-level usage, `help`, README). */
+export const COMMANDS = {
+  warm: 'warm the chunks the annotation UI will read, once, then exit',
+  check: 'check that every share file of cache-dependent tasks is in place, once, then exit',
+  run: 'the service: discover, warm and keep warm, guard the share, serve /metrics',
+  doctor: 'check the setup (CVAT, credentials, share, limits) and explain each problem',
+  emulate: 'start the bundled CVAT emulator with a sample deployment',
+  demo: 'emulator + warm + guard end to end, for a first look without a CVAT',
+} as const;
+export type CommandName = keyof typeof COMMANDS;
+export const COMMAND_NAMES = Object.keys(COMMANDS) as readonly CommandName[];
 
-export interface OptionSpec {
-  name: string;
-  type: OptionType;
-  env?: string;
-  commands: readonly CommandName[];
-  help: string;
-  default?: string;
-  /** Allowed values for string options. */
-  choices?: readonly string[];
+export type OptionType = OptionSpec['type'];
+
+interface CommonSpec {
+  /** Flag name without `--`; also the key in `OptionValues`. */
+  readonly name: string;
+  readonly env?: string;
+  readonly commands: readonly CommandName[];
+  readonly help: string;
+  /** One-letter alias (`-h`). */
+  readonly short?: string;
+  /** Only an environment variable, never a flag: secrets must not show up in `ps`. */
+  readonly envOnly?: true;
+  /** Never echoed in a message; registered for redaction as soon as it is read. */
+  readonly secret?: true;
+  /**
+   * For a default that depends on the situation and is computed where the situation is
+   * known (the guard knows the share's file system, the logger whether stderr is a
+   * terminal): documented here, and the option's value stays `undefined` when not given.
+   */
+  readonly defaultText?: string;
 }
 
-const CVAT: readonly CommandName[] = ['warm', 'check', 'run', 'doctor'];
-const WARMING: readonly CommandName[] = ['warm', 'run'];
-const GUARDING: readonly CommandName[] = ['check', 'run', 'doctor'];
-const ALL: readonly CommandName[] = ['warm', 'check', 'run', 'doctor', 'emulate', 'demo'];
+export interface BooleanSpec extends CommonSpec {
+  readonly type: 'boolean';
+  /** On unless `--no-<name>` when true; off unless `--<name>` otherwise. */
+  readonly default?: boolean;
+}
+export interface StringSpec extends CommonSpec {
+  readonly type: 'string' | 'path';
+  readonly default?: string;
+  readonly choices?: readonly string[];
+}
+export interface IntegerSpec extends CommonSpec {
+  readonly type: 'integer';
+  readonly default?: number;
+  readonly min: number;
+  readonly max: number;
+  /** Why the bounds are what they are, for the message when a value is outside them. */
+  readonly boundsWhy?: string;
+}
+/** Durations are written as text (`20h`, `1h30m`, `250ms`); their bounds are mandatory. */
+export interface DurationSpec extends CommonSpec {
+  readonly type: 'duration';
+  readonly default?: string;
+  readonly min: string;
+  readonly max: string;
+  readonly boundsWhy?: string;
+}
+export interface IdsSpec extends CommonSpec {
+  readonly type: 'ids';
+}
+export type OptionSpec = BooleanSpec | StringSpec | IntegerSpec | DurationSpec | IdsSpec;
 
-export const OPTIONS: readonly OptionSpec[] = [
+/** Node's timers fire after 1 ms beyond 2^31-1 ms (~24.8 days), so no duration may exceed it. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+const CVAT = ['warm', 'check', 'run', 'doctor'] as const;
+const WARMING = ['warm', 'run'] as const;
+const GUARDING = ['check', 'run', 'doctor'] as const;
+const JSON_OUTPUT = ['warm', 'check', 'doctor'] as const;
+const EMULATOR = ['emulate', 'demo'] as const;
+const ALL = COMMAND_NAMES;
+
+export const OPTIONS = [
   { name: 'url', type: 'string', env: 'CVAT_URL', commands: CVAT, help: 'CVAT base URL, with its path prefix if any (https://cvat.example.com)' },
+  { name: 'access-token', type: 'string', env: 'CVAT_ACCESS_TOKEN', envOnly: true, secret: true, commands: CVAT, help: 'personal access token (Authorization: Bearer, CVAT ≥ 2.48); or --token-file' },
   { name: 'token-file', type: 'path', env: 'CVAT_ACCESS_TOKEN_FILE', commands: CVAT, help: 'file holding a personal access token (Docker secret); or set CVAT_ACCESS_TOKEN' },
+  { name: 'api-key', type: 'string', env: 'CVAT_API_KEY', envOnly: true, secret: true, commands: CVAT, help: 'legacy API key (Authorization: Token); or --api-key-file' },
   { name: 'api-key-file', type: 'path', env: 'CVAT_API_KEY_FILE', commands: CVAT, help: 'file holding a legacy API key (Authorization: Token); or set CVAT_API_KEY' },
   { name: 'username', type: 'string', env: 'CVAT_USERNAME', commands: CVAT, help: 'user for basic auth, with CVAT_PASSWORD or --password-file' },
+  { name: 'password', type: 'string', env: 'CVAT_PASSWORD', envOnly: true, secret: true, commands: CVAT, help: 'password for basic auth, with CVAT_USERNAME; or --password-file' },
   { name: 'password-file', type: 'path', env: 'CVAT_PASSWORD_FILE', commands: CVAT, help: 'file holding the password; or set CVAT_PASSWORD' },
-  { name: 'org', type: 'string', env: 'CVAT_ORG', commands: CVAT, help: 'organization slug (X-Organization); default: everything the account sees' },
-  { name: 'request-timeout', type: 'duration', env: 'CVAT_WARDEN_REQUEST_TIMEOUT', commands: CVAT, default: '60s', help: 'deadline of one CVAT API or list request, headers and body (100ms to 1h; /api/server/about at most 30s)' },
-  { name: 'chunk-timeout', type: 'duration', env: 'CVAT_WARDEN_CHUNK_TIMEOUT', commands: WARMING, default: '120s', help: "deadline of one chunk request, headers and body; leave room for CVAT's own 50 s build wait (100ms to 1h)" },
-  { name: 'max-list-pages', type: 'integer', env: 'CVAT_WARDEN_MAX_LIST_PAGES', commands: CVAT, default: '100', help: 'give up on a CVAT list after this many pages of 500 (1 to 100000)' },
-  { name: 'max-response-mib', type: 'integer', env: 'CVAT_WARDEN_MAX_RESPONSE_MIB', commands: CVAT, default: '64', help: 'largest CVAT API answer read, in MiB (1 to 4096); task metadata lists every frame' },
+  { name: 'org', type: 'string', env: 'CVAT_ORG', commands: CVAT, defaultText: 'all the account sees', help: 'organization slug (X-Organization)' },
+  { name: 'request-timeout', type: 'duration', env: 'CVAT_WARDEN_REQUEST_TIMEOUT', commands: CVAT, default: '60s', min: '100ms', max: '1h', help: 'deadline of one CVAT API or list request, headers and body (/api/server/about at most 30s)' },
+  { name: 'chunk-timeout', type: 'duration', env: 'CVAT_WARDEN_CHUNK_TIMEOUT', commands: WARMING, default: '120s', min: '100ms', max: '1h', help: "deadline of one chunk request, headers and body; leave room for CVAT's own 50 s build wait" },
+  { name: 'max-list-pages', type: 'integer', env: 'CVAT_WARDEN_MAX_LIST_PAGES', commands: CVAT, default: 100, min: 1, max: 100_000, help: 'give up on a CVAT list after this many pages of 500' },
+  { name: 'max-response-mib', type: 'integer', env: 'CVAT_WARDEN_MAX_RESPONSE_MIB', commands: CVAT, default: 64, min: 1, max: 4096, help: 'largest CVAT API answer read, in MiB; task metadata lists every frame' },
   { name: 'all', type: 'boolean', commands: ['warm', 'check'], help: 'every task the account can see' },
   { name: 'task', type: 'ids', commands: ['warm', 'check'], help: 'task id(s), repeatable or comma-separated' },
   { name: 'project', type: 'ids', commands: ['warm', 'check'], help: 'project id(s)' },
@@ -41,27 +102,60 @@ export const OPTIONS: readonly OptionSpec[] = [
   { name: 'context-images', type: 'boolean', commands: WARMING, help: 'also warm context images of frames that have related files' },
   { name: 'skip-completed', type: 'boolean', commands: ['warm'], help: 'leave out jobs in state completed' },
   { name: 'warm-completed', type: 'boolean', commands: ['run'], help: 'keep jobs in state completed warm too (by default the service stops warming them)' },
-  { name: 'concurrency', type: 'integer', env: 'CVAT_WARDEN_CONCURRENCY', commands: WARMING, default: '1', help: 'chunk requests in flight; keep below the number of CVAT chunk workers (2 by default)' },
-  { name: 'cold-threshold', type: 'duration', env: 'CVAT_WARDEN_COLD_THRESHOLD', commands: WARMING, default: '250ms', help: 'a chunk answer slower than this counts as built by the request (its 24 h start now); faster ones were already cached' },
-  { name: 'max-age', type: 'duration', env: 'CVAT_WARDEN_MAX_AGE', commands: WARMING, default: '20h', help: 're-confirm a chunk once it is this old (CVAT drops it 24 h after it was built)' },
-  { name: 'state-dir', type: 'path', env: 'CVAT_WARDEN_STATE_DIR', commands: ['warm', 'check', 'run', 'doctor'], default: './.cvat-warden', help: 'where the ledger and guard state live' },
+  { name: 'concurrency', type: 'integer', env: 'CVAT_WARDEN_CONCURRENCY', commands: WARMING, default: 1, min: 1, max: 64, help: 'chunk requests in flight; keep below the number of CVAT chunk workers (2 by default)' },
+  { name: 'cold-threshold', type: 'duration', env: 'CVAT_WARDEN_COLD_THRESHOLD', commands: WARMING, default: '250ms', min: '1ms', max: '10m', help: 'a chunk answer slower than this counts as built by the request (its 24 h start now); faster ones were already cached' },
+  { name: 'max-age', type: 'duration', env: 'CVAT_WARDEN_MAX_AGE', commands: WARMING, default: '20h', min: '1m', max: '23h59m', boundsWhy: 'CVAT drops chunks 24 h after building them', help: 're-confirm a chunk once it is this old (CVAT drops it 24 h after it was built); a chunk found cached with no known build time counts as this old' },
+  { name: 'state-dir', type: 'path', env: 'CVAT_WARDEN_STATE_DIR', commands: CVAT, default: './.cvat-warden', help: 'where the ledger and guard state live' },
   { name: 'dry-run', type: 'boolean', commands: ['warm'], help: 'print the plan (tasks, jobs, chunks, estimated time) and request no chunk' },
-  { name: 'json', type: 'boolean', commands: ['warm', 'check', 'doctor'], help: 'print a JSON summary on stdout' },
+  { name: 'json', type: 'boolean', commands: JSON_OUTPUT, help: 'print the result on stdout as JSON (schemas/<command>.schema.json)' },
   { name: 'share-dir', type: 'path', env: 'CVAT_SHARE_DIR', commands: ['check', 'run', 'doctor', 'emulate', 'demo'], help: "host path where CVAT's share (/home/django/share) is mounted" },
   { name: 'share-tasks', type: 'ids', env: 'CVAT_WARDEN_SHARE_TASKS', commands: GUARDING, help: 'treat these tasks as share-backed (CVAT < 2.44 cannot say)' },
-  { name: 'scan-interval', type: 'duration', env: 'CVAT_WARDEN_SCAN_INTERVAL', commands: ['run'], help: 'full reconcile scan of the share every this long (default 1h; 10m on network shares, decided by the guard)' },
+  { name: 'scan-interval', type: 'duration', env: 'CVAT_WARDEN_SCAN_INTERVAL', commands: ['run'], defaultText: '1h; 10m on network shares', min: '1m', max: '24d', help: 'full reconcile scan of the share every this long' },
   { name: 'listen', type: 'string', env: 'CVAT_WARDEN_LISTEN', commands: ['run', 'doctor'], default: '0.0.0.0:9464', help: 'address for /metrics, /healthz, /readyz, /status and webhooks (doctor asks the running service there)' },
-  { name: 'poll-interval', type: 'duration', env: 'CVAT_WARDEN_POLL_INTERVAL', commands: ['run'], default: '60s', help: 'how often to look for new or changed tasks' },
+  { name: 'poll-interval', type: 'duration', env: 'CVAT_WARDEN_POLL_INTERVAL', commands: ['run'], default: '60s', min: '1s', max: '24d', help: 'how often to look for new or changed tasks' },
+  { name: 'webhook-secret', type: 'string', env: 'CVAT_WEBHOOK_SECRET', envOnly: true, secret: true, commands: ['run'], help: 'webhook secret (enables POST /webhooks/cvat, HMAC X-Signature-256); or --webhook-secret-file' },
   { name: 'webhook-secret-file', type: 'path', env: 'CVAT_WEBHOOK_SECRET_FILE', commands: ['run'], help: 'file with the webhook secret; or set CVAT_WEBHOOK_SECRET' },
-  { name: 'port', type: 'integer', commands: ['emulate', 'demo'], default: '8080', help: 'emulator port (0 = any free port)' },
-  { name: 'host', type: 'string', commands: ['emulate', 'demo'], default: '127.0.0.1', help: 'emulator address' },
+  { name: 'port', type: 'integer', commands: EMULATOR, default: 8080, min: 0, max: 65535, help: 'emulator port (0 = any free port)' },
+  { name: 'host', type: 'string', commands: EMULATOR, default: '127.0.0.1', help: 'emulator address' },
   { name: 'cvat-version', type: 'string', commands: ['emulate'], default: '2.73.0', help: 'CVAT version the emulator pretends to be (2.14.4 for the pre-2.20 API)' },
-  { name: 'build-time', type: 'duration', commands: ['emulate', 'demo'], default: '300ms', help: 'emulated time to build one chunk' },
-  { name: 'workers', type: 'integer', commands: ['emulate', 'demo'], default: '2', help: 'emulated chunk workers' },
-  { name: 'log-level', type: 'string', env: 'LOG_LEVEL', commands: ALL, choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info', help: 'log level (logs go to stderr as JSON lines)' },
-  { name: 'help', type: 'boolean', commands: ALL, help: 'show this help' },
-];
+  { name: 'build-time', type: 'duration', commands: EMULATOR, default: '300ms', min: '0ms', max: '10m', help: 'emulated time to build one chunk' },
+  { name: 'workers', type: 'integer', commands: EMULATOR, default: 2, min: 1, max: 64, help: 'emulated chunk workers' },
+  { name: 'log-level', type: 'string', env: 'LOG_LEVEL', commands: ALL, choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info', help: 'least severe log level written (logs go to stderr)' },
+  { name: 'log-format', type: 'string', env: 'CVAT_WARDEN_LOG_FORMAT', commands: ALL, choices: ['pretty', 'json'], defaultText: 'pretty on a terminal, json otherwise', help: 'log lines on stderr: pretty (for people) or json (one object per line, for collectors)' },
+  { name: 'help', type: 'boolean', short: 'h', commands: ALL, help: 'show this help' },
+] as const satisfies readonly OptionSpec[];
+
+export type OptionRow = (typeof OPTIONS)[number];
+export type OptionName = OptionRow['name'];
+
+type ValueOf<R> = R extends { type: 'boolean' } ? boolean
+  : R extends { type: 'integer' | 'duration' } ? number
+  : R extends { type: 'ids' } ? readonly number[]
+  : R extends { choices: readonly (infer C)[] } ? C
+  : string;
+/** Booleans are false and id lists empty when not given; other options have a value when the table gives a default. */
+type AlwaysSet<R> = R extends { type: 'boolean' | 'ids' } ? true : R extends { default: unknown } ? true : false;
+
+/** The parsed value of every option, typed from the table (durations in milliseconds). */
+export type OptionValues = { [R in OptionRow as R['name']]: AlwaysSet<R> extends true ? ValueOf<R> : ValueOf<R> | undefined };
 
 export function optionsFor(command: CommandName): OptionSpec[] {
-  return OPTIONS.filter((o) => o.commands.includes(command));
+  return OPTIONS.filter((o: OptionSpec) => o.commands.includes(command));
+}
+
+export function optionSpec(name: OptionName): OptionSpec {
+  return OPTIONS.find((o) => o.name === name)!;
+}
+
+/** How the default reads in `--help` and the README; undefined when there is none. */
+export function defaultLabel(spec: OptionSpec): string | undefined {
+  if (spec.defaultText !== undefined) return spec.defaultText;
+  if (spec.type === 'boolean') return spec.default ? 'on' : undefined;
+  if (spec.type === 'ids') return undefined;
+  return spec.default !== undefined ? String(spec.default) : undefined;
+}
+
+/** How the bounds read in `--help` and the README. */
+export function boundsLabel(spec: OptionSpec): string | undefined {
+  return spec.type === 'integer' || spec.type === 'duration' ? `${spec.min} to ${spec.max}` : undefined;
 }

@@ -1,32 +1,39 @@
 /**
- * Turns argv + environment into typed option values, collecting every problem instead
- * of stopping at the first, so `cvat-warden` can list them all and exit 2.
+ * Turns argv + environment into the typed `OptionValues` record of options.ts,
+ * collecting every problem instead of stopping at the first, so `cvat-warden` can list
+ * them all and exit 2. Bounds, choices and defaults come from the table only.
  */
 import { parseArgs } from 'node:util';
-import { optionsFor, type CommandName, type OptionSpec } from './options.js';
+import { registerSecret } from '../secrets.js';
+import { OPTIONS, optionsFor, type CommandName, type OptionName, type OptionSpec, type OptionValues } from './options.js';
+import { didYouMean } from './suggest.js';
 
-export type OptionValue = string | boolean | number | number[];
+type Value = string | boolean | number | readonly number[];
 
 export interface ParsedOptions {
-  values: Map<string, OptionValue>;
-  /** Where each value came from, for messages: `--concurrency` or `CVAT_WARDEN_CONCURRENCY`. */
-  sources: Map<string, string>;
-  positionals: string[];
+  values: OptionValues;
+  /** Where each given value came from, for messages: `--concurrency` or `CVAT_WARDEN_CONCURRENCY`. Absent for defaults. */
+  sources: Partial<Record<OptionName, string>>;
   problems: string[];
 }
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
-/** "20h", "90m", "1.5s", "250ms", or a bare number of seconds → milliseconds. */
+/** "20h", "1h30m", "1.5s", "250ms", or a bare number of seconds → milliseconds. */
 export function parseDuration(text: string): number | undefined {
-  const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/.exec(text);
-  if (!match) return undefined;
-  return Math.round(Number(match[1]) * UNITS[match[2] ?? 's']!);
+  const trimmed = text.trim();
+  if (/^\d+(?:\.\d+)?$/.test(trimmed)) return Math.round(Number(trimmed) * 1000);
+  if (!/^(?:\d+(?:\.\d+)?\s*(?:ms|s|m|h|d)\s*)+$/.test(trimmed)) return undefined;
+  let total = 0;
+  for (const [, amount, unit] of trimmed.matchAll(/(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)/g)) total += Number(amount) * UNITS[unit!]!;
+  return Math.round(total);
 }
 
-function convert(spec: OptionSpec, raw: string | boolean, origin: string, problems: string[]): OptionValue | undefined {
+const range = (min: number | string, max: number | string, why: string | undefined) => `${min} to ${max}${why ? ` (${why})` : ''}`;
+
+function convert(spec: OptionSpec, raw: string | boolean, origin: string, problems: string[]): Value | undefined {
   const bad = (expected: string) => {
-    problems.push(`${origin}: expected ${expected}, got ${JSON.stringify(raw)}`);
+    problems.push(`${origin}: expected ${expected}${spec.secret ? '' : `, got ${JSON.stringify(raw)}`}`);
     return undefined;
   };
   switch (spec.type) {
@@ -37,15 +44,13 @@ function convert(spec: OptionSpec, raw: string | boolean, origin: string, proble
       return bad('true or false');
     case 'integer': {
       const n = typeof raw === 'string' && /^\d+$/.test(raw.trim()) ? Number(raw) : NaN;
-      return Number.isSafeInteger(n) ? n : bad('a whole number');
-    }
-    case 'number': {
-      const n = typeof raw === 'string' ? Number(raw) : NaN;
-      return Number.isFinite(n) ? n : bad('a number');
+      if (!Number.isSafeInteger(n)) return bad('a whole number');
+      return n >= spec.min && n <= spec.max ? n : bad(range(spec.min, spec.max, spec.boundsWhy));
     }
     case 'duration': {
       const ms = typeof raw === 'string' ? parseDuration(raw) : undefined;
-      return ms !== undefined ? ms : bad('a duration such as 20h, 90m, 30s or 500ms');
+      if (ms === undefined) return bad('a duration such as 20h, 1h30m, 90s or 500ms');
+      return ms >= parseDuration(spec.min)! && ms <= parseDuration(spec.max)! ? ms : bad(range(spec.min, spec.max, spec.boundsWhy));
     }
     case 'ids': {
       if (typeof raw !== 'string') return bad('ids');
@@ -62,48 +67,74 @@ function convert(spec: OptionSpec, raw: string | boolean, origin: string, proble
   }
 }
 
-export function parseOptions(command: CommandName, argv: readonly string[], env: NodeJS.ProcessEnv): ParsedOptions {
-  const specs = optionsFor(command);
+/** The value an option has when nothing sets it: the table's default, false, an empty list, or undefined. */
+function defaultValue(spec: OptionSpec): Value | undefined {
+  if (spec.type === 'boolean') return spec.default ?? false;
+  if (spec.type === 'ids') return [];
+  if (spec.default === undefined) return undefined;
   const problems: string[] = [];
-  const values = new Map<string, OptionValue>();
-  const sources = new Map<string, string>();
+  const value = convert(spec, typeof spec.default === 'number' ? String(spec.default) : spec.default, `default of --${spec.name}`, problems);
+  if (problems.length) throw new Error(`options table: ${problems.join('; ')}`);
+  return value;
+}
+
+function unknownOption(command: CommandName, rawName: string, name: string, flags: readonly string[]): string {
+  const row = OPTIONS.find((o) => o.name === name);
+  if (row && 'envOnly' in row) return `${rawName}: not taken as a flag (a secret on the command line shows in ps): set ${row.env}`;
+  if (row) return `${rawName}: not an option of "${command}" (it is one of ${row.commands.join(', ')})`;
+  return `${rawName}: unknown option for "${command}"${didYouMean(name, flags, '--')} (see cvat-warden ${command} --help)`;
+}
+
+export function parseOptions(command: CommandName, argv: readonly string[], env: NodeJS.ProcessEnv): ParsedOptions {
+  const specs = optionsFor(command).filter((s) => !s.envOnly);
+  const known = new Map(specs.map((s) => [s.name, s]));
+  const problems: string[] = [];
+  const given = new Map<string, Value>();
+  const sources: Partial<Record<string, string>> = {};
   const parseSpec = Object.fromEntries(
-    specs.map((s) => [s.name, { type: s.type === 'boolean' ? ('boolean' as const) : ('string' as const), multiple: s.type === 'ids' }]),
+    specs.map((s) => [s.name, { type: s.type === 'boolean' ? ('boolean' as const) : ('string' as const), multiple: s.type === 'ids', ...(s.short ? { short: s.short } : {}) }]),
   );
   // strict: false so unknown options are collected as problems rather than thrown one at a time.
   const { tokens } = parseArgs({ args: [...argv], options: parseSpec, strict: false, allowPositionals: true, tokens: true });
-  const positionals: string[] = [];
-  const known = new Map(specs.map((s) => [s.name, s]));
-  for (const token of tokens ?? []) {
-    if (token.kind === 'positional') positionals.push(token.value);
+  // The word after an unknown `--name` is taken as its value, not reported again (and never echoed: it may be a secret).
+  let valueOfUnknown = -1;
+  for (const token of tokens) {
+    if (token.kind === 'positional') {
+      if (token.index === valueOfUnknown) continue;
+      const asTask = known.has('task') && /^\d+(,\d+)*$/.test(token.value) ? ` (e.g. --task ${token.value})` : '';
+      problems.push(`unexpected argument ${JSON.stringify(token.value)}: "${command}" takes only options${asTask}`);
+      continue;
+    }
     if (token.kind !== 'option') continue;
-    const spec = known.get(token.name);
-    const origin = `--${token.name}`;
+    const negated = token.name.startsWith('no-') ? known.get(token.name.slice(3)) : undefined;
+    const spec = known.get(token.name) ?? (negated?.type === 'boolean' ? negated : undefined);
     if (!spec) {
-      problems.push(`${token.rawName}: unknown option for "${command}" (see cvat-warden ${command} --help)`);
+      if (token.value === undefined) valueOfUnknown = token.index + 1;
+      problems.push(unknownOption(command, token.rawName, token.name, [...known.keys()]));
       continue;
     }
     if (spec.type !== 'boolean' && token.value === undefined) {
-      problems.push(`${origin}: needs a value`);
+      problems.push(`${token.rawName}: needs a value`);
       continue;
     }
-    const value = convert(spec, token.value ?? true, origin, problems);
+    const value = convert(spec, spec === negated ? false : (token.value ?? true), token.rawName, problems);
     if (value === undefined) continue;
-    const previous = values.get(spec.name);
-    values.set(spec.name, Array.isArray(previous) && Array.isArray(value) ? [...previous, ...value] : value);
-    sources.set(spec.name, origin);
+    const previous = given.get(spec.name);
+    given.set(spec.name, Array.isArray(previous) && Array.isArray(value) ? [...(previous as number[]), ...(value as number[])] : value);
+    sources[spec.name] = `--${spec.name}`;
   }
-  for (const spec of specs) {
-    if (values.has(spec.name)) continue;
-    const fromEnv = spec.env ? env[spec.env] : undefined;
-    const raw = fromEnv !== undefined && fromEnv !== '' ? fromEnv : spec.default;
-    if (raw === undefined) continue;
-    const origin = fromEnv !== undefined && fromEnv !== '' ? spec.env! : `default of --${spec.name}`;
-    const value = convert(spec, raw, origin, problems);
-    if (value !== undefined) {
-      values.set(spec.name, value);
-      sources.set(spec.name, origin);
+  const values: Record<string, Value | undefined> = {};
+  const applicable = new Set(optionsFor(command).map((s) => s.name));
+  for (const spec of OPTIONS as readonly OptionSpec[]) {
+    let value = given.get(spec.name);
+    const fromEnv = spec.env && applicable.has(spec.name) ? env[spec.env] : undefined;
+    if (value === undefined && fromEnv !== undefined && fromEnv !== '') {
+      if (spec.secret) registerSecret(fromEnv);
+      value = convert(spec, fromEnv, spec.env!, problems);
+      if (value !== undefined) sources[spec.name] = spec.env!;
     }
+    values[spec.name] = value ?? defaultValue(spec);
   }
-  return { values, sources, positionals, problems };
+  // The one cast: the loop above gives every row of the table a value of its row's type.
+  return { values: values as unknown as OptionValues, sources, problems };
 }

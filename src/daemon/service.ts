@@ -102,7 +102,8 @@ export class WardenService {
         stateDir: this.config.stateDir,
         metrics: this.metrics,
         logger: this.logger,
-        scanIntervalMs: this.config.scanIntervalMs,
+        // Not given: the guard picks its own default from the share's file system.
+        ...(this.config.scanIntervalMs !== undefined ? { scanIntervalMs: this.config.scanIntervalMs } : {}),
         lastWarmedAt,
         ...(clock ? { clock: () => clock.now() } : {}),
         ...this.options.guard,

@@ -11,14 +11,15 @@ import { startEmulator, type Emulator } from './emulator.js';
 import { DEMO_CREDENTIALS, demoDeployment } from './scenarios.js';
 import { prepareDemoShare } from './share.js';
 
+/** Defaults live in src/config/options.ts (`emulate --help`); callers pass every value. */
 export interface EmulateArgs {
-  port?: number;
-  host?: string;
+  port: number;
+  host: string;
   /** A share laid out like CVAT's sample share; when absent or empty, a copy of the sample (or a synthetic stand-in) is made. */
   shareDir?: string;
-  version?: string;
-  buildTimeMs?: number;
-  workers?: number;
+  version: string;
+  buildTimeMs: number;
+  workers: number;
 }
 
 function isEmptyDir(dir: string): boolean {
@@ -40,11 +41,11 @@ export async function runEmulateCommand(args: EmulateArgs, logger: Pick<Logger, 
   const demo = demoDeployment(path.resolve(shareDir));
   const emulator = await startEmulator({
     ...demo,
-    host: args.host ?? '127.0.0.1',
-    port: args.port ?? 8080,
-    version: args.version ?? '2.73.0',
-    buildTimeMs: args.buildTimeMs ?? 1500,
-    chunkWorkers: args.workers ?? 2,
+    host: args.host,
+    port: args.port,
+    version: args.version,
+    buildTimeMs: args.buildTimeMs,
+    chunkWorkers: args.workers,
     serverWaitMs: 50_000,
     clock: new OffsetClock(),
   });

@@ -47,7 +47,7 @@ export interface WarmEngineOptions {
    * builds take the chunk worker's time (about a second for 36 images).
    */
   coldThresholdMs?: number;
-  /** Age assumed for a chunk found already cached with no build time of ours on record (someone else built it). */
+  /** Age assumed for a chunk found already cached with no build time of ours on record (someone else built it). @default maxAgeMs */
   assumedAgeMs?: number;
   clock?: Clock;
   random?: () => number;
@@ -96,7 +96,6 @@ export interface WarmResult extends WarmProgress {
 
 const MAX_LISTED_FAILURES = 1000;
 
-const DEFAULT_ASSUMED_AGE_MS = 20 * 3_600_000;
 
 export class WarmEngine {
   private readonly options: WarmEngineOptions;
@@ -283,7 +282,7 @@ export class WarmEngine {
     let builtAt: number;
     if (built) builtAt = now;
     else if (prior?.outcome === 'warm' && prior.confirmedAt + CHUNK_CACHE_TTL_MS > now && prior.confirmedAt <= now) builtAt = prior.confirmedAt;
-    else builtAt = now - (this.options.assumedAgeMs ?? DEFAULT_ASSUMED_AGE_MS);
+    else builtAt = now - (this.options.assumedAgeMs ?? this.options.maxAgeMs);
     ledger.record(request.series, request.slot, { confirmedAt: builtAt, outcome: 'warm', ...(Number.isFinite(checksum) ? { checksum } : {}) }, updated);
   }
 

@@ -47,8 +47,6 @@ import { CODE_MASK, HAS_CHECKSUM, MAX_SLOT, OUTCOME, OUTCOME_NAMES, SlotStore, t
 export { OUTCOME, type Outcome } from './ledger-store.js';
 export { FORMAT_VERSION as LEDGER_FORMAT_VERSION } from './ledger-format.js';
 
-/** Default `maxAgeMs` of `isFresh`: 20 h, leaving 4 h of CVAT's 24 h chunk TTL as margin. */
-export const DEFAULT_MAX_AGE_MS = 20 * 60 * 60 * 1000;
 
 /** Entries confirmed further than this in the future (clock went back) are not fresh. */
 const FUTURE_TOLERANCE_MS = 5 * 60 * 1000;
@@ -374,7 +372,7 @@ export class Ledger implements AsyncDisposable {
    * it. Entries confirmed more than 5 minutes "in the future" (the clock went back)
    * are not fresh. Pure: a mismatching date does not drop anything.
    */
-  isFresh(series: string, slot: number, maxAgeMs: number = DEFAULT_MAX_AGE_MS, currentUpdatedDate?: string): boolean {
+  isFresh(series: string, slot: number, maxAgeMs: number, currentUpdatedDate?: string): boolean {
     const id = this.store.idOf(series);
     if (id === undefined) return false;
     if (currentUpdatedDate !== undefined && this.store.dateOf(id) !== currentUpdatedDate) return false;
