@@ -1,8 +1,11 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, expectTypeOf, it } from 'vitest';
 import { loadConfig } from '../src/config/index.js';
+import { COMMAND_NAMES, MAX_TIMER_MS, OPTIONS, type OptionSpec, type OptionValues } from '../src/config/options.js';
+import { parseDuration, parseOptions } from '../src/config/parse.js';
+import { closest } from '../src/config/suggest.js';
 import { ConfigError } from '../src/errors.js';
 import { clearSecretsForTests, redactSecrets } from '../src/secrets.js';
 
@@ -69,5 +72,76 @@ describe('config', () => {
   it('never puts a secret into a problem message', () => {
     const problems = problemsOf(() => loadConfig('warm', ['--all', '--url', 'https://user:hunter22@cvat'], { CVAT_PASSWORD: 'hunter22' }));
     expect(problems.join('\n')).not.toContain('hunter22');
+  });
+
+  it('rejects durations outside their bounds, from flags and from the environment', () => {
+    const run = (argv: string[], env: NodeJS.ProcessEnv = {}) => problemsOf(() => loadConfig('run', argv, { ...BASE_ENV, ...env })).join('\n');
+    expect(run(['--poll-interval', '0', '--scan-interval', '0'])).toMatch(/--poll-interval: expected 1s to 24d, got "0"[\s\S]*--scan-interval: expected 1m to 24d, got "0"/);
+    // 25 days is beyond Node's timer limit (2^31-1 ms): such a timer fires after 1 ms.
+    expect(run(['--poll-interval', '25d'])).toMatch(/--poll-interval: expected 1s to 24d, got "25d"/);
+    expect(run([], { CVAT_WARDEN_SCAN_INTERVAL: '10s' })).toMatch(/CVAT_WARDEN_SCAN_INTERVAL: expected 1m to 24d, got "10s"/);
+    expect(run(['--concurrency', '65'])).toMatch(/--concurrency: expected 1 to 64, got "65"/);
+    expect(loadConfig('run', ['--poll-interval', '1h30m', '--scan-interval', '24d'], BASE_ENV)).toMatchObject({ pollIntervalMs: 5_400_000, scanIntervalMs: 24 * 86_400_000 });
+  });
+
+  it('every duration and integer of the table has bounds within the timer limit, and every default is valid', () => {
+    for (const spec of OPTIONS as readonly OptionSpec[]) {
+      if (spec.type === 'duration') {
+        expect(parseDuration(spec.min), spec.name).toBeGreaterThanOrEqual(0);
+        expect(parseDuration(spec.max)!, spec.name).toBeLessThanOrEqual(MAX_TIMER_MS);
+        expect(parseDuration(spec.min)!, spec.name).toBeLessThan(parseDuration(spec.max)!);
+      }
+      if (spec.type === 'integer') expect(spec.min, spec.name).toBeLessThan(spec.max);
+    }
+    for (const command of COMMAND_NAMES) expect(parseOptions(command, [], {}).problems, command).toEqual([]);
+  });
+
+  it('leaves situation-dependent defaults to the component that knows the situation', () => {
+    const config = loadConfig('run', [], BASE_ENV);
+    expect(config.scanIntervalMs).toBeUndefined(); // the guard: 1h with inotify, 10m on network shares
+    expect(config.logFormat).toBeUndefined(); // the logger: pretty on a terminal, json otherwise
+    expect(config.pollIntervalMs).toBe(60_000);
+  });
+
+  it('validates LOG_LEVEL with everything else', () => {
+    const problems = problemsOf(() => loadConfig('warm', ['--concurrency', '0'], { LOG_LEVEL: 'loud' }));
+    expect(problems.join('\n')).toMatch(/LOG_LEVEL: expected one of fatal, error, warn, info, debug, trace, silent, got "loud"/);
+    expect(problems.join('\n')).toMatch(/--concurrency: expected 1 to 64/);
+    expect(problems.join('\n')).toMatch(/CVAT URL is missing/);
+    expect(loadConfig('warm', ['--all'], { ...BASE_ENV, LOG_LEVEL: 'debug' }).logLevel).toBe('debug');
+  });
+
+  it('rejects positional arguments and suggests the option meant', () => {
+    const problems = problemsOf(() => loadConfig('warm', ['12', '--concurency', '2', '--al'], BASE_ENV));
+    expect(problems).toContain('unexpected argument "12": "warm" takes only options (e.g. --task 12)');
+    expect(problems.join('\n')).toMatch(/--concurency: unknown option for "warm" — did you mean --concurrency\?/);
+    expect(problems.join('\n')).toMatch(/--al: unknown option for "warm" — did you mean --all\?/);
+    expect(problems.join('\n')).not.toMatch(/unexpected argument "2"/); // the value of the mistyped option, not a second problem
+    expect(problemsOf(() => loadConfig('check', ['--all', '--job', '3'], BASE_ENV)).join('\n')).toMatch(/--job: not an option of "check" \(it is one of warm\)/);
+    expect(closest('wram', ['warm', 'check', 'run'])).toBe('warm');
+    expect(closest('xyz', ['warm', 'check', 'run'])).toBeUndefined();
+  });
+
+  it('takes secrets only from the environment or a file, and never echoes them', () => {
+    const problems = problemsOf(() => loadConfig('run', ['--access-token', 'pat-on-the-command-line'], { CVAT_URL: 'https://cvat' }));
+    expect(problems.join('\n')).toMatch(/--access-token: not taken as a flag .*set CVAT_ACCESS_TOKEN/);
+    expect(problems.join('\n')).not.toContain('pat-on-the-command-line');
+    const config = loadConfig('run', [], { ...BASE_ENV, CVAT_WEBHOOK_SECRET: 'hook-secret-123456' });
+    expect(config.webhookSecret).toBe('hook-secret-123456');
+    expect(redactSecrets('sig hook-secret-123456')).toBe('sig [REDACTED]');
+    for (const env of ['CVAT_ACCESS_TOKEN', 'CVAT_API_KEY', 'CVAT_PASSWORD', 'CVAT_WEBHOOK_SECRET']) {
+      expect((OPTIONS as readonly OptionSpec[]).find((o) => o.env === env), env).toMatchObject({ secret: true, envOnly: true });
+    }
+  });
+
+  it('derives typed values from the table', () => {
+    const { values } = parseOptions('warm', ['--quality', 'both', '--task', '1,2'], {});
+    expectTypeOf(values.quality).toEqualTypeOf<'compressed' | 'original' | 'both'>();
+    expectTypeOf(values['max-age']).toEqualTypeOf<number>();
+    expectTypeOf(values['scan-interval']).toEqualTypeOf<number | undefined>();
+    expectTypeOf(values.task).toEqualTypeOf<readonly number[]>();
+    expectTypeOf(values.all).toEqualTypeOf<boolean>();
+    expectTypeOf<OptionValues['org']>().toEqualTypeOf<string | undefined>();
+    expect(values).toMatchObject({ quality: 'both', task: [1, 2], all: false, 'max-age': 20 * 3_600_000, 'build-time': 300 });
   });
 });

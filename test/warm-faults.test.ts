@@ -51,7 +51,7 @@ async function warm(tasks: TaskSpec[], options: { emulator?: Parameters<typeof s
   options.beforeEngine?.(emulator);
   ledger = await Ledger.open(stateDir);
   const metrics = createMetrics({ buildInfo: { version: 'test' } });
-  const engine = new WarmEngine({ client, features, ledger, metrics, logger: silentLogger(), concurrency: options.concurrency ?? 2, maxAgeMs: 3_600_000, retry: { ...FAST, ...options.retry } });
+  const engine = new WarmEngine({ client, features, ledger, metrics, logger: silentLogger(), concurrency: options.concurrency ?? 2, maxAgeMs: 3_600_000, coldThresholdMs: 250, retry: { ...FAST, ...options.retry } });
   const plan = { ...PLAN, indexChunks: features.indexChunks };
   const result = await engine.run(planRequests(planned, plan), summarizePlan(planned, plan).requests);
   return { result, metrics, emulator };

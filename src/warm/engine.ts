@@ -46,7 +46,7 @@ export interface WarmEngineOptions {
    * for this request; faster ones were cache hits. Hits with Range take milliseconds,
    * builds take the chunk worker's time (about a second for 36 images).
    */
-  coldThresholdMs?: number;
+  coldThresholdMs: number;
   /** Age assumed for a chunk found already cached with no build time of ours on record (someone else built it). @default maxAgeMs */
   assumedAgeMs?: number;
   clock?: Clock;
@@ -259,7 +259,7 @@ export class WarmEngine {
     metrics?.chunkRequests.inc({ quality: request.quality, outcome });
     metrics?.chunkRequestDuration.observe({ quality: request.quality }, latencyMs / 1000);
     this.options.onSample?.({ latencyMs, status, kind: request.kind, chunk: `${request.series}#${request.slot}` });
-    if (verdict.action === 'warm') this.recordWarm(request, headers, counts.retryAfter > 0 || latencyMs >= (this.options.coldThresholdMs ?? 250));
+    if (verdict.action === 'warm') this.recordWarm(request, headers, counts.retryAfter > 0 || latencyMs >= this.options.coldThresholdMs);
     return verdict;
   }
 
