@@ -71,7 +71,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${commandHelp(name)}\n`);
     return EXIT.ok;
   }
-  const logger = createLogger({ level: config.logLevel });
+  const logger = createLogger({ level: config.logLevel, format: config.logFormat });
   const metrics = createMetrics({ buildInfo: { version: packageVersion() }, defaultMetrics: name === 'run' });
   const controller = new AbortController();
   let signals = 0;

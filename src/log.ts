@@ -1,24 +1,99 @@
 /**
- * pino logger shared by all components. JSON lines to stderr (stdout is kept for
- * command output such as --json and tables). Credentials are redacted twice: by
- * path for the usual suspects, and by value for anything registered in secrets.ts.
+ * pino logger shared by all components, on stderr (stdout is kept for command output
+ * such as --json and tables). Two formats: `json` (one object per line, for collectors)
+ * and `pretty` (pino-pretty's formatter, for people); the default is pretty when stderr
+ * is a terminal, json otherwise — decided here and nowhere else. On a terminal, lines
+ * are written above the progress bar (`StatusLine`) so the two never interleave.
+ * Credentials are redacted twice: by path for the usual suspects, and by value for
+ * anything registered in secrets.ts.
  */
 import { pino, type Logger, type DestinationStream } from 'pino';
+import { prettyFactory } from 'pino-pretty';
 import { redactSecrets } from './secrets.js';
 
 export type { Logger } from 'pino';
+export type LogFormat = 'pretty' | 'json';
 
 export interface LoggerOptions {
   level?: string;
+  /** Undefined: pretty when `terminal` is a TTY, json otherwise. */
+  format?: LogFormat | undefined;
   /** Where lines go; defaults to stderr (fd 2). Tests pass a capturing stream. */
   destination?: DestinationStream;
+  /** The stream logs go to when no destination is given, for the TTY check. @default process.stderr */
+  terminal?: NodeJS.WriteStream;
+}
+
+/**
+ * The bottom line of a terminal, owned by whoever shows progress there. Everything else
+ * written to the terminal goes through `writeAbove`, which clears the line, writes, and
+ * redraws it.
+ */
+export class StatusLine {
+  #text = '';
+  readonly #stream: NodeJS.WritableStream;
+
+  constructor(stream: NodeJS.WritableStream) {
+    this.#stream = stream;
+  }
+
+  get active(): boolean {
+    return this.#text !== '';
+  }
+
+  show(text: string): void {
+    this.#text = text;
+    this.#stream.write(`\r${text}\x1b[K`);
+  }
+
+  writeAbove(chunk: string): void {
+    if (!this.#text) {
+      this.#stream.write(chunk);
+      return;
+    }
+    this.#stream.write(`\r\x1b[K${chunk}${chunk.endsWith('\n') ? '' : '\n'}${this.#text}`);
+  }
+
+  /** Leaves the last state of the line on screen and moves below it. */
+  finish(): void {
+    if (!this.#text) return;
+    this.#text = '';
+    this.#stream.write('\n');
+  }
+}
+
+const statusLines = new WeakMap<NodeJS.WritableStream, StatusLine>();
+
+/** The one status line of a terminal stream, shared by the logger and the progress bar. */
+export function statusLineOf(stream: NodeJS.WritableStream): StatusLine {
+  let line = statusLines.get(stream);
+  if (!line) statusLines.set(stream, (line = new StatusLine(stream)));
+  return line;
+}
+
+export function resolveLogFormat(format: LogFormat | undefined, terminal: { isTTY?: boolean }): LogFormat {
+  return format ?? (terminal.isTTY ? 'pretty' : 'json');
+}
+
+function destinationFor(options: LoggerOptions, format: LogFormat, terminal: NodeJS.WriteStream): DestinationStream {
+  const sink: DestinationStream = options.destination ?? (terminal.isTTY ? { write: (line) => statusLineOf(terminal).writeAbove(line) } : pino.destination({ fd: 2, sync: true }));
+  if (format === 'json') return sink;
+  const pretty = prettyFactory({
+    colorize: !options.destination && terminal.isTTY && terminal.hasColors?.() === true,
+    translateTime: 'SYS:HH:MM:ss',
+    ignore: 'pid,hostname,name',
+    singleLine: true,
+  });
+  return { write: (line: string) => sink.write(pretty(line)) };
 }
 
 export function createLogger(options: LoggerOptions = {}): Logger {
+  const terminal = options.terminal ?? process.stderr;
+  const format = resolveLogFormat(options.format, options.destination ? {} : terminal);
   return pino(
     {
       name: 'cvat-warden',
-      level: options.level ?? process.env['LOG_LEVEL'] ?? 'info',
+      level: options.level ?? 'info',
       base: { pid: process.pid },
       timestamp: pino.stdTimeFunctions.isoTime,
       redact: {
@@ -27,7 +102,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       },
       hooks: { streamWrite: (line: string) => redactSecrets(line) },
     },
-    options.destination ?? pino.destination({ fd: 2, sync: true }),
+    destinationFor(options, format, terminal),
   );
 }
 

@@ -13,7 +13,42 @@ describe('cvat-warden CLI', () => {
     expect(unknown.stderr).toMatch(/unknown command "frobnicate"/);
     const help = await runCli(['warm', '--help']);
     expect(help.code).toBe(0);
-    expect(help.stdout).toMatch(/--concurrency <integer> .*env CVAT_WARDEN_CONCURRENCY, default 1/);
+    expect(help.stdout).toMatch(/--concurrency <integer> .*env CVAT_WARDEN_CONCURRENCY, default 1, 1 to 64/);
+  });
+
+  it('has the habits admins expect: -h on every command, help <cmd>, -V/--version/version, did you mean', async () => {
+    const short = await runCli(['warm', '-h']);
+    expect(short.code).toBe(0);
+    expect(short.stdout).toMatch(/^Usage: cvat-warden warm \[options\]/);
+    const topic = await runCli(['help', 'warm']);
+    expect(topic.code).toBe(0);
+    expect(topic.stdout).toBe(short.stdout);
+    // --help wins over other problems on the line: the command is not run anyway.
+    expect((await runCli(['check', '--bogus', '--help'])).code).toBe(0);
+    for (const flag of ['-V', '--version', 'version']) {
+      const version = await runCli([flag]);
+      expect(version.code, flag).toBe(0);
+      expect(version.stdout.trim(), flag).toMatch(/^\d+\.\d+\.\d+/);
+    }
+    const typo = await runCli(['wram', '--all']);
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toMatch(/unknown command "wram" — did you mean warm\?/);
+    const helpTypo = await runCli(['help', 'chek']);
+    expect(helpTypo.code).toBe(2);
+    expect(helpTypo.stderr).toMatch(/did you mean check\?/);
+    const option = await runCli(['warm', '--al', '--concurency', '2', '7'], { CVAT_URL: 'https://cvat', CVAT_ACCESS_TOKEN: 'token-abcdef-123' });
+    expect(option.code).toBe(2);
+    expect(option.stderr).toMatch(/--al: unknown option for "warm" — did you mean --all\?/);
+    expect(option.stderr).toMatch(/--concurency: unknown option for "warm" — did you mean --concurrency\?/);
+    expect(option.stderr).toMatch(/unexpected argument "7": "warm" takes only options \(e.g. --task 7\)/);
+  });
+
+  it('an invalid LOG_LEVEL is one problem among all, exit 2, not a crash', async () => {
+    const bad = await runCli(['run', '--poll-interval', '0'], { LOG_LEVEL: 'loud', CVAT_URL: 'https://cvat', CVAT_ACCESS_TOKEN: 'token-abcdef-123' });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/LOG_LEVEL: expected one of fatal, error, warn, info, debug, trace, silent, got "loud"/);
+    expect(bad.stderr).toMatch(/--poll-interval: expected 1s to 24d, got "0"/);
+    expect(bad.stderr).not.toMatch(/Error:|at .*\.js:\d+/);
   });
 
   it('lists every configuration problem at once and exits 2 before touching the network', async () => {

@@ -1,8 +1,9 @@
 /**
- * Progress while warming: a one-line bar on stderr when it is a terminal, otherwise
- * a pino line every few seconds (for docker logs and CI).
+ * Progress while warming: a one-line bar on stderr when it is a terminal (log lines are
+ * written above it, see `StatusLine`), otherwise a pino line every few seconds (for
+ * docker logs and CI).
  */
-import type { Logger } from '../log.js';
+import { statusLineOf, type Logger } from '../log.js';
 import type { WarmProgress } from '../warm/engine.js';
 
 export interface ProgressReporter {
@@ -28,6 +29,7 @@ export function createProgressReporter(logger: Logger, stream: NodeJS.WriteStrea
     return { done, rate, eta, elapsed };
   };
   if (stream.isTTY) {
+    const bar = statusLineOf(stream);
     return {
       update(p) {
         const t = now();
@@ -36,12 +38,10 @@ export function createProgressReporter(logger: Logger, stream: NodeJS.WriteStrea
         const { done, rate, eta } = line(p);
         const width = 24;
         const filled = p.total > 0 ? Math.round((done / p.total) * width) : width;
-        stream.write(
-          `\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${p.total} · warmed ${p.warm} · fresh ${p.fresh} · failed ${p.failed} · stuck ${p.stuck} · ${rate.toFixed(1)}/s · eta ${formatDuration(eta)}\x1b[K`,
-        );
+        bar.show(`[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${p.total} · warmed ${p.warm} · fresh ${p.fresh} · failed ${p.failed} · stuck ${p.stuck} · ${rate.toFixed(1)}/s · eta ${formatDuration(eta)}`);
       },
       done() {
-        stream.write('\n');
+        bar.finish();
       },
     };
   }
