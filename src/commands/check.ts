@@ -8,7 +8,8 @@ import type { CommandConfig } from '../config/index.js';
 import { checkExitCode, formatCheckReport, runCheck } from '../guard/index.js';
 import type { InventoryIssue } from '../cvat/inventory.js';
 import { redactSecrets } from '../secrets.js';
-import { createClient, writeJson, type CommandContext } from './context.js';
+import { createClient, type CommandContext } from './context.js';
+import { writeCommandJson } from './json-output.js';
 import { openLedgerForReading, streamGuardTasks, requireShareDir } from './shared.js';
 
 export async function runCheckCommand(config: CommandConfig, context: CommandContext): Promise<number> {
@@ -31,7 +32,7 @@ export async function runCheckCommand(config: CommandConfig, context: CommandCon
       ...(ledger.lastWarmedAt ? { lastWarmedAt: ledger.lastWarmedAt } : {}),
     });
     const problems = issues.filter((i) => i.severity === 'problem');
-    if (config.json) writeJson(context.stdout, { cvat: { url: client.baseUrl, version: features.version.raw }, ...report, inventoryIssues: issues });
+    if (config.json) writeCommandJson(context.stdout, 'check', { cvat: { url: client.baseUrl, version: features.version.raw }, ...report, inventoryIssues: issues });
     else {
       context.stdout.write(formatCheckReport(report));
       if (problems.length) context.stdout.write(redactSecrets(`\nCould not read from CVAT:\n${problems.map((p) => `  ${p.message}`).join('\n')}\n`));

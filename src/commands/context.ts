@@ -24,7 +24,3 @@ export function createClient(cvat: CvatConfig, context: Pick<CommandContext, 'lo
     onCredentials: (state) => recordCredentials(context.metrics, state.accepted),
   });
 }
-
-export function writeJson(stream: NodeJS.WritableStream, value: unknown): void {
-  stream.write(`${JSON.stringify(value, null, 2)}\n`);
-}

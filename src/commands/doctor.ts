@@ -15,7 +15,8 @@ import type { Job } from '../cvat/shapes.js';
 import { describeError } from '../errors.js';
 import { checkName, detectFsType, inotifyDoctorCheck, type GuardTask } from '../guard/index.js';
 import { redactSecrets } from '../secrets.js';
-import { createClient, writeJson, type CommandContext } from './context.js';
+import { createClient, type CommandContext } from './context.js';
+import { writeCommandJson } from './json-output.js';
 import { checkChunkWorkers } from './doctor-chunks.js';
 import { checkWebhooks } from './doctor-service.js';
 import { collectGuardTasks } from './shared.js';
@@ -54,7 +55,7 @@ export async function runDoctor(config: CommandConfig, context: CommandContext):
     await client.close();
   }
   const failed = checks.filter((c) => c.level === 'fail').length;
-  if (config.json) writeJson(context.stdout, { ok: failed === 0, checks });
+  if (config.json) writeCommandJson(context.stdout, 'doctor', { ok: failed === 0, checks });
   else {
     const mark = { ok: 'ok  ', warn: 'warn', fail: 'FAIL' } as const;
     const lines = checks.map((c) => `[${mark[c.level]}] ${c.name}: ${c.detail}${c.fix ? `\n       fix: ${c.fix}` : ''}`);

@@ -14,7 +14,8 @@ import { WarmEngine, type WarmResult } from '../warm/engine.js';
 import { syncChunkDates } from '../warm/freshness.js';
 import { Ledger } from '../warm/ledger.js';
 import { setCvatInfo } from '../metrics.js';
-import { createClient, writeJson, type CommandContext } from './context.js';
+import { createClient, type CommandContext } from './context.js';
+import { writeCommandJson } from './json-output.js';
 import { createProgressReporter } from './progress.js';
 
 /** Typical cold build time of one chunk (CVAT PR #7081: ~1.2 s for a 36-image chunk); only for estimates. */
@@ -53,7 +54,7 @@ export async function runWarm(config: CommandConfig, context: CommandContext): P
       for (const request of planRequests(tasks, planOptions)) if (ledger.isFresh(request.series, request.slot, config.warm.maxAgeMs)) fresh++;
       const estimateSeconds = ((plan.requests - fresh) * ESTIMATED_SECONDS_PER_CHUNK) / Math.min(config.warm.concurrency, 2);
       const report = { cvat: { url: client.baseUrl, version: features.version.raw }, plan: { ...plan, alreadyFresh: fresh, estimatedSeconds: Math.round(estimateSeconds) }, issues };
-      if (config.json) writeJson(context.stdout, report);
+      if (config.json) writeCommandJson(context.stdout, 'warm', { dryRun: true, ...report });
       else context.stdout.write(formatPlan(report));
       return problems.length ? EXIT.problems : EXIT.ok;
     }
@@ -69,7 +70,7 @@ export async function runWarm(config: CommandConfig, context: CommandContext): P
     }
     metrics.lastWarmPassTimestamp.set(Date.now() / 1000);
     const summary = { cvat: { url: client.baseUrl, version: features.version.raw }, plan, result, issues };
-    if (config.json) writeJson(context.stdout, summary);
+    if (config.json) writeCommandJson(context.stdout, 'warm', { dryRun: false, ...summary });
     else context.stdout.write(formatResult(result, issues));
     if (result.aborted) return 130;
     return result.failed + result.stuck > 0 || problems.length > 0 ? EXIT.problems : EXIT.ok;
