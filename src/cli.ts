@@ -4,13 +4,11 @@
  * map the outcome to an exit code (0 ok, 1 problems, 2 usage/config, 3 CVAT
  * unreachable or credentials refused, 130 interrupted). First Ctrl-C stops cleanly, a second exits now.
  */
-import { loadConfig, type CommandConfig } from './config/index.js';
+import type { CommandConfig } from './config/index.js';
 import { commandHelp, usage } from './config/help.js';
 import { COMMANDS, type CommandName } from './config/options.js';
 import { didYouMean } from './config/suggest.js';
 import { ConfigError, EXIT, WardenError, describeError, exitCodeFor } from './errors.js';
-import { createLogger } from './log.js';
-import { createMetrics } from './metrics.js';
 import { packageVersion } from './version.js';
 import type { CommandContext } from './commands/context.js';
 
@@ -51,6 +49,11 @@ function answerWithoutConfig(name: string | undefined, rest: readonly string[]):
     return EXIT.ok;
   }
   if (!isCommand(name)) return unknownCommand(name);
+  // --help wins over anything else on the line: the command is not run anyway.
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(`${commandHelp(name)}\n`);
+    return EXIT.ok;
+  }
   return undefined;
 }
 
@@ -61,16 +64,16 @@ export async function main(argv: string[]): Promise<number> {
   // Config first (LOG_LEVEL included): a bad value is listed with every other problem, exit 2.
   let config: CommandConfig;
   try {
+    // Loaded here, not at the top: usage, help and version answer without the CVAT client.
+    const { loadConfig } = await import('./config/index.js');
     config = loadConfig(name, rest);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     process.stderr.write(`cvat-warden ${name}: ${error.message}\n`);
     return exitCodeFor(error);
   }
-  if (config.help) {
-    process.stdout.write(`${commandHelp(name)}\n`);
-    return EXIT.ok;
-  }
+  // Loaded after the config: config errors answer without them.
+  const [{ createLogger }, { createMetrics }] = await Promise.all([import('./log.js'), import('./metrics.js')]);
   const logger = createLogger({ level: config.logLevel, format: config.logFormat });
   const metrics = createMetrics({ buildInfo: { version: packageVersion() }, defaultMetrics: name === 'run' });
   const controller = new AbortController();

@@ -8,7 +8,7 @@
  * anything registered in secrets.ts.
  */
 import { pino, type Logger, type DestinationStream } from 'pino';
-import { prettyFactory } from 'pino-pretty';
+import { createRequire } from 'node:module';
 import { redactSecrets } from './secrets.js';
 
 export type { Logger } from 'pino';
@@ -78,6 +78,8 @@ export function resolveLogFormat(format: LogFormat | undefined, terminal: { isTT
 function destinationFor(options: LoggerOptions, format: LogFormat, terminal: NodeJS.WriteStream): DestinationStream {
   const sink: DestinationStream = options.destination ?? (terminal.isTTY ? { write: (line) => statusLineOf(terminal).writeAbove(line) } : pino.destination({ fd: 2, sync: true }));
   if (format === 'json') return sink;
+  // Loaded only when used: JSON logging (the service, CI) does not pay for it.
+  const { prettyFactory } = createRequire(import.meta.url)('pino-pretty') as typeof import('pino-pretty');
   const pretty = prettyFactory({
     colorize: !options.destination && terminal.isTTY && terminal.hasColors?.() === true,
     translateTime: 'SYS:HH:MM:ss',

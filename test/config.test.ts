@@ -76,9 +76,9 @@ describe('config', () => {
 
   it('rejects durations outside their bounds, from flags and from the environment', () => {
     const run = (argv: string[], env: NodeJS.ProcessEnv = {}) => problemsOf(() => loadConfig('run', argv, { ...BASE_ENV, ...env })).join('\n');
-    expect(run(['--poll-interval', '0', '--scan-interval', '0'])).toMatch(/--poll-interval: expected 1s to 24d, got "0"[\s\S]*--scan-interval: expected 1m to 24d, got "0"/);
+    expect(run(['--poll-interval', '0', '--scan-interval', '0'])).toMatch(/--poll-interval: expected 100ms to 24d, got "0"[\s\S]*--scan-interval: expected 1m to 24d, got "0"/);
     // 25 days is beyond Node's timer limit (2^31-1 ms): such a timer fires after 1 ms.
-    expect(run(['--poll-interval', '25d'])).toMatch(/--poll-interval: expected 1s to 24d, got "25d"/);
+    expect(run(['--poll-interval', '25d'])).toMatch(/--poll-interval: expected 100ms to 24d, got "25d"/);
     expect(run([], { CVAT_WARDEN_SCAN_INTERVAL: '10s' })).toMatch(/CVAT_WARDEN_SCAN_INTERVAL: expected 1m to 24d, got "10s"/);
     expect(run(['--concurrency', '65'])).toMatch(/--concurrency: expected 1 to 64, got "65"/);
     expect(loadConfig('run', ['--poll-interval', '1h30m', '--scan-interval', '24d'], BASE_ENV)).toMatchObject({ pollIntervalMs: 5_400_000, scanIntervalMs: 24 * 86_400_000 });
