@@ -15,7 +15,9 @@ import type { CommandContext } from './commands/context.js';
 const isCommand = (name: string): name is CommandName => Object.hasOwn(COMMANDS, name);
 
 function unknownCommand(name: string): number {
-  process.stderr.write(`cvat-warden: unknown command "${name}"${didYouMean(name, [...Object.keys(COMMANDS), 'help', 'version'])}\n\n${usage(packageVersion())}\n`);
+  process.stderr.write(
+    `cvat-warden: unknown command "${name}"${didYouMean(name, [...Object.keys(COMMANDS), 'help', 'version'])}\n\n${usage(packageVersion())}\n`,
+  );
   return EXIT.usage;
 }
 
@@ -39,7 +41,7 @@ function answerWithoutConfig(name: string | undefined, rest: readonly string[]):
     return EXIT.ok;
   }
   if (name === 'help') {
-    const topic = rest[0]!;
+    const topic = rest[0] ?? '';
     if (!isCommand(topic)) return unknownCommand(topic);
     process.stdout.write(`${commandHelp(topic)}\n`);
     return EXIT.ok;
@@ -111,7 +113,6 @@ export async function main(argv: string[]): Promise<number> {
     process.off('SIGTERM', onSignal);
   }
 }
-
 
 main(process.argv.slice(2)).then(
   (code) => {

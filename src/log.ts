@@ -14,6 +14,9 @@ import { redactSecrets } from './secrets.js';
 export type { Logger } from 'pino';
 export type LogFormat = 'pretty' | 'json';
 
+/** A stream that may be a terminal: stderr, or a test's stand-in. */
+export type TerminalStream = NodeJS.WritableStream & { isTTY?: boolean; hasColors?: () => boolean };
+
 export interface LoggerOptions {
   level?: string;
   /** Undefined: pretty when `terminal` is a TTY, json otherwise. */
@@ -21,7 +24,7 @@ export interface LoggerOptions {
   /** Where lines go; defaults to stderr (fd 2). Tests pass a capturing stream. */
   destination?: DestinationStream;
   /** The stream logs go to when no destination is given, for the TTY check. @default process.stderr */
-  terminal?: NodeJS.WriteStream;
+  terminal?: TerminalStream;
 }
 
 /**
@@ -75,13 +78,14 @@ export function resolveLogFormat(format: LogFormat | undefined, terminal: { isTT
   return format ?? (terminal.isTTY ? 'pretty' : 'json');
 }
 
-function destinationFor(options: LoggerOptions, format: LogFormat, terminal: NodeJS.WriteStream): DestinationStream {
-  const sink: DestinationStream = options.destination ?? (terminal.isTTY ? { write: (line) => statusLineOf(terminal).writeAbove(line) } : pino.destination({ fd: 2, sync: true }));
+function destinationFor(options: LoggerOptions, format: LogFormat, terminal: TerminalStream): DestinationStream {
+  const sink: DestinationStream =
+    options.destination ?? (terminal.isTTY ? { write: (line) => statusLineOf(terminal).writeAbove(line) } : pino.destination({ fd: 2, sync: true }));
   if (format === 'json') return sink;
   // Loaded only when used: JSON logging (the service, CI) does not pay for it.
   const { prettyFactory } = createRequire(import.meta.url)('pino-pretty') as typeof import('pino-pretty');
   const pretty = prettyFactory({
-    colorize: !options.destination && terminal.isTTY && terminal.hasColors?.() === true,
+    colorize: !options.destination && terminal.isTTY === true && (terminal.hasColors?.() ?? false),
     translateTime: 'SYS:HH:MM:ss',
     ignore: 'pid,hostname,name',
     singleLine: true,
@@ -90,7 +94,7 @@ function destinationFor(options: LoggerOptions, format: LogFormat, terminal: Nod
 }
 
 export function createLogger(options: LoggerOptions = {}): Logger {
-  const terminal = options.terminal ?? process.stderr;
+  const terminal: TerminalStream = options.terminal ?? process.stderr;
   const format = resolveLogFormat(options.format, options.destination ? {} : terminal);
   return pino(
     {

@@ -13,15 +13,17 @@ import { createLogger, resolveLogFormat } from '../src/log.js';
 import { CLI } from './support/cli.js';
 import { useTempDir } from './support/tmp.js';
 
+const ESC = String.fromCharCode(27);
+
 /** What a terminal shows for this output: \r returns to column 0, ESC[K clears to the end of the line, other escapes are colours. */
 function render(output: string): string[] {
   const lines: string[] = [];
   let line: string[] = [];
   let col = 0;
-  const text = output.replace(/\x1b\[(?!K)[0-9;]*[A-Za-z]/g, '');
+  const text = output.replace(new RegExp(`${ESC}\\[(?!K)[0-9;]*[A-Za-z]`, 'g'), '');
   for (let i = 0; i < text.length; i++) {
     const ch = text[i]!;
-    if (text.startsWith('\x1b[K', i)) {
+    if (text.startsWith(`${ESC}[K`, i)) {
       line.length = col;
       i += 2;
     } else if (ch === '\r') col = 0;
@@ -58,7 +60,7 @@ describe('logs and progress on a terminal', () => {
   });
 
   it('writes log lines above the progress bar, never into it', () => {
-    const terminal = new FakeTerminal() as FakeTerminal & NodeJS.WriteStream;
+    const terminal = new FakeTerminal();
     const logger = createLogger({ terminal, level: 'info' });
     let t = 0;
     const progress = createProgressReporter(logger, terminal, () => (t += 1000));
@@ -79,7 +81,7 @@ describe('logs and progress on a terminal', () => {
   });
 
   it('keeps json lines when asked for them on a terminal, still above the bar', () => {
-    const terminal = new FakeTerminal() as FakeTerminal & NodeJS.WriteStream;
+    const terminal = new FakeTerminal();
     const logger = createLogger({ terminal, format: 'json' });
     let t = 0;
     const progress = createProgressReporter(logger, terminal, () => (t += 1000));
@@ -104,7 +106,11 @@ describe.skipIf(!hasScript)('warm under a pseudo-terminal (script -qc)', () => {
   });
 
   it('shows pretty log lines, a progress bar and the summary: no JSON line, nothing interleaved', async () => {
-    emulator = await startEmulator({ tasks: syntheticDeployment({ tasks: 2, framesPerTask: 300 }), auth: { users: [{ username: 'admin', isAdmin: true, accessTokens: [DEMO_CREDENTIALS.accessToken] }] }, buildTimeMs: 15 });
+    emulator = await startEmulator({
+      tasks: syntheticDeployment({ tasks: 2, framesPerTask: 300 }),
+      auth: { users: [{ username: 'admin', isAdmin: true, accessTokens: [DEMO_CREDENTIALS.accessToken] }] },
+      buildTimeMs: 15,
+    });
     // A few dropped connections mid-run: the engine logs each retry while the bar is on screen.
     emulator.faults.add({ match: 'chunk', kind: 'reset', times: 3, skip: 6 });
     const command = `${process.execPath} ${CLI} warm --all --state-dir ${join(tmp.path, 'state')} --concurrency 2 --log-level debug`;
@@ -114,8 +120,8 @@ describe.skipIf(!hasScript)('warm under a pseudo-terminal (script -qc)', () => {
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       let output = '';
-      child.stdout.on('data', (d) => (output += d));
-      child.stderr.on('data', (d) => (output += d));
+      child.stdout.on('data', (d: Buffer) => (output += String(d)));
+      child.stderr.on('data', (d: Buffer) => (output += String(d)));
       const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
       child.on('error', reject);
       child.on('exit', (code) => {
@@ -127,7 +133,10 @@ describe.skipIf(!hasScript)('warm under a pseudo-terminal (script -qc)', () => {
     expect(result.code, result.output).toBe(0);
     expect(screen.filter(isJsonLine), 'raw JSON log lines on the terminal').toEqual([]);
     expect(screen.some((l) => /INFO: connected to CVAT/.test(l))).toBe(true);
-    expect(screen.some((l) => /DEBUG: chunk request failed/.test(l)), 'retries logged during the bar').toBe(true);
+    expect(
+      screen.some((l) => /DEBUG: chunk request failed/.test(l)),
+      'retries logged during the bar',
+    ).toBe(true);
     // The bar's last state stays on screen, complete, on a line of its own; no log text got mixed into it.
     const bars = screen.filter((l) => BAR.test(l));
     expect(bars).toHaveLength(1);

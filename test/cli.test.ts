@@ -52,7 +52,11 @@ describe('cvat-warden CLI', () => {
   });
 
   it('lists every configuration problem at once and exits 2 before touching the network', async () => {
-    const bad = await runCli(['warm', '--concurrency', '0', '--quality', 'best', '--nope'], { CVAT_URL: 'cvat.example.com', CVAT_ACCESS_TOKEN: 'secret-token-xyz', CVAT_API_KEY: 'other-key-123' });
+    const bad = await runCli(['warm', '--concurrency', '0', '--quality', 'best', '--nope'], {
+      CVAT_URL: 'cvat.example.com',
+      CVAT_ACCESS_TOKEN: 'secret-token-xyz',
+      CVAT_API_KEY: 'other-key-123',
+    });
     expect(bad.code).toBe(2);
     const lines = bad.stderr.split('\n').filter((l) => l.trim().startsWith('- '));
     expect(lines.length).toBeGreaterThanOrEqual(6);
@@ -69,7 +73,7 @@ describe('cvat-warden CLI', () => {
   it('runs the emulator until Ctrl-C', async () => {
     const child = spawn(process.execPath, [CLI, 'emulate', '--port', '0', '--build-time', '10ms'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
-    child.stdout.on('data', (d) => (out += d));
+    child.stdout.on('data', (d: Buffer) => (out += String(d)));
     const url = await new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no URL in: ${out}`)), 15_000);
       child.stdout.on('data', () => {

@@ -16,11 +16,15 @@ function readmeRows(): string[] {
   const start = README.indexOf(README_TABLE_START);
   const end = README.indexOf(README_TABLE_END);
   expect(start, 'README has the generated options block').toBeGreaterThanOrEqual(0);
-  return README.slice(start + README_TABLE_START.length, end).trim().split('\n');
+  return README.slice(start + README_TABLE_START.length, end)
+    .trim()
+    .split('\n');
 }
 
 function sourceFiles(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? sourceFiles(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : []));
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? sourceFiles(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : [],
+  );
 }
 
 describe('options table, README and --help agree', () => {
@@ -45,7 +49,12 @@ describe('options table, README and --help agree', () => {
     const flagLines = help.stdout.split('\n').filter((l) => /^\s+(-\w, )?--/.test(l));
     const shown = flagLines.map((l) => /--(?:\[no-\])?([a-z][a-z-]*)/.exec(l)![1]!);
     const specs = optionsFor(command);
-    expect(shown.sort()).toEqual(specs.filter((s) => !s.envOnly).map((s) => s.name).sort());
+    expect(shown.sort()).toEqual(
+      specs
+        .filter((s) => !s.envOnly)
+        .map((s) => s.name)
+        .sort(),
+    );
     for (const spec of specs) {
       if (spec.envOnly) {
         expect(help.stdout, `${command}: ${spec.env}`).toMatch(new RegExp(`^\\s+${spec.env}\\s`, 'm'));
@@ -66,7 +75,9 @@ describe('options table, README and --help agree', () => {
     const { values } = parseOptions('warm', [], {});
     const numeric = (OPTIONS as readonly OptionSpec[]).flatMap((spec) => {
       const value = (values as Record<string, unknown>)[spec.name];
-      return (spec.type === 'duration' || spec.type === 'integer') && typeof value === 'number' && value >= 100 ? [{ spec, value, word: spec.name.replace(/-(\w)/g, (_, c: string) => c.toUpperCase()) }] : [];
+      return (spec.type === 'duration' || spec.type === 'integer') && typeof value === 'number' && value >= 100
+        ? [{ spec, value, word: spec.name.replace(/-(\w)/g, (_, c: string) => c.toUpperCase()) }]
+        : [];
     });
     const offenders: string[] = [];
     for (const file of sourceFiles('src')) {
@@ -80,7 +91,8 @@ describe('options table, README and --help agree', () => {
         }
       }
       for (const spec of OPTIONS as readonly OptionSpec[]) {
-        if (spec.type === 'duration' && spec.default && text.includes(`'${spec.default}'`)) offenders.push(`${file}: '${spec.default}' repeats the default of --${spec.name}`);
+        if (spec.type === 'duration' && spec.default && text.includes(`'${spec.default}'`))
+          offenders.push(`${file}: '${spec.default}' repeats the default of --${spec.name}`);
       }
     }
     expect(offenders).toEqual([]);

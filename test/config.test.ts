@@ -76,12 +76,17 @@ describe('config', () => {
 
   it('rejects durations outside their bounds, from flags and from the environment', () => {
     const run = (argv: string[], env: NodeJS.ProcessEnv = {}) => problemsOf(() => loadConfig('run', argv, { ...BASE_ENV, ...env })).join('\n');
-    expect(run(['--poll-interval', '0', '--scan-interval', '0'])).toMatch(/--poll-interval: expected 100ms to 24d, got "0"[\s\S]*--scan-interval: expected 1m to 24d, got "0"/);
+    expect(run(['--poll-interval', '0', '--scan-interval', '0'])).toMatch(
+      /--poll-interval: expected 100ms to 24d, got "0"[\s\S]*--scan-interval: expected 1m to 24d, got "0"/,
+    );
     // 25 days is beyond Node's timer limit (2^31-1 ms): such a timer fires after 1 ms.
     expect(run(['--poll-interval', '25d'])).toMatch(/--poll-interval: expected 100ms to 24d, got "25d"/);
     expect(run([], { CVAT_WARDEN_SCAN_INTERVAL: '10s' })).toMatch(/CVAT_WARDEN_SCAN_INTERVAL: expected 1m to 24d, got "10s"/);
     expect(run(['--concurrency', '65'])).toMatch(/--concurrency: expected 1 to 64, got "65"/);
-    expect(loadConfig('run', ['--poll-interval', '1h30m', '--scan-interval', '24d'], BASE_ENV)).toMatchObject({ pollIntervalMs: 5_400_000, scanIntervalMs: 24 * 86_400_000 });
+    expect(loadConfig('run', ['--poll-interval', '1h30m', '--scan-interval', '24d'], BASE_ENV)).toMatchObject({
+      pollIntervalMs: 5_400_000,
+      scanIntervalMs: 24 * 86_400_000,
+    });
   });
 
   it('every duration and integer of the table has bounds within the timer limit, and every default is valid', () => {
@@ -117,7 +122,9 @@ describe('config', () => {
     expect(problems.join('\n')).toMatch(/--concurency: unknown option for "warm" — did you mean --concurrency\?/);
     expect(problems.join('\n')).toMatch(/--al: unknown option for "warm" — did you mean --all\?/);
     expect(problems.join('\n')).not.toMatch(/unexpected argument "2"/); // the value of the mistyped option, not a second problem
-    expect(problemsOf(() => loadConfig('check', ['--all', '--job', '3'], BASE_ENV)).join('\n')).toMatch(/--job: not an option of "check" \(it is one of warm\)/);
+    expect(problemsOf(() => loadConfig('check', ['--all', '--job', '3'], BASE_ENV)).join('\n')).toMatch(
+      /--job: not an option of "check" \(it is one of warm\)/,
+    );
     expect(closest('wram', ['warm', 'check', 'run'])).toBe('warm');
     expect(closest('xyz', ['warm', 'check', 'run'])).toBeUndefined();
   });
@@ -130,7 +137,10 @@ describe('config', () => {
     expect(config.webhookSecret).toBe('hook-secret-123456');
     expect(redactSecrets('sig hook-secret-123456')).toBe('sig [REDACTED]');
     for (const env of ['CVAT_ACCESS_TOKEN', 'CVAT_API_KEY', 'CVAT_PASSWORD', 'CVAT_WEBHOOK_SECRET']) {
-      expect((OPTIONS as readonly OptionSpec[]).find((o) => o.env === env), env).toMatchObject({ secret: true, envOnly: true });
+      expect(
+        (OPTIONS as readonly OptionSpec[]).find((o) => o.env === env),
+        env,
+      ).toMatchObject({ secret: true, envOnly: true });
     }
   });
 

@@ -33,7 +33,7 @@ function expectValid(command: JsonCommand, output: unknown): void {
   expect(output).toMatchObject({ schemaVersion: JSON_SCHEMA_VERSIONS[command], command });
 }
 
-let emulator: Emulator;
+let emulator: Emulator | undefined;
 const work = useTempDir('warden-json-');
 // One emulator and share for the file (beforeAll), a fresh state directory per test (useTempDir).
 let shareRoot: string;
@@ -50,7 +50,7 @@ afterAll(async () => {
   rmSync(shareRoot, { recursive: true, force: true });
 });
 
-const env = () => ({ CVAT_URL: emulator.url, CVAT_ACCESS_TOKEN: DEMO_CREDENTIALS.accessToken, CVAT_WARDEN_STATE_DIR: join(work.path, 'state') });
+const env = () => ({ CVAT_URL: emulator!.url, CVAT_ACCESS_TOKEN: DEMO_CREDENTIALS.accessToken, CVAT_WARDEN_STATE_DIR: join(work.path, 'state') });
 
 async function json(args: string[], expectedCode: number): Promise<unknown> {
   const run = await runCli([...args, '--json'], env(), { timeoutMs: 60_000 });
@@ -62,7 +62,11 @@ async function json(args: string[], expectedCode: number): Promise<unknown> {
 describe('--json schemas', () => {
   it('has one schema per command that takes --json, each versioned like the code', () => {
     expect([...optionSpec('json').commands].sort()).toEqual(Object.keys(JSON_SCHEMA_VERSIONS).sort());
-    expect(readdirSync('schemas').sort()).toEqual(Object.keys(JSON_SCHEMA_VERSIONS).map((c) => `${c}.schema.json`).sort());
+    expect(readdirSync('schemas').sort()).toEqual(
+      Object.keys(JSON_SCHEMA_VERSIONS)
+        .map((c) => `${c}.schema.json`)
+        .sort(),
+    );
     for (const [command, { schema }] of schemas) expect(JSON.stringify(schema), command).toContain(`"schemaVersion":{"const":${JSON_SCHEMA_VERSIONS[command]}`);
   });
 
@@ -96,7 +100,10 @@ describe('--json schemas', () => {
 
   it('doctor: passing, and failing with a fix', async () => {
     expectValid('doctor', await json(['doctor', '--share-dir', share], 0));
-    const failing = (await json(['doctor', '--share-dir', join(shareRoot, 'no-such-share')], 1)) as { ok: boolean; checks: Array<{ level: string; fix?: string }> };
+    const failing = (await json(['doctor', '--share-dir', join(shareRoot, 'no-such-share')], 1)) as {
+      ok: boolean;
+      checks: Array<{ level: string; fix?: string }>;
+    };
     expectValid('doctor', failing);
     expect(failing.ok).toBe(false);
     expect(failing.checks.find((c) => c.level === 'fail')?.fix).toEqual(expect.any(String));

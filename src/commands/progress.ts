@@ -3,7 +3,7 @@
  * written above it, see `StatusLine`), otherwise a pino line every few seconds (for
  * docker logs and CI).
  */
-import { statusLineOf, type Logger } from '../log.js';
+import { statusLineOf, type Logger, type TerminalStream } from '../log.js';
 import type { WarmProgress } from '../warm/engine.js';
 
 export interface ProgressReporter {
@@ -18,7 +18,7 @@ function formatDuration(seconds: number): string {
   return `${(seconds / 3600).toFixed(1)}h`;
 }
 
-export function createProgressReporter(logger: Logger, stream: NodeJS.WriteStream = process.stderr, now: () => number = () => performance.now()): ProgressReporter {
+export function createProgressReporter(logger: Logger, stream: TerminalStream = process.stderr, now: () => number = () => performance.now()): ProgressReporter {
   const started = now();
   let last = 0;
   const line = (p: WarmProgress) => {
@@ -38,7 +38,9 @@ export function createProgressReporter(logger: Logger, stream: NodeJS.WriteStrea
         const { done, rate, eta } = line(p);
         const width = 24;
         const filled = p.total > 0 ? Math.round((done / p.total) * width) : width;
-        bar.show(`[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${p.total} · warmed ${p.warm} · fresh ${p.fresh} · failed ${p.failed} · stuck ${p.stuck} · ${rate.toFixed(1)}/s · eta ${formatDuration(eta)}`);
+        bar.show(
+          `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${p.total} · warmed ${p.warm} · fresh ${p.fresh} · failed ${p.failed} · stuck ${p.stuck} · ${rate.toFixed(1)}/s · eta ${formatDuration(eta)}`,
+        );
       },
       done() {
         bar.finish();
@@ -51,7 +53,19 @@ export function createProgressReporter(logger: Logger, stream: NodeJS.WriteStrea
       if (t - last < 5000) return;
       last = t;
       const { done, rate, eta } = line(p);
-      logger.info({ done, total: p.total, warmed: p.warm, fresh: p.fresh, failed: p.failed, stuck: p.stuck, chunksPerSecond: Number(rate.toFixed(2)), etaSeconds: Number.isFinite(eta) ? Math.round(eta) : null }, 'warming');
+      logger.info(
+        {
+          done,
+          total: p.total,
+          warmed: p.warm,
+          fresh: p.fresh,
+          failed: p.failed,
+          stuck: p.stuck,
+          chunksPerSecond: Number(rate.toFixed(2)),
+          etaSeconds: Number.isFinite(eta) ? Math.round(eta) : null,
+        },
+        'warming',
+      );
     },
     done() {},
   };

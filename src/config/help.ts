@@ -5,7 +5,8 @@
  */
 import { boundsLabel, COMMANDS, defaultLabel, OPTIONS, optionsFor, type CommandName, type OptionSpec } from './options.js';
 
-export const EXIT_CODES_LINE = 'Exit codes: 0 ok · 1 problems found (chunks failed, files missing) · 2 usage or config error · 3 CVAT unreachable or credentials refused · 130 interrupted';
+export const EXIT_CODES_LINE =
+  'Exit codes: 0 ok · 1 problems found (chunks failed, files missing) · 2 usage or config error · 3 CVAT unreachable or credentials refused · 130 interrupted';
 
 export function usage(version: string): string {
   const lines = [`cvat-warden ${version} — keeps CVAT's chunk cache warm and its share intact`, '', 'Usage: cvat-warden <command> [options]', '', 'Commands:'];
@@ -18,13 +19,16 @@ export function usage(version: string): string {
 /** `--max-age <duration>`, `-h, --help`, `--[no-]context-images`. */
 export function flagLabel(spec: OptionSpec): string {
   if (spec.type === 'boolean') return `${spec.short ? `-${spec.short}, ` : ''}--${spec.default ? '[no-]' : ''}${spec.name}`;
-  const placeholder = spec.type === 'ids' ? 'id,…' : 'choices' in spec && spec.choices ? spec.choices.join('|') : spec.type;
+  const choices = spec.type === 'string' || spec.type === 'path' ? spec.choices : undefined;
+  const placeholder = spec.type === 'ids' ? 'id,…' : choices ? choices.join('|') : spec.type;
   return `--${spec.name} <${placeholder}>`;
 }
 
 function extras(spec: OptionSpec, withEnv: boolean): string {
   const bounds = boundsLabel(spec);
-  const parts = [withEnv && spec.env && `env ${spec.env}`, defaultLabel(spec) !== undefined && `default ${defaultLabel(spec)}`, bounds && bounds].filter(Boolean);
+  const parts = [withEnv && spec.env && `env ${spec.env}`, defaultLabel(spec) !== undefined && `default ${defaultLabel(spec)}`, bounds && bounds].filter(
+    Boolean,
+  );
   return parts.length ? ` (${parts.join(', ')})` : '';
 }
 
@@ -35,10 +39,13 @@ export function commandHelp(command: CommandName): string {
   const envOnly = specs.filter((s) => s.envOnly);
   if (envOnly.length) {
     lines.push('', 'Environment only (secrets are never taken as flags):');
-    for (const o of envOnly) lines.push(`  ${o.env!.padEnd(30)} ${o.help}`);
+    for (const o of envOnly) lines.push(`  ${(o.env ?? '').padEnd(30)} ${o.help}`);
   }
   if (specs.some((s) => s.name === 'access-token')) {
-    lines.push('', 'Credentials (exactly one): CVAT_ACCESS_TOKEN or --token-file · CVAT_API_KEY or --api-key-file · CVAT_USERNAME + CVAT_PASSWORD or --password-file');
+    lines.push(
+      '',
+      'Credentials (exactly one): CVAT_ACCESS_TOKEN or --token-file · CVAT_API_KEY or --api-key-file · CVAT_USERNAME + CVAT_PASSWORD or --password-file',
+    );
   }
   return lines.join('\n');
 }
@@ -52,10 +59,18 @@ export function readmeOptionsTable(): string {
     if (o.name === 'help') continue;
     const flag = o.envOnly ? '—' : code(flagLabel(o).replace(/ <.*>$/, ''));
     const commands = o.commands.length === Object.keys(COMMANDS).length ? 'all' : o.commands.join(', ');
-    const choices = 'choices' in o && o.choices ? `: ${o.choices.map(code).join(', ')}` : '';
+    const allowed = o.type === 'string' || o.type === 'path' ? o.choices : undefined;
+    const choices = allowed ? `: ${allowed.map(code).join(', ')}` : '';
     const label = defaultLabel(o);
     const shown = label === undefined ? (o.type === 'boolean' ? 'off' : '—') : o.defaultText !== undefined ? label : code(label);
-    const cells = [flag, o.env ? code(o.env) : '', shown, boundsLabel(o) ?? '', commands, `${o.help}${choices}${o.secret ? ' (secret: environment only, never logged)' : ''}`];
+    const cells = [
+      flag,
+      o.env ? code(o.env) : '',
+      shown,
+      boundsLabel(o) ?? '',
+      commands,
+      `${o.help}${choices}${o.secret ? ' (secret: environment only, never logged)' : ''}`,
+    ];
     rows.push(`| ${cells.map((c) => c.replace(/\|/g, '\\|')).join(' | ')} |`);
   }
   return rows.join('\n');

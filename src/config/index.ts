@@ -98,8 +98,8 @@ export function loadConfig(command: CommandName, argv: readonly string[], env: N
     if (!v.url) problems.push('CVAT URL is missing: set CVAT_URL or --url (e.g. https://cvat.example.com)');
     else {
       const parsed = parseBaseUrl(v.url);
-      if (parsed.problem) problems.push(`${o.sources.url}: ${parsed.problem}`);
-      else url = parsed.url!.toString().replace(/\/+$/, '');
+      if (parsed.url) url = parsed.url.toString().replace(/\/+$/, '');
+      else problems.push(`${o.sources.url ?? 'CVAT_URL'}: ${parsed.problem ?? 'invalid URL'}`);
     }
   }
   const credentials = needsCvat && !help ? resolveCredentials(v, problems) : undefined;
@@ -118,7 +118,8 @@ export function loadConfig(command: CommandName, argv: readonly string[], env: N
 
   const listenMatch = /^(.*):(\d{1,5})$/.exec(v.listen);
   const listen = { host: listenMatch?.[1]?.replace(/^\[|\]$/g, '') || '0.0.0.0', port: Number(listenMatch?.[2] ?? NaN) };
-  if (command === 'run' && (!listenMatch || listen.port > 65535)) problems.push(`${o.sources.listen ?? 'default of --listen'}: expected host:port such as 0.0.0.0:9464, got "${v.listen}"`);
+  if (command === 'run' && (!listenMatch || listen.port > 65535))
+    problems.push(`${o.sources.listen ?? 'default of --listen'}: expected host:port such as 0.0.0.0:9464, got "${v.listen}"`);
 
   let webhookSecret: string | undefined;
   if (command === 'run') {

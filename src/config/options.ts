@@ -79,6 +79,8 @@ const JSON_OUTPUT = ['warm', 'check', 'doctor'] as const;
 const EMULATOR = ['emulate', 'demo'] as const;
 const ALL = COMMAND_NAMES;
 
+// One row per option, so the table reads (and diffs) as a table.
+// prettier-ignore
 export const OPTIONS = [
   { name: 'url', type: 'string', env: 'CVAT_URL', commands: CVAT, help: 'CVAT base URL, with its path prefix if any (https://cvat.example.com)' },
   { name: 'access-token', type: 'string', env: 'CVAT_ACCESS_TOKEN', envOnly: true, secret: true, commands: CVAT, help: 'personal access token (Authorization: Bearer, CVAT ≥ 2.48); or --token-file' },
@@ -128,11 +130,15 @@ export const OPTIONS = [
 export type OptionRow = (typeof OPTIONS)[number];
 export type OptionName = OptionRow['name'];
 
-type ValueOf<R> = R extends { type: 'boolean' } ? boolean
-  : R extends { type: 'integer' | 'duration' } ? number
-  : R extends { type: 'ids' } ? readonly number[]
-  : R extends { choices: readonly (infer C)[] } ? C
-  : string;
+type ValueOf<R> = R extends { type: 'boolean' }
+  ? boolean
+  : R extends { type: 'integer' | 'duration' }
+    ? number
+    : R extends { type: 'ids' }
+      ? readonly number[]
+      : R extends { choices: readonly (infer C)[] }
+        ? C
+        : string;
 /** Booleans are false and id lists empty when not given; other options have a value when the table gives a default. */
 type AlwaysSet<R> = R extends { type: 'boolean' | 'ids' } ? true : R extends { default: unknown } ? true : false;
 
@@ -143,8 +149,12 @@ export function optionsFor(command: CommandName): OptionSpec[] {
   return OPTIONS.filter((o: OptionSpec) => o.commands.includes(command));
 }
 
+const BY_NAME = new Map<string, OptionSpec>(OPTIONS.map((o) => [o.name, o]));
+
 export function optionSpec(name: OptionName): OptionSpec {
-  return OPTIONS.find((o) => o.name === name)!;
+  const spec = BY_NAME.get(name);
+  if (!spec) throw new Error(`no option --${name}`); // unreachable: OptionName comes from the table
+  return spec;
 }
 
 /** How the default reads in `--help` and the README; undefined when there is none. */

@@ -25,14 +25,21 @@ export function parseDuration(text: string): number | undefined {
   if (/^\d+(?:\.\d+)?$/.test(trimmed)) return Math.round(Number(trimmed) * 1000);
   if (!/^(?:\d+(?:\.\d+)?\s*(?:ms|s|m|h|d)\s*)+$/.test(trimmed)) return undefined;
   let total = 0;
-  for (const [, amount, unit] of trimmed.matchAll(/(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)/g)) total += Number(amount) * UNITS[unit!]!;
+  for (const [, amount = '', unit = ''] of trimmed.matchAll(/(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)/g)) total += Number(amount) * (UNITS[unit] ?? NaN);
   return Math.round(total);
+}
+
+/** A duration written in the options table (a bound): invalid text there is a bug, not a user error. */
+function tableDuration(text: string): number {
+  const ms = parseDuration(text);
+  if (ms === undefined) throw new Error(`options table: "${text}" is not a duration`);
+  return ms;
 }
 
 const range = (min: number | string, max: number | string, why: string | undefined) => `${min} to ${max}${why ? ` (${why})` : ''}`;
 
 function convert(spec: OptionSpec, raw: string | boolean, origin: string, problems: string[]): Value | undefined {
-  const bad = (expected: string) => {
+  const bad = (expected: string): Value | undefined => {
     problems.push(`${origin}: expected ${expected}${spec.secret ? '' : `, got ${JSON.stringify(raw)}`}`);
     return undefined;
   };
@@ -50,11 +57,14 @@ function convert(spec: OptionSpec, raw: string | boolean, origin: string, proble
     case 'duration': {
       const ms = typeof raw === 'string' ? parseDuration(raw) : undefined;
       if (ms === undefined) return bad('a duration such as 20h, 1h30m, 90s or 500ms');
-      return ms >= parseDuration(spec.min)! && ms <= parseDuration(spec.max)! ? ms : bad(range(spec.min, spec.max, spec.boundsWhy));
+      return ms >= tableDuration(spec.min) && ms <= tableDuration(spec.max) ? ms : bad(range(spec.min, spec.max, spec.boundsWhy));
     }
     case 'ids': {
       if (typeof raw !== 'string') return bad('ids');
-      const parts = raw.split(',').map((p) => p.trim()).filter(Boolean);
+      const parts = raw
+        .split(',')
+        .map((p) => p.trim())
+        .filter(Boolean);
       if (parts.length === 0 || parts.some((p) => !/^\d+$/.test(p))) return bad('positive id numbers, e.g. 12 or 12,13');
       return parts.map(Number);
     }
@@ -92,7 +102,10 @@ export function parseOptions(command: CommandName, argv: readonly string[], env:
   const given = new Map<string, Value>();
   const sources: Partial<Record<string, string>> = {};
   const parseSpec = Object.fromEntries(
-    specs.map((s) => [s.name, { type: s.type === 'boolean' ? ('boolean' as const) : ('string' as const), multiple: s.type === 'ids', ...(s.short ? { short: s.short } : {}) }]),
+    specs.map((s) => [
+      s.name,
+      { type: s.type === 'boolean' ? ('boolean' as const) : ('string' as const), multiple: s.type === 'ids', ...(s.short ? { short: s.short } : {}) },
+    ]),
   );
   // strict: false so unknown options are collected as problems rather than thrown one at a time.
   const { tokens } = parseArgs({ args: [...argv], options: parseSpec, strict: false, allowPositionals: true, tokens: true });
@@ -127,11 +140,12 @@ export function parseOptions(command: CommandName, argv: readonly string[], env:
   const applicable = new Set(optionsFor(command).map((s) => s.name));
   for (const spec of OPTIONS as readonly OptionSpec[]) {
     let value = given.get(spec.name);
-    const fromEnv = spec.env && applicable.has(spec.name) ? env[spec.env] : undefined;
-    if (value === undefined && fromEnv !== undefined && fromEnv !== '') {
+    const name = spec.env;
+    const fromEnv = name !== undefined && applicable.has(spec.name) ? env[name] : undefined;
+    if (value === undefined && name !== undefined && fromEnv !== undefined && fromEnv !== '') {
       if (spec.secret) registerSecret(fromEnv);
-      value = convert(spec, fromEnv, spec.env!, problems);
-      if (value !== undefined) sources[spec.name] = spec.env!;
+      value = convert(spec, fromEnv, name, problems);
+      if (value !== undefined) sources[spec.name] = name;
     }
     values[spec.name] = value ?? defaultValue(spec);
   }
