@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createProgressReporter } from '../src/commands/progress.js';
 import { DEMO_CREDENTIALS, startEmulator, syntheticDeployment, type Emulator } from '../src/emulator/index.js';
 import { createLogger, resolveLogFormat } from '../src/log.js';
+import { clearSecretsForTests, registerSecret } from '../src/secrets.js';
 import { CLI } from './support/cli.js';
 import { useTempDir } from './support/tmp.js';
 
@@ -78,6 +79,19 @@ describe('logs and progress on a terminal', () => {
     expect(screen[2]).toMatch(/10\/10/);
     expect(screen[3]).toBe('Done in 1s');
     expect(screen).toHaveLength(4);
+  });
+
+  it('redacts secrets in pretty lines too', () => {
+    const terminal = new FakeTerminal();
+    registerSecret('pat-pretty-secret-123');
+    try {
+      createLogger({ terminal }).warn({ url: 'https://cvat/?t=pat-pretty-secret-123', token: 'abc' }, 'odd answer');
+    } finally {
+      clearSecretsForTests();
+    }
+    expect(terminal.output).toMatch(/WARN: odd answer/);
+    expect(terminal.output).not.toContain('pat-pretty-secret-123');
+    expect(terminal.output).not.toContain('abc');
   });
 
   it('keeps json lines when asked for them on a terminal, still above the bar', () => {

@@ -144,6 +144,12 @@ describe('config', () => {
     }
   });
 
+  it('negates a boolean with --no-<name> (for options that are on by default)', () => {
+    expect(parseOptions('warm', ['--previews', '--no-previews'], {}).values.previews).toBe(false);
+    expect(parseOptions('warm', ['--no-previews', '--previews'], {}).values.previews).toBe(true);
+    expect(parseOptions('warm', ['--no-task', '3'], {}).problems.join('\n')).toMatch(/--no-task: unknown option/);
+  });
+
   it('derives typed values from the table', () => {
     const { values } = parseOptions('warm', ['--quality', 'both', '--task', '1,2'], {});
     expectTypeOf(values.quality).toEqualTypeOf<'compressed' | 'original' | 'both'>();
