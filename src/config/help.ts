@@ -20,7 +20,7 @@ export function usage(version: string): string {
 export function flagLabel(spec: OptionSpec): string {
   if (spec.type === 'boolean') return `${spec.short ? `-${spec.short}, ` : ''}--${spec.default ? '[no-]' : ''}${spec.name}`;
   const choices = spec.type === 'string' || spec.type === 'path' ? spec.choices : undefined;
-  const placeholder = spec.type === 'ids' ? 'id,…' : choices ? choices.join('|') : spec.type;
+  const placeholder = spec.type === 'ids' ? 'id,…' : spec.type === 'paths' ? 'path' : choices ? choices.join('|') : spec.type;
   return `--${spec.name} <${placeholder}>`;
 }
 

@@ -67,7 +67,11 @@ export interface DurationSpec extends CommonSpec {
 export interface IdsSpec extends CommonSpec {
   readonly type: 'ids';
 }
-export type OptionSpec = BooleanSpec | StringSpec | IntegerSpec | DurationSpec | IdsSpec;
+/** A repeatable path (`--path a --path b`); an empty list when not given. */
+export interface PathsSpec extends CommonSpec {
+  readonly type: 'paths';
+}
+export type OptionSpec = BooleanSpec | StringSpec | IntegerSpec | DurationSpec | IdsSpec | PathsSpec;
 
 /** Node's timers fire after 1 ms beyond 2^31-1 ms (~24.8 days), so no duration may exceed it. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -134,13 +138,15 @@ type ValueOf<R> = R extends { type: 'boolean' }
   ? boolean
   : R extends { type: 'integer' | 'duration' }
     ? number
-    : R extends { type: 'ids' }
-      ? readonly number[]
-      : R extends { choices: readonly (infer C)[] }
-        ? C
-        : string;
+    : R extends { type: 'paths' }
+      ? readonly string[]
+      : R extends { type: 'ids' }
+        ? readonly number[]
+        : R extends { choices: readonly (infer C)[] }
+          ? C
+          : string;
 /** Booleans are false and id lists empty when not given; other options have a value when the table gives a default. */
-type AlwaysSet<R> = R extends { type: 'boolean' | 'ids' } ? true : R extends { default: unknown } ? true : false;
+type AlwaysSet<R> = R extends { type: 'boolean' | 'ids' | 'paths' } ? true : R extends { default: unknown } ? true : false;
 
 /** The parsed value of every option, typed from the table (durations in milliseconds). */
 export type OptionValues = { [R in OptionRow as R['name']]: AlwaysSet<R> extends true ? ValueOf<R> : ValueOf<R> | undefined };
@@ -161,7 +167,7 @@ export function optionSpec(name: OptionName): OptionSpec {
 export function defaultLabel(spec: OptionSpec): string | undefined {
   if (spec.defaultText !== undefined) return spec.defaultText;
   if (spec.type === 'boolean') return spec.default ? 'on' : undefined;
-  if (spec.type === 'ids') return undefined;
+  if (spec.type === 'ids' || spec.type === 'paths') return undefined;
   return spec.default !== undefined ? String(spec.default) : undefined;
 }
 

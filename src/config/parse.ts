@@ -8,7 +8,7 @@ import { registerSecret } from '../secrets.js';
 import { OPTIONS, optionsFor, type CommandName, type OptionName, type OptionSpec, type OptionValues } from './options.js';
 import { didYouMean } from './suggest.js';
 
-type Value = string | boolean | number | readonly number[];
+type Value = string | boolean | number | readonly number[] | readonly string[];
 
 export interface ParsedOptions {
   values: OptionValues;
@@ -59,6 +59,8 @@ function convert(spec: OptionSpec, raw: string | boolean, origin: string, proble
       if (ms === undefined) return bad('a duration such as 20h, 1h30m, 90s or 500ms');
       return ms >= tableDuration(spec.min) && ms <= tableDuration(spec.max) ? ms : bad(range(spec.min, spec.max, spec.boundsWhy));
     }
+    case 'paths':
+      return typeof raw === 'string' && raw.trim() !== '' ? [raw] : bad('a path');
     case 'ids': {
       if (typeof raw !== 'string') return bad('ids');
       const parts = raw
@@ -80,7 +82,7 @@ function convert(spec: OptionSpec, raw: string | boolean, origin: string, proble
 /** The value an option has when nothing sets it: the table's default, false, an empty list, or undefined. */
 function defaultValue(spec: OptionSpec): Value | undefined {
   if (spec.type === 'boolean') return spec.default ?? false;
-  if (spec.type === 'ids') return [];
+  if (spec.type === 'ids' || spec.type === 'paths') return [];
   if (spec.default === undefined) return undefined;
   const problems: string[] = [];
   const value = convert(spec, typeof spec.default === 'number' ? String(spec.default) : spec.default, `default of --${spec.name}`, problems);
@@ -104,7 +106,11 @@ export function parseOptions(command: CommandName, argv: readonly string[], env:
   const parseSpec = Object.fromEntries(
     specs.map((s) => [
       s.name,
-      { type: s.type === 'boolean' ? ('boolean' as const) : ('string' as const), multiple: s.type === 'ids', ...(s.short ? { short: s.short } : {}) },
+      {
+        type: s.type === 'boolean' ? ('boolean' as const) : ('string' as const),
+        multiple: s.type === 'ids' || s.type === 'paths',
+        ...(s.short ? { short: s.short } : {}),
+      },
     ]),
   );
   // strict: false so unknown options are collected as problems rather than thrown one at a time.
@@ -133,7 +139,10 @@ export function parseOptions(command: CommandName, argv: readonly string[], env:
     const value = convert(spec, spec === negated ? false : (token.value ?? true), token.rawName, problems);
     if (value === undefined) continue;
     const previous = given.get(spec.name);
-    given.set(spec.name, Array.isArray(previous) && Array.isArray(value) ? [...(previous as number[]), ...(value as number[])] : value);
+    given.set(
+      spec.name,
+      Array.isArray(previous) && Array.isArray(value) ? ([...(previous as readonly unknown[]), ...(value as readonly unknown[])] as Value) : value,
+    );
     sources[spec.name] = `--${spec.name}`;
   }
   const values: Record<string, Value | undefined> = {};
