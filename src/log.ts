@@ -18,7 +18,8 @@ export type LogFormat = 'pretty' | 'json';
 export type TerminalStream = NodeJS.WritableStream & { isTTY?: boolean; hasColors?: () => boolean };
 
 export interface LoggerOptions {
-  level?: string;
+  /** From --log-level / LOG_LEVEL (the options table holds the default). */
+  level: string;
   /** Undefined: pretty when `terminal` is a TTY, json otherwise. */
   format?: LogFormat | undefined;
   /** Where lines go; defaults to stderr (fd 2). Tests pass a capturing stream. */
@@ -93,13 +94,13 @@ function destinationFor(options: LoggerOptions, format: LogFormat, terminal: Ter
   return { write: (line: string) => sink.write(pretty(line)) };
 }
 
-export function createLogger(options: LoggerOptions = {}): Logger {
+export function createLogger(options: LoggerOptions): Logger {
   const terminal: TerminalStream = options.terminal ?? process.stderr;
   const format = resolveLogFormat(options.format, options.destination ? {} : terminal);
   return pino(
     {
       name: 'cvat-warden',
-      level: options.level ?? 'info',
+      level: options.level,
       base: { pid: process.pid },
       timestamp: pino.stdTimeFunctions.isoTime,
       redact: {

@@ -85,7 +85,7 @@ describe('logs and progress on a terminal', () => {
     const terminal = new FakeTerminal();
     registerSecret('pat-pretty-secret-123');
     try {
-      createLogger({ terminal }).warn({ url: 'https://cvat/?t=pat-pretty-secret-123', token: 'abc' }, 'odd answer');
+      createLogger({ terminal, level: 'info' }).warn({ url: 'https://cvat/?t=pat-pretty-secret-123', token: 'abc' }, 'odd answer');
     } finally {
       clearSecretsForTests();
     }
@@ -96,7 +96,7 @@ describe('logs and progress on a terminal', () => {
 
   it('keeps json lines when asked for them on a terminal, still above the bar', () => {
     const terminal = new FakeTerminal();
-    const logger = createLogger({ terminal, format: 'json' });
+    const logger = createLogger({ terminal, level: 'info', format: 'json' });
     let t = 0;
     const progress = createProgressReporter(logger, terminal, () => (t += 1000));
     progress.update({ total: 2, warm: 1, fresh: 0, failed: 0, stuck: 0, inFlight: 1, bytes: 0 });
