@@ -141,7 +141,11 @@ export function loadConfig(command: CommandName, argv: readonly string[], env: N
       url,
       credentials,
       organization: v.org,
-      limits: requestLimits({ requestTimeoutMs: v['request-timeout'], chunkTimeoutMs: v['chunk-timeout'], maxResponseBytes: v['max-response-mib'] * 1024 * 1024 }),
+      limits: requestLimits({
+        requestTimeoutMs: v['request-timeout'],
+        chunkTimeoutMs: v['chunk-timeout'],
+        maxResponseBytes: v['max-response-mib'] * 1024 * 1024,
+      }),
       maxPages: v['max-list-pages'],
     },
     scope,
