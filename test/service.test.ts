@@ -153,7 +153,7 @@ describe('cvat-warden run', () => {
     running = await startService(['--state-dir', dir], { ...env(), CVAT_WEBHOOK_SECRET: secret });
     await waitFor('warm', async () => emulator!.state.coldUiChunkKeys().size === 0);
     // The last chunk is served a moment before the pass logs its end.
-    await waitFor('warm pass logged', async () => running!.logs().includes('warm pass done'));
+    await waitFor('warm pass logged', () => running!.logs().includes('warm pass done'));
     const outputs = [running.logs(), await running.metricsText(), await (await fetch(`${running.url}/status`)).text(), await (await fetch(`${running.url}/readyz`)).text()];
     expect(outputs[0]).toContain('warm pass done');
     for (const text of outputs) {
