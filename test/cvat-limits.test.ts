@@ -62,7 +62,7 @@ describe('defaults meet issue 8', () => {
         env,
       ),
     ).toThrow(
-      /request-timeout: expected between 100ms and 1h[\s\S]*chunk-timeout: expected between 100ms and 1h[\s\S]*max-list-pages: expected 1 to 100000[\s\S]*max-response-mib: expected 1 to 4096/,
+      /request-timeout: expected 100ms to 1h[\s\S]*chunk-timeout: expected 100ms to 1h[\s\S]*max-list-pages: expected 1 to 100000[\s\S]*max-response-mib: expected 1 to 4096/,
     );
   });
 
