@@ -178,7 +178,7 @@ export function loadConfig(command: CommandName, argv: readonly string[], env: N
     warm: {
       qualities: quality === 'both' ? ['compressed', 'original'] : [quality as Quality],
       previews: get<boolean>('previews') ?? false,
-      contextImages: get<boolean>('context-images') ?? false,
+      contextImages: !(get<boolean>('no-context-images') ?? false),
       // The service stops warming completed jobs unless asked; a one-off `warm` includes them.
       skipCompleted: command === 'run' ? !(get<boolean>('warm-completed') ?? false) : (get<boolean>('skip-completed') ?? false),
       concurrency,

@@ -64,6 +64,8 @@ export interface EmulatedTask {
   storage: StorageKind;
   /** One entry per task frame (images / point clouds); empty for video. */
   frames: FrameInfo[];
+  /** Deleted relative task frames (`Data.deleted_frames`), ascending. */
+  deletedFrames: number[];
   video: { path: string; width: number; height: number } | null;
   organization: { id: number; slug: string } | null;
   projectId: number | null;
@@ -183,6 +185,7 @@ export class Deployment {
       overlap: 0,
       storage,
       frames: [],
+      deletedFrames: [],
       video: null,
       organization,
       projectId: spec.projectId ?? null,
@@ -222,31 +225,67 @@ export class Deployment {
       const state = spec.jobStates?.[k] ?? 'new';
       const parent = this.#newJob(task, seg, 'annotation', null, state, spec.jobAssignees?.[k] ?? null);
       const replicas = this.#opts.supportsConsensus ? (spec.consensusReplicas ?? 0) : 0;
-      for (let r = 0; r < replicas; r++) this.#newJob(task, seg, 'consensus_replica', parent.id, 'new', null);
+      for (let r = 0; r < replicas; r++) this.#newJob(task, seg, 'consensus_replica', parent.id, spec.replicaStates?.[k]?.[r] ?? 'new', null);
     });
-
-    if (spec.groundTruthFrames && spec.groundTruthFrames.length > 0) {
-      const rel = [...new Set(spec.groundTruthFrames)].sort((a, b) => a - b);
-      for (const f of rel) {
-        if (!Number.isInteger(f) || f < 0 || f >= geometry.size) {
-          throw new Error(`task ${id}: ground-truth frame ${f} is outside [0, ${geometry.size - 1}]`);
-        }
-      }
-      const abs = rel.map((f) => relToAbs(geometry, f));
-      const seg: EmulatedSegment = {
-        id: this.#nextSegmentId++,
-        taskId: id,
-        type: 'specific_frames',
-        startFrame: 0,
-        stopFrame: geometry.size - 1,
-        frames: abs,
-        frameSet: abs,
-        chunksUpdatedMs: createdMs,
-      };
-      task.segments.push(seg);
-      this.#newJob(task, seg, 'ground_truth', null, 'new', null);
+    for (const f of spec.deletedFrames ?? []) {
+      if (!Number.isInteger(f) || f < 0 || f >= geometry.size) throw new Error(`task ${id}: deleted frame ${f} is outside [0, ${geometry.size - 1}]`);
     }
+    task.deletedFrames = [...new Set(spec.deletedFrames ?? [])].sort((a, b) => a - b);
+
+    if (spec.groundTruthFrames && spec.groundTruthFrames.length > 0) this.#addGroundTruth(task, spec.groundTruthFrames, createdMs);
     return task;
+  }
+
+  /**
+   * A ground-truth job added to an existing task (`POST /api/jobs`, type ground_truth): a new
+   * SPECIFIC_FRAMES segment and job dated now; the task's own date does not move.
+   */
+  addGroundTruthJob(taskId: number, frames: number[]): EmulatedJob {
+    const task = this.tasks.get(taskId);
+    if (!task || task.dataId === null) throw new Error(`task ${taskId} does not exist or has no data`);
+    if (task.jobs.some((j) => j.type === 'ground_truth')) throw new Error(`task ${taskId} already has a ground-truth job`);
+    const job = this.#addGroundTruth(task, frames, this.#opts.clock.now());
+    this.segments.set(job.segmentId, this.segmentOf(job));
+    this.jobs.set(job.id, job);
+    return job;
+  }
+
+  /** `DELETE /api/jobs/{id}`: only ground-truth jobs can be removed (views.py `JobViewSet.perform_destroy`). */
+  removeJob(jobId: number): void {
+    const job = this.jobs.get(jobId);
+    if (!job) throw new Error(`job ${jobId} does not exist`);
+    if (job.type !== 'ground_truth') throw new Error('Only ground truth jobs can be removed');
+    const task = this.taskOf(job);
+    task.jobs = task.jobs.filter((j) => j.id !== jobId);
+    task.segments = task.segments.filter((s) => s.id !== job.segmentId);
+    this.segments.delete(job.segmentId);
+    this.jobs.delete(jobId);
+  }
+
+  #addGroundTruth(task: EmulatedTask, frames: readonly number[], createdMs: number): EmulatedJob {
+    const geometry = task.geometry;
+    const rel = [...new Set(frames)].sort((a, b) => a - b);
+    for (const f of rel) {
+      if (!Number.isInteger(f) || f < 0 || f >= geometry.size) {
+        throw new Error(`task ${task.id}: ground-truth frame ${f} is outside [0, ${geometry.size - 1}]`);
+      }
+    }
+    const abs = rel.map((f) => relToAbs(geometry, f));
+    const seg: EmulatedSegment = {
+      id: this.#nextSegmentId++,
+      taskId: task.id,
+      type: 'specific_frames',
+      startFrame: 0,
+      stopFrame: geometry.size - 1,
+      frames: abs,
+      frameSet: abs,
+      chunksUpdatedMs: createdMs,
+    };
+    task.segments.push(seg);
+    const job = this.#newJob(task, seg, 'ground_truth', null, 'new', null);
+    job.createdMs = createdMs;
+    job.updatedMs = createdMs;
+    return job;
   }
 
   #newJob(

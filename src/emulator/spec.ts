@@ -73,6 +73,14 @@ export interface TaskSpec {
   consensusReplicas?: number;
   /** State of annotation job k (in segment order); default 'new'. 'completed' also sets stage acceptance. */
   jobStates?: JobState[];
+  /**
+   * States of the consensus replicas of annotation job k (replica r gets `replicaStates[k][r]`); default
+   * 'new'. Replicas keep their own state, independent of the parent's (CVAT's fixture: parent 42
+   * completed, replicas 43 and 45 in progress, 44 new).
+   */
+  replicaStates?: Array<JobState[] | undefined>;
+  /** Deleted TASK frames (relative), as `deleted_frames` in data/meta. */
+  deletedFrames?: number[];
   /** Assignee username of annotation job k (in segment order). */
   jobAssignees?: Array<string | null>;
   /** Organisation slug (must be declared in `organizations`); absent = personal sandbox. */

@@ -33,6 +33,7 @@ export function toGuardTask(record: TaskRecord, features: CvatFeatures, shareTas
       includedFrames: record.jobMetas.get(job.id)?.included_frames ?? null,
       chunkSize: job.data_chunk_size ?? taskChunkSize,
       ...(job.state !== undefined ? { state: job.state } : {}),
+      ...(typeof job.parent_job_id === 'number' ? { parentJobId: job.parent_job_id } : {}),
     })),
   };
 }

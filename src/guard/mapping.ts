@@ -6,7 +6,8 @@
  *    chunk = floor((rel - startFrame) / chunkSize)
  *  - ground_truth job with includedFrames (absolute): chunk =
  *    floor(sortedIndexOf(includedFrames, start_frame + rel*step) / chunkSize)
- *  - consensus_replica: same segment as its parent → skipped
+ *  - consensus_replica: same segment (frames, chunks) as its parent; listed under its own id,
+ *    since annotators work in it, with the parent's warm times (the segment is warmed once)
  *  - video: every job and every chunk depends on the one file
  */
 import { CHUNK_CACHE_TTL_MS } from '../cvat/features.js';
@@ -19,6 +20,8 @@ export type LastWarmedAt = (jobId: number, chunkIndex: number) => number | undef
 
 interface CompiledJob {
   id: number;
+  /** Whose ledger entries tell when this job's chunks were built (a replica: its parent). */
+  warmedAs: number;
   type: string;
   start: number;
   stop: number;
@@ -40,10 +43,7 @@ export interface TaskMapping {
 export function compileTask(task: GuardTask): TaskMapping {
   const fallbackChunk = task.meta.chunk_size && task.meta.chunk_size > 0 ? task.meta.chunk_size : 36;
   const jobs: CompiledJob[] = [];
-  for (const job of task.jobs) {
-    if (job.type === 'consensus_replica') continue;
-    jobs.push(compileJob(job, fallbackChunk));
-  }
+  for (const job of task.jobs) jobs.push(compileJob(job, fallbackChunk));
   jobs.sort((a, b) => a.start - b.start || a.id - b.id);
   const mapping: TaskMapping = {
     taskId: task.taskId,
@@ -60,6 +60,7 @@ function compileJob(job: GuardJob, fallbackChunk: number): CompiledJob {
   const included = Array.isArray(job.includedFrames) && job.includedFrames.length > 0 ? Int32Array.from(job.includedFrames).sort() : null;
   return {
     id: job.id,
+    warmedAs: job.type === 'consensus_replica' && job.parentJobId !== undefined ? job.parentJobId : job.id,
     type: job.type,
     start: job.startFrame,
     stop: job.stopFrame,
@@ -136,7 +137,7 @@ export function affectedTask(task: TaskMapping, frames: readonly number[], lastW
       if (set.size === 0) continue;
       chunks = [...set].sort((a, b) => a - b);
     }
-    jobs.push({ jobId: job.id, type: job.type, chunks, expiresAt: expiry(job.id, chunks, lastWarmedAt) });
+    jobs.push({ jobId: job.id, type: job.type, chunks, expiresAt: expiry(job.warmedAs, chunks, lastWarmedAt) });
   }
   jobs.sort((a, b) => a.jobId - b.jobId);
   const result: AffectedTask = {

@@ -19,6 +19,8 @@ export interface GuardJob {
   includedFrames?: number[] | null;
   chunkSize: number;
   state?: string;
+  /** A consensus replica's parent: it reads the parent's segment (same chunks, warmed under the parent's id). */
+  parentJobId?: number;
 }
 
 /** A task whose media may be read from the share at chunk-build time. */
