@@ -245,7 +245,7 @@ export class Deployment {
     if (!task || task.dataId === null) throw new Error(`task ${taskId} does not exist or has no data`);
     if (task.jobs.some((j) => j.type === 'ground_truth')) throw new Error(`task ${taskId} already has a ground-truth job`);
     const job = this.#addGroundTruth(task, frames, this.#opts.clock.now());
-    this.segments.set(job.segmentId, this.segmentOf(job));
+    this.segments.set(job.segmentId, task.segments.find((s) => s.id === job.segmentId)!);
     this.jobs.set(job.id, job);
     return job;
   }
