@@ -25,6 +25,7 @@ export function toGuardTask(record: TaskRecord, features: CvatFeatures, shareTas
     isVideo,
     ...(task.dimension ? { dimension: task.dimension } : {}),
     meta,
+    chunkExpiry: features.chunkExpiry,
     jobs: record.jobs.map((job) => ({
       id: job.id,
       type: job.type,

@@ -10,7 +10,7 @@
  *    since annotators work in it, with the parent's warm times (the segment is warmed once)
  *  - video: every job and every chunk depends on the one file
  */
-import { CHUNK_CACHE_TTL_MS } from '../cvat/features.js';
+import { CHUNK_CACHE_TTL_MS, forecastExpiry, type ChunkExpiry } from '../cvat/features.js';
 import { frameStep } from '../cvat/shapes.js';
 import type { AffectedJob, AffectedTask, GuardJob, GuardTask } from './types.js';
 
@@ -38,6 +38,8 @@ export interface TaskMapping {
   startFrame: number;
   step: number;
   jobs: CompiledJob[];
+  /** Only when not the default 24 h TTL (2.10.1+). */
+  chunkExpiry?: ChunkExpiry;
 }
 
 export function compileTask(task: GuardTask): TaskMapping {
@@ -53,6 +55,7 @@ export function compileTask(task: GuardTask): TaskMapping {
     jobs,
   };
   if (task.taskName !== undefined) mapping.taskName = task.taskName;
+  if (task.chunkExpiry && task.chunkExpiry.kind !== 'ttl') mapping.chunkExpiry = task.chunkExpiry;
   return mapping;
 }
 
@@ -97,8 +100,8 @@ export function chunkOf(task: TaskMapping, job: CompiledJob, rel: number): numbe
   return Math.floor((rel - job.start) / job.chunkSize);
 }
 
-function expiry(jobId: number, chunks: number[], lastWarmedAt: LastWarmedAt | undefined): number | 'unknown' {
-  if (!lastWarmedAt) return 'unknown';
+function expiry(jobId: number, chunks: number[], lastWarmedAt: LastWarmedAt | undefined, model: ChunkExpiry): number | 'unknown' {
+  if (!lastWarmedAt || model.kind === 'none') return 'unknown';
   let earliest = Infinity;
   for (const chunk of chunks) {
     let warmed: number | undefined;
@@ -107,9 +110,21 @@ function expiry(jobId: number, chunks: number[], lastWarmedAt: LastWarmedAt | un
     } catch {
       warmed = undefined;
     }
-    if (typeof warmed === 'number' && Number.isFinite(warmed)) earliest = Math.min(earliest, warmed + CHUNK_CACHE_TTL_MS);
+    if (typeof warmed === 'number' && Number.isFinite(warmed)) {
+      const forecast = forecastExpiry(model, warmed);
+      if (forecast.at !== null) earliest = Math.min(earliest, forecast.at);
+    }
   }
   return earliest === Infinity ? 'unknown' : earliest;
+}
+
+const DEFAULT_EXPIRY: ChunkExpiry = { kind: 'ttl', ttlMs: CHUNK_CACHE_TTL_MS };
+
+/** Why a forecast is not an exact date, per the version's cache (undefined when it is). */
+function expiryNote(model: ChunkExpiry): string | undefined {
+  if (model.kind === 'none') return 'no expiry date: CVAT ≤ 2.6.1 keeps chunks in diskcache without expiry';
+  if (model.kind === 'ttl-lfu') return 'at the latest: CVAT 2.6.2–2.10.0 (KeyDB, maxmemory 5G, allkeys-lfu) may evict a chunk before its 24 h TTL';
+  return undefined;
 }
 
 function earliestOf(values: Array<number | 'unknown'>): number | 'unknown' {
@@ -137,7 +152,7 @@ export function affectedTask(task: TaskMapping, frames: readonly number[], lastW
       if (set.size === 0) continue;
       chunks = [...set].sort((a, b) => a - b);
     }
-    jobs.push({ jobId: job.id, type: job.type, chunks, expiresAt: expiry(job.warmedAs, chunks, lastWarmedAt) });
+    jobs.push({ jobId: job.id, type: job.type, chunks, expiresAt: expiry(job.warmedAs, chunks, lastWarmedAt, task.chunkExpiry ?? DEFAULT_EXPIRY) });
   }
   jobs.sort((a, b) => a.jobId - b.jobId);
   const result: AffectedTask = {
@@ -147,6 +162,8 @@ export function affectedTask(task: TaskMapping, frames: readonly number[], lastW
     expiresAt: earliestOf(jobs.map((j) => j.expiresAt)),
   };
   if (task.taskName !== undefined) result.taskName = task.taskName;
+  const note = expiryNote(task.chunkExpiry ?? DEFAULT_EXPIRY);
+  if (note) result.expiryNote = note;
   return result;
 }
 
