@@ -12,6 +12,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { DEMO_CREDENTIALS, ManualClock, demoAuth, startEmulator, type Emulator, type TaskSpec } from '../src/emulator/index.js';
+import { signBody } from '../src/daemon/webhook.js';
 import { clearSecretsForTests } from '../src/secrets.js';
 import { startService, type RunningService } from './support/service.js';
 import { useTempDir } from './support/tmp.js';
@@ -147,5 +148,18 @@ describe('run against the emulator (CVAT 2.73)', () => {
     expect(emulator.state.isCached('segment_1_chunk_0_0')).toBe(false);
     expect(emulator.state.isCached('segment_2_chunk_0_0')).toBe(true);
     expect(requestsWith4xx(emulator)).toEqual([]);
+  });
+  it('warms a job reopened in CVAT at once on a signed update:job webhook (polling far off)', async () => {
+    emulator = await startEmulator({ tasks: [{ id: 1, size: 20, chunkSize: 5, segmentSize: 10, jobStates: ['new', 'completed'] }], auth: demoAuth(), buildTimeMs: 1 });
+    const secret = 'webhook-secret-for-jobs';
+    running = await startService(['--state-dir', dir.path, '--poll-interval', '1h'], { ...env(), CVAT_WEBHOOK_SECRET: secret });
+    await waitFor('first pass', async () => emulator!.state.coldUiReadKeys({ liveOnly: true }).size === 0, { timeoutMs: 20_000 });
+    expect(emulator.state.isCached('segment_2_chunk_0_0')).toBe(false);
+    const job = emulator.updateJob(2, { state: 'rejected' });
+    const body = JSON.stringify({ event: 'update:job', job: { id: job.id, task_id: 1, state: 'rejected', updated_date: new Date(job.updatedMs).toISOString() }, before_update: { state: 'completed' }, webhook_id: 3 });
+    const answer = await fetch(`${running.url}/webhooks/cvat`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-signature-256': signBody(body, secret) }, body });
+    expect(answer.status).toBe(200);
+    await waitFor('rejected job warm', async () => emulator!.state.isCached('segment_2_chunk_0_0'), { timeoutMs: 10_000 });
+    expect(running.logs()).not.toContain(secret);
   });
 });

@@ -64,6 +64,8 @@ export interface EmulatorOptions {
    * compares a list with a set and never matches, so these always build separate keys.
    */
   matchingChunkShortcut?: boolean;
+  /** Delay before answering each API request, ms (a remote CVAT; benchmarks use 10). Default 0. */
+  latencyMs?: number;
 }
 
 export interface Emulator {
@@ -165,6 +167,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     state,
     faults,
     shareDir: options.shareDir,
+    ...(options.latencyMs ? { latencyMs: options.latencyMs } : {}),
     control: {
       advanceClock: (ms) => (isAdvanceable(clock) ? clock.advance(ms) : null),
       touchSegment,
