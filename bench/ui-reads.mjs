@@ -103,7 +103,7 @@ async function pollCost(tasks, jobsPerTask) {
     passes.push({ full: pass.full, requests: counting.count(), seconds: (performance.now() - started) / 1000 });
   }
   await counting.client.close();
-  await emulator.close();
+  await emulator.stop();
   return { tasks, jobs: tasks * jobsPerTask, first: passes[0], incremental: passes[1], full: passes[3] };
 }
 
@@ -155,7 +155,7 @@ export async function firstDiscovery({ tasks = 10_000, latencyMs = 10 } = {}) {
     rows.push({ concurrency, tasks: Math.min(records, tasks), seconds, requests: counting.count(), projected: (seconds * tasks) / Math.min(records, tasks) });
     await counting.client.close();
   }
-  await emulator.close();
+  await emulator.stop();
   return { tasks, latencyMs, rows };
 }
 

@@ -50,6 +50,10 @@ function tasks(consensus: boolean): TaskSpec[] {
     // 3D: every frame has context images (Supervisely/KITTI layout).
     { id: 2, mediaType: 'pointcloud', size: 5, chunkSize: 2, segmentSize: 3, relatedFiles: [1, 1, 1, 1, 1] },
     { id: 3, mediaType: 'video', size: 30, chunkSize: 10, segmentSize: 15, jobStates: ['in progress', 'completed'] },
+    // Honeypots (gt_pool, 2.24+): the GT job is a RANGE over the pool, placeholders in every job.
+    // Audio (2.73): chunk_size is a duration; no context images (CVAT answers 400).
+    ...(consensus ? [{ id: 5, mediaType: 'audio' as const, size: 6914 }, { id: 6, mediaType: 'audio' as const, size: 9000, chunkSize: 2500 }] : []),
+    ...(consensus ? [{ id: 4, size: 16, chunkSize: 3, segmentSize: 4, honeypots: { pool: 4, perJob: 1 }, relatedFiles: Array.from({ length: 16 }, (_, f) => (f % 2 === 0 ? 1 : 0)) }] : []),
   ];
 }
 

@@ -75,9 +75,9 @@ export function organizationJson(ctx: SerializeContext, org: { id: number; slug:
   };
 }
 
-const chunkType = (task: EmulatedTask): string => (task.mediaType === 'video' ? 'video' : 'imageset');
-const dimension = (task: EmulatedTask): string => (task.mediaType === 'pointcloud' ? '3d' : '2d');
-const mediaType = (task: EmulatedTask): string => (task.mediaType === 'pointcloud' ? 'point_cloud' : 'image');
+const chunkType = (task: EmulatedTask): string => (task.mediaType === 'video' ? 'video' : task.mediaType === 'audio' ? 'audio_mp3' : 'imageset');
+const dimension = (task: EmulatedTask): string => (task.mediaType === 'pointcloud' ? '3d' : task.mediaType === 'audio' ? '1d' : '2d');
+const mediaType = (task: EmulatedTask): string => (task.mediaType === 'pointcloud' ? 'point_cloud' : task.mediaType === 'audio' ? 'audio' : 'image');
 
 /**
  * The task's aggregated status, CVAT's way (signals.py `__save_job_handler`): over every job of
@@ -141,7 +141,7 @@ export function taskJson(ctx: SerializeContext, task: EmulatedTask): Record<stri
     out['media_type'] = hasData ? mediaType(task) : '';
     out['organization_id'] = task.organization?.id ?? null;
     out['assignee_updated_date'] = null;
-    out['validation_mode'] = task.segments.some((s) => s.type === 'specific_frames') ? 'gt' : null;
+    out['validation_mode'] = task.validationMode;
     out['consensus_enabled'] = task.jobs.some((j) => j.type === 'consensus_replica');
   }
   return out;

@@ -149,7 +149,12 @@ export async function startRecordedCvat(folder: 'v2.73.0' | 'v2.14.4'): Promise<
         start_frame: d.data['start_frame'],
         stop_frame: d.data['stop_frame'],
         frame_filter: d.data['frame_filter'] ?? '',
-        frames: d.video || d.audio ? [] : d.frames.map((i) => ({ name: i.fields['path'], width: i.fields['width'], height: i.fields['height'], related_files: relatedOf.get(i.pk) ?? 0 })),
+        // views.py data_meta: one entry for the video or the audio file (audio without width/height).
+        frames: d.audio
+          ? [{ name: db.find((r) => r.model === 'engine.audio' && r.fields['data'] === d.dataId)?.fields['path'] ?? 'audio', related_files: 0 }]
+          : d.video
+            ? [{ name: 'video', width: 1280, height: 720, related_files: 0 }]
+            : d.frames.map((i) => ({ name: i.fields['path'], width: i.fields['width'], height: i.fields['height'], related_files: relatedOf.get(i.pk) ?? 0 })),
         deleted_frames: numbers(d.data['deleted_frames']),
         included_frames: null,
         storage: d.data['storage'],
