@@ -119,3 +119,16 @@ describe.runIf(sharedCvatAvailable())('planner over real CVAT 2.14 jobs (task ch
     }
   });
 });
+
+describe.runIf(sharedCvatAvailable())('previews over real CVAT 2.73 jobs', () => {
+  it('ask with Prefer: handling=empty on 2.67+ (204 for 3D and audio, no rendered placeholder), and without it before', () => {
+    const { tasks } = planTasks('v2.73.0');
+    const withPrefer = [...planRequests(tasks, { ...OPTIONS, previews: true, emptyPreviews: true })].filter((r) => r.kind.endsWith('preview'));
+    expect(withPrefer.length).toBeGreaterThan(0);
+    for (const r of withPrefer) expect(r.headers).toEqual({ prefer: 'handling=empty' });
+    const without = [...planRequests(tasks, { ...OPTIONS, previews: true, emptyPreviews: false })].filter((r) => r.kind.endsWith('preview'));
+    for (const r of without) expect(r.headers).toBeUndefined();
+    // Chunks never carry it.
+    for (const r of planRequests(tasks, { ...OPTIONS, previews: true, emptyPreviews: true })) if (r.kind === 'chunk') expect(r.headers).toBeUndefined();
+  });
+});

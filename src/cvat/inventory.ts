@@ -4,6 +4,7 @@
  * unreachable CVAT and refused credentials stop the walk. It belongs with the client:
  * the planner and the guard both consume its records.
  */
+import { getMaxListeners, setMaxListeners } from 'node:events';
 import pLimit from 'p-limit';
 import type { CvatClient } from './client.js';
 import type { CvatFeatures } from './features.js';
@@ -164,6 +165,8 @@ async function* recordsOf(client: CvatClient, tasks: readonly Task[], options: I
   };
   // A small window keeps a few lookups in flight while records are handed out in order.
   const window = concurrency * 2;
+  // Every request in flight listens on the caller's signal: allow as many without Node's leak warning.
+  if (options.signal) setMaxListeners(Math.max(getMaxListeners(options.signal), window + 10), options.signal);
   const pending: Array<Promise<TaskRecord | undefined>> = [];
   let next = 0;
   let done = 0;
