@@ -43,6 +43,17 @@ describeWithSharedCvat("CVAT's recorded data", () => {
     });
   });
 
+  it('warm --all --previews (2.73): every preview asked with Prefer: handling=empty, 204 for 3D and audio, no 4xx', async () => {
+    cvat = await startRecordedCvat('v2.73.0');
+    const run = await warmInProcess(['--all', '--previews', '--state-dir', dir.path], env());
+    expect(run.code, run.stdout).toBe(0);
+    const previews = cvat.requests.filter((r) => r.path.endsWith('/preview'));
+    expect(previews.length).toBeGreaterThan(20);
+    expect(previews.filter((r) => r.prefer !== 'handling=empty')).toEqual([]);
+    expect(previews.some((r) => r.status === 204)).toBe(true);
+    expect(rejected(cvat)).toEqual([]);
+  });
+
   it('run (2.73): every read of a live segment warm, job 42 (completed, replicas live) included, completed-only segments left alone', async () => {
     cvat = await startRecordedCvat('v2.73.0');
     running = await startService(['--state-dir', dir.path], env());

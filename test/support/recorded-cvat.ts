@@ -25,8 +25,8 @@ const numbers = (raw: unknown): number[] => String(raw ?? '').replace(/[[\]\s]/g
 export interface RecordedCvat {
   url: string;
   version: string;
-  /** Data requests answered, with their status. */
-  requests: Array<{ path: string; query: string; status: number }>;
+  /** Data requests answered, with their status (and the `Prefer` header of previews). */
+  requests: Array<{ path: string; query: string; status: number; prefer?: string }>;
   /** Keys read successfully (chunks and context images). */
   warm: Set<string>;
   /** What the UI reads: every job's segment (`liveOnly`: segments with a job new, in progress or rejected). */
@@ -175,6 +175,18 @@ export async function startRecordedCvat(folder: 'v2.73.0' | 'v2.14.4'): Promise<
         deleted_frames: [],
         included_frames: seg['type'] === 'specific_frames' ? numbers(seg['frames']) : null,
       });
+    }
+    if ((m = /^\/api\/(tasks|jobs)\/(\d+)\/preview$/.exec(path))) {
+      // 2.67+: `Prefer: handling=empty` → 204 where there is no image to show (3D, audio).
+      const prefer = typeof req.headers['prefer'] === 'string' ? req.headers['prefer'] : undefined;
+      const taskId = m[1] === 'tasks' ? Number(m[2]) : (dbSegments.get(dbJobs.get(Number(m[2]))?.['segment'] as number)?.['task'] as number | undefined);
+      const d = taskId === undefined ? undefined : taskData(taskId);
+      const status = !d ? 404 : prefer === 'handling=empty' && !legacy && (d.audio || d.task['dimension'] === '3d') ? 204 : 200;
+      requests.push({ path, query: url.search, status, ...(prefer ? { prefer } : {}) });
+      if (status === 200) res.writeHead(200, { 'content-type': 'image/jpeg', vary: 'Prefer' }).end(Buffer.alloc(8));
+      else if (status === 204) res.writeHead(204, { vary: 'Prefer', 'preference-applied': 'handling=empty' }).end();
+      else json(res, 404, { detail: 'Not found.' });
+      return;
     }
     if ((m = /^\/api\/jobs\/(\d+)\/data$/.exec(path))) {
       const jobId = Number(m[1]);
