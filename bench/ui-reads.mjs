@@ -35,7 +35,8 @@ function coverageTasks() {
       replicaStates: [['in progress', 'new']],
     });
   }
-  for (let id = 9; id <= 12; id++) tasks.push({ id, mediaType: 'pointcloud', size: 30, chunkSize: 6, segmentSize: 10, relatedFiles: Array.from({ length: 30 }, () => 2) });
+  for (let id = 9; id <= 12; id++)
+    tasks.push({ id, mediaType: 'pointcloud', size: 30, chunkSize: 6, segmentSize: 10, relatedFiles: Array.from({ length: 30 }, () => 2) });
   return tasks;
 }
 
@@ -50,7 +51,15 @@ async function wardenWarm(url, contextImages) {
   const dir = mkdtempSync(join(tmpdir(), 'bench-ui-'));
   const ledger = await Ledger.open(dir, { durable: false });
   const plan = { qualities: ['compressed'], previews: false, contextImages, skipCompleted: false, indexChunks: features.indexChunks };
-  const engine = new WarmEngine({ client, features, ledger, metrics: createMetrics({ buildInfo: { version: 'bench' } }), logger: silentLogger(), concurrency: 2, maxAgeMs: 3_600_000 });
+  const engine = new WarmEngine({
+    client,
+    features,
+    ledger,
+    metrics: createMetrics({ buildInfo: { version: 'bench' } }),
+    logger: silentLogger(),
+    concurrency: 2,
+    maxAgeMs: 3_600_000,
+  });
   const result = await engine.run(planRequests(tasks, plan), summarizePlan(tasks, plan).requests);
   await ledger.close();
   await client.close();
@@ -69,7 +78,10 @@ function readStats(emulator) {
 
 export async function coverage() {
   const out = {};
-  for (const [name, contextImages] of [['warden', true], ['wardenNoContext', false]]) {
+  for (const [name, contextImages] of [
+    ['warden', true],
+    ['wardenNoContext', false],
+  ]) {
     const emulator = await startEmulator({ tasks: coverageTasks(), buildTimeMs: 0 });
     await wardenWarm(emulator.url, contextImages);
     out[name] = readStats(emulator);
@@ -81,7 +93,8 @@ export async function coverage() {
   for await (const t of client.tasks()) {
     if (!t.ok) continue;
     const n = Math.ceil((t.value.size ?? 0) / (t.value.data_chunk_size ?? 36));
-    for (let i = 0; i < n; i++) await (await client.raw(`/api/tasks/${t.value.id}/data`, { query: { type: 'chunk', number: i, quality: 'compressed' } })).body.dump();
+    for (let i = 0; i < n; i++)
+      await (await client.raw(`/api/tasks/${t.value.id}/data`, { query: { type: 'chunk', number: i, quality: 'compressed' } })).body.dump();
   }
   out.naive = readStats(emulator);
   await client.close();
@@ -91,7 +104,10 @@ export async function coverage() {
 
 /** Requests per discovery poll against `tasks` video tasks of `jobsPerTask` jobs each. */
 async function pollCost(tasks, jobsPerTask) {
-  const emulator = await startEmulatorChild({ emulator: { buildTimeMs: 0 }, deployment: { tasks, mediaType: 'video', framesPerTask: jobsPerTask * 10, segmentSize: 10, overlap: 0, chunkSize: 10 } });
+  const emulator = await startEmulatorChild({
+    emulator: { buildTimeMs: 0 },
+    deployment: { tasks, mediaType: 'video', framesPerTask: jobsPerTask * 10, segmentSize: 10, overlap: 0, chunkSize: 10 },
+  });
   const counting = await countingClient(emulator.url);
   const features = await counting.client.features();
   const discovery = new Discovery({ client: counting.client, features, logger: silentLogger(), fullEvery: 3, onRecord: () => {}, onRemoved: () => {} });
@@ -162,7 +178,8 @@ export async function firstDiscovery({ tasks = 10_000, latencyMs = 10 } = {}) {
 export function report({ coverage: c, discovery: d, first: f }) {
   const pct = (x) => `${fmt(100 * x, 1)} %`;
   const row = (name, s) => `| ${name} | ${pct(s.covered)} | ${s.reads} (${s.context} context images) | ${s.unread} | ${s.rejected} |`;
-  const poll = (p) => `| ${p.tasks.toLocaleString('en')} / ${p.jobs.toLocaleString('en')} | ${p.first.requests} (${fmt(p.first.seconds, 1)} s) | ${p.incremental.requests} | ${p.full.requests} |`;
+  const poll = (p) =>
+    `| ${p.tasks.toLocaleString('en')} / ${p.jobs.toLocaleString('en')} | ${p.first.requests} (${fmt(p.first.seconds, 1)} s) | ${p.incremental.requests} | ${p.full.requests} |`;
   const serial = f.rows.find((r) => r.concurrency === 1);
   return `## UI reads and discovery (issues 7 and 12)
 

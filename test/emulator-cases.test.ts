@@ -27,7 +27,10 @@ const get = async (path: string) => {
 describe('emulator: job-level behaviour', () => {
   it('moves the task date only when its aggregated status changes', async () => {
     const clock = new ManualClock(Date.UTC(2026, 0, 1));
-    emulator = await startEmulator({ clock, tasks: [{ id: 1, size: 10, segmentSize: 5, consensusReplicas: 1, replicaStates: [['in progress'], ['completed']] }] });
+    emulator = await startEmulator({
+      clock,
+      tasks: [{ id: 1, size: 10, segmentSize: 5, consensusReplicas: 1, replicaStates: [['in progress'], ['completed']] }],
+    });
     const taskDate = async () => (await get('/api/tasks/1')).json()['updated_date'];
     const before = await taskDate();
     expect((await get('/api/jobs/2')).json()['state']).toBe('in progress');
@@ -55,8 +58,18 @@ describe('emulator: job-level behaviour', () => {
   });
 
   it('serves context images through the cache: 400 outside the segment, 404 without related files', async () => {
-    emulator = await startEmulator({ buildTimeMs: 1, tasks: [{ id: 1, size: 6, segmentSize: 3, relatedFiles: [2, 0, 0, 1, 0, 0], groundTruthFrames: [0, 4] }] });
-    expect((await get('/api/tasks/1/data/meta')).json()['frames']).toMatchObject([{ related_files: 2 }, { related_files: 0 }, {}, { related_files: 1 }, {}, {}]);
+    emulator = await startEmulator({
+      buildTimeMs: 1,
+      tasks: [{ id: 1, size: 6, segmentSize: 3, relatedFiles: [2, 0, 0, 1, 0, 0], groundTruthFrames: [0, 4] }],
+    });
+    expect((await get('/api/tasks/1/data/meta')).json()['frames']).toMatchObject([
+      { related_files: 2 },
+      { related_files: 0 },
+      {},
+      { related_files: 1 },
+      {},
+      {},
+    ]);
     expect((await get('/api/jobs/1/data?type=context_image&quality=original&number=0')).status).toBe(200);
     expect(emulator.state.isCached('context_images_1_0')).toBe(true);
     expect((await get('/api/jobs/1/data?type=context_image&quality=original&number=3')).status).toBe(400);
@@ -64,7 +77,9 @@ describe('emulator: job-level behaviour', () => {
     expect((await get('/api/jobs/1/data?type=context_image&quality=original&number=1')).status).toBe(404);
     // The GT job holds frames 0 and 4 only.
     expect((await get('/api/jobs/3/data?type=context_image&quality=original&number=3')).status).toBe(400);
-    expect(emulator.state.uiReadKeys()).toEqual(new Set(['segment_1_chunk_0_0', 'segment_2_chunk_0_0', 'segment_3_chunk_0_0', 'context_images_1_0', 'context_images_1_3']));
+    expect(emulator.state.uiReadKeys()).toEqual(
+      new Set(['segment_1_chunk_0_0', 'segment_2_chunk_0_0', 'segment_3_chunk_0_0', 'context_images_1_0', 'context_images_1_3']),
+    );
   });
 
   it('honeypot tasks: GT job on the pool range, placeholders showing pool frames, validation_mode gt_pool', async () => {
@@ -84,7 +99,12 @@ describe('emulator: job-level behaviour', () => {
 
   it('audio: chunk_size is a duration, frames and context images are refused', async () => {
     emulator = await startEmulator({ buildTimeMs: 1, tasks: [{ id: 1, mediaType: 'audio', size: 6914 }] });
-    expect((await get('/api/tasks/1')).json()).toMatchObject({ media_type: 'audio', dimension: '1d', data_chunk_size: 6914, data_compressed_chunk_type: 'audio_mp3' });
+    expect((await get('/api/tasks/1')).json()).toMatchObject({
+      media_type: 'audio',
+      dimension: '1d',
+      data_chunk_size: 6914,
+      data_compressed_chunk_type: 'audio_mp3',
+    });
     expect((await get('/api/jobs/1/data?type=chunk&quality=compressed&index=0')).status).toBe(200);
     expect((await get('/api/jobs/1/data?type=chunk&quality=compressed&index=1')).status).toBe(400);
     expect((await get('/api/jobs/1/data?type=context_image&quality=original&number=0')).status).toBe(400);

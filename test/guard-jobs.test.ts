@@ -26,7 +26,11 @@ afterEach(async () => {
   clearSecretsForTests();
 });
 
-interface Job { jobId: number; type: string; chunks: number[] }
+interface Job {
+  jobId: number;
+  type: string;
+  chunks: number[];
+}
 
 describe('guard: jobs of an affected segment', () => {
   it('names replicas and maps the GT job like check does', async () => {
@@ -38,14 +42,28 @@ describe('guard: jobs of an affected segment', () => {
       buildTimeMs: 1,
       shareDir: share,
       // Job 1 (completed) + replicas 2, 3 on frames 0–3; job 4 + replicas 5, 6 on 4–5; GT job 7 on frames 1 and 4.
-      tasks: [{ id: 1, storage: 'share', frames: images, chunkSize: 2, segmentSize: 4, consensusReplicas: 2, groundTruthFrames: [1, 4], jobStates: ['completed', 'new'], replicaStates: [['in progress', 'new']] }],
+      tasks: [
+        {
+          id: 1,
+          storage: 'share',
+          frames: images,
+          chunkSize: 2,
+          segmentSize: 4,
+          consensusReplicas: 2,
+          groundTruthFrames: [1, 4],
+          jobStates: ['completed', 'new'],
+          replicaStates: [['in progress', 'new']],
+        },
+      ],
     });
     const env = { CVAT_URL: emulator.url, CVAT_ACCESS_TOKEN: DEMO_CREDENTIALS.accessToken };
     running = await startService(['--state-dir', join(dir.path, 'state'), '--share-dir', share], env, { guard: { rootCheckIntervalMs: 200 } });
     await waitFor('guard indexed', async () => ((await running!.metric('cvat_warden_share_files_expected')) ?? 0) === 6);
     rmSync(join(share, 'images/image_1.jpg'));
     const problem = await waitFor('problem in /status', async () => {
-      const body = (await (await fetch(`${running!.url}/status`)).json()) as { share: { openProblems: Array<{ path: string; tasks: Array<{ jobs: Job[] }> }> } };
+      const body = (await (await fetch(`${running!.url}/status`)).json()) as {
+        share: { openProblems: Array<{ path: string; tasks: Array<{ jobs: Job[] }> }> };
+      };
       return body.share.openProblems.find((p) => p.path === 'images/image_1.jpg');
     });
     const runJobs = problem.tasks[0]!.jobs.map(({ jobId, type, chunks }) => ({ jobId, type, chunks }));
@@ -57,11 +75,18 @@ describe('guard: jobs of an affected segment', () => {
     ]);
     rmSync(join(share, 'images/image_4.jpg'));
     const second = await waitFor('second problem', async () => {
-      const body = (await (await fetch(`${running!.url}/status`)).json()) as { share: { openProblems: Array<{ path: string; tasks: Array<{ jobs: Job[] }> }> } };
+      const body = (await (await fetch(`${running!.url}/status`)).json()) as {
+        share: { openProblems: Array<{ path: string; tasks: Array<{ jobs: Job[] }> }> };
+      };
       return body.share.openProblems.find((p) => p.path === 'images/image_4.jpg');
     });
     // Frame 4 is the GT job's second included frame: chunk 0 (a whole-task range would say 2).
-    expect(second.tasks[0]!.jobs.map(({ jobId, chunks }) => ({ jobId, chunks }))).toEqual([{ jobId: 4, chunks: [0] }, { jobId: 5, chunks: [0] }, { jobId: 6, chunks: [0] }, { jobId: 7, chunks: [0] }]);
+    expect(second.tasks[0]!.jobs.map(({ jobId, chunks }) => ({ jobId, chunks }))).toEqual([
+      { jobId: 4, chunks: [0] },
+      { jobId: 5, chunks: [0] },
+      { jobId: 6, chunks: [0] },
+      { jobId: 7, chunks: [0] },
+    ]);
     await running.service.close();
     running = undefined;
     const check = await runCli(['check', '--all', '--share-dir', share, '--state-dir', join(dir.path, 'check'), '--json'], env);

@@ -58,7 +58,7 @@ describeWithSharedCvat("CVAT's recorded data", () => {
     cvat = await startRecordedCvat('v2.73.0');
     running = await startService(['--state-dir', dir.path], env());
     const live = cvat.uiReads({ liveOnly: true });
-    await waitFor('live reads warm', async () => [...live].every((k) => cvat!.warm.has(k)), { timeoutMs: 30_000 });
+    await waitFor('live reads warm', () => [...live].every((k) => cvat!.warm.has(k)), { timeoutMs: 30_000 });
     // Segment 42 is job 42's (engine.job 42 → segment 42 in the fixture).
     expect(live.has('segment_42_chunk_0')).toBe(true);
     const all = cvat.uiReads({ liveOnly: false });

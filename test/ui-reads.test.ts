@@ -52,8 +52,24 @@ function tasks(consensus: boolean): TaskSpec[] {
     { id: 3, mediaType: 'video', size: 30, chunkSize: 10, segmentSize: 15, jobStates: ['in progress', 'completed'] },
     // Honeypots (gt_pool, 2.24+): the GT job is a RANGE over the pool, placeholders in every job.
     // Audio (2.73): chunk_size is a duration; no context images (CVAT answers 400).
-    ...(consensus ? [{ id: 5, mediaType: 'audio' as const, size: 6914 }, { id: 6, mediaType: 'audio' as const, size: 9000, chunkSize: 2500 }] : []),
-    ...(consensus ? [{ id: 4, size: 16, chunkSize: 3, segmentSize: 4, honeypots: { pool: 4, perJob: 1 }, relatedFiles: Array.from({ length: 16 }, (_, f) => (f % 2 === 0 ? 1 : 0)) }] : []),
+    ...(consensus
+      ? [
+          { id: 5, mediaType: 'audio' as const, size: 6914 },
+          { id: 6, mediaType: 'audio' as const, size: 9000, chunkSize: 2500 },
+        ]
+      : []),
+    ...(consensus
+      ? [
+          {
+            id: 4,
+            size: 16,
+            chunkSize: 3,
+            segmentSize: 4,
+            honeypots: { pool: 4, perJob: 1 },
+            relatedFiles: Array.from({ length: 16 }, (_, f) => (f % 2 === 0 ? 1 : 0)),
+          },
+        ]
+      : []),
   ];
 }
 
@@ -102,7 +118,7 @@ describe('run against the emulator (CVAT 2.73)', () => {
   it('keeps replicas of a completed parent and rejected jobs warm, and warms a reopened job within 4 polls without webhooks', async () => {
     emulator = await startEmulator({ tasks: tasks(true), auth: demoAuth(), buildTimeMs: 1 });
     running = await startService(['--state-dir', dir.path, '--poll-interval', '200ms'], env(), { discoveryFullEvery: 1000 });
-    await waitFor('every live read warm', async () => emulator!.state.coldUiReadKeys({ liveOnly: true }).size === 0, { timeoutMs: 20_000 });
+    await waitFor('every live read warm', () => emulator!.state.coldUiReadKeys({ liveOnly: true }).size === 0, { timeoutMs: 20_000 });
     // Replicas 2 and 3 of job 1 (completed) are live: job 1's segment is warm.
     expect(emulator.deployment.jobs.get(1)?.state).toBe('completed');
     expect(emulator.state.isCached(`segment_1_chunk_0_0`)).toBe(true);
@@ -120,7 +136,7 @@ describe('run against the emulator (CVAT 2.73)', () => {
     emulator.updateJob(job.id, { state: 'in progress' });
     expect(emulator.deployment.tasks.get(3)!.updatedMs).toBe(taskDate);
     const reopenedAt = Date.now();
-    await waitFor('reopened job warm', async () => emulator!.state.coldUiReadKeys({ liveOnly: true }).size === 0, { timeoutMs: 20_000, intervalMs: 20 });
+    await waitFor('reopened job warm', () => emulator!.state.coldUiReadKeys({ liveOnly: true }).size === 0, { timeoutMs: 20_000, intervalMs: 20 });
     expect(Date.now() - reopenedAt).toBeLessThan(4 * 200 + 2_000);
     expect(emulator.state.isCached(reopenedKey)).toBe(true);
     expect(running.logs()).toContain('jobs reopened in CVAT');
@@ -128,15 +144,20 @@ describe('run against the emulator (CVAT 2.73)', () => {
     // A ground-truth job added later (the task's date stays) is planned.
     const gt = emulator.addGroundTruthJob(3, [2, 17, 29]);
     expect(emulator.deployment.tasks.get(3)!.updatedMs).toBe(taskDate);
-    await waitFor('new GT job warm', async () => emulator!.state.isCached(`segment_${gt.segmentId}_chunk_0_0`), { timeoutMs: 20_000 });
+    await waitFor('new GT job warm', () => emulator!.state.isCached(`segment_${gt.segmentId}_chunk_0_0`), { timeoutMs: 20_000 });
     expect(requestsWith4xx(emulator)).toEqual([]);
   });
 
   it('drops a job completed in CVAT, and forgets a deleted GT job at the full listing (jobs.count moved)', async () => {
     const clock = new ManualClock(Date.UTC(2026, 10, 1));
-    emulator = await startEmulator({ clock, tasks: [{ id: 1, size: 20, chunkSize: 5, segmentSize: 10, groundTruthFrames: [3, 13] }], auth: demoAuth(), buildTimeMs: 1 });
+    emulator = await startEmulator({
+      clock,
+      tasks: [{ id: 1, size: 20, chunkSize: 5, segmentSize: 10, groundTruthFrames: [3, 13] }],
+      auth: demoAuth(),
+      buildTimeMs: 1,
+    });
     running = await startService(['--state-dir', dir.path, '--poll-interval', '100ms'], env(), { clock, discoveryFullEvery: 3, coldThresholdMs: 0 });
-    await waitFor('every live read warm', async () => emulator!.state.coldUiReadKeys({ liveOnly: true }).size === 0, { timeoutMs: 20_000 });
+    await waitFor('every live read warm', () => emulator!.state.coldUiReadKeys({ liveOnly: true }).size === 0, { timeoutMs: 20_000 });
     const status = async () => (await fetch(`${running!.url}/status`)).json() as Promise<{ discovery: { jobs: number } }>;
     await waitFor('3 jobs known', async () => (await status()).discovery.jobs === 3, { timeoutMs: 10_000 });
     clock.advance(1000);
@@ -154,16 +175,29 @@ describe('run against the emulator (CVAT 2.73)', () => {
     expect(requestsWith4xx(emulator)).toEqual([]);
   });
   it('warms a job reopened in CVAT at once on a signed update:job webhook (polling far off)', async () => {
-    emulator = await startEmulator({ tasks: [{ id: 1, size: 20, chunkSize: 5, segmentSize: 10, jobStates: ['new', 'completed'] }], auth: demoAuth(), buildTimeMs: 1 });
+    emulator = await startEmulator({
+      tasks: [{ id: 1, size: 20, chunkSize: 5, segmentSize: 10, jobStates: ['new', 'completed'] }],
+      auth: demoAuth(),
+      buildTimeMs: 1,
+    });
     const secret = 'webhook-secret-for-jobs';
     running = await startService(['--state-dir', dir.path, '--poll-interval', '1h'], { ...env(), CVAT_WEBHOOK_SECRET: secret });
-    await waitFor('first pass', async () => emulator!.state.coldUiReadKeys({ liveOnly: true }).size === 0, { timeoutMs: 20_000 });
+    await waitFor('first pass', () => emulator!.state.coldUiReadKeys({ liveOnly: true }).size === 0, { timeoutMs: 20_000 });
     expect(emulator.state.isCached('segment_2_chunk_0_0')).toBe(false);
     const job = emulator.updateJob(2, { state: 'rejected' });
-    const body = JSON.stringify({ event: 'update:job', job: { id: job.id, task_id: 1, state: 'rejected', updated_date: new Date(job.updatedMs).toISOString() }, before_update: { state: 'completed' }, webhook_id: 3 });
-    const answer = await fetch(`${running.url}/webhooks/cvat`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-signature-256': signBody(body, secret) }, body });
+    const body = JSON.stringify({
+      event: 'update:job',
+      job: { id: job.id, task_id: 1, state: 'rejected', updated_date: new Date(job.updatedMs).toISOString() },
+      before_update: { state: 'completed' },
+      webhook_id: 3,
+    });
+    const answer = await fetch(`${running.url}/webhooks/cvat`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-signature-256': signBody(body, secret) },
+      body,
+    });
     expect(answer.status).toBe(200);
-    await waitFor('rejected job warm', async () => emulator!.state.isCached('segment_2_chunk_0_0'), { timeoutMs: 10_000 });
+    await waitFor('rejected job warm', () => emulator!.state.isCached('segment_2_chunk_0_0'), { timeoutMs: 10_000 });
     expect(running.logs()).not.toContain(secret);
   });
 });

@@ -86,7 +86,7 @@ async function resolveScope(client: CvatClient, scope: Scope, options: Inventory
     for (const id of scope.jobIds) {
       await lookup('job', id, async () => {
         const job = await client.job(id, options.signal);
-        if (!job.ok) return options.onIssue({ jobId: id, severity: 'problem', message: job.problem });
+        if (!job.ok) { options.onIssue({ jobId: id, severity: 'problem', message: job.problem }); return; }
         if (!jobFilter!.has(job.value.task_id)) jobFilter!.set(job.value.task_id, new Set());
         jobFilter!.get(job.value.task_id)!.add(id);
         if (!tasks.has(job.value.task_id)) await lookup('task', job.value.task_id, async () => addChecked(await client.task(job.value.task_id, options.signal)));

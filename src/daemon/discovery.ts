@@ -158,7 +158,12 @@ export class Discovery {
         withMeta: true,
         ...(this.options.concurrency !== undefined ? { concurrency: this.options.concurrency } : {}),
         ...(signal ? { signal } : {}),
-        ...(long ? { onProgress: (done: number, total: number) => logger.info({ done, total, seconds: Math.round((Date.now() - started) / 1000) }, 'discovery progress') } : {}),
+        ...(long
+          ? {
+              onProgress: (done: number, total: number) =>
+                logger.info({ done, total, seconds: Math.round((Date.now() - started) / 1000) }, 'discovery progress'),
+            }
+          : {}),
         onIssue: (issue) => {
           issues.push(issue);
           this.options.onIssue?.(issue);

@@ -93,9 +93,9 @@ export function uiReadKeys(deployment: Deployment, legacy: boolean, options: { l
     const dataId = task.dataId;
     for (const seg of task.segments) {
       const jobs = task.jobs.filter((j) => j.segmentId === seg.id);
-      if (jobs.length === 0) continue;
+      const owner = jobs.find((j) => j.type !== 'consensus_replica') ?? jobs[0];
+      if (!owner) continue;
       if (options.liveOnly && !jobs.some((j) => OPEN_STATES.has(j.state))) continue;
-      const owner = jobs.find((j) => j.type !== 'consensus_replica') ?? jobs[0]!;
       const cs = task.chunkSize;
       if (!legacy) {
         const n = chunkCount(seg.frameSet.length, cs);

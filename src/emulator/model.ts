@@ -257,7 +257,7 @@ export class Deployment {
     if (!task || task.dataId === null) throw new Error(`task ${taskId} does not exist or has no data`);
     if (task.jobs.some((j) => j.type === 'ground_truth')) throw new Error(`task ${taskId} already has a ground-truth job`);
     const job = this.#addGroundTruth(task, frames, this.#opts.clock.now());
-    this.segments.set(job.segmentId, task.segments.find((s) => s.id === job.segmentId)!);
+    for (const seg of task.segments) if (seg.id === job.segmentId) this.segments.set(seg.id, seg);
     this.jobs.set(job.id, job);
     return job;
   }
@@ -284,8 +284,8 @@ export class Deployment {
       const count = Math.min(honeypots.perJob, seg.stopFrame - seg.startFrame);
       for (let k = 0; k < count; k++) {
         const rel = seg.stopFrame - k;
-        const real = task.frames[poolStart + (next++ % honeypots.pool)]!;
-        task.frames[rel] = { ...real, relatedPaths: [], related: 0 };
+        const real = task.frames[poolStart + (next++ % honeypots.pool)];
+        if (real) task.frames[rel] = { ...real, relatedPaths: [], related: 0 };
       }
     }
     const range = { startFrame: poolStart, stopFrame: size - 1 };

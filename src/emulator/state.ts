@@ -191,7 +191,7 @@ export class EmulatorState {
   count(kind?: RequestKind | RequestGroup, status?: number): number {
     let total = 0;
     for (const [k, byStatus] of this.#counts) {
-      if (kind !== undefined && !kindMatches(k as RequestKind, kind)) continue;
+      if (kind !== undefined && !kindMatches(k, kind)) continue;
       for (const [s, n] of byStatus) if (status === undefined || s === status) total += n;
     }
     return total;

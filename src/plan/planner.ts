@@ -79,10 +79,11 @@ function segmentSlots(segment: PlanSegment, options: PlanOptions): Slots {
   }
   const numbers = legacyChunkNumbers(task, job);
   const included = job.type === 'ground_truth' && job.includedFrames?.length ? [...job.includedFrames].sort((a, b) => a - b) : undefined;
-  const frame = included ? relativeFrame(task, included[position] ?? included[0]!) : job.startFrame + position;
+  const opened = included ? (included[position] ?? included[0]) : undefined;
+  const frame = opened !== undefined ? relativeFrame(task, opened) : job.startFrame + position;
   const at = numbers.indexOf(Math.floor(frame / task.chunkSize));
-  const ordered = at > 0 ? [numbers[at]!, ...numbers.slice(0, at), ...numbers.slice(at + 1)] : numbers;
-  return { count: ordered.length, at: (p) => ordered[p]! };
+  const ordered = at > 0 ? [...numbers.slice(at, at + 1), ...numbers.slice(0, at), ...numbers.slice(at + 1)] : numbers;
+  return { count: ordered.length, at: (p) => ordered[p] ?? 0 };
 }
 
 function contextRequest(segment: PlanSegment, frame: number): WarmRequest {
@@ -136,10 +137,32 @@ export function* planRequests(tasks: readonly PlanTask[], options: PlanOptions):
         const seenTasks = new Set<number>();
         for (const { segment } of units) {
           const { task, via: job } = segment;
-          yield { kind: 'job_preview', taskId: task.id, jobId: job.id, quality, path: `/api/jobs/${job.id}/preview`, query: {}, series: `j${job.id}/preview`, slot: 0, tier, ...headers };
+          yield {
+            kind: 'job_preview',
+            taskId: task.id,
+            jobId: job.id,
+            quality,
+            path: `/api/jobs/${job.id}/preview`,
+            query: {},
+            series: `j${job.id}/preview`,
+            slot: 0,
+            tier,
+            ...headers,
+          };
           if (!seenTasks.has(task.id)) {
             seenTasks.add(task.id);
-            yield { kind: 'task_preview', taskId: task.id, jobId: job.id, quality, path: `/api/tasks/${task.id}/preview`, query: {}, series: `t${task.id}/preview`, slot: 0, tier, ...headers };
+            yield {
+              kind: 'task_preview',
+              taskId: task.id,
+              jobId: job.id,
+              quality,
+              path: `/api/tasks/${task.id}/preview`,
+              query: {},
+              series: `t${task.id}/preview`,
+              slot: 0,
+              tier,
+              ...headers,
+            };
           }
         }
       }

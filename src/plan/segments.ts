@@ -43,8 +43,8 @@ export function taskSegments(task: PlanTask, options: Pick<PlanOptions, 'skipCom
     jobs.sort((a, b) => a.id - b.id);
     const tier = Math.min(...jobs.map(jobTier));
     if (options.skipCompleted && tier > 0) continue;
-    const via = jobs.find((j) => j.id === owner) ?? jobs[0]!;
-    segments.push({ task, via, jobs, tier });
+    const via = jobs.find((j) => j.id === owner) ?? jobs[0];
+    if (via) segments.push({ task, via, jobs, tier });
   }
   return segments.sort((a, b) => a.via.id - b.via.id);
 }
@@ -95,7 +95,12 @@ export function contextFramesBySegment(task: PlanTask, segments: readonly PlanSe
   const candidates = segments
     .filter((s) => s.via.type !== 'ground_truth' || (s.via.includedFrames?.length ?? 0) > 0 || s.via.frameCount === s.via.stopFrame - s.via.startFrame + 1)
     .map((s) => ({ segment: s, frames: segmentFrames(s) }))
-    .sort((a, b) => a.segment.tier - b.segment.tier || Number(a.segment.via.type === 'ground_truth') - Number(b.segment.via.type === 'ground_truth') || a.segment.via.id - b.segment.via.id);
+    .sort(
+      (a, b) =>
+        a.segment.tier - b.segment.tier ||
+        Number(a.segment.via.type === 'ground_truth') - Number(b.segment.via.type === 'ground_truth') ||
+        a.segment.via.id - b.segment.via.id,
+    );
   for (const frame of frames) {
     const owner = candidates.find((c) => c.frames.has(frame));
     if (!owner) continue;

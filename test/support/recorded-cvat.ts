@@ -14,13 +14,24 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { readSharedJson } from './shared-cvat.js';
 
-interface Row { model: string; pk: number; fields: Record<string, unknown> }
-interface Page { results: Array<Record<string, unknown>> }
+interface Row {
+  model: string;
+  pk: number;
+  fields: Record<string, unknown>;
+}
+interface Page {
+  results: Array<Record<string, unknown>>;
+}
 
 const LIVE = new Set(['new', 'in progress', 'rejected']);
 
 /** Django's comma list ("1,2,3", "[]", "10") as numbers. */
-const numbers = (raw: unknown): number[] => String(raw ?? '').replace(/[[\]\s]/g, '').split(',').filter(Boolean).map(Number);
+const numbers = (raw: unknown): number[] =>
+  (typeof raw === 'string' ? raw : '')
+    .replace(/[[\]\s]/g, '')
+    .split(',')
+    .filter(Boolean)
+    .map(Number);
 
 export interface RecordedCvat {
   url: string;
@@ -61,7 +72,8 @@ export async function startRecordedCvat(folder: 'v2.73.0' | 'v2.14.4'): Promise<
     const dataId = task?.['data'] as number | null | undefined;
     const data = dataId == null ? undefined : dbData.get(dataId);
     if (!task || dataId == null || !data) return undefined;
-    const step = Number(/step=(\d+)/.exec(String(data['frame_filter'] ?? ''))?.[1] ?? 1);
+    const filter = data['frame_filter'];
+    const step = Number(/step=(\d+)/.exec(typeof filter === 'string' ? filter : '')?.[1] ?? 1);
     const frames = images.filter((i) => i.fields['data'] === dataId).sort((a, b) => (a.fields['frame'] as number) - (b.fields['frame'] as number));
     return { task, dataId, data, step, frames, audio: task['media_type'] === 'audio', video: videos.has(dataId) };
   };
@@ -128,22 +140,41 @@ export async function startRecordedCvat(folder: 'v2.73.0' | 'v2.14.4'): Promise<
     const path = url.pathname.replace(/\/$/, '');
     const q = url.searchParams;
     let m: RegExpExecArray | null;
-    if (path === '/api/server/about') return json(res, 200, { name: 'Computer Vision Annotation Tool', version });
-    if (path === '/api/users/self') return json(res, 200, { id: 1, username: 'admin1', is_superuser: true });
-    if (path === '/api/tasks') return page(res, tasks.filter((t) => (q.get('project_id') ? String(t['project_id']) === q.get('project_id') : true)).filter(since(q)));
-    if (path === '/api/jobs') return page(res, jobs.filter((j) => (q.get('task_id') ? String(j['task_id']) === q.get('task_id') : true)).filter(since(q)));
+    if (path === '/api/server/about') {
+      json(res, 200, { name: 'Computer Vision Annotation Tool', version });
+      return;
+    }
+    if (path === '/api/users/self') {
+      json(res, 200, { id: 1, username: 'admin1', is_superuser: true });
+      return;
+    }
+    if (path === '/api/tasks') {
+      page(res, tasks.filter((t) => (q.get('project_id') ? String(t['project_id']) === q.get('project_id') : true)).filter(since(q)));
+      return;
+    }
+    if (path === '/api/jobs') {
+      page(res, jobs.filter((j) => (q.get('task_id') ? String(j['task_id']) === q.get('task_id') : true)).filter(since(q)));
+      return;
+    }
     if ((m = /^\/api\/tasks\/(\d+)$/.exec(path))) {
       const task = tasks.find((t) => t['id'] === Number(m![1]));
-      return task ? json(res, 200, task) : json(res, 404, { detail: 'Not found.' });
+      if (task) json(res, 200, task);
+      else json(res, 404, { detail: 'Not found.' });
+      return;
     }
     if ((m = /^\/api\/jobs\/(\d+)$/.exec(path))) {
       const job = jobs.find((j) => j['id'] === Number(m![1]));
-      return job ? json(res, 200, job) : json(res, 404, { detail: 'Not found.' });
+      if (job) json(res, 200, job);
+      else json(res, 404, { detail: 'Not found.' });
+      return;
     }
     if ((m = /^\/api\/tasks\/(\d+)\/data\/meta$/.exec(path))) {
       const d = taskData(Number(m[1]));
-      if (!d) return json(res, 404, { detail: 'Not found.' });
-      return json(res, 200, {
+      if (!d) {
+        json(res, 404, { detail: 'Not found.' });
+        return;
+      }
+      json(res, 200, {
         chunk_size: d.data['chunk_size'],
         size: d.data['size'],
         start_frame: d.data['start_frame'],
@@ -159,13 +190,17 @@ export async function startRecordedCvat(folder: 'v2.73.0' | 'v2.14.4'): Promise<
         included_frames: null,
         storage: d.data['storage'],
       });
+      return;
     }
     if ((m = /^\/api\/jobs\/(\d+)\/data\/meta$/.exec(path))) {
       const job = dbJobs.get(Number(m[1]));
-      if (!job) return json(res, 404, { detail: 'Not found.' });
+      if (!job) {
+        json(res, 404, { detail: 'Not found.' });
+        return;
+      }
       const seg = dbSegments.get(job['segment'] as number)!;
       const d = taskData(seg['task'] as number)!;
-      return json(res, 200, {
+      json(res, 200, {
         chunk_size: d.data['chunk_size'],
         size: segmentFrames(job['segment'] as number).length,
         start_frame: d.data['start_frame'],
@@ -175,6 +210,7 @@ export async function startRecordedCvat(folder: 'v2.73.0' | 'v2.14.4'): Promise<
         deleted_frames: [],
         included_frames: seg['type'] === 'specific_frames' ? numbers(seg['frames']) : null,
       });
+      return;
     }
     if ((m = /^\/api\/(tasks|jobs)\/(\d+)\/preview$/.exec(path))) {
       // 2.67+: `Prefer: handling=empty` → 204 where there is no image to show (3D, audio).
@@ -191,7 +227,10 @@ export async function startRecordedCvat(folder: 'v2.73.0' | 'v2.14.4'): Promise<
     if ((m = /^\/api\/jobs\/(\d+)\/data$/.exec(path))) {
       const jobId = Number(m[1]);
       const job = dbJobs.get(jobId);
-      if (!job) return json(res, 404, { detail: 'Not found.' });
+      if (!job) {
+        json(res, 404, { detail: 'Not found.' });
+        return;
+      }
       const segmentId = job['segment'] as number;
       const seg = dbSegments.get(segmentId)!;
       const d = taskData(seg['task'] as number)!;
@@ -206,24 +245,43 @@ export async function startRecordedCvat(folder: 'v2.73.0' | 'v2.14.4'): Promise<
       if (q.get('type') === 'chunk') {
         if (!legacy) {
           const index = Number(q.get('index'));
-          if (!Number.isInteger(index) || index < 0 || index >= Math.ceil(frames.length / cs)) return answer(400);
-          return answer(200, `segment_${segmentId}_chunk_${index}`);
+          if (!Number.isInteger(index) || index < 0 || index >= Math.ceil(frames.length / cs)) {
+            answer(400);
+            return;
+          }
+          answer(200, `segment_${segmentId}_chunk_${index}`);
+          return;
         }
         const n = Number(q.get('number'));
         const first = Math.floor((seg['start_frame'] as number) / cs);
         const last = Math.floor((seg['stop_frame'] as number) / cs);
-        if (!Number.isInteger(n) || n < first || n > last) return answer(400);
-        return answer(200, job['type'] === 'ground_truth' ? `job_${jobId}_chunk_${n}` : `data_${d.dataId}_chunk_${n}`);
+        if (!Number.isInteger(n) || n < first || n > last) {
+          answer(400);
+          return;
+        }
+        answer(200, job['type'] === 'ground_truth' ? `job_${jobId}_chunk_${n}` : `data_${d.dataId}_chunk_${n}`);
+        return;
       }
       if (q.get('type') === 'context_image') {
         const f = Number(q.get('number'));
-        if (d.audio) return answer(400);
+        if (d.audio) {
+          answer(400);
+          return;
+        }
         const inSegment = legacy ? f >= (seg['start_frame'] as number) && f <= (seg['stop_frame'] as number) : frames.includes(f);
-        if (!inSegment) return answer(400);
-        if (relatedCount(d.dataId, f) === 0) return answer(404);
-        return answer(200, `context_images_${d.dataId}_${f}`);
+        if (!inSegment) {
+          answer(400);
+          return;
+        }
+        if (relatedCount(d.dataId, f) === 0) {
+          answer(404);
+          return;
+        }
+        answer(200, `context_images_${d.dataId}_${f}`);
+        return;
       }
-      return answer(400);
+      answer(400);
+      return;
     }
     json(res, 404, { detail: 'Not found.' });
   };
