@@ -171,14 +171,16 @@ async function* recordsOf(client: CvatClient, tasks: readonly Task[], options: I
   let next = 0;
   let done = 0;
   const every = options.progressEvery ?? 500;
-  while (next < tasks.length || pending.length > 0) {
-    while (next < tasks.length && pending.length < window) {
-      const task = tasks[next++]!;
-      const promise = limit(() => fetchRecord(task));
+  for (;;) {
+    for (let task = tasks[next]; task !== undefined && pending.length < window; task = tasks[++next]) {
+      const listed = task;
+      const promise = limit(() => fetchRecord(listed));
       promise.catch(() => undefined); // surfaced when awaited below
       pending.push(promise);
     }
-    const record = await pending.shift()!;
+    const head = pending.shift();
+    if (!head) break;
+    const record = await head;
     done++;
     if (options.onProgress && (done % every === 0 || done === tasks.length)) options.onProgress(done, tasks.length);
     if (record) yield record;
