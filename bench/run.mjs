@@ -35,6 +35,17 @@ if (want('annotator') && existsSync(here('./annotator.mjs'))) {
   sections.annotator = await annotator.benchmarkSection();
 }
 
+if (want('ui')) {
+  const ui = await import('./ui-reads.mjs');
+  console.error('bench: UI coverage with context images…');
+  const coverage = await ui.coverage();
+  console.error('bench: discovery cost per poll (200 / 4,000 and 2,000 / 40,000 tasks / jobs)…');
+  const discovery = await ui.discoveryCost();
+  console.error('bench: first discovery at 10,000 tasks, 10 ms per API call…');
+  const first = await ui.firstDiscovery();
+  sections.ui = ui.report({ coverage, discovery, first });
+}
+
 for (const text of Object.values(sections)) console.log(text);
 
 // Keep sections from earlier runs that were not re-run this time.
@@ -50,6 +61,6 @@ const stamp = `_Measured ${m.date} on ${m.cpu}, ${m.memoryGiB} GiB, Node ${m.nod
 const block = (name) => `<!-- ${name}:start -->\n${sections[name] ? stamp + sections[name] : keep(name).trim() + '\n'}<!-- ${name}:end -->`;
 writeFileSync(
   path,
-  `# Benchmarks\n\nProduced by \`npm run bench\` (\`npm run bench -- warm\` for one section). Every figure is printed beside a baseline measured in the same run, so ratios stay meaningful on a busy or different machine. Sections not re-run keep their earlier figures and date.\n\n${block('warm')}\n\n${block('guard')}\n\n${block('annotator')}\n`,
+  `# Benchmarks\n\nProduced by \`npm run bench\` (\`npm run bench -- warm\` for one section). Every figure is printed beside a baseline measured in the same run, so ratios stay meaningful on a busy or different machine. Sections not re-run keep their earlier figures and date.\n\n${block('warm')}\n\n${block('guard')}\n\n${block('annotator')}\n\n${block('ui')}\n`,
 );
 console.error(`bench: wrote ${path}`);

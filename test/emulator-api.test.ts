@@ -54,9 +54,13 @@ describe('filters and sorting', () => {
     const clock = new ManualClock(Date.parse('2026-08-01T00:00:00Z'));
     const e = await start({ clock, tasks: [{ id: 1, size: 10, segmentSize: 5, projectId: 7 }, { id: 2, size: 10, groundTruthFrames: [1] }, { id: 3, size: 4, name: 'zeta' }] });
     clock.advance(3600_000);
-    e.updateJob(1, { state: 'completed' });
     const ids = async (q: string, what = 'tasks'): Promise<number[]> =>
       (await http(`${e.url}/api/${what}?${q}`)).json<Page>().results.map((x) => x['id'] as number);
+    // A job update touches its task only when the task's aggregated status changes
+    // (cvat/apps/engine/signals.py __save_job_handler): job 2 is still in annotation.
+    e.updateJob(1, { state: 'completed', stage: 'acceptance' });
+    expect(await ids('sort=-updated_date')).toEqual([3, 2, 1]);
+    e.updateJob(2, { state: 'completed', stage: 'acceptance' });
     expect(await ids('project_id=7')).toEqual([1]);
     expect(await ids('name=zeta')).toEqual([3]);
     expect(await ids('search=ZET')).toEqual([3]);
@@ -69,9 +73,9 @@ describe('filters and sorting', () => {
     expect(await ids(f({ or: [{ '==': [{ var: 'id' }, 1] }, { in: [{ var: 'id' }, [3]] }] }))).toEqual([3, 1]);
     expect((await http(`${e.url}/api/tasks?${f({ '==': [{ var: 'nope' }, 1] })}`)).status).toBe(400);
     expect((await http(`${e.url}/api/tasks?filter=%7Bbad`)).status).toBe(400);
-    expect(await ids('task_id=1&state=completed', 'jobs')).toEqual([1]);
+    expect(await ids('task_id=1&state=completed', 'jobs')).toEqual([2, 1]);
     expect(await ids('type=ground_truth', 'jobs')).toEqual([4]);
-    expect(await ids(`task_id=1&${f({ '>': [{ var: 'updated_date' }, '2026-08-01T00:30:00Z'] })}`, 'jobs')).toEqual([1]);
+    expect(await ids(`task_id=1&${f({ '>': [{ var: 'updated_date' }, '2026-08-01T00:30:00Z'] })}`, 'jobs')).toEqual([2, 1]);
   });
 });
 

@@ -72,11 +72,13 @@ describe('guard rules', () => {
       ],
     };
     const mapping = compileTask(task);
-    // rel 5 → abs 25: job 1 chunk 1, job 2 chunk 0, GT job sorted [13,25,40] → index 1 → chunk 0
+    // rel 5 → abs 25: job 1 chunk 1, job 2 chunk 0, GT job sorted [13,25,40] → index 1 → chunk 0,
+    // replica 4 on job 1's segment: chunk 1 (listed: annotators work in replicas)
     expect(affectedTask(mapping, [5]).jobs.map((j) => [j.jobId, j.chunks])).toEqual([
       [1, [1]],
       [2, [0]],
       [3, [0]],
+      [4, [1]],
     ]);
     // rel 10 → abs 40: job 2 chunk 1, GT index 2 → chunk 1
     expect(affectedTask(mapping, [10]).jobs.map((j) => [j.jobId, j.chunks])).toEqual([

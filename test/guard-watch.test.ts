@@ -66,10 +66,12 @@ describe.skipIf(!available)('share guard watcher', () => {
     expect(alert.taskIds).toEqual([1]);
     const task = alert.tasks[0]!;
     expect(task.frames).toEqual([1]);
-    // job 11 covers 0..2 with chunk size 2 → chunk 0; GT job 13 holds abs frames [1,4] → chunk 0; replica 14 skipped
+    // job 11 covers 0..2 with chunk size 2 → chunk 0; GT job 13 holds abs frames [1,4] → chunk 0;
+    // replica 14 reads job 11's segment: listed too, annotators work in it (issue 7)
     expect(task.jobs.map((j) => [j.jobId, j.chunks])).toEqual([
       [11, [0]],
       [13, [0]],
+      [14, [0]],
     ]);
     expect(task.jobs[0]!.expiresAt).toBe(warmedAt + 24 * 3600 * 1000);
     expect(task.expiresAt).toBe(warmedAt + 24 * 3600 * 1000);

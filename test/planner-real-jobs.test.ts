@@ -30,7 +30,7 @@ function planTasks(version: string): { tasks: PlanTask[]; jobs: Job[] } {
 }
 
 describe.runIf(sharedCvatAvailable())('planner over real CVAT 2.73 jobs', () => {
-  it('plans ceil(segment frames / chunk size) index chunks per annotation and GT job, none for consensus replicas', () => {
+  it('plans ceil(segment frames / chunk size) index chunks per segment: annotation and GT jobs, replicas through their parent', () => {
     const { tasks, jobs } = planTasks('v2.73.0');
     const db = readSharedJson<Fixture[]>('v2.73.0/tests/python/shared/assets/cvat_db/data.json');
     const segments = new Map(db.filter((r) => r.model === 'engine.segment').map((r) => [r.pk, r.fields]));
@@ -78,8 +78,13 @@ describe.runIf(sharedCvatAvailable())('planner over real CVAT 2.73 jobs', () => 
       const firstLater = inTier.findIndex((r) => r.slot > 0);
       if (firstLater >= 0) expect(lastZero).toBeLessThan(firstLater);
     }
-    const stateOf = new Map(tasks.flatMap((t) => t.jobs).map((j) => [j.id, j.state]));
-    for (const r of requests) expect(['new', 'in progress'].includes(stateOf.get(r.jobId)!)).toBe(r.tier === 0);
+    // A segment is live (tier 0) when any job on it — the parent or a replica — is new, in
+    // progress or rejected: job 42 is completed, its replicas 43–45 are not.
+    const all = tasks.flatMap((t) => t.jobs);
+    const live = (id: number) => all.filter((j) => j.id === id || j.parentJobId === id).some((j) => ['new', 'in progress', 'rejected'].includes(j.state));
+    for (const r of requests) expect(live(r.jobId)).toBe(r.tier === 0);
+    expect(all.find((j) => j.id === 42)?.state).toBe('completed');
+    expect(requests.find((r) => r.jobId === 42)?.tier).toBe(0);
   });
 
   it('leaves completed jobs out when asked, and counts without materialising', () => {
@@ -112,5 +117,18 @@ describe.runIf(sharedCvatAvailable())('planner over real CVAT 2.14 jobs (task ch
         for (let n = Math.floor(job.startFrame / task.chunkSize); n <= Math.floor(job.stopFrame / task.chunkSize); n++) expect(covered.has(n)).toBe(true);
       }
     }
+  });
+});
+
+describe.runIf(sharedCvatAvailable())('previews over real CVAT 2.73 jobs', () => {
+  it('ask with Prefer: handling=empty on 2.67+ (204 for 3D and audio, no rendered placeholder), and without it before', () => {
+    const { tasks } = planTasks('v2.73.0');
+    const withPrefer = [...planRequests(tasks, { ...OPTIONS, previews: true, emptyPreviews: true })].filter((r) => r.kind.endsWith('preview'));
+    expect(withPrefer.length).toBeGreaterThan(0);
+    for (const r of withPrefer) expect(r.headers).toEqual({ prefer: 'handling=empty' });
+    const without = [...planRequests(tasks, { ...OPTIONS, previews: true, emptyPreviews: false })].filter((r) => r.kind.endsWith('preview'));
+    for (const r of without) expect(r.headers).toBeUndefined();
+    // Chunks never carry it.
+    for (const r of planRequests(tasks, { ...OPTIONS, previews: true, emptyPreviews: true })) if (r.kind === 'chunk') expect(r.headers).toBeUndefined();
   });
 });

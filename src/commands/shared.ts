@@ -32,7 +32,7 @@ export async function* streamGuardTasks(
   signal?: AbortSignal,
 ): AsyncGenerator<GuardTask> {
   const share = new Set(shareTasks);
-  for await (const record of collectTaskRecords(client, scope, { features, withMeta: true, withGroundTruthMeta: true, onIssue, ...(signal ? { signal } : {}) })) {
+  for await (const record of collectTaskRecords(client, scope, { features, withMeta: true, onIssue, ...(signal ? { signal } : {}) })) {
     const task = toGuardTask(record, features, share);
     if (task) yield task;
   }

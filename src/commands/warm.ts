@@ -45,7 +45,7 @@ export async function runWarm(config: CommandConfig, context: CommandContext): P
     }
     if (rewarmJobs.length) logger.info({ jobs: rewarmJobs.slice(0, 50), count: rewarmJobs.length }, 'chunks of these jobs were rebuilt by CVAT since the last pass; re-warming them');
 
-    const planOptions: PlanOptions = { ...config.warm, indexChunks: features.indexChunks };
+    const planOptions: PlanOptions = { ...config.warm, indexChunks: features.indexChunks, emptyPreviews: features.emptyPreviews };
     const plan = summarizePlan(tasks, planOptions);
     const problems = issues.filter((i) => i.severity === 'problem');
 

@@ -152,7 +152,7 @@ export function loadConfig(command: CommandName, argv: readonly string[], env: N
     warm: {
       qualities: v.quality === 'both' ? ['compressed', 'original'] : [v.quality],
       previews: v.previews,
-      contextImages: v['context-images'],
+      contextImages: !v['no-context-images'],
       // The service stops warming completed jobs unless asked; a one-off `warm` includes them.
       skipCompleted: command === 'run' ? !v['warm-completed'] : v['skip-completed'],
       concurrency: v.concurrency,

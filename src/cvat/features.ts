@@ -10,6 +10,31 @@ import { WardenError } from '../errors.js';
  */
 export const CHUNK_CACHE_TTL_MS = 24 * 3_600_000;
 
+/**
+ * How a version's media cache lets a chunk go (cvat-facts "Key version boundaries", §4):
+ * - `none`: 2.0–2.6.1 diskcache, no expiry (a chunk stays until evicted past 1 TB);
+ * - `ttl-lfu`: 2.6.2–2.10.0 KeyDB, 24 h TTL and `allkeys-lfu` eviction under `maxmemory 5G`,
+ *   so a chunk may go earlier than its TTL says;
+ * - `ttl`: 2.10.1+ Kvrocks on disk, 24 h TTL from the build, no eviction.
+ */
+export type ChunkExpiry = { kind: 'none' } | { kind: 'ttl-lfu'; ttlMs: number } | { kind: 'ttl'; ttlMs: number };
+
+export function chunkExpiryFor(version: CvatVersion): ChunkExpiry {
+  if (!atLeast(version, 2, 6, 2)) return { kind: 'none' };
+  if (!atLeast(version, 2, 10, 1)) return { kind: 'ttl-lfu', ttlMs: CHUNK_CACHE_TTL_MS };
+  return { kind: 'ttl', ttlMs: CHUNK_CACHE_TTL_MS };
+}
+
+/**
+ * When a chunk built at `builtAt` leaves the cache: a date only where the version makes
+ * it one (`ttl`); otherwise what is true instead of an invented date.
+ */
+export function forecastExpiry(model: ChunkExpiry, builtAt: number): { at: number; bound: 'exact' | 'latest' } | { at: null; reason: string } {
+  if (model.kind === 'none') return { at: null, reason: 'never expires (diskcache, CVAT ≤ 2.6.1)' };
+  if (model.kind === 'ttl-lfu') return { at: builtAt + model.ttlMs, bound: 'latest' };
+  return { at: builtAt + model.ttlMs, bound: 'exact' };
+}
+
 export interface CvatVersion {
   major: number;
   minor: number;
@@ -35,6 +60,10 @@ export interface CvatFeatures {
   requestCompletedWebhook: boolean;
   /** 2.4.7: ground-truth jobs with `included_frames`. */
   groundTruthJobs: boolean;
+  /** 2.67: previews honour `Prefer: handling=empty` (204 instead of a rendered placeholder for 3D, audio). */
+  emptyPreviews: boolean;
+  /** How cached chunks expire on this version. */
+  chunkExpiry: ChunkExpiry;
 }
 
 export function parseCvatVersion(raw: string): CvatVersion {
@@ -66,5 +95,7 @@ export function featuresFor(version: CvatVersion): CvatFeatures {
     rangeRequests: atLeast(version, 2, 66),
     requestCompletedWebhook: atLeast(version, 2, 73),
     groundTruthJobs: atLeast(version, 2, 4, 7),
+    emptyPreviews: atLeast(version, 2, 67),
+    chunkExpiry: chunkExpiryFor(version),
   };
 }

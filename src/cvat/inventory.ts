@@ -4,6 +4,7 @@
  * unreachable CVAT and refused credentials stop the walk. It belongs with the client:
  * the planner and the guard both consume its records.
  */
+import { getMaxListeners, setMaxListeners } from 'node:events';
 import pLimit from 'p-limit';
 import type { CvatClient } from './client.js';
 import type { CvatFeatures } from './features.js';
@@ -24,7 +25,7 @@ export interface TaskRecord {
   jobs: Job[];
   /** Task data/meta; present when asked for and well-formed. */
   meta?: DataMeta;
-  /** Job data/meta of legacy ground-truth jobs (their included_frames). */
+  /** Job data/meta of ground-truth jobs (their included_frames), on every version that has them. */
   jobMetas: Map<number, DataMeta>;
 }
 
@@ -40,13 +41,17 @@ export interface InventoryOptions {
   features: CvatFeatures;
   /** Fetch task data/meta (needed for context images, chunk dates, storage, legacy GT jobs). */
   withMeta: boolean;
-  /** Fetch job data/meta of ground-truth jobs (their included_frames) on every version, for the guard. */
-  withGroundTruthMeta?: boolean;
   signal?: AbortSignal;
   onIssue: (issue: InventoryIssue) => void;
-  /** Parallel task lookups; metadata requests are cheap for CVAT. */
+  /** Tasks whose extras (jobs, data/meta, GT job meta) are fetched at once; polite to CVAT. @default 4 */
   concurrency?: number;
+  /** Called every `progressEvery` tasks handed out (long first discoveries log their progress). */
+  onProgress?: (done: number, total: number) => void;
+  progressEvery?: number;
 }
+
+/** Default of `InventoryOptions.concurrency`. */
+export const DEFAULT_INVENTORY_CONCURRENCY = 4;
 
 function isFatal(error: unknown): boolean {
   return error instanceof WardenError && ['CVAT_UNREACHABLE', 'CVAT_AUTH_REFUSED', 'CVAT_FORBIDDEN', 'CVAT_UNSUPPORTED_VERSION', 'ABORTED'].includes(error.code);
@@ -81,7 +86,7 @@ async function resolveScope(client: CvatClient, scope: Scope, options: Inventory
     for (const id of scope.jobIds) {
       await lookup('job', id, async () => {
         const job = await client.job(id, options.signal);
-        if (!job.ok) return options.onIssue({ jobId: id, severity: 'problem', message: job.problem });
+        if (!job.ok) { options.onIssue({ jobId: id, severity: 'problem', message: job.problem }); return; }
         if (!jobFilter!.has(job.value.task_id)) jobFilter!.set(job.value.task_id, new Set());
         jobFilter!.get(job.value.task_id)!.add(id);
         if (!tasks.has(job.value.task_id)) await lookup('task', job.value.task_id, async () => addChecked(await client.task(job.value.task_id, options.signal)));
@@ -95,24 +100,44 @@ function hasData(task: Task): boolean {
   return task.data !== null && task.data !== undefined && (task.size ?? 0) > 0 && task.media_type !== '';
 }
 
+/**
+ * The jobs of one task. Some CVAT versions ignore unknown filters: never trust the server
+ * to have filtered. Sanity checks of jobs against their task plug in here (one place where
+ * every job enters a record).
+ */
+async function taskJobs(client: CvatClient, task: Task, wanted: ReadonlySet<number> | undefined, options: InventoryOptions): Promise<Job[]> {
+  const jobs: Job[] = [];
+  for await (const checked of client.jobs({ taskId: task.id }, options.signal)) {
+    if (!checked.ok) options.onIssue({ taskId: task.id, jobId: checked.id, severity: 'problem', message: checked.problem });
+    else if (checked.value.task_id === task.id && (!wanted || wanted.has(checked.value.id))) jobs.push(checked.value);
+  }
+  return keepSaneJobs(task, jobs, (r) => options.onIssue({ ...r, severity: 'problem' }));
+}
+
 /** Every task record in scope, fetched a few tasks at a time. */
 export async function* collectTaskRecords(client: CvatClient, scope: Scope, options: InventoryOptions): AsyncGenerator<TaskRecord> {
   const { tasks, jobFilter } = await resolveScope(client, scope, options);
-  const limit = pLimit(options.concurrency ?? 4);
+  yield* recordsOf(client, tasks, options, jobFilter);
+}
+
+/**
+ * Records of tasks already listed (discovery has the task objects from its list: no
+ * re-fetch), their extras fetched with bounded concurrency and handed out in order.
+ */
+export async function* collectRecordsOf(client: CvatClient, tasks: readonly Task[], options: InventoryOptions): AsyncGenerator<TaskRecord> {
+  yield* recordsOf(client, tasks, options, undefined);
+}
+
+async function* recordsOf(client: CvatClient, tasks: readonly Task[], options: InventoryOptions, jobFilter: Map<number, Set<number>> | undefined): AsyncGenerator<TaskRecord> {
+  const concurrency = Math.max(1, options.concurrency ?? DEFAULT_INVENTORY_CONCURRENCY);
+  const limit = pLimit(concurrency);
   const fetchRecord = async (task: Task): Promise<TaskRecord | undefined> => {
     if (!hasData(task)) {
       options.onIssue({ taskId: task.id, severity: 'skipped', message: `task ${task.id} has no data yet` });
       return undefined;
     }
     try {
-      let jobs: Job[] = [];
-      const wanted = jobFilter?.get(task.id);
-      for await (const checked of client.jobs({ taskId: task.id }, options.signal)) {
-        if (!checked.ok) options.onIssue({ taskId: task.id, jobId: checked.id, severity: 'problem', message: checked.problem });
-        // Some CVAT versions ignore unknown filters; never trust the server to have filtered.
-        else if (checked.value.task_id === task.id && (!wanted || wanted.has(checked.value.id))) jobs.push(checked.value);
-      }
-      jobs = keepSaneJobs(task, jobs, (r) => options.onIssue({ ...r, severity: 'problem' }));
+      const jobs = await taskJobs(client, task, jobFilter?.get(task.id), options);
       if (jobs.length === 0) {
         options.onIssue({ taskId: task.id, severity: 'skipped', message: `task ${task.id} has no jobs yet (still being created?)` });
         return undefined;
@@ -123,12 +148,12 @@ export async function* collectTaskRecords(client: CvatClient, scope: Scope, opti
         if (meta.ok) record.meta = meta.value;
         else options.onIssue({ taskId: task.id, severity: 'problem', message: meta.problem });
       }
-      if (!options.features.indexChunks || options.withGroundTruthMeta) {
-        for (const job of jobs.filter((j) => j.type === 'ground_truth')) {
-          const meta = await client.jobMeta(job.id, options.signal);
-          if (meta.ok) record.jobMetas.set(job.id, meta.value);
-          else options.onIssue({ taskId: task.id, jobId: job.id, severity: 'problem', message: meta.problem });
-        }
+      // included_frames of ground-truth jobs on every version: their chunks, context images and
+      // the guard's frame → chunk mapping all depend on it (the job's start/stop span the task).
+      for (const job of jobs.filter((j) => j.type === 'ground_truth')) {
+        const meta = await client.jobMeta(job.id, options.signal);
+        if (meta.ok) record.jobMetas.set(job.id, meta.value);
+        else options.onIssue({ taskId: task.id, jobId: job.id, severity: 'problem', message: meta.problem });
       }
       return record;
     } catch (error) {
@@ -139,17 +164,25 @@ export async function* collectTaskRecords(client: CvatClient, scope: Scope, opti
     }
   };
   // A small window keeps a few lookups in flight while records are handed out in order.
-  const window = (options.concurrency ?? 4) * 2;
+  const window = concurrency * 2;
+  // Every request in flight listens on the caller's signal: allow as many without Node's leak warning.
+  if (options.signal) setMaxListeners(Math.max(getMaxListeners(options.signal), window + 10), options.signal);
   const pending: Array<Promise<TaskRecord | undefined>> = [];
   let next = 0;
-  while (next < tasks.length || pending.length > 0) {
-    while (next < tasks.length && pending.length < window) {
-      const task = tasks[next++]!;
-      const promise = limit(() => fetchRecord(task));
+  let done = 0;
+  const every = options.progressEvery ?? 500;
+  for (;;) {
+    for (let task = tasks[next]; task !== undefined && pending.length < window; task = tasks[++next]) {
+      const listed = task;
+      const promise = limit(() => fetchRecord(listed));
       promise.catch(() => undefined); // surfaced when awaited below
       pending.push(promise);
     }
-    const record = await pending.shift()!;
+    const head = pending.shift();
+    if (!head) break;
+    const record = await head;
+    done++;
+    if (options.onProgress && (done % every === 0 || done === tasks.length)) options.onProgress(done, tasks.length);
     if (record) yield record;
   }
 }

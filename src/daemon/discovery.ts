@@ -1,13 +1,26 @@
 /**
  * Finds new, changed and deleted tasks by polling CVAT (webhooks only speed it up:
- * sandbox tasks emit none). Each poll asks for tasks updated since the last one
- * (`filter` on updated_date, newest first); every `fullEvery` polls a complete listing
- * catches deletions and changes that did not touch the task's date.
+ * sandbox tasks emit none). Each poll asks for tasks *and jobs* updated since the last
+ * one (`filter` on `updated_date`, which both lists filter and sort on: TaskViewSet /
+ * JobViewSet `filter_fields` in cvat/apps/engine/views.py). The job poll matters: a job
+ * update touches its task only when the task's aggregated status changes
+ * (cvat/apps/engine/signals.py `__save_job_handler`), so a reopened job, a rejected one or
+ * a ground-truth job added later moves the job's date and not the task's.
+ *
+ * Every `fullEvery` polls a complete task listing catches deletions, and — through each
+ * task's `jobs.count` — jobs deleted or added without any date moving (deleting a GT job
+ * leaves the task's date alone: views.py `JobViewSet.perform_destroy`).
+ *
+ * Cost per poll when nothing changed: one page of tasks and one page of jobs, whatever
+ * the number of jobs; a change costs the jobs, meta and GT meta of the tasks it touched,
+ * fetched a few tasks at a time (the task objects come from the listing, never re-fetched).
  */
 import type { CvatClient } from '../cvat/client.js';
 import type { CvatFeatures } from '../cvat/features.js';
+import type { Task } from '../cvat/shapes.js';
 import type { Logger } from '../log.js';
-import { collectTaskRecords, type InventoryIssue, type TaskRecord } from '../cvat/inventory.js';
+import { collectRecordsOf, type InventoryIssue, type TaskRecord } from '../cvat/inventory.js';
+import { CvatHttpError, WardenError } from '../errors.js';
 
 export interface DiscoveryOptions {
   client: CvatClient;
@@ -15,6 +28,8 @@ export interface DiscoveryOptions {
   logger: Logger;
   /** Complete listing every this many polls (1 = always). */
   fullEvery?: number;
+  /** Tasks whose extras are fetched at once. @default 4 */
+  concurrency?: number;
   onRecord: (record: TaskRecord, isNew: boolean) => void | Promise<void>;
   onRemoved: (taskId: number) => void | Promise<void>;
   onIssue?: (issue: InventoryIssue) => void;
@@ -23,16 +38,32 @@ export interface DiscoveryOptions {
 export interface DiscoveryPass {
   full: boolean;
   listed: number;
+  /** Jobs the job poll returned. */
+  jobsListed: number;
   refreshed: number;
   removed: number;
 }
 
+interface KnownTask {
+  date: string;
+  /** `jobs.count` of the task as listed; undefined when CVAT does not say. */
+  jobCount: number | undefined;
+  /** job id → updated_date */
+  jobs: Map<number, string>;
+}
+
+const filterSince = (date: string): string => JSON.stringify({ and: [{ '>=': [{ var: 'updated_date' }, date] }] });
+
+function isFatal(error: unknown): boolean {
+  return error instanceof WardenError && ['CVAT_UNREACHABLE', 'CVAT_AUTH_REFUSED', 'CVAT_FORBIDDEN', 'ABORTED'].includes(error.code);
+}
+
 export class Discovery {
   private readonly options: DiscoveryOptions;
-  /** task id → updated_date last seen */
-  private readonly known = new Map<number, string>();
+  private readonly known = new Map<number, KnownTask>();
   private polls = 0;
-  private newest: string | undefined;
+  private newestTask: string | undefined;
+  private newestJob: string | undefined;
   private readonly forced = new Set<number>();
 
   constructor(options: DiscoveryOptions) {
@@ -55,15 +86,17 @@ export class Discovery {
   async pass(signal?: AbortSignal): Promise<DiscoveryPass> {
     const { client, logger } = this.options;
     const full = this.polls % (this.options.fullEvery ?? 10) === 0;
+    const first = this.polls === 0;
     this.polls++;
     const seen = new Set<number>();
+    const listedTasks = new Map<number, Task>();
     const changed = new Set<number>(this.forced);
     this.forced.clear();
     // `>=`, not `>`: a task updated in the same millisecond as the newest one seen must not
     // wait for the next full listing; re-listing that one task is harmless (dates compared below).
-    const filter = !full && this.newest ? JSON.stringify({ and: [{ '>=': [{ var: 'updated_date' }, this.newest] }] }) : undefined;
+    const filter = !full && this.newestTask ? filterSince(this.newestTask) : undefined;
     let listed = 0;
-    let newest = this.newest;
+    let newestTask = this.newestTask;
     for await (const checked of client.tasks({ sort: '-updated_date', ...(filter ? { filter } : {}) }, signal)) {
       listed++;
       if (!checked.ok) {
@@ -73,9 +106,28 @@ export class Discovery {
       }
       const task = checked.value;
       seen.add(task.id);
+      listedTasks.set(task.id, task);
       const date = task.updated_date ?? '';
-      if (!newest || date > newest) newest = date;
-      if (this.known.get(task.id) !== date) changed.add(task.id);
+      if (!newestTask || date > newestTask) newestTask = date;
+      const known = this.known.get(task.id);
+      // A job count that moved without the date: a GT job deleted or added.
+      const countMoved = known !== undefined && task.jobs !== undefined && known.jobCount !== undefined && task.jobs.count !== known.jobCount;
+      if (!known || known.date !== date || countMoved) changed.add(task.id);
+    }
+    // Jobs updated since the newest job date seen: reopened, rejected, completed, new GT jobs.
+    // Not on the first pass: every task is new then, and its jobs come with its record.
+    let jobsListed = 0;
+    if (!first && this.newestJob) {
+      for await (const checked of client.jobs({ sort: '-updated_date', filter: filterSince(this.newestJob) }, signal)) {
+        jobsListed++;
+        if (!checked.ok) {
+          this.options.onIssue?.({ jobId: checked.id, severity: 'problem', message: checked.problem });
+          continue;
+        }
+        const job = checked.value;
+        const known = this.known.get(job.task_id);
+        if (!known || known.jobs.get(job.id) !== (job.updated_date ?? '')) changed.add(job.task_id);
+      }
     }
     let removed = 0;
     if (full) {
@@ -90,13 +142,28 @@ export class Discovery {
     }
     let refreshed = 0;
     if (changed.size > 0) {
-      const ids = [...changed];
+      const { tasks, gone } = await this.taskObjects([...changed], listedTasks, signal);
+      for (const id of gone) {
+        if (this.known.delete(id)) {
+          removed++;
+          await this.options.onRemoved(id);
+        }
+      }
       const issues: InventoryIssue[] = [];
       const found = new Set<number>();
-      for await (const record of collectTaskRecords(client, { all: false, taskIds: ids, projectIds: [], jobIds: [] }, {
+      const long = tasks.length >= 1000;
+      const started = Date.now();
+      for await (const record of collectRecordsOf(client, tasks, {
         features: this.options.features,
         withMeta: true,
+        ...(this.options.concurrency !== undefined ? { concurrency: this.options.concurrency } : {}),
         ...(signal ? { signal } : {}),
+        ...(long
+          ? {
+              onProgress: (done: number, total: number) =>
+                logger.info({ done, total, seconds: Math.round((Date.now() - started) / 1000) }, 'discovery progress'),
+            }
+          : {}),
         onIssue: (issue) => {
           issues.push(issue);
           this.options.onIssue?.(issue);
@@ -104,22 +171,51 @@ export class Discovery {
       })) {
         found.add(record.task.id);
         const isNew = !this.known.has(record.task.id);
-        this.known.set(record.task.id, record.task.updated_date ?? '');
+        const jobs = new Map<number, string>();
+        for (const job of record.jobs) {
+          const date = job.updated_date ?? '';
+          jobs.set(job.id, date);
+          if (!this.newestJob || date > this.newestJob) this.newestJob = date;
+        }
+        this.known.set(record.task.id, { date: record.task.updated_date ?? '', jobCount: record.task.jobs?.count, jobs });
         refreshed++;
         await this.options.onRecord(record, isNew);
       }
-      for (const id of ids) {
+      for (const task of tasks) {
         // Deleted between listing and lookup, or no data yet: drop it so a later pass looks again.
-        if (!found.has(id) && issues.some((i) => i.taskId === id && /not found|deleted/.test(i.message))) {
-          if (this.known.delete(id)) {
+        if (!found.has(task.id) && issues.some((i) => i.taskId === task.id && /not found|deleted/.test(i.message))) {
+          if (this.known.delete(task.id)) {
             removed++;
-            await this.options.onRemoved(id);
+            await this.options.onRemoved(task.id);
           }
         }
       }
     }
-    this.newest = newest;
-    logger.debug({ full, listed, refreshed, removed }, 'discovery pass');
-    return { full, listed, refreshed, removed };
+    this.newestTask = newestTask;
+    logger.debug({ full, listed, jobsListed, refreshed, removed }, 'discovery pass');
+    return { full, listed, jobsListed, refreshed, removed };
+  }
+
+  /** Task objects for the changed ids: from the listing when it had them, else one GET each (job-only changes, webhooks). */
+  private async taskObjects(ids: number[], listed: ReadonlyMap<number, Task>, signal?: AbortSignal): Promise<{ tasks: Task[]; gone: number[] }> {
+    const tasks: Task[] = [];
+    const gone: number[] = [];
+    for (const id of ids.sort((a, b) => a - b)) {
+      const task = listed.get(id);
+      if (task) {
+        tasks.push(task);
+        continue;
+      }
+      try {
+        const checked = await this.options.client.task(id, signal);
+        if (checked.ok) tasks.push(checked.value);
+        else this.options.onIssue?.({ taskId: id, severity: 'problem', message: checked.problem });
+      } catch (error) {
+        if (isFatal(error)) throw error;
+        if (error instanceof CvatHttpError && error.status === 404) gone.push(id);
+        else this.options.onIssue?.({ taskId: id, severity: 'problem', message: `task ${id}: ${error instanceof Error ? error.message : String(error)}` });
+      }
+    }
+    return { tasks, gone };
   }
 }

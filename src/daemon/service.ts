@@ -14,6 +14,7 @@ import type { Logger } from '../log.js';
 import { recordCredentials, setCvatInfo, type Metrics } from '../metrics.js';
 import type { InventoryIssue } from '../cvat/inventory.js';
 import { toPlanTask } from '../plan/from-records.js';
+import { taskSegments } from '../plan/planner.js';
 import { CHUNK_CACHE_TTL_MS } from '../cvat/features.js';
 import { WarmEngine, type Clock } from '../warm/engine.js';
 import { syncChunkDates } from '../warm/freshness.js';
@@ -58,6 +59,8 @@ export class WardenService {
   /** Ids of tasks the guard holds; their file lists live only in the guard's compact index. */
   private readonly guarded = new Set<number>();
   private readonly issues = new Map<number, InventoryIssue>();
+  /** Live segments (owner job ids) per task, to put a task first when one of its segments comes alive (a job reopened). */
+  private readonly liveSegments = new Map<number, Set<number>>();
   private loops: Promise<void>[] = [];
   private firstDiscoveryDone = false;
   private wakeDiscovery: (() => void) | undefined;
@@ -176,7 +179,7 @@ export class WardenService {
       ledger: this.ledger!,
       logger: this.logger,
       metrics: this.metrics,
-      planOptions: { ...warm, indexChunks: features.indexChunks },
+      planOptions: { ...warm, indexChunks: features.indexChunks, emptyPreviews: features.emptyPreviews },
       ...(this.options.checkIntervalMs !== undefined ? { checkIntervalMs: this.options.checkIntervalMs } : {}),
       ...(this.options.clock ? { clock: this.options.clock } : {}),
     });
@@ -190,6 +193,7 @@ export class WardenService {
       features,
       logger: this.logger,
       ...(this.options.discoveryFullEvery !== undefined ? { fullEvery: this.options.discoveryFullEvery } : {}),
+      concurrency: this.config.options.values['discovery-concurrency'],
       onIssue,
       onRecord: async (record, isNew) => {
         this.issues.delete(record.task.id);
@@ -197,7 +201,14 @@ export class WardenService {
         const moved = features.checksumHeaders ? await syncChunkDates(this.client, this.ledger!, record, warm.qualities, this.stopIntake.signal) : [];
         if (moved.length) this.logger.info({ taskId: record.task.id, jobs: moved }, 'chunks rebuilt by CVAT since the last pass: re-warming');
         const task = toPlanTask(record, { contextImages: warm.contextImages, onIssue });
-        if (task) this.scheduler!.upsert(task, (isNew && this.firstDiscoveryDone) || moved.length > 0);
+        if (task) {
+          const live = new Set(taskSegments(task, { skipCompleted: true }).map((s) => s.via.id));
+          const before = this.liveSegments.get(task.id);
+          this.liveSegments.set(task.id, live);
+          const reopened = before !== undefined && [...live].some((id) => !before.has(id));
+          if (reopened) this.logger.info({ taskId: task.id, segments: [...live].filter((id) => !before.has(id)) }, 'jobs reopened in CVAT: warming their segments first');
+          this.scheduler!.upsert(task, (isNew && this.firstDiscoveryDone) || moved.length > 0 || reopened);
+        }
         // Hand each task to the guard as it comes: holding every task's frame list until
         // the pass ends would cost gigabytes on a million-file share.
         const guarded = this.guard ? toGuardTask(record, features, shareTasks) : undefined;
@@ -208,6 +219,7 @@ export class WardenService {
       },
       onRemoved: async (taskId) => {
         this.scheduler!.remove(taskId);
+        this.liveSegments.delete(taskId);
         if (this.guarded.delete(taskId)) await this.guard?.removeTasks([taskId]);
         this.issues.delete(taskId);
         this.logger.info({ taskId }, 'task deleted in CVAT: no longer warmed or guarded');

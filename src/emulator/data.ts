@@ -95,6 +95,8 @@ export class DataService {
       return this.#io.sendChunk(req, res, { item, updatedMs: seg.chunksUpdatedMs, ranged: range !== null });
     }
     if (type === 'preview') return this.#io.sendPlain(res, await this.#io.obtain(previewSpec(this.#bc, task, seg), seg.chunksUpdatedMs));
+    // views.py _DataGetter: audio has neither frames nor context images.
+    if (task.mediaType === 'audio') throw validationText(type === 'context_image' ? 'Context image requests are not available for this data' : 'Frame requests are not available for this data');
     const frame = number as number;
     const pos = seg.frameSet.indexOf(relToAbs(task.geometry, frame));
     if (pos < 0) throw validationText(`Incorrect requested frame number: ${frame}`);

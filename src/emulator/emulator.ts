@@ -21,6 +21,7 @@ import { FaultInjector } from './faults.js';
 import { legacyChunkKey } from './keys.js';
 import { Deployment, type EmulatedJob, type EmulatedTask } from './model.js';
 import { taskChunkOf } from './segments.js';
+import { taskStatus } from './serialize.js';
 import { createRequestHandler } from './server.js';
 import { deleteShareFile } from './share.js';
 import type { EmulatorAuth, JobStage, JobState, OrganizationSpec, TaskSpec } from './spec.js';
@@ -63,6 +64,8 @@ export interface EmulatorOptions {
    * compares a list with a set and never matches, so these always build separate keys.
    */
   matchingChunkShortcut?: boolean;
+  /** Delay before answering each API request, ms (a remote CVAT; benchmarks use 10). Default 0. */
+  latencyMs?: number;
 }
 
 export interface Emulator {
@@ -82,8 +85,15 @@ export interface Emulator {
   start(): Promise<void>;
   /** Empties the media cache (a cold start for benchmarks); counters stay (see state.resetCounters()). */
   clearCache(): void;
-  /** Changes a job (e.g. state → completed); bumps its and its task's updated_date. */
+  /**
+   * Changes a job (e.g. state → completed) and bumps its updated_date; the task's date moves only
+   * when its aggregated status changes (cvat/apps/engine/signals.py `__save_job_handler`).
+   */
   updateJob(jobId: number, patch: { state?: JobState; stage?: JobStage; assignee?: string | null }): EmulatedJob;
+  /** Adds a ground-truth job to a task after its creation (its date is now; the task's does not move). */
+  addGroundTruthJob(taskId: number, frames: number[]): EmulatedJob;
+  /** Deletes a ground-truth job (only those can be deleted); the task's date does not move. */
+  removeJob(jobId: number): void;
   readonly deployment: Deployment;
   readonly features: EmulatorFeatures;
   readonly clock: Clock;
@@ -157,6 +167,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     state,
     faults,
     shareDir: options.shareDir,
+    ...(options.latencyMs ? { latencyMs: options.latencyMs } : {}),
     control: {
       advanceClock: (ms) => (isAdvanceable(clock) ? clock.advance(ms) : null),
       touchSegment,
@@ -206,6 +217,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     updateJob(jobId, patch) {
       const job = deployment.jobs.get(jobId);
       if (!job) throw new Error(`job ${jobId} does not exist`);
+      const task = deployment.taskOf(job);
+      const statusBefore = taskStatus(task);
       if (patch.state !== undefined) job.state = patch.state;
       if (patch.stage !== undefined) job.stage = patch.stage;
       if (patch.assignee !== undefined) {
@@ -213,8 +226,15 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
         job.assignee = patch.assignee;
       }
       job.updatedMs = clock.now();
-      deployment.taskOf(job).updatedMs = job.updatedMs;
+      if (taskStatus(task) !== statusBefore) task.updatedMs = job.updatedMs;
       return job;
+    },
+    addGroundTruthJob: (taskId, frames) => deployment.addGroundTruthJob(taskId, frames),
+    removeJob(jobId) {
+      const job = deployment.jobs.get(jobId);
+      const segmentId = job?.segmentId;
+      deployment.removeJob(jobId);
+      if (segmentId !== undefined) cache.deletePrefix(`segment_${segmentId}_`);
     },
     stop,
     clearCache: () => cache.clear(),

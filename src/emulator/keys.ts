@@ -74,3 +74,46 @@ export function uiChunkKeysOfTask(deployment: Deployment, task: EmulatedTask, le
   }
   return keys;
 }
+
+/** Job states whose jobs annotators open (a rejected job goes back to them). */
+const OPEN_STATES = new Set(['new', 'in progress', 'rejected']);
+
+/**
+ * Every cache key the UI reads when annotators open the jobs — chunks (compressed) *and*
+ * context images — from the emulator's own model: per segment (a parent and its replicas
+ * share one), live when any job on it is new, in progress or rejected (`liveOnly`), and for
+ * each frame of the segment whose `related_files > 0` the context-image key (cvat-ui
+ * canvas-layout.tsx shows the context views whenever relatedFiles > 0, and each visited
+ * frame fetches them: cvat/apps/engine/cache.py `context_images_{data_id}_{frame}`).
+ */
+export function uiReadKeys(deployment: Deployment, legacy: boolean, options: { liveOnly: boolean }): Set<string> {
+  const keys = new Set<string>();
+  for (const task of deployment.tasks.values()) {
+    if (task.dataId === null) continue;
+    const dataId = task.dataId;
+    for (const seg of task.segments) {
+      const jobs = task.jobs.filter((j) => j.segmentId === seg.id);
+      const owner = jobs.find((j) => j.type !== 'consensus_replica') ?? jobs[0];
+      if (!owner) continue;
+      if (options.liveOnly && !jobs.some((j) => OPEN_STATES.has(j.state))) continue;
+      const cs = task.chunkSize;
+      if (!legacy) {
+        const n = chunkCount(seg.frameSet.length, cs);
+        for (let i = 0; i < n; i++) keys.add(segmentChunkKey(seg.id, i, 'compressed'));
+      } else if (owner.type === 'ground_truth') {
+        for (const abs of seg.frameSet) {
+          const rel = absToRel(task.geometry, abs);
+          if (rel !== null) keys.add(legacyGtChunkKey(owner.id, taskChunkOf(rel, cs), 'compressed'));
+        }
+      } else {
+        for (let n = taskChunkOf(seg.startFrame, cs); n <= taskChunkOf(seg.stopFrame, cs); n++) keys.add(legacyChunkKey(dataId, n, 'compressed'));
+      }
+      for (const abs of seg.frameSet) {
+        const rel = absToRel(task.geometry, abs);
+        if (rel === null || (task.frames[rel]?.related ?? 0) === 0) continue;
+        keys.add(legacy ? legacyContextKey(dataId, rel) : contextImagesKey(dataId, rel));
+      }
+    }
+  }
+  return keys;
+}

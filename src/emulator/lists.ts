@@ -19,7 +19,7 @@ export const taskListSpec = (): ListSpec<EmulatedTask> => ({
     dimension: { get: (t) => (t.mediaType === 'pointcloud' ? '3d' : '2d'), type: 'string' },
     media_type: { get: (t) => (t.dataId === null ? '' : t.mediaType === 'pointcloud' ? 'point_cloud' : 'image'), type: 'string' },
     subset: { get: (t) => t.subset, type: 'string' },
-    validation_mode: { get: (t) => (t.segments.some((s) => s.type === 'specific_frames') ? 'gt' : null), type: 'string' },
+    validation_mode: { get: (t) => t.validationMode, type: 'string' },
     updated_date: { get: (t) => t.updatedMs, type: 'date' },
   },
   simpleFilters: ['name', 'owner', 'assignee', 'status', 'project_id', 'project_name', 'mode', 'dimension', 'media_type', 'subset', 'validation_mode'],

@@ -10,8 +10,8 @@ import type { TaskSpec } from './spec.js';
 
 export function fillMedia(task: EmulatedTask, spec: TaskSpec, shareDir: string | undefined): void {
   const g = task.geometry;
-  if (task.mediaType === 'video') {
-    const videoPath = spec.video ?? `videos/task_${task.id}.mp4`;
+  if (task.mediaType === 'video' || task.mediaType === 'audio') {
+    const videoPath = spec.video ?? (task.mediaType === 'audio' ? `audio/task_${task.id}.mp3` : `videos/task_${task.id}.mp4`);
     task.video = { path: videoPath, width: spec.frameWidth ?? 1280, height: spec.frameHeight ?? 720 };
     return;
   }

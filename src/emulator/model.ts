@@ -64,6 +64,10 @@ export interface EmulatedTask {
   storage: StorageKind;
   /** One entry per task frame (images / point clouds); empty for video. */
   frames: FrameInfo[];
+  /** Deleted relative task frames (`Data.deleted_frames`), ascending. */
+  deletedFrames: number[];
+  /** `validation_mode`: 'gt' with a SPECIFIC_FRAMES GT job, 'gt_pool' with honeypots, else null. */
+  validationMode: 'gt' | 'gt_pool' | null;
   video: { path: string; width: number; height: number } | null;
   organization: { id: number; slug: string } | null;
   projectId: number | null;
@@ -183,6 +187,8 @@ export class Deployment {
       overlap: 0,
       storage,
       frames: [],
+      deletedFrames: [],
+      validationMode: null,
       video: null,
       organization,
       projectId: spec.projectId ?? null,
@@ -203,9 +209,17 @@ export class Deployment {
     const task: EmulatedTask = { ...base, dataId: this.#nextDataId++, geometry };
     fillMedia(task, spec, this.#opts.shareDir);
     const first = task.frames[0] ?? task.video ?? { width: 1920, height: 1080 };
-    task.chunkSize = spec.chunkSize ?? defaultChunkSize(mediaType, first.width, first.height);
+    // Audio: chunk_size is a duration, by default the whole task (one chunk), as in CVAT's fixture.
+    task.chunkSize = spec.chunkSize ?? (mediaType === 'audio' ? geometry.size : defaultChunkSize(mediaType, first.width, first.height));
     if (!Number.isInteger(task.chunkSize) || task.chunkSize < 1) throw new Error(`task ${id}: chunkSize must be a positive integer`);
-    const plan = generateSegmentParams(geometry.size, task.segmentSize, spec.overlap, mode);
+    const honeypots = spec.honeypots;
+    if (honeypots) {
+      if (spec.groundTruthFrames?.length) throw new Error(`task ${id}: honeypots and groundTruthFrames are exclusive`);
+      if (!Number.isInteger(honeypots.pool) || honeypots.pool < 1 || honeypots.pool >= geometry.size) throw new Error(`task ${id}: honeypot pool must be 1 to ${geometry.size - 1} frames`);
+      if (mediaType === 'video') throw new Error(`task ${id}: honeypots need an image or point-cloud task`);
+    }
+    const annotated = geometry.size - (honeypots?.pool ?? 0);
+    const plan = generateSegmentParams(annotated, task.segmentSize, spec.overlap, mode);
     task.overlap = plan.overlap;
 
     plan.segments.forEach((range, k) => {
@@ -222,31 +236,90 @@ export class Deployment {
       const state = spec.jobStates?.[k] ?? 'new';
       const parent = this.#newJob(task, seg, 'annotation', null, state, spec.jobAssignees?.[k] ?? null);
       const replicas = this.#opts.supportsConsensus ? (spec.consensusReplicas ?? 0) : 0;
-      for (let r = 0; r < replicas; r++) this.#newJob(task, seg, 'consensus_replica', parent.id, 'new', null);
+      for (let r = 0; r < replicas; r++) this.#newJob(task, seg, 'consensus_replica', parent.id, spec.replicaStates?.[k]?.[r] ?? 'new', null);
     });
-
-    if (spec.groundTruthFrames && spec.groundTruthFrames.length > 0) {
-      const rel = [...new Set(spec.groundTruthFrames)].sort((a, b) => a - b);
-      for (const f of rel) {
-        if (!Number.isInteger(f) || f < 0 || f >= geometry.size) {
-          throw new Error(`task ${id}: ground-truth frame ${f} is outside [0, ${geometry.size - 1}]`);
-        }
-      }
-      const abs = rel.map((f) => relToAbs(geometry, f));
-      const seg: EmulatedSegment = {
-        id: this.#nextSegmentId++,
-        taskId: id,
-        type: 'specific_frames',
-        startFrame: 0,
-        stopFrame: geometry.size - 1,
-        frames: abs,
-        frameSet: abs,
-        chunksUpdatedMs: createdMs,
-      };
-      task.segments.push(seg);
-      this.#newJob(task, seg, 'ground_truth', null, 'new', null);
+    for (const f of spec.deletedFrames ?? []) {
+      if (!Number.isInteger(f) || f < 0 || f >= geometry.size) throw new Error(`task ${id}: deleted frame ${f} is outside [0, ${geometry.size - 1}]`);
     }
+    task.deletedFrames = [...new Set(spec.deletedFrames ?? [])].sort((a, b) => a - b);
+    if (honeypots) this.#addHoneypots(task, honeypots, createdMs);
+
+    if (spec.groundTruthFrames && spec.groundTruthFrames.length > 0) this.#addGroundTruth(task, spec.groundTruthFrames, createdMs);
     return task;
+  }
+
+  /**
+   * A ground-truth job added to an existing task (`POST /api/jobs`, type ground_truth): a new
+   * SPECIFIC_FRAMES segment and job dated now; the task's own date does not move.
+   */
+  addGroundTruthJob(taskId: number, frames: number[]): EmulatedJob {
+    const task = this.tasks.get(taskId);
+    if (!task || task.dataId === null) throw new Error(`task ${taskId} does not exist or has no data`);
+    if (task.jobs.some((j) => j.type === 'ground_truth')) throw new Error(`task ${taskId} already has a ground-truth job`);
+    const job = this.#addGroundTruth(task, frames, this.#opts.clock.now());
+    for (const seg of task.segments) if (seg.id === job.segmentId) this.segments.set(seg.id, seg);
+    this.jobs.set(job.id, job);
+    return job;
+  }
+
+  /** `DELETE /api/jobs/{id}`: only ground-truth jobs can be removed (views.py `JobViewSet.perform_destroy`). */
+  removeJob(jobId: number): void {
+    const job = this.jobs.get(jobId);
+    if (!job) throw new Error(`job ${jobId} does not exist`);
+    if (job.type !== 'ground_truth') throw new Error('Only ground truth jobs can be removed');
+    const task = this.taskOf(job);
+    task.jobs = task.jobs.filter((j) => j.id !== jobId);
+    task.validationMode = null;
+    task.segments = task.segments.filter((s) => s.id !== job.segmentId);
+    this.segments.delete(job.segmentId);
+    this.jobs.delete(jobId);
+  }
+
+  /** The pool's RANGE segment with the GT job, and placeholders at the end of each annotation segment. */
+  #addHoneypots(task: EmulatedTask, honeypots: { pool: number; perJob: number }, createdMs: number): void {
+    const size = task.geometry.size;
+    const poolStart = size - honeypots.pool;
+    let next = 0;
+    for (const seg of task.segments) {
+      const count = Math.min(honeypots.perJob, seg.stopFrame - seg.startFrame);
+      for (let k = 0; k < count; k++) {
+        const rel = seg.stopFrame - k;
+        const real = task.frames[poolStart + (next++ % honeypots.pool)];
+        if (real) task.frames[rel] = { ...real, relatedPaths: [], related: 0 };
+      }
+    }
+    const range = { startFrame: poolStart, stopFrame: size - 1 };
+    const seg: EmulatedSegment = { id: this.#nextSegmentId++, taskId: task.id, type: 'range', ...range, frames: null, frameSet: rangeFrameSet(task.geometry, range), chunksUpdatedMs: createdMs };
+    task.segments.push(seg);
+    this.#newJob(task, seg, 'ground_truth', null, 'new', null);
+    task.validationMode = 'gt_pool';
+  }
+
+  #addGroundTruth(task: EmulatedTask, frames: readonly number[], createdMs: number): EmulatedJob {
+    const geometry = task.geometry;
+    const rel = [...new Set(frames)].sort((a, b) => a - b);
+    for (const f of rel) {
+      if (!Number.isInteger(f) || f < 0 || f >= geometry.size) {
+        throw new Error(`task ${task.id}: ground-truth frame ${f} is outside [0, ${geometry.size - 1}]`);
+      }
+    }
+    const abs = rel.map((f) => relToAbs(geometry, f));
+    const seg: EmulatedSegment = {
+      id: this.#nextSegmentId++,
+      taskId: task.id,
+      type: 'specific_frames',
+      startFrame: 0,
+      stopFrame: geometry.size - 1,
+      frames: abs,
+      frameSet: abs,
+      chunksUpdatedMs: createdMs,
+    };
+    task.segments.push(seg);
+    task.validationMode = 'gt';
+    const job = this.#newJob(task, seg, 'ground_truth', null, 'new', null);
+    job.createdMs = createdMs;
+    job.updatedMs = createdMs;
+    return job;
   }
 
   #newJob(

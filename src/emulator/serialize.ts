@@ -7,7 +7,7 @@ import type { UserDirectory, UserRecord } from './auth.js';
 import type { EmulatorFeatures } from './features.js';
 import { cvatDate } from './clock.js';
 import type { Deployment, EmulatedJob, EmulatedSegment, EmulatedTask } from './model.js';
-import { relToAbs } from './segments.js';
+import { absToRel, relToAbs } from './segments.js';
 
 export interface SerializeContext {
   /** Absolute base URL including the path prefix, e.g. `http://127.0.0.1:8080/cvat`. */
@@ -75,15 +75,20 @@ export function organizationJson(ctx: SerializeContext, org: { id: number; slug:
   };
 }
 
-const chunkType = (task: EmulatedTask): string => (task.mediaType === 'video' ? 'video' : 'imageset');
-const dimension = (task: EmulatedTask): string => (task.mediaType === 'pointcloud' ? '3d' : '2d');
-const mediaType = (task: EmulatedTask): string => (task.mediaType === 'pointcloud' ? 'point_cloud' : 'image');
+const chunkType = (task: EmulatedTask): string => (task.mediaType === 'video' ? 'video' : task.mediaType === 'audio' ? 'audio_mp3' : 'imageset');
+const dimension = (task: EmulatedTask): string => (task.mediaType === 'pointcloud' ? '3d' : task.mediaType === 'audio' ? '1d' : '2d');
+const mediaType = (task: EmulatedTask): string => (task.mediaType === 'pointcloud' ? 'point_cloud' : task.mediaType === 'audio' ? 'audio' : 'image');
 
+/**
+ * The task's aggregated status, CVAT's way (signals.py `__save_job_handler`): over every job of
+ * the task (replicas and GT included), `annotation` if any job's status is, else `validation` if
+ * any is, else `completed`. CVAT stores it and changes it (and the task's date) only when it moves.
+ */
 export function taskStatus(task: EmulatedTask): string {
-  const annotation = task.jobs.filter((j) => j.type !== 'consensus_replica');
-  if (annotation.length > 0 && annotation.every((j) => j.state === 'completed')) return 'completed';
-  if (annotation.some((j) => j.stage === 'validation')) return 'validation';
-  return 'annotation';
+  const statuses = task.jobs.map(jobStatus);
+  if (statuses.length === 0 || statuses.includes('annotation')) return 'annotation';
+  if (statuses.includes('validation')) return 'validation';
+  return 'completed';
 }
 
 export function jobStatus(job: EmulatedJob): string {
@@ -136,7 +141,7 @@ export function taskJson(ctx: SerializeContext, task: EmulatedTask): Record<stri
     out['media_type'] = hasData ? mediaType(task) : '';
     out['organization_id'] = task.organization?.id ?? null;
     out['assignee_updated_date'] = null;
-    out['validation_mode'] = task.segments.some((s) => s.type === 'specific_frames') ? 'gt' : null;
+    out['validation_mode'] = task.validationMode;
     out['consensus_enabled'] = task.jobs.some((j) => j.type === 'consensus_replica');
   }
   return out;
@@ -211,7 +216,7 @@ export function taskMetaJson(ctx: SerializeContext, task: EmulatedTask): Record<
   out['frames'] = task.video
     ? [frameMeta(task.video.path, task.video.width, task.video.height, 0)]
     : task.frames.map((f) => frameMeta(f.name, f.width, f.height, f.related));
-  out['deleted_frames'] = [];
+  out['deleted_frames'] = [...task.deletedFrames];
   out['included_frames'] = null;
   if (ctx.features.checksumHeaders) out['chunks_updated_date'] = cvatDate(ctx.deployment.taskChunksUpdatedMs(task));
   if (ctx.features.storageInMeta) {
@@ -246,7 +251,9 @@ export function jobMetaJson(ctx: SerializeContext, task: EmulatedTask, job: Emul
     }
     out['frames'] = frames;
   }
-  out['deleted_frames'] = [];
+  // views.py job data/meta: the task's deleted frames within the segment (relative frames).
+  const segmentFrames = new Set(seg.frameSet.map((abs) => absToRel(task.geometry, abs)));
+  out['deleted_frames'] = task.deletedFrames.filter((f) => segmentFrames.has(f));
   out['included_frames'] = seg.frames ? [...seg.frames] : null;
   if (ctx.features.checksumHeaders) out['chunks_updated_date'] = cvatDate(seg.chunksUpdatedMs);
   if (ctx.features.storageInMeta) {

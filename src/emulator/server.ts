@@ -57,6 +57,8 @@ export interface ServerDeps {
   faults: FaultInjector;
   shareDir: string | undefined;
   control: ControlHooks;
+  /** Added before answering every CVAT request (not the control API): a remote CVAT's round trip. */
+  latencyMs?: number;
 }
 
 const PROXY_HTML = (status: number, text: string): string =>
@@ -152,7 +154,9 @@ export function createRequestHandler(deps: ServerDeps): (req: IncomingMessage, r
 
     const base = `http://${url.host}${deps.prefix}`;
     const absoluteUrl = new URL(`${base}${path}${url.search}`);
-    route(deps, req, res, { path, kind, id, query: url.searchParams, base, absoluteUrl }).catch((error: unknown) => {
+    const latency = kind === 'control' ? 0 : (deps.latencyMs ?? 0);
+    const routed = latency > 0 ? new Promise((resolve) => setTimeout(resolve, latency)).then(() => route(deps, req, res, { path, kind, id, query: url.searchParams, base, absoluteUrl })) : route(deps, req, res, { path, kind, id, query: url.searchParams, base, absoluteUrl });
+    routed.catch((error: unknown) => {
       if (res.headersSent || res.destroyed) return;
       if (error instanceof HttpError) {
         if (error.body === null) return sendEmpty(res, error.status, error.headers);
@@ -207,7 +211,10 @@ async function route(deps: ServerDeps, req: IncomingMessage, res: ServerResponse
     }
     case 'jobs_list': {
       const ctx = resolveOrgContext(req, r.query, deps.organizations, user);
-      const visible = [...deployment.jobs.values()].filter((j) => jobInList(user, deployment.taskOf(j), j, ctx));
+      // task_id narrows the scan to that task's jobs, as CVAT's database index does (applyListQuery still applies the filter).
+      const taskId = r.query.get('task_id');
+      const candidates = taskId !== null && /^\d+$/.test(taskId) ? (deployment.tasks.get(Number(taskId))?.jobs ?? []) : deployment.jobs.values();
+      const visible = [...candidates].filter((j) => jobInList(user, deployment.taskOf(j), j, ctx));
       const listed = applyListQuery(visible, r.query, jobListSpec(deployment));
       return sendJson(req, res, 200, paginate(listed, r.query, r.absoluteUrl, (j) => jobJson(ser, deployment.taskOf(j), j)));
     }

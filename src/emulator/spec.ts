@@ -4,7 +4,7 @@
  * CVAT derives it — see model.ts and segments.ts.
  */
 
-export type MediaType = 'image' | 'video' | 'pointcloud';
+export type MediaType = 'image' | 'video' | 'pointcloud' | 'audio';
 export type TaskMode = 'annotation' | 'interpolation';
 export type JobType = 'annotation' | 'ground_truth' | 'consensus_replica';
 export type JobState = 'new' | 'in progress' | 'completed' | 'rejected';
@@ -17,7 +17,11 @@ export interface TaskSpec {
   id?: number;
   /** Defaults to `task <id>`. */
   name?: string;
-  /** Default 'image'. 'video' → one source file and mp4 chunks; 'pointcloud' → 3D task (`media_type: point_cloud`). */
+  /**
+   * Default 'image'. 'video' → one source file and mp4 chunks; 'pointcloud' → 3D task (`media_type: point_cloud`);
+   * 'audio' → one source file (`video` names it), `dimension: 1d`, and `size`/`chunkSize` are durations
+   * (CVAT's fixture task 36: size 6914, chunk_size 6914), with no frames or context images (400).
+   */
   mediaType?: MediaType;
   /** Default: 'interpolation' for video, 'annotation' otherwise (CVAT's defaults). Drives the default overlap. */
   mode?: TaskMode;
@@ -73,6 +77,21 @@ export interface TaskSpec {
   consensusReplicas?: number;
   /** State of annotation job k (in segment order); default 'new'. 'completed' also sets stage acceptance. */
   jobStates?: JobState[];
+  /**
+   * States of the consensus replicas of annotation job k (replica r gets `replicaStates[k][r]`); default
+   * 'new'. Replicas keep their own state, independent of the parent's (CVAT's fixture: parent 42
+   * completed, replicas 43 and 45 in progress, 44 new).
+   */
+  replicaStates?: Array<JobState[] | undefined>;
+  /**
+   * Honeypot validation (`validation_mode: "gt_pool"`, CVAT ≥ 2.24): the last `pool` task frames
+   * form the ground-truth job's RANGE segment (as task 29 of CVAT's fixture: GT job on frames
+   * 23–28); the last `perJob` frames of every annotation segment are placeholders showing a pool
+   * frame (`is_placeholder`, `real_frame`): their chunks are built from the pool frame's file.
+   */
+  honeypots?: { pool: number; perJob: number };
+  /** Deleted TASK frames (relative), as `deleted_frames` in data/meta. */
+  deletedFrames?: number[];
   /** Assignee username of annotation job k (in segment order). */
   jobAssignees?: Array<string | null>;
   /** Organisation slug (must be declared in `organizations`); absent = personal sandbox. */

@@ -6,7 +6,7 @@
  */
 import type { BuildEvent, MediaCache } from './cache.js';
 import type { Clock } from './clock.js';
-import { uiChunkKeys } from './keys.js';
+import { uiChunkKeys, uiReadKeys } from './keys.js';
 import type { Deployment } from './model.js';
 
 export type RequestKind =
@@ -191,7 +191,7 @@ export class EmulatorState {
   count(kind?: RequestKind | RequestGroup, status?: number): number {
     let total = 0;
     for (const [k, byStatus] of this.#counts) {
-      if (kind !== undefined && !kindMatches(k as RequestKind, kind)) continue;
+      if (kind !== undefined && !kindMatches(k, kind)) continue;
       for (const [s, n] of byStatus) if (status === undefined || s === status) total += n;
     }
     return total;
@@ -206,6 +206,21 @@ export class EmulatorState {
   coldUiChunkKeys(): Set<string> {
     const cold = new Set<string>();
     for (const key of this.uiChunkKeys()) if (!this.#cache.has(key)) cold.add(key);
+    return cold;
+  }
+
+  /**
+   * Every key the UI reads — chunks and context images — of live segments (`liveOnly`: a job
+   * new, in progress or rejected on it) or of all; from the emulator's own job states.
+   */
+  uiReadKeys(options: { liveOnly: boolean } = { liveOnly: false }): Set<string> {
+    return uiReadKeys(this.#deployment, this.#legacy, options);
+  }
+
+  /** UI read keys (chunks and context images) not in the cache right now. */
+  coldUiReadKeys(options: { liveOnly: boolean } = { liveOnly: false }): Set<string> {
+    const cold = new Set<string>();
+    for (const key of this.uiReadKeys(options)) if (!this.#cache.has(key)) cold.add(key);
     return cold;
   }
 
@@ -237,7 +252,7 @@ export class EmulatorState {
       builds: { total: this.totalBuilds, failed: this.failedBuilds, duplicates: this.duplicateBuilds().length },
       cache: { items: this.cachedKeys().length },
       queue: { length: this.queueLength, max: this.maxQueueLength, running: this.runningBuilds },
-      ui: { chunkKeys: ui.size, cold },
+      ui: { chunkKeys: ui.size, cold, readKeys: this.uiReadKeys().size, coldReads: this.coldUiReadKeys().size, coldLiveReads: this.coldUiReadKeys({ liveOnly: true }).size },
       sent429: this.sent429,
       sent504: this.sent504,
       faultsInjected: this.faultsInjected,

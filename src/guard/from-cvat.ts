@@ -25,6 +25,7 @@ export function toGuardTask(record: TaskRecord, features: CvatFeatures, shareTas
     isVideo,
     ...(task.dimension ? { dimension: task.dimension } : {}),
     meta,
+    chunkExpiry: features.chunkExpiry,
     jobs: record.jobs.map((job) => ({
       id: job.id,
       type: job.type,
@@ -33,6 +34,7 @@ export function toGuardTask(record: TaskRecord, features: CvatFeatures, shareTas
       includedFrames: record.jobMetas.get(job.id)?.included_frames ?? null,
       chunkSize: job.data_chunk_size ?? taskChunkSize,
       ...(job.state !== undefined ? { state: job.state } : {}),
+      ...(typeof job.parent_job_id === 'number' ? { parentJobId: job.parent_job_id } : {}),
     })),
   };
 }

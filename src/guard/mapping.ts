@@ -6,10 +6,11 @@
  *    chunk = floor((rel - startFrame) / chunkSize)
  *  - ground_truth job with includedFrames (absolute): chunk =
  *    floor(sortedIndexOf(includedFrames, start_frame + rel*step) / chunkSize)
- *  - consensus_replica: same segment as its parent → skipped
+ *  - consensus_replica: same segment (frames, chunks) as its parent; listed under its own id,
+ *    since annotators work in it, with the parent's warm times (the segment is warmed once)
  *  - video: every job and every chunk depends on the one file
  */
-import { CHUNK_CACHE_TTL_MS } from '../cvat/features.js';
+import { CHUNK_CACHE_TTL_MS, forecastExpiry, type ChunkExpiry } from '../cvat/features.js';
 import { frameStep } from '../cvat/shapes.js';
 import type { AffectedJob, AffectedTask, GuardJob, GuardTask } from './types.js';
 
@@ -19,6 +20,8 @@ export type LastWarmedAt = (jobId: number, chunkIndex: number) => number | undef
 
 interface CompiledJob {
   id: number;
+  /** Whose ledger entries tell when this job's chunks were built (a replica: its parent). */
+  warmedAs: number;
   type: string;
   start: number;
   stop: number;
@@ -35,15 +38,14 @@ export interface TaskMapping {
   startFrame: number;
   step: number;
   jobs: CompiledJob[];
+  /** Only when not the default 24 h TTL (2.10.1+). */
+  chunkExpiry?: ChunkExpiry;
 }
 
 export function compileTask(task: GuardTask): TaskMapping {
   const fallbackChunk = task.meta.chunk_size && task.meta.chunk_size > 0 ? task.meta.chunk_size : 36;
   const jobs: CompiledJob[] = [];
-  for (const job of task.jobs) {
-    if (job.type === 'consensus_replica') continue;
-    jobs.push(compileJob(job, fallbackChunk));
-  }
+  for (const job of task.jobs) jobs.push(compileJob(job, fallbackChunk));
   jobs.sort((a, b) => a.start - b.start || a.id - b.id);
   const mapping: TaskMapping = {
     taskId: task.taskId,
@@ -53,6 +55,7 @@ export function compileTask(task: GuardTask): TaskMapping {
     jobs,
   };
   if (task.taskName !== undefined) mapping.taskName = task.taskName;
+  if (task.chunkExpiry && task.chunkExpiry.kind !== 'ttl') mapping.chunkExpiry = task.chunkExpiry;
   return mapping;
 }
 
@@ -60,6 +63,7 @@ function compileJob(job: GuardJob, fallbackChunk: number): CompiledJob {
   const included = Array.isArray(job.includedFrames) && job.includedFrames.length > 0 ? Int32Array.from(job.includedFrames).sort() : null;
   return {
     id: job.id,
+    warmedAs: job.type === 'consensus_replica' && job.parentJobId !== undefined ? job.parentJobId : job.id,
     type: job.type,
     start: job.startFrame,
     stop: job.stopFrame,
@@ -96,8 +100,8 @@ export function chunkOf(task: TaskMapping, job: CompiledJob, rel: number): numbe
   return Math.floor((rel - job.start) / job.chunkSize);
 }
 
-function expiry(jobId: number, chunks: number[], lastWarmedAt: LastWarmedAt | undefined): number | 'unknown' {
-  if (!lastWarmedAt) return 'unknown';
+function expiry(jobId: number, chunks: number[], lastWarmedAt: LastWarmedAt | undefined, model: ChunkExpiry): number | 'unknown' {
+  if (!lastWarmedAt || model.kind === 'none') return 'unknown';
   let earliest = Infinity;
   for (const chunk of chunks) {
     let warmed: number | undefined;
@@ -106,9 +110,21 @@ function expiry(jobId: number, chunks: number[], lastWarmedAt: LastWarmedAt | un
     } catch {
       warmed = undefined;
     }
-    if (typeof warmed === 'number' && Number.isFinite(warmed)) earliest = Math.min(earliest, warmed + CHUNK_CACHE_TTL_MS);
+    if (typeof warmed === 'number' && Number.isFinite(warmed)) {
+      const forecast = forecastExpiry(model, warmed);
+      if (forecast.at !== null) earliest = Math.min(earliest, forecast.at);
+    }
   }
   return earliest === Infinity ? 'unknown' : earliest;
+}
+
+const DEFAULT_EXPIRY: ChunkExpiry = { kind: 'ttl', ttlMs: CHUNK_CACHE_TTL_MS };
+
+/** Why a forecast is not an exact date, per the version's cache (undefined when it is). */
+function expiryNote(model: ChunkExpiry): string | undefined {
+  if (model.kind === 'none') return 'no expiry date: CVAT ≤ 2.6.1 keeps chunks in diskcache without expiry';
+  if (model.kind === 'ttl-lfu') return 'at the latest: CVAT 2.6.2–2.10.0 (KeyDB, maxmemory 5G, allkeys-lfu) may evict a chunk before its 24 h TTL';
+  return undefined;
 }
 
 function earliestOf(values: Array<number | 'unknown'>): number | 'unknown' {
@@ -136,7 +152,7 @@ export function affectedTask(task: TaskMapping, frames: readonly number[], lastW
       if (set.size === 0) continue;
       chunks = [...set].sort((a, b) => a - b);
     }
-    jobs.push({ jobId: job.id, type: job.type, chunks, expiresAt: expiry(job.id, chunks, lastWarmedAt) });
+    jobs.push({ jobId: job.id, type: job.type, chunks, expiresAt: expiry(job.warmedAs, chunks, lastWarmedAt, task.chunkExpiry ?? DEFAULT_EXPIRY) });
   }
   jobs.sort((a, b) => a.jobId - b.jobId);
   const result: AffectedTask = {
@@ -146,6 +162,8 @@ export function affectedTask(task: TaskMapping, frames: readonly number[], lastW
     expiresAt: earliestOf(jobs.map((j) => j.expiresAt)),
   };
   if (task.taskName !== undefined) result.taskName = task.taskName;
+  const note = expiryNote(task.chunkExpiry ?? DEFAULT_EXPIRY);
+  if (note) result.expiryNote = note;
   return result;
 }
 

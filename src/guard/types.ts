@@ -3,6 +3,7 @@
  * reads them), the alerts it emits (the typed event map is the seam between the core,
  * logs, metrics and tests) and the check report.
  */
+import type { ChunkExpiry } from '../cvat/features.js';
 import type { DataMeta } from '../cvat/shapes.js';
 import type { ShareEventKind } from '../domain.js';
 
@@ -19,6 +20,8 @@ export interface GuardJob {
   includedFrames?: number[] | null;
   chunkSize: number;
   state?: string;
+  /** A consensus replica's parent: it reads the parent's segment (same chunks, warmed under the parent's id). */
+  parentJobId?: number;
 }
 
 /** A task whose media may be read from the share at chunk-build time. */
@@ -33,6 +36,8 @@ export interface GuardTask {
   /** Task data/meta: frames[].name (share-relative), related_files, start_frame, frame_filter, size, chunk_size. */
   meta: DataMeta;
   jobs: GuardJob[];
+  /** How this CVAT version's cache lets chunks go (the `expiresAt` forecast); default a 24 h TTL. */
+  chunkExpiry?: ChunkExpiry;
 }
 
 /** Why an expected file exists: a frame image, the task's single video, or a context image of a frame. */
@@ -62,6 +67,11 @@ export interface AffectedTask {
   frames: number[];
   jobs: AffectedJob[];
   expiresAt: number | 'unknown';
+  /**
+   * What `expiresAt` means when it is not an exact date: diskcache (CVAT ≤ 2.6.1) never
+   * expires, so there is no date; KeyDB (2.6.2–2.10.0) may evict before the TTL.
+   */
+  expiryNote?: string;
 }
 
 /** A stat snapshot: the baseline and the observed values. */

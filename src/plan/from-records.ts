@@ -24,12 +24,14 @@ export function toPlanTask(record: TaskRecord, options: { contextImages: boolean
       frameCount: job.frame_count ?? job.stop_frame - job.start_frame + 1,
       chunkSize,
       state: job.state ?? 'new',
+      ...(typeof job.parent_job_id === 'number' ? { parentJobId: job.parent_job_id } : {}),
       ...(includedFrames ? { includedFrames } : {}),
     });
   }
   if (jobs.length === 0 || !taskChunkSize) return undefined;
   const framesWithContext: number[] = [];
-  if (options.contextImages && meta?.frames) {
+  // Audio has no context images (CVAT answers 400 for them: views.py `_DataGetter`).
+  if (options.contextImages && meta?.frames && task.media_type !== 'audio') {
     meta.frames.forEach((frame, index) => {
       if ((frame.related_files ?? 0) > 0) framesWithContext.push(index);
     });
@@ -40,6 +42,7 @@ export function toPlanTask(record: TaskRecord, options: { contextImages: boolean
     startFrame: meta?.start_frame ?? 0,
     frameStep: frameStep(meta?.frame_filter),
     ...(framesWithContext.length ? { framesWithContext } : {}),
+    ...(meta?.deleted_frames.length ? { deletedFrames: meta.deleted_frames } : {}),
     jobs,
   };
 }

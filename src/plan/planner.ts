@@ -3,23 +3,17 @@
  * "Implications B"). A generator: requests are produced one at a time, so planning a
  * million chunks holds the job list, never a million request objects.
  *
- * Order: jobs annotators work on now (state new / in progress) before the rest; within
- * each tier, chunk 0 of every job before any later chunk, so whoever opens a job first
- * sees frames at once.
+ * The unit is a segment (the cache key), not a job: a parent and its consensus replicas
+ * read one segment, which is warmed once — and kept warm while any job on it is live,
+ * even when the parent is completed. Order: live segments (a job new, in progress or
+ * rejected) before the rest; within each tier, the chunk holding every segment's first
+ * opened frame before any later chunk, so whoever opens a job first sees frames at once.
  */
 import type { Quality } from '../domain.js';
+import { contextFramesBySegment, firstOpenedPosition, relativeFrame, taskSegments, type PlanSegment } from './segments.js';
 import type { PlanJob, PlanOptions, PlanTask, WarmRequest } from './types.js';
 
-const ACTIVE_STATES = new Set(['new', 'in progress']);
-
-export function jobTier(job: PlanJob): number {
-  return ACTIVE_STATES.has(job.state) ? 0 : 1;
-}
-
-/** Jobs whose chunks are read through their own segment; replicas share the parent's. */
-export function plannableJobs(task: PlanTask, options: Pick<PlanOptions, 'skipCompleted'>): PlanJob[] {
-  return task.jobs.filter((job) => job.type !== 'consensus_replica' && !(options.skipCompleted && job.state === 'completed'));
-}
+export { jobTier, LIVE_STATES, taskSegments, type PlanSegment } from './segments.js';
 
 /** Number of job-relative chunks: `ceil(frame_count / chunk_size)` (2.20+). */
 export function jobChunkCount(job: PlanJob): number {
@@ -35,7 +29,7 @@ export function legacyChunkNumbers(task: PlanTask, job: PlanJob): number[] {
   if (job.type === 'ground_truth' && job.includedFrames && job.includedFrames.length > 0) {
     const numbers = new Set<number>();
     for (const absolute of job.includedFrames) {
-      const relative = Math.floor((absolute - task.startFrame) / task.frameStep);
+      const relative = relativeFrame(task, absolute);
       if (relative >= 0) numbers.add(Math.floor(relative / cs));
     }
     return [...numbers].sort((a, b) => a - b);
@@ -47,8 +41,9 @@ export function legacyChunkNumbers(task: PlanTask, job: PlanJob): number[] {
   return numbers;
 }
 
-function chunkRequest(task: PlanTask, job: PlanJob, quality: Quality, slot: number, options: PlanOptions): WarmRequest {
-  // 2.20+: job-relative `index`, one series per job. Before: task chunk `number`; annotation
+function chunkRequest(segment: PlanSegment, quality: Quality, slot: number, options: PlanOptions): WarmRequest {
+  const { task, via: job } = segment;
+  // 2.20+: job-relative `index`, one series per segment. Before: task chunk `number`; annotation
   // jobs share task-level keys (border chunks), ground-truth jobs have their own.
   const legacySeries = job.type === 'ground_truth' ? `g${job.id}/${quality}` : `t${task.id}/${quality}`;
   return {
@@ -60,99 +55,124 @@ function chunkRequest(task: PlanTask, job: PlanJob, quality: Quality, slot: numb
     query: options.indexChunks ? { quality, type: 'chunk', index: slot } : { quality, type: 'chunk', number: slot },
     series: options.indexChunks ? `j${job.id}/${quality}` : legacySeries,
     slot,
-    tier: jobTier(job),
+    tier: segment.tier,
   };
 }
 
-/** Chunk slots of a job in UI order (index or legacy number). */
-function jobSlots(task: PlanTask, job: PlanJob, options: PlanOptions): number[] | { count: number } {
-  return options.indexChunks ? { count: jobChunkCount(job) } : legacyChunkNumbers(task, job);
+/** A segment's chunk slots in UI order, without materialising index ranges (a million chunks stay cheap). */
+interface Slots {
+  count: number;
+  at(position: number): number;
 }
 
-function slotAt(slots: number[] | { count: number }, position: number): number | undefined {
-  if (Array.isArray(slots)) return slots[position];
-  return position < slots.count ? position : undefined;
-}
-
-function slotCount(slots: number[] | { count: number }): number {
-  return Array.isArray(slots) ? slots.length : slots.count;
-}
-
-/** Context-image frames of a job (relative task frames), for frames with related files. */
-function jobContextFrames(task: PlanTask, job: PlanJob): number[] {
-  const frames = task.framesWithContext ?? [];
-  if (job.type === 'ground_truth' && job.includedFrames) {
-    const wanted = new Set(job.includedFrames.map((abs) => Math.floor((abs - task.startFrame) / task.frameStep)));
-    return frames.filter((f) => wanted.has(f));
+/**
+ * Chunk slots of a segment in UI order: the chunk holding the frame the UI opens first
+ * (first non-deleted frame), then the rest ascending.
+ */
+function segmentSlots(segment: PlanSegment, options: PlanOptions): Slots {
+  const { task, via: job } = segment;
+  const position = firstOpenedPosition(segment);
+  if (options.indexChunks) {
+    const count = jobChunkCount(job);
+    const first = Math.min(Math.floor(position / job.chunkSize), Math.max(0, count - 1));
+    return { count, at: (p) => (p === 0 ? first : p - 1 < first ? p - 1 : p) };
   }
-  return frames.filter((f) => f >= job.startFrame && f <= job.stopFrame);
+  const numbers = legacyChunkNumbers(task, job);
+  const included = job.type === 'ground_truth' && job.includedFrames?.length ? [...job.includedFrames].sort((a, b) => a - b) : undefined;
+  const opened = included ? (included[position] ?? included[0]) : undefined;
+  const frame = opened !== undefined ? relativeFrame(task, opened) : job.startFrame + position;
+  const at = numbers.indexOf(Math.floor(frame / task.chunkSize));
+  const ordered = at > 0 ? [...numbers.slice(at, at + 1), ...numbers.slice(0, at), ...numbers.slice(at + 1)] : numbers;
+  return { count: ordered.length, at: (p) => ordered[p] ?? 0 };
+}
+
+function contextRequest(segment: PlanSegment, frame: number): WarmRequest {
+  const { task, via: job } = segment;
+  return {
+    kind: 'context_image',
+    taskId: task.id,
+    jobId: job.id,
+    quality: 'original',
+    path: `/api/jobs/${job.id}/data`,
+    query: { quality: 'original', type: 'context_image', number: frame },
+    series: `t${task.id}/context`,
+    slot: frame,
+    tier: segment.tier,
+  };
 }
 
 /**
  * All requests for the given tasks, in warm order. Legacy task-level chunk numbers
- * shared by neighbouring jobs are requested once per task.
+ * shared by neighbouring jobs are requested once per task; context images once per
+ * task frame, through a live segment that holds the frame.
  */
 export function* planRequests(tasks: readonly PlanTask[], options: PlanOptions): Generator<WarmRequest> {
   for (const quality of options.qualities) {
+    const withContext = options.contextImages && quality === options.qualities[0];
     for (const tier of [0, 1]) {
       const seenLegacy = new Map<number, Set<number>>(); // taskId → task chunk numbers already planned
-      const wanted = (task: PlanTask, job: PlanJob, slot: number): boolean => {
-        if (options.indexChunks || job.type === 'ground_truth') return true;
-        let seen = seenLegacy.get(task.id);
-        if (!seen) seenLegacy.set(task.id, (seen = new Set()));
+      const wanted = (segment: PlanSegment, slot: number): boolean => {
+        if (options.indexChunks || segment.via.type === 'ground_truth') return true;
+        let seen = seenLegacy.get(segment.task.id);
+        if (!seen) seenLegacy.set(segment.task.id, (seen = new Set()));
         if (seen.has(slot)) return false;
         seen.add(slot);
         return true;
       };
-      const jobs: Array<{ task: PlanTask; job: PlanJob; slots: number[] | { count: number } }> = [];
+      const units: Array<{ segment: PlanSegment; slots: Slots; context: number[] }> = [];
       for (const task of tasks) {
-        for (const job of plannableJobs(task, options)) {
-          if (jobTier(job) === tier) jobs.push({ task, job, slots: jobSlots(task, job, options) });
+        const segments = taskSegments(task, options);
+        const context = withContext ? contextFramesBySegment(task, segments) : undefined;
+        for (const segment of segments) {
+          if (segment.tier !== tier) continue;
+          units.push({ segment, slots: segmentSlots(segment, options), context: context?.get(segment) ?? [] });
         }
       }
-      // Pass 1: the first chunk of every job.
-      for (const { task, job, slots } of jobs) {
-        const first = slotAt(slots, 0);
-        if (first !== undefined && wanted(task, job, first)) yield chunkRequest(task, job, quality, first, options);
+      // Pass 1: the chunk every segment is opened on.
+      for (const { segment, slots } of units) {
+        if (slots.count > 0 && wanted(segment, slots.at(0))) yield chunkRequest(segment, quality, slots.at(0), options);
       }
       if (options.previews && quality === options.qualities[0]) {
+        const headers = options.emptyPreviews ? { headers: { prefer: 'handling=empty' } } : {};
         const seenTasks = new Set<number>();
-        for (const { task, job } of jobs) {
-          yield { kind: 'job_preview', taskId: task.id, jobId: job.id, quality, path: `/api/jobs/${job.id}/preview`, query: {}, series: `j${job.id}/preview`, slot: 0, tier };
+        for (const { segment } of units) {
+          const { task, via: job } = segment;
+          yield {
+            kind: 'job_preview',
+            taskId: task.id,
+            jobId: job.id,
+            quality,
+            path: `/api/jobs/${job.id}/preview`,
+            query: {},
+            series: `j${job.id}/preview`,
+            slot: 0,
+            tier,
+            ...headers,
+          };
           if (!seenTasks.has(task.id)) {
             seenTasks.add(task.id);
-            yield { kind: 'task_preview', taskId: task.id, jobId: job.id, quality, path: `/api/tasks/${task.id}/preview`, query: {}, series: `t${task.id}/preview`, slot: 0, tier };
-          }
-        }
-      }
-      // Pass 2: the remaining chunks, job by job, then that job's context images.
-      const seenContext = new Map<number, Set<number>>();
-      for (const { task, job, slots } of jobs) {
-        const count = slotCount(slots);
-        for (let position = 1; position < count; position++) {
-          const slot = slotAt(slots, position)!;
-          if (wanted(task, job, slot)) yield chunkRequest(task, job, quality, slot, options);
-        }
-        if (options.contextImages && quality === options.qualities[0]) {
-          // Context images are cached per data and frame, so one request per frame of a task.
-          let seen = seenContext.get(task.id);
-          if (!seen) seenContext.set(task.id, (seen = new Set()));
-          for (const frame of jobContextFrames(task, job)) {
-            if (seen.has(frame)) continue;
-            seen.add(frame);
             yield {
-              kind: 'context_image',
+              kind: 'task_preview',
               taskId: task.id,
               jobId: job.id,
-              quality: 'original',
-              path: `/api/jobs/${job.id}/data`,
-              query: { quality: 'original', type: 'context_image', number: frame },
-              series: `t${task.id}/context`,
-              slot: frame,
+              quality,
+              path: `/api/tasks/${task.id}/preview`,
+              query: {},
+              series: `t${task.id}/preview`,
+              slot: 0,
               tier,
+              ...headers,
             };
           }
         }
+      }
+      // Pass 2: the remaining chunks, segment by segment, then that segment's context images.
+      for (const { segment, slots, context } of units) {
+        for (let position = 1; position < slots.count; position++) {
+          const slot = slots.at(position);
+          if (wanted(segment, slot)) yield chunkRequest(segment, quality, slot, options);
+        }
+        for (const frame of context) yield contextRequest(segment, frame);
       }
     }
   }
@@ -169,7 +189,7 @@ export interface PlanSummary {
 /** Counts a plan without keeping it. */
 export function summarizePlan(tasks: readonly PlanTask[], options: PlanOptions): PlanSummary {
   const summary: PlanSummary = { tasks: tasks.length, jobs: 0, requests: 0, byKind: {}, byTier: [0, 0] };
-  for (const task of tasks) summary.jobs += plannableJobs(task, options).length;
+  for (const task of tasks) for (const segment of taskSegments(task, options)) summary.jobs += segment.jobs.length;
   for (const request of planRequests(tasks, options)) {
     summary.requests++;
     summary.byKind[request.kind] = (summary.byKind[request.kind] ?? 0) + 1;

@@ -12,7 +12,12 @@ export interface PlanJob {
   frameCount: number;
   chunkSize: number;
   state: string;
-  /** Absolute data frames of a ground-truth job (job meta `included_frames`); only needed before CVAT 2.20. */
+  /** A consensus replica's parent: replicas read the parent's segment (one cache key). */
+  parentJobId?: number;
+  /**
+   * Absolute data frames of a SPECIFIC_FRAMES segment (job meta `included_frames`, fetched
+   * for every ground-truth job): its chunks, its context images and its first frame.
+   */
   includedFrames?: readonly number[];
 }
 
@@ -24,6 +29,8 @@ export interface PlanTask {
   frameStep: number;
   /** Relative task frames whose `related_files > 0` (context images), when requested. */
   framesWithContext?: readonly number[];
+  /** Relative task frames deleted in CVAT (meta `deleted_frames`): the UI opens a job on its first frame not deleted. */
+  deletedFrames?: readonly number[];
   jobs: PlanJob[];
 }
 
@@ -40,8 +47,10 @@ export interface WarmRequest {
   /** Ledger address: a series per job/quality (or per task for shared legacy chunks) and a slot. */
   series: string;
   slot: number;
-  /** 0 for jobs annotators work on now (new / in progress), 1 for the rest. */
+  /** 0 for segments annotators work on now (a job new, in progress or rejected), 1 for the rest. */
   tier: number;
+  /** Extra request headers, as the UI sends them (previews: `Prefer: handling=empty` on 2.67+). */
+  headers?: Record<string, string>;
 }
 
 export interface PlanOptions {
@@ -50,6 +59,8 @@ export interface PlanOptions {
   contextImages: boolean;
   /** CVAT ≥ 2.20 reads per-job chunks by `index`; older ones task chunks by `number`. */
   indexChunks: boolean;
-  /** Leave out jobs whose state is `completed`. */
+  /** Leave out segments whose every job (parent and replicas) is `completed`. */
   skipCompleted: boolean;
+  /** CVAT ≥ 2.67 answers a preview request with `Prefer: handling=empty` by 204 when it has none (3D, audio). */
+  emptyPreviews?: boolean;
 }

@@ -233,7 +233,7 @@ export class WarmEngine {
     try {
       const response = await client.raw(request.path, {
         query: request.query,
-        headers: useRange ? { range: 'bytes=0-0' } : {},
+        headers: { ...request.headers, ...(useRange ? { range: 'bytes=0-0' } : {}) },
         signal,
         kind: 'chunk',
         ...(this.options.chunkTimeoutMs !== undefined ? { deadlineMs: this.options.chunkTimeoutMs } : {}),

@@ -1,6 +1,6 @@
 /**
  * What to do with each chunk response (cvat-facts "Implications C"):
- * 200/206 warm; 429 wait Retry-After and ask again for the same URL (the server keeps
+ * 200/206 warm (204 too: an empty preview on 2.67+); 429 wait Retry-After and ask again for the same URL (the server keeps
  * building, keyed by the cache key) until a cap, then "stuck"; 502/503/504/network
  * exponential backoff with jitter; 500 at most two retries minutes apart (each retry
  * re-runs a failing build), then failed; 400/404/409 reported, not retried; 401/403
@@ -83,7 +83,8 @@ export function judge(
   policy: RetryPolicy,
   random: () => number = Math.random,
 ): Verdict {
-  if (status === 200 || status === 206) return { action: 'warm' };
+  // 204: a preview asked with `Prefer: handling=empty` (2.67+) that has no image (3D, audio): answered, nothing to build.
+  if (status === 200 || status === 206 || status === 204) return { action: 'warm' };
   if (status === 401 || status === 403) return { action: 'fatal', status };
   if (status === 429) {
     if (counts.retryAfter > policy.maxRetryAfter) {
