@@ -374,6 +374,7 @@ export class WardenService implements AsyncDisposable {
       discovery: { done: this.firstDiscoveryDone, tasks: warming?.discovery.taskCount ?? 0, jobs: scheduler?.jobCount() ?? 0 },
       warm: {
         passes: scheduler?.passCount ?? 0,
+        evaluations: scheduler?.evaluationCount ?? 0,
         running: scheduler?.running ?? false,
         lastPassEndedAt: scheduler?.lastPassEndedAt ? new Date(scheduler.lastPassEndedAt).toISOString() : null,
         chunks: counts ? { total: counts.total, warm: counts.warm, failed: counts.failed, stuck: counts.stuck } : null,
