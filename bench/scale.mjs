@@ -15,7 +15,8 @@ import path from 'node:path';
 import { fmt, machine } from './lib.mjs';
 
 const here = path.dirname(new URL(import.meta.url).pathname);
-const CLI = path.resolve(here, '../dist/cli.js');
+// SCALE_BENCH_CLI: a copy of dist/cli.js to measure, so rebuilding meanwhile does not change it.
+const CLI = process.env.SCALE_BENCH_CLI ?? path.resolve(here, '../dist/cli.js');
 const TOKEN = 'bench-token-0123456789';
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const TICKS = 100; // clock ticks per second on Linux
