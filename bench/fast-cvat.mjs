@@ -26,8 +26,21 @@ const updated = (t) => iso(DATE + t);
 function task(t) {
   const size = framesPerJob(t) * jobsOf(t);
   return {
-    id: t, name: `task ${t}`, size, data: t, data_chunk_size: o.chunkSize, mode: 'annotation', media_type: 'image', dimension: '2d',
-    project_id: null, organization: null, segment_size: framesPerJob(t), overlap: 0, status: 'annotation', updated_date: updated(t), jobs: { count: jobsOf(t) },
+    id: t,
+    name: `task ${t}`,
+    size,
+    data: t,
+    data_chunk_size: o.chunkSize,
+    mode: 'annotation',
+    media_type: 'image',
+    dimension: '2d',
+    project_id: null,
+    organization: null,
+    segment_size: framesPerJob(t),
+    overlap: 0,
+    status: 'annotation',
+    updated_date: updated(t),
+    jobs: { count: jobsOf(t) },
   };
 }
 
@@ -36,8 +49,20 @@ function job(j) {
   const k = j - firstJob(t);
   const frames = framesPerJob(t);
   return {
-    id: j, task_id: t, type: 'annotation', parent_job_id: null, start_frame: k * frames, stop_frame: (k + 1) * frames - 1, frame_count: frames,
-    data_chunk_size: o.chunkSize, state: 'new', stage: 'annotation', status: 'annotation', project_id: null, organization: null, updated_date: updated(t),
+    id: j,
+    task_id: t,
+    type: 'annotation',
+    parent_job_id: null,
+    start_frame: k * frames,
+    stop_frame: (k + 1) * frames - 1,
+    frame_count: frames,
+    data_chunk_size: o.chunkSize,
+    state: 'new',
+    stage: 'annotation',
+    status: 'annotation',
+    project_id: null,
+    organization: null,
+    updated_date: updated(t),
   };
 }
 
@@ -45,8 +70,22 @@ function meta(t) {
   const size = framesPerJob(t) * jobsOf(t);
   const share = t > plainTasks;
   const d = t - plainTasks - 1;
-  const frames = share ? Array.from({ length: size }, (_, i) => ({ name: `d${d}/f${i}.jpg`, width: 1920, height: 1080, related_files: 0, has_related_context: false })) : [];
-  return { chunk_size: o.chunkSize, size, start_frame: 0, stop_frame: size - 1, frame_filter: '', frames, deleted_frames: [], included_frames: null, chunks_updated_date: iso(DATE), storage: share ? 'share' : 'local', cloud_storage_id: null };
+  const frames = share
+    ? Array.from({ length: size }, (_, i) => ({ name: `d${d}/f${i}.jpg`, width: 1920, height: 1080, related_files: 0, has_related_context: false }))
+    : [];
+  return {
+    chunk_size: o.chunkSize,
+    size,
+    start_frame: 0,
+    stop_frame: size - 1,
+    frame_filter: '',
+    frames,
+    deleted_frames: [],
+    included_frames: null,
+    chunks_updated_date: iso(DATE),
+    storage: share ? 'share' : 'local',
+    cloud_storage_id: null,
+  };
 }
 
 const chunksOfJob = (j) => Math.ceil(framesPerJob(taskOfJob(j)) / o.chunkSize);
@@ -114,7 +153,8 @@ const server = createServer((req, res) => {
     return page(url, res, ids, task);
   }
   if ((m = /^\/api\/tasks\/(\d+)$/.exec(p))) return Number(m[1]) <= totalTasks ? json(res, task(Number(m[1]))) : json(res, { detail: 'not found' }, 404);
-  if ((m = /^\/api\/tasks\/(\d+)\/data\/meta$/.exec(p))) return Number(m[1]) <= totalTasks ? json(res, meta(Number(m[1]))) : json(res, { detail: 'not found' }, 404);
+  if ((m = /^\/api\/tasks\/(\d+)\/data\/meta$/.exec(p)))
+    return Number(m[1]) <= totalTasks ? json(res, meta(Number(m[1]))) : json(res, { detail: 'not found' }, 404);
   if (p === '/api/jobs') {
     const t = Number(url.searchParams.get('task_id'));
     const ids = t >= 1 && t <= totalTasks ? Array.from({ length: jobsOf(t) }, (_, k) => firstJob(t) + k) : Array.from({ length: totalJobs }, (_, i) => i + 1);
@@ -131,6 +171,8 @@ const server = createServer((req, res) => {
 server.keepAliveTimeout = 60_000;
 server.listen(0, '127.0.0.1', () => {
   const { port } = server.address();
-  process.stdout.write(`URL http://127.0.0.1:${port} chunks=${plainTasks * o.jobsPerTask * o.chunksPerJob + shareTasks * Math.ceil(o.filesPerDir / o.chunkSize)}\n`);
+  process.stdout.write(
+    `URL http://127.0.0.1:${port} chunks=${plainTasks * o.jobsPerTask * o.chunksPerJob + shareTasks * Math.ceil(o.filesPerDir / o.chunkSize)}\n`,
+  );
 });
 process.on('SIGTERM', () => server.close(() => process.exit(0)));

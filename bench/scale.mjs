@@ -54,10 +54,14 @@ function cpuSeconds(pid) {
 /** `cvat-warden run` as a process; resolves once its HTTP URL is logged. */
 function startRun(cvatUrl, stateDir, extra = []) {
   const started = performance.now();
-  const child = spawn(process.execPath, [CLI, 'run', '--listen', '127.0.0.1:0', '--state-dir', stateDir, '--concurrency', '8', '--cold-threshold', '0ms', ...extra], {
-    env: { ...process.env, CVAT_URL: cvatUrl, CVAT_ACCESS_TOKEN: TOKEN, LOG_LEVEL: 'info' },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [CLI, 'run', '--listen', '127.0.0.1:0', '--state-dir', stateDir, '--concurrency', '8', '--cold-threshold', '0ms', ...extra],
+    {
+      env: { ...process.env, CVAT_URL: cvatUrl, CVAT_ACCESS_TOKEN: TOKEN, LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
   let tail = '';
   let peak = 0;
   const hwm = setInterval(() => (peak = Math.max(peak, procStatus(child.pid) ?? 0)), 200);
@@ -170,10 +174,14 @@ async function warmAll(chunks) {
   try {
     const started = performance.now();
     const { code, stderr } = await new Promise((resolve) => {
-      const child = spawn('/usr/bin/time', ['-v', process.execPath, CLI, 'warm', '--all', '--state-dir', stateDir, '--concurrency', '8', '--cold-threshold', '0ms'], {
-        env: { ...process.env, CVAT_URL: cvat.url, CVAT_ACCESS_TOKEN: TOKEN, LOG_LEVEL: 'warn' },
-        stdio: ['ignore', 'ignore', 'pipe'],
-      });
+      const child = spawn(
+        '/usr/bin/time',
+        ['-v', process.execPath, CLI, 'warm', '--all', '--state-dir', stateDir, '--concurrency', '8', '--cold-threshold', '0ms'],
+        {
+          env: { ...process.env, CVAT_URL: cvat.url, CVAT_ACCESS_TOKEN: TOKEN, LOG_LEVEL: 'warn' },
+          stdio: ['ignore', 'ignore', 'pipe'],
+        },
+      );
       let err = '';
       child.stderr.on('data', (d) => (err = (err + d).slice(-20_000)));
       child.on('exit', (c) => resolve({ code: c, stderr: err }));
@@ -301,7 +309,10 @@ export function report({ runs, warm, guard, steadySeconds }) {
     `- steady-state CPU at ${big.chunks.toLocaleString('en')} chunks ≤ 0.2 CPU-s per minute: ${fmt(big.steadyCpuPerMin, 3)} — ${mark(big.steadyCpuPerMin <= 0.2)}`,
     `- real \`warm --all\` at ${warm.chunks.toLocaleString('en')} chunks ≤ 150 MB: ${fmt(warm.peakRssMB, 0)} MB — ${mark(warm.peakRssMB <= 150)}`,
   );
-  if (guard) lines.push(`- \`run\` with the guard at ${guard.files.toLocaleString('en')} files ready ≤ 10 s and ≤ 400 MB: ${fmt(guard.readyS, 1)} s, ${fmt(guard.peakRssMB, 0)} MB — ${mark(guard.readyS <= 10 && guard.peakRssMB <= 400)}`);
+  if (guard)
+    lines.push(
+      `- \`run\` with the guard at ${guard.files.toLocaleString('en')} files ready ≤ 10 s and ≤ 400 MB: ${fmt(guard.readyS, 1)} s, ${fmt(guard.peakRssMB, 0)} MB — ${mark(guard.readyS <= 10 && guard.peakRssMB <= 400)}`,
+    );
   return lines.join('\n') + '\n';
 }
 

@@ -39,8 +39,8 @@ function startCli(args: string[]): { proc: ChildProcess; logs: () => LogLine[]; 
   let output = '';
   const proc = spawn(process.execPath, [CLI, ...args], { env: { PATH: process.env['PATH'], ...env() }, stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(proc);
-  proc.stdout!.on('data', (d) => (output += d));
-  proc.stderr!.on('data', (d) => (output += d));
+  proc.stdout.on('data', (d: Buffer) => (output += d.toString()));
+  proc.stderr.on('data', (d: Buffer) => (output += d.toString()));
   const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
   const logs = () =>
     output
@@ -55,13 +55,28 @@ describe('one lifecycle path', () => {
     emulator = await startEmulator({ tasks: syntheticDeployment({ tasks: 2, framesPerTask: 400 }), auth: auth(), buildTimeMs: 20 });
     const share = join(tmp.path, 'share');
     mkdirSync(share);
-    const run = startCli(['run', '--listen', '127.0.0.1:0', '--state-dir', join(tmp.path, 'state'), '--share-dir', share, '--log-level', 'debug', '--cold-threshold', '0ms']);
+    const run = startCli([
+      'run',
+      '--listen',
+      '127.0.0.1:0',
+      '--state-dir',
+      join(tmp.path, 'state'),
+      '--share-dir',
+      share,
+      '--log-level',
+      'debug',
+      '--cold-threshold',
+      '0ms',
+    ]);
     await waitFor('some chunks warm', () => servedChunks() >= 5, { timeoutMs: 20_000 });
     run.proc.kill('SIGTERM');
     expect(await run.exited, run.output()).toBe(0);
     const steps = ['stop intake', 'drain warming', 'close the guard', 'flush the ledger', 'close HTTP', 'close the CVAT client'];
     expect(run.logs().find((l) => l.msg === 'shutdown started')).toMatchObject({ steps });
-    const finished = run.logs().filter((l) => l.msg === 'shutdown step finished').map((l) => l['step']);
+    const finished = run
+      .logs()
+      .filter((l) => l.msg === 'shutdown step finished')
+      .map((l) => l['step']);
     expect(finished).toEqual(steps);
     expect(run.logs().at(-1)).toMatchObject({ msg: 'shutdown complete', exitCode: 0 });
     expect(run.logs().filter((l) => l.msg === 'cvat-warden service stopped')).toHaveLength(1);
@@ -76,7 +91,12 @@ describe('one lifecycle path', () => {
     expect(await warm.exited, warm.output()).toBe(130);
     const steps = ['drain warming', 'flush the ledger', 'close the CVAT client'];
     expect(warm.logs().find((l) => l.msg === 'shutdown started')).toMatchObject({ steps, reason: 'received SIGINT' });
-    expect(warm.logs().filter((l) => l.msg === 'shutdown step finished').map((l) => l['step'])).toEqual(steps);
+    expect(
+      warm
+        .logs()
+        .filter((l) => l.msg === 'shutdown step finished')
+        .map((l) => l['step']),
+    ).toEqual(steps);
     expect(warm.logs().at(-1)).toMatchObject({ msg: 'shutdown complete', exitCode: 130 });
     expect(warm.output()).toMatch(/Interrupted in/);
     // Everything answered before the stop is in the ledger.
@@ -95,10 +115,16 @@ describe('ledger crash leftovers', () => {
     // `sleep 0.1` is backgrounded by a shell that then execs a process that never reaps it.
     const parent = spawn('sh', ['-c', 'sleep 0.1 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
     children.push(parent);
-    const pid = await new Promise<number>((resolve) => parent.stdout!.once('data', (d) => resolve(Number(String(d).trim()))));
+    const pid = await new Promise<number>((resolve) => parent.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))));
     const stat = () => readFileSync(`/proc/${pid}/stat`, 'utf8');
-    await waitFor('the child is a zombie', () => stat().slice(stat().lastIndexOf(')') + 2).startsWith('Z'));
-    const fields = stat().slice(stat().lastIndexOf(')') + 2).split(' ');
+    await waitFor('the child is a zombie', () =>
+      stat()
+        .slice(stat().lastIndexOf(')') + 2)
+        .startsWith('Z'),
+    );
+    const fields = stat()
+      .slice(stat().lastIndexOf(')') + 2)
+      .split(' ');
     const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
     // The lock as its owner wrote it: same pid, same start time, same boot — only the state says dead.
     writeFileSync(join(tmp.path, 'ledger.lock'), JSON.stringify({ pid, start: fields[19], boot }));

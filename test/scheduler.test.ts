@@ -47,7 +47,7 @@ describe('incremental warm scheduling', () => {
     emulator = await startEmulator({ tasks: syntheticDeployment({ tasks: 6, framesPerTask: 360 }), auth: auth(), clock, buildTimeMs: 1 });
     const argv = ['--state-dir', tmp.path, '--concurrency', '2', '--warm-completed', '--cold-threshold', '0ms'];
     running = await startService(argv, env(), { clock });
-    await waitFor('all warm', async () => emulator!.state.coldUiChunkKeys().size === 0);
+    await waitFor('all warm', () => emulator!.state.coldUiChunkKeys().size === 0);
     const chunks = emulator.state.uiChunkKeys().size;
     await waitFor('evaluated after the pass', async () => (await status()).warm.chunks?.warm === chunks);
     await running.service.close();
@@ -79,7 +79,7 @@ describe('incremental warm scheduling', () => {
     emulator = await startEmulator({ tasks: syntheticDeployment({ tasks: 3, framesPerTask: 360 }), auth: auth(), clock, buildTimeMs: 1 });
     const argv = ['--state-dir', tmp.path, '--warm-completed', '--cold-threshold', '0ms'];
     running = await startService(argv, env(), { clock });
-    await waitFor('all warm', async () => emulator!.state.coldUiChunkKeys().size === 0);
+    await waitFor('all warm', () => emulator!.state.coldUiChunkKeys().size === 0);
     await running.service.close();
 
     // Make one chunk's recorded build 23 h old (the rest were built "now").
@@ -112,9 +112,19 @@ describe('incremental warm scheduling', () => {
       chunkSize: 10,
       startFrame: 0,
       frameStep: 1,
-      jobs: [1, 2, 3, 4].map((id) => ({ id, taskId: 1, type: 'annotation', startFrame: 0, stopFrame: jobChunks * 10 - 1, frameCount: jobChunks * 10, chunkSize: 10, state: 'new' })),
+      jobs: [1, 2, 3, 4].map((id) => ({
+        id,
+        taskId: 1,
+        type: 'annotation',
+        startFrame: 0,
+        stopFrame: jobChunks * 10 - 1,
+        frameCount: jobChunks * 10,
+        chunkSize: 10,
+        state: 'new',
+      })),
     };
-    for (const job of task.jobs) for (let i = 0; i < jobChunks; i++) ledger.record(`j${job.id}/compressed`, i, { confirmedAt: clock.now() - HOUR, outcome: 'warm' });
+    for (const job of task.jobs)
+      for (let i = 0; i < jobChunks; i++) ledger.record(`j${job.id}/compressed`, i, { confirmedAt: clock.now() - HOUR, outcome: 'warm' });
     const client = new CvatClient({ baseUrl: 'http://127.0.0.1:9', credentials: { kind: 'token', token: 'never-sent-0123456789' }, logger: silentLogger() });
     const metrics = createMetrics({ buildInfo: { version: 'test' } });
     const features = featuresFor(parseCvatVersion('2.73.0'));
@@ -137,7 +147,19 @@ describe('incremental warm scheduling', () => {
       expect(result.fresh).toBe(0); // nothing was due: the pass planned no task
       const run = await engine.run(
         (function* () {
-          for (const job of task.jobs) for (let i = 0; i < jobChunks; i++) yield { kind: 'chunk' as const, taskId: 1, jobId: job.id, quality: 'compressed' as const, path: `/api/jobs/${job.id}/data`, query: {}, series: `j${job.id}/compressed`, slot: i, tier: 0 };
+          for (const job of task.jobs)
+            for (let i = 0; i < jobChunks; i++)
+              yield {
+                kind: 'chunk' as const,
+                taskId: 1,
+                jobId: job.id,
+                quality: 'compressed' as const,
+                path: `/api/jobs/${job.id}/data`,
+                query: {},
+                series: `j${job.id}/compressed`,
+                slot: i,
+                tier: 0,
+              };
         })(),
         4 * jobChunks,
       );

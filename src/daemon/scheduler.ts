@@ -275,7 +275,15 @@ export class WarmScheduler {
       if (!result.aborted) this.options.metrics.lastWarmPassTimestamp.set(now / 1000);
       if (result.warm > 0 || result.failed + result.stuck > 0) {
         this.options.logger.info(
-          { tasks: entries.length, warmed: result.warm, fresh: result.fresh, failed: result.failed, stuck: result.stuck, total: result.total, seconds: Math.round(result.durationMs / 1000) },
+          {
+            tasks: entries.length,
+            warmed: result.warm,
+            fresh: result.fresh,
+            failed: result.failed,
+            stuck: result.stuck,
+            total: result.total,
+            seconds: Math.round(result.durationMs / 1000),
+          },
           result.aborted ? 'warm pass interrupted' : 'warm pass done',
         );
       }

@@ -406,10 +406,11 @@ export class WardenService implements AsyncDisposable {
     return [
       {
         name: 'stop intake',
-        run: once(async () => {
+        run: once(() => {
           this.stopIntake.abort();
           this.started?.http.stopAccepting();
           this.wakeDiscovery?.();
+          return Promise.resolve();
         }),
       },
       {
@@ -428,9 +429,9 @@ export class WardenService implements AsyncDisposable {
           deadline.removeEventListener('abort', abortHard);
         }),
       },
-      { name: 'close the guard', run: once(async () => void (await this.started?.guard?.close())) },
-      { name: 'flush the ledger', run: once(async () => void (await this.started?.ledger.close())) },
-      { name: 'close HTTP', run: once(async () => void (await this.started?.http.close())) },
+      { name: 'close the guard', run: once(async () => await this.started?.guard?.close()) },
+      { name: 'flush the ledger', run: once(async () => await this.started?.ledger.close()) },
+      { name: 'close HTTP', run: once(async () => await this.started?.http.close()) },
       {
         name: 'close the CVAT client',
         run: once(async () => {

@@ -25,7 +25,10 @@ export async function warmInProcess(argv: string[], env: NodeJS.ProcessEnv, sign
   const metrics = createMetrics({ buildInfo: { version: 'test' } });
   // The CLI's coordinator without process signals: `signal` plays the first Ctrl-C.
   const shutdown = createShutdown({ logger, signals: [], exit: () => undefined });
-  signal?.addEventListener('abort', () => void shutdown.shutdown('test interrupt', { exitCode: EXIT.interrupted }), { once: true });
+  const interrupt = () => {
+    void shutdown.shutdown('test interrupt', { exitCode: EXIT.interrupted });
+  };
+  signal?.addEventListener('abort', interrupt, { once: true });
   let code: number;
   try {
     const config = loadConfig('warm', argv, env);
