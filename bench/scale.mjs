@@ -7,7 +7,8 @@
 // largest size under /usr/bin/time; and `run` with the guard over 1 M share files.
 // SCALE_BENCH_SIZES=100000,300000 to shrink; SCALE_BENCH_STEADY_S (60) for the CPU window;
 // SCALE_BENCH_GUARD_FILES (1000000, 0 to skip) for the guard figure; SCALE_BENCH_PARTS
-// (service,warm,guard) to measure only some parts (the others come from the last run).
+// (service,warm,guard; `big` = the largest size with the ledger made by `warm --all`, see
+// bigRun) to measure only some parts (the others come from the last run).
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -166,32 +167,84 @@ async function scaleRun(chunks, steadySeconds) {
   return out;
 }
 
-/** The real `warm --all` on an empty ledger, under /usr/bin/time -v. */
+/** The real `warm --all` on an empty ledger (`stateDir`), under /usr/bin/time -v. */
+async function warmAllInto(cvat, stateDir) {
+  const started = performance.now();
+  const { code, stderr } = await new Promise((resolve) => {
+    const child = spawn('/usr/bin/time', ['-v', process.execPath, CLI, 'warm', '--all', '--state-dir', stateDir, '--concurrency', '8', '--cold-threshold', '0ms'], {
+      env: { ...process.env, CVAT_URL: cvat.url, CVAT_ACCESS_TOKEN: TOKEN, LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let err = '';
+    child.stderr.on('data', (d) => (err = (err + d).slice(-20_000)));
+    child.on('exit', (c) => resolve({ code: c, stderr: err }));
+  });
+  const rssKB = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(stderr)?.[1] ?? NaN);
+  const stats = await getJson(`${cvat.url}/__stats`);
+  return { chunks: cvat.chunks, code, seconds: (performance.now() - started) / 1000, peakRssMB: rssKB / 1024, requested: stats.distinctChunks };
+}
+
 async function warmAll(chunks) {
-  const tasks = chunks / 100;
-  const cvat = await startFastCvat({ tasks, jobsPerTask: 4, chunksPerJob: 25 });
+  const cvat = await startFastCvat({ tasks: chunks / 100, jobsPerTask: 4, chunksPerJob: 25 });
   const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'scale-warm-'));
   try {
-    const started = performance.now();
-    const { code, stderr } = await new Promise((resolve) => {
-      const child = spawn(
-        '/usr/bin/time',
-        ['-v', process.execPath, CLI, 'warm', '--all', '--state-dir', stateDir, '--concurrency', '8', '--cold-threshold', '0ms'],
-        {
-          env: { ...process.env, CVAT_URL: cvat.url, CVAT_ACCESS_TOKEN: TOKEN, LOG_LEVEL: 'warn' },
-          stdio: ['ignore', 'ignore', 'pipe'],
-        },
-      );
-      let err = '';
-      child.stderr.on('data', (d) => (err = (err + d).slice(-20_000)));
-      child.on('exit', (c) => resolve({ code: c, stderr: err }));
-    });
-    const rssKB = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(stderr)?.[1] ?? NaN);
-    const stats = await getJson(`${cvat.url}/__stats`);
-    return { chunks: cvat.chunks, code, seconds: (performance.now() - started) / 1000, peakRssMB: rssKB / 1024, requested: stats.distinctChunks };
+    return await warmAllInto(cvat, stateDir);
   } finally {
     await cvat.stop();
     fs.rmSync(stateDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The largest size without waiting for `run` to warm everything itself: its adaptive
+ * concurrency (which yields to annotators when hit latency rises) throttles a cold pass
+ * to one request a second on a machine this loaded, so the warm ledger is made by the
+ * real `warm --all` (its figure too), cold start is measured to ready, and the restart
+ * runs on that ledger.
+ */
+async function bigRun(chunks, steadySeconds) {
+  const tasks = chunks / 100;
+  const cvat = await startFastCvat({ tasks, jobsPerTask: 4, chunksPerJob: 25 });
+  const warmDir = fs.mkdtempSync(path.join(os.tmpdir(), 'scale-big-'));
+  const coldDir = fs.mkdtempSync(path.join(os.tmpdir(), 'scale-cold-'));
+  const out = { chunks: cvat.chunks, tasks, jobs: tasks * 4, coldWarmS: NaN };
+  try {
+    console.error('bench scale: warm --all into the ledger…');
+    const warm = await warmAllInto(cvat, warmDir);
+    console.error(JSON.stringify(warm));
+    await getJson(`${cvat.url}/__reset`);
+    console.error('bench scale: cold start to ready…');
+    const cold = startRun(cvat.url, coldDir);
+    const coldUrl = await cold.url;
+    const coldHealth = probeHealth(coldUrl);
+    await until('cold ready', () => ready(coldUrl), 600_000);
+    out.coldReadyS = (performance.now() - cold.started) / 1000;
+    await sleep(5_000);
+    out.coldHealthWorstMs = (await coldHealth.stop()).worstMs;
+    out.coldPeakRssMB = cold.peakRssMB();
+    out.coldExit = await cold.stop();
+    console.error('bench scale: restart on the warm ledger…');
+    await getJson(`${cvat.url}/__reset`);
+    const restart = startRun(cvat.url, warmDir);
+    const restartUrl = await restart.url;
+    const restartHealth = probeHealth(restartUrl);
+    await until('restart ready', () => ready(restartUrl), 600_000);
+    out.restartReadyS = (performance.now() - restart.started) / 1000;
+    await until('every task evaluated', async () => (await getJson(`${restartUrl}/status`)).warm.chunks?.warm >= cvat.chunks, 600_000);
+    out.restartEvaluatedS = (performance.now() - restart.started) / 1000;
+    await sleep(5_000);
+    out.restartHealthWorstMs = (await restartHealth.stop()).worstMs;
+    out.reRequested = (await getJson(`${cvat.url}/__stats`)).chunkRequests;
+    const cpu0 = restart.cpu();
+    await sleep(steadySeconds * 1000);
+    out.steadyCpuPerMin = ((restart.cpu() - cpu0) * 60) / steadySeconds;
+    out.restartPeakRssMB = restart.peakRssMB();
+    out.restartExit = await restart.stop();
+    return { run: out, warm };
+  } finally {
+    await cvat.stop();
+    fs.rmSync(warmDir, { recursive: true, force: true });
+    fs.rmSync(coldDir, { recursive: true, force: true });
   }
 }
 
@@ -247,6 +300,15 @@ export async function measure() {
     saved.steadySeconds = steady;
     fs.writeFileSync(SAVED, JSON.stringify(saved));
   }
+  if (parts.has('big')) {
+    const size = Number(process.env.SCALE_BENCH_BIG ?? 1_000_000);
+    console.error(`bench scale: ${size} chunks (warm --all, cold start to ready, restart, steady state)…`);
+    const big = await bigRun(size, steady);
+    console.error(JSON.stringify(big.run));
+    saved.runs = [...(saved.runs ?? []).filter((r) => r.chunks !== big.run.chunks), big.run].sort((a, b) => a.chunks - b.chunks);
+    saved.warm = big.warm;
+    fs.writeFileSync(SAVED, JSON.stringify(saved));
+  }
   if (parts.has('warm')) {
     const largest = Math.max(...sizes);
     console.error(`bench scale: warm --all at ${largest} chunks…`);
@@ -280,7 +342,7 @@ export function report({ runs, warm, guard, steadySeconds }) {
   for (const r of runs) {
     const x = r.chunks / base.chunks;
     lines.push(
-      `| ${r.chunks.toLocaleString('en')} (${r.tasks.toLocaleString('en')}) | ${fmt(r.coldReadyS)} s${r === base ? '' : ` (${fmt(r.coldReadyS / base.coldReadyS, 1)}× of ${fmt(x, 0)}×)`} | ${fmt(r.coldWarmS, 1)} s${r === base ? '' : ` (${fmt(r.coldWarmS / base.coldWarmS, 1)}×)`} | ${fmt(r.restartReadyS)} s (${fmt(r.restartReadyS / r.coldReadyS)}×)${r === base ? '' : `, ${fmt(r.restartReadyS / base.restartReadyS, 1)}× the smallest`} | ${fmt(r.restartEvaluatedS, 1)} s${r === base ? '' : ` (${fmt(r.restartEvaluatedS / base.restartEvaluatedS, 1)}×)`} | ${fmt(r.coldHealthWorstMs, 0)} / ${fmt(r.restartHealthWorstMs, 0)} ms | ${r.reRequested} (${fmt((100 * r.reRequested) / r.chunks, 3)} %) | ${fmt(r.steadyCpuPerMin, 3)} | ${fmt(r.coldPeakRssMB, 0)} / ${fmt(r.restartPeakRssMB, 0)} MB |`,
+      `| ${r.chunks.toLocaleString('en')} (${r.tasks.toLocaleString('en')}) | ${fmt(r.coldReadyS)} s${r === base ? '' : ` (${fmt(r.coldReadyS / base.coldReadyS, 1)}× of ${fmt(x, 0)}×)`} | ${Number.isFinite(r.coldWarmS) ? `${fmt(r.coldWarmS, 1)} s${r === base ? '' : ` (${fmt(r.coldWarmS / base.coldWarmS, 1)}×)`}` : 'not measured: see below'} | ${fmt(r.restartReadyS)} s (${fmt(r.restartReadyS / r.coldReadyS)}×)${r === base ? '' : `, ${fmt(r.restartReadyS / base.restartReadyS, 1)}× the smallest`} | ${fmt(r.restartEvaluatedS, 1)} s${r === base ? '' : ` (${fmt(r.restartEvaluatedS / base.restartEvaluatedS, 1)}×)`} | ${fmt(r.coldHealthWorstMs, 0)} / ${fmt(r.restartHealthWorstMs, 0)} ms | ${r.reRequested} (${fmt((100 * r.reRequested) / r.chunks, 3)} %) | ${fmt(r.steadyCpuPerMin, 3)} | ${fmt(r.coldPeakRssMB, 0)} / ${fmt(r.restartPeakRssMB, 0)} MB |`,
     );
   }
   const big = runs.at(-1);

@@ -63,9 +63,12 @@ describe('incremental warm scheduling', () => {
     });
     expect(healthy.every((code) => code === 200)).toBe(true);
     expect(healthy.length).toBeGreaterThan(0);
-    // A check interval (200 ms in tests) later, still nothing: nothing is due for 23 h.
-    const s = await status();
-    await waitFor('a check interval', async () => (await status()).warm.evaluations >= s.warm.evaluations, { timeoutMs: 1_000 });
+    // The loop looks again after the clock moved (each look that finds nothing due stamps
+    // the last-pass gauge with the clock) and still finds nothing: nothing is due for 23 h.
+    clock.advance(60_000);
+    await waitFor('a look after the clock moved', async () => (await running!.metric('cvat_warden_last_warm_pass_timestamp_seconds')) === clock.now() / 1000, {
+      timeoutMs: 10_000,
+    });
     expect(chunkRequests(since)).toHaveLength(0);
     const after = await status();
     expect(after.warm.evaluations).toBe(6); // one per task, not one per pass or per chunk

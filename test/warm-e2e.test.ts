@@ -73,11 +73,11 @@ describe('warm against the emulator (CVAT 2.73)', () => {
 
   it('treats a fast answer with no build time on record as cached by someone else, and looks again 4 h later, not on every run', async () => {
     emulator = await startEmulator({ tasks: deployment(), auth: demoAuth(), buildTimeMs: 1 });
-    expect((await warmInProcess(['--all', '--state-dir', stateDir], env(emulator.url))).code).toBe(0);
+    expect((await warmInProcess(['--all', '--state-dir', stateDir, '--cold-threshold', '10s'], env(emulator.url))).code).toBe(0);
     emulator.state.resetCounters();
-    // 1 ms builds look like cache hits of unknown age (what a kill -9 leaves of our own
+    // 1 ms builds under a 10 s cold threshold look like cache hits of unknown age (what a kill -9 leaves of our own
     // builds): looked at again TTL − 20 h = 4 h later, so the next run asks for none of them.
-    const again = await warmInProcess(['--all', '--state-dir', stateDir, '--json'], env(emulator.url));
+    const again = await warmInProcess(['--all', '--state-dir', stateDir, '--json', '--cold-threshold', '10s'], env(emulator.url));
     const result = JSON.parse(again.stdout).result;
     expect(result.warm).toBe(0);
     expect(result.fresh).toBe(emulator.state.uiChunkKeys().size);
