@@ -195,7 +195,11 @@ export class WardenService implements AsyncDisposable {
         this.logger.warn('warming paused: CVAT refuses the credentials; it resumes once they are accepted again');
         await this.untilCredentialsChange(stop);
         const now = this.client.credentialsState;
-        if (now.accepted === true) this.logger.info('credentials accepted again: warming resumes');
+        if (now.accepted === true) {
+          this.logger.info('credentials accepted again: warming resumes');
+          // One pass at once (it plans only what is due, so it is cheap when nothing is).
+          void scheduler.nextPass();
+        }
         continue;
       }
       const refused = new AbortController();
