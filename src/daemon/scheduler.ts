@@ -183,6 +183,11 @@ export class WarmScheduler {
     this.wakeUp?.();
   }
 
+  /** Whether `wake()` was called since the loop last cleared it (set across awaits). */
+  private wakeRequested(): boolean {
+    return this.pendingWake;
+  }
+
   /**
    * Computes the due time and counts of every stale task: one ledger lookup per planned
    * chunk of those tasks only, yielding to the event loop every few thousand.
@@ -311,7 +316,7 @@ export class WarmScheduler {
         let failed = false;
         try {
           await this.evaluateStale(stop);
-          if (stop.aborted) break;
+          if (isAborted(stop)) break;
           const batch = this.takeDue();
           if (batch.urgent.length + batch.rest.length > 0 || this.passWaiters.length > 0) {
             await this.runPass(batch, hard);
@@ -323,8 +328,8 @@ export class WarmScheduler {
           failed = true;
           onError(error);
         }
-        if (stop.aborted) break;
-        if (!failed && (this.pendingWake || this.stale.size > 0)) continue;
+        if (isAborted(stop)) break;
+        if (!failed && (this.wakeRequested() || this.stale.size > 0)) continue;
         const next = this.due.peek();
         const waitMs = failed || next === undefined ? this.checkIntervalMs : Math.min(this.checkIntervalMs, Math.max(1, next - this.clock.now()));
         const wait = new Promise<void>((resolve) => (this.wakeUp = resolve));
@@ -371,6 +376,11 @@ export class WarmScheduler {
       gauge.set(oldest === undefined ? 0 : oldest / 1000);
     });
   }
+}
+
+/** Read through a call: the signal aborts across awaits, which flow analysis cannot see. */
+function isAborted(signal: AbortSignal): boolean {
+  return signal.aborted;
 }
 
 /** prom-client calls a metric's `collect` right before it is exported. */
