@@ -1,4 +1,4 @@
-// `npm run bench [-- warm guard annotator]`: runs the benchmarks, prints each figure as a
+// `npm run bench [-- warm guard annotator scale]`: runs the benchmarks, prints each figure as a
 // ratio to a baseline measured in the same run, and rewrites docs/benchmarks.md.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { machine, runChild } from './lib.mjs';
@@ -46,6 +46,12 @@ if (want('ui')) {
   sections.ui = ui.report({ coverage, discovery, first });
 }
 
+if (want('scale') && existsSync(here('./scale.mjs'))) {
+  console.error('bench: the service at scale (100 k, 300 k, 1 M chunks; about an hour; SCALE_BENCH_SIZES to shrink)…');
+  const scale = await import('./scale.mjs');
+  sections.scale = await scale.benchmarkSection();
+}
+
 for (const text of Object.values(sections)) console.log(text);
 
 // Keep sections from earlier runs that were not re-run this time.
@@ -61,6 +67,6 @@ const stamp = `_Measured ${m.date} on ${m.cpu}, ${m.memoryGiB} GiB, Node ${m.nod
 const block = (name) => `<!-- ${name}:start -->\n${sections[name] ? stamp + sections[name] : keep(name).trim() + '\n'}<!-- ${name}:end -->`;
 writeFileSync(
   path,
-  `# Benchmarks\n\nProduced by \`npm run bench\` (\`npm run bench -- warm\` for one section). Every figure is printed beside a baseline measured in the same run, so ratios stay meaningful on a busy or different machine. Sections not re-run keep their earlier figures and date.\n\n${block('warm')}\n\n${block('guard')}\n\n${block('annotator')}\n\n${block('ui')}\n`,
+  `# Benchmarks\n\nProduced by \`npm run bench\` (\`npm run bench -- warm\` for one section). Every figure is printed beside a baseline measured in the same run, so ratios stay meaningful on a busy or different machine. Sections not re-run keep their earlier figures and date.\n\n${block('warm')}\n\n${block('guard')}\n\n${block('annotator')}\n\n${block('ui')}\n\n${block('scale')}\n`,
 );
 console.error(`bench: wrote ${path}`);

@@ -11,6 +11,7 @@ import { didYouMean } from './config/suggest.js';
 import { ConfigError, EXIT, WardenError, describeError, exitCodeFor } from './errors.js';
 import { packageVersion } from './version.js';
 import type { CommandContext } from './commands/context.js';
+import { createShutdown } from './daemon/shutdown.js';
 
 const isCommand = (name: string): name is CommandName => Object.hasOwn(COMMANDS, name);
 
@@ -78,40 +79,36 @@ export async function main(argv: string[]): Promise<number> {
   const [{ createLogger }, { createMetrics }] = await Promise.all([import('./log.js'), import('./metrics.js')]);
   const logger = createLogger({ level: config.logLevel, format: config.logFormat });
   const metrics = createMetrics({ buildInfo: { version: packageVersion() }, defaultMetrics: name === 'run' });
-  const controller = new AbortController();
-  let signals = 0;
-  const onSignal = (signal: NodeJS.Signals) => {
-    signals++;
-    if (signals > 1) {
-      process.stderr.write(`cvat-warden: second ${signal}, exiting now\n`);
-      process.exit(130);
-    }
-    logger.warn({ signal }, 'stopping: finishing in-flight requests (send again to exit at once)');
-    controller.abort();
-  };
-  // `run` has its own shutdown coordinator (ordered steps under a deadline).
-  const ownSignals = name !== 'run';
-  if (ownSignals) {
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-  }
+  // One coordinator for every command: the first signal runs the steps the command
+  // registered (in order, under a deadline), a second exits 130 at once.
+  const shutdown = createShutdown({
+    logger,
+    signalExitCode: name === 'run' || name === 'emulate' ? EXIT.ok : EXIT.interrupted,
+    exit: () => undefined, // the code comes back through `finished`
+    forcedExit: (code) => process.exit(code),
+  });
+  shutdown.installSignalHandlers();
+  let code: number;
   try {
-    return await dispatch(name, config, { stdout: process.stdout, stderr: process.stderr, logger, metrics, signal: controller.signal });
+    code = await dispatch(name, config, { stdout: process.stdout, stderr: process.stderr, logger, metrics, signal: shutdown.signal, shutdown });
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`cvat-warden ${name}: ${error.message}\n`);
     } else if (error instanceof WardenError) {
-      logger.error({ code: error.code }, error.message);
-      process.stderr.write(`cvat-warden ${name}: ${error.message}\n`);
+      if (!(shutdown.started && error.code === 'ABORTED')) {
+        logger.error({ code: error.code }, error.message);
+        process.stderr.write(`cvat-warden ${name}: ${error.message}\n`);
+      }
     } else {
       logger.error({ err: describeError(error) }, 'unexpected error');
       process.stderr.write(`cvat-warden ${name}: unexpected error: ${describeError(error)}\n`);
     }
-    return exitCodeFor(error);
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    code = exitCodeFor(error);
   }
+  // Stopped by a signal: the coordinator's steps decide the code (130, or 1 if one failed).
+  if (shutdown.started) code = await shutdown.finished;
+  shutdown.dispose();
+  return code;
 }
 
 main(process.argv.slice(2)).then(

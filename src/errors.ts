@@ -53,7 +53,8 @@ export class CvatHttpError extends WardenError {
   }
 }
 
-export const EXIT = { ok: 0, problems: 1, usage: 2, cvatUnreachable: 3 } as const;
+/** Exit codes; `interrupted` is the shell's 128 + SIGINT, for a stop by Ctrl-C or SIGTERM mid-work. */
+export const EXIT = { ok: 0, problems: 1, usage: 2, cvatUnreachable: 3, interrupted: 130 } as const;
 
 export function exitCodeFor(error: unknown): number {
   if (!(error instanceof WardenError)) return EXIT.problems;

@@ -6,6 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Ledger } from '../src/warm/ledger.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DEMO_CREDENTIALS, demoAuth, startEmulator, syntheticDeployment, type Emulator } from '../src/emulator/index.js';
 import { clearSecretsForTests } from '../src/secrets.js';
@@ -70,14 +71,27 @@ describe('warm against the emulator (CVAT 2.73)', () => {
     expect(result.warm).toBe(Math.ceil(segment.frameSet.length / 36));
   });
 
-  it('treats a fast answer with no build time on record as cached by someone else, max-age old', async () => {
+  it('treats a fast answer with no build time on record as cached by someone else, and looks again 4 h later, not on every run', async () => {
     emulator = await startEmulator({ tasks: deployment(), auth: demoAuth(), buildTimeMs: 1 });
-    expect((await warmInProcess(['--all', '--state-dir', stateDir], env(emulator.url))).code).toBe(0);
+    expect((await warmInProcess(['--all', '--state-dir', stateDir, '--cold-threshold', '10s'], env(emulator.url))).code).toBe(0);
     emulator.state.resetCounters();
-    // 1 ms builds look like cache hits of unknown age: assumed 20 h old, so asked again (no rebuild).
-    const again = await warmInProcess(['--all', '--state-dir', stateDir, '--json'], env(emulator.url));
-    expect(JSON.parse(again.stdout).result.warm).toBe(emulator.state.uiChunkKeys().size);
-    expect(emulator.state.totalBuilds).toBe(0);
+    // 1 ms builds under a 10 s cold threshold look like cache hits of unknown age (what a kill -9 leaves of our own
+    // builds): looked at again TTL − 20 h = 4 h later, so the next run asks for none of them.
+    const again = await warmInProcess(['--all', '--state-dir', stateDir, '--json', '--cold-threshold', '10s'], env(emulator.url));
+    const result = JSON.parse(again.stdout).result;
+    expect(result.warm).toBe(0);
+    expect(result.fresh).toBe(emulator.state.uiChunkKeys().size);
+    expect(emulator.state.requestLog.filter((r) => r.kind === 'job_chunk')).toHaveLength(0);
+    // Recorded 16 h old (20 h max age − 4 h): due 4 h from now, within CVAT's 24 h.
+    const ledger = await Ledger.open(stateDir);
+    try {
+      const ages = [...ledger.seriesNames()].flatMap((series) => [...ledger.entries(series)].map(([, e]) => Date.now() - e.confirmedAt));
+      expect(ages.length).toBe(emulator.state.uiChunkKeys().size);
+      for (const age of ages) expect(age).toBeGreaterThan(16 * 3_600_000 - 60_000);
+      for (const age of ages) expect(age).toBeLessThan(16 * 3_600_000 + 60_000);
+    } finally {
+      await ledger.close();
+    }
   });
 
   it('stops cleanly on Ctrl-C: in-flight requests end, the ledger keeps what was warmed, the next run resumes', async () => {

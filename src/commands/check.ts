@@ -17,6 +17,8 @@ export async function runCheckCommand(config: CommandConfig, context: CommandCon
   const shareDir = requireShareDir(config.shareDir);
   const client = createClient(config.cvat, context);
   const ledger = await openLedgerForReading(config.stateDir, logger);
+  context.shutdown.onShutdown('close the ledger', () => ledger.close());
+  context.shutdown.onShutdown('close the CVAT client', () => client.close());
   try {
     const features = await client.features(signal);
     const issues: InventoryIssue[] = [];

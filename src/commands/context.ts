@@ -1,4 +1,5 @@
-/** What every command gets from the CLI: streams, logger, metrics and the stop signal. */
+/** What every command gets from the CLI: streams, logger, metrics and the shutdown coordinator. */
+import type { Shutdown } from '../daemon/shutdown.js';
 import type { Logger } from '../log.js';
 import { recordCredentials, type Metrics } from '../metrics.js';
 import { CvatClient } from '../cvat/client.js';
@@ -9,7 +10,13 @@ export interface CommandContext {
   stderr: NodeJS.WriteStream;
   logger: Logger;
   metrics: Metrics;
+  /** Aborts when a stop starts (the coordinator's `signal`). */
   signal: AbortSignal;
+  /**
+   * The one shutdown coordinator (daemon/shutdown.ts): a command registers its ordered
+   * stop steps here; the CLI turns the first Ctrl-C/SIGTERM into them, a second into exit 130.
+   */
+  shutdown: Shutdown;
 }
 
 export function createClient(cvat: CvatConfig, context: Pick<CommandContext, 'logger' | 'metrics'>): CvatClient {

@@ -1,22 +1,38 @@
 /**
- * Keeps every job in scope warm: runs warm passes over the known tasks, new or changed
- * tasks first. CVAT drops a chunk 24 h after building it and a read does not extend
- * that, so asking for a chunk earlier only confirms the old copy; the ledger keeps each
- * chunk's build time and a chunk is requested again once that copy has expired, when
- * the request rebuilds it. Re-warming therefore follows the original build times: at
- * most one check interval (plus the build) of cold time per chunk and day, and a load
- * no burstier than the first warm pass.
+ * Keeps every job in scope warm, with work proportional to what changed. CVAT drops a
+ * chunk 24 h after building it and a read does not extend that, so asking for a chunk
+ * earlier only confirms the old copy; the ledger keeps each chunk's build time and a
+ * chunk is requested again once that copy has expired, when the request rebuilds it.
+ *
+ * Per event:
+ * - `upsert` only marks the task for evaluation (O(1));
+ * - evaluation plans that one task's chunks and asks the ledger when each comes due,
+ *   giving the task's due time (its earliest chunk) and its chunk counts; tasks wait in
+ *   a heap by due time (DueQueue), so an expiry wakes exactly the task it belongs to and
+ *   nothing scans the ledger;
+ * - a pass plans only the tasks that are due (urgent ones first) and the engine
+ *   requests only their chunks that are not fresh;
+ * - long loops (evaluation, the engine's skipping of fresh chunks) yield to the event
+ *   loop, so /healthz answers whatever the plan's size;
+ * - the chunk-state gauge is kept from the per-task counts; expiring-soon and oldest-warm
+ *   are computed from the ledger when Prometheus scrapes.
+ * A restart therefore costs one evaluation of every task (one ledger lookup per chunk)
+ * and requests nothing that is still fresh.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
+import { setImmediate as yieldToLoop, setTimeout as sleep } from 'node:timers/promises';
+import type { Gauge } from 'prom-client';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import { planRequests, summarizePlan } from '../plan/planner.js';
+import { planRequests } from '../plan/planner.js';
 import type { PlanOptions, PlanTask, WarmRequest } from '../plan/types.js';
 import { CHUNK_CACHE_TTL_MS } from '../cvat/features.js';
-import type { Clock, WarmEngine, WarmResult } from '../warm/engine.js';
-import type { Ledger } from '../warm/ledger.js';
+import type { Clock, WarmEngine, WarmProgress, WarmResult } from '../warm/engine.js';
+import { OUTCOME, type Ledger } from '../warm/ledger.js';
+import { DueQueue } from './due-queue.js';
 
 const EXPIRING_SOON_MS = 4 * 3_600_000;
+/** Ledger lookups between two yields to the event loop. */
+const YIELD_EVERY = 2_000;
 
 export interface SchedulerOptions {
   engine: WarmEngine;
@@ -24,19 +40,54 @@ export interface SchedulerOptions {
   logger: Logger;
   metrics: Metrics;
   planOptions: PlanOptions;
-  /** How often to look for chunks that came due when nothing else wakes the loop. */
+  /** A chunk is due again this long after it was built (CVAT's TTL). @default 24 h */
+  maxAgeMs?: number;
+  /**
+   * Longest sleep when nothing is due (the clock may jump), and how soon a failed or
+   * stuck chunk is tried again. @default 60 s
+   */
   checkIntervalMs?: number;
   clock?: Clock;
 }
 
+export interface ChunkCounts {
+  total: number;
+  warm: number;
+  failed: number;
+  stuck: number;
+}
+
+interface TaskEntry {
+  task: PlanTask;
+  counts: ChunkCounts;
+}
+
+const zero = (): ChunkCounts => ({ total: 0, warm: 0, failed: 0, stuck: 0 });
+
+function addCounts(into: ChunkCounts, from: ChunkCounts, sign: 1 | -1): void {
+  into.total += sign * from.total;
+  into.warm += sign * from.warm;
+  into.failed += sign * from.failed;
+  into.stuck += sign * from.stuck;
+}
+
 export class WarmScheduler {
   private readonly options: SchedulerOptions;
-  private readonly tasks = new Map<number, PlanTask>();
+  private readonly clock: Clock;
+  private readonly checkIntervalMs: number;
+  private readonly maxAgeMs: number;
+  private readonly tasks = new Map<number, TaskEntry>();
+  /** Tasks whose due time and counts must be computed again (new, changed, or just warmed). */
+  private readonly stale = new Set<number>();
   private readonly urgent = new Set<number>();
+  private readonly due = new DueQueue();
+  private readonly totals = zero();
+  private jobs = 0;
   private wakeUp: (() => void) | undefined;
   private pendingWake = false;
   private currentDrain: AbortController | undefined;
   private passes = 0;
+  private evaluations = 0;
   private passWaiters: Array<{ after: number; resolve: (r: WarmResult) => void }> = [];
   lastResult: WarmResult | undefined;
   lastPassEndedAt: number | undefined;
@@ -44,6 +95,10 @@ export class WarmScheduler {
 
   constructor(options: SchedulerOptions) {
     this.options = options;
+    this.clock = options.clock ?? Date;
+    this.checkIntervalMs = options.checkIntervalMs ?? 60_000;
+    this.maxAgeMs = options.maxAgeMs ?? CHUNK_CACHE_TTL_MS;
+    this.computeAgesOnScrape();
   }
 
   get taskCount(): number {
@@ -54,10 +109,18 @@ export class WarmScheduler {
     return this.passes;
   }
 
+  /** Task evaluations so far (one per upsert or warmed task): the cost measure tests read. */
+  get evaluationCount(): number {
+    return this.evaluations;
+  }
+
   jobCount(): number {
-    let n = 0;
-    for (const task of this.tasks.values()) n += task.jobs.length;
-    return n;
+    return this.jobs;
+  }
+
+  /** Chunks in scope by state, as of the last evaluation of each task. */
+  chunkCounts(): ChunkCounts {
+    return { ...this.totals };
   }
 
   /** Adds or replaces a task; jobs that disappeared are forgotten. `urgent` puts it first. */
@@ -65,9 +128,14 @@ export class WarmScheduler {
     const previous = this.tasks.get(task.id);
     if (previous) {
       const now = new Set(task.jobs.map((j) => j.id));
-      for (const job of previous.jobs) if (!now.has(job.id)) this.forgetJob(job.id);
+      for (const job of previous.task.jobs) if (!now.has(job.id)) this.forgetJob(job.id);
+      this.jobs -= previous.task.jobs.length;
+      previous.task = task;
+    } else {
+      this.tasks.set(task.id, { task, counts: zero() });
     }
-    this.tasks.set(task.id, task);
+    this.jobs += task.jobs.length;
+    this.stale.add(task.id);
     if (urgent) {
       this.urgent.add(task.id);
       // Cut the running pass short (in-flight requests finish) so new work goes first.
@@ -90,12 +158,17 @@ export class WarmScheduler {
   }
 
   remove(taskId: number): void {
-    const task = this.tasks.get(taskId);
-    if (!task) return;
-    for (const job of task.jobs) this.forgetJob(job.id);
+    const entry = this.tasks.get(taskId);
+    if (!entry) return;
+    for (const job of entry.task.jobs) this.forgetJob(job.id);
     for (const suffix of ['compressed', 'original', 'context', 'preview', 'dates']) this.options.ledger.forgetSeries(`t${taskId}/${suffix}`);
+    addCounts(this.totals, entry.counts, -1);
+    this.jobs -= entry.task.jobs.length;
     this.tasks.delete(taskId);
     this.urgent.delete(taskId);
+    this.stale.delete(taskId);
+    this.due.delete(taskId);
+    this.publishStates();
   }
 
   private forgetJob(jobId: number): void {
@@ -110,45 +183,128 @@ export class WarmScheduler {
     this.wakeUp?.();
   }
 
-  private *plan(urgent: PlanTask[], rest: PlanTask[]): Generator<WarmRequest> {
-    yield* planRequests(urgent, this.options.planOptions);
-    yield* planRequests(rest, this.options.planOptions);
+  /** Whether `wake()` was called since the loop last cleared it (set across awaits). */
+  private wakeRequested(): boolean {
+    return this.pendingWake;
   }
 
-  /** One pass over every known task, urgent ones first. */
-  async runPass(signal?: AbortSignal): Promise<WarmResult> {
-    const urgent = [...this.urgent].map((id) => this.tasks.get(id)).filter((t): t is PlanTask => t !== undefined);
+  /**
+   * Computes the due time and counts of every stale task: one ledger lookup per planned
+   * chunk of those tasks only, yielding to the event loop every few thousand.
+   */
+  private async evaluateStale(signal: AbortSignal): Promise<void> {
+    const { ledger, planOptions } = this.options;
+    const out = { code: 0 };
+    let sinceYield = 0;
+    while (this.stale.size > 0 && !signal.aborted) {
+      const id = this.stale.values().next().value as number;
+      this.stale.delete(id);
+      const entry = this.tasks.get(id);
+      if (!entry) continue;
+      this.evaluations++;
+      const counts = zero();
+      let dueAt = Infinity;
+      const task = entry.task;
+      for (const request of planRequests([task], planOptions)) {
+        const at = ledger.dueAt(request.series, request.slot, this.maxAgeMs, this.checkIntervalMs, out);
+        counts.total++;
+        const now = this.clock.now();
+        if (out.code === OUTCOME.failed) counts.failed++;
+        else if (out.code === OUTCOME.stuck) counts.stuck++;
+        else if (out.code === OUTCOME.warm && at > now) counts.warm++;
+        if (at < dueAt) dueAt = at;
+        if (++sinceYield >= YIELD_EVERY) {
+          sinceYield = 0;
+          await yieldToLoop();
+          // The task may have been replaced or removed meanwhile: evaluate it again later.
+          if (this.tasks.get(id) !== entry || entry.task !== task) break;
+        }
+      }
+      if (this.tasks.get(id) !== entry || entry.task !== task) continue;
+      addCounts(this.totals, entry.counts, -1);
+      entry.counts = counts;
+      addCounts(this.totals, counts, 1);
+      this.due.set(id, dueAt);
+    }
+    this.publishStates();
+  }
+
+  /** Urgent tasks, then every task whose earliest chunk is due now. */
+  private takeDue(): { urgent: TaskEntry[]; rest: TaskEntry[] } {
+    const urgent: TaskEntry[] = [];
+    for (const id of this.urgent) {
+      const entry = this.tasks.get(id);
+      if (entry) urgent.push(entry);
+      this.due.delete(id);
+    }
     this.urgent.clear();
-    const urgentIds = new Set(urgent.map((t) => t.id));
-    const rest = [...this.tasks.values()].filter((t) => !urgentIds.has(t.id));
-    const total = summarizePlan(urgent, this.options.planOptions).requests + summarizePlan(rest, this.options.planOptions).requests;
+    const rest: TaskEntry[] = [];
+    for (const id of this.due.popDue(this.clock.now())) {
+      const entry = this.tasks.get(id);
+      if (entry) rest.push(entry);
+    }
+    return { urgent, rest };
+  }
+
+  private *plan(urgent: PlanTask[], rest: PlanTask[]): Generator<WarmRequest> {
+    if (urgent.length) yield* planRequests(urgent, this.options.planOptions);
+    if (rest.length) yield* planRequests(rest, this.options.planOptions);
+  }
+
+  /** One pass over the given tasks; the engine skips their chunks that are still fresh. */
+  private async runPass(batch: { urgent: TaskEntry[]; rest: TaskEntry[] }, signal: AbortSignal): Promise<WarmResult> {
+    const entries = [...batch.urgent, ...batch.rest];
+    const inPass = zero();
+    for (const entry of entries) addCounts(inPass, entry.counts, 1);
+    const others = { ...this.totals };
+    addCounts(others, inPass, -1);
     const drain = new AbortController();
     this.currentDrain = drain;
     this.running = true;
     try {
-      const result = await this.options.engine.run(this.plan(urgent, rest), total, { ...(signal ? { signal } : {}), drain: drain.signal });
+      const result = await this.options.engine.run(
+        this.plan(
+          batch.urgent.map((e) => e.task),
+          batch.rest.map((e) => e.task),
+        ),
+        inPass.total,
+        { signal, drain: drain.signal, onProgress: (p) => this.publishStates(others, p) },
+      );
       this.passes++;
       this.lastResult = result;
       const due = this.passWaiters.filter((w) => w.after < this.passes);
       this.passWaiters = this.passWaiters.filter((w) => w.after >= this.passes);
       for (const w of due) w.resolve(result);
-      const now = (this.options.clock ?? Date).now();
+      const now = this.clock.now();
       this.lastPassEndedAt = now;
       if (!result.aborted) this.options.metrics.lastWarmPassTimestamp.set(now / 1000);
-      this.updateAgeMetrics(now);
       if (result.warm > 0 || result.failed + result.stuck > 0) {
-        this.options.logger.info({ warmed: result.warm, fresh: result.fresh, failed: result.failed, stuck: result.stuck, total: result.total, seconds: Math.round(result.durationMs / 1000) }, result.aborted ? 'warm pass interrupted' : 'warm pass done');
+        this.options.logger.info(
+          {
+            tasks: entries.length,
+            warmed: result.warm,
+            fresh: result.fresh,
+            failed: result.failed,
+            stuck: result.stuck,
+            total: result.total,
+            seconds: Math.round(result.durationMs / 1000),
+          },
+          result.aborted ? 'warm pass interrupted' : 'warm pass done',
+        );
       }
       return result;
     } finally {
       this.running = false;
       this.currentDrain = undefined;
+      // What the pass did (or did not get to) decides each task's next due time.
+      for (const entry of entries) if (this.tasks.get(entry.task.id) === entry) this.stale.add(entry.task.id);
     }
   }
 
   /**
-   * Passes until `stop` aborts: after each, wait for a wake-up or the check interval.
-   * `stop` also drains the running pass (in-flight requests finish); `hard` cancels them.
+   * Evaluate, warm what is due, sleep until the next chunk comes due (at most the check
+   * interval, since the clock may jump) or a wake-up, until `stop` aborts. `stop` also
+   * drains the running pass (in-flight requests finish); `hard` cancels them.
    */
   async loop(signals: { stop: AbortSignal; hard: AbortSignal }, onError: (error: unknown) => void): Promise<void> {
     const { stop, hard } = signals;
@@ -157,15 +313,27 @@ export class WarmScheduler {
     try {
       while (!stop.aborted) {
         this.pendingWake = false;
+        let failed = false;
         try {
-          await this.runPass(hard);
+          await this.evaluateStale(stop);
+          if (isAborted(stop)) break;
+          const batch = this.takeDue();
+          if (batch.urgent.length + batch.rest.length > 0 || this.passWaiters.length > 0) {
+            await this.runPass(batch, hard);
+            continue; // evaluate what the pass warmed, then look again
+          }
+          // Nothing due: everything in scope is as warm as it can be right now.
+          this.options.metrics.lastWarmPassTimestamp.set(this.clock.now() / 1000);
         } catch (error) {
+          failed = true;
           onError(error);
         }
-        if (stop.aborted) break;
-        if (this.pendingWake) continue;
+        if (isAborted(stop)) break;
+        if (!failed && (this.wakeRequested() || this.stale.size > 0)) continue;
+        const next = this.due.peek();
+        const waitMs = failed || next === undefined ? this.checkIntervalMs : Math.min(this.checkIntervalMs, Math.max(1, next - this.clock.now()));
         const wait = new Promise<void>((resolve) => (this.wakeUp = resolve));
-        await Promise.race([wait, sleep(this.options.checkIntervalMs ?? 60_000, undefined, { signal: stop }).catch(() => undefined)]);
+        await Promise.race([wait, sleep(waitMs, undefined, { signal: stop }).catch(() => undefined)]);
         this.wakeUp = undefined;
       }
     } finally {
@@ -186,20 +354,36 @@ export class WarmScheduler {
     this.currentDrain?.abort();
   }
 
-  /** Chunks close to expiry and the oldest confirmation, from the ledger (not on the scrape path). */
-  private updateAgeMetrics(now: number): void {
-    const { ledger, metrics } = this.options;
-    let expiring = 0;
-    let oldest = Infinity;
-    for (const series of ledger.seriesNames()) {
-      if (series.endsWith('/dates')) continue;
-      for (const [, entry] of ledger.entries(series)) {
-        if (entry.outcome !== 'warm') continue;
-        if (entry.confirmedAt < oldest) oldest = entry.confirmedAt;
-        if (entry.confirmedAt + CHUNK_CACHE_TTL_MS - now < EXPIRING_SOON_MS) expiring++;
-      }
-    }
-    metrics.chunksExpiringSoon.set(expiring);
-    metrics.oldestWarmChunkTimestamp.set(Number.isFinite(oldest) ? oldest / 1000 : 0);
+  /** The chunk-state gauge: per-task counts, plus the running pass's progress over its tasks. */
+  private publishStates(others?: ChunkCounts, pass?: WarmProgress): void {
+    const gauge = this.options.metrics.chunks;
+    const warm = others && pass ? others.warm + pass.warm + pass.fresh : this.totals.warm;
+    const failed = others && pass ? others.failed + pass.failed : this.totals.failed;
+    const stuck = others && pass ? others.stuck + pass.stuck : this.totals.stuck;
+    gauge.set({ state: 'warm' }, warm);
+    gauge.set({ state: 'failed' }, failed);
+    gauge.set({ state: 'stuck' }, stuck);
+    gauge.set({ state: 'pending' }, Math.max(0, this.totals.total - warm - failed - stuck));
   }
+
+  /** Expiring-soon and oldest-warm: one allocation-free pass over the ledger per scrape, none otherwise. */
+  private computeAgesOnScrape(): void {
+    const { ledger, metrics } = this.options;
+    const summary = () => ledger.warmSummary(this.clock.now() + EXPIRING_SOON_MS - CHUNK_CACHE_TTL_MS);
+    onScrape(metrics.chunksExpiringSoon, (gauge) => gauge.set(summary().count));
+    onScrape(metrics.oldestWarmChunkTimestamp, (gauge) => {
+      const oldest = summary().oldest;
+      gauge.set(oldest === undefined ? 0 : oldest / 1000);
+    });
+  }
+}
+
+/** Read through a call: the signal aborts across awaits, which flow analysis cannot see. */
+function isAborted(signal: AbortSignal): boolean {
+  return signal.aborted;
+}
+
+/** prom-client calls a metric's `collect` right before it is exported. */
+function onScrape(gauge: Gauge, fn: (gauge: Gauge) => void): void {
+  (gauge as Gauge & { collect?: () => void }).collect = () => fn(gauge);
 }

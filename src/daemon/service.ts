@@ -1,8 +1,9 @@
 /**
  * `cvat-warden run` as one object: HTTP first (so /healthz answers while CVAT is still
- * unreachable), then — once CVAT answers — discovery, the re-warm scheduler with
- * adaptive concurrency, and the share guard. `close()` stops intake, lets in-flight
- * chunk requests finish, flushes the ledger and closes everything, in that order.
+ * unreachable), then — once CVAT answers — the warming parts (discovery, the re-warm
+ * scheduler with adaptive concurrency), built at once from what CVAT said, and the share
+ * guard. Stopping is a list of ordered steps (`shutdownSteps`): the shutdown coordinator
+ * of `run` registers them one by one; `close()` runs the same list.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { CommandConfig } from '../config/index.js';
@@ -13,11 +14,10 @@ import { ShareGuard, toGuardTask } from '../guard/index.js';
 import type { Logger } from '../log.js';
 import { recordCredentials, setCvatInfo, type Metrics } from '../metrics.js';
 import type { InventoryIssue } from '../cvat/inventory.js';
-import { toPlanTask } from '../plan/from-records.js';
-import { taskSegments } from '../plan/planner.js';
 import { CHUNK_CACHE_TTL_MS } from '../cvat/features.js';
-import { WarmEngine, type Clock } from '../warm/engine.js';
-import { syncChunkDates } from '../warm/freshness.js';
+import { WarmEngine, type Clock, type WarmResult } from '../warm/engine.js';
+import { planRecord } from '../warm/freshness.js';
+import { taskSegments } from '../plan/planner.js';
 import { Ledger } from '../warm/ledger.js';
 import type { RetryPolicy } from '../warm/policy.js';
 import { AdaptiveConcurrency } from './adaptive.js';
@@ -41,7 +41,33 @@ export interface ServiceOptions {
   guard?: { fsTypeOverride?: string; rootCheckIntervalMs?: number; rootPollMs?: number; rootSettleMs?: number; debounceMs?: number; moveWindowMs?: number };
 }
 
-export class WardenService {
+/** One ordered step of stopping; `deadline` aborts when the graceful time is used up. */
+export interface ServiceStep {
+  name: string;
+  run(deadline: AbortSignal): Promise<void>;
+}
+
+/** What exists once `start()` has returned. */
+interface Started {
+  ledger: Ledger;
+  http: HttpServerHandle;
+  guard: ShareGuard | undefined;
+}
+
+/** What exists once CVAT has answered: everything that depends on its version. */
+interface Warming {
+  features: CvatFeatures;
+  adaptive: AdaptiveConcurrency;
+  scheduler: WarmScheduler;
+  discovery: Discovery;
+}
+
+function once(fn: (deadline: AbortSignal) => Promise<void>): (deadline: AbortSignal) => Promise<void> {
+  let running: Promise<void> | undefined;
+  return (deadline) => (running ??= fn(deadline));
+}
+
+export class WardenService implements AsyncDisposable {
   private readonly options: ServiceOptions;
   private readonly config: CommandConfig;
   private readonly logger: Logger;
@@ -49,21 +75,17 @@ export class WardenService {
   private readonly client: CvatClient;
   private readonly stopIntake = new AbortController();
   private readonly hardStop = new AbortController();
-  private http: HttpServerHandle | undefined;
-  private ledger: Ledger | undefined;
-  private guard: ShareGuard | undefined;
-  private features: CvatFeatures | undefined;
-  private scheduler: WarmScheduler | undefined;
-  private discovery: Discovery | undefined;
-  private adaptive: AdaptiveConcurrency | undefined;
+  private started: Started | undefined;
+  private warming: Warming | undefined;
   /** Ids of tasks the guard holds; their file lists live only in the guard's compact index. */
   private readonly guarded = new Set<number>();
   private readonly issues = new Map<number, InventoryIssue>();
   /** Live segments (owner job ids) per task, to put a task first when one of its segments comes alive (a job reopened). */
   private readonly liveSegments = new Map<number, Set<number>>();
-  private loops: Promise<void>[] = [];
+  private readonly loops: Promise<void>[] = [];
   private firstDiscoveryDone = false;
   private wakeDiscovery: (() => void) | undefined;
+  private readonly steps: readonly ServiceStep[];
   private closing: Promise<void> | undefined;
   private readonly startedAt = Date.now();
   /** When the last signed webhook delivery was accepted (doctor reads it from /status). */
@@ -84,59 +106,73 @@ export class WardenService {
       onReachability: (up) => this.metrics.cvatUp.set(up ? 1 : 0),
       onCredentials: (state) => recordCredentials(this.metrics, state.accepted),
     });
+    this.steps = this.buildSteps();
   }
 
   get url(): string | undefined {
-    return this.http?.url;
+    return this.started?.http.url;
   }
 
-  /** Opens the ledger and the HTTP endpoints, then connects to CVAT in the background. */
+  /** Opens the ledger, the guard and the HTTP endpoints, then connects to CVAT in the background. */
   async start(): Promise<void> {
     const clock = this.options.clock;
     // Flush often: a kill -9 loses at most this much of confirmed work (writes survive a killed process).
-    this.ledger = await Ledger.open(this.config.stateDir, { logger: this.logger, flushIntervalMs: 10, ...(clock ? { clock } : {}) });
-    if (this.config.shareDir) {
-      const lastWarmedAt = (jobId: number, chunk: number) => {
-        const entry = this.ledger?.get(`j${jobId}/compressed`, chunk);
-        return entry?.outcome === 'warm' ? entry.confirmedAt : undefined;
-      };
-      this.guard = new ShareGuard({
-        shareDir: this.config.shareDir,
-        stateDir: this.config.stateDir,
-        metrics: this.metrics,
+    const ledger = await Ledger.open(this.config.stateDir, { logger: this.logger, flushIntervalMs: 10, ...(clock ? { clock } : {}) });
+    let guard: ShareGuard | undefined;
+    try {
+      guard = this.config.shareDir ? await this.startGuard(this.config.shareDir, ledger) : undefined;
+      const http = await startHttpServer({
+        host: this.config.listen.host,
+        port: this.config.listen.port,
         logger: this.logger,
-        // Not given: the guard picks its own default from the share's file system.
-        ...(this.config.scanIntervalMs !== undefined ? { scanIntervalMs: this.config.scanIntervalMs } : {}),
-        lastWarmedAt,
-        ...(clock ? { clock: () => clock.now() } : {}),
-        ...this.options.guard,
+        registry: this.metrics.registry,
+        metrics: this.metrics,
+        health: () => this.readiness(),
+        status: () => this.status(),
+        ...(this.config.webhookSecret ? { webhook: { secret: this.config.webhookSecret, onEvent: (event: WebhookEvent) => this.onWebhook(event) } } : {}),
       });
-      // A file back in place: retry the chunks that failed while it was gone.
-      this.guard.on('restored', (alert) => this.rewarmTasks(alert.tasks.map((t) => t.taskId)));
-      this.guard.on('share_restored', () => this.rewarmTasks([...this.guarded]));
-      await this.guard.start();
+      this.started = { ledger, http, guard };
+    } catch (error) {
+      await guard?.close();
+      await ledger.close();
+      throw error;
     }
-    this.http = await startHttpServer({
-      host: this.config.listen.host,
-      port: this.config.listen.port,
-      logger: this.logger,
-      registry: this.metrics.registry,
-      metrics: this.metrics,
-      health: () => this.readiness(),
-      status: () => this.status(),
-      ...(this.config.webhookSecret ? { webhook: { secret: this.config.webhookSecret, onEvent: (event: WebhookEvent) => this.onWebhook(event) } } : {}),
-    });
-    this.logger.info({ url: this.http.url, cvat: this.client.baseUrl, share: this.config.shareDir ?? null }, 'cvat-warden service listening');
-    this.loops.push(this.connectAndRun());
+    this.logger.info({ url: this.started.http.url, cvat: this.client.baseUrl, share: this.config.shareDir ?? null }, 'cvat-warden service listening');
+    this.loops.push(this.connectAndRun(this.started));
   }
 
-  private async connectAndRun(): Promise<void> {
+  private async startGuard(shareDir: string, ledger: Ledger): Promise<ShareGuard> {
+    const clock = this.options.clock;
+    const lastWarmedAt = (jobId: number, chunk: number) => {
+      const entry = ledger.get(`j${jobId}/compressed`, chunk);
+      return entry?.outcome === 'warm' ? entry.confirmedAt : undefined;
+    };
+    const guard = new ShareGuard({
+      shareDir,
+      stateDir: this.config.stateDir,
+      metrics: this.metrics,
+      logger: this.logger,
+      // Not given: the guard picks its own default from the share's file system.
+      ...(this.config.scanIntervalMs !== undefined ? { scanIntervalMs: this.config.scanIntervalMs } : {}),
+      lastWarmedAt,
+      ...(clock ? { clock: () => clock.now() } : {}),
+      ...this.options.guard,
+    });
+    // A file back in place: retry the chunks that failed while it was gone.
+    guard.on('restored', (alert) => this.rewarmTasks(alert.tasks.map((t) => t.taskId)));
+    guard.on('share_restored', () => this.rewarmTasks([...this.guarded]));
+    await guard.start();
+    return guard;
+  }
+
+  private async connectAndRun(started: Started): Promise<void> {
     const signal = this.stopIntake.signal;
-    while (!signal.aborted && !this.features) {
+    let features: CvatFeatures | undefined;
+    while (!signal.aborted && !features) {
       try {
-        this.features = await this.client.features(signal);
-        setCvatInfo(this.metrics, this.features.version.raw);
-        this.logger.info({ version: this.features.version.raw }, 'connected to CVAT');
+        features = await this.client.features(signal);
+        setCvatInfo(this.metrics, features.version.raw);
+        this.logger.info({ version: features.version.raw }, 'connected to CVAT');
       } catch (error) {
         if (signal.aborted) return;
         const fatal = error instanceof WardenError && error.code === 'CVAT_UNSUPPORTED_VERSION';
@@ -145,102 +181,29 @@ export class WardenService {
         await sleep(this.options.reconnectIntervalMs ?? 10_000, undefined, { signal }).catch(() => undefined);
       }
     }
-    if (!this.features || signal.aborted) return;
-    this.setUpWarming(this.features);
-    this.loops.push(this.warmWhileCredentialsWork());
-    await this.discoveryLoop();
-  }
-
-  private setUpWarming(features: CvatFeatures): void {
-    const warm = this.config.warm;
-    this.adaptive = new AdaptiveConcurrency({ max: warm.concurrency, metrics: this.metrics });
-    const engine = new WarmEngine({
-      client: this.client,
-      features,
-      ledger: this.ledger!,
-      metrics: this.metrics,
-      logger: this.logger,
-      concurrency: warm.concurrency,
-      // Due once the cached copy has expired; chunks of unknown build time count as max-age old.
-      maxAgeMs: CHUNK_CACHE_TTL_MS,
-      assumedAgeMs: warm.maxAgeMs,
-      coldThresholdMs: this.options.coldThresholdMs ?? warm.coldThresholdMs,
-      ...(this.options.retry ? { retry: this.options.retry } : {}),
-      ...(this.options.clock ? { clock: this.options.clock } : {}),
-      onSample: (s) => this.adaptive!.record({ latencyMs: s.latencyMs, status: s.status ?? 'network', chunk: s.chunk }),
-      pacingMs: () => this.adaptive!.pauseMs,
-    });
-    this.adaptive.onChange((state) => {
-      engine.setConcurrency(state.limit);
-      this.logger.info({ limit: state.limit, pauseMs: state.pauseMs, reason: state.reason }, 'warm concurrency changed');
-    });
-    this.scheduler = new WarmScheduler({
-      engine,
-      ledger: this.ledger!,
-      logger: this.logger,
-      metrics: this.metrics,
-      planOptions: { ...warm, indexChunks: features.indexChunks, emptyPreviews: features.emptyPreviews },
-      ...(this.options.checkIntervalMs !== undefined ? { checkIntervalMs: this.options.checkIntervalMs } : {}),
-      ...(this.options.clock ? { clock: this.options.clock } : {}),
-    });
-    const shareTasks = new Set(this.config.shareTasks);
-    const onIssue = (issue: InventoryIssue) => {
-      if (issue.taskId !== undefined) this.issues.set(issue.taskId, issue);
-      if (issue.severity === 'problem') this.logger.warn({ taskId: issue.taskId, jobId: issue.jobId }, issue.message);
-    };
-    this.discovery = new Discovery({
-      client: this.client,
-      features,
-      logger: this.logger,
-      ...(this.options.discoveryFullEvery !== undefined ? { fullEvery: this.options.discoveryFullEvery } : {}),
-      concurrency: this.config.options.values['discovery-concurrency'],
-      onIssue,
-      onRecord: async (record, isNew) => {
-        this.issues.delete(record.task.id);
-        // A segment rebuilt by CVAT (honeypot change) voids its chunks: re-warm that task first.
-        const moved = features.checksumHeaders ? await syncChunkDates(this.client, this.ledger!, record, warm.qualities, this.stopIntake.signal) : [];
-        if (moved.length) this.logger.info({ taskId: record.task.id, jobs: moved }, 'chunks rebuilt by CVAT since the last pass: re-warming');
-        const task = toPlanTask(record, { contextImages: warm.contextImages, onIssue });
-        if (task) {
-          const live = new Set(taskSegments(task, { skipCompleted: true }).map((s) => s.via.id));
-          const before = this.liveSegments.get(task.id);
-          this.liveSegments.set(task.id, live);
-          const reopened = before !== undefined && [...live].some((id) => !before.has(id));
-          if (reopened) this.logger.info({ taskId: task.id, segments: [...live].filter((id) => !before.has(id)) }, 'jobs reopened in CVAT: warming their segments first');
-          this.scheduler!.upsert(task, (isNew && this.firstDiscoveryDone) || moved.length > 0 || reopened);
-        }
-        // Hand each task to the guard as it comes: holding every task's frame list until
-        // the pass ends would cost gigabytes on a million-file share.
-        const guarded = this.guard ? toGuardTask(record, features, shareTasks) : undefined;
-        if (guarded) {
-          await this.guard!.upsertTasks([guarded]);
-          this.guarded.add(record.task.id);
-        }
-      },
-      onRemoved: async (taskId) => {
-        this.scheduler!.remove(taskId);
-        this.liveSegments.delete(taskId);
-        if (this.guarded.delete(taskId)) await this.guard?.removeTasks([taskId]);
-        this.issues.delete(taskId);
-        this.logger.info({ taskId }, 'task deleted in CVAT: no longer warmed or guarded');
-      },
-    });
+    if (!features || signal.aborted) return;
+    const warming = this.buildWarming(features, started);
+    this.warming = warming;
+    this.loops.push(this.warmWhileCredentialsWork(warming.scheduler));
+    await this.discoveryLoop(warming);
   }
 
   /**
    * The scheduler's loop, paused while CVAT refuses the credentials: every chunk would
    * answer 401. Discovery keeps polling, and its first accepted request resumes warming.
    */
-  private async warmWhileCredentialsWork(): Promise<void> {
+  private async warmWhileCredentialsWork(scheduler: WarmScheduler): Promise<void> {
     const stop = this.stopIntake.signal;
-    const scheduler = this.scheduler;
-    if (!scheduler) return;
     while (!stop.aborted) {
       if (this.client.credentialsState.accepted === false) {
         this.logger.warn('warming paused: CVAT refuses the credentials; it resumes once they are accepted again');
         await this.untilCredentialsChange(stop);
         const now = this.client.credentialsState;
-        if (now.accepted === true) this.logger.info('credentials accepted again: warming resumes');
+        if (now.accepted === true) {
+          this.logger.info('credentials accepted again: warming resumes');
+          // One pass at once (it plans only what is due, so it is cheap when nothing is).
+          void scheduler.nextPass();
+        }
         continue;
       }
       const refused = new AbortController();
@@ -265,13 +228,94 @@ export class WardenService {
     });
   }
 
-  private async discoveryLoop(): Promise<void> {
+  /** Engine, adaptive concurrency, scheduler and discovery, built together once CVAT has said what it is. */
+  private buildWarming(features: CvatFeatures, started: Started): Warming {
+    const { ledger, guard } = started;
+    const warm = this.config.warm;
+    const adaptive = new AdaptiveConcurrency({ max: warm.concurrency, metrics: this.metrics });
+    const engine = new WarmEngine({
+      client: this.client,
+      features,
+      ledger,
+      metrics: this.metrics,
+      logger: this.logger,
+      concurrency: warm.concurrency,
+      // Due once the cached copy has expired; chunks of unknown build time count as max-age old.
+      maxAgeMs: CHUNK_CACHE_TTL_MS,
+      assumedAgeMs: warm.maxAgeMs,
+      coldThresholdMs: this.options.coldThresholdMs ?? warm.coldThresholdMs,
+      chunkStateGauge: false,
+      ...(this.options.retry ? { retry: this.options.retry } : {}),
+      ...(this.options.clock ? { clock: this.options.clock } : {}),
+      onSample: (s) => adaptive.record({ latencyMs: s.latencyMs, status: s.status ?? 'network', chunk: s.chunk }),
+      pacingMs: () => adaptive.pauseMs,
+    });
+    adaptive.onChange((state) => {
+      engine.setConcurrency(state.limit);
+      this.logger.info({ limit: state.limit, pauseMs: state.pauseMs, reason: state.reason }, 'warm concurrency changed');
+    });
+    const scheduler = new WarmScheduler({
+      engine,
+      ledger,
+      logger: this.logger,
+      metrics: this.metrics,
+      planOptions: { ...warm, indexChunks: features.indexChunks, emptyPreviews: features.emptyPreviews },
+      maxAgeMs: CHUNK_CACHE_TTL_MS,
+      ...(this.options.checkIntervalMs !== undefined ? { checkIntervalMs: this.options.checkIntervalMs } : {}),
+      ...(this.options.clock ? { clock: this.options.clock } : {}),
+    });
+    const shareTasks = new Set(this.config.shareTasks);
+    const onIssue = (issue: InventoryIssue) => {
+      if (issue.taskId !== undefined) this.issues.set(issue.taskId, issue);
+      if (issue.severity === 'problem') this.logger.warn({ taskId: issue.taskId, jobId: issue.jobId }, issue.message);
+    };
+    const discovery = new Discovery({
+      client: this.client,
+      features,
+      logger: this.logger,
+      ...(this.options.discoveryFullEvery !== undefined ? { fullEvery: this.options.discoveryFullEvery } : {}),
+      concurrency: this.config.options.values['discovery-concurrency'],
+      onIssue,
+      onRecord: async (record, isNew) => {
+        this.issues.delete(record.task.id);
+        // A segment rebuilt by CVAT (honeypot change) voids its chunks: re-warm that task first.
+        const { task, moved } = await planRecord(record, { client: this.client, ledger, features, qualities: warm.qualities, contextImages: warm.contextImages, onIssue, signal: this.stopIntake.signal });
+        if (moved.length) this.logger.info({ taskId: record.task.id, jobs: moved }, 'chunks rebuilt by CVAT since the last pass: re-warming');
+        if (task) {
+          const live = new Set(taskSegments(task, { skipCompleted: true }).map((s) => s.via.id));
+          const before = this.liveSegments.get(task.id);
+          this.liveSegments.set(task.id, live);
+          const reopened = before !== undefined && [...live].some((id) => !before.has(id));
+          if (reopened) this.logger.info({ taskId: task.id, segments: [...live].filter((id) => !before.has(id)) }, 'jobs reopened in CVAT: warming their segments first');
+          scheduler.upsert(task, (isNew && this.firstDiscoveryDone) || moved.length > 0 || reopened);
+        }
+        // Hand each task to the guard as it comes: holding every task's frame list until
+        // the pass ends would cost gigabytes on a million-file share.
+        const guarded = guard ? toGuardTask(record, features, shareTasks) : undefined;
+        if (guard && guarded) {
+          await guard.upsertTasks([guarded]);
+          this.guarded.add(record.task.id);
+        }
+      },
+      onRemoved: async (taskId) => {
+        scheduler.remove(taskId);
+        this.liveSegments.delete(taskId);
+        if (this.guarded.delete(taskId)) await guard?.removeTasks([taskId]);
+        this.issues.delete(taskId);
+        this.logger.info({ taskId }, 'task deleted in CVAT: no longer warmed or guarded');
+      },
+    });
+    return { features, adaptive, scheduler, discovery };
+  }
+
+  private async discoveryLoop(warming: Warming): Promise<void> {
+    const { discovery, scheduler } = warming;
     const signal = this.stopIntake.signal;
     while (!signal.aborted) {
       try {
-        const pass = await this.discovery!.pass(signal);
-        if (pass.refreshed + pass.removed > 0) this.scheduler!.wake();
-        if (!this.firstDiscoveryDone) this.logger.info({ tasks: this.discovery!.taskCount, jobs: this.scheduler!.jobCount() }, 'first discovery done');
+        const pass = await discovery.pass(signal);
+        if (pass.refreshed + pass.removed > 0) scheduler.wake();
+        if (!this.firstDiscoveryDone) this.logger.info({ tasks: discovery.taskCount, jobs: scheduler.jobCount() }, 'first discovery done');
         this.firstDiscoveryDone = true;
       } catch (error) {
         if (signal.aborted) return;
@@ -290,40 +334,41 @@ export class WardenService {
 
   private onWebhook(event: WebhookEvent): void {
     this.lastWebhookAt = Date.now();
-    if (!this.discovery || this.stopIntake.signal.aborted) return;
+    if (!this.warming || this.stopIntake.signal.aborted) return;
     if ('taskId' in event && typeof event.taskId === 'number') {
       this.logger.info({ event: event.event, kind: event.kind, taskId: event.taskId }, 'webhook');
-      this.discovery.refresh(event.taskId);
+      this.warming.discovery.refresh(event.taskId);
       this.wakeDiscovery?.();
     }
   }
 
   /** Files back on the share: the chunks that failed while they were gone come first. */
   private rewarmTasks(taskIds: number[]): void {
-    if (!this.scheduler || taskIds.length === 0) return;
-    this.scheduler.prioritize(taskIds);
+    if (!this.warming || taskIds.length === 0) return;
+    this.warming.scheduler.prioritize(taskIds);
     this.logger.info({ tasks: taskIds.slice(0, 20), count: taskIds.length }, 'share files back: re-warming their chunks');
   }
 
   /** Waits for a warm pass that starts now (after discovery), e.g. after the clock moved. */
-  async warmNow(): Promise<import('../warm/engine.js').WarmResult> {
+  async warmNow(): Promise<WarmResult> {
     const deadline = Date.now() + 30_000;
-    while (!this.scheduler || !this.firstDiscoveryDone) {
+    while (!this.warming || !this.firstDiscoveryDone) {
       if (Date.now() > deadline) throw new WardenError('CVAT_UNREACHABLE', 'service did not connect to CVAT in time');
       await sleep(20);
     }
-    return this.scheduler.nextPass();
+    return this.warming.scheduler.nextPass();
   }
 
   readiness(): ReadinessReport {
     const closing = this.stopIntake.signal.aborted;
-    const cvatUp = this.features !== undefined && !closing;
-    const share = this.guard?.status();
+    const features = this.warming?.features;
+    const cvatUp = features !== undefined && !closing;
+    const share = this.started?.guard?.status();
     const credentials = this.client.credentialsState;
     const checks: ReadinessReport['checks'] = {
       accepting: { ok: !closing, ...(closing ? { detail: 'shutting down' } : {}) },
-      cvat: { ok: cvatUp, detail: this.features ? `CVAT ${this.features.version.raw}` : 'not connected yet' },
-      discovery: { ok: this.firstDiscoveryDone, detail: this.firstDiscoveryDone ? `${this.discovery?.taskCount ?? 0} tasks` : 'first discovery pending' },
+      cvat: { ok: cvatUp, detail: features ? `CVAT ${features.version.raw}` : 'not connected yet' },
+      discovery: { ok: this.firstDiscoveryDone, detail: this.firstDiscoveryDone ? `${this.warming?.discovery.taskCount ?? 0} tasks` : 'first discovery pending' },
       credentials: { ok: credentials.accepted !== false, detail: credentials.detail },
     };
     if (share) checks['share'] = { ok: share.shareAvailable, detail: share.shareAvailable ? `${share.filesExpected} files guarded` : 'share unavailable' };
@@ -331,25 +376,30 @@ export class WardenService {
   }
 
   status(): unknown {
-    const result = this.scheduler?.lastResult;
+    const warming = this.warming;
+    const scheduler = warming?.scheduler;
+    const result = scheduler?.lastResult;
+    const counts = scheduler?.chunkCounts();
+    const guard = this.started?.guard;
     return {
       cvat: {
         url: this.client.baseUrl,
-        version: this.features?.version.raw ?? null,
-        connected: this.features !== undefined,
+        version: warming?.features.version.raw ?? null,
+        connected: warming !== undefined,
         credentials: { ...this.client.credentialsState, since: new Date(this.client.credentialsState.since).toISOString() },
       },
-      discovery: { done: this.firstDiscoveryDone, tasks: this.discovery?.taskCount ?? 0, jobs: this.scheduler?.jobCount() ?? 0 },
+      discovery: { done: this.firstDiscoveryDone, tasks: warming?.discovery.taskCount ?? 0, jobs: scheduler?.jobCount() ?? 0 },
       warm: {
-        passes: this.scheduler?.passCount ?? 0,
-        running: this.scheduler?.running ?? false,
-        lastPassEndedAt: this.scheduler?.lastPassEndedAt ? new Date(this.scheduler.lastPassEndedAt).toISOString() : null,
-        chunks: result ? { total: result.total, warm: result.warm + result.fresh, failed: result.failed, stuck: result.stuck } : null,
+        passes: scheduler?.passCount ?? 0,
+        evaluations: scheduler?.evaluationCount ?? 0,
+        running: scheduler?.running ?? false,
+        lastPassEndedAt: scheduler?.lastPassEndedAt ? new Date(scheduler.lastPassEndedAt).toISOString() : null,
+        chunks: counts ? { total: counts.total, warm: counts.warm, failed: counts.failed, stuck: counts.stuck } : null,
         failures: result?.failures.slice(0, 100) ?? [],
-        concurrency: this.adaptive?.snapshot() ?? null,
-        ledger: this.ledger?.stats() ?? null,
+        concurrency: warming?.adaptive.snapshot() ?? null,
+        ledger: this.started?.ledger.stats() ?? null,
       },
-      share: this.guard ? { ...this.guard.status(), openProblems: this.guard.problems().slice(0, 200) } : null,
+      share: guard ? { ...guard.status(), openProblems: guard.problems().slice(0, 200) } : null,
       issues: [...this.issues.values()].slice(0, 100),
       webhooks: {
         enabled: Boolean(this.config.webhookSecret),
@@ -360,30 +410,68 @@ export class WardenService {
   }
 
   /**
-   * Graceful stop: no new work, in-flight chunk requests finish (or are cut at the
-   * deadline), the ledger is flushed. Idempotent.
+   * The ordered steps of stopping, for the shutdown coordinator (each runs once, however
+   * often it is called): no new work; the running pass drains (in-flight chunk requests
+   * finish, or are cut when the deadline aborts); the guard saves its state; the ledger
+   * is flushed; HTTP and the CVAT client close.
+   */
+  shutdownSteps(): readonly ServiceStep[] {
+    return this.steps;
+  }
+
+  private buildSteps(): ServiceStep[] {
+    return [
+      {
+        name: 'stop intake',
+        run: once(() => {
+          this.stopIntake.abort();
+          this.started?.http.stopAccepting();
+          this.wakeDiscovery?.();
+          return Promise.resolve();
+        }),
+      },
+      {
+        name: 'drain warming',
+        run: once(async (deadline) => {
+          this.warming?.scheduler.drain();
+          const abortHard = () => this.hardStop.abort();
+          if (deadline.aborted) abortHard();
+          deadline.addEventListener('abort', abortHard, { once: true });
+          // The loops end once the running pass has drained, or the deadline cuts it.
+          if (!this.hardStop.signal.aborted) {
+            await Promise.race([Promise.allSettled(this.loops), new Promise((r) => this.hardStop.signal.addEventListener('abort', r, { once: true }))]);
+          }
+          this.hardStop.abort();
+          await Promise.allSettled(this.loops);
+          deadline.removeEventListener('abort', abortHard);
+        }),
+      },
+      { name: 'close the guard', run: once(async () => await this.started?.guard?.close()) },
+      { name: 'flush the ledger', run: once(async () => await this.started?.ledger.close()) },
+      { name: 'close HTTP', run: once(async () => await this.started?.http.close()) },
+      {
+        name: 'close the CVAT client',
+        run: once(async () => {
+          await this.client.close();
+          this.logger.info('cvat-warden service stopped');
+        }),
+      },
+    ];
+  }
+
+  /**
+   * Graceful stop outside the coordinator (tests, `await using`): the same steps in the
+   * same order; `deadline` cuts the drain. Idempotent.
    */
   close(deadline?: AbortSignal): Promise<void> {
     this.closing ??= (async () => {
-      this.stopIntake.abort();
-      this.http?.stopAccepting();
-      this.wakeDiscovery?.();
-      this.scheduler?.drain();
-      const abortHard = () => this.hardStop.abort();
-      if (deadline?.aborted) abortHard();
-      deadline?.addEventListener('abort', abortHard, { once: true });
-      // The loops end once the running pass has drained, or the deadline cuts it.
-      if (!this.hardStop.signal.aborted) {
-        await Promise.race([Promise.allSettled(this.loops), new Promise((r) => this.hardStop.signal.addEventListener('abort', r, { once: true }))]);
-      }
-      this.hardStop.abort();
-      await Promise.allSettled(this.loops);
-      await this.guard?.close();
-      await this.ledger?.close();
-      await this.http?.close();
-      await this.client.close();
-      this.logger.info('cvat-warden service stopped');
+      const signal = deadline ?? new AbortController().signal;
+      for (const step of this.steps) await step.run(signal);
     })();
     return this.closing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 }

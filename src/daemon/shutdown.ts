@@ -1,5 +1,5 @@
 /**
- * One shutdown coordinator for `cvat-warden run`: an order, a deadline, and
+ * One shutdown coordinator for every command (`run`, `warm`, `check`, …): an order, a deadline, and
  * second-signal escalation (after graphile-worker's main.ts and close-with-grace).
  *
  * - First SIGTERM/SIGINT (or `shutdown(reason)`): `signal` aborts at once (stop intake),
@@ -18,7 +18,7 @@
  *   lets the ledger flush. Whatever happens, the process exits by the deadline (code 1).
  * - A second signal while shutting down exits immediately with 130.
  */
-import { WardenError, describeError } from '../errors.js';
+import { EXIT, WardenError, describeError } from '../errors.js';
 import type { Logger } from '../log.js';
 
 export type ShutdownHandler = (signal: AbortSignal) => Promise<void> | void;
@@ -35,8 +35,20 @@ export interface ShutdownOptions {
   forceMs?: number;
   /** Injected in tests. @default process.exit */
   exit?: (code: number) => void;
+  /**
+   * Called instead of `exit` when the process must end now: a second signal, or the hard
+   * deadline. A CLI that returns its code from `finished` passes `exit: () => {}` and this
+   * as process.exit. @default exit
+   */
+  forcedExit?: (code: number) => void;
   /** @default ['SIGTERM', 'SIGINT'] */
   signals?: readonly NodeJS.Signals[];
+  /**
+   * Exit code when a signal started the shutdown and every step succeeded: 0 for the
+   * service (a stop is its normal end), EXIT.interrupted (130) for one-shot commands
+   * cut short. @default 0
+   */
+  signalExitCode?: number;
 }
 
 export interface Shutdown {
@@ -44,6 +56,8 @@ export interface Shutdown {
   readonly signal: AbortSignal;
   /** True once shutdown has started. */
   readonly started: boolean;
+  /** Resolves with the exit code once shutdown has finished (never, if it never starts). */
+  readonly finished: Promise<number>;
   /** Adds a step; steps run in registration order. Returns a function that removes it. */
   onShutdown(name: string, fn: ShutdownHandler): () => void;
   /**
@@ -58,7 +72,7 @@ export interface Shutdown {
   [Symbol.dispose](): void;
 }
 
-export const EXIT_SECOND_SIGNAL = 130;
+export const EXIT_SECOND_SIGNAL = EXIT.interrupted;
 const EXIT_FAILED = 1;
 
 interface Step {
@@ -73,6 +87,9 @@ export function createShutdown(options: ShutdownOptions): Shutdown {
   const forceMs = Math.min(options.forceMs ?? Math.min(1_000, deadlineMs / 5), deadlineMs);
   const exit = options.exit ?? ((code: number) => process.exit(code));
   const signals = options.signals ?? (['SIGTERM', 'SIGINT'] as const);
+  const signalExitCode = options.signalExitCode ?? 0;
+  let settle: (code: number) => void = () => undefined;
+  const finished = new Promise<number>((resolve) => (settle = resolve));
 
   const steps: Step[] = [];
   const intake = new AbortController();
@@ -81,10 +98,12 @@ export function createShutdown(options: ShutdownOptions): Shutdown {
   let running: Promise<number> | undefined;
   let exited = false;
 
-  const doExit = (code: number) => {
+  const forcedExit = options.forcedExit ?? exit;
+  const doExit = (code: number, forced = false) => {
     if (exited) return;
     exited = true;
-    exit(code);
+    settle(code);
+    (forced ? forcedExit : exit)(code);
   };
 
   const timer = (ms: number, fn: () => void) => {
@@ -159,9 +178,10 @@ export function createShutdown(options: ShutdownOptions): Shutdown {
       }),
     );
 
-    const code = await Promise.race([sequence(), hard]);
+    let forced = false;
+    const code = await Promise.race([sequence(), hard.then((c) => ((forced = true), c))]);
     clearTimers();
-    doExit(code);
+    doExit(code, forced);
     return code;
   };
 
@@ -174,10 +194,10 @@ export function createShutdown(options: ShutdownOptions): Shutdown {
     if (running) {
       logger.warn({ signal: sig }, `second signal during shutdown: exiting now with ${EXIT_SECOND_SIGNAL}`);
       clearTimers();
-      doExit(EXIT_SECOND_SIGNAL);
+      doExit(EXIT_SECOND_SIGNAL, true);
       return;
     }
-    void shutdown(`received ${sig}`);
+    void shutdown(`received ${sig}`, { exitCode: signalExitCode });
   };
 
   const dispose = () => {
@@ -191,6 +211,7 @@ export function createShutdown(options: ShutdownOptions): Shutdown {
     get started() {
       return running !== undefined;
     },
+    finished,
     onShutdown(name, fn) {
       const step: Step = { name, fn };
       steps.push(step);

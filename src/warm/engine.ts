@@ -5,6 +5,7 @@
  * AbortSignal; 401/403 stop the run. Results go to the ledger, metrics and callbacks.
  */
 import pLimit, { type LimitFunction } from 'p-limit';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { CvatClient } from '../cvat/client.js';
 import { CHUNK_CACHE_TTL_MS, type CvatFeatures } from '../cvat/features.js';
 import { WardenError, describeError } from '../errors.js';
@@ -55,7 +56,15 @@ export interface WarmEngineOptions {
   onSample?: (sample: WarmSample) => void;
   /** Pause before each new attempt (ms), for yielding below one request in flight. */
   pacingMs?: () => number;
+  /**
+   * Whether `run` sets the chunk-state gauge from its own progress (the one-shot `warm`).
+   * The service's scheduler keeps it over everything in scope instead. @default true
+   */
+  chunkStateGauge?: boolean;
 }
+
+/** Fresh chunks skipped between two yields to the event loop (a restart skips a million). */
+const SKIPS_PER_YIELD = 1_000;
 
 export interface WarmSample {
   latencyMs: number;
@@ -207,7 +216,10 @@ export class WarmEngine {
       if (stopping.aborted) break;
       if (this.options.ledger.isFresh(request.series, request.slot, this.options.maxAgeMs)) {
         progress.fresh++;
-        if (progress.fresh % 1000 === 0) report();
+        if (progress.fresh % SKIPS_PER_YIELD === 0) {
+          report();
+          await yieldToLoop();
+        }
         continue;
       }
       const task = processOne(request).finally(() => inFlight.delete(task));
@@ -282,13 +294,26 @@ export class WarmEngine {
     let builtAt: number;
     if (built) builtAt = now;
     else if (prior?.outcome === 'warm' && prior.confirmedAt + CHUNK_CACHE_TTL_MS > now && prior.confirmedAt <= now) builtAt = prior.confirmedAt;
-    else builtAt = now - (this.options.assumedAgeMs ?? this.options.maxAgeMs);
+    else builtAt = now - this.unknownAgeMs();
     ledger.record(request.series, request.slot, { confirmedAt: builtAt, outcome: 'warm', ...(Number.isFinite(checksum) ? { checksum } : {}) }, updated);
+  }
+
+  /**
+   * Age recorded for a chunk found cached with no build time of ours (someone else built
+   * it, or a kill -9 lost our record): it is looked at again `TTL − assumedAgeMs` later
+   * (4 h by default) whatever this run's max age. Recording `assumedAgeMs` itself made a
+   * `warm` whose max age equals it (both 20 h by default) find such chunks due at once,
+   * so every later `warm` asked for them again.
+   */
+  private unknownAgeMs(): number {
+    const assumed = this.options.assumedAgeMs ?? this.options.maxAgeMs;
+    const recheckMs = Math.max(0, CHUNK_CACHE_TTL_MS - assumed);
+    return Math.max(0, Math.min(assumed, this.options.maxAgeMs - recheckMs));
   }
 
   private updateStateGauge(progress: WarmProgress): void {
     const gauge = this.options.metrics?.chunks;
-    if (!gauge) return;
+    if (!gauge || this.options.chunkStateGauge === false) return;
     gauge.set({ state: 'warm' }, progress.warm + progress.fresh);
     gauge.set({ state: 'failed' }, progress.failed);
     gauge.set({ state: 'stuck' }, progress.stuck);

@@ -5,9 +5,35 @@
  * whether anything moved; only then are the task's job metas read.
  */
 import type { CvatClient } from '../cvat/client.js';
+import type { CvatFeatures } from '../cvat/features.js';
 import type { Quality } from '../domain.js';
-import type { TaskRecord } from '../cvat/inventory.js';
+import type { InventoryIssue, TaskRecord } from '../cvat/inventory.js';
+import { toPlanTask } from '../plan/from-records.js';
+import type { PlanTask } from '../plan/types.js';
 import type { WarmLedger } from './engine.js';
+
+export interface PlanRecordOptions {
+  client: CvatClient;
+  ledger: WarmLedger;
+  features: CvatFeatures;
+  qualities: readonly Quality[];
+  contextImages: boolean;
+  onIssue: (issue: InventoryIssue) => void;
+  /** Dry runs plan without touching the ledger. @default true */
+  syncDates?: boolean;
+  signal?: AbortSignal;
+}
+
+/**
+ * Records → chunk dates → plan task, the one step `warm` and `run` share: voids the
+ * ledger entries of segments CVAT rebuilt (CVAT ≥ 2.21), then reduces the record to the
+ * planner's task. `moved` lists the jobs whose chunks were rebuilt (re-warm them first).
+ */
+export async function planRecord(record: TaskRecord, options: PlanRecordOptions): Promise<{ task: PlanTask | undefined; moved: number[] }> {
+  const sync = options.features.checksumHeaders && options.syncDates !== false;
+  const moved = sync ? await syncChunkDates(options.client, options.ledger, record, options.qualities, options.signal) : [];
+  return { task: toPlanTask(record, { contextImages: options.contextImages, onIssue: options.onIssue }), moved };
+}
 
 export function taskDateSeries(taskId: number): string {
   return `t${taskId}/dates`;

@@ -3,8 +3,8 @@
  * O_EXCL that names its owner. Two processes appending to and compacting the same
  * journal would interleave date changes with stale records, so a second opener is
  * refused. A lock left behind by a killed process is detected and taken over:
- * its owner pid is gone, or (Linux) the pid now belongs to a process with another
- * start time, or the machine rebooted since.
+ * its owner pid is gone or a zombie (killed, not yet reaped), or (Linux) the pid now
+ * belongs to a process with another start time, or the machine rebooted since.
  */
 import { open, readFile, unlink } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
@@ -24,12 +24,25 @@ function readProc(path: string): string | undefined {
   }
 }
 
-function processStart(pid: number): string | undefined {
+/** Fields 3.. of /proc/<pid>/stat (state first), or undefined off Linux or when gone. */
+function statFields(pid: number): string[] | undefined {
   const stat = readProc(`/proc/${pid}/stat`);
   if (!stat) return undefined;
   // The command name (field 2) may hold spaces and parentheses: split after the last ')'.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return fields[19]; // field 22 overall
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
+function processStart(pid: number): string | undefined {
+  return statFields(pid)?.[19]; // field 22 overall
+}
+
+/**
+ * A killed process whose parent has not reaped it yet is a zombie (state Z) or dead
+ * (X): `kill(pid, 0)` still succeeds, but it holds no files and will never release.
+ */
+function isZombie(pid: number): boolean {
+  const state = statFields(pid)?.[0];
+  return state === 'Z' || state === 'X';
 }
 
 function bootId(): string | undefined {
@@ -51,7 +64,7 @@ function isStale(owner: LockOwner | undefined): boolean {
   if (owner.boot && owner.boot !== bootId()) return true;
   // Same pid as ours: a previous incarnation (e.g. pid 1 in a restarted container).
   if (owner.pid === process.pid) return true;
-  if (!isAlive(owner.pid)) return true;
+  if (!isAlive(owner.pid) || isZombie(owner.pid)) return true;
   if (owner.start) {
     const start = processStart(owner.pid);
     if (start !== undefined && start !== owner.start) return true;

@@ -243,6 +243,25 @@ export class SlotStore {
     return min === Infinity ? undefined : min;
   }
 
+  /** Warm entries with confirmedAt < before, and the smallest warm confirmedAt. */
+  warmSummary(before: number): { count: number; oldest: number | undefined } {
+    let min = Infinity;
+    let count = 0;
+    const { at, flags } = this;
+    for (const id of this.ids.values()) {
+      if ((this.sCount[id] as number) === 0) continue;
+      const start = this.sStart[id] as number;
+      const end = start + (this.sCap[id] as number);
+      for (let p = start; p < end; p++) {
+        if (((flags[p] as number) & CODE_MASK) !== OUTCOME.warm) continue;
+        const t = at[p] as number;
+        if (t < min) min = t;
+        if (t < before) count++;
+      }
+    }
+    return { count, oldest: min === Infinity ? undefined : min };
+  }
+
   /**
    * Reserves an exactly-sized segment for a series known to span [lo, hi]
    * (used when loading a snapshot). The series must be empty.

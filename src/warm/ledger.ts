@@ -382,6 +382,30 @@ export class Ledger implements AsyncDisposable {
     return age < maxAgeMs && age > -FUTURE_TOLERANCE_MS;
   }
 
+  /**
+   * When the chunk comes due again, without allocating: `confirmedAt + maxAgeMs` for a
+   * warm entry, `confirmedAt + retryMs` for a failed or stuck one, and `-Infinity` (due
+   * now) for none or one confirmed more than 5 minutes in the future. Writes the
+   * outcome code (0 none, OUTCOME.*) to `out.code`. The scheduler's per-chunk question.
+   */
+  dueAt(series: string, slot: number, maxAgeMs: number, retryMs: number, out: { code: number }): number {
+    out.code = 0;
+    const id = this.store.idOf(series);
+    if (id === undefined) return -Infinity;
+    const p = this.store.indexOf(id, slot);
+    if (p < 0) return -Infinity;
+    const code = this.store.flagsAt(p) & CODE_MASK;
+    const at = this.store.confirmedAtAt(p);
+    if (at - this.clock.now() > FUTURE_TOLERANCE_MS) return -Infinity;
+    out.code = code;
+    return at + (code === OUTCOME.warm ? maxAgeMs : retryMs);
+  }
+
+  /** Warm entries confirmed before `before`, and the oldest warm confirmation (one pass over memory, no allocation). */
+  warmSummary(before: number): { count: number; oldest: number | undefined } {
+    return this.store.warmSummary(before);
+  }
+
   /** The series' known updated date (chunks_updated_date / X-Updated-Date). */
   updatedDate(series: string): string | undefined {
     const id = this.store.idOf(series);

@@ -2,8 +2,9 @@
 import { PassThrough } from 'node:stream';
 import { Writable } from 'node:stream';
 import { loadConfig } from '../../src/config/index.js';
+import { createShutdown } from '../../src/daemon/shutdown.js';
 import { runWarm } from '../../src/commands/warm.js';
-import { ConfigError, exitCodeFor } from '../../src/errors.js';
+import { ConfigError, EXIT, exitCodeFor } from '../../src/errors.js';
 import { createLogger } from '../../src/log.js';
 import { createMetrics, type Metrics } from '../../src/metrics.js';
 
@@ -22,13 +23,21 @@ export async function warmInProcess(argv: string[], env: NodeJS.ProcessEnv, sign
   const stderr = Object.assign(new PassThrough(), { isTTY: false }) as unknown as NodeJS.WriteStream;
   const logger = createLogger({ level: 'debug', destination: logStream });
   const metrics = createMetrics({ buildInfo: { version: 'test' } });
+  // The CLI's coordinator without process signals: `signal` plays the first Ctrl-C.
+  const shutdown = createShutdown({ logger, signals: [], exit: () => undefined });
+  const interrupt = () => {
+    void shutdown.shutdown('test interrupt', { exitCode: EXIT.interrupted });
+  };
+  signal?.addEventListener('abort', interrupt, { once: true });
   let code: number;
   try {
     const config = loadConfig('warm', argv, env);
-    code = await runWarm(config, { stdout: out, stderr, logger, metrics, signal: signal ?? new AbortController().signal });
+    code = await runWarm(config, { stdout: out, stderr, logger, metrics, signal: shutdown.signal, shutdown });
   } catch (error) {
     code = exitCodeFor(error);
     logs += `${error instanceof ConfigError ? error.message : (error as Error).message}\n`;
   }
+  if (shutdown.started) code = await shutdown.finished;
+  shutdown.dispose();
   return { code, stdout, logs, metrics };
 }

@@ -1,0 +1,389 @@
+// `npm run bench -- scale`: the service as users run it. A fast fake CVAT (fast-cvat.mjs)
+// in a child process, the real CLI (`node dist/cli.js run`) as another, and this process
+// probing /healthz, /readyz and /status from outside. Per size (100 k, 300 k, 1 M chunks in
+// jobs of 25 chunks): cold start to ready and to all warm, restart to ready (and to every
+// task evaluated), /healthz worst latency during both, chunks re-requested after the
+// restart, steady-state CPU per minute, peak RSS (VmHWM); the real `warm --all` at the
+// largest size under /usr/bin/time; and `run` with the guard over 1 M share files.
+// SCALE_BENCH_SIZES=100000,300000 to shrink; SCALE_BENCH_STEADY_S (60) for the CPU window;
+// SCALE_BENCH_GUARD_FILES (1000000, 0 to skip) for the guard figure; SCALE_BENCH_PARTS
+// (service,warm,guard; `big` = the largest size with the ledger made by `warm --all`, see
+// bigRun) to measure only some parts (the others come from the last run).
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fmt, machine } from './lib.mjs';
+
+const here = path.dirname(new URL(import.meta.url).pathname);
+// SCALE_BENCH_CLI: a copy of dist/cli.js to measure, so rebuilding meanwhile does not change it.
+const CLI = process.env.SCALE_BENCH_CLI ?? path.resolve(here, '../dist/cli.js');
+const TOKEN = 'bench-token-0123456789';
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const TICKS = 100; // clock ticks per second on Linux
+
+function startFastCvat(options) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(here, 'fast-cvat.mjs'), JSON.stringify(options)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+      const m = /URL (\S+) chunks=(\d+)/.exec(out);
+      if (m) resolve({ url: m[1], chunks: Number(m[2]), stop: () => new Promise((r) => (child.once('exit', r), child.kill('SIGTERM'))) });
+    });
+    child.on('exit', (code) => reject(new Error(`fast-cvat exited ${code}`)));
+  });
+}
+
+const getJson = async (url) => (await fetch(url, { signal: AbortSignal.timeout(30_000) })).json();
+
+function procStatus(pid) {
+  try {
+    const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+    return Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+  } catch {
+    return undefined;
+  }
+}
+
+function cpuSeconds(pid) {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / TICKS; // utime, stime (fields 14, 15)
+}
+
+/** `cvat-warden run` as a process; resolves once its HTTP URL is logged. */
+function startRun(cvatUrl, stateDir, extra = []) {
+  const started = performance.now();
+  const child = spawn(
+    process.execPath,
+    [CLI, 'run', '--listen', '127.0.0.1:0', '--state-dir', stateDir, '--concurrency', '8', '--cold-threshold', '0ms', ...extra],
+    {
+      env: { ...process.env, CVAT_URL: cvatUrl, CVAT_ACCESS_TOKEN: TOKEN, LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
+  let tail = '';
+  let peak = 0;
+  const hwm = setInterval(() => (peak = Math.max(peak, procStatus(child.pid) ?? 0)), 200);
+  const exited = new Promise((resolve) => child.on('exit', (code) => (clearInterval(hwm), resolve(code))));
+  const url = new Promise((resolve, reject) => {
+    child.stderr.setEncoding('utf8').on('data', (d) => {
+      tail = (tail + d).slice(-20_000);
+      const m = /"url":"(http:\/\/[^"]+)"/.exec(tail);
+      if (m) resolve(m[1]);
+    });
+    exited.then((code) => reject(new Error(`run exited ${code}: ${tail.slice(-2000)}`)));
+  });
+  return {
+    child,
+    started,
+    url,
+    exited,
+    peakRssMB: () => Math.max(peak, procStatus(child.pid) ?? 0),
+    cpu: () => cpuSeconds(child.pid),
+    stop: async () => {
+      peak = Math.max(peak, procStatus(child.pid) ?? 0);
+      child.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
+
+/** Probes /healthz back to back (100 ms apart) until stopped; returns the worst latency seen. */
+function probeHealth(url) {
+  let worst = 0;
+  let probes = 0;
+  let stopped = false;
+  const loop = (async () => {
+    while (!stopped) {
+      const t = performance.now();
+      try {
+        const r = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(30_000) });
+        await r.arrayBuffer();
+        worst = Math.max(worst, performance.now() - t);
+        probes++;
+      } catch {
+        worst = Math.max(worst, performance.now() - t);
+      }
+      await sleep(100);
+    }
+  })();
+  return { stop: async () => ((stopped = true), await loop, { worstMs: worst, probes }) };
+}
+
+async function until(what, probe, timeoutMs) {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const v = await probe().catch(() => undefined);
+    if (v) return v;
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+const ready = async (url) => (await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(30_000) })).status === 200;
+
+async function scaleRun(chunks, steadySeconds) {
+  const tasks = chunks / 100;
+  const cvat = await startFastCvat({ tasks, jobsPerTask: 4, chunksPerJob: 25 });
+  const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'scale-bench-'));
+  const out = { chunks: cvat.chunks, tasks, jobs: tasks * 4 };
+  try {
+    // Cold start: empty ledger.
+    const cold = startRun(cvat.url, stateDir);
+    const coldUrl = await cold.url;
+    const coldHealth = probeHealth(coldUrl);
+    await until('cold ready', () => ready(coldUrl), 600_000);
+    out.coldReadyS = (performance.now() - cold.started) / 1000;
+    await until('all warm', async () => (await getJson(`${cvat.url}/__stats`)).distinctChunks >= cvat.chunks, 1_800_000);
+    out.coldWarmS = (performance.now() - cold.started) / 1000;
+    out.coldHealthWorstMs = (await coldHealth.stop()).worstMs;
+    await sleep(3_000); // let the last pass end and its tasks be evaluated
+    const cpu0 = cold.cpu();
+    await sleep(steadySeconds * 1000);
+    out.steadyCpuPerMin = ((cold.cpu() - cpu0) * 60) / steadySeconds;
+    out.coldPeakRssMB = cold.peakRssMB();
+    out.coldExit = await cold.stop();
+
+    // Restart on the warm ledger.
+    await getJson(`${cvat.url}/__reset`);
+    const restart = startRun(cvat.url, stateDir);
+    const restartUrl = await restart.url;
+    const restartHealth = probeHealth(restartUrl);
+    await until('restart ready', () => ready(restartUrl), 600_000);
+    out.restartReadyS = (performance.now() - restart.started) / 1000;
+    await until('every task evaluated', async () => (await getJson(`${restartUrl}/status`)).warm.chunks?.warm >= cvat.chunks, 600_000);
+    out.restartEvaluatedS = (performance.now() - restart.started) / 1000;
+    await sleep(5_000);
+    out.restartHealthWorstMs = (await restartHealth.stop()).worstMs;
+    out.reRequested = (await getJson(`${cvat.url}/__stats`)).chunkRequests;
+    out.restartPeakRssMB = restart.peakRssMB();
+    out.restartExit = await restart.stop();
+  } finally {
+    await cvat.stop();
+    fs.rmSync(stateDir, { recursive: true, force: true });
+  }
+  return out;
+}
+
+/** The real `warm --all` on an empty ledger (`stateDir`), under /usr/bin/time -v. */
+async function warmAllInto(cvat, stateDir) {
+  const started = performance.now();
+  const { code, stderr } = await new Promise((resolve) => {
+    const child = spawn('/usr/bin/time', ['-v', process.execPath, CLI, 'warm', '--all', '--state-dir', stateDir, '--concurrency', '8', '--cold-threshold', '0ms'], {
+      env: { ...process.env, CVAT_URL: cvat.url, CVAT_ACCESS_TOKEN: TOKEN, LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let err = '';
+    child.stderr.on('data', (d) => (err = (err + d).slice(-20_000)));
+    child.on('exit', (c) => resolve({ code: c, stderr: err }));
+  });
+  const rssKB = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(stderr)?.[1] ?? NaN);
+  const stats = await getJson(`${cvat.url}/__stats`);
+  return { chunks: cvat.chunks, code, seconds: (performance.now() - started) / 1000, peakRssMB: rssKB / 1024, requested: stats.distinctChunks };
+}
+
+async function warmAll(chunks) {
+  const cvat = await startFastCvat({ tasks: chunks / 100, jobsPerTask: 4, chunksPerJob: 25 });
+  const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'scale-warm-'));
+  try {
+    return await warmAllInto(cvat, stateDir);
+  } finally {
+    await cvat.stop();
+    fs.rmSync(stateDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The largest size without waiting for `run` to warm everything itself: its adaptive
+ * concurrency (which yields to annotators when hit latency rises) throttles a cold pass
+ * to one request a second on a machine this loaded, so the warm ledger is made by the
+ * real `warm --all` (its figure too), cold start is measured to ready, and the restart
+ * runs on that ledger.
+ */
+async function bigRun(chunks, steadySeconds) {
+  const tasks = chunks / 100;
+  const cvat = await startFastCvat({ tasks, jobsPerTask: 4, chunksPerJob: 25 });
+  const warmDir = fs.mkdtempSync(path.join(os.tmpdir(), 'scale-big-'));
+  const coldDir = fs.mkdtempSync(path.join(os.tmpdir(), 'scale-cold-'));
+  const out = { chunks: cvat.chunks, tasks, jobs: tasks * 4, coldWarmS: NaN };
+  try {
+    console.error('bench scale: warm --all into the ledger…');
+    const warm = await warmAllInto(cvat, warmDir);
+    console.error(JSON.stringify(warm));
+    await getJson(`${cvat.url}/__reset`);
+    console.error('bench scale: cold start to ready…');
+    const cold = startRun(cvat.url, coldDir);
+    const coldUrl = await cold.url;
+    const coldHealth = probeHealth(coldUrl);
+    await until('cold ready', () => ready(coldUrl), 600_000);
+    out.coldReadyS = (performance.now() - cold.started) / 1000;
+    await sleep(5_000);
+    out.coldHealthWorstMs = (await coldHealth.stop()).worstMs;
+    out.coldPeakRssMB = cold.peakRssMB();
+    out.coldExit = await cold.stop();
+    console.error('bench scale: restart on the warm ledger…');
+    await getJson(`${cvat.url}/__reset`);
+    const restart = startRun(cvat.url, warmDir);
+    const restartUrl = await restart.url;
+    const restartHealth = probeHealth(restartUrl);
+    await until('restart ready', () => ready(restartUrl), 600_000);
+    out.restartReadyS = (performance.now() - restart.started) / 1000;
+    await until('every task evaluated', async () => (await getJson(`${restartUrl}/status`)).warm.chunks?.warm >= cvat.chunks, 600_000);
+    out.restartEvaluatedS = (performance.now() - restart.started) / 1000;
+    await sleep(5_000);
+    out.restartHealthWorstMs = (await restartHealth.stop()).worstMs;
+    out.reRequested = (await getJson(`${cvat.url}/__stats`)).chunkRequests;
+    const cpu0 = restart.cpu();
+    await sleep(steadySeconds * 1000);
+    out.steadyCpuPerMin = ((restart.cpu() - cpu0) * 60) / steadySeconds;
+    out.restartPeakRssMB = restart.peakRssMB();
+    out.restartExit = await restart.stop();
+    return { run: out, warm };
+  } finally {
+    await cvat.stop();
+    fs.rmSync(warmDir, { recursive: true, force: true });
+    fs.rmSync(coldDir, { recursive: true, force: true });
+  }
+}
+
+/** `run --share-dir` over `files` share files in files/100 directories. */
+async function guardRun(files) {
+  const dirs = Math.max(1, Math.floor(files / 100));
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'scale-guard-'));
+  const share = path.join(root, 'share');
+  const t0 = performance.now();
+  for (let d = 0; d < dirs; d++) {
+    const dir = path.join(share, `d${d}`);
+    fs.mkdirSync(dir, { recursive: true });
+    for (let i = 0; i < 100; i++) fs.closeSync(fs.openSync(path.join(dir, `f${i}.jpg`), 'w'));
+  }
+  const generateS = (performance.now() - t0) / 1000;
+  const cvat = await startFastCvat({ tasks: 0, shareDirs: dirs, filesPerDir: 100 });
+  try {
+    const run = startRun(cvat.url, path.join(root, 'state'), ['--share-dir', share]);
+    const url = await run.url;
+    const health = probeHealth(url);
+    await until('guard ready', () => ready(url), 1_200_000);
+    const readyS = (performance.now() - run.started) / 1000;
+    const status = await getJson(`${url}/status`);
+    const healthWorstMs = (await health.stop()).worstMs;
+    const peakRssMB = run.peakRssMB();
+    await run.stop();
+    return { files, dirs, generateS, readyS, peakRssMB, healthWorstMs, filesExpected: status.share?.filesExpected ?? 0 };
+  } finally {
+    await cvat.stop();
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+}
+
+const SAVED = path.join(os.tmpdir(), 'cvat-warden-scale-bench.json');
+
+/**
+ * Measures the parts named in SCALE_BENCH_PARTS (service,warm,guard; all by default) and
+ * merges them with parts measured earlier on this machine (kept in SAVED), so one part can
+ * be measured again, or later, without re-running the hour-long 1 M sizes.
+ */
+export async function measure() {
+  const parts = new Set((process.env.SCALE_BENCH_PARTS ?? 'service,warm,guard').split(','));
+  const saved = fs.existsSync(SAVED) ? JSON.parse(fs.readFileSync(SAVED, 'utf8')) : {};
+  const sizes = (process.env.SCALE_BENCH_SIZES ?? '100000,300000,1000000').split(',').map(Number);
+  const steady = Number(process.env.SCALE_BENCH_STEADY_S ?? 60);
+  if (parts.has('service')) {
+    saved.runs = [];
+    for (const size of sizes) {
+      console.error(`bench scale: ${size} chunks (cold start, steady state, restart)…`);
+      saved.runs.push(await scaleRun(size, steady));
+      console.error(JSON.stringify(saved.runs.at(-1)));
+    }
+    saved.steadySeconds = steady;
+    fs.writeFileSync(SAVED, JSON.stringify(saved));
+  }
+  if (parts.has('big')) {
+    const size = Number(process.env.SCALE_BENCH_BIG ?? 1_000_000);
+    console.error(`bench scale: ${size} chunks (warm --all, cold start to ready, restart, steady state)…`);
+    const big = await bigRun(size, steady);
+    console.error(JSON.stringify(big.run));
+    saved.runs = [...(saved.runs ?? []).filter((r) => r.chunks !== big.run.chunks), big.run].sort((a, b) => a.chunks - b.chunks);
+    saved.warm = big.warm;
+    fs.writeFileSync(SAVED, JSON.stringify(saved));
+  }
+  if (parts.has('warm')) {
+    const largest = Math.max(...sizes);
+    console.error(`bench scale: warm --all at ${largest} chunks…`);
+    saved.warm = await warmAll(largest);
+    console.error(JSON.stringify(saved.warm));
+    fs.writeFileSync(SAVED, JSON.stringify(saved));
+  }
+  const guardFiles = Number(process.env.SCALE_BENCH_GUARD_FILES ?? 1_000_000);
+  if (parts.has('guard') && guardFiles > 0) {
+    console.error(`bench scale: run with the guard over ${guardFiles} share files…`);
+    saved.guard = await guardRun(guardFiles);
+    console.error(JSON.stringify(saved.guard));
+    fs.writeFileSync(SAVED, JSON.stringify(saved));
+  }
+  if (!saved.runs || !saved.warm) throw new Error(`scale bench: no service or warm figures yet (run with SCALE_BENCH_PARTS including them); saved: ${SAVED}`);
+  return saved;
+}
+
+const mark = (ok) => (ok ? 'met' : '**missed**');
+
+export function report({ runs, warm, guard, steadySeconds }) {
+  const base = runs[0];
+  const lines = [
+    '### The service at scale (`npm run bench -- scale`)',
+    '',
+    `A fast fake CVAT 2.73 (\`bench/fast-cvat.mjs\`: lists as CVAT shapes them, instant 206 chunk answers) in one child process, the real \`node dist/cli.js run --concurrency 8 --cold-threshold 0ms\` in another, probed from outside: /healthz every 100 ms, /readyz for ready, /status for "every task evaluated". Jobs of 25 chunks, 4 jobs per task. Peak RSS is the process's VmHWM. Steady-state CPU is utime+stime of the service over ${steadySeconds} s after all is warm (one discovery poll a minute). Runs: n=1 each (the machine is shared).`,
+    '',
+    '| chunks (tasks) | cold → ready | cold → all warm | restart → ready (restart/cold) | restart → all evaluated | /healthz worst cold / restart | re-requested after restart | steady CPU-s/min | peak RSS cold / restart |',
+    '|---|---|---|---|---|---|---|---|---|',
+  ];
+  for (const r of runs) {
+    const x = r.chunks / base.chunks;
+    lines.push(
+      `| ${r.chunks.toLocaleString('en')} (${r.tasks.toLocaleString('en')}) | ${fmt(r.coldReadyS)} s${r === base ? '' : ` (${fmt(r.coldReadyS / base.coldReadyS, 1)}× of ${fmt(x, 0)}×)`} | ${Number.isFinite(r.coldWarmS) ? `${fmt(r.coldWarmS, 1)} s${r === base ? '' : ` (${fmt(r.coldWarmS / base.coldWarmS, 1)}×)`}` : 'not measured: see below'} | ${fmt(r.restartReadyS)} s (${fmt(r.restartReadyS / r.coldReadyS)}×)${r === base ? '' : `, ${fmt(r.restartReadyS / base.restartReadyS, 1)}× the smallest`} | ${fmt(r.restartEvaluatedS, 1)} s${r === base ? '' : ` (${fmt(r.restartEvaluatedS / base.restartEvaluatedS, 1)}×)`} | ${fmt(r.coldHealthWorstMs, 0)} / ${fmt(r.restartHealthWorstMs, 0)} ms | ${r.reRequested} (${fmt((100 * r.reRequested) / r.chunks, 3)} %) | ${fmt(r.steadyCpuPerMin, 3)} | ${fmt(r.coldPeakRssMB, 0)} / ${fmt(r.restartPeakRssMB, 0)} MB |`,
+    );
+  }
+  const big = runs.at(-1);
+  const worstRatio = Math.max(...runs.map((r) => r.restartReadyS / r.coldReadyS));
+  const linear = big.restartReadyS / base.restartReadyS;
+  const worstHealth = Math.max(...runs.flatMap((r) => [r.coldHealthWorstMs, r.restartHealthWorstMs]));
+  const worstRe = Math.max(...runs.map((r) => r.reRequested / r.chunks));
+  lines.push(
+    '',
+    `Real \`warm --all\` at ${warm.chunks.toLocaleString('en')} chunks on an empty ledger: ${fmt(warm.seconds, 1)} s, peak RSS ${fmt(warm.peakRssMB, 0)} MB (\`/usr/bin/time -v\`), exit ${warm.code}, ${warm.requested.toLocaleString('en')} distinct chunks requested.`,
+  );
+  if (guard) {
+    lines.push(
+      '',
+      `\`run --share-dir\` with ${guard.files.toLocaleString('en')} share files in ${guard.dirs.toLocaleString('en')} directories (one share-backed task per directory): ready in ${fmt(guard.readyS, 1)} s, peak RSS ${fmt(guard.peakRssMB, 0)} MB, /healthz worst ${fmt(guard.healthWorstMs, 0)} ms, ${guard.filesExpected.toLocaleString('en')} files guarded (tree generated in ${fmt(guard.generateS, 0)} s, not counted).`,
+    );
+  }
+  lines.push(
+    '',
+    'Goals (issue 12):',
+    '',
+    `- restart → ready ≤ 3× cold → ready at every size: worst ${fmt(worstRatio)}× — ${mark(worstRatio <= 3)}`,
+    `- restart ${fmt(big.chunks / base.chunks, 0)}× the chunks ≤ 12× the time: ${fmt(linear, 1)}× — ${mark(linear <= 12)}`,
+    `- /healthz ≤ 1 s at every probe: worst ${fmt(worstHealth, 0)} ms — ${mark(worstHealth <= 1000)}`,
+    `- ≤ 1 % of warm chunks re-requested after a restart: worst ${fmt(100 * worstRe, 3)} % — ${mark(worstRe <= 0.01)}`,
+    `- steady-state CPU at ${big.chunks.toLocaleString('en')} chunks ≤ 0.2 CPU-s per minute: ${fmt(big.steadyCpuPerMin, 3)} — ${mark(big.steadyCpuPerMin <= 0.2)}`,
+    `- real \`warm --all\` at ${warm.chunks.toLocaleString('en')} chunks ≤ 150 MB: ${fmt(warm.peakRssMB, 0)} MB — ${mark(warm.peakRssMB <= 150)}`,
+  );
+  if (guard)
+    lines.push(
+      `- \`run\` with the guard at ${guard.files.toLocaleString('en')} files ready ≤ 10 s and ≤ 400 MB: ${fmt(guard.readyS, 1)} s, ${fmt(guard.peakRssMB, 0)} MB — ${mark(guard.readyS <= 10 && guard.peakRssMB <= 400)}`,
+    );
+  return lines.join('\n') + '\n';
+}
+
+export async function benchmarkSection() {
+  return report(await measure());
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const m = machine();
+  console.error(`machine: ${m.cpu}, ${m.memoryGiB} GiB, Node ${m.node}`);
+  console.log(await benchmarkSection());
+}
