@@ -19,6 +19,8 @@ const COMMANDS: Record<CommandName, string> = {
   doctor: 'check the setup (CVAT, credentials, share, limits) and explain each problem',
   emulate: 'start the bundled CVAT emulator with a sample deployment',
   demo: 'emulator + warm + guard end to end, for a first look without a CVAT',
+  restore: 'put missing share files back from the vault (--all, --task ID or --path P)',
+  backup: "download CVAT's own verified backup of share tasks (--all, --task ID or --project ID)",
 };
 
 function usage(): string {
@@ -35,7 +37,7 @@ function commandHelp(command: CommandName): string {
     const extras = [o.env && `env ${o.env}`, o.default !== undefined && `default ${o.default}`].filter(Boolean).join(', ');
     lines.push(`  ${flag.padEnd(30)} ${o.help}${extras ? ` (${extras})` : ''}`);
   }
-  if (['warm', 'check', 'run', 'doctor'].includes(command)) {
+  if (['warm', 'check', 'run', 'doctor', 'backup'].includes(command)) {
     lines.push('', 'Credentials (exactly one): CVAT_ACCESS_TOKEN or --token-file · CVAT_API_KEY or --api-key-file · CVAT_USERNAME + CVAT_PASSWORD or --password-file');
   }
   return lines.join('\n');

@@ -36,3 +36,15 @@ export type WebhookOutcome = (typeof WEBHOOK_OUTCOMES)[number];
 
 export const WATCH_MODES = ['inotify', 'scan_only', 'polling'] as const;
 export type WatchMode = (typeof WATCH_MODES)[number];
+
+/** How the vault keeps a share file: a hard link (no extra space) or a reflink copy (copy-on-write). */
+export const VAULT_MODES = ['link', 'reflink'] as const;
+export type VaultMode = (typeof VAULT_MODES)[number];
+
+/** What became of one file `restore` was asked for. */
+export const RESTORE_OUTCOMES = ['restored', 'unrecoverable', 'skipped'] as const;
+export type RestoreOutcome = (typeof RESTORE_OUTCOMES)[number];
+
+/** Result of one CVAT task backup: `missing_file` = CVAT's export failed on a missing share file. */
+export const BACKUP_OUTCOMES = ['done', 'failed', 'missing_file', 'invalid'] as const;
+export type BackupOutcome = (typeof BACKUP_OUTCOMES)[number];

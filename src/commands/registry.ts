@@ -2,6 +2,7 @@
 import type { CommandConfig } from '../config/index.js';
 import type { CommandName } from '../config/options.js';
 import type { CommandContext } from './context.js';
+import { ConfigError } from '../errors.js';
 
 export async function runCommand(command: Exclude<CommandName, 'warm'>, config: CommandConfig, context: CommandContext): Promise<number> {
   switch (command) {
@@ -15,5 +16,9 @@ export async function runCommand(command: Exclude<CommandName, 'warm'>, config: 
       return (await import('./emulate.js')).runEmulate(config, context);
     case 'demo':
       return (await import('./demo.js')).runDemo(config, context);
+    case 'restore':
+      return (await import('./restore.js')).runRestore(config, context);
+    case 'backup':
+      throw new ConfigError(['backup is not available yet']);
   }
 }

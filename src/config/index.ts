@@ -9,7 +9,7 @@ import { parseBaseUrl } from '../cvat/client.js';
 import type { CvatCredentials } from '../cvat/auth.js';
 import { requestLimits, type RequestLimits } from '../cvat/limits.js';
 import type { Scope } from '../cvat/inventory.js';
-import type { Quality } from '../domain.js';
+import type { Quality, VaultMode } from '../domain.js';
 import { registerSecret } from '../secrets.js';
 import type { CommandName } from './options.js';
 import { parseOptions, type ParsedOptions } from './parse.js';
@@ -51,6 +51,8 @@ export interface CommandConfig {
   listen: { host: string; port: number };
   webhookSecret: string | undefined;
   emulator: { host: string; port: number; version: string; buildTimeMs: number; workers: number };
+  /** The vault (`--vault`), restore's `--path`s and CVAT-native backups (`--backup-dir`). */
+  protection: { vaultDir: string | undefined; vaultMode: VaultMode; autoRestore: boolean; restorePaths: string[]; backupDir: string | undefined; backupKeep: number };
   /** Raw option values, for commands with extras. */
   options: ParsedOptions;
 }
@@ -94,7 +96,7 @@ export function loadConfig(command: CommandName, argv: readonly string[], env: N
   const problems = [...o.problems];
   const get = <T>(name: string): T | undefined => o.values.get(name) as T | undefined;
   const help = get<boolean>('help') ?? false;
-  const needsCvat = command === 'warm' || command === 'check' || command === 'run' || command === 'doctor';
+  const needsCvat = command === 'warm' || command === 'check' || command === 'run' || command === 'doctor' || command === 'backup';
 
   let url = '';
   const rawUrl = get<string>('url');
@@ -121,6 +123,20 @@ export function loadConfig(command: CommandName, argv: readonly string[], env: N
   if ((command === 'warm' || command === 'check') && !help && !scoped) {
     problems.push('nothing to do: choose --all, --task ID, --project ID' + (command === 'warm' ? ' or --job ID' : ''));
   }
+  const restorePaths = get<string[]>('path') ?? [];
+  if (command === 'backup' && !help && !scoped) problems.push('nothing to back up: choose --all, --task ID or --project ID');
+  if (command === 'backup' && !help && !get<string>('backup-dir')) problems.push('backup directory is missing: set --backup-dir DIR or CVAT_WARDEN_BACKUP_DIR');
+  if (command === 'restore' && !help) {
+    const chosen = [scope.all, scope.taskIds.length > 0, restorePaths.length > 0].filter(Boolean).length;
+    if (chosen !== 1) problems.push('restore needs exactly one of --all, --task ID or --path P');
+    if (!get<string>('vault')) problems.push('vault directory is missing: set --vault DIR or CVAT_WARDEN_VAULT');
+    if (!get<string>('share-dir')) problems.push("share directory is missing: set --share-dir or CVAT_SHARE_DIR to the host path of CVAT's share");
+  }
+  const backupKeep = get<number>('backup-keep') ?? 3;
+  if (backupKeep < 1 || backupKeep > 1000) problems.push(`${o.sources.get('backup-keep')}: expected 1 to 1000 backups kept per task, got ${backupKeep}`);
+  const autoRestore = get<boolean>('auto-restore') ?? false;
+  if (command === 'run' && autoRestore && !get<string>('vault')) problems.push('--auto-restore needs a vault: set --vault DIR or CVAT_WARDEN_VAULT');
+  if (command === 'run' && get<string>('vault') && !get<string>('share-dir')) problems.push('--vault needs --share-dir (the vault keeps links to share files)');
   if (scope.all && scope.taskIds.length + scope.projectIds.length + scope.jobIds.length > 0) {
     problems.push('--all cannot be combined with --task, --project or --job');
   }
@@ -198,6 +214,14 @@ export function loadConfig(command: CommandName, argv: readonly string[], env: N
       version: get<string>('cvat-version') ?? '2.73.0',
       buildTimeMs: get<number>('build-time') ?? 300,
       workers,
+    },
+    protection: {
+      vaultDir: get<string>('vault'),
+      vaultMode: (get<string>('vault-mode') ?? 'link') as VaultMode,
+      autoRestore,
+      restorePaths,
+      backupDir: get<string>('backup-dir'),
+      backupKeep,
     },
     options: o,
   };

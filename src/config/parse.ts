@@ -5,7 +5,7 @@
 import { parseArgs } from 'node:util';
 import { optionsFor, type CommandName, type OptionSpec } from './options.js';
 
-export type OptionValue = string | boolean | number | number[];
+export type OptionValue = string | boolean | number | number[] | string[];
 
 export interface ParsedOptions {
   values: Map<string, OptionValue>;
@@ -53,6 +53,8 @@ function convert(spec: OptionSpec, raw: string | boolean, origin: string, proble
       if (parts.length === 0 || parts.some((p) => !/^\d+$/.test(p))) return bad('positive id numbers, e.g. 12 or 12,13');
       return parts.map(Number);
     }
+    case 'paths':
+      return typeof raw === 'string' && raw.trim() !== '' ? [raw] : bad('a path');
     case 'string':
     case 'path': {
       if (typeof raw !== 'string' || raw.trim() === '') return bad('a value');
@@ -68,7 +70,7 @@ export function parseOptions(command: CommandName, argv: readonly string[], env:
   const values = new Map<string, OptionValue>();
   const sources = new Map<string, string>();
   const parseSpec = Object.fromEntries(
-    specs.map((s) => [s.name, { type: s.type === 'boolean' ? ('boolean' as const) : ('string' as const), multiple: s.type === 'ids' }]),
+    specs.map((s) => [s.name, { type: s.type === 'boolean' ? ('boolean' as const) : ('string' as const), multiple: s.type === 'ids' || s.type === 'paths' }]),
   );
   // strict: false so unknown options are collected as problems rather than thrown one at a time.
   const { tokens } = parseArgs({ args: [...argv], options: parseSpec, strict: false, allowPositionals: true, tokens: true });
@@ -90,7 +92,7 @@ export function parseOptions(command: CommandName, argv: readonly string[], env:
     const value = convert(spec, token.value ?? true, origin, problems);
     if (value === undefined) continue;
     const previous = values.get(spec.name);
-    values.set(spec.name, Array.isArray(previous) && Array.isArray(value) ? [...previous, ...value] : value);
+    values.set(spec.name, Array.isArray(previous) && Array.isArray(value) ? ([...previous, ...value] as OptionValue) : value);
     sources.set(spec.name, origin);
   }
   for (const spec of specs) {

@@ -51,6 +51,8 @@ export interface ShareGuardOptions {
   /** Replace filesystem calls (tests: count stats, inject watcher errors). */
   fs?: Partial<GuardFs>;
   mountinfoPath?: string;
+  /** Share-relative directories that are never guarded or expected (the vault). @default [] */
+  ignoredPrefixes?: readonly string[];
 }
 
 export type ResolvedOptions = Required<Omit<ShareGuardOptions, 'lastWarmedAt' | 'fsTypeOverride' | 'fs' | 'mountinfoPath' | 'scanIntervalMs' | 'scanRatePerSecond'>> &
@@ -94,4 +96,5 @@ export const GUARD_DEFAULTS = {
   rootSettleMs: 1000,
   scanConcurrency: 32,
   persistent: true,
+  ignoredPrefixes: [] as readonly string[],
 } as const;

@@ -161,7 +161,7 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
 
   async #applyTasks(remove: readonly number[], upsert: readonly GuardTask[]): Promise<void> {
     const { created, emptied } = await applyTaskChanges(
-      { index: this.#index, tracker: this.#tracker, fs: this.#fs, resolver: this.#resolver, skipped: this.#skipped, logger: this.#o.logger, includeUnknownStorage: this.#o.includeUnknownStorage },
+      { index: this.#index, tracker: this.#tracker, fs: this.#fs, resolver: this.#resolver, skipped: this.#skipped, logger: this.#o.logger, includeUnknownStorage: this.#o.includeUnknownStorage, ignoredPrefixes: this.#o.ignoredPrefixes },
       remove,
       upsert,
     );

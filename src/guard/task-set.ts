@@ -23,6 +23,7 @@ export interface TaskSetDeps {
   skipped: Map<number, string>;
   logger: Logger;
   includeUnknownStorage: boolean;
+  ignoredPrefixes?: readonly string[];
 }
 
 export interface TaskSetChange {
@@ -42,7 +43,7 @@ function logIndexProblems(logger: Logger, taskId: number, rejected: RejectedName
 
 export async function applyTaskChanges(deps: TaskSetDeps, remove: readonly number[], upsert: readonly GuardTask[]): Promise<TaskSetChange> {
   const { index, tracker, skipped, logger } = deps;
-  const ctx = { fs: deps.fs, resolver: deps.resolver, lister: new DirLister(deps.fs, (rel) => deps.resolver.abs(rel)), includeUnknownStorage: deps.includeUnknownStorage };
+  const ctx = { fs: deps.fs, resolver: deps.resolver, lister: new DirLister(deps.fs, (rel) => deps.resolver.abs(rel)), includeUnknownStorage: deps.includeUnknownStorage, ...(deps.ignoredPrefixes ? { ignoredPrefixes: deps.ignoredPrefixes } : {}) };
   const emptied: DirRecord[] = [];
   const created: number[] = [];
   const drop = (taskId: number) => {
