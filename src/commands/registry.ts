@@ -2,7 +2,6 @@
 import type { CommandConfig } from '../config/index.js';
 import type { CommandName } from '../config/options.js';
 import type { CommandContext } from './context.js';
-import { ConfigError } from '../errors.js';
 
 export async function runCommand(command: Exclude<CommandName, 'warm'>, config: CommandConfig, context: CommandContext): Promise<number> {
   switch (command) {
@@ -19,6 +18,6 @@ export async function runCommand(command: Exclude<CommandName, 'warm'>, config: 
     case 'restore':
       return (await import('./restore.js')).runRestore(config, context);
     case 'backup':
-      throw new ConfigError(['backup is not available yet']);
+      return (await import('./backup.js')).runBackup(config, context);
   }
 }

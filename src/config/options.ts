@@ -18,7 +18,7 @@ export interface OptionSpec {
 
 const CVAT: readonly CommandName[] = ['warm', 'check', 'run', 'doctor', 'backup'];
 const WARMING: readonly CommandName[] = ['warm', 'run'];
-const GUARDING: readonly CommandName[] = ['check', 'run', 'doctor'];
+const GUARDING: readonly CommandName[] = ['check', 'run', 'doctor', 'backup'];
 const ALL: readonly CommandName[] = ['warm', 'check', 'run', 'doctor', 'emulate', 'demo', 'restore', 'backup'];
 
 export const OPTIONS: readonly OptionSpec[] = [

@@ -12,6 +12,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { UserDirectory } from './auth.js';
+import { BackupService } from './backups.js';
 import type { BuildContext } from './builds.js';
 import { MediaCache } from './cache.js';
 import { isAdvanceable, systemClock, type Clock } from './clock.js';
@@ -63,6 +64,8 @@ export interface EmulatorOptions {
    * compares a list with a set and never matches, so these always build separate keys.
    */
   matchingChunkShortcut?: boolean;
+  /** Time one task backup export takes on the export worker. Default 50 ms. */
+  backupExportTimeMs?: number;
 }
 
 export interface Emulator {
@@ -88,6 +91,8 @@ export interface Emulator {
   readonly features: EmulatorFeatures;
   readonly clock: Clock;
   readonly port: number;
+  /** Task backups (POST backup/export, GET /api/requests/{id}, result_url downloads). */
+  readonly backups: BackupService;
 }
 
 export async function startEmulator(options: EmulatorOptions = {}): Promise<Emulator> {
@@ -148,7 +153,9 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     }
   };
 
+  const backups = new BackupService({ deployment, users, clock, shareDir: options.shareDir, ...(options.backupExportTimeMs !== undefined ? { exportTimeMs: options.backupExportTimeMs } : {}) });
   const handler = createRequestHandler({
+    backups,
     prefix,
     users,
     serialize: { features, users, deployment, organizations, createdMs: clock.now() },
@@ -197,6 +204,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     deployment,
     features,
     clock,
+    backups,
     get port() {
       return port;
     },

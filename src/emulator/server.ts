@@ -12,6 +12,7 @@ import {
   taskInList,
   type UserDirectory,
 } from './auth.js';
+import type { BackupService } from './backups.js';
 import type { DataService } from './data.js';
 import type { FaultInjector } from './faults.js';
 import {
@@ -57,6 +58,8 @@ export interface ServerDeps {
   faults: FaultInjector;
   shareDir: string | undefined;
   control: ControlHooks;
+  /** Task backups and the requests API (backups.ts). */
+  backups?: BackupService;
 }
 
 const PROXY_HTML = (status: number, text: string): string =>
@@ -177,6 +180,7 @@ async function route(deps: ServerDeps, req: IncomingMessage, res: ServerResponse
   const method = req.method ?? 'GET';
   const isRead = method === 'GET' || method === 'HEAD';
   if (r.kind === 'control') return control(deps, req, res, r.path);
+  if (r.kind === 'other' && deps.backups && (await deps.backups.handle(req, res, r.path, r.query, r.base))) return;
   if (r.kind === 'other') throw notFound();
   const ser: SerializeContext = { ...deps.serialize, base: r.base };
   if (r.kind === 'login') {
