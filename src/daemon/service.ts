@@ -23,6 +23,7 @@ import { AdaptiveConcurrency } from './adaptive.js';
 import { Discovery } from './discovery.js';
 import { startHttpServer, type HttpServerHandle, type ReadinessReport } from './http.js';
 import { WarmScheduler } from './scheduler.js';
+import { Protection } from './protection.js';
 import type { WebhookEvent } from './webhook.js';
 
 export interface ServiceOptions {
@@ -65,6 +66,7 @@ export class WardenService {
   private readonly startedAt = Date.now();
   /** When the last signed webhook delivery was accepted (doctor reads it from /status). */
   private lastWebhookAt: number | undefined;
+  private protection: Protection | undefined;
 
   constructor(options: ServiceOptions) {
     this.options = options;
@@ -92,6 +94,7 @@ export class WardenService {
     const clock = this.options.clock;
     // Flush often: a kill -9 loses at most this much of confirmed work (writes survive a killed process).
     this.ledger = await Ledger.open(this.config.stateDir, { logger: this.logger, flushIntervalMs: 10, ...(clock ? { clock } : {}) });
+    this.protection = await Protection.start({ config: this.config, client: this.client, logger: this.logger, metrics: this.metrics });
     if (this.config.shareDir) {
       const lastWarmedAt = (jobId: number, chunk: number) => {
         const entry = this.ledger?.get(`j${jobId}/compressed`, chunk);
@@ -106,7 +109,9 @@ export class WardenService {
         lastWarmedAt,
         ...(clock ? { clock: () => clock.now() } : {}),
         ...this.options.guard,
+        ...(this.protection ? { ignoredPrefixes: this.protection.ignoredPrefixes } : {}),
       });
+      this.protection?.attachGuard(this.guard);
       // A file back in place: retry the chunks that failed while it was gone.
       this.guard.on('restored', (alert) => this.rewarmTasks(alert.tasks.map((t) => t.taskId)));
       this.guard.on('share_restored', () => this.rewarmTasks([...this.guarded]));
@@ -204,10 +209,12 @@ export class WardenService {
           await this.guard!.upsertTasks([guarded]);
           this.guarded.add(record.task.id);
         }
+        await this.protection?.onRecord(record, features);
       },
       onRemoved: async (taskId) => {
         this.scheduler!.remove(taskId);
         if (this.guarded.delete(taskId)) await this.guard?.removeTasks([taskId]);
+        await this.protection?.onRemoved(taskId);
         this.issues.delete(taskId);
         this.logger.info({ taskId }, 'task deleted in CVAT: no longer warmed or guarded');
       },
@@ -260,6 +267,7 @@ export class WardenService {
         if (pass.refreshed + pass.removed > 0) this.scheduler!.wake();
         if (!this.firstDiscoveryDone) this.logger.info({ tasks: this.discovery!.taskCount, jobs: this.scheduler!.jobCount() }, 'first discovery done');
         this.firstDiscoveryDone = true;
+        await this.protection?.onDiscoveryPass((id) => this.issues.has(id));
       } catch (error) {
         if (signal.aborted) return;
         this.onLoopError('discovery', error);
@@ -343,6 +351,7 @@ export class WardenService {
         startedAt: new Date(this.startedAt).toISOString(),
         lastAcceptedAt: this.lastWebhookAt ? new Date(this.lastWebhookAt).toISOString() : null,
       },
+      protection: this.protection?.status() ?? null,
     };
   }
 
@@ -365,6 +374,7 @@ export class WardenService {
       }
       this.hardStop.abort();
       await Promise.allSettled(this.loops);
+      await this.protection?.close();
       await this.guard?.close();
       await this.ledger?.close();
       await this.http?.close();

@@ -106,8 +106,8 @@ export class Vault {
     return this.#enqueue(async () => {
       for (const taskId of taskIds) {
         const orphans = this.#drop(taskId);
-        await this.#prune(orphans);
         await fs.rm(this.layout.manifest(taskId), { force: true });
+        await this.#prune(orphans);
       }
     });
   }
