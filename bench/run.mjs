@@ -35,6 +35,12 @@ if (want('annotator') && existsSync(here('./annotator.mjs'))) {
   sections.annotator = await annotator.benchmarkSection();
 }
 
+if (want('vault') && existsSync(here('./vault.mjs'))) {
+  console.error('bench: vault (generates a 1,000,000-file share; VAULT_BENCH_FILES to shrink it)…');
+  const vault = await import('./vault.mjs');
+  sections.vault = await vault.benchmarkSection();
+}
+
 for (const text of Object.values(sections)) console.log(text);
 
 // Keep sections from earlier runs that were not re-run this time.
@@ -50,6 +56,6 @@ const stamp = `_Measured ${m.date} on ${m.cpu}, ${m.memoryGiB} GiB, Node ${m.nod
 const block = (name) => `<!-- ${name}:start -->\n${sections[name] ? stamp + sections[name] : keep(name).trim() + '\n'}<!-- ${name}:end -->`;
 writeFileSync(
   path,
-  `# Benchmarks\n\nProduced by \`npm run bench\` (\`npm run bench -- warm\` for one section). Every figure is printed beside a baseline measured in the same run, so ratios stay meaningful on a busy or different machine. Sections not re-run keep their earlier figures and date.\n\n${block('warm')}\n\n${block('guard')}\n\n${block('annotator')}\n`,
+  `# Benchmarks\n\nProduced by \`npm run bench\` (\`npm run bench -- warm\` for one section). Every figure is printed beside a baseline measured in the same run, so ratios stay meaningful on a busy or different machine. Sections not re-run keep their earlier figures and date.\n\n${block('warm')}\n\n${block('guard')}\n\n${block('annotator')}\n\n${block('vault')}\n`,
 );
 console.error(`bench: wrote ${path}`);

@@ -9,6 +9,7 @@ import type { InventoryIssue } from '../cvat/inventory.js';
 import { redactSecrets } from '../secrets.js';
 import { createClient, writeJson, type CommandContext } from './context.js';
 import { collectGuardTasks, openLedgerForReading, requireShareDir } from './shared.js';
+import { recoverableFromVault, formatRecoverable } from '../vault/recoverable.js';
 
 export async function runCheckCommand(config: CommandConfig, context: CommandContext): Promise<number> {
   const { logger, signal } = context;
@@ -30,9 +31,12 @@ export async function runCheckCommand(config: CommandConfig, context: CommandCon
       ...(ledger.lastWarmedAt ? { lastWarmedAt: ledger.lastWarmedAt } : {}),
     });
     const problems = issues.filter((i) => i.severity === 'problem');
-    if (config.json) writeJson(context.stdout, { cvat: { url: client.baseUrl, version: features.version.raw }, ...report, inventoryIssues: issues });
+    const gone = report.problems.flatMap((p) => [...p.missing, ...p.moved.map((m) => m.path)]);
+    const vault = config.protection.vaultDir ? await recoverableFromVault(config.protection.vaultDir, gone) : undefined;
+    if (config.json) writeJson(context.stdout, { cvat: { url: client.baseUrl, version: features.version.raw }, ...report, ...(vault ? { vault } : {}), inventoryIssues: issues });
     else {
       context.stdout.write(formatCheckReport(report));
+      if (vault) context.stdout.write(formatRecoverable(vault, shareDir));
       if (problems.length) context.stdout.write(redactSecrets(`\nCould not read from CVAT:\n${problems.map((p) => `  ${p.message}`).join('\n')}\n`));
     }
     return Math.max(checkExitCode(report), problems.length ? 1 : 0);
