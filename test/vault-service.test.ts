@@ -143,5 +143,6 @@ describe('run --vault', () => {
     const status = (await (await fetch(`${running.url}/status`)).json()) as { protection: { backups: { failures: Array<{ taskId: number; missingFile: string }> } } };
     expect(status.protection.backups.failures).toEqual([expect.objectContaining({ taskId: 1, missingFile: 'images/image_0.jpg' })]);
     expect(await running.metric('cvat_warden_share_tasks_backed_up')).toBe(3);
+    for (const text of [running.logs(), await running.metricsText(), JSON.stringify(status)]) expect(text).not.toContain(TOKEN);
   });
 });

@@ -8,7 +8,6 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { createReadStream } from 'node:fs';
 import type { VaultMode } from '../domain.js';
 import { checkName } from '../guard/index.js';
 import { codeOf, isMissing, withVaultFs, type VaultFs } from './fsops.js';
@@ -50,15 +49,20 @@ export interface RestoreReport {
   ok: boolean;
 }
 
-async function sameContent(a: string, b: string, size: number): Promise<boolean> {
-  if (size > 256 * 1024 * 1024) return false;
-  const read = async (p: string) => {
-    const chunks: Buffer[] = [];
-    for await (const chunk of createReadStream(p)) chunks.push(chunk as Buffer);
-    return Buffer.concat(chunks);
-  };
-  const [x, y] = await Promise.all([read(a), read(b)]);
-  return x.equals(y);
+/** Byte-for-byte comparison in 64 KiB steps (never a whole file in memory). */
+async function sameContent(a: string, b: string): Promise<boolean> {
+  const [x, y] = await Promise.all([fs.open(a, 'r'), fs.open(b, 'r')]);
+  try {
+    const bx = Buffer.alloc(64 * 1024);
+    const by = Buffer.alloc(64 * 1024);
+    for (let pos = 0; ; pos += bx.length) {
+      const [rx, ry] = await Promise.all([x.read(bx, 0, bx.length, pos), y.read(by, 0, by.length, pos)]);
+      if (rx.bytesRead !== ry.bytesRead || !bx.subarray(0, rx.bytesRead).equals(by.subarray(0, ry.bytesRead))) return false;
+      if (rx.bytesRead === 0) return true;
+    }
+  } finally {
+    await Promise.all([x.close(), y.close()]);
+  }
 }
 
 async function selectPaths(layout: VaultLayout, select: RestoreSelection, report: RestoreReport): Promise<string[]> {
@@ -98,7 +102,7 @@ export async function restoreFromVault(o: RestoreOptions): Promise<RestoreReport
     const held = `${layout.root}/${rel}`;
     const [kept, present] = await Promise.all([fs.stat(held).catch(() => null), fs.stat(original).catch(() => null)]);
     if (present) {
-      if (kept && ((present.ino === kept.ino && present.dev === kept.dev) || (present.size === kept.size && (await sameContent(original, held, kept.size))))) report.alreadyInPlace++;
+      if (kept && ((present.ino === kept.ino && present.dev === kept.dev) || (present.size === kept.size && (await sameContent(original, held))))) report.alreadyInPlace++;
       else if (kept) report.skipped.push({ path: rel, reason: 'another file with different content is in place: not overwritten (move it away to restore the vault copy)' });
       else report.alreadyInPlace++;
       return;
