@@ -39,7 +39,8 @@ function dirBlocksBytes(dir, skip) {
 /** Bytes a copied tree takes (st_blocks of every file and directory). */
 function treeBlocksBytes(dir) {
   let bytes = fs.statSync(dir).blocks * 512;
-  for (const e of fs.readdirSync(dir, { withFileTypes: true })) bytes += e.isDirectory() ? treeBlocksBytes(path.join(dir, e.name)) : fs.statSync(path.join(dir, e.name)).blocks * 512;
+  for (const e of fs.readdirSync(dir, { withFileTypes: true }))
+    bytes += e.isDirectory() ? treeBlocksBytes(path.join(dir, e.name)) : fs.statSync(path.join(dir, e.name)).blocks * 512;
   return bytes;
 }
 
@@ -57,8 +58,25 @@ function tasks(files) {
   const list = [];
   for (let t = 0; t * PER_DIR < files; t++) {
     const frames = [];
-    for (let i = t * PER_DIR; i < Math.min(files, (t + 1) * PER_DIR); i++) frames.push({ name: rel(i), width: 1, height: 1, related_files: 0, has_related_context: false });
-    list.push({ taskId: t + 1, storage: 'share', isVideo: false, dimension: '2d', meta: { chunk_size: 10, size: frames.length, start_frame: 0, stop_frame: frames.length - 1, frame_filter: '', frames, deleted_frames: [], storage: 'share' }, jobs: [{ id: t + 1, type: 'annotation', startFrame: 0, stopFrame: frames.length - 1, chunkSize: 10 }] });
+    for (let i = t * PER_DIR; i < Math.min(files, (t + 1) * PER_DIR); i++)
+      frames.push({ name: rel(i), width: 1, height: 1, related_files: 0, has_related_context: false });
+    list.push({
+      taskId: t + 1,
+      storage: 'share',
+      isVideo: false,
+      dimension: '2d',
+      meta: {
+        chunk_size: 10,
+        size: frames.length,
+        start_frame: 0,
+        stop_frame: frames.length - 1,
+        frame_filter: '',
+        frames,
+        deleted_frames: [],
+        storage: 'share',
+      },
+      jobs: [{ id: t + 1, type: 'annotation', startFrame: 0, stopFrame: frames.length - 1, chunkSize: 10 }],
+    });
   }
   return list;
 }
@@ -109,8 +127,20 @@ async function child(root, files, copyCount) {
   const copyMs = performance.now() - t;
   const copyBytes = treeBlocksBytes(copyDir);
   return {
-    files, buildMs, rebuildMs, extraBytes, statfsDelta, linkedSample: linked, sampled, restoreMs, restored: report.restored.length, restoreOk: report.ok,
-    copyCount, copyMs, copyBytes, peakRssMB: peakRssMB(),
+    files,
+    buildMs,
+    rebuildMs,
+    extraBytes,
+    statfsDelta,
+    linkedSample: linked,
+    sampled,
+    restoreMs,
+    restored: report.restored.length,
+    restoreOk: report.ok,
+    copyCount,
+    copyMs,
+    copyBytes,
+    peakRssMB: peakRssMB(),
   };
 }
 

@@ -27,11 +27,17 @@ afterEach(async () => {
 function zipEntries(file: string): Promise<Map<string, Buffer>> {
   return new Promise((resolve, reject) => {
     yauzl.open(file, { lazyEntries: true }, (err, zip) => {
-      if (err) return reject(err);
+      if (err) {
+        reject(err);
+        return;
+      }
       const out = new Map<string, Buffer>();
       zip.on('entry', (entry: yauzl.Entry) => {
         zip.openReadStream(entry, (e, stream) => {
-          if (e) return reject(e);
+          if (e) {
+            reject(e);
+            return;
+          }
           const chunks: Buffer[] = [];
           stream.on('data', (c: Buffer) => chunks.push(c));
           stream.on('end', () => {
@@ -49,11 +55,24 @@ function zipEntries(file: string): Promise<Map<string, Buffer>> {
 describeWithSharedCvat('backup', (shared) => {
   async function setup(version = '2.73.0') {
     const shareDir = await copySampleShare(path.join(tmp.path, 'share'));
-    emu = await startEmulator({ shareDir, version, buildTimeMs: 1, backupExportTimeMs: 20, tasks: [{ id: 1, storage: 'share', frames: images, chunkSize: 2, segmentSize: 4 }, { id: 2, frames: ['a.jpg', 'b.jpg'] }] });
+    emu = await startEmulator({
+      shareDir,
+      version,
+      buildTimeMs: 1,
+      backupExportTimeMs: 20,
+      tasks: [
+        { id: 1, storage: 'share', frames: images, chunkSize: 2, segmentSize: 4 },
+        { id: 2, frames: ['a.jpg', 'b.jpg'] },
+      ],
+    });
     const backupDir = path.join(tmp.path, 'backups');
     const env = { CVAT_URL: emu.url, CVAT_ACCESS_TOKEN: 'backup-test-token-secret', LOG_LEVEL: 'info' };
     const backup = (...args: string[]) => runCli(['backup', '--backup-dir', backupDir, ...args], env, { timeoutMs: 60_000 });
-    const zips = () => fs.readdirSync(path.join(backupDir, 'task-1')).filter((n) => n.endsWith('.zip')).sort();
+    const zips = () =>
+      fs
+        .readdirSync(path.join(backupDir, 'task-1'))
+        .filter((n) => n.endsWith('.zip'))
+        .sort();
     return { shareDir, backupDir, backup, zips, env };
   }
 

@@ -28,7 +28,10 @@ function toJsonSchema(node: unknown): unknown {
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(src)) {
     if (key === 'nullable' || key === 'example') continue;
-    out[key] = key === 'properties' && value && typeof value === 'object' ? Object.fromEntries(Object.entries(value).map(([n, s]) => [n, toJsonSchema(s)])) : toJsonSchema(value);
+    out[key] =
+      key === 'properties' && value && typeof value === 'object'
+        ? Object.fromEntries(Object.entries(value).map(([n, s]) => [n, toJsonSchema(s)]))
+        : toJsonSchema(value);
   }
   if (out['properties'] && out['additionalProperties'] === undefined) out['additionalProperties'] = false;
   return src['nullable'] === true ? { anyOf: [out, { type: 'null' }] } : out;
@@ -62,7 +65,10 @@ describeWithSharedCvat('emulator task backups', (cvatDir) => {
     const rqId = started.json<{ rq_id: string }>().rq_id;
     const again = await http(`${emu.url}/api/tasks/1/backup/export`, { method: 'POST', headers: auth });
     expect([again.status, again.json()]).toEqual([409, { rq_id: rqId }]);
-    const running = (await http(`${emu.url}/api/requests/${encodeURIComponent(rqId)}`, { headers: auth })).json<{ status: string; result_url: string | null }>();
+    const running = (await http(`${emu.url}/api/requests/${encodeURIComponent(rqId)}`, { headers: auth })).json<{
+      status: string;
+      result_url: string | null;
+    }>();
     valid('Request', running);
     expect(running.result_url).toBeNull();
     const done = await waitFor('finished', async () => {

@@ -38,12 +38,18 @@ describe('restore and check --vault (CLI)', () => {
     const env = { CVAT_URL: emu.url, CVAT_ACCESS_TOKEN: DEMO_CREDENTIALS.accessToken };
     const check = await runCli(['check', '--task', '1', '--share-dir', share, '--vault', vaultDir, '--json', '--state-dir', path.join(tmp.path, 'state')], env);
     expect(check.code).toBe(1);
-    expect((JSON.parse(check.stdout) as { vault: unknown }).vault).toEqual({ dir: vaultDir, recoverable: ['images/image_1.jpg'], unrecoverable: ['images/image_2.jpg'] });
+    expect((JSON.parse(check.stdout) as { vault: unknown }).vault).toEqual({
+      dir: vaultDir,
+      recoverable: ['images/image_1.jpg'],
+      unrecoverable: ['images/image_2.jpg'],
+    });
     const text = await runCli(['check', '--task', '1', '--share-dir', share, '--vault', vaultDir, '--state-dir', path.join(tmp.path, 'state')], env);
     expect(text.stdout).toMatch(/1 missing file\(s\) recoverable, 1 not in the vault/);
 
     expect((await runCli(['restore', '--share-dir', share, '--vault', vaultDir])).code).toBe(2);
-    expect((await runCli(['restore', '--all', '--task', '1', '--share-dir', share, '--vault', vaultDir])).stderr).toMatch(/exactly one of --all, --task ID or --path P/);
+    expect((await runCli(['restore', '--all', '--task', '1', '--share-dir', share, '--vault', vaultDir])).stderr).toMatch(
+      /exactly one of --all, --task ID or --path P/,
+    );
     expect((await runCli(['restore', '--all', '--share-dir', share, '--vault', path.join(tmp.path, 'nope')])).code).toBe(2);
 
     const dry = await runCli(['restore', '--task', '1', '--share-dir', share, '--vault', vaultDir, '--dry-run']);

@@ -36,7 +36,7 @@ function countFiles(root: string, skip = '.vault-meta'): number {
 function build(share: string, vault: string) {
   const child = spawn(process.execPath, ['test/fixtures/vault-build-fixture.mjs', share, vault, String(COUNT)], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
-  child.stdout.on('data', (d) => (out += d));
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   return { child, exited, out: () => out };
 }
@@ -59,7 +59,10 @@ describe('kill -9', () => {
     const share = makeShare();
     const vault = path.join(share, '.cvat-warden-vault');
     const first = build(share, vault);
-    await waitFor('some links made', () => first.out().includes('building') && existsSync(vault) && countFiles(vault) > 300, { timeoutMs: 60_000, intervalMs: 20 });
+    await waitFor('some links made', () => first.out().includes('building') && existsSync(vault) && countFiles(vault) > 300, {
+      timeoutMs: 60_000,
+      intervalMs: 20,
+    });
     first.child.kill('SIGKILL');
     await first.exited;
     const partial = expectWholeLinks(share, vault);

@@ -50,7 +50,12 @@ describe('vault in reflink mode', () => {
       const share = path.join(tmp.path, 'xfs', 'share');
       mkdirSync(path.join(share, 'img'), { recursive: true });
       writeFileSync(path.join(share, 'img/1.jpg'), 'original content');
-      const vault = await Vault.open({ shareDir: share, vaultDir: path.join(share, '.cvat-warden-vault'), mode: 'reflink', logger: createLogger({ level: 'silent' }) });
+      const vault = await Vault.open({
+        shareDir: share,
+        vaultDir: path.join(share, '.cvat-warden-vault'),
+        mode: 'reflink',
+        logger: createLogger({ level: 'silent' }),
+      });
       await vault.upsert({ taskId: 1, storage: 'share', isVideo: false, meta: meta([{ name: 'img/1.jpg' }]), jobs: [job(1, 0, 0)] });
       const held = path.join(vault.layout.root, 'img/1.jpg');
       expect(statSync(held).ino).not.toBe(statSync(path.join(share, 'img/1.jpg')).ino);

@@ -44,7 +44,9 @@ async function chunkStatuses(taskId: number): Promise<number[]> {
     const seg = emulator!.deployment.segments.get(job.segmentId)!;
     const chunks = Math.ceil((seg.stopFrame - seg.startFrame + 1) / task.chunkSize);
     for (let i = 0; i < chunks; i++) {
-      const r = await fetch(`${emulator!.url}/api/jobs/${job.id}/data?type=chunk&index=${i}&quality=compressed`, { headers: { authorization: `Bearer ${TOKEN}` } });
+      const r = await fetch(`${emulator!.url}/api/jobs/${job.id}/data?type=chunk&index=${i}&quality=compressed`, {
+        headers: { authorization: `Bearer ${TOKEN}` },
+      });
       await r.arrayBuffer();
       statuses.push(r.status);
     }
@@ -59,7 +61,9 @@ describe('run --vault', () => {
     await prepareDemoShare(share);
     const clock = new ManualClock();
     emulator = await startEmulator({ ...demoDeployment(share), buildTimeMs: 1, clock });
-    running = await startService(['--state-dir', join(dir, 'state'), '--share-dir', share, '--vault', vault, '--warm-completed'], env(), { guard: { rootCheckIntervalMs: 200 } });
+    running = await startService(['--state-dir', join(dir, 'state'), '--share-dir', share, '--vault', vault, '--warm-completed'], env(), {
+      guard: { rootCheckIntervalMs: 200 },
+    });
     const frame = join(share, 'images/image_1.jpg');
     const bytes = readFileSync(frame);
     await waitFor('vault built', () => existsSync(join(vault, 'images/image_1.jpg')) && statSync(frame).nlink === 2);
@@ -69,7 +73,12 @@ describe('run --vault', () => {
 
     rmSync(frame);
     await waitFor('missing alert', async () => (await running!.metric('cvat_warden_share_files_missing')) === 1, { timeoutMs: 5_000 });
-    await waitFor('recoverable said', () => /images\/image_1\.jpg.*recoverable from the vault|recoverable from the vault.*images\/image_1\.jpg/.test(running!.logs()) || /"recoverable":true/.test(running!.logs()));
+    await waitFor(
+      'recoverable said',
+      () =>
+        /images\/image_1\.jpg.*recoverable from the vault|recoverable from the vault.*images\/image_1\.jpg/.test(running!.logs()) ||
+        /"recoverable":true/.test(running!.logs()),
+    );
     clock.advance(25 * 3_600_000);
     expect(await chunkStatuses(1)).toContain(500);
 
@@ -87,7 +96,11 @@ describe('run --vault', () => {
     const vault = join(share, '.cvat-warden-vault');
     await prepareDemoShare(share);
     emulator = await startEmulator({ ...demoDeployment(share), buildTimeMs: 1 });
-    running = await startService(['--state-dir', join(dir, 'state'), '--share-dir', share, '--vault', vault, '--auto-restore', '--poll-interval', '200ms'], env(), { guard: { rootCheckIntervalMs: 200 } });
+    running = await startService(
+      ['--state-dir', join(dir, 'state'), '--share-dir', share, '--vault', vault, '--auto-restore', '--poll-interval', '200ms'],
+      env(),
+      { guard: { rootCheckIntervalMs: 200 } },
+    );
     await waitFor('vault built', () => existsSync(join(vault, 'videos/video_1.mp4')) && existsSync(join(vault, 'images/image_2.jpg')));
     await waitFor('guard ready', async () => ((await running!.metric('cvat_warden_share_files_expected')) ?? 0) > 0);
     const file = join(share, 'images/image_2.jpg');
@@ -99,7 +112,9 @@ describe('run --vault', () => {
     expect(await running.metric('cvat_warden_restored_files_total{outcome="restored",trigger="auto"}')).toBe(1);
 
     emulator.removeTask(3);
-    await waitFor('video link pruned', () => !existsSync(join(vault, 'videos/video_1.mp4')) && !existsSync(join(vault, '.vault-meta/tasks/3.jsonl')), { timeoutMs: 10_000 });
+    await waitFor('video link pruned', () => !existsSync(join(vault, 'videos/video_1.mp4')) && !existsSync(join(vault, '.vault-meta/tasks/3.jsonl')), {
+      timeoutMs: 10_000,
+    });
     expect(statSync(join(share, 'videos/video_1.mp4')).nlink).toBe(1);
     expect(existsSync(join(vault, 'images/image_2.jpg'))).toBe(true);
   });
@@ -129,7 +144,11 @@ describe('run --vault', () => {
     const share = join(dir, 'share');
     await prepareDemoShare(share);
     emulator = await startEmulator({ ...demoDeployment(share), buildTimeMs: 1, backupExportTimeMs: 5 });
-    running = await startService(['--state-dir', join(dir, 'state'), '--share-dir', share, '--backup-dir', join(dir, 'backups'), '--poll-interval', '200ms'], env(), { guard: { rootCheckIntervalMs: 200 } });
+    running = await startService(
+      ['--state-dir', join(dir, 'state'), '--share-dir', share, '--backup-dir', join(dir, 'backups'), '--poll-interval', '200ms'],
+      env(),
+      { guard: { rootCheckIntervalMs: 200 } },
+    );
     await waitFor('4 share tasks backed up', async () => (await running!.metric('cvat_warden_backups_total{outcome="done"}')) === 4, { timeoutMs: 20_000 });
     expect(await running.metric('cvat_warden_share_tasks_without_backup')).toBe(0);
     expect(await running.metric('cvat_warden_share_tasks_backed_up')).toBe(4);
@@ -138,9 +157,13 @@ describe('run --vault', () => {
 
     rmSync(join(share, 'images/image_0.jpg'));
     emulator.updateJob(emulator.deployment.tasks.get(1)!.jobs[0]!.id, { state: 'in progress' });
-    await waitFor('failed backup named the file', async () => (await running!.metric('cvat_warden_backups_total{outcome="missing_file"}')) === 1, { timeoutMs: 20_000 });
+    await waitFor('failed backup named the file', async () => (await running!.metric('cvat_warden_backups_total{outcome="missing_file"}')) === 1, {
+      timeoutMs: 20_000,
+    });
     expect(running.logs()).toMatch(/share file images\/image_0\.jpg is missing/);
-    const status = (await (await fetch(`${running.url}/status`)).json()) as { protection: { backups: { failures: Array<{ taskId: number; missingFile: string }> } } };
+    const status = (await (await fetch(`${running.url}/status`)).json()) as {
+      protection: { backups: { failures: Array<{ taskId: number; missingFile: string }> } };
+    };
     expect(status.protection.backups.failures).toEqual([expect.objectContaining({ taskId: 1, missingFile: 'images/image_0.jpg' })]);
     expect(await running.metric('cvat_warden_share_tasks_backed_up')).toBe(3);
     for (const text of [running.logs(), await running.metricsText(), JSON.stringify(status)]) expect(text).not.toContain(TOKEN);

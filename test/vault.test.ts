@@ -32,7 +32,14 @@ function share(files: Record<string, string>): string {
 }
 
 function task(taskId: number, names: string[]): GuardTask {
-  return { taskId, storage: 'share', isVideo: false, dimension: '2d', meta: meta(names.map((name) => ({ name }))), jobs: [job(taskId * 10, 0, names.length - 1)] };
+  return {
+    taskId,
+    storage: 'share',
+    isVideo: false,
+    dimension: '2d',
+    meta: meta(names.map((name) => ({ name }))),
+    jobs: [job(taskId * 10, 0, names.length - 1)],
+  };
 }
 
 const FILES = { 'a/1.jpg': 'one', 'a/2.jpg': 'two', 'b/c/3.jpg': 'three', 'b/c/4.jpg': 'four' };
@@ -147,8 +154,17 @@ describe('vault', () => {
     try {
       const attempt = mounted
         ? Vault.open({ shareDir, vaultDir: path.join(mnt, 'vault'), mode: 'link', logger })
-        : Vault.open({ shareDir, vaultDir: path.join(tmp.path, 'vault'), mode: 'link', logger, fs: { link: async () => Promise.reject(Object.assign(new Error('EXDEV'), { code: 'EXDEV' })) } });
-      const error = await attempt.then(() => undefined, (e: unknown) => e);
+        : Vault.open({
+            shareDir,
+            vaultDir: path.join(tmp.path, 'vault'),
+            mode: 'link',
+            logger,
+            fs: { link: async () => Promise.reject(Object.assign(new Error('EXDEV'), { code: 'EXDEV' })) },
+          });
+      const error = await attempt.then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(error).toBeInstanceOf(ConfigError);
       expect((error as ConfigError).problems[0]).toMatch(mounted ? /another filesystem/ : /EXDEV/);
       expect((error as ConfigError).problems[0]).toContain(path.join(shareDir, '.cvat-warden-vault'));
@@ -156,7 +172,13 @@ describe('vault', () => {
       if (mounted) execFileSync('umount', [mnt]);
     }
     // A bind mount of the same filesystem keeps st_dev but still fails with EXDEV: injected.
-    const injected = await Vault.open({ shareDir, vaultDir: path.join(shareDir, 'v2'), mode: 'link', logger, fs: { link: async () => Promise.reject(Object.assign(new Error('EXDEV'), { code: 'EXDEV' })) } }).catch((e: unknown) => e);
+    const injected = await Vault.open({
+      shareDir,
+      vaultDir: path.join(shareDir, 'v2'),
+      mode: 'link',
+      logger,
+      fs: { link: async () => Promise.reject(Object.assign(new Error('EXDEV'), { code: 'EXDEV' })) },
+    }).catch((e: unknown) => e);
     expect((injected as ConfigError).problems[0]).toMatch(/another mount than the share/);
     expect(readdirSync(shareDir).filter((n) => n.startsWith('.cvat-warden-probe'))).toEqual([]);
   });

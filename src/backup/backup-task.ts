@@ -48,13 +48,35 @@ export async function backupTask(deps: BackupTaskDeps, task: GuardTask, taskUpda
   try {
     const { bytes } = await exportTaskBackup(deps.client, deps.features, task.taskId, tmp, deps.exportOptions ?? {});
     const verdict = await verifyBackup(tmp, expectedMediaEntries(mediaNamesOf(task), task.isVideo));
-    if (!verdict.ok) return { ...base, outcome: 'invalid', message: `backup of task ${task.taskId} rejected: ${verdict.problem ?? 'failed verification'}; the older backup is kept`, ...(await older()) };
-    const backup = await deps.store.commit(tmp, { taskId: task.taskId, at: (deps.now ?? Date.now)(), bytes, mediaFiles: verdict.mediaFiles, taskUpdatedDate }, deps.keep);
-    return { ...base, outcome: 'done', message: `task ${task.taskId}: verified backup with ${verdict.mediaFiles} media file(s), ${bytes} bytes`, backup, newestGood: backup };
+    if (!verdict.ok)
+      return {
+        ...base,
+        outcome: 'invalid',
+        message: `backup of task ${task.taskId} rejected: ${verdict.problem ?? 'failed verification'}; the older backup is kept`,
+        ...(await older()),
+      };
+    const backup = await deps.store.commit(
+      tmp,
+      { taskId: task.taskId, at: (deps.now ?? Date.now)(), bytes, mediaFiles: verdict.mediaFiles, taskUpdatedDate },
+      deps.keep,
+    );
+    return {
+      ...base,
+      outcome: 'done',
+      message: `task ${task.taskId}: verified backup with ${verdict.mediaFiles} media file(s), ${bytes} bytes`,
+      backup,
+      newestGood: backup,
+    };
   } catch (error) {
     if (error instanceof WardenError && error.code !== 'CVAT_HTTP' && error.code !== 'CVAT_BAD_RESPONSE') throw error;
     if (error instanceof BackupExportError && error.kind === 'missing_file') {
-      return { ...base, outcome: 'missing_file', message: error.message, ...(error.missingFile !== undefined ? { missingFile: error.missingFile } : {}), ...(await older()) };
+      return {
+        ...base,
+        outcome: 'missing_file',
+        message: error.message,
+        ...(error.missingFile !== undefined ? { missingFile: error.missingFile } : {}),
+        ...(await older()),
+      };
     }
     return { ...base, outcome: 'failed', message: `backup of task ${task.taskId} failed: ${describeError(error)}`, ...(await older()) };
   } finally {

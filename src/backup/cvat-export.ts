@@ -50,8 +50,8 @@ const SHARE_ROOT = '/home/django/share/';
 /** The file a FileNotFoundError names, relative to CVAT's share root when it lies there. */
 export function missingFileOf(message: string): string | undefined {
   const match = /(?:FileNotFoundError|No such file or directory)[^']*'([^']+)'/.exec(message);
-  if (!match) return undefined;
-  const file = match[1]!;
+  const file = match?.[1];
+  if (file === undefined) return undefined;
   return file.startsWith(SHARE_ROOT) ? file.slice(SHARE_ROOT.length) : file;
 }
 
@@ -70,7 +70,11 @@ async function readJson(client: CvatClient, path: string, method: 'GET' | 'POST'
   } catch {
     // Kept as text for the error message.
   }
-  if (response.status === 401 || response.status === 403) throw new WardenError(response.status === 401 ? 'CVAT_AUTH_REFUSED' : 'CVAT_FORBIDDEN', `CVAT answered ${response.status} for ${path}: the account may not back this task up`);
+  if (response.status === 401 || response.status === 403)
+    throw new WardenError(
+      response.status === 401 ? 'CVAT_AUTH_REFUSED' : 'CVAT_FORBIDDEN',
+      `CVAT answered ${response.status} for ${path}: the account may not back this task up`,
+    );
   return { status: response.status, body };
 }
 
@@ -79,17 +83,30 @@ const field = (value: unknown, key: string): unknown => (value && typeof value =
 /** Runs one export to its end and streams the zip to `dest`. */
 export function requireBackupSupport(features: CvatFeatures): void {
   if (!supportsBackupExport(features)) {
-    throw new WardenError('CVAT_UNSUPPORTED_VERSION', `CVAT ${features.version.raw} is too old for task backups: cvat-warden supports CVAT's requests API (POST /api/tasks/{id}/backup/export, GET /api/requests/{id}), CVAT ${BACKUP_MIN_VERSION} or later`);
+    throw new WardenError(
+      'CVAT_UNSUPPORTED_VERSION',
+      `CVAT ${features.version.raw} is too old for task backups: cvat-warden supports CVAT's requests API (POST /api/tasks/{id}/backup/export, GET /api/requests/{id}), CVAT ${BACKUP_MIN_VERSION} or later`,
+    );
   }
 }
 
-export async function exportTaskBackup(client: CvatClient, features: CvatFeatures, taskId: number, dest: string, o: ExportOptions = {}): Promise<{ bytes: number; requestId: string }> {
+export async function exportTaskBackup(
+  client: CvatClient,
+  features: CvatFeatures,
+  taskId: number,
+  dest: string,
+  o: ExportOptions = {},
+): Promise<{ bytes: number; requestId: string }> {
   requireBackupSupport(features);
   const signal = o.signal;
   const started = await readJson(client, `/api/tasks/${taskId}/backup/export`, 'POST', signal);
   const rqId = field(started.body, 'rq_id');
   if ((started.status !== 202 && started.status !== 409) || typeof rqId !== 'string' || rqId.length > 1024) {
-    throw new CvatHttpError(started.status, `/api/tasks/${taskId}/backup/export`, String(typeof started.body === 'string' ? started.body : JSON.stringify(started.body)).slice(0, 200));
+    throw new CvatHttpError(
+      started.status,
+      `/api/tasks/${taskId}/backup/export`,
+      (typeof started.body === 'string' ? started.body : JSON.stringify(started.body)).slice(0, 200),
+    );
   }
   const deadline = Date.now() + (o.timeoutMs ?? 2 * 3_600_000);
   let resultUrl: string | undefined;
@@ -106,12 +123,15 @@ export async function exportTaskBackup(client: CvatClient, features: CvatFeature
       break;
     }
     if (status === 'failed') {
-      const message = String(field(polled.body, 'message') ?? '').slice(0, 2000);
+      const raw = field(polled.body, 'message');
+      const message = typeof raw === 'string' ? raw.slice(0, 2000) : '';
       const missing = missingFileOf(message);
-      if (missing !== undefined) throw new BackupExportError('missing_file', `CVAT could not back up task ${taskId}: share file ${missing} is missing`, missing);
+      if (missing !== undefined)
+        throw new BackupExportError('missing_file', `CVAT could not back up task ${taskId}: share file ${missing} is missing`, missing);
       throw new BackupExportError('failed', `CVAT's backup export of task ${taskId} failed: ${message || 'no message'}`);
     }
-    if (Date.now() > deadline) throw new BackupExportError('failed', `CVAT's backup export of task ${taskId} did not finish in time (status ${String(status)})`);
+    if (Date.now() > deadline)
+      throw new BackupExportError('failed', `CVAT's backup export of task ${taskId} did not finish in time (status ${String(status)})`);
     await sleep(pause, undefined, signal ? { signal } : undefined);
     pause = Math.min(pause * 2, o.pollIntervalMs ?? 2000);
   }

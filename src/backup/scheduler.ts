@@ -111,15 +111,26 @@ export class BackupScheduler {
         this.#wake = undefined;
         continue;
       }
-      await this.#backUp(state, signal);
+      if (this.#features) await this.#backUp(state, this.#features, signal);
     }
   }
 
-  async #backUp(state: TaskState, signal: AbortSignal): Promise<void> {
+  async #backUp(state: TaskState, features: CvatFeatures, signal: AbortSignal): Promise<void> {
     const updatedDate = state.updatedDate;
     let result: BackupResult;
     try {
-      result = await backupTask({ client: this.#o.client, features: this.#features!, store: this.store, keep: this.#o.keep, exportOptions: { ...this.#o.exportOptions, signal }, ...(this.#o.now ? { now: this.#o.now } : {}) }, state.task, updatedDate);
+      result = await backupTask(
+        {
+          client: this.#o.client,
+          features,
+          store: this.store,
+          keep: this.#o.keep,
+          exportOptions: { ...this.#o.exportOptions, signal },
+          ...(this.#o.now ? { now: this.#o.now } : {}),
+        },
+        state.task,
+        updatedDate,
+      );
     } catch (error) {
       if (signal.aborted) return;
       result = { taskId: state.task.taskId, outcome: 'failed', message: `backup of task ${state.task.taskId} failed: ${describeError(error)}` };
@@ -127,14 +138,17 @@ export class BackupScheduler {
     }
     state.last = result;
     this.#o.metrics.backups.inc({ outcome: result.outcome });
-    if (result.outcome === 'done') {
+    if (result.outcome === 'done' && result.backup) {
       state.backedUpAt = updatedDate;
-      state.newestGoodMs = result.backup!.at;
+      state.newestGoodMs = result.backup.at;
       this.#failedAt.delete(state.task.taskId);
-      this.#o.logger.info({ taskId: state.task.taskId, file: result.backup!.file, bytes: result.backup!.bytes }, result.message);
+      this.#o.logger.info({ taskId: state.task.taskId, file: result.backup.file, bytes: result.backup.bytes }, result.message);
     } else {
       this.#failedAt.set(state.task.taskId, (this.#o.now ?? Date.now)());
-      this.#o.logger.error({ taskId: state.task.taskId, outcome: result.outcome, missingFile: result.missingFile ?? null, newestGood: result.newestGood?.file ?? null }, result.message);
+      this.#o.logger.error(
+        { taskId: state.task.taskId, outcome: result.outcome, missingFile: result.missingFile ?? null, newestGood: result.newestGood?.file ?? null },
+        result.message,
+      );
     }
     this.#publish();
   }
@@ -171,8 +185,17 @@ export class BackupScheduler {
       dir: this.store.dir,
       keep: this.#o.keep,
       shareTasks: tasks.length,
-      withoutGoodBackup: tasks.filter((s) => s.newestGoodMs === null).map((s) => s.task.taskId).slice(0, 200),
-      failures: tasks.filter((s) => s.last && s.last.outcome !== 'done').map((s) => ({ taskId: s.task.taskId, outcome: s.last!.outcome, message: s.last!.message, missingFile: s.last!.missingFile ?? null })).slice(0, 200),
+      withoutGoodBackup: tasks
+        .filter((s) => s.newestGoodMs === null)
+        .map((s) => s.task.taskId)
+        .slice(0, 200),
+      failures: tasks
+        .flatMap((s) =>
+          s.last && s.last.outcome !== 'done'
+            ? [{ taskId: s.task.taskId, outcome: s.last.outcome, message: s.last.message, missingFile: s.last.missingFile ?? null }]
+            : [],
+        )
+        .slice(0, 200),
     };
   }
 

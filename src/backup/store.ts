@@ -48,7 +48,13 @@ export class BackupStore {
     const dir = this.taskDir(info.taskId);
     await fs.mkdir(dir, { recursive: true });
     let at = info.at;
-    while (await fs.stat(path.join(dir, `${stampOf(at)}.zip`)).then(() => true, () => false)) at++;
+    while (
+      await fs.stat(path.join(dir, `${stampOf(at)}.zip`)).then(
+        () => true,
+        () => false,
+      )
+    )
+      at++;
     const file = path.join(dir, `${stampOf(at)}.zip`);
     const record: StoredBackup = { ...info, at, file };
     const sidecar = file.replace(/\.zip$/, '.json');
@@ -93,6 +99,9 @@ export class BackupStore {
   /** Task ids that have at least one stored backup. */
   async taskIds(): Promise<number[]> {
     const names = await fs.readdir(this.dir).catch(() => [] as string[]);
-    return names.map((n) => /^task-(\d+)$/.exec(n)?.[1]).filter((x): x is string => x !== undefined).map(Number);
+    return names
+      .map((n) => /^task-(\d+)$/.exec(n)?.[1])
+      .filter((x): x is string => x !== undefined)
+      .map(Number);
   }
 }

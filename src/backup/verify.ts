@@ -28,13 +28,21 @@ export function expectedMediaEntries(frameNames: readonly string[], isVideo: boo
 }
 
 function open(file: string): Promise<yauzl.ZipFile> {
-  return new Promise((resolve, reject) => yauzl.open(file, { lazyEntries: true, autoClose: false, strictFileNames: true, validateEntrySizes: true }, (err, zip) => (err ? reject(err) : resolve(zip))));
+  return new Promise((resolve, reject) =>
+    yauzl.open(file, { lazyEntries: true, autoClose: false, strictFileNames: true, validateEntrySizes: true }, (err, zip) => {
+      if (err) reject(err);
+      else resolve(zip);
+    }),
+  );
 }
 
 function readEntry(zip: yauzl.ZipFile, entry: yauzl.Entry, keep: boolean): Promise<{ crc: number; data?: Buffer }> {
   return new Promise((resolve, reject) => {
     zip.openReadStream(entry, (err, stream) => {
-      if (err) return reject(err);
+      if (err) {
+        reject(err);
+        return;
+      }
       let crc = 0;
       const chunks: Buffer[] = [];
       stream.on('data', (chunk: Buffer) => {
@@ -59,18 +67,28 @@ export async function verifyBackup(file: string, expected: readonly string[], li
   const seen = new Set<string>();
   let taskJson: unknown;
   try {
-    if (zip.entryCount > maxEntries) return { ...verdict, problem: `the zip has ${zip.entryCount} entries, more than a backup of this task can hold (${maxEntries})` };
+    if (zip.entryCount > maxEntries)
+      return { ...verdict, problem: `the zip has ${zip.entryCount} entries, more than a backup of this task can hold (${maxEntries})` };
     await new Promise<void>((resolve, reject) => {
       zip.on('error', reject);
       zip.on('end', resolve);
       zip.on('entry', (entry: yauzl.Entry) => {
         verdict.entries++;
         const isDir = entry.fileName.endsWith('/');
-        if (isDir) return zip.readEntry();
+        if (isDir) {
+          zip.readEntry();
+          return;
+        }
         const isTaskJson = entry.fileName === 'task.json';
-        if (isTaskJson && entry.uncompressedSize > 64 * 1024 * 1024) return reject(new Error('task.json is implausibly large'));
+        if (isTaskJson && entry.uncompressedSize > 64 * 1024 * 1024) {
+          reject(new Error('task.json is implausibly large'));
+          return;
+        }
         readEntry(zip, entry, isTaskJson).then(({ crc, data }) => {
-          if (crc !== entry.crc32) return reject(new Error(`${entry.fileName}: CRC mismatch (damaged download)`));
+          if (crc !== entry.crc32) {
+            reject(new Error(`${entry.fileName}: CRC mismatch (damaged download)`));
+            return;
+          }
           seen.add(entry.fileName);
           if (data) taskJson = JSON.parse(data.toString('utf8'));
           zip.readEntry();
@@ -84,7 +102,8 @@ export async function verifyBackup(file: string, expected: readonly string[], li
     zip.close();
   }
   if (taskJson === undefined) return { ...verdict, problem: 'task.json is missing: not a CVAT task backup' };
-  if (!taskJson || typeof taskJson !== 'object' || !('data' in taskJson)) return { ...verdict, problem: 'task.json has no data section: not a CVAT task backup' };
+  if (!taskJson || typeof taskJson !== 'object' || !('data' in taskJson))
+    return { ...verdict, problem: 'task.json has no data section: not a CVAT task backup' };
   let missing = 0;
   for (const name of expected) {
     if (seen.has(name)) verdict.mediaFiles++;

@@ -13,11 +13,16 @@ import { requireShareDir } from './shared.js';
 
 export async function runRestore(config: CommandConfig, context: CommandContext): Promise<number> {
   const shareDir = requireShareDir(config.shareDir);
-  const vaultDir = config.protection.vaultDir!;
+  const vaultDir = config.protection.vaultDir;
+  if (!vaultDir) throw new ConfigError(['vault directory is missing: set --vault DIR or CVAT_WARDEN_VAULT']);
   if (!existsSync(new VaultLayout(vaultDir).metaDir)) {
     throw new ConfigError([`${vaultDir} is not a vault (no .vault-meta inside): pass the directory given to \`run --vault\``]);
   }
-  const select: RestoreSelection = config.scope.all ? { all: true } : config.scope.taskIds.length ? { taskIds: config.scope.taskIds } : { paths: config.protection.restorePaths };
+  const select: RestoreSelection = config.scope.all
+    ? { all: true }
+    : config.scope.taskIds.length
+      ? { taskIds: config.scope.taskIds }
+      : { paths: config.protection.restorePaths };
   const report = await restoreFromVault({ shareDir, vaultDir, select, dryRun: config.dryRun });
   if (!report.dryRun) {
     context.metrics.restores.inc({ outcome: 'restored', trigger: 'command' }, report.restored.length);

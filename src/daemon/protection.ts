@@ -45,9 +45,19 @@ export class Protection {
   static async start(d: ProtectionDeps): Promise<Protection | undefined> {
     const p = d.config.protection;
     if (!p.vaultDir && !p.backupDir) return undefined;
-    const vault = p.vaultDir && d.config.shareDir ? await Vault.open({ shareDir: d.config.shareDir, vaultDir: p.vaultDir, mode: p.vaultMode, logger: d.logger, metrics: d.metrics }) : undefined;
+    const vault =
+      p.vaultDir && d.config.shareDir
+        ? await Vault.open({ shareDir: d.config.shareDir, vaultDir: p.vaultDir, mode: p.vaultMode, logger: d.logger, metrics: d.metrics })
+        : undefined;
     const backups = p.backupDir
-      ? new BackupScheduler({ client: d.client, dir: p.backupDir, keep: p.backupKeep, logger: d.logger, metrics: d.metrics, ...(d.backupRetryAfterMs !== undefined ? { retryAfterMs: d.backupRetryAfterMs } : {}) })
+      ? new BackupScheduler({
+          client: d.client,
+          dir: p.backupDir,
+          keep: p.backupKeep,
+          logger: d.logger,
+          metrics: d.metrics,
+          ...(d.backupRetryAfterMs !== undefined ? { retryAfterMs: d.backupRetryAfterMs } : {}),
+        })
       : undefined;
     const protection = new Protection(d, vault, backups);
     backups?.start();
@@ -66,24 +76,36 @@ export class Protection {
 
   attachGuard(guard: ShareGuard): void {
     if (!this.vault) return;
-    const onGone = (alert: FileAlert) => void this.#onGone(alert).catch((error: unknown) => this.#logger.error({ err: describeError(error) }, 'vault reaction to a share alert failed'));
+    const vault = this.vault;
+    const onGone = (alert: FileAlert) =>
+      void this.#onGone(vault, alert).catch((error: unknown) => this.#logger.error({ err: describeError(error) }, 'vault reaction to a share alert failed'));
     guard.on('deleted', onGone);
     guard.on('moved', onGone);
   }
 
-  async #onGone(alert: FileAlert): Promise<void> {
-    const vault = this.vault!;
+  async #onGone(vault: Vault, alert: FileAlert): Promise<void> {
+    const shareDir = this.#d.config.shareDir ?? '';
     const recoverable = await vault.holds(alert.path);
-    const restoreHint = `cvat-warden restore --share-dir ${this.#d.config.shareDir} --vault ${vault.layout.root} --path ${alert.path}`;
+    const restoreHint = `cvat-warden restore --share-dir ${shareDir} --vault ${vault.layout.root} --path ${alert.path}`;
     if (!this.#d.config.protection.autoRestore || !recoverable) {
-      this.#logger.warn({ path: alert.path, kind: alert.kind, tasks: alert.taskIds, recoverable }, recoverable ? `share file ${alert.kind}: recoverable from the vault (${restoreHint})` : `share file ${alert.kind}: NOT in the vault, not recoverable from it`);
+      this.#logger.warn(
+        { path: alert.path, kind: alert.kind, tasks: alert.taskIds, recoverable },
+        recoverable
+          ? `share file ${alert.kind}: recoverable from the vault (${restoreHint})`
+          : `share file ${alert.kind}: NOT in the vault, not recoverable from it`,
+      );
       void vault.measure().catch(() => undefined);
       return;
     }
-    const report = await restoreFromVault({ shareDir: this.#d.config.shareDir!, vaultDir: vault.layout.root, select: { paths: [alert.path] }, mode: vault.mode });
+    const report = await restoreFromVault({ shareDir, vaultDir: vault.layout.root, select: { paths: [alert.path] }, mode: vault.mode });
     for (const outcome of ['restored', 'unrecoverable', 'skipped'] as const) this.#d.metrics.restores.inc({ outcome, trigger: 'auto' }, report[outcome].length);
-    if (report.restored.length) this.#logger.warn({ path: alert.path, kind: alert.kind, tasks: alert.taskIds }, 'auto-restore: share file put back from the vault');
-    else this.#logger.error({ path: alert.path, reasons: [...report.unrecoverable, ...report.skipped].map((e) => e.reason) }, 'auto-restore: could not put the share file back');
+    if (report.restored.length)
+      this.#logger.warn({ path: alert.path, kind: alert.kind, tasks: alert.taskIds }, 'auto-restore: share file put back from the vault');
+    else
+      this.#logger.error(
+        { path: alert.path, reasons: [...report.unrecoverable, ...report.skipped].map((e) => e.reason) },
+        'auto-restore: could not put the share file back',
+      );
   }
 
   /** Every task discovery reads (new or changed). */

@@ -65,7 +65,7 @@ export class BackupService {
   }
 
   /** Handles the backup and request routes; false for any other path. */
-  async handle(req: IncomingMessage, res: ServerResponse, path: string, query: URLSearchParams, base: string): Promise<boolean> {
+  handle(req: IncomingMessage, res: ServerResponse, path: string, query: URLSearchParams, base: string): boolean {
     const method = req.method ?? 'GET';
     const exportMatch = ROUTES.export.exec(path);
     const downloadMatch = ROUTES.download.exec(path);
@@ -75,17 +75,19 @@ export class BackupService {
     const user = this.#o.users.authenticate(req);
     if (requestMatch) {
       if (method !== 'GET') throw new HttpError(405, { detail: `Method "${method}" not allowed.` });
-      const job = this.jobs.get(decodeURIComponent(requestMatch[1]!));
+      const job = this.jobs.get(decodeURIComponent(requestMatch[1] ?? ''));
       if (!job || (!user.isAdmin && job.owner.id !== user.id)) throw notFound();
       sendJson(req, res, 200, this.requestJson(job, base));
       return true;
     }
-    const task = this.#o.deployment.tasks.get(Number((exportMatch ?? downloadMatch ?? legacyMatch)![1]));
+    const task = this.#o.deployment.tasks.get(Number((exportMatch ?? downloadMatch ?? legacyMatch)?.[1]));
     if (!task) throw notFound();
     if (!canViewTask(user, task)) throw forbidden();
     if (legacyMatch) {
       // 2.32+: the GET flow is gone (cvat#9075); views.py answers 410 pointing at backup/export.
-      throw new HttpError(410, { detail: 'This endpoint is no longer supported. Use POST /api/tasks/{id}/backup/export and GET /api/requests/{rq_id} instead.' });
+      throw new HttpError(410, {
+        detail: 'This endpoint is no longer supported. Use POST /api/tasks/{id}/backup/export and GET /api/requests/{rq_id} instead.',
+      });
     }
     if (exportMatch) {
       if (method !== 'POST') throw new HttpError(405, { detail: `Method "${method}" not allowed.` });
@@ -96,7 +98,17 @@ export class BackupService {
         sendJson(req, res, 409, { rq_id: id });
         return true;
       }
-      const job: BackupJob = { id, taskId: task.id, owner: { id: user.id, username: user.username }, status: 'queued', message: '', createdMs: this.#o.clock.now(), startedMs: null, finishedMs: null, zip: null };
+      const job: BackupJob = {
+        id,
+        taskId: task.id,
+        owner: { id: user.id, username: user.username },
+        status: 'queued',
+        message: '',
+        createdMs: this.#o.clock.now(),
+        startedMs: null,
+        finishedMs: null,
+        zip: null,
+      };
       this.jobs.set(id, job);
       this.#queue = this.#queue.then(() => this.#run(job, task));
       sendJson(req, res, 202, { rq_id: id });
@@ -120,7 +132,17 @@ export class BackupService {
       id: job.id,
       status: job.status,
       message: job.message,
-      operation: { type: 'export:backup', target: 'task', project_id: task?.projectId ?? null, task_id: job.taskId, job_id: null, org_id: task?.organization?.id ?? null, format: null, function_id: null, lightweight: false },
+      operation: {
+        type: 'export:backup',
+        target: 'task',
+        project_id: task?.projectId ?? null,
+        task_id: job.taskId,
+        job_id: null,
+        org_id: task?.organization?.id ?? null,
+        format: null,
+        function_id: null,
+        lightweight: false,
+      },
       progress: job.status === 'finished' ? 1 : job.status === 'started' ? 0.5 : null,
       created_date: cvatDate(job.createdMs),
       started_date: job.startedMs === null ? null : cvatDate(job.startedMs),
@@ -169,7 +191,11 @@ export class BackupService {
       } else bytes = localFrame(task, name);
       zip.addBuffer(bytes, `data/${name.replace(/^\/+/, '')}`, { mtime: new Date(this.#o.clock.now()) });
     }
-    const manifest = [JSON.stringify({ version: '1.1' }), JSON.stringify({ type: task.video ? 'video' : 'images' }), ...names.map((name) => JSON.stringify({ name: name.replace(/\.[^./]+$/, ''), extension: name.slice(name.lastIndexOf('.')) }))];
+    const manifest = [
+      JSON.stringify({ version: '1.1' }),
+      JSON.stringify({ type: task.video ? 'video' : 'images' }),
+      ...names.map((name) => JSON.stringify({ name: name.replace(/\.[^./]+$/, ''), extension: name.slice(name.lastIndexOf('.')) })),
+    ];
     zip.addBuffer(Buffer.from(`${manifest.join('\n')}\n`), 'data/manifest.jsonl');
     const jobs = task.jobs.map((j) => {
       const seg = this.#o.deployment.segments.get(j.segmentId);
@@ -182,7 +208,15 @@ export class BackupService {
       subset: task.subset,
       labels: [],
       version: '1.0',
-      data: { chunk_size: task.chunkSize, image_quality: task.imageQuality, start_frame: task.geometry.start, stop_frame: task.geometry.stop, storage_method: 'cache', chunk_type: task.video ? 'video' : 'imageset', storage: 'local' },
+      data: {
+        chunk_size: task.chunkSize,
+        image_quality: task.imageQuality,
+        start_frame: task.geometry.start,
+        stop_frame: task.geometry.stop,
+        storage_method: 'cache',
+        chunk_type: task.video ? 'video' : 'imageset',
+        storage: 'local',
+      },
       jobs,
     };
     zip.addBuffer(Buffer.from(JSON.stringify(taskJson)), 'task.json');

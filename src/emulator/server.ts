@@ -180,7 +180,7 @@ async function route(deps: ServerDeps, req: IncomingMessage, res: ServerResponse
   const method = req.method ?? 'GET';
   const isRead = method === 'GET' || method === 'HEAD';
   if (r.kind === 'control') return control(deps, req, res, r.path);
-  if (r.kind === 'other' && deps.backups && (await deps.backups.handle(req, res, r.path, r.query, r.base))) return;
+  if (r.kind === 'other' && deps.backups && deps.backups.handle(req, res, r.path, r.query, r.base)) return;
   if (r.kind === 'other') throw notFound();
   const ser: SerializeContext = { ...deps.serialize, base: r.base };
   if (r.kind === 'login') {

@@ -120,6 +120,10 @@ export class VaultLayout {
 
   async manifestTaskIds(): Promise<number[]> {
     const names = await fs.readdir(this.tasksDir).catch(() => [] as string[]);
-    return names.map((n) => /^(\d+)\.jsonl$/.exec(n)?.[1]).filter((id): id is string => id !== undefined).map(Number).sort((a, b) => a - b);
+    return names
+      .map((n) => /^(\d+)\.jsonl$/.exec(n)?.[1])
+      .filter((id): id is string => id !== undefined)
+      .map(Number)
+      .sort((a, b) => a - b);
   }
 }

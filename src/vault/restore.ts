@@ -70,7 +70,8 @@ async function selectPaths(layout: VaultLayout, select: RestoreSelection, report
   if ('paths' in select) {
     for (const raw of select.paths) {
       const verdict = checkName(raw.replace(/^\/+/, ''));
-      if (!verdict.ok || VaultLayout.reserved(verdict.rel)) report.skipped.push({ path: raw, reason: `not a safe share-relative path (${verdict.ok ? 'reserved' : verdict.reason})` });
+      if (!verdict.ok || VaultLayout.reserved(verdict.rel))
+        report.skipped.push({ path: raw, reason: `not a safe share-relative path (${verdict.ok ? 'reserved' : verdict.reason})` });
       else rels.add(verdict.rel);
     }
     return [...rels];
@@ -102,8 +103,10 @@ export async function restoreFromVault(o: RestoreOptions): Promise<RestoreReport
     const held = `${layout.root}/${rel}`;
     const [kept, present] = await Promise.all([fs.stat(held).catch(() => null), fs.stat(original).catch(() => null)]);
     if (present) {
-      if (kept && ((present.ino === kept.ino && present.dev === kept.dev) || (present.size === kept.size && (await sameContent(original, held))))) report.alreadyInPlace++;
-      else if (kept) report.skipped.push({ path: rel, reason: 'another file with different content is in place: not overwritten (move it away to restore the vault copy)' });
+      if (kept && ((present.ino === kept.ino && present.dev === kept.dev) || (present.size === kept.size && (await sameContent(original, held)))))
+        report.alreadyInPlace++;
+      else if (kept)
+        report.skipped.push({ path: rel, reason: 'another file with different content is in place: not overwritten (move it away to restore the vault copy)' });
       else report.alreadyInPlace++;
       return;
     }
@@ -139,7 +142,7 @@ export async function restoreFromVault(o: RestoreOptions): Promise<RestoreReport
 
   let next = 0;
   const worker = async () => {
-    while (next < rels.length) await restoreOne(rels[next++]!);
+    for (let rel = rels[next++]; rel !== undefined; rel = rels[next++]) await restoreOne(rel);
   };
   await Promise.all(Array.from({ length: Math.min(o.concurrency ?? 16, rels.length) }, worker));
   for (const list of [report.restored, report.unrecoverable, report.skipped]) list.sort((a, b) => a.path.localeCompare(b.path));
@@ -150,7 +153,9 @@ export async function restoreFromVault(o: RestoreOptions): Promise<RestoreReport
 export function formatRestoreReport(r: RestoreReport): string {
   const lines: string[] = [];
   const verb = r.dryRun ? 'would restore' : 'restored';
-  lines.push(`${verb} ${r.restored.length} file(s) from the vault ${r.vaultDir} into ${r.shareDir}; ${r.alreadyInPlace} already in place; ${r.unrecoverable.length} unrecoverable; ${r.skipped.length} skipped`);
+  lines.push(
+    `${verb} ${r.restored.length} file(s) from the vault ${r.vaultDir} into ${r.shareDir}; ${r.alreadyInPlace} already in place; ${r.unrecoverable.length} unrecoverable; ${r.skipped.length} skipped`,
+  );
   const list = (title: string, entries: RestoreEntry[]) => {
     if (!entries.length) return;
     lines.push('', `${title}:`);

@@ -33,20 +33,26 @@ export async function checkVaultSetup(shareDir: string, vaultDir: string, mode: 
   try {
     await fs.mkdir(vaultDir, { recursive: true });
   } catch (error) {
-    fail(`cannot be created (${codeOf(error)}): ${codeOf(error) === 'EROFS' ? 'the share is mounted read-only; the vault needs it read-write for the warden (see the compose override / kustomize overlay)' : 'check the path and its permissions'}`);
+    fail(
+      `cannot be created (${codeOf(error)}): ${codeOf(error) === 'EROFS' ? 'the share is mounted read-only; the vault needs it read-write for the warden (see the compose override / kustomize overlay)' : 'check the path and its permissions'}`,
+    );
   }
   const vault = await fs.realpath(vaultDir);
   if (vault === share || inside(share, vault)) fail(`must not be the share itself or contain it; ${suggestion(shareDir)}`);
   const [shareStat, vaultStat] = await Promise.all([fs.stat(share), fs.stat(vault)]);
   if (shareStat.dev !== vaultStat.dev) {
-    fail(`is on another filesystem than the share ${shareDir} (device ${vaultStat.dev} vs ${shareStat.dev}): hard links cannot cross filesystems; ${suggestion(shareDir)}`);
+    fail(
+      `is on another filesystem than the share ${shareDir} (device ${vaultStat.dev} vs ${shareStat.dev}): hard links cannot cross filesystems; ${suggestion(shareDir)}`,
+    );
   }
   const layout = new VaultLayout(vault);
   try {
     await layout.ensure();
     await layout.writeAtomic(path.join(layout.tmpDir, 'write-probe'), 'ok');
   } catch (error) {
-    fail(`is not writable (${codeOf(error)}): the warden needs write access to it${codeOf(error) === 'EROFS' ? ' — the share is mounted read-only; mount it read-write for the warden' : ''}`);
+    fail(
+      `is not writable (${codeOf(error)}): the warden needs write access to it${codeOf(error) === 'EROFS' ? ' — the share is mounted read-only; mount it read-write for the warden' : ''}`,
+    );
   }
   await layout.clearTemp();
   // The test entry: from the share's side of the mount into the vault, as every real one will be.
@@ -54,7 +60,9 @@ export async function checkVaultSetup(shareDir: string, vaultDir: string, mode: 
   try {
     await fs.writeFile(probe, 'cvat-warden vault probe\n', { flag: 'w' });
   } catch (error) {
-    fail(`cannot test a link: the share ${shareDir} is not writable (${codeOf(error)}); the vault (and restore) need the share mounted read-write for the warden`);
+    fail(
+      `cannot test a link: the share ${shareDir} is not writable (${codeOf(error)}); the vault (and restore) need the share mounted read-write for the warden`,
+    );
   }
   const target = layout.tmpName();
   try {
@@ -62,9 +70,12 @@ export async function checkVaultSetup(shareDir: string, vaultDir: string, mode: 
     else await vfs.reflink(probe, target);
   } catch (error) {
     const code = codeOf(error);
-    if (code === 'EXDEV') fail(`a test link from the share failed with EXDEV: it is on another mount than the share (a bind mount or volume of its own); ${suggestion(shareDir)}`);
+    if (code === 'EXDEV')
+      fail(`a test link from the share failed with EXDEV: it is on another mount than the share (a bind mount or volume of its own); ${suggestion(shareDir)}`);
     if (mode === 'reflink') fail(`this filesystem cannot make reflinks (${code}); reflinks need btrfs, XFS with reflink=1, or similar — use --vault-mode link`);
-    fail(`a test link from the share failed (${code}): check that the warden may create hard links there (fs.protected_hardlinks needs it to own the files or read and write them)`);
+    fail(
+      `a test link from the share failed (${code}): check that the warden may create hard links there (fs.protected_hardlinks needs it to own the files or read and write them)`,
+    );
   } finally {
     await fs.rm(probe, { force: true });
     await fs.rm(target, { force: true });

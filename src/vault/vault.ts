@@ -47,7 +47,10 @@ export interface VaultStatus {
 async function runLimited<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
   const worker = async () => {
-    while (next < items.length) await work(items[next++]!);
+    while (next < items.length) {
+      const item = items[next++] as T;
+      await work(item);
+    }
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
@@ -81,8 +84,10 @@ export class Vault {
     const setup = await checkVaultSetup(o.shareDir, o.vaultDir, o.mode, withVaultFs(o.fs));
     const vault = new Vault(o, setup.layout, setup.prefixInShare);
     const meta = await setup.layout.readMeta();
-    if (meta && meta.mode !== o.mode) o.logger.warn({ was: meta.mode, now: o.mode }, 'vault mode changed: existing entries stay as they are, new ones follow the new mode');
-    if (!meta || meta.mode !== o.mode) await setup.layout.writeAtomic(setup.layout.metaFile, JSON.stringify({ version: 1, mode: o.mode, createdAt: new Date().toISOString() }));
+    if (meta && meta.mode !== o.mode)
+      o.logger.warn({ was: meta.mode, now: o.mode }, 'vault mode changed: existing entries stay as they are, new ones follow the new mode');
+    if (!meta || meta.mode !== o.mode)
+      await setup.layout.writeAtomic(setup.layout.metaFile, JSON.stringify({ version: 1, mode: o.mode, createdAt: new Date().toISOString() }));
     o.logger.info({ vault: setup.layout.root, mode: o.mode, insideShare: setup.prefixInShare ?? null }, 'vault ready');
     return vault;
   }
@@ -146,7 +151,11 @@ export class Vault {
     for (const f of result.indexed.fileIds) files.add(this.#index.relPath(f));
     await this.layout.writeManifest(task.taskId, files);
     this.#o.metrics?.vaultFiles.set(this.#index.liveFiles - this.#notHeld.size);
-    if (rels.length) this.#o.logger.info({ taskId: task.taskId, files: files.size, linked, notHeld: rels.length - linked, ms: Math.round(performance.now() - started) }, 'vault: task files kept');
+    if (rels.length)
+      this.#o.logger.info(
+        { taskId: task.taskId, files: files.size, linked, notHeld: rels.length - linked, ms: Math.round(performance.now() - started) },
+        'vault: task files kept',
+      );
   }
 
   async #mkdirFor(file: string): Promise<void> {
