@@ -14,7 +14,7 @@ import { createMetrics } from '../src/metrics.js';
 import { ConfigError } from '../src/errors.js';
 import { Vault } from '../src/vault/vault.js';
 import { restoreFromVault } from '../src/vault/restore.js';
-import type { GuardTask } from '../src/guard/index.js';
+import { ShareGuard, type GuardTask } from '../src/guard/index.js';
 import { job, meta } from './support/guard.js';
 import { useTempDir } from './support/tmp.js';
 
@@ -181,6 +181,19 @@ describe('vault', () => {
     }).catch((e: unknown) => e);
     expect((injected as ConfigError).problems[0]).toMatch(/another mount than the share/);
     expect(readdirSync(shareDir).filter((n) => n.startsWith('.cvat-warden-probe'))).toEqual([]);
+  });
+
+  it('the guard never expects or watches files under the vault (ignoredPrefixes)', async () => {
+    const shareDir = share(FILES);
+    const { vault } = await openVault(shareDir);
+    await vault.upsert(task(1, Object.keys(FILES)));
+    const metrics = createMetrics({ buildInfo: { version: 'test' } });
+    const guard = new ShareGuard({ shareDir, stateDir: path.join(tmp.path, 'state'), metrics, logger, persistent: false, ignoredPrefixes: [vault.prefixInShare!] });
+    await guard.start();
+    await guard.upsertTasks([task(2, ['a/1.jpg', '.cvat-warden-vault/a/2.jpg', '.cvat-warden-vault/b/c/3.jpg'])]);
+    expect(guard.status().filesExpected).toBe(1);
+    await guard.close();
+    await vault.close();
   });
 
   it('reflink mode fails clearly where the filesystem cannot clone', async () => {
