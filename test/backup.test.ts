@@ -76,7 +76,7 @@ describeWithSharedCvat('backup', (shared) => {
     return { shareDir, backupDir, backup, zips, env };
   }
 
-  it('leaves a verified zip holding task.json and every frame, byte-identical to the share', async () => {
+  it('leaves a verified zip holding task.json and every frame, byte-identical to the share', { timeout: 180_000 }, async () => {
     const { shareDir, backupDir, backup, zips } = await setup();
     const r = await backup('--task', '1', '--json');
     expect(r.code, r.stderr).toBe(0);
@@ -94,7 +94,7 @@ describeWithSharedCvat('backup', (shared) => {
     expect((JSON.parse(all.stdout) as { results: Array<{ taskId: number }> }).results.map((x) => x.taskId)).toEqual([1]);
   });
 
-  it('with a share file gone exits 1 naming it, and keeps the earlier backup', async () => {
+  it('with a share file gone exits 1 naming it, and keeps the earlier backup', { timeout: 180_000 }, async () => {
     const { shareDir, backup, zips } = await setup();
     expect((await backup('--task', '1')).code).toBe(0);
     const before = zips();
@@ -106,7 +106,7 @@ describeWithSharedCvat('backup', (shared) => {
     expect(zips()).toEqual(before);
   });
 
-  it('keeps --backup-keep backups per task and rejects a damaged download, keeping the older one', async () => {
+  it('keeps --backup-keep backups per task and rejects a damaged download, keeping the older one', { timeout: 180_000 }, async () => {
     const { backup, zips } = await setup();
     for (let i = 0; i < 3; i++) expect((await backup('--task', '1', '--backup-keep', '2')).code).toBe(0);
     expect(zips()).toHaveLength(2);
@@ -118,14 +118,14 @@ describeWithSharedCvat('backup', (shared) => {
     expect(zips()).toEqual(before);
   });
 
-  it('says clearly that CVAT before 2.16 is not supported for backups', async () => {
+  it('says clearly that CVAT before 2.16 is not supported for backups', { timeout: 180_000 }, async () => {
     const { backup } = await setup('2.14.4');
     const r = await backup('--task', '1', '--share-tasks', '1');
     expect(r.code).toBe(3);
     expect(r.stderr).toMatch(/CVAT 2\.14\.4 is too old for task backups.*2\.16\.0 or later/);
   });
 
-  it("verifies a real CVAT backup from CVAT's test assets, and refuses damaged or incomplete ones", async () => {
+  it("verifies a real CVAT backup from CVAT's test assets, and refuses damaged or incomplete ones", { timeout: 180_000 }, async () => {
     const sample = path.join(shared, 'v2.73.0/tests/python/shared/assets/backups/task_30_backup_pre_consensus_replica_removal.zip');
     const frames = ['30.png', '31.png', '32.png', '33.png', '34.png', '35.png'];
     const good = await verifyBackup(sample, expectedMediaEntries(frames, false));

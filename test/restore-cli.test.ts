@@ -21,7 +21,7 @@ afterEach(async () => {
 });
 
 describe('restore and check --vault (CLI)', () => {
-  it('reports recoverable files, restores what it can and exits 1 for the rest, 0 once all is in place, 2 for usage', async () => {
+  it('reports recoverable files, restores what it can and exits 1 for the rest, 0 once all is in place, 2 for usage', { timeout: 180_000 }, async () => {
     const share = path.join(tmp.path, 'share');
     await prepareDemoShare(share);
     const vaultDir = path.join(share, '.cvat-warden-vault');

@@ -55,43 +55,47 @@ async function chunkStatuses(taskId: number): Promise<number[]> {
 }
 
 describe('run --vault', () => {
-  it('a deleted frame is restored byte-identical by restore --all, the alert clears, and CVAT builds the chunk again after the cache expired', async () => {
-    const share = join(dir, 'share');
-    const vault = join(share, '.cvat-warden-vault');
-    await prepareDemoShare(share);
-    const clock = new ManualClock();
-    emulator = await startEmulator({ ...demoDeployment(share), buildTimeMs: 1, clock });
-    running = await startService(['--state-dir', join(dir, 'state'), '--share-dir', share, '--vault', vault, '--warm-completed'], env(), {
-      guard: { rootCheckIntervalMs: 200 },
-    });
-    const frame = join(share, 'images/image_1.jpg');
-    const bytes = readFileSync(frame);
-    await waitFor('vault built', () => existsSync(join(vault, 'images/image_1.jpg')) && statSync(frame).nlink === 2);
-    await waitFor('everything warm', () => emulator!.state.coldUiChunkKeys().size === 0, { timeoutMs: 20_000 });
-    // The vault is inside the share and never guarded itself.
-    expect(running.logs()).not.toMatch(/"path":"\.cvat-warden-vault/);
+  it(
+    'a deleted frame is restored byte-identical by restore --all, the alert clears, and CVAT builds the chunk again after the cache expired',
+    { timeout: 120_000 },
+    async () => {
+      const share = join(dir, 'share');
+      const vault = join(share, '.cvat-warden-vault');
+      await prepareDemoShare(share);
+      const clock = new ManualClock();
+      emulator = await startEmulator({ ...demoDeployment(share), buildTimeMs: 1, clock });
+      running = await startService(['--state-dir', join(dir, 'state'), '--share-dir', share, '--vault', vault, '--warm-completed'], env(), {
+        guard: { rootCheckIntervalMs: 200 },
+      });
+      const frame = join(share, 'images/image_1.jpg');
+      const bytes = readFileSync(frame);
+      await waitFor('vault built', () => existsSync(join(vault, 'images/image_1.jpg')) && statSync(frame).nlink === 2);
+      await waitFor('everything warm', () => emulator!.state.coldUiChunkKeys().size === 0, { timeoutMs: 60_000 });
+      // The vault is inside the share and never guarded itself.
+      expect(running.logs()).not.toMatch(/"path":"\.cvat-warden-vault/);
 
-    rmSync(frame);
-    await waitFor('missing alert', async () => (await running!.metric('cvat_warden_share_files_missing')) === 1, { timeoutMs: 5_000 });
-    await waitFor(
-      'recoverable said',
-      () =>
-        /images\/image_1\.jpg.*recoverable from the vault|recoverable from the vault.*images\/image_1\.jpg/.test(running!.logs()) ||
-        /"recoverable":true/.test(running!.logs()),
-    );
-    clock.advance(25 * 3_600_000);
-    expect(await chunkStatuses(1)).toContain(500);
+      rmSync(frame);
+      await waitFor('missing alert', async () => (await running!.metric('cvat_warden_share_files_missing')) === 1, { timeoutMs: 15_000 });
+      await waitFor(
+        'recoverable said',
+        () =>
+          /images\/image_1\.jpg.*recoverable from the vault|recoverable from the vault.*images\/image_1\.jpg/.test(running!.logs()) ||
+          /"recoverable":true/.test(running!.logs()),
+      );
+      clock.advance(25 * 3_600_000);
+      expect(await chunkStatuses(1)).toContain(500);
 
-    const restore = await runCli(['restore', '--all', '--share-dir', share, '--vault', vault, '--json']);
-    expect(restore.code, restore.stderr).toBe(0);
-    expect((JSON.parse(restore.stdout) as { restored: Array<{ path: string }> }).restored).toEqual([{ path: 'images/image_1.jpg' }]);
-    expect(readFileSync(frame).equals(bytes)).toBe(true);
-    await waitFor('alert cleared', async () => (await running!.metric('cvat_warden_share_files_missing')) === 0, { timeoutMs: 5_000 });
-    clock.advance(25 * 3_600_000);
-    expect((await chunkStatuses(1)).every((s) => s === 200)).toBe(true);
-  });
+      const restore = await runCli(['restore', '--all', '--share-dir', share, '--vault', vault, '--json']);
+      expect(restore.code, restore.stderr).toBe(0);
+      expect((JSON.parse(restore.stdout) as { restored: Array<{ path: string }> }).restored).toEqual([{ path: 'images/image_1.jpg' }]);
+      expect(readFileSync(frame).equals(bytes)).toBe(true);
+      await waitFor('alert cleared', async () => (await running!.metric('cvat_warden_share_files_missing')) === 0, { timeoutMs: 15_000 });
+      clock.advance(25 * 3_600_000);
+      expect((await chunkStatuses(1)).every((s) => s === 200)).toBe(true);
+    },
+  );
 
-  it('--auto-restore puts a deleted file back by itself and logs it; a task deleted in CVAT has its links pruned', async () => {
+  it('--auto-restore puts a deleted file back by itself and logs it; a task deleted in CVAT has its links pruned', { timeout: 120_000 }, async () => {
     const share = join(dir, 'share');
     const vault = join(share, '.cvat-warden-vault');
     await prepareDemoShare(share);
@@ -106,9 +110,9 @@ describe('run --vault', () => {
     const file = join(share, 'images/image_2.jpg');
     const bytes = readFileSync(file);
     rmSync(file);
-    await waitFor('auto-restored', () => existsSync(file) && /auto-restore: share file put back/.test(running!.logs()), { timeoutMs: 5_000 });
+    await waitFor('auto-restored', () => existsSync(file) && /auto-restore: share file put back/.test(running!.logs()), { timeoutMs: 15_000 });
     expect(readFileSync(file).equals(bytes)).toBe(true);
-    await waitFor('alert cleared', async () => (await running!.metric('cvat_warden_share_files_missing')) === 0, { timeoutMs: 5_000 });
+    await waitFor('alert cleared', async () => (await running!.metric('cvat_warden_share_files_missing')) === 0, { timeoutMs: 15_000 });
     expect(await running.metric('cvat_warden_restored_files_total{outcome="restored",trigger="auto"}')).toBe(1);
 
     emulator.removeTask(3);
@@ -119,7 +123,7 @@ describe('run --vault', () => {
     expect(existsSync(join(vault, 'images/image_2.jpg'))).toBe(true);
   });
 
-  it('refuses to start with a vault on another filesystem (exit 2, saying what to do)', async () => {
+  it('refuses to start with a vault on another filesystem (exit 2, saying what to do)', { timeout: 120_000 }, async () => {
     const share = join(dir, 'share');
     await prepareDemoShare(share);
     emulator = await startEmulator({ ...demoDeployment(share), buildTimeMs: 1 });
@@ -140,7 +144,7 @@ describe('run --vault', () => {
     }
   });
 
-  it('run --backup-dir backs up each share task once, and names the missing file when an export fails on it', async () => {
+  it('run --backup-dir backs up each share task once, and names the missing file when an export fails on it', { timeout: 120_000 }, async () => {
     const share = join(dir, 'share');
     await prepareDemoShare(share);
     emulator = await startEmulator({ ...demoDeployment(share), buildTimeMs: 1, backupExportTimeMs: 5 });
@@ -149,7 +153,7 @@ describe('run --vault', () => {
       env(),
       { guard: { rootCheckIntervalMs: 200 } },
     );
-    await waitFor('4 share tasks backed up', async () => (await running!.metric('cvat_warden_backups_total{outcome="done"}')) === 4, { timeoutMs: 20_000 });
+    await waitFor('4 share tasks backed up', async () => (await running!.metric('cvat_warden_backups_total{outcome="done"}')) === 4, { timeoutMs: 60_000 });
     expect(await running.metric('cvat_warden_share_tasks_without_backup')).toBe(0);
     expect(await running.metric('cvat_warden_share_tasks_backed_up')).toBe(4);
     expect(emulator.backups.exportsRun).toBe(4);
