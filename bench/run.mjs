@@ -1,4 +1,4 @@
-// `npm run bench [-- warm guard annotator]`: runs the benchmarks, prints each figure as a
+// `npm run bench [-- warm guard annotator vault]`: runs the benchmarks, prints each figure as a
 // ratio to a baseline measured in the same run, and rewrites docs/benchmarks.md.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { machine, runChild } from './lib.mjs';
