@@ -80,12 +80,17 @@ export class VaultLayout {
     }
   }
 
-  async writeAtomic(target: string, data: string): Promise<void> {
+  /**
+   * Temp name then rename: a kill -9 leaves the old file or the new one, never half of
+   * either. `durable` adds an fsync (vault.json); task lists skip it — one per task would
+   * dominate building a large vault, and the next discovery rewrites them anyway.
+   */
+  async writeAtomic(target: string, data: string, durable = false): Promise<void> {
     const tmp = this.tmpName();
     const handle = await fs.open(tmp, 'w');
     try {
       await handle.writeFile(data);
-      await handle.sync();
+      if (durable) await handle.sync();
     } finally {
       await handle.close();
     }

@@ -87,7 +87,7 @@ export class Vault {
     if (meta && meta.mode !== o.mode)
       o.logger.warn({ was: meta.mode, now: o.mode }, 'vault mode changed: existing entries stay as they are, new ones follow the new mode');
     if (!meta || meta.mode !== o.mode)
-      await setup.layout.writeAtomic(setup.layout.metaFile, JSON.stringify({ version: 1, mode: o.mode, createdAt: new Date().toISOString() }));
+      await setup.layout.writeAtomic(setup.layout.metaFile, JSON.stringify({ version: 1, mode: o.mode, createdAt: new Date().toISOString() }), true);
     o.logger.info({ vault: setup.layout.root, mode: o.mode, insideShare: setup.prefixInShare ?? null }, 'vault ready');
     return vault;
   }
