@@ -1,4 +1,4 @@
-// `npm run bench [-- warm guard annotator scale]`: runs the benchmarks, prints each figure as a
+// `npm run bench [-- warm guard annotator ui scale vault]`: runs the benchmarks, prints each figure as a
 // ratio to a baseline measured in the same run, and rewrites docs/benchmarks.md.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { machine, runChild } from './lib.mjs';
@@ -52,6 +52,12 @@ if (want('scale') && existsSync(here('./scale.mjs'))) {
   sections.scale = await scale.benchmarkSection();
 }
 
+if (want('vault') && existsSync(here('./vault.mjs'))) {
+  console.error('bench: vault (generates a 1,000,000-file share; VAULT_BENCH_FILES to shrink it)…');
+  const vault = await import('./vault.mjs');
+  sections.vault = await vault.benchmarkSection();
+}
+
 for (const text of Object.values(sections)) console.log(text);
 
 // Keep sections from earlier runs that were not re-run this time.
@@ -67,6 +73,6 @@ const stamp = `_Measured ${m.date} on ${m.cpu}, ${m.memoryGiB} GiB, Node ${m.nod
 const block = (name) => `<!-- ${name}:start -->\n${sections[name] ? stamp + sections[name] : keep(name).trim() + '\n'}<!-- ${name}:end -->`;
 writeFileSync(
   path,
-  `# Benchmarks\n\nProduced by \`npm run bench\` (\`npm run bench -- warm\` for one section). Every figure is printed beside a baseline measured in the same run, so ratios stay meaningful on a busy or different machine. Sections not re-run keep their earlier figures and date.\n\n${block('warm')}\n\n${block('guard')}\n\n${block('annotator')}\n\n${block('ui')}\n\n${block('scale')}\n`,
+  `# Benchmarks\n\nProduced by \`npm run bench\` (\`npm run bench -- warm\` for one section). Every figure is printed beside a baseline measured in the same run, so ratios stay meaningful on a busy or different machine. Sections not re-run keep their earlier figures and date.\n\n${block('warm')}\n\n${block('guard')}\n\n${block('annotator')}\n\n${block('ui')}\n\n${block('scale')}\n\n${block('vault')}\n`,
 );
 console.error(`bench: wrote ${path}`);

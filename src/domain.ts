@@ -38,3 +38,15 @@ export type WebhookOutcome = (typeof WEBHOOK_OUTCOMES)[number];
 /** `degraded`: inotify, but some directories have no watch (limit reached, EACCES…) and are scanned on a schedule. */
 export const WATCH_MODES = ['inotify', 'scan_only', 'polling', 'degraded'] as const;
 export type WatchMode = (typeof WATCH_MODES)[number];
+
+/** How the vault keeps a share file: a hard link (no extra space) or a reflink copy (copy-on-write). */
+export const VAULT_MODES = ['link', 'reflink'] as const;
+export type VaultMode = (typeof VAULT_MODES)[number];
+
+/** What became of one file `restore` was asked for. */
+export const RESTORE_OUTCOMES = ['restored', 'unrecoverable', 'skipped'] as const;
+export type RestoreOutcome = (typeof RESTORE_OUTCOMES)[number];
+
+/** Result of one CVAT task backup: `missing_file` = CVAT's export failed on a missing share file. */
+export const BACKUP_OUTCOMES = ['done', 'failed', 'missing_file', 'invalid'] as const;
+export type BackupOutcome = (typeof BACKUP_OUTCOMES)[number];

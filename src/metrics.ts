@@ -8,7 +8,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { redactSecrets } from './secrets.js';
-import { CHUNK_OUTCOMES, CHUNK_STATES, QUALITIES, SHARE_EVENT_KINDS, WATCH_MODES, WEBHOOK_OUTCOMES, type WatchMode } from './domain.js';
+import { BACKUP_OUTCOMES, CHUNK_OUTCOMES, RESTORE_OUTCOMES, CHUNK_STATES, QUALITIES, SHARE_EVENT_KINDS, WATCH_MODES, WEBHOOK_OUTCOMES, type WatchMode } from './domain.js';
 
 /** Chunk build + transfer can take the 50 s server wait plus retries: buckets reach 120 s. */
 const CHUNK_DURATION_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 50, 60, 90, 120];
@@ -215,6 +215,60 @@ export function createMetrics(options: { buildInfo: BuildInfo; defaultMetrics?: 
     registers: [registry],
   });
 
+  // ---------------------------------------------------------------------------
+  // Protection: the vault, restores and CVAT-native backups of share tasks.
+  // ---------------------------------------------------------------------------
+  const vaultFiles = new Gauge({
+    name: 'cvat_warden_vault_files',
+    help: 'Expected share files the vault holds a hard link (or reflink copy) of.',
+    registers: [registry],
+  });
+  const vaultOnlyBytes = new Gauge({
+    name: 'cvat_warden_vault_only_bytes',
+    help: 'Bytes held only by the vault: entries whose original share file is gone (link count 1), as of the last measure.',
+    registers: [registry],
+  });
+  const vaultPruned = new Counter({
+    name: 'cvat_warden_vault_pruned_files_total',
+    help: 'Vault entries removed because no task needs the file any more (task deleted, file no longer referenced).',
+    registers: [registry],
+  });
+  const vaultErrors = new Counter({
+    name: 'cvat_warden_vault_errors_total',
+    help: 'Share files the vault failed to link although they exist (permissions, EXDEV, disk full).',
+    registers: [registry],
+  });
+  const restores = new Counter({
+    name: 'cvat_warden_restored_files_total',
+    help: 'Files restore looked at, by outcome (restored, unrecoverable, skipped) and trigger (command, auto).',
+    labelNames: ['outcome', 'trigger'] as const,
+    registers: [registry],
+  });
+  for (const outcome of RESTORE_OUTCOMES) for (const trigger of ['command', 'auto']) restores.inc({ outcome, trigger }, 0);
+  const backups = new Counter({
+    name: 'cvat_warden_backups_total',
+    help: 'CVAT task backups attempted, by outcome (done, failed, missing_file = CVAT could not read a share file, invalid = the zip failed verification).',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
+  for (const outcome of BACKUP_OUTCOMES) backups.inc({ outcome }, 0);
+  const taskBackupAge = new Gauge({
+    name: 'cvat_warden_task_backup_age_seconds',
+    help: 'Age of the newest good backup per share task; series only for the 100 tasks with the oldest backups.',
+    labelNames: ['task_id'] as const,
+    registers: [registry],
+  });
+  const shareTasksWithoutBackup = new Gauge({
+    name: 'cvat_warden_share_tasks_without_backup',
+    help: 'Share tasks with data that have no good (verified) backup.',
+    registers: [registry],
+  });
+  const shareTasksBackedUp = new Gauge({
+    name: 'cvat_warden_share_tasks_backed_up',
+    help: 'Share tasks whose newest backup is verified and newer than their last media or job change.',
+    registers: [registry],
+  });
+
   return {
     registry,
     buildInfo,
@@ -247,6 +301,15 @@ export function createMetrics(options: { buildInfo: BuildInfo; defaultMetrics?: 
     webhookDeliveries,
     warmPacingDelay,
     warmLatencyRatio,
+    vaultFiles,
+    vaultOnlyBytes,
+    vaultPruned,
+    vaultErrors,
+    restores,
+    backups,
+    taskBackupAge,
+    shareTasksWithoutBackup,
+    shareTasksBackedUp,
   };
 }
 

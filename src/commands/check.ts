@@ -11,6 +11,7 @@ import { redactSecrets } from '../secrets.js';
 import { createClient, type CommandContext } from './context.js';
 import { writeCommandJson } from './json-output.js';
 import { openLedgerForReading, streamGuardTasks, requireShareDir } from './shared.js';
+import { recoverableFromVault, formatRecoverable } from '../vault/recoverable.js';
 
 export async function runCheckCommand(config: CommandConfig, context: CommandContext): Promise<number> {
   const { logger, signal } = context;
@@ -34,9 +35,12 @@ export async function runCheckCommand(config: CommandConfig, context: CommandCon
       ...(ledger.lastWarmedAt ? { lastWarmedAt: ledger.lastWarmedAt } : {}),
     });
     const problems = issues.filter((i) => i.severity === 'problem');
-    if (config.json) writeCommandJson(context.stdout, 'check', { cvat: { url: client.baseUrl, version: features.version.raw }, ...report, inventoryIssues: issues });
+    const gone = report.problems.flatMap((p) => [...p.missing, ...p.moved.map((m) => m.path)]);
+    const vault = config.protection.vaultDir ? await recoverableFromVault(config.protection.vaultDir, gone) : undefined;
+    if (config.json) writeCommandJson(context.stdout, 'check', { cvat: { url: client.baseUrl, version: features.version.raw }, ...report, ...(vault ? { vault } : {}), inventoryIssues: issues });
     else {
       context.stdout.write(formatCheckReport(report));
+      if (vault) context.stdout.write(formatRecoverable(vault, shareDir));
       if (problems.length) context.stdout.write(redactSecrets(`\nCould not read from CVAT:\n${problems.map((p) => `  ${p.message}`).join('\n')}\n`));
     }
     return Math.max(checkExitCode(report), problems.length ? 1 : 0);

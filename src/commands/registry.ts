@@ -15,5 +15,9 @@ export async function runCommand(command: Exclude<CommandName, 'warm'>, config: 
       return (await import('./emulate.js')).runEmulate(config, context);
     case 'demo':
       return (await import('./demo.js')).runDemo(config, context);
+    case 'restore':
+      return (await import('./restore.js')).runRestore(config, context);
+    case 'backup':
+      return (await import('./backup.js')).runBackup(config, context);
   }
 }

@@ -9,7 +9,7 @@ import { parseBaseUrl } from '../cvat/client.js';
 import type { CvatCredentials } from '../cvat/auth.js';
 import { requestLimits, type RequestLimits } from '../cvat/limits.js';
 import type { Scope } from '../cvat/inventory.js';
-import type { Quality } from '../domain.js';
+import type { Quality, VaultMode } from '../domain.js';
 import { registerSecret } from '../secrets.js';
 import { optionsFor, type CommandName, type OptionValues } from './options.js';
 import { parseOptions, type ParsedOptions } from './parse.js';
@@ -55,6 +55,8 @@ export interface CommandConfig {
   webhookSecret: string | undefined;
   emulator: { host: string; port: number; version: string; buildTimeMs: number; workers: number };
   /** Every option's typed value and where the given ones came from, for commands with extras. */
+  /** The vault (`--vault`), restore's `--path`s and CVAT-native backups (`--backup-dir`). */
+  protection: { vaultDir: string | undefined; vaultMode: VaultMode; autoRestore: boolean; restorePaths: readonly string[]; backupDir: string | undefined; backupKeep: number };
   options: ParsedOptions;
 }
 
@@ -112,6 +114,18 @@ export function loadConfig(command: CommandName, argv: readonly string[], env: N
   if ((command === 'warm' || command === 'check') && !help && !scoped) {
     problems.push('nothing to do: choose --all, --task ID, --project ID' + (command === 'warm' ? ' or --job ID' : ''));
   }
+  const restorePaths = v.path;
+  if (command === 'backup' && !help && !scoped) problems.push('nothing to back up: choose --all, --task ID or --project ID');
+  if (command === 'backup' && !help && !v['backup-dir']) problems.push('backup directory is missing: set --backup-dir DIR or CVAT_WARDEN_BACKUP_DIR');
+  if (command === 'restore' && !help) {
+    const chosen = [scope.all, scope.taskIds.length > 0, restorePaths.length > 0].filter(Boolean).length;
+    if (chosen !== 1) problems.push('restore needs exactly one of --all, --task ID or --path P');
+    if (!v.vault) problems.push('vault directory is missing: set --vault DIR or CVAT_WARDEN_VAULT');
+    if (!v['share-dir']) problems.push("share directory is missing: set --share-dir or CVAT_SHARE_DIR to the host path of CVAT's share");
+  }
+  if (command === 'run' && v['auto-restore'] && !v.vault) problems.push('--auto-restore needs a vault: set --vault DIR or CVAT_WARDEN_VAULT');
+  if (command === 'run' && v.vault && !v['share-dir']) problems.push('--vault needs --share-dir (the vault keeps links to share files)');
+
   if (scope.all && scope.taskIds.length + scope.projectIds.length + scope.jobIds.length > 0) {
     problems.push('--all cannot be combined with --task, --project or --job');
   }
@@ -167,6 +181,14 @@ export function loadConfig(command: CommandName, argv: readonly string[], env: N
     listen,
     webhookSecret,
     emulator: { host: v.host, port: v.port, version: v['cvat-version'], buildTimeMs: v['build-time'], workers: v.workers },
+    protection: {
+      vaultDir: v.vault,
+      vaultMode: v['vault-mode'],
+      autoRestore: v['auto-restore'],
+      restorePaths,
+      backupDir: v['backup-dir'],
+      backupKeep: v['backup-keep'],
+    },
     options: o,
   };
 }

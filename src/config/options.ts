@@ -12,6 +12,8 @@ export const COMMANDS = {
   doctor: 'check the setup (CVAT, credentials, share, limits) and explain each problem',
   emulate: 'start the bundled CVAT emulator with a sample deployment',
   demo: 'emulator + warm + guard end to end, for a first look without a CVAT',
+  restore: 'put missing share files back from the vault (--all, --task ID or --path P)',
+  backup: "download CVAT's own verified backup of share tasks (--all, --task ID or --project ID)",
 } as const;
 export type CommandName = keyof typeof COMMANDS;
 export const COMMAND_NAMES = Object.keys(COMMANDS) as readonly CommandName[];
@@ -76,10 +78,10 @@ export type OptionSpec = BooleanSpec | StringSpec | IntegerSpec | DurationSpec |
 /** Node's timers fire after 1 ms beyond 2^31-1 ms (~24.8 days), so no duration may exceed it. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 
-const CVAT = ['warm', 'check', 'run', 'doctor'] as const;
+const CVAT = ['warm', 'check', 'run', 'doctor', 'backup'] as const;
 const WARMING = ['warm', 'run'] as const;
-const GUARDING = ['check', 'run', 'doctor'] as const;
-const JSON_OUTPUT = ['warm', 'check', 'doctor'] as const;
+const GUARDING = ['check', 'run', 'doctor', 'backup'] as const;
+const JSON_OUTPUT = ['warm', 'check', 'doctor', 'restore', 'backup'] as const;
 const EMULATOR = ['emulate', 'demo'] as const;
 const ALL = COMMAND_NAMES;
 
@@ -99,9 +101,9 @@ export const OPTIONS = [
   { name: 'chunk-timeout', type: 'duration', env: 'CVAT_WARDEN_CHUNK_TIMEOUT', commands: WARMING, default: '120s', min: '100ms', max: '1h', help: "deadline of one chunk request, headers and body; leave room for CVAT's own 50 s build wait" },
   { name: 'max-list-pages', type: 'integer', env: 'CVAT_WARDEN_MAX_LIST_PAGES', commands: CVAT, default: 100, min: 1, max: 100_000, help: 'give up on a CVAT list after this many pages of 500' },
   { name: 'max-response-mib', type: 'integer', env: 'CVAT_WARDEN_MAX_RESPONSE_MIB', commands: CVAT, default: 64, min: 1, max: 4096, help: 'largest CVAT API answer read, in MiB; task metadata lists every frame' },
-  { name: 'all', type: 'boolean', commands: ['warm', 'check'], help: 'every task the account can see' },
-  { name: 'task', type: 'ids', commands: ['warm', 'check'], help: 'task id(s), repeatable or comma-separated' },
-  { name: 'project', type: 'ids', commands: ['warm', 'check'], help: 'project id(s)' },
+  { name: 'all', type: 'boolean', commands: ['warm', 'check', 'restore', 'backup'], help: 'every task the account can see' },
+  { name: 'task', type: 'ids', commands: ['warm', 'check', 'restore', 'backup'], help: 'task id(s), repeatable or comma-separated' },
+  { name: 'project', type: 'ids', commands: ['warm', 'check', 'backup'], help: 'project id(s)' },
   { name: 'job', type: 'ids', commands: ['warm'], help: 'job id(s)' },
   { name: 'quality', type: 'string', env: 'CVAT_WARDEN_QUALITY', commands: WARMING, choices: ['compressed', 'original', 'both'], default: 'compressed', help: 'chunk quality to warm; the annotation UI reads compressed, AI tools and exports original' },
   { name: 'previews', type: 'boolean', commands: WARMING, help: 'also warm task and job previews' },
@@ -112,9 +114,9 @@ export const OPTIONS = [
   { name: 'cold-threshold', type: 'duration', env: 'CVAT_WARDEN_COLD_THRESHOLD', commands: WARMING, default: '250ms', min: '0ms', max: '10m', help: 'a chunk answer slower than this counts as built by the request (its 24 h start now); faster ones were already cached (0: every answer counts as a build)' },
   { name: 'max-age', type: 'duration', env: 'CVAT_WARDEN_MAX_AGE', commands: WARMING, default: '20h', min: '1m', max: '23h59m', boundsWhy: 'CVAT drops chunks 24 h after building them', help: 're-confirm a chunk once it is this old (CVAT drops it 24 h after it was built); a chunk found cached with no known build time counts as this old' },
   { name: 'state-dir', type: 'path', env: 'CVAT_WARDEN_STATE_DIR', commands: CVAT, default: './.cvat-warden', help: 'where the ledger and guard state live' },
-  { name: 'dry-run', type: 'boolean', commands: ['warm'], help: 'print the plan (tasks, jobs, chunks, estimated time) and request no chunk' },
+  { name: 'dry-run', type: 'boolean', commands: ['warm', 'restore'], help: 'warm: print the plan (tasks, jobs, chunks, estimated time) and request no chunk; restore: say what would be put back and change nothing' },
   { name: 'json', type: 'boolean', commands: JSON_OUTPUT, help: 'print the result on stdout as JSON (schemas/<command>.schema.json)' },
-  { name: 'share-dir', type: 'path', env: 'CVAT_SHARE_DIR', commands: ['check', 'run', 'doctor', 'emulate', 'demo'], help: "host path where CVAT's share (/home/django/share) is mounted" },
+  { name: 'share-dir', type: 'path', env: 'CVAT_SHARE_DIR', commands: ['check', 'run', 'doctor', 'emulate', 'demo', 'restore'], help: "host path where CVAT's share (/home/django/share) is mounted" },
   { name: 'share-tasks', type: 'ids', env: 'CVAT_WARDEN_SHARE_TASKS', commands: GUARDING, help: 'treat these tasks as share-backed (CVAT < 2.44 cannot say)' },
   { name: 'scan-interval', type: 'duration', env: 'CVAT_WARDEN_SCAN_INTERVAL', commands: ['run'], defaultText: '1h; 10m on network shares', min: '1m', max: '24d', help: 'full reconcile scan of the share every this long' },
   { name: 'listen', type: 'string', env: 'CVAT_WARDEN_LISTEN', commands: ['run', 'doctor'], default: '0.0.0.0:9464', help: 'address for /metrics, /healthz, /readyz, /status and webhooks (doctor asks the running service there)' },
@@ -122,6 +124,12 @@ export const OPTIONS = [
   { name: 'poll-interval', type: 'duration', env: 'CVAT_WARDEN_POLL_INTERVAL', commands: ['run'], default: '60s', min: '100ms', max: '24d', help: 'how often to look for new or changed tasks and jobs' },
   { name: 'webhook-secret', type: 'string', env: 'CVAT_WEBHOOK_SECRET', envOnly: true, secret: true, commands: ['run'], help: 'webhook secret (enables POST /webhooks/cvat, HMAC X-Signature-256); or --webhook-secret-file' },
   { name: 'webhook-secret-file', type: 'path', env: 'CVAT_WEBHOOK_SECRET_FILE', commands: ['run'], help: 'file with the webhook secret; or set CVAT_WEBHOOK_SECRET' },
+  { name: 'vault', type: 'path', env: 'CVAT_WARDEN_VAULT', commands: ['run', 'check', 'restore'], help: "vault directory: hard links to every expected share file; must be on the share's filesystem and mount, e.g. <share>/.cvat-warden-vault (needs the share read-write for the warden)" },
+  { name: 'vault-mode', type: 'string', env: 'CVAT_WARDEN_VAULT_MODE', commands: ['run'], choices: ['link', 'reflink'], default: 'link', help: 'link: hard links (no extra space; lost on in-place modification); reflink: copy-on-write clones that also survive in-place modification (btrfs, XFS)' },
+  { name: 'auto-restore', type: 'boolean', env: 'CVAT_WARDEN_AUTO_RESTORE', commands: ['run'], help: 'put a deleted or moved-away share file back from the vault as soon as the guard sees it gone (logged)' },
+  { name: 'path', type: 'paths', commands: ['restore'], help: 'share-relative path(s) to restore, repeatable' },
+  { name: 'backup-dir', type: 'path', env: 'CVAT_WARDEN_BACKUP_DIR', commands: ['run', 'backup'], help: "where CVAT's own task backups (zip, verified) of share tasks are kept" },
+  { name: 'backup-keep', type: 'integer', env: 'CVAT_WARDEN_BACKUP_KEEP', commands: ['run', 'backup'], default: 3, min: 1, max: 1000, help: 'good backups kept per task (the newest good one is never deleted)' },
   { name: 'port', type: 'integer', commands: EMULATOR, default: 8080, min: 0, max: 65535, help: 'emulator port (0 = any free port)' },
   { name: 'host', type: 'string', commands: EMULATOR, default: '127.0.0.1', help: 'emulator address' },
   { name: 'cvat-version', type: 'string', commands: ['emulate'], default: '2.73.0', help: 'CVAT version the emulator pretends to be (2.14.4 for the pre-2.20 API)' },

@@ -163,6 +163,8 @@ export class CvatClient {
       /** Overrides the kind's deadline. */
       deadlineMs?: number;
       withOrganization?: boolean;
+      /** Default GET; POST for actions such as starting a backup export (no body). */
+      method?: 'GET' | 'POST';
     } = {},
   ): Promise<RawResponse> {
     if (this.closing) throw new WardenError('ABORTED', 'CVAT client is closed');
@@ -185,7 +187,7 @@ export class CvatClient {
     let response: Dispatcher.ResponseData;
     try {
       response = await request(url, {
-        method: 'GET',
+        method: options.method ?? 'GET',
         headers,
         dispatcher: this.dispatcher,
         signal: controller.signal,

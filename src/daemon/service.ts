@@ -24,6 +24,7 @@ import { AdaptiveConcurrency } from './adaptive.js';
 import { Discovery } from './discovery.js';
 import { startHttpServer, type HttpServerHandle, type ReadinessReport } from './http.js';
 import { WarmScheduler } from './scheduler.js';
+import { Protection } from './protection.js';
 import type { WebhookEvent } from './webhook.js';
 
 export interface ServiceOptions {
@@ -90,6 +91,7 @@ export class WardenService implements AsyncDisposable {
   private readonly startedAt = Date.now();
   /** When the last signed webhook delivery was accepted (doctor reads it from /status). */
   private lastWebhookAt: number | undefined;
+  private protection: Protection | undefined;
 
   constructor(options: ServiceOptions) {
     this.options = options;
@@ -120,6 +122,8 @@ export class WardenService implements AsyncDisposable {
     const ledger = await Ledger.open(this.config.stateDir, { logger: this.logger, flushIntervalMs: 10, ...(clock ? { clock } : {}) });
     let guard: ShareGuard | undefined;
     try {
+      // The vault and backups (issue 10): started first, since the guard must skip the vault's directory.
+      this.protection = await Protection.start({ config: this.config, client: this.client, logger: this.logger, metrics: this.metrics });
       guard = this.config.shareDir ? await this.startGuard(this.config.shareDir, ledger) : undefined;
       const http = await startHttpServer({
         host: this.config.listen.host,
@@ -157,7 +161,9 @@ export class WardenService implements AsyncDisposable {
       lastWarmedAt,
       ...(clock ? { clock: () => clock.now() } : {}),
       ...this.options.guard,
+      ...(this.protection ? { ignoredPrefixes: this.protection.ignoredPrefixes } : {}),
     });
+    this.protection?.attachGuard(guard);
     // A file back in place: retry the chunks that failed while it was gone.
     guard.on('restored', (alert) => this.rewarmTasks(alert.tasks.map((t) => t.taskId)));
     guard.on('share_restored', () => this.rewarmTasks([...this.guarded]));
@@ -296,11 +302,13 @@ export class WardenService implements AsyncDisposable {
           await guard.upsertTasks([guarded]);
           this.guarded.add(record.task.id);
         }
+        await this.protection?.onRecord(record, features);
       },
       onRemoved: async (taskId) => {
         scheduler.remove(taskId);
         this.liveSegments.delete(taskId);
         if (this.guarded.delete(taskId)) await guard?.removeTasks([taskId]);
+        await this.protection?.onRemoved(taskId);
         this.issues.delete(taskId);
         this.logger.info({ taskId }, 'task deleted in CVAT: no longer warmed or guarded');
       },
@@ -317,6 +325,7 @@ export class WardenService implements AsyncDisposable {
         if (pass.refreshed + pass.removed > 0) scheduler.wake();
         if (!this.firstDiscoveryDone) this.logger.info({ tasks: discovery.taskCount, jobs: scheduler.jobCount() }, 'first discovery done');
         this.firstDiscoveryDone = true;
+        await this.protection?.onDiscoveryPass((id) => this.issues.has(id));
       } catch (error) {
         if (signal.aborted) return;
         this.onLoopError('discovery', error);
@@ -406,6 +415,7 @@ export class WardenService implements AsyncDisposable {
         startedAt: new Date(this.startedAt).toISOString(),
         lastAcceptedAt: this.lastWebhookAt ? new Date(this.lastWebhookAt).toISOString() : null,
       },
+      protection: this.protection?.status() ?? null,
     };
   }
 
@@ -446,6 +456,7 @@ export class WardenService implements AsyncDisposable {
           deadline.removeEventListener('abort', abortHard);
         }),
       },
+      { name: 'close the vault and backups', run: once(async () => await this.protection?.close()) },
       { name: 'close the guard', run: once(async () => await this.started?.guard?.close()) },
       { name: 'flush the ledger', run: once(async () => await this.started?.ledger.close()) },
       { name: 'close HTTP', run: once(async () => await this.started?.http.close()) },

@@ -12,6 +12,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { UserDirectory } from './auth.js';
+import { BackupService } from './backups.js';
 import type { BuildContext } from './builds.js';
 import { MediaCache } from './cache.js';
 import { isAdvanceable, systemClock, type Clock } from './clock.js';
@@ -66,6 +67,8 @@ export interface EmulatorOptions {
   matchingChunkShortcut?: boolean;
   /** Delay before answering each API request, ms (a remote CVAT; benchmarks use 10). Default 0. */
   latencyMs?: number;
+  /** Time one task backup export takes on the export worker. Default 50 ms. */
+  backupExportTimeMs?: number;
 }
 
 export interface Emulator {
@@ -98,6 +101,8 @@ export interface Emulator {
   readonly features: EmulatorFeatures;
   readonly clock: Clock;
   readonly port: number;
+  /** Task backups (POST backup/export, GET /api/requests/{id}, result_url downloads). */
+  readonly backups: BackupService;
 }
 
 export async function startEmulator(options: EmulatorOptions = {}): Promise<Emulator> {
@@ -158,7 +163,9 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     }
   };
 
+  const backups = new BackupService({ deployment, users, clock, shareDir: options.shareDir, ...(options.backupExportTimeMs !== undefined ? { exportTimeMs: options.backupExportTimeMs } : {}) });
   const handler = createRequestHandler({
+    backups,
     prefix,
     users,
     serialize: { features, users, deployment, organizations, createdMs: clock.now() },
@@ -208,6 +215,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     deployment,
     features,
     clock,
+    backups,
     get port() {
       return port;
     },

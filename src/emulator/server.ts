@@ -12,6 +12,7 @@ import {
   taskInList,
   type UserDirectory,
 } from './auth.js';
+import type { BackupService } from './backups.js';
 import type { DataService } from './data.js';
 import type { FaultInjector } from './faults.js';
 import {
@@ -59,6 +60,8 @@ export interface ServerDeps {
   control: ControlHooks;
   /** Added before answering every CVAT request (not the control API): a remote CVAT's round trip. */
   latencyMs?: number;
+  /** Task backups and the requests API (backups.ts). */
+  backups?: BackupService;
 }
 
 const PROXY_HTML = (status: number, text: string): string =>
@@ -181,6 +184,7 @@ async function route(deps: ServerDeps, req: IncomingMessage, res: ServerResponse
   const method = req.method ?? 'GET';
   const isRead = method === 'GET' || method === 'HEAD';
   if (r.kind === 'control') return control(deps, req, res, r.path);
+  if (r.kind === 'other' && deps.backups && deps.backups.handle(req, res, r.path, r.query, r.base)) return;
   if (r.kind === 'other') throw notFound();
   const ser: SerializeContext = { ...deps.serialize, base: r.base };
   if (r.kind === 'login') {

@@ -56,6 +56,8 @@ export interface ShareGuardOptions {
   /** Replace filesystem calls (tests: count stats, inject watcher errors). */
   fs?: Partial<GuardFs>;
   mountinfoPath?: string;
+  /** Share-relative directories that are never guarded or expected (the vault). @default [] */
+  ignoredPrefixes?: readonly string[];
 }
 
 export type ResolvedOptions = Required<Omit<ShareGuardOptions, 'lastWarmedAt' | 'fsTypeOverride' | 'fs' | 'mountinfoPath' | 'scanIntervalMs' | 'scanRatePerSecond'>> &
@@ -127,4 +129,5 @@ export const GUARD_DEFAULTS = {
   degradedScanIntervalMs: 30_000,
   watchRetryBaseMs: 2000,
   watchRetryMaxMs: 300_000,
+  ignoredPrefixes: [] as readonly string[],
 } as const;

@@ -196,7 +196,7 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
   async #applyTasks(remove: readonly number[], upsert: readonly GuardTask[]): Promise<void> {
     await this.#store.load(); // persisted baselines must be there before the first file is indexed
     const { created, emptied } = await applyTaskChanges(
-      { index: this.#index, tracker: this.#tracker, fs: this.#fs, resolver: this.#resolver, skipped: this.#skipped, logger: this.#o.logger, includeUnknownStorage: this.#o.includeUnknownStorage, onForget: (f) => this.#unreadable.note(f, undefined) },
+      { index: this.#index, tracker: this.#tracker, fs: this.#fs, resolver: this.#resolver, skipped: this.#skipped, logger: this.#o.logger, includeUnknownStorage: this.#o.includeUnknownStorage, onForget: (f) => this.#unreadable.note(f, undefined), ignoredPrefixes: this.#o.ignoredPrefixes },
       remove,
       upsert,
     );

@@ -13,3 +13,8 @@ export { inotifyDoctorCheck, inotifyWatchLimit, type InotifyLimit, type WatchLim
 export { affectedTask, compileTask } from './mapping.js';
 export type { GuardFs, DirWatcher } from './fsio.js';
 export type * from './types.js';
+// For the vault (src/vault/): the same expected-file list the guard builds.
+export { ShareIndex } from './share-index.js';
+export { addTaskToIndex, taskSignature, type TaskFilesContext } from './task-files.js';
+export { ShareRootResolver } from './paths.js';
+export { DirLister } from './related.js';

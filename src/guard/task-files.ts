@@ -20,6 +20,12 @@ export interface TaskFilesContext {
   lister: DirLister;
   /** Accept `storage: 'unknown'` tasks whose first frame exists under the share root. */
   includeUnknownStorage: boolean;
+  /** Share-relative directories never expected (the vault): names under them are left out. */
+  ignoredPrefixes?: readonly string[];
+}
+
+function isIgnored(rel: string, prefixes: readonly string[] | undefined): boolean {
+  return prefixes !== undefined && prefixes.some((p) => rel === p || rel.startsWith(`${p}/`));
 }
 
 export interface AddTaskResult {
@@ -107,6 +113,7 @@ export async function addTaskToIndex(index: ShareIndex, task: GuardTask, ctx: Ta
   const created: number[] = [];
   const distinct = new Set<number>();
   const add = (rel: string, frame: number, role: 'frame' | 'video' | 'related') => {
+    if (isIgnored(rel, ctx.ignoredPrefixes)) return;
     const { f, created: isNew } = index.addRef(rel, task.taskId, frame, role);
     if (isNew) created.push(f);
     fileIds.push(f);

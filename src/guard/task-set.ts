@@ -25,6 +25,7 @@ export interface TaskSetDeps {
   includeUnknownStorage: boolean;
   /** A slot is about to be freed (its last task left). */
   onForget?: (f: number) => void;
+  ignoredPrefixes?: readonly string[];
 }
 
 export interface TaskSetChange {
@@ -44,7 +45,7 @@ function logIndexProblems(logger: Logger, taskId: number, rejected: RejectedName
 
 export async function applyTaskChanges(deps: TaskSetDeps, remove: readonly number[], upsert: readonly GuardTask[]): Promise<TaskSetChange> {
   const { index, tracker, skipped, logger } = deps;
-  const ctx = { fs: deps.fs, resolver: deps.resolver, lister: new DirLister(deps.fs, (rel) => deps.resolver.abs(rel)), includeUnknownStorage: deps.includeUnknownStorage };
+  const ctx = { fs: deps.fs, resolver: deps.resolver, lister: new DirLister(deps.fs, (rel) => deps.resolver.abs(rel)), includeUnknownStorage: deps.includeUnknownStorage, ...(deps.ignoredPrefixes ? { ignoredPrefixes: deps.ignoredPrefixes } : {}) };
   const emptied: DirRecord[] = [];
   const created: number[] = [];
   const drop = (taskId: number) => {

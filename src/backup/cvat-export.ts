@@ -1,0 +1,169 @@
+/**
+ * Asks CVAT for its own backup of one task and downloads it (CVAT ≥ 2.16, the requests
+ * API; cvat/apps/engine/mixins.py BackupMixin):
+ *
+ *   POST /api/tasks/{id}/backup/export → 202 {rq_id}   (409 {rq_id}: one is already running — follow it)
+ *   GET  /api/requests/{rq_id}         → status queued | started | finished | failed, message, result_url
+ *   GET  result_url                    → the zip (2.32+: /backup/download?rq_id=…; 2.16–2.31: the old
+ *                                        GET /backup?action=download — either way we only follow result_url)
+ *
+ * Before 2.16 the export was `GET /api/tasks/{id}/backup` polled until 201 then `action=download`,
+ * a flow we do not implement: such servers get a clear CVAT_UNSUPPORTED_VERSION error.
+ * A failed export that names a missing file (CVAT: FileNotFoundError from the share) is
+ * reported as `missing_file` with the share-relative path.
+ */
+import { createWriteStream } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import { Transform } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { CvatClient } from '../cvat/client.js';
+import type { CvatFeatures } from '../cvat/features.js';
+import { CvatHttpError, WardenError } from '../errors.js';
+import { readCapped } from '../cvat/limits.js';
+
+export const BACKUP_MIN_VERSION = '2.16.0';
+
+export interface ExportOptions {
+  signal?: AbortSignal;
+  /** Pause between status polls. @default 2000 */
+  pollIntervalMs?: number;
+  /** Give up on one export after this long. @default 2 h */
+  timeoutMs?: number;
+  /** Refuse downloads larger than this. @default 200 GiB */
+  maxBytes?: number;
+}
+
+export class BackupExportError extends Error {
+  override name = 'BackupExportError';
+  readonly kind: 'failed' | 'missing_file';
+  /** Share-relative path CVAT could not read (kind missing_file). */
+  readonly missingFile: string | undefined;
+  constructor(kind: 'failed' | 'missing_file', message: string, missingFile?: string) {
+    super(message);
+    this.kind = kind;
+    this.missingFile = missingFile;
+  }
+}
+
+const SHARE_ROOT = '/home/django/share/';
+
+/** The file a FileNotFoundError names, relative to CVAT's share root when it lies there. */
+export function missingFileOf(message: string): string | undefined {
+  const match = /(?:FileNotFoundError|No such file or directory)[^']*'([^']+)'/.exec(message);
+  const file = match?.[1];
+  if (file === undefined) return undefined;
+  return file.startsWith(SHARE_ROOT) ? file.slice(SHARE_ROOT.length) : file;
+}
+
+export function supportsBackupExport(features: CvatFeatures): boolean {
+  const v = features.version;
+  return v.major > 2 || (v.major === 2 && v.minor >= 16);
+}
+
+async function readJson(client: CvatClient, path: string, method: 'GET' | 'POST', signal: AbortSignal | undefined): Promise<{ status: number; body: unknown }> {
+  const response = await client.raw(path, { method, signal });
+  // Status answers are small: 1 MiB is far above any real one, and bounds a hostile server.
+  const text = (await readCapped(response.body, 1024 * 1024, () => new BackupExportError('failed', `CVAT's answer to ${path} is larger than 1 MiB`))).toString('utf8');
+  let body: unknown = text;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    // Kept as text for the error message.
+  }
+  if (response.status === 401 || response.status === 403)
+    throw new WardenError(
+      response.status === 401 ? 'CVAT_AUTH_REFUSED' : 'CVAT_FORBIDDEN',
+      `CVAT answered ${response.status} for ${path}: the account may not back this task up`,
+    );
+  return { status: response.status, body };
+}
+
+const field = (value: unknown, key: string): unknown => (value && typeof value === 'object' ? (value as Record<string, unknown>)[key] : undefined);
+
+/** Runs one export to its end and streams the zip to `dest`. */
+export function requireBackupSupport(features: CvatFeatures): void {
+  if (!supportsBackupExport(features)) {
+    throw new WardenError(
+      'CVAT_UNSUPPORTED_VERSION',
+      `CVAT ${features.version.raw} is too old for task backups: cvat-warden supports CVAT's requests API (POST /api/tasks/{id}/backup/export, GET /api/requests/{id}), CVAT ${BACKUP_MIN_VERSION} or later`,
+    );
+  }
+}
+
+export async function exportTaskBackup(
+  client: CvatClient,
+  features: CvatFeatures,
+  taskId: number,
+  dest: string,
+  o: ExportOptions = {},
+): Promise<{ bytes: number; requestId: string }> {
+  requireBackupSupport(features);
+  const signal = o.signal;
+  const started = await readJson(client, `/api/tasks/${taskId}/backup/export`, 'POST', signal);
+  const rqId = field(started.body, 'rq_id');
+  if ((started.status !== 202 && started.status !== 409) || typeof rqId !== 'string' || rqId.length > 1024) {
+    throw new CvatHttpError(
+      started.status,
+      `/api/tasks/${taskId}/backup/export`,
+      (typeof started.body === 'string' ? started.body : JSON.stringify(started.body)).slice(0, 200),
+    );
+  }
+  const deadline = Date.now() + (o.timeoutMs ?? 2 * 3_600_000);
+  let resultUrl: string | undefined;
+  // Small backups finish in well under a second: poll soon, then back off to the interval.
+  let pause = 100;
+  for (;;) {
+    const polled = await readJson(client, `/api/requests/${encodeURIComponent(rqId)}`, 'GET', signal);
+    if (polled.status !== 200) throw new CvatHttpError(polled.status, '/api/requests/{rq_id}', '');
+    const status = field(polled.body, 'status');
+    if (status === 'finished') {
+      const url = field(polled.body, 'result_url');
+      if (typeof url !== 'string') throw new BackupExportError('failed', `CVAT finished the backup of task ${taskId} but gave no result_url`);
+      resultUrl = url;
+      break;
+    }
+    if (status === 'failed') {
+      const raw = field(polled.body, 'message');
+      const message = typeof raw === 'string' ? raw.slice(0, 2000) : '';
+      const missing = missingFileOf(message);
+      if (missing !== undefined)
+        throw new BackupExportError('missing_file', `CVAT could not back up task ${taskId}: share file ${missing} is missing`, missing);
+      throw new BackupExportError('failed', `CVAT's backup export of task ${taskId} failed: ${message || 'no message'}`);
+    }
+    if (Date.now() > deadline)
+      throw new BackupExportError('failed', `CVAT's backup export of task ${taskId} did not finish in time (status ${String(status)})`);
+    await sleep(pause, undefined, signal ? { signal } : undefined);
+    pause = Math.min(pause * 2, o.pollIntervalMs ?? 2000);
+  }
+  return { bytes: await download(client, resultUrl, dest, o), requestId: rqId };
+}
+
+async function download(client: CvatClient, resultUrl: string, dest: string, o: ExportOptions): Promise<number> {
+  // Credentials go only to CVAT itself: result_url must point under the configured base URL.
+  const base = new URL(client.baseUrl);
+  let target: URL;
+  try {
+    target = new URL(resultUrl, base);
+  } catch {
+    throw new BackupExportError('failed', 'CVAT gave a result_url that is not a URL');
+  }
+  const basePath = base.pathname.replace(/\/+$/, '');
+  if (target.origin !== base.origin || !target.pathname.startsWith(`${basePath}/api/`)) {
+    throw new BackupExportError('failed', `CVAT's result_url points outside ${client.baseUrl}: not following it with our credentials`);
+  }
+  const response = await client.raw(`${target.pathname.slice(basePath.length)}${target.search}`, { ...(o.signal ? { signal: o.signal } : {}), headers: { accept: 'application/zip, application/octet-stream' }, deadlineMs: o.timeoutMs ?? 2 * 3_600_000 });
+  if (response.status !== 200) {
+    await response.body.dump();
+    throw new CvatHttpError(response.status, 'result_url', '');
+  }
+  const max = o.maxBytes ?? 200 * 1024 ** 3;
+  let bytes = 0;
+  const limit = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      bytes += chunk.length;
+      done(bytes > max ? new BackupExportError('failed', `backup download is larger than ${max} bytes`) : null, chunk);
+    },
+  });
+  await pipeline(response.body, limit, createWriteStream(dest, { flags: 'wx' }));
+  return bytes;
+}

@@ -1,0 +1,107 @@
+/**
+ * Where verified backups live: `<dir>/task-<id>/<UTC time>.zip`, each beside a
+ * `.json` that records what was verified. A download goes to `<dir>/.tmp/` first and
+ * is renamed in only after it verified, so a kill -9 or a damaged download never
+ * replaces a good backup; retention keeps the newest N good ones and never the last.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+
+export interface StoredBackup {
+  taskId: number;
+  file: string;
+  /** ms since epoch, when it was verified. */
+  at: number;
+  bytes: number;
+  mediaFiles: number;
+  /** CVAT's task `updated_date` when the export started. */
+  taskUpdatedDate: string | null;
+}
+
+const STAMP = /^(\d{8}T\d{6}\d{3}Z)\.zip$/;
+const stampOf = (ms: number) => new Date(ms).toISOString().replace(/[-:]/g, '').replace('.', '');
+
+export class BackupStore {
+  readonly dir: string;
+  constructor(dir: string) {
+    this.dir = path.resolve(dir);
+  }
+
+  taskDir(taskId: number): string {
+    return path.join(this.dir, `task-${taskId}`);
+  }
+
+  async tempFile(): Promise<string> {
+    const tmp = path.join(this.dir, '.tmp');
+    await fs.mkdir(tmp, { recursive: true });
+    return path.join(tmp, `${process.pid}-${randomBytes(6).toString('hex')}.zip`);
+  }
+
+  /** Removes downloads a killed process left behind. */
+  async clearTemp(): Promise<void> {
+    await fs.rm(path.join(this.dir, '.tmp'), { recursive: true, force: true });
+  }
+
+  /** Moves a verified download in, then drops the oldest beyond `keep` (never the newest). */
+  async commit(tmp: string, info: Omit<StoredBackup, 'file'>, keep: number): Promise<StoredBackup> {
+    const dir = this.taskDir(info.taskId);
+    await fs.mkdir(dir, { recursive: true });
+    let at = info.at;
+    while (
+      await fs.stat(path.join(dir, `${stampOf(at)}.zip`)).then(
+        () => true,
+        () => false,
+      )
+    )
+      at++;
+    const file = path.join(dir, `${stampOf(at)}.zip`);
+    const record: StoredBackup = { ...info, at, file };
+    const sidecar = file.replace(/\.zip$/, '.json');
+    await fs.writeFile(`${sidecar}.tmp`, JSON.stringify(record));
+    await fs.rename(`${sidecar}.tmp`, sidecar);
+    await fs.rename(tmp, file);
+    await this.prune(info.taskId, keep);
+    return record;
+  }
+
+  /** Good backups of a task, newest first (a zip without its record does not count). */
+  async list(taskId: number): Promise<StoredBackup[]> {
+    const dir = this.taskDir(taskId);
+    const names = await fs.readdir(dir).catch(() => [] as string[]);
+    const found: StoredBackup[] = [];
+    for (const name of names) {
+      if (!STAMP.test(name)) continue;
+      try {
+        const record = JSON.parse(await fs.readFile(path.join(dir, name.replace(/\.zip$/, '.json')), 'utf8')) as StoredBackup;
+        found.push({ ...record, file: path.join(dir, name) });
+      } catch {
+        // No record: a zip someone copied in; not ours to count or delete.
+      }
+    }
+    return found.sort((a, b) => b.at - a.at);
+  }
+
+  async newest(taskId: number): Promise<StoredBackup | undefined> {
+    return (await this.list(taskId))[0];
+  }
+
+  async prune(taskId: number, keep: number): Promise<number> {
+    const all = await this.list(taskId);
+    const drop = all.slice(Math.max(1, keep));
+    for (const b of drop) {
+      await fs.rm(b.file, { force: true });
+      await fs.rm(b.file.replace(/\.zip$/, '.json'), { force: true });
+    }
+    return drop.length;
+  }
+
+  /** Task ids that have at least one stored backup. */
+  async taskIds(): Promise<number[]> {
+    const names = await fs.readdir(this.dir).catch(() => [] as string[]);
+    return names
+      .map((n) => /^task-(\d+)$/.exec(n)?.[1])
+      .filter((x): x is string => x !== undefined)
+      .map(Number);
+  }
+}

@@ -1,0 +1,149 @@
+/**
+ * What `run` does to protect share data, in one place so the service wires it with a
+ * few calls: the vault (`--vault`, fed the same GuardTask records as the guard), the
+ * reaction to guard alerts (is the file recoverable from the vault? `--auto-restore`
+ * puts it back at once), and CVAT-native backups (`--backup-dir`).
+ */
+import type { CommandConfig } from '../config/index.js';
+import type { CvatClient } from '../cvat/client.js';
+import type { CvatFeatures } from '../cvat/features.js';
+import type { TaskRecord } from '../cvat/inventory.js';
+import { describeError } from '../errors.js';
+import { toGuardTask, type FileAlert, type ShareGuard } from '../guard/index.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import { BackupScheduler } from '../backup/scheduler.js';
+import { restoreFromVault } from '../vault/restore.js';
+import { Vault } from '../vault/vault.js';
+
+export interface ProtectionDeps {
+  config: CommandConfig;
+  client: CvatClient;
+  logger: Logger;
+  metrics: Metrics;
+  /** Test knobs. */
+  backupRetryAfterMs?: number;
+}
+
+/** How often the space held only by the vault is measured (a stat per file). */
+const VAULT_MEASURE_INTERVAL_MS = 3_600_000;
+
+export class Protection {
+  readonly vault: Vault | undefined;
+  readonly backups: BackupScheduler | undefined;
+  readonly #d: ProtectionDeps;
+  readonly #logger: Logger;
+  readonly #seen = new Set<number>();
+  #swept = false;
+  #measureTimer: NodeJS.Timeout | undefined;
+
+  private constructor(d: ProtectionDeps, vault: Vault | undefined, backups: BackupScheduler | undefined) {
+    this.#d = d;
+    this.#logger = d.logger.child({ component: 'protection' });
+    this.vault = vault;
+    this.backups = backups;
+  }
+
+  /** Opens the vault (a wrong setup throws a ConfigError: exit 2) and the backup store; undefined when neither is asked for. */
+  static async start(d: ProtectionDeps): Promise<Protection | undefined> {
+    const p = d.config.protection;
+    if (!p.vaultDir && !p.backupDir) return undefined;
+    const vault =
+      p.vaultDir && d.config.shareDir
+        ? await Vault.open({ shareDir: d.config.shareDir, vaultDir: p.vaultDir, mode: p.vaultMode, logger: d.logger, metrics: d.metrics })
+        : undefined;
+    const backups = p.backupDir
+      ? new BackupScheduler({
+          client: d.client,
+          dir: p.backupDir,
+          keep: p.backupKeep,
+          logger: d.logger,
+          metrics: d.metrics,
+          ...(d.backupRetryAfterMs !== undefined ? { retryAfterMs: d.backupRetryAfterMs } : {}),
+        })
+      : undefined;
+    const protection = new Protection(d, vault, backups);
+    backups?.start();
+    if (vault) {
+      // Space held only by the vault: measured hourly (a stat per file), and after alerts.
+      protection.#measureTimer = setInterval(() => void vault.measure().catch(() => undefined), VAULT_MEASURE_INTERVAL_MS);
+      protection.#measureTimer.unref();
+    }
+    return protection;
+  }
+
+  /** Share-relative directories the guard must never guard (the vault inside the share). */
+  get ignoredPrefixes(): string[] {
+    return this.vault?.prefixInShare !== undefined ? [this.vault.prefixInShare] : [];
+  }
+
+  attachGuard(guard: ShareGuard): void {
+    if (!this.vault) return;
+    const vault = this.vault;
+    const onGone = (alert: FileAlert) =>
+      void this.#onGone(vault, alert).catch((error: unknown) => this.#logger.error({ err: describeError(error) }, 'vault reaction to a share alert failed'));
+    guard.on('deleted', onGone);
+    guard.on('moved', onGone);
+  }
+
+  async #onGone(vault: Vault, alert: FileAlert): Promise<void> {
+    const shareDir = this.#d.config.shareDir ?? '';
+    const recoverable = await vault.holds(alert.path);
+    const restoreHint = `cvat-warden restore --share-dir ${shareDir} --vault ${vault.layout.root} --path ${alert.path}`;
+    if (!this.#d.config.protection.autoRestore || !recoverable) {
+      this.#logger.warn(
+        { path: alert.path, kind: alert.kind, tasks: alert.taskIds, recoverable },
+        recoverable
+          ? `share file ${alert.kind}: recoverable from the vault (${restoreHint})`
+          : `share file ${alert.kind}: NOT in the vault, not recoverable from it`,
+      );
+      void vault.measure().catch(() => undefined);
+      return;
+    }
+    const report = await restoreFromVault({ shareDir, vaultDir: vault.layout.root, select: { paths: [alert.path] }, mode: vault.mode });
+    for (const outcome of ['restored', 'unrecoverable', 'skipped'] as const) this.#d.metrics.restores.inc({ outcome, trigger: 'auto' }, report[outcome].length);
+    if (report.restored.length)
+      this.#logger.warn({ path: alert.path, kind: alert.kind, tasks: alert.taskIds }, 'auto-restore: share file put back from the vault');
+    else
+      this.#logger.error(
+        { path: alert.path, reasons: [...report.unrecoverable, ...report.skipped].map((e) => e.reason) },
+        'auto-restore: could not put the share file back',
+      );
+  }
+
+  /** Every task discovery reads (new or changed). */
+  async onRecord(record: TaskRecord, features: CvatFeatures): Promise<void> {
+    this.#seen.add(record.task.id);
+    const task = toGuardTask(record, features, new Set(this.#d.config.shareTasks));
+    if (!task || task.storage !== 'share') return;
+    await this.vault?.upsert(task);
+    await this.backups?.upsert(task, record.task.updated_date ?? null, features);
+  }
+
+  async onRemoved(taskId: number): Promise<void> {
+    this.#seen.delete(taskId);
+    await this.vault?.remove([taskId]);
+    this.backups?.remove(taskId);
+  }
+
+  /**
+   * After a complete discovery pass: the first one sweeps the vault of tasks CVAT no
+   * longer has. `listed(id)`: tasks CVAT listed although this pass could not read them.
+   */
+  async onDiscoveryPass(listed: (taskId: number) => boolean): Promise<void> {
+    if (this.#swept || !this.vault) return;
+    this.#swept = true;
+    await this.vault.sweep((taskId) => this.#seen.has(taskId) || listed(taskId));
+    await this.vault.measure();
+  }
+
+  status(): unknown {
+    return { vault: this.vault?.status() ?? null, autoRestore: this.#d.config.protection.autoRestore, backups: this.backups?.status() ?? null };
+  }
+
+  async close(): Promise<void> {
+    if (this.#measureTimer) clearInterval(this.#measureTimer);
+    await this.backups?.close();
+    await this.vault?.close();
+  }
+}

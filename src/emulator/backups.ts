@@ -1,0 +1,229 @@
+/**
+ * CVAT's task backup flow (2.73), for the emulator:
+ *
+ *   POST /api/tasks/{id}/backup/export        → 202 {rq_id} (409 with the same body while one runs)
+ *   GET  /api/requests/{rq_id}                → Request {status queued|started|finished|failed, message, result_url…}
+ *   GET  /api/tasks/{id}/backup/download?rq_id → the zip (only via result_url)
+ *
+ * (cvat/apps/engine/mixins.py BackupMixin, views.py, apps/engine/backup.py.) The export
+ * runs like an RQ job on the shared export worker, one at a time. Its zip follows
+ * backup.py: `task.json` (data.storage rewritten to "local"), `annotations.json`, and
+ * `data/<path relative to the share>` for every image (or the video) read from the share
+ * — `_write_data`'s `StorageChoice.SHARE` branch — plus `data/manifest.jsonl`. A share file
+ * that is gone fails the job with FileNotFoundError, as Python's open() does.
+ */
+import fs from 'node:fs/promises';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import yazl from 'yazl';
+import { canViewTask, type UserDirectory } from './auth.js';
+import { cvatDate, type Clock } from './clock.js';
+import { HttpError, notFound, forbidden, send, sendJson } from './http.js';
+import type { Deployment, EmulatedTask } from './model.js';
+import { resolveInShare } from './share.js';
+
+export interface BackupJob {
+  id: string;
+  taskId: number;
+  owner: { id: number; username: string };
+  status: 'queued' | 'started' | 'finished' | 'failed';
+  message: string;
+  createdMs: number;
+  startedMs: number | null;
+  finishedMs: number | null;
+  zip: Buffer | null;
+}
+
+export interface BackupServiceOptions {
+  deployment: Deployment;
+  users: UserDirectory;
+  clock: Clock;
+  shareDir: string | undefined;
+  /** Time an export takes on the worker. Default 50 ms. */
+  exportTimeMs?: number;
+}
+
+const ROUTES = {
+  export: /^\/api\/tasks\/(\d+)\/backup\/export\/?$/,
+  download: /^\/api\/tasks\/(\d+)\/backup\/download\/?$/,
+  legacy: /^\/api\/tasks\/(\d+)\/backup\/?$/,
+  request: /^\/api\/requests\/([^/]+)\/?$/,
+};
+
+/** Frame bytes of a local (non-share) task: what CVAT keeps in its own data directory. */
+const localFrame = (task: EmulatedTask, name: string): Buffer => Buffer.from(`local frame ${task.id}/${name}\n`);
+
+export class BackupService {
+  readonly #o: BackupServiceOptions;
+  readonly jobs = new Map<string, BackupJob>();
+  #queue: Promise<void> = Promise.resolve();
+  /** Downloads to cut short (a test's corrupt download); counts down. */
+  corruptDownloads = 0;
+  exportsRun = 0;
+
+  constructor(o: BackupServiceOptions) {
+    this.#o = o;
+  }
+
+  /** Handles the backup and request routes; false for any other path. */
+  handle(req: IncomingMessage, res: ServerResponse, path: string, query: URLSearchParams, base: string): boolean {
+    const method = req.method ?? 'GET';
+    const exportMatch = ROUTES.export.exec(path);
+    const downloadMatch = ROUTES.download.exec(path);
+    const requestMatch = ROUTES.request.exec(path);
+    const legacyMatch = ROUTES.legacy.exec(path);
+    if (!exportMatch && !downloadMatch && !requestMatch && !legacyMatch) return false;
+    const user = this.#o.users.authenticate(req);
+    if (requestMatch) {
+      if (method !== 'GET') throw new HttpError(405, { detail: `Method "${method}" not allowed.` });
+      const job = this.jobs.get(decodeURIComponent(requestMatch[1] ?? ''));
+      if (!job || (!user.isAdmin && job.owner.id !== user.id)) throw notFound();
+      sendJson(req, res, 200, this.requestJson(job, base));
+      return true;
+    }
+    const task = this.#o.deployment.tasks.get(Number((exportMatch ?? downloadMatch ?? legacyMatch)?.[1]));
+    if (!task) throw notFound();
+    if (!canViewTask(user, task)) throw forbidden();
+    if (legacyMatch) {
+      // 2.32+: the GET flow is gone (cvat#9075); views.py answers 410 pointing at backup/export.
+      throw new HttpError(410, {
+        detail: 'This endpoint is no longer supported. Use POST /api/tasks/{id}/backup/export and GET /api/requests/{rq_id} instead.',
+      });
+    }
+    if (exportMatch) {
+      if (method !== 'POST') throw new HttpError(405, { detail: `Method "${method}" not allowed.` });
+      if (task.dataId === null) throw new HttpError(400, ['Backup of a task without data is not allowed']);
+      const id = `action=export&target=task&target_id=${task.id}&subresource=backup&user_id=${user.id}`;
+      const running = this.jobs.get(id);
+      if (running && (running.status === 'queued' || running.status === 'started')) {
+        sendJson(req, res, 409, { rq_id: id });
+        return true;
+      }
+      const job: BackupJob = {
+        id,
+        taskId: task.id,
+        owner: { id: user.id, username: user.username },
+        status: 'queued',
+        message: '',
+        createdMs: this.#o.clock.now(),
+        startedMs: null,
+        finishedMs: null,
+        zip: null,
+      };
+      this.jobs.set(id, job);
+      this.#queue = this.#queue.then(() => this.#run(job, task));
+      sendJson(req, res, 202, { rq_id: id });
+      return true;
+    }
+    if (method !== 'GET') throw new HttpError(405, { detail: `Method "${method}" not allowed.` });
+    const job = this.jobs.get(query.get('rq_id') ?? '');
+    if (!job || job.taskId !== task.id || job.status !== 'finished' || !job.zip) throw new HttpError(400, ['Unknown export request id']);
+    let body = job.zip;
+    if (this.corruptDownloads > 0) {
+      this.corruptDownloads--;
+      body = Buffer.concat([body.subarray(0, Math.floor(body.length / 2)), Buffer.alloc(64, 0x5a)]);
+    }
+    send(res, 200, body, { 'Content-Type': 'application/zip', 'Content-Disposition': `attachment; filename="task_${task.id}_backup.zip"` });
+    return true;
+  }
+
+  requestJson(job: BackupJob, base: string): Record<string, unknown> {
+    const task = this.#o.deployment.tasks.get(job.taskId);
+    return {
+      id: job.id,
+      status: job.status,
+      message: job.message,
+      operation: {
+        type: 'export:backup',
+        target: 'task',
+        project_id: task?.projectId ?? null,
+        task_id: job.taskId,
+        job_id: null,
+        org_id: task?.organization?.id ?? null,
+        format: null,
+        function_id: null,
+        lightweight: false,
+      },
+      progress: job.status === 'finished' ? 1 : job.status === 'started' ? 0.5 : null,
+      created_date: cvatDate(job.createdMs),
+      started_date: job.startedMs === null ? null : cvatDate(job.startedMs),
+      finished_date: job.finishedMs === null ? null : cvatDate(job.finishedMs),
+      expiry_date: job.finishedMs === null ? null : cvatDate(job.finishedMs + 24 * 3600_000),
+      owner: job.owner,
+      result_url: job.status === 'finished' ? `${base}/api/tasks/${job.taskId}/backup/download?rq_id=${encodeURIComponent(job.id)}` : null,
+      result_id: null,
+    };
+  }
+
+  async #run(job: BackupJob, task: EmulatedTask): Promise<void> {
+    job.status = 'started';
+    job.startedMs = this.#o.clock.now();
+    this.exportsRun++;
+    await new Promise((r) => setTimeout(r, this.#o.exportTimeMs ?? 50));
+    try {
+      job.zip = await this.#zip(task);
+      job.status = 'finished';
+    } catch (error) {
+      job.status = 'failed';
+      job.message = (error as Error).message;
+    }
+    job.finishedMs = this.#o.clock.now();
+  }
+
+  /** Media names as backup.py writes them: relative to the share root for share tasks. */
+  #mediaNames(task: EmulatedTask): string[] {
+    if (task.video) return [task.video.path];
+    return [...new Set(task.frames.map((f) => f.name))];
+  }
+
+  async #zip(task: EmulatedTask): Promise<Buffer> {
+    const zip = new yazl.ZipFile();
+    const names = this.#mediaNames(task);
+    for (const name of names) {
+      let bytes: Buffer;
+      if (task.storage === 'share') {
+        const abs = this.#o.shareDir ? resolveInShare(this.#o.shareDir, name) : null;
+        try {
+          if (!abs) throw Object.assign(new Error('outside'), { code: 'ENOENT' });
+          bytes = await fs.readFile(abs);
+        } catch {
+          throw new Error(`FileNotFoundError: [Errno 2] No such file or directory: '/home/django/share/${name}'`);
+        }
+      } else bytes = localFrame(task, name);
+      zip.addBuffer(bytes, `data/${name.replace(/^\/+/, '')}`, { mtime: new Date(this.#o.clock.now()) });
+    }
+    const manifest = [
+      JSON.stringify({ version: '1.1' }),
+      JSON.stringify({ type: task.video ? 'video' : 'images' }),
+      ...names.map((name) => JSON.stringify({ name: name.replace(/\.[^./]+$/, ''), extension: name.slice(name.lastIndexOf('.')) })),
+    ];
+    zip.addBuffer(Buffer.from(`${manifest.join('\n')}\n`), 'data/manifest.jsonl');
+    const jobs = task.jobs.map((j) => {
+      const seg = this.#o.deployment.segments.get(j.segmentId);
+      return { status: j.stage, type: j.type, start_frame: seg?.startFrame ?? 0, stop_frame: seg?.stopFrame ?? 0 };
+    });
+    const taskJson = {
+      name: task.name,
+      bug_tracker: '',
+      status: 'annotation',
+      subset: task.subset,
+      labels: [],
+      version: '1.0',
+      data: {
+        chunk_size: task.chunkSize,
+        image_quality: task.imageQuality,
+        start_frame: task.geometry.start,
+        stop_frame: task.geometry.stop,
+        storage_method: 'cache',
+        chunk_type: task.video ? 'video' : 'imageset',
+        storage: 'local',
+      },
+      jobs,
+    };
+    zip.addBuffer(Buffer.from(JSON.stringify(taskJson)), 'task.json');
+    zip.addBuffer(Buffer.from(JSON.stringify(task.jobs.map(() => ({ version: 0, tags: [], shapes: [], tracks: [] })))), 'annotations.json');
+    zip.end();
+    const chunks: Buffer[] = [];
+    for await (const chunk of zip.outputStream) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks);
+  }
+}

@@ -1,0 +1,100 @@
+/**
+ * The emulator's task backup flow against CVAT 2.73's own OpenAPI schema (RqId, Request;
+ * cvat/apps/engine/mixins.py BackupMixin): 202 then 409 while running, the request
+ * status until finished with a result_url, the zip download, 410 for the removed GET
+ * flow, and a failed export naming the missing share file as FileNotFoundError does.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { Ajv, type ValidateFunction } from 'ajv';
+import addFormatsImport from 'ajv-formats';
+import { parse } from 'yaml';
+import { afterEach, expect, it } from 'vitest';
+import { copySampleShare, DEMO_CREDENTIALS, demoDeployment, startEmulator, type Emulator } from '../src/emulator/index.js';
+import { http } from './support/emulator-http.js';
+import { describeWithSharedCvat } from './support/shared-cvat.js';
+import { useTempDir } from './support/tmp.js';
+import { waitFor } from './support/wait.js';
+
+type AddFormats = (ajv: Ajv) => Ajv;
+const formatsModule = addFormatsImport as unknown as AddFormats & { default?: AddFormats };
+const addFormats: AddFormats = formatsModule.default ?? formatsModule;
+
+/** OpenAPI 3.0 → JSON Schema, objects closed so an invented field fails. */
+function toJsonSchema(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(toJsonSchema);
+  if (!node || typeof node !== 'object') return node;
+  const src = node as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(src)) {
+    if (key === 'nullable' || key === 'example') continue;
+    out[key] =
+      key === 'properties' && value && typeof value === 'object'
+        ? Object.fromEntries(Object.entries(value).map(([n, s]) => [n, toJsonSchema(s)]))
+        : toJsonSchema(value);
+  }
+  if (out['properties'] && out['additionalProperties'] === undefined) out['additionalProperties'] = false;
+  return src['nullable'] === true ? { anyOf: [out, { type: 'null' }] } : out;
+}
+
+const tmp = useTempDir('emu-backup-');
+let emu: Emulator | undefined;
+afterEach(async () => {
+  await emu?.close();
+  emu = undefined;
+});
+
+describeWithSharedCvat('emulator task backups', (cvatDir) => {
+  const doc = parse(fs.readFileSync(path.join(cvatDir, 'v2.73.0/cvat/schema.yml'), 'utf8')) as { components: { schemas: Record<string, unknown> } };
+  const ajv = new Ajv({ strict: false, allErrors: true });
+  addFormats(ajv);
+  ajv.addSchema({ $id: 'cvat', components: { schemas: toJsonSchema(doc.components.schemas) } });
+  const schema = (name: string): ValidateFunction => ajv.getSchema(`cvat#/components/schemas/${name}`)!;
+  const valid = (name: string, data: unknown) => {
+    const v = schema(name);
+    expect(v(data), JSON.stringify(v.errors?.slice(0, 3))).toBe(true);
+  };
+  const auth = { authorization: `Bearer ${DEMO_CREDENTIALS.accessToken}` };
+
+  it('exports, reports and serves a backup the way CVAT 2.73 does', async () => {
+    const share = await copySampleShare(path.join(tmp.path, 'share'));
+    emu = await startEmulator({ ...demoDeployment(share), buildTimeMs: 1, backupExportTimeMs: 200 });
+    const started = await http(`${emu.url}/api/tasks/1/backup/export`, { method: 'POST', headers: auth });
+    expect(started.status).toBe(202);
+    valid('RqId', started.json());
+    const rqId = started.json<{ rq_id: string }>().rq_id;
+    const again = await http(`${emu.url}/api/tasks/1/backup/export`, { method: 'POST', headers: auth });
+    expect([again.status, again.json()]).toEqual([409, { rq_id: rqId }]);
+    const running = (await http(`${emu.url}/api/requests/${encodeURIComponent(rqId)}`, { headers: auth })).json<{
+      status: string;
+      result_url: string | null;
+    }>();
+    valid('Request', running);
+    expect(running.result_url).toBeNull();
+    const done = await waitFor('finished', async () => {
+      const r = (await http(`${emu!.url}/api/requests/${encodeURIComponent(rqId)}`, { headers: auth })).json<{ status: string; result_url: string }>();
+      return r.status === 'finished' && r;
+    });
+    valid('Request', done);
+    expect(done.result_url).toBe(`${emu.url}/api/tasks/1/backup/download?rq_id=${encodeURIComponent(rqId)}`);
+    const zip = await http(done.result_url, { headers: auth });
+    expect([zip.status, zip.headers['content-type']]).toEqual([200, 'application/zip']);
+    expect(zip.text.startsWith('PK')).toBe(true);
+    expect((await http(`${emu.url}/api/tasks/1/backup`, { headers: auth })).status).toBe(410);
+    expect((await http(`${emu.url}/api/requests/nope`, { headers: auth })).status).toBe(404);
+    expect((await http(`${emu.url}/api/tasks/1/backup/export`, { method: 'POST' })).status).toBe(401);
+  });
+
+  it('fails the export with FileNotFoundError when a share file is missing', async () => {
+    const share = await copySampleShare(path.join(tmp.path, 'share'));
+    fs.rmSync(path.join(share, 'images/image_3.jpg'));
+    emu = await startEmulator({ ...demoDeployment(share), buildTimeMs: 1, backupExportTimeMs: 1 });
+    const rqId = (await http(`${emu.url}/api/tasks/1/backup/export`, { method: 'POST', headers: auth })).json<{ rq_id: string }>().rq_id;
+    const failed = await waitFor('failed', async () => {
+      const r = (await http(`${emu!.url}/api/requests/${encodeURIComponent(rqId)}`, { headers: auth })).json<{ status: string; message: string }>();
+      return r.status === 'failed' && r;
+    });
+    valid('Request', failed);
+    expect(failed.message).toBe("FileNotFoundError: [Errno 2] No such file or directory: '/home/django/share/images/image_3.jpg'");
+  });
+});
