@@ -71,7 +71,7 @@ describe('one lifecycle path', () => {
     await waitFor('some chunks warm', () => servedChunks() >= 5, { timeoutMs: 20_000 });
     run.proc.kill('SIGTERM');
     expect(await run.exited, run.output()).toBe(0);
-    const steps = ['stop intake', 'drain warming', 'close the guard', 'flush the ledger', 'close HTTP', 'close the CVAT client'];
+    const steps = ['stop intake', 'drain warming', 'close the vault and backups', 'close the guard', 'flush the ledger', 'close HTTP', 'close the CVAT client'];
     expect(run.logs().find((l) => l.msg === 'shutdown started')).toMatchObject({ steps });
     const finished = run
       .logs()

@@ -1,6 +1,6 @@
 /**
  * The service's backups: each share task once its data is ready, again after its media
- * or jobs change (CVAT bumps the task's `updated_date` for both), one export at a time
+ * or jobs change (the newest `updated_date` of the task and its jobs: CVAT touches the task only when its aggregated status changes), one export at a time
  * (CVAT's export worker is shared with every user's exports). Failures are logged and
  * counted; a failure because a share file is missing names the file and raises the
  * "share task without a good backup" alert through the metrics.

@@ -28,6 +28,13 @@ export interface ProtectionDeps {
 /** How often the space held only by the vault is measured (a stat per file). */
 const VAULT_MEASURE_INTERVAL_MS = 3_600_000;
 
+/** The latest of CVAT's ISO dates (same format, so they order as strings); null when none. */
+function newestDate(dates: ReadonlyArray<string | undefined>): string | null {
+  let newest: string | null = null;
+  for (const d of dates) if (d !== undefined && (newest === null || Date.parse(d) > Date.parse(newest))) newest = d;
+  return newest;
+}
+
 export class Protection {
   readonly vault: Vault | undefined;
   readonly backups: BackupScheduler | undefined;
@@ -117,7 +124,10 @@ export class Protection {
     const task = toGuardTask(record, features, new Set(this.#d.config.shareTasks));
     if (!task || task.storage !== 'share') return;
     await this.vault?.upsert(task);
-    await this.backups?.upsert(task, record.task.updated_date ?? null, features);
+    // A job change (reopened, a GT job added) moves the job's updated_date, not the task's
+    // (cvat/apps/engine/signals.py touches the task only when its aggregated status changes):
+    // the newest of both says when the backup's content last changed.
+    await this.backups?.upsert(task, newestDate([record.task.updated_date, ...record.jobs.map((j) => j.updated_date)]), features);
   }
 
   async onRemoved(taskId: number): Promise<void> {
