@@ -474,7 +474,7 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
   async #flushPending(): Promise<void> {
     const due = this.#tracker.nextDue();
     if (due === undefined || due > performance.now()) return;
-    if (!this.#available) return this.#tracker.revertPending();
+    if (!this.#available) { this.#tracker.revertPending(); return; }
     if (!(await this.#rootOk())) return this.#shareUnavailable('share root vanished');
     this.#tracker.flushDue(performance.now());
     const source = this.#watching.mode === 'polling' ? 'poll' : 'watch';
