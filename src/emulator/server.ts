@@ -163,6 +163,7 @@ export function createRequestHandler(deps: ServerDeps): (req: IncomingMessage, r
       if (res.headersSent || res.destroyed) return;
       if (error instanceof HttpError) {
         if (error.body === null) { sendEmpty(res, error.status, error.headers); return; }
+        // eslint-disable-next-line @typescript-eslint/no-base-to-string -- text/html error bodies are built as strings; String() only guards the type
         if (error.headers['Content-Type']?.startsWith('text/html')) { send(res, error.status, Buffer.from(String(error.body)), error.headers); return; }
         sendJson(req, res, error.status, error.body, error.headers); return;
       }
