@@ -30,8 +30,8 @@ async function codeOf(promise: Promise<unknown>): Promise<string> {
 describe('CVAT client', () => {
   it('sends each kind of credential as CVAT expects, and the organization on lists', async () => {
     server = await startServer((req, res) => {
-      if (req.url?.startsWith('/prefix/api/server/about')) return sendJson(res, 200, { name: 'Computer Vision Annotation Tool', version: '2.73.0' });
-      if (req.url?.startsWith('/prefix/api/tasks')) return sendJson(res, 200, { count: 0, next: null, previous: null, results: [] });
+      if (req.url?.startsWith('/prefix/api/server/about')) { sendJson(res, 200, { name: 'Computer Vision Annotation Tool', version: '2.73.0' }); return; }
+      if (req.url?.startsWith('/prefix/api/tasks')) { sendJson(res, 200, { count: 0, next: null, previous: null, results: [] }); return; }
       sendJson(res, 404, { detail: 'Not found.' });
     });
     const variants = [
@@ -44,7 +44,7 @@ describe('CVAT client', () => {
       const features = await client.features();
       expect(features.indexChunks).toBe(true);
       expect(features.rangeRequests).toBe(true);
-      for await (const _ of client.tasks()) void _;
+      for await (const _ of client.tasks()) _;
       await client.close();
       const [about, list] = server.requests.slice(-2);
       expect(about!.headers.authorization).toBe(header);
@@ -75,9 +75,9 @@ describe('CVAT client', () => {
         res.writeHead(200, { 'content-type': 'text/html' });
         return res.end('<html>hello</html>');
       }
-      if (req.url?.startsWith('/denied/')) return sendJson(res, 401, { detail: 'Invalid token.' });
-      if (req.url?.startsWith('/forbidden/')) return sendJson(res, 403, { detail: 'You do not have permission.' });
-      if (req.url?.startsWith('/old/api/server/about')) return sendJson(res, 200, { version: '1.7.0' });
+      if (req.url?.startsWith('/denied/')) { sendJson(res, 401, { detail: 'Invalid token.' }); return; }
+      if (req.url?.startsWith('/forbidden/')) { sendJson(res, 403, { detail: 'You do not have permission.' }); return; }
+      if (req.url?.startsWith('/old/api/server/about')) { sendJson(res, 200, { version: '1.7.0' }); return; }
       sendJson(res, 404, { detail: 'Not found.' });
     });
     const credentials = { kind: 'token', token: TOKEN } as const;

@@ -349,7 +349,7 @@ describe('slow clients', () => {
       socket.on('error', (e: NodeJS.ErrnoException) => (e.code === 'ECONNRESET' ? resolveRun({ text, ms: performance.now() - started }) : reject(e)));
       socket.write(head);
       const drip = setInterval(() => {
-        if (socket.destroyed) return clearInterval(drip);
+        if (socket.destroyed) { clearInterval(drip); return; }
         socket.write(filler);
       }, 100);
       socket.on('close', () => clearInterval(drip));

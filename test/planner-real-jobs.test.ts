@@ -17,8 +17,8 @@ interface Fixture { model: string; pk: number; fields: Record<string, unknown> }
 const OPTIONS: PlanOptions = { qualities: ['compressed'], previews: false, contextImages: false, indexChunks: true, skipCompleted: false };
 
 function planTasks(version: string): { tasks: PlanTask[]; jobs: Job[] } {
-  const tasks = readSharedJson<Page<unknown>>(`${version}/tests/python/shared/assets/tasks.json`).results.map((t) => TaskSchema.parse(t) as Task);
-  const jobs = readSharedJson<Page<unknown>>(`${version}/tests/python/shared/assets/jobs.json`).results.map((j) => JobSchema.parse(j) as Job);
+  const tasks = readSharedJson<Page<unknown>>(`${version}/tests/python/shared/assets/tasks.json`).results.map((t) => TaskSchema.parse(t));
+  const jobs = readSharedJson<Page<unknown>>(`${version}/tests/python/shared/assets/jobs.json`).results.map((j) => JobSchema.parse(j));
   const planned: PlanTask[] = [];
   for (const task of tasks) {
     const own = jobs.filter((j) => j.task_id === task.id);

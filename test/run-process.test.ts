@@ -31,8 +31,8 @@ function startRun(extraEnv: NodeJS.ProcessEnv = {}): { proc: ChildProcess; outpu
     env: { PATH: process.env['PATH'], CVAT_URL: emulator!.url, CVAT_ACCESS_TOKEN: DEMO_CREDENTIALS.accessToken, ...extraEnv },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  proc.stdout!.on('data', (d) => (output += d));
-  proc.stderr!.on('data', (d) => (output += d));
+  proc.stdout.on('data', (d) => (output += d));
+  proc.stderr.on('data', (d) => (output += d));
   const exited = new Promise<{ code: number | null; at: number }>((resolve) => proc.on('exit', (code) => resolve({ code, at: Date.now() })));
   child = proc;
   return { proc, output: () => output, exited };

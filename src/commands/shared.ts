@@ -58,7 +58,7 @@ export async function collectGuardTasks(
  * unknown): `check` must never fight `run` for the state directory.
  */
 export async function openLedgerForReading(stateDir: string, logger: Logger): Promise<{ lastWarmedAt?: LastWarmedAt; close(): Promise<void> }> {
-  if (!existsSync(stateDir)) return { close: async () => undefined };
+  if (!existsSync(stateDir)) return { close: () => Promise.resolve() };
   try {
     const ledger = await Ledger.open(stateDir, { logger });
     const lastWarmedAt: LastWarmedAt = (jobId, chunk) => {
@@ -68,6 +68,6 @@ export async function openLedgerForReading(stateDir: string, logger: Logger): Pr
     return { lastWarmedAt, close: () => ledger.close() };
   } catch (error) {
     logger.info({ err: (error as Error).message }, 'ledger not readable; chunk expiry estimates will be unknown');
-    return { close: async () => undefined };
+    return { close: () => Promise.resolve() };
   }
 }

@@ -60,7 +60,7 @@ export const JobSchema = z
     updated_date: z.string().optional(),
   })
   .loose()
-  .refine((j) => j.stop_frame >= j.start_frame, { message: 'stop_frame is before start_frame' });
+  .refine((j) => j.stop_frame >= j.start_frame, { error: 'stop_frame is before start_frame' });
 export type Job = z.infer<typeof JobSchema>;
 
 export const FrameMetaSchema = z

@@ -139,12 +139,12 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
   };
 
   const handleWebhook = async (req: IncomingMessage, res: ServerResponse) => {
-    if (!receiver) return sendJson(res, 404, { error: 'not found' });
+    if (!receiver) { sendJson(res, 404, { error: 'not found' }); return; }
     if (!accepting) {
       // Do not read the body; CVAT ≥ 2.65 retries 503s with its back-off schedule.
       res.setHeader('connection', 'close');
       res.setHeader('retry-after', '30');
-      return sendJson(res, 503, { error: 'shutting down' });
+      sendJson(res, 503, { error: 'shutting down' }); return;
     }
     const declared = Number(req.headers['content-length']);
     let body: Buffer | 'too_large';
@@ -162,14 +162,14 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
       res.setHeader('connection', 'close');
       // Stop reading: the socket goes as soon as the answer is out.
       res.on('finish', () => req.socket.destroy());
-      return sendJson(res, 413, { error: `body larger than ${maxBodyBytes} bytes` });
+      sendJson(res, 413, { error: `body larger than ${maxBodyBytes} bytes` }); return;
     }
     const header = req.headers[SIGNATURE_HEADER];
     const receipt = receiver.receive(body, Array.isArray(header) ? header.join(',') : header);
     count(receipt.outcome);
     if (receipt.outcome === 'rejected_signature' || receipt.outcome === 'rejected_malformed') {
       logger.warn({ outcome: receipt.outcome, bytes: body.length }, `webhook delivery rejected: ${receipt.detail}`);
-      return sendJson(res, STATUS_FOR[receipt.outcome], { error: receipt.detail });
+      sendJson(res, STATUS_FOR[receipt.outcome], { error: receipt.detail }); return;
     }
     const { event } = receipt;
     const fields = { outcome: receipt.outcome, event: event.event, kind: event.kind, ...('taskId' in event ? { taskId: event.taskId } : {}), ...('jobId' in event ? { jobId: event.jobId } : {}) };
@@ -183,10 +183,10 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
     const method = req.method ?? 'GET';
     const path = pathOf(req.url);
     const allowed = path === WEBHOOK_PATH && !receiver ? undefined : ROUTES[path];
-    if (!allowed) return sendJson(res, 404, { error: 'not found' });
+    if (!allowed) { sendJson(res, 404, { error: 'not found' }); return; }
     if (!allowed.includes(method)) {
       res.setHeader('allow', allowed.join(', '));
-      return sendJson(res, 405, { error: `method ${method} not allowed; use ${allowed.join(' or ')}` });
+      sendJson(res, 405, { error: `method ${method} not allowed; use ${allowed.join(' or ')}` }); return;
     }
     switch (path) {
       case '/metrics': {
@@ -196,7 +196,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
         return;
       }
       case '/healthz':
-        return sendJson(res, 200, { status: 'ok' });
+        { sendJson(res, 200, { status: 'ok' }); return; }
       case '/readyz': {
         let report: ReadinessReport;
         try {
@@ -205,11 +205,11 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
           report = { ready: false, checks: { health: { ok: false, detail: describeError(error) } } };
         }
         if (!accepting) report = { ready: false, checks: { ...report.checks, shutdown: { ok: false, detail: 'shutting down' } } };
-        return sendText(res, report.ready ? 200 : 503, redactSecrets(JSON.stringify(report)));
+        sendText(res, report.ready ? 200 : 503, redactSecrets(JSON.stringify(report))); return;
       }
       case '/status': {
         const value = await options.status();
-        return sendText(res, 200, redactSecrets(JSON.stringify(value, jsonReplacer, 2)));
+        sendText(res, 200, redactSecrets(JSON.stringify(value, jsonReplacer, 2))); return;
       }
       case WEBHOOK_PATH:
         return handleWebhook(req, res);
@@ -238,7 +238,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
     if (receiver && pathOf(req.url) === WEBHOOK_PATH && Number.isFinite(declared) && declared > maxBodyBytes) {
       count('rejected_size');
       res.setHeader('connection', 'close');
-      return sendJson(res, 413, { error: `body larger than ${maxBodyBytes} bytes` });
+      sendJson(res, 413, { error: `body larger than ${maxBodyBytes} bytes` }); return;
     }
     res.writeContinue();
     server.emit('request', req, res);

@@ -180,6 +180,7 @@ export class WardenService implements AsyncDisposable {
         setCvatInfo(this.metrics, features.version.raw);
         this.logger.info({ version: features.version.raw }, 'connected to CVAT');
       } catch (error) {
+        // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- the signal may have been aborted during the await above; TS narrowing does not see that
         if (signal.aborted) return;
         const fatal = error instanceof WardenError && error.code === 'CVAT_UNSUPPORTED_VERSION';
         const refused = error instanceof WardenError && error.code === 'CVAT_AUTH_REFUSED';
@@ -327,6 +328,7 @@ export class WardenService implements AsyncDisposable {
         this.firstDiscoveryDone = true;
         await this.protection?.onDiscoveryPass((id) => this.issues.has(id));
       } catch (error) {
+        // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- the signal may have been aborted during the await above; TS narrowing does not see that
         if (signal.aborted) return;
         this.onLoopError('discovery', error);
       }

@@ -58,7 +58,7 @@ async function readSources(bc: BuildContext, names: readonly string[]): Promise<
       out.push(`${name}:${stat.size}:${zlib.crc32(head)}`);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') throw new Error(`FileNotFoundError: [Errno 2] No such file or directory: '/home/django/share/${name}'`);
+      if (code === 'ENOENT') throw new Error(`FileNotFoundError: [Errno 2] No such file or directory: '/home/django/share/${name}'`, { cause: error });
       throw error;
     } finally {
       await handle?.close();

@@ -80,7 +80,7 @@ export class DataService {
           throw validationList(`Invalid chunk number '${index}'. The chunk number should be in the [0, ${last}] range`);
         }
         const item = await this.#io.obtain(segmentChunkSpec(this.#bc, task, seg, index, q), seg.chunksUpdatedMs);
-        return this.#io.sendChunk(req, res, { item, updatedMs: seg.chunksUpdatedMs, ranged: range !== null });
+        this.#io.sendChunk(req, res, { item, updatedMs: seg.chunksUpdatedMs, ranged: range !== null }); return;
       }
       const n = number as number;
       const first = taskChunkOf(seg.startFrame, task.chunkSize);
@@ -92,9 +92,9 @@ export class DataService {
       const spec =
         matching !== null ? segmentChunkSpec(this.#bc, task, seg, matching, q) : segmentTaskChunkSpec(this.#bc, task, seg, n, q);
       const item = await this.#io.obtain(spec, seg.chunksUpdatedMs);
-      return this.#io.sendChunk(req, res, { item, updatedMs: seg.chunksUpdatedMs, ranged: range !== null });
+      this.#io.sendChunk(req, res, { item, updatedMs: seg.chunksUpdatedMs, ranged: range !== null }); return;
     }
-    if (type === 'preview') return this.#io.sendPlain(res, await this.#io.obtain(previewSpec(this.#bc, task, seg), seg.chunksUpdatedMs));
+    if (type === 'preview') { this.#io.sendPlain(res, await this.#io.obtain(previewSpec(this.#bc, task, seg), seg.chunksUpdatedMs)); return; }
     // views.py _DataGetter: audio has neither frames nor context images.
     if (task.mediaType === 'audio') throw validationText(type === 'context_image' ? 'Context image requests are not available for this data' : 'Frame requests are not available for this data');
     const frame = number as number;
@@ -103,7 +103,7 @@ export class DataService {
     if (type === 'context_image') return this.#io.sendContext(res, contextSpec(this.#bc, task, frame));
     const chunkIndex = Math.floor(pos / task.chunkSize);
     await this.#io.obtain(segmentChunkSpec(this.#bc, task, seg, chunkIndex, q), seg.chunksUpdatedMs);
-    return this.#io.sendFrame(res, task, frame);
+    this.#io.sendFrame(res, task, frame);
   }
 
   async task(req: IncomingMessage, res: ServerResponse, query: URLSearchParams, task: EmulatedTask): Promise<void> {
@@ -137,16 +137,16 @@ export class DataService {
         const idx = only ? matchingJobChunk(task, only, frames) : null;
         if (only && idx !== null) {
           const item = await this.#io.obtain(segmentChunkSpec(this.#bc, task, only, idx, q), only.chunksUpdatedMs);
-          return this.#io.sendChunk(req, res, { item, updatedMs: only.chunksUpdatedMs, ranged: range !== null });
+          this.#io.sendChunk(req, res, { item, updatedMs: only.chunksUpdatedMs, ranged: range !== null }); return;
         }
       }
       const item = await this.#io.obtain(taskChunkSpec(this.#bc, task, n, q), updatedMs);
-      return this.#io.sendChunk(req, res, { item, updatedMs, ranged: range !== null });
+      this.#io.sendChunk(req, res, { item, updatedMs, ranged: range !== null }); return;
     }
     const seg0 = segmentOfFrame(task, 0);
     if (type === 'preview') {
       if (!seg0) throw new ServerError('no segment');
-      return this.#io.sendPlain(res, await this.#io.obtain(previewSpec(this.#bc, task, seg0), seg0.chunksUpdatedMs));
+      this.#io.sendPlain(res, await this.#io.obtain(previewSpec(this.#bc, task, seg0), seg0.chunksUpdatedMs)); return;
     }
     const frame = number ?? -1;
     if (frame < 0 || frame >= g.size) throw validationText(`Invalid frame '${frame}'. The frame number should be in the [0, ${g.size}] range`);
@@ -155,7 +155,7 @@ export class DataService {
     if (type === 'context_image') return this.#io.sendContext(res, contextSpec(this.#bc, task, frame));
     const chunkIndex = Math.floor(seg.frameSet.indexOf(relToAbs(g, frame)) / task.chunkSize);
     await this.#io.obtain(segmentChunkSpec(this.#bc, task, seg, chunkIndex, q), seg.chunksUpdatedMs);
-    return this.#io.sendFrame(res, task, frame);
+    this.#io.sendFrame(res, task, frame);
   }
 
   /** `GET /api/tasks/{id}/preview` and `/api/jobs/{id}/preview`. */
@@ -167,7 +167,7 @@ export class DataService {
     const seg = job ? this.#bc.deployment.segmentOf(job) : segmentOfFrame(task, 0);
     if (!seg) throw new ServerError('no segment');
     const spec = this.#bc.features.legacy ? legacyPreviewSpec(this.#bc, task, seg, seg.startFrame) : previewSpec(this.#bc, task, seg);
-    return this.#io.sendPlain(res, await this.#io.obtain(spec, seg.chunksUpdatedMs));
+    this.#io.sendPlain(res, await this.#io.obtain(spec, seg.chunksUpdatedMs));
   }
 
   /** 2.0–2.19 `DataChunkGetter(request, start, stop, db_data)`: start/stop are relative for jobs, ABSOLUTE for tasks (CVAT's bug). */
@@ -200,15 +200,15 @@ export class DataService {
       if (number < first || number > last) throw validationText(`The chunk number should be in [${first}, ${last}] range`);
       if (number > chunkCount(task.geometry.size, cs) - 1) throw new ServerError('chunk beyond the task');
       const item = await this.#io.obtain(legacyChunkSpec(this.#bc, task, number, q, gt), null);
-      return this.#io.sendChunk(req, res, { item, updatedMs: null, ranged: false });
+      this.#io.sendChunk(req, res, { item, updatedMs: null, ranged: false }); return;
     }
     if (number < start || number > stop) throw validationText(`The frame number should be in [${start}, ${stop}] range`);
     const seg = job ? this.#bc.deployment.segmentOf(job) : segmentOfFrame(task, 0);
     if (!seg) throw new ServerError('no segment');
-    if (type === 'preview') return this.#io.sendPlain(res, await this.#io.obtain(legacyPreviewSpec(this.#bc, task, seg, number), null));
+    if (type === 'preview') { this.#io.sendPlain(res, await this.#io.obtain(legacyPreviewSpec(this.#bc, task, seg, number), null)); return; }
     if (number >= task.geometry.size) throw new ServerError('frame beyond the task');
     if (type === 'context_image') return this.#io.sendContext(res, contextSpec(this.#bc, task, number));
     await this.#io.obtain(legacyChunkSpec(this.#bc, task, taskChunkOf(number, cs), q, gt), null);
-    return this.#io.sendFrame(res, task, number);
+    this.#io.sendFrame(res, task, number);
   }
 }

@@ -121,13 +121,12 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     checkUser: (u) => users.checkUser(u),
     defaultOwner: users.defaultOwner(),
   });
-  let state: EmulatorState | undefined;
   const cache = new MediaCache({
     clock,
     workers: Math.max(1, options.chunkWorkers ?? 2),
-    onBuild: (event) => state?.recordBuild(event),
+    onBuild: (event) => state.recordBuild(event), // builds finish asynchronously, after `state` is set
   });
-  state = new EmulatorState({ cache, deployment, legacy: features.legacy, clock, version: features.version });
+  const state = new EmulatorState({ cache, deployment, legacy: features.legacy, clock, version: features.version });
   const ttlMs = options.ttlMs ?? 24 * 3600_000;
   const bc: BuildContext = {
     deployment,

@@ -29,17 +29,24 @@ export interface Page<R> {
   results: R[];
 }
 
+/** Python-like str() of a filter/ordering value; objects keep JS's default String() form, as before. */
+function asText(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return value.toString();
+  return String(value);
+}
+
 function normalize(value: unknown, type: FieldType): unknown {
   if (value === null || value === undefined) return null;
   if (type === 'date') {
-    const ms = typeof value === 'number' ? value : Date.parse(String(value));
-    return Number.isNaN(ms) ? String(value) : ms;
+    const ms = typeof value === 'number' ? value : Date.parse(asText(value));
+    return Number.isNaN(ms) ? asText(value) : ms;
   }
   if (type === 'number') {
     const n = typeof value === 'number' ? value : Number(value);
-    return Number.isNaN(n) ? String(value) : n;
+    return Number.isNaN(n) ? asText(value) : n;
   }
-  return String(value);
+  return asText(value);
 }
 
 type Rule = unknown;
@@ -70,8 +77,8 @@ function evaluate<T>(rule: Rule, item: T, spec: ListSpec<T>): unknown {
   const cmp = (x: unknown, y: unknown): number | null => {
     if (x === null || y === null || x === undefined || y === undefined) return null;
     if (typeof x === 'number' && typeof y === 'number') return x - y;
-    const sx = String(x);
-    const sy = String(y);
+    const sx = asText(x);
+    const sy = asText(y);
     return sx < sy ? -1 : sx > sy ? 1 : 0;
   };
   switch (op) {
@@ -111,7 +118,7 @@ export function applyListQuery<T>(items: readonly T[], query: URLSearchParams, s
     if (wanted === null || wanted === '' || !field) continue; // django-filter ignores empty values
     out = out.filter((item) => {
       const v = field.get(item);
-      return v === null || v === undefined ? wanted === 'null' : String(v) === wanted;
+      return v === null || v === undefined ? wanted === 'null' : asText(v) === wanted;
     });
   }
   const search = query.get('search');
@@ -144,7 +151,7 @@ export function applyListQuery<T>(items: readonly T[], query: URLSearchParams, s
       if (a === b) continue;
       if (a === null) return desc ? 1 : -1;
       if (b === null) return desc ? -1 : 1;
-      const c = typeof a === 'number' && typeof b === 'number' ? a - b : String(a) < String(b) ? -1 : 1;
+      const c = typeof a === 'number' && typeof b === 'number' ? a - b : asText(a) < asText(b) ? -1 : 1;
       return desc ? -c : c;
     }
     return 0;

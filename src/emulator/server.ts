@@ -110,7 +110,7 @@ export function createRequestHandler(deps: ServerDeps): (req: IncomingMessage, r
     try {
       url = new URL(req.url ?? '/', `http://${req.headers.host ?? 'localhost'}`);
     } catch {
-      return send(res, 400, Buffer.from('<h1>Bad Request (400)</h1>'), { 'Content-Type': 'text/html' });
+      send(res, 400, Buffer.from('<h1>Bad Request (400)</h1>'), { 'Content-Type': 'text/html' }); return;
     }
     let path = url.pathname;
     const viaPrefix = deps.prefix !== '' && (path === deps.prefix || path.startsWith(`${deps.prefix}/`));
@@ -147,10 +147,10 @@ export function createRequestHandler(deps: ServerDeps): (req: IncomingMessage, r
       }
       if (fault.kind === 'status') {
         const headers: Record<string, string> = fault.retryAfter !== undefined ? { 'Retry-After': String(fault.retryAfter) } : {};
-        if (fault.status === 429) return sendEmpty(res, 429, headers);
-        if (fault.status === 500) return sendServerError(res);
+        if (fault.status === 429) { sendEmpty(res, 429, headers); return; }
+        if (fault.status === 500) { sendServerError(res); return; }
         const body = Buffer.from(PROXY_HTML(fault.status, PROXY_TEXT[fault.status] ?? 'Error'));
-        return send(res, fault.status, body, { 'Content-Type': 'text/html', ...headers });
+        send(res, fault.status, body, { 'Content-Type': 'text/html', ...headers }); return;
       }
       setBodyFault(res, fault.kind === 'slowBody' ? { kind: 'slowBody', delayMs: fault.delayMs } : { kind: 'truncate', at: fault.at });
     }
@@ -162,9 +162,10 @@ export function createRequestHandler(deps: ServerDeps): (req: IncomingMessage, r
     routed.catch((error: unknown) => {
       if (res.headersSent || res.destroyed) return;
       if (error instanceof HttpError) {
-        if (error.body === null) return sendEmpty(res, error.status, error.headers);
-        if (error.headers['Content-Type']?.startsWith('text/html')) return send(res, error.status, Buffer.from(String(error.body)), error.headers);
-        return sendJson(req, res, error.status, error.body, error.headers);
+        if (error.body === null) { sendEmpty(res, error.status, error.headers); return; }
+        // eslint-disable-next-line @typescript-eslint/no-base-to-string -- text/html error bodies are built as strings; String() only guards the type
+        if (error.headers['Content-Type']?.startsWith('text/html')) { send(res, error.status, Buffer.from(String(error.body)), error.headers); return; }
+        sendJson(req, res, error.status, error.body, error.headers); return;
       }
       sendServerError(res);
     });
@@ -190,20 +191,20 @@ async function route(deps: ServerDeps, req: IncomingMessage, res: ServerResponse
   if (r.kind === 'login') {
     if (method !== 'POST') throw new HttpError(405, { detail: `Method "${method}" not allowed.` });
     const key = deps.users.login(await readJsonBody(req));
-    return sendJson(req, res, 200, { key });
+    sendJson(req, res, 200, { key }); return;
   }
   if (!isRead) throw new HttpError(405, { detail: `Method "${method}" not allowed.` });
-  if (r.kind === 'about') return sendJson(req, res, 200, aboutJson(ser));
+  if (r.kind === 'about') { sendJson(req, res, 200, aboutJson(ser)); return; }
   const user = deps.users.authenticate(req);
   const deployment = deps.serialize.deployment;
 
   switch (r.kind) {
     case 'user_self':
-      return sendJson(req, res, 200, userJson(ser, user));
+      { sendJson(req, res, 200, userJson(ser, user)); return; }
     case 'organizations': {
       const orgs = deps.organizations.filter((o) => user.isAdmin || user.orgRoles[o.slug]);
       const sorted = [...orgs].sort((a, b) => b.id - a.id);
-      return sendJson(req, res, 200, paginate(sorted, r.query, r.absoluteUrl, (o) => organizationJson(ser, o)));
+      sendJson(req, res, 200, paginate(sorted, r.query, r.absoluteUrl, (o) => organizationJson(ser, o))); return;
     }
     case 'share':
       return share(deps, req, res, r.query);
@@ -211,7 +212,7 @@ async function route(deps: ServerDeps, req: IncomingMessage, res: ServerResponse
       const ctx = resolveOrgContext(req, r.query, deps.organizations, user);
       const visible = [...deployment.tasks.values()].filter((t) => taskInList(user, t, ctx));
       const listed = applyListQuery(visible, r.query, taskListSpec());
-      return sendJson(req, res, 200, paginate(listed, r.query, r.absoluteUrl, (t) => taskJson(ser, t)));
+      sendJson(req, res, 200, paginate(listed, r.query, r.absoluteUrl, (t) => taskJson(ser, t))); return;
     }
     case 'jobs_list': {
       const ctx = resolveOrgContext(req, r.query, deps.organizations, user);
@@ -220,7 +221,7 @@ async function route(deps: ServerDeps, req: IncomingMessage, res: ServerResponse
       const candidates = taskId !== null && /^\d+$/.test(taskId) ? (deployment.tasks.get(Number(taskId))?.jobs ?? []) : deployment.jobs.values();
       const visible = [...candidates].filter((j) => jobInList(user, deployment.taskOf(j), j, ctx));
       const listed = applyListQuery(visible, r.query, jobListSpec(deployment));
-      return sendJson(req, res, 200, paginate(listed, r.query, r.absoluteUrl, (j) => jobJson(ser, deployment.taskOf(j), j)));
+      sendJson(req, res, 200, paginate(listed, r.query, r.absoluteUrl, (j) => jobJson(ser, deployment.taskOf(j), j))); return;
     }
     default:
       break;
@@ -230,10 +231,10 @@ async function route(deps: ServerDeps, req: IncomingMessage, res: ServerResponse
     const task = deployment.tasks.get(r.id ?? -1);
     if (!task) throw notFound();
     if (!canViewTask(user, task)) throw forbidden();
-    if (r.kind === 'task') return sendJson(req, res, 200, taskJson(ser, task));
+    if (r.kind === 'task') { sendJson(req, res, 200, taskJson(ser, task)); return; }
     if (r.kind === 'task_meta') {
       if (task.dataId === null) throw new Error("'NoneType' object has no attribute 'images'");
-      return sendJson(req, res, 200, taskMetaJson(ser, task));
+      sendJson(req, res, 200, taskMetaJson(ser, task)); return;
     }
     if (!canReadData(user, task)) throw forbidden();
     if (r.kind === 'task_preview' && r.path.endsWith('/preview')) return deps.data.preview(res, task);
@@ -243,8 +244,8 @@ async function route(deps: ServerDeps, req: IncomingMessage, res: ServerResponse
   if (!job) throw notFound();
   const task = deployment.taskOf(job);
   if (!canViewJob(user, task, job)) throw forbidden();
-  if (r.kind === 'job') return sendJson(req, res, 200, jobJson(ser, task, job));
-  if (r.kind === 'job_meta') return sendJson(req, res, 200, jobMetaJson(ser, task, job));
+  if (r.kind === 'job') { sendJson(req, res, 200, jobJson(ser, task, job)); return; }
+  if (r.kind === 'job_meta') { sendJson(req, res, 200, jobMetaJson(ser, task, job)); return; }
   if (!canReadData(user, task, job)) throw forbidden();
   if (r.kind === 'job_preview' && r.path.endsWith('/preview')) return deps.data.preview(res, task, job);
   return deps.data.job(req, res, r.query, task, job);
@@ -253,11 +254,11 @@ async function route(deps: ServerDeps, req: IncomingMessage, res: ServerResponse
 async function share(deps: ServerDeps, req: IncomingMessage, res: ServerResponse, query: URLSearchParams): Promise<void> {
   const directory = query.get('directory');
   if (!deps.shareDir) {
-    if (directory === null || directory === '/' || directory === '') return sendJson(req, res, 200, []);
+    if (directory === null || directory === '/' || directory === '') { sendJson(req, res, 200, []); return; }
     throw new HttpError(400, `${directory.replace(/^\//, '')} is an invalid directory`);
   }
   try {
-    return sendJson(req, res, 200, await listShare(deps.shareDir, directory, query.get('search')));
+    sendJson(req, res, 200, await listShare(deps.shareDir, directory, query.get('search'))); return;
   } catch (error) {
     if (error instanceof InvalidShareDirectory) throw new HttpError(400, error.message);
     throw error;

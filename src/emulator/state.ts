@@ -57,7 +57,7 @@ const GROUPS: Record<RequestGroup, ReadonlySet<RequestKind>> = {
 
 /** Whether a request kind is the given kind or belongs to the given group. */
 export function kindMatches(kind: RequestKind, wanted: RequestKind | RequestGroup): boolean {
-  return kind === wanted || (GROUPS[wanted as RequestGroup]?.has(kind) ?? false);
+  return kind === wanted || ((GROUPS as Partial<Record<string, ReadonlySet<RequestKind>>>)[wanted]?.has(kind) ?? false);
 }
 
 export interface RequestRecord {
@@ -124,7 +124,7 @@ export class EmulatorState {
   /** @internal fed by the server */
   recordRequest(record: RequestRecord): void {
     let byStatus = this.#counts.get(record.kind);
-    if (!byStatus) this.#counts.set(record.kind, (byStatus = new Map()));
+    if (!byStatus) this.#counts.set(record.kind, (byStatus = new Map<number, number>()));
     byStatus.set(record.status, (byStatus.get(record.status) ?? 0) + 1);
     if (record.fault) this.faultsInjected++;
     this.requestLog.push(record);

@@ -16,7 +16,7 @@ import type { AffectedJob, AffectedTask, FileAlert, GuardAlert, PathEscapeAlert,
 /** Lines per directory and kind before a burst is logged as one summary line. */
 const COALESCE_ABOVE = 3;
 
-export function truncateList<T>(items: readonly T[], max = 10): string {
+export function truncateList(items: readonly unknown[], max = 10): string {
   const shown = items.slice(0, max).map(String).join(',');
   return items.length > max ? `${shown},… (+${items.length - max} more)` : shown;
 }

@@ -119,7 +119,7 @@ export class DirWatchers {
     else if (names !== 'all') names.add(filename);
     if (!this.#timer) {
       this.#timer = setTimeout(() => this.#flush(), this.#options.debounceMs);
-      this.#timer.unref?.();
+      this.#timer.unref();
     }
   }
 

@@ -76,7 +76,7 @@ export const nodeFs: GuardFs = {
   },
   watch(path, listener, options) {
     return fs.watch(path, { persistent: options.persistent, recursive: false }, (eventType, filename) =>
-      listener(eventType, filename === null ? null : String(filename)),
+      listener(eventType, filename),
     );
   },
   async accessibleDir(path) {

@@ -163,7 +163,10 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
   }
 
   #timer(ms: number, fn: () => void, repeat: boolean): NodeJS.Timeout {
-    const t = repeat ? setInterval(fn, ms) : setTimeout(() => (this.#timers.delete(t), fn()), ms);
+    const t = repeat ? setInterval(fn, ms) : setTimeout(() => {
+      this.#timers.delete(t);
+      fn();
+    }, ms);
     t.unref();
     this.#timers.add(t);
     return t;
@@ -390,6 +393,7 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
     delete result.skipped;
     const source = this.#firstScanDone ? 'scan' : 'startup';
     const counts = await this.#scanIds(await this.#trust.trustedSlots(this.#index.liveSlotsByDir(), source), source, reason === 'share_restored');
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- the share can go away during the awaited scan above; TS narrowing does not see that
     if (!this.#available) return this.#emptyScan(reason, 'share_unavailable');
     await this.#enqueue(async () => {
       await this.#flushPending();
@@ -474,7 +478,7 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
   async #flushPending(): Promise<void> {
     const due = this.#tracker.nextDue();
     if (due === undefined || due > performance.now()) return;
-    if (!this.#available) return this.#tracker.revertPending();
+    if (!this.#available) { this.#tracker.revertPending(); return; }
     if (!(await this.#rootOk())) return this.#shareUnavailable('share root vanished');
     this.#tracker.flushDue(performance.now());
     const source = this.#watching.mode === 'polling' ? 'poll' : 'watch';

@@ -50,7 +50,7 @@ export function compileTask(task: GuardTask): TaskMapping {
   const mapping: TaskMapping = {
     taskId: task.taskId,
     isVideo: task.isVideo,
-    startFrame: task.meta.start_frame ?? 0,
+    startFrame: task.meta.start_frame,
     step: frameStep(task.meta.frame_filter),
     jobs,
   };

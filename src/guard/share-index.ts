@@ -244,7 +244,7 @@ export class ShareIndex {
       if (!this.#removeRef(f, taskId, task.frames[i]!)) continue;
       onOrphan(f);
       const dir = this.dirs[this.dirOf[f]!]!;
-      dir.files.delete(this.names[f]!);
+      dir.files.delete(this.names[f]);
       this.names[f] = undefined;
       this.status[f] = FileStatus.unknown;
       this.gen[f] = this.gen[f]! + 1;

@@ -74,9 +74,9 @@ export async function loadState(stateDir: string): Promise<PersistedState | unde
     throw new WardenError('STATE_IO', `cannot read ${STATE_FILE}`, { cause: error });
   }
   try {
-    const parsed = JSON.parse(text) as PersistedState;
+    const parsed = JSON.parse(text) as Partial<PersistedState>;
     if (parsed.version !== 1 || !Array.isArray(parsed.problems)) throw new Error('unexpected shape');
-    return parsed;
+    return parsed as PersistedState;
   } catch (error) {
     throw new WardenError('STATE_IO', `${STATE_FILE} is corrupt`, { cause: error });
   }

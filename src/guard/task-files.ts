@@ -49,7 +49,7 @@ export function taskSignature(task: GuardTask): string {
     frames[frames.length - 1]?.name ?? '',
     related,
     task.meta.start_frame,
-    task.meta.frame_filter ?? '',
+    task.meta.frame_filter,
     task.meta.chunks_updated_date ?? '',
   ].join('|');
 }
@@ -90,7 +90,7 @@ export async function addTaskToIndex(index: ShareIndex, task: GuardTask, ctx: Ta
   };
 
   // Lexical pass, then one realpath per distinct directory.
-  const rels: Array<string | undefined> = new Array(task.isVideo ? Math.min(1, frames.length) : frames.length);
+  const rels = new Array<string | undefined>(task.isVideo ? Math.min(1, frames.length) : frames.length);
   const dirs = new Set<string>();
   for (let i = 0; i < rels.length; i++) {
     const name = frames[i]!.name;

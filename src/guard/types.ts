@@ -12,7 +12,7 @@ export type { ShareEventKind, WatchMode } from '../domain.js';
 /** A job of a task, with the fields the frame → chunk mapping needs. */
 export interface GuardJob {
   id: number;
-  type: 'annotation' | 'ground_truth' | 'consensus_replica' | string;
+  type: 'annotation' | 'ground_truth' | 'consensus_replica' | (string & {});
   /** Relative task frames, inclusive. */
   startFrame: number;
   stopFrame: number;

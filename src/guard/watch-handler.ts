@@ -242,7 +242,7 @@ export class WatchHandler {
 
   async #regain(rel: string): Promise<void> {
     const id = this.#d.index.dirId(rel);
-    if (id === undefined) return this.forgetGone(rel);
+    if (id === undefined) { this.forgetGone(rel); return; }
     const dir = this.#d.index.dirs[id]!;
     if (!(await this.#d.dirTrusted(rel))) {
       // a symlink out of the share took its place: not back. Never watch outside; wait on the
@@ -270,7 +270,7 @@ export class WatchHandler {
       const ancestor = await this.#nearestExisting(rel);
       const { outcome, error } = this.#d.dirs.watch(ancestor, 'ancestor');
       this.#setWait(rel, ancestor);
-      if (outcome === 'limit' || outcome === 'error') return this.#d.onWatchError(error);
+      if (outcome === 'limit' || outcome === 'error') { this.#d.onWatchError(error); return; }
       if (outcome === 'ok' && !(await this.#stat(childOf(ancestor, rel)))) return;
       if (await this.#stat(rel)) return this.#regain(rel);
     }

@@ -281,7 +281,7 @@ export class GuardWatching {
     this.#failed.clear();
     this.#limitReached = false;
     this.#limitAlerted = false;
-    const closing = [this.#rootWatcher?.close(), this.#pollWatcher?.close()];
+    const closing = [this.#rootWatcher?.close(), this.#pollWatcher?.close()].filter((p) => p !== undefined);
     this.#rootWatcher = this.#pollWatcher = undefined;
     await Promise.allSettled(closing);
     this.#publishMode();

@@ -178,6 +178,7 @@ export class WarmEngine {
             if (stopping.aborted) return { done: true as const };
             const pause = this.options.pacingMs?.() ?? 0;
             if (pause > 0) await sleeper.sleep(pause);
+            // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- stopping may be aborted during the sleep above; TS narrowing does not see that
             if (stopping.aborted) return { done: true as const };
             const verdict = await this.attempt(request, counts, signal, progress);
             if (!verdict) return { done: true as const }; // aborted mid-request: record nothing
@@ -200,7 +201,8 @@ export class WarmEngine {
         else if (verdict.action === 'give_up') {
           this.options.ledger.record(request.series, request.slot, { confirmedAt: this.clock.now(), outcome: verdict.state });
           finish(request, verdict.state, verdict.reason);
-        } else if (verdict.action === 'fatal') {
+        } else {
+          // verdict.action === 'fatal'
           fatal ??= fatalError(verdict.status, request);
           internal.abort();
         }

@@ -127,8 +127,8 @@ export async function acquireLock(path: string): Promise<() => Promise<void>> {
     }
     const current = parseOwner(text);
     if (!isStale(current)) throw new LockHeldError(path, (current as LockOwner).pid);
-    await unlink(path).catch((error: NodeJS.ErrnoException) => {
-      if (error.code !== 'ENOENT') throw error;
+    await unlink(path).catch((error: unknown) => {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
     });
   }
 }

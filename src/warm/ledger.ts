@@ -518,17 +518,14 @@ export class Ledger implements AsyncDisposable {
     this.closing ??= (async () => {
       if (this.timer) clearTimeout(this.timer);
       this.timer = undefined;
-      let failure: unknown;
       try {
-        await this.enqueue();
-      } catch (error) {
-        failure = error;
+        await this.enqueue(); // rejects only with an Error (see enqueue), rethrown after the cleanup
+      } finally {
+        await this.chain;
+        await this.journal.close().catch(() => undefined);
+        openDirs.delete(this.dir);
+        await this.release();
       }
-      await this.chain;
-      await this.journal.close().catch(() => undefined);
-      openDirs.delete(this.dir);
-      await this.release();
-      if (failure !== undefined) throw failure;
     })();
     return this.closing;
   }

@@ -55,7 +55,7 @@ export function meta(frames: Array<{ name: string; related_files?: number }>, ex
     deleted_frames: [],
     storage: 'share',
     ...extra,
-  } as DataMeta;
+  };
 }
 
 export function job(id: number, startFrame: number, stopFrame: number, chunkSize = 2, extra: Partial<GuardJob> = {}): GuardJob {
