@@ -131,7 +131,7 @@ describe('details, runtime changes and restarts', () => {
     const clock = new ManualClock();
     const e = await start({ clock, tasks: [{ size: 4, chunkSize: 2 }] });
     await http(`${e.url}/api/jobs/1/data?type=chunk&index=0&quality=compressed`);
-    const state = (await http(`${e.url}/__emulator/state`)).json<Record<string, any>>();
+    const state = (await http(`${e.url}/__emulator/state`)).json<Record<string, unknown>>();
     expect(state).toMatchObject({ version: '2.73.0', tasks: 1, jobs: 1, builds: { total: 1 }, ui: { chunkKeys: 2, cold: 1 } });
     const keys = (await http(`${e.url}/__emulator/keys`)).json<{ ui: string[]; cold: string[]; cached: string[] }>();
     expect(keys.cold).toEqual(['segment_1_chunk_1_0']);

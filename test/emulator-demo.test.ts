@@ -59,7 +59,7 @@ describe('demo deployment', () => {
     const logs: unknown[] = [];
     const writes: string[] = [];
     const write = process.stdout.write.bind(process.stdout);
-    process.stdout.write = ((chunk: string) => (writes.push(String(chunk)), true));
+    process.stdout.write = ((chunk: string | Uint8Array) => (writes.push(String(chunk)), true));
     try {
       emu = await runEmulateCommand({ ...loadConfig('emulate', [], {}).emulator, port: 0, shareDir: tempDir(), buildTimeMs: 2 }, { info: (...args: unknown[]) => void logs.push(args) });
     } finally {

@@ -5,7 +5,7 @@
  * planner reads.
  */
 import { describe, expect, it } from 'vitest';
-import { JobSchema, TaskSchema, type Job, type Task } from '../src/cvat/shapes.js';
+import { JobSchema, TaskSchema, type Job } from '../src/cvat/shapes.js';
 import { planRequests, summarizePlan } from '../src/plan/planner.js';
 import { toPlanTask } from '../src/plan/from-records.js';
 import type { PlanOptions, PlanTask } from '../src/plan/types.js';
@@ -53,7 +53,8 @@ describe.runIf(sharedCvatAvailable())('planner over real CVAT 2.73 jobs', () => 
       const task = dbTasks.get(segment['task'] as number)!;
       const data = dbData.get(task['data'] as number)!;
       // Django stores SPECIFIC_FRAMES as "0,1,2" (or "[]" when empty).
-      const specific = String(segment['frames'] ?? '').replace(/[[\]]/g, '').split(',').filter(Boolean);
+      const rawFrames = segment['frames'];
+      const specific = (typeof rawFrames === 'string' ? rawFrames : '').replace(/[[\]]/g, '').split(',').filter(Boolean);
       const frames = segment['type'] === 'specific_frames' ? specific.length : (segment['stop_frame'] as number) - (segment['start_frame'] as number) + 1;
       const expected = fields['type'] === 'consensus_replica' ? 0 : Math.ceil(frames / (data['chunk_size'] as number));
       const slots = (planned.get(job.id) ?? []).sort((a, b) => a - b);
