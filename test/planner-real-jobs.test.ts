@@ -17,8 +17,8 @@ interface Fixture { model: string; pk: number; fields: Record<string, unknown> }
 const OPTIONS: PlanOptions = { qualities: ['compressed'], previews: false, contextImages: false, indexChunks: true, skipCompleted: false };
 
 function planTasks(version: string): { tasks: PlanTask[]; jobs: Job[] } {
-  const tasks = readSharedJson<Page<unknown>>(`${version}/tests/python/shared/assets/tasks.json`).results.map((t) => TaskSchema.parse(t));
-  const jobs = readSharedJson<Page<unknown>>(`${version}/tests/python/shared/assets/jobs.json`).results.map((j) => JobSchema.parse(j));
+  const tasks = (readSharedJson(`${version}/tests/python/shared/assets/tasks.json`) as Page<unknown>).results.map((t) => TaskSchema.parse(t));
+  const jobs = (readSharedJson(`${version}/tests/python/shared/assets/jobs.json`) as Page<unknown>).results.map((j) => JobSchema.parse(j));
   const planned: PlanTask[] = [];
   for (const task of tasks) {
     const own = jobs.filter((j) => j.task_id === task.id);
@@ -32,7 +32,7 @@ function planTasks(version: string): { tasks: PlanTask[]; jobs: Job[] } {
 describe.runIf(sharedCvatAvailable())('planner over real CVAT 2.73 jobs', () => {
   it('plans ceil(segment frames / chunk size) index chunks per segment: annotation and GT jobs, replicas through their parent', () => {
     const { tasks, jobs } = planTasks('v2.73.0');
-    const db = readSharedJson<Fixture[]>('v2.73.0/tests/python/shared/assets/cvat_db/data.json');
+    const db = readSharedJson('v2.73.0/tests/python/shared/assets/cvat_db/data.json') as Fixture[];
     const segments = new Map(db.filter((r) => r.model === 'engine.segment').map((r) => [r.pk, r.fields]));
     const dbJobs = new Map(db.filter((r) => r.model === 'engine.job').map((r) => [r.pk, r.fields]));
     const dbTasks = new Map(db.filter((r) => r.model === 'engine.task').map((r) => [r.pk, r.fields]));
