@@ -21,7 +21,7 @@ async function codeOf(promise: Promise<unknown>): Promise<string> {
     await promise;
   } catch (error) {
     expect(error).toBeInstanceOf(WardenError);
-    expect(String((error as Error).message)).not.toContain(TOKEN);
+    expect((error as Error).message).not.toContain(TOKEN);
     return (error as WardenError).code;
   }
   throw new Error('expected a rejection');
@@ -44,7 +44,9 @@ describe('CVAT client', () => {
       const features = await client.features();
       expect(features.indexChunks).toBe(true);
       expect(features.rangeRequests).toBe(true);
-      for await (const _ of client.tasks()) _;
+      for await (const _ of client.tasks()) {
+        // drain the iterator
+      }
       await client.close();
       const [about, list] = server.requests.slice(-2);
       expect(about!.headers.authorization).toBe(header);
@@ -73,7 +75,8 @@ describe('CVAT client', () => {
     server = await startServer((req, res) => {
       if (req.url?.startsWith('/html/')) {
         res.writeHead(200, { 'content-type': 'text/html' });
-        return res.end('<html>hello</html>');
+        res.end('<html>hello</html>');
+        return;
       }
       if (req.url?.startsWith('/denied/')) { sendJson(res, 401, { detail: 'Invalid token.' }); return; }
       if (req.url?.startsWith('/forbidden/')) { sendJson(res, 403, { detail: 'You do not have permission.' }); return; }

@@ -128,7 +128,10 @@ describe('createShutdown in process (injected exit)', () => {
   const make = (options: { deadlineMs?: number } = {}) => {
     const exits: number[] = [];
     const lines: string[] = [];
-    const logger = createLogger({ level: 'debug', destination: new Writable({ write: (chunk, _enc, cb) => (lines.push(String(chunk)), cb()) }) });
+    const logger = createLogger({ level: 'debug', destination: new Writable({ write: (chunk, _enc, cb) => {
+      lines.push(String(chunk));
+      cb();
+    } }) });
     current = createShutdown({ logger, exit: (code) => void exits.push(code), ...options });
     return { shutdown: current, exits, lines };
   };
@@ -176,7 +179,10 @@ describe('createShutdown in process (injected exit)', () => {
     const { shutdown, exits } = make({ deadlineMs: 300 });
     let abortedAfter = -1;
     const started = performance.now();
-    shutdown.onShutdown('cooperative', (signal) => new Promise<void>((done) => signal.addEventListener('abort', () => ((abortedAfter = performance.now() - started), done()))));
+    shutdown.onShutdown('cooperative', (signal) => new Promise<void>((done) => signal.addEventListener('abort', () => {
+      abortedAfter = performance.now() - started;
+      done();
+    })));
     expect(await shutdown.shutdown('test')).toBe(1);
     expect(abortedAfter).toBeGreaterThanOrEqual(200); // 300 ms − 60 ms reserve
     expect(abortedAfter).toBeLessThan(300);

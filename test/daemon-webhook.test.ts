@@ -94,8 +94,8 @@ describe('parseWebhookEvent', () => {
 
   it.runIf(sharedCvatAvailable())('understands every real task and job of the CVAT 2.73 / 2.14 / 2.5 fixtures', () => {
     for (const version of ['v2.73.0', 'v2.14.4', 'v2.5.0']) {
-      const tasks = readSharedJson<{ results: Array<{ id: number }> }>(`${version}/tests/python/shared/assets/tasks.json`).results;
-      const jobs = readSharedJson<{ results: Array<{ id: number; task_id: number }> }>(`${version}/tests/python/shared/assets/jobs.json`).results;
+      const tasks = (readSharedJson(`${version}/tests/python/shared/assets/tasks.json`) as { results: Array<{ id: number }> }).results;
+      const jobs = (readSharedJson(`${version}/tests/python/shared/assets/jobs.json`) as { results: Array<{ id: number; task_id: number }> }).results;
       for (const t of tasks) {
         expect(parseWebhookEvent({ event: 'update:task', task: t, before_update: { mode: '' }, webhook_id: 1 })).toMatchObject({ kind: 'task_ready', taskId: t.id });
         expect(parseWebhookEvent({ event: 'delete:task', task: t })).toMatchObject({ kind: 'task_deleted', taskId: t.id });

@@ -46,7 +46,7 @@ afterAll(async () => emu.close());
 const ids = async (path: string, headers: Record<string, string>): Promise<number[]> => {
   const r = await http(`${emu.url}${path}`, { headers });
   expect(r.status).toBe(200);
-  return r.json<{ results: Array<{ id: number }> }>().results.map((x) => x.id);
+  return (r.json() as { results: Array<{ id: number }> }).results.map((x) => x.id);
 };
 
 describe('authentication', () => {
@@ -74,7 +74,7 @@ describe('authentication', () => {
     const bad = await http(`${emu.url}/api/auth/login`, { method: 'POST', body: { username: 'root', password: 'x' } });
     expect([bad.status, bad.json()]).toEqual([400, { non_field_errors: ['Unable to log in with provided credentials.'] }]);
     const ok = await http(`${emu.url}/api/auth/login`, { method: 'POST', body: { username: 'olga', password: 'olga-pw' } });
-    const { key } = ok.json<{ key: string }>();
+    const { key } = ok.json() as { key: string };
     expect(key).toMatch(/^[0-9a-f]{40}$/);
     const self = await http(`${emu.url}/api/users/self`, { headers: { authorization: `Token ${key}` } });
     expect(self.json()).toMatchObject({ username: 'olga', is_superuser: false, groups: ['user'] });

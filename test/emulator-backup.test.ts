@@ -62,17 +62,17 @@ describeWithSharedCvat('emulator task backups', (cvatDir) => {
     const started = await http(`${emu.url}/api/tasks/1/backup/export`, { method: 'POST', headers: auth });
     expect(started.status).toBe(202);
     valid('RqId', started.json());
-    const rqId = started.json<{ rq_id: string }>().rq_id;
+    const rqId = (started.json() as { rq_id: string }).rq_id;
     const again = await http(`${emu.url}/api/tasks/1/backup/export`, { method: 'POST', headers: auth });
     expect([again.status, again.json()]).toEqual([409, { rq_id: rqId }]);
-    const running = (await http(`${emu.url}/api/requests/${encodeURIComponent(rqId)}`, { headers: auth })).json<{
+    const running = (await http(`${emu.url}/api/requests/${encodeURIComponent(rqId)}`, { headers: auth })).json() as {
       status: string;
       result_url: string | null;
-    }>();
+    };
     valid('Request', running);
     expect(running.result_url).toBeNull();
     const done = await waitFor('finished', async () => {
-      const r = (await http(`${emu!.url}/api/requests/${encodeURIComponent(rqId)}`, { headers: auth })).json<{ status: string; result_url: string }>();
+      const r = (await http(`${emu!.url}/api/requests/${encodeURIComponent(rqId)}`, { headers: auth })).json() as { status: string; result_url: string };
       return r.status === 'finished' && r;
     });
     valid('Request', done);
@@ -89,9 +89,9 @@ describeWithSharedCvat('emulator task backups', (cvatDir) => {
     const share = await copySampleShare(path.join(tmp.path, 'share'));
     fs.rmSync(path.join(share, 'images/image_3.jpg'));
     emu = await startEmulator({ ...demoDeployment(share), buildTimeMs: 1, backupExportTimeMs: 1 });
-    const rqId = (await http(`${emu.url}/api/tasks/1/backup/export`, { method: 'POST', headers: auth })).json<{ rq_id: string }>().rq_id;
+    const rqId = ((await http(`${emu.url}/api/tasks/1/backup/export`, { method: 'POST', headers: auth })).json() as { rq_id: string }).rq_id;
     const failed = await waitFor('failed', async () => {
-      const r = (await http(`${emu!.url}/api/requests/${encodeURIComponent(rqId)}`, { headers: auth })).json<{ status: string; message: string }>();
+      const r = (await http(`${emu!.url}/api/requests/${encodeURIComponent(rqId)}`, { headers: auth })).json() as { status: string; message: string };
       return r.status === 'failed' && r;
     });
     valid('Request', failed);

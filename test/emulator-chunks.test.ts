@@ -92,7 +92,7 @@ describe('responses', () => {
     expect(r.headers['x-checksum']).toBe(String(expected));
     expect(r.headers['content-type']).toBe('video/mp4');
     expect(r.headers['accept-ranges']).toBe('bytes');
-    const meta = (await http(`${e.url}/api/jobs/1/data/meta`)).json<{ chunks_updated_date: string }>();
+    const meta = (await http(`${e.url}/api/jobs/1/data/meta`)).json() as { chunks_updated_date: string };
     expect(r.headers['x-updated-date']).toBe(meta.chunks_updated_date);
     const other = await http(chunkUrl(e, 1, 1));
     expect(other.headers['x-checksum']).not.toBe(r.headers['x-checksum']);
@@ -229,7 +229,7 @@ describe('honeypot-style segment updates', () => {
     expect(after.status).toBe(200);
     expect(after.headers['x-updated-date']).not.toBe(before.headers['x-updated-date']);
     expect(after.headers['x-checksum']).not.toBe(before.headers['x-checksum']);
-    const task = (await http(`${e.url}/api/tasks/1`)).json<{ updated_date: string }>();
+    const task = (await http(`${e.url}/api/tasks/1`)).json() as { updated_date: string };
     expect(Date.parse(task.updated_date)).toBe(clock.now());
     const stale = await http(`${e.url}/api/tasks/1/data?type=chunk&number=0`);
     expect(stale.status).toBe(429);
@@ -251,7 +251,7 @@ describe('other data types', () => {
     const frame = await http(`${e.url}/api/jobs/1/data?type=frame&quality=compressed&number=3`);
     expect([frame.status, frame.headers['content-type']]).toEqual([200, 'image/jpeg']);
     expect(e.state.isCached('segment_1_chunk_1_0')).toBe(true);
-    const meta = (await http(`${e.url}/api/tasks/1/data/meta`)).json<{ frames: Array<{ related_files: number }> }>();
+    const meta = (await http(`${e.url}/api/tasks/1/data/meta`)).json() as { frames: Array<{ related_files: number }> };
     expect(meta.frames.map((f) => f.related_files)).toEqual([2, 0, 1, 0]);
   });
 });

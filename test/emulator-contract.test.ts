@@ -80,7 +80,7 @@ describeWithSharedCvat('emulator contract against CVAT OpenAPI schemas', (cvatDi
     const get = async <T,>(e: Emulator, p: string): Promise<T> => {
       const r = await http(`${e.url}${p}`, { headers: version === '2.73.0' ? auth : { authorization: 'Basic ' + Buffer.from('admin:admin-password').toString('base64') } });
       expect(r.status, `${p}: ${r.text.slice(0, 200)}`).toBe(200);
-      return r.json<T>();
+      return r.json() as T;
     };
 
     it(`${version}: the tightened schema accepts CVAT's real task and job dumps`, () => {
@@ -107,9 +107,9 @@ describeWithSharedCvat('emulator contract against CVAT OpenAPI schemas', (cvatDi
       expectValid(v('PaginatedTaskReadList'), tasks, 'tasks page');
       const allTasks = await get<Page>(e, '/api/tasks?page_size=all');
       for (const t of allTasks.results) {
-        expectValid(v('TaskRead'), await get(e, `/api/tasks/${t['id']}`), `task ${t['id']}`);
+        expectValid(v('TaskRead'), await get(e, `/api/tasks/${String(t['id'])}`), `task ${String(t['id'])}`);
         if (t['data'] !== null && t['data'] !== undefined) {
-          expectValid(v('DataMetaRead'), await get(e, `/api/tasks/${t['id']}/data/meta`), `task ${t['id']} meta`);
+          expectValid(v('DataMetaRead'), await get(e, `/api/tasks/${String(t['id'])}/data/meta`), `task ${String(t['id'])} meta`);
         }
       }
       const jobs = await get<Page>(e, '/api/jobs?page_size=all');
@@ -118,8 +118,8 @@ describeWithSharedCvat('emulator contract against CVAT OpenAPI schemas', (cvatDi
         new Set(version === '2.73.0' ? ['annotation', 'ground_truth', 'consensus_replica'] : ['annotation', 'ground_truth']),
       );
       for (const j of jobs.results) {
-        expectValid(v('JobRead'), await get(e, `/api/jobs/${j['id']}`), `job ${j['id']}`);
-        expectValid(v('DataMetaRead'), await get(e, `/api/jobs/${j['id']}/data/meta`), `job ${j['id']} meta`);
+        expectValid(v('JobRead'), await get(e, `/api/jobs/${String(j['id'])}`), `job ${String(j['id'])}`);
+        expectValid(v('DataMetaRead'), await get(e, `/api/jobs/${String(j['id'])}/data/meta`), `job ${String(j['id'])} meta`);
       }
       const share = { type: 'array', items: { $ref: `cvat-${version}#/components/schemas/FileInfo` } };
       const ajvShare = new Ajv({ strict: false });
@@ -143,10 +143,10 @@ describeWithSharedCvat('emulator contract against CVAT OpenAPI schemas', (cvatDi
       const ours = await get<Page>(e, '/api/tasks?page_size=all');
       for (const t of ours.results) {
         const expected = t['id'] === 7 ? noData : withData;
-        expect(sortedKeys(t), `task ${t['id']}`).toEqual(sortedKeys(expected));
+        expect(sortedKeys(t), `task ${String(t['id'])}`).toEqual(sortedKeys(expected));
       }
       const jobKeys = sortedKeys(realJobs.results[0] as Record<string, unknown>);
-      for (const j of (await get<Page>(e, '/api/jobs?page_size=all')).results) expect(sortedKeys(j), `job ${j['id']}`).toEqual(jobKeys);
+      for (const j of (await get<Page>(e, '/api/jobs?page_size=all')).results) expect(sortedKeys(j), `job ${String(j['id'])}`).toEqual(jobKeys);
     });
   }
 });

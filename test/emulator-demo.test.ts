@@ -35,9 +35,9 @@ const AUTH = { authorization: `Bearer ${DEMO_CREDENTIALS.accessToken}` };
 
 /** Opens every job like the 2.73 UI: meta, then compressed chunks 0 … ceil(frame_count / chunk) - 1, plus context images. */
 async function openEveryJob(e: Emulator): Promise<void> {
-  const jobs = (await http(`${e.url}/api/jobs?page_size=all`, { headers: AUTH })).json<{ results: Array<{ id: number; frame_count: number; data_chunk_size: number }> }>();
+  const jobs = (await http(`${e.url}/api/jobs?page_size=all`, { headers: AUTH })).json() as { results: Array<{ id: number; frame_count: number; data_chunk_size: number }> };
   for (const job of jobs.results) {
-    const meta = (await http(`${e.url}/api/jobs/${job.id}/data/meta`, { headers: AUTH })).json<{ start_frame: number; frame_filter: string; frames: Array<{ related_files: number; name: string }>; included_frames: number[] | null }>();
+    const meta = (await http(`${e.url}/api/jobs/${job.id}/data/meta`, { headers: AUTH })).json() as { start_frame: number; frame_filter: string; frames: Array<{ related_files: number; name: string }>; included_frames: number[] | null };
     for (let i = 0; i < Math.ceil(job.frame_count / job.data_chunk_size); i++) {
       const r = await http(`${e.url}/api/jobs/${job.id}/data?org=&quality=compressed&type=chunk&index=${i}`, { headers: AUTH });
       expect(r.status, `job ${job.id} chunk ${i}`).toBe(200);
@@ -59,7 +59,7 @@ describe('demo deployment', () => {
     const logs: unknown[] = [];
     const writes: string[] = [];
     const write = process.stdout.write.bind(process.stdout);
-    process.stdout.write = ((chunk: string) => (writes.push(String(chunk)), true));
+    process.stdout.write = ((chunk: string | Uint8Array) => (writes.push(String(chunk)), true));
     try {
       emu = await runEmulateCommand({ ...loadConfig('emulate', [], {}).emulator, port: 0, shareDir: tempDir(), buildTimeMs: 2 }, { info: (...args: unknown[]) => void logs.push(args) });
     } finally {
@@ -72,7 +72,7 @@ describe('demo deployment', () => {
     expect(logs).toHaveLength(1);
     const login = await http(`${emu.url}/api/auth/login`, { method: 'POST', body: { username: 'admin', password: 'admin-password' } });
     expect(login.status).toBe(200);
-    expect((await http(`${emu.url}/api/tasks`, { headers: AUTH })).json<{ count: number }>().count).toBe(7);
+    expect(((await http(`${emu.url}/api/tasks`, { headers: AUTH })).json() as { count: number }).count).toBe(7);
   });
 
   it('an annotator-style walk warms exactly the UI chunk keys', async () => {
@@ -92,7 +92,7 @@ describe('demo deployment', () => {
   it('the annotator may read its own job only', async () => {
     emu = await startEmulator({ ...demoDeployment(await writeSyntheticShare(tempDir())), buildTimeMs: 1 });
     const annotator = { authorization: 'Basic ' + Buffer.from('annotator:annotator-password').toString('base64') };
-    const jobs = (await http(`${emu.url}/api/jobs?org=demo`, { headers: annotator })).json<{ results: Array<{ id: number; task_id: number }> }>();
+    const jobs = (await http(`${emu.url}/api/jobs?org=demo`, { headers: annotator })).json() as { results: Array<{ id: number; task_id: number }> };
     expect(jobs.results).toHaveLength(1);
     const own = jobs.results[0]!.id;
     expect((await http(`${emu.url}/api/jobs/${own}/data?type=chunk&index=0&quality=compressed`, { headers: annotator })).status).toBe(200);

@@ -26,7 +26,7 @@ describe('old mode (2.14.4)', () => {
   it('reports the version and has no replicas (consensus did not exist)', async () => {
     const e = await start();
     expect((await http(`${e.url}/api/server/about`)).json()).toMatchObject({ version: '2.14.4' });
-    const jobs = (await http(`${e.url}/api/jobs?page_size=all`)).json<{ results: Array<Record<string, unknown>> }>();
+    const jobs = (await http(`${e.url}/api/jobs?page_size=all`)).json() as { results: Array<Record<string, unknown>> };
     expect(jobs.results.map((j) => j['type'])).toEqual(['ground_truth', 'annotation', 'annotation', 'annotation']);
     expect(jobs.results[0]).not.toHaveProperty('parent_job_id');
   });
@@ -102,7 +102,7 @@ describe('old mode (2.14.4)', () => {
 
   it('meta has no chunks_updated_date / storage; a PAT is not a credential before 2.48', async () => {
     const e = await start({ auth: { users: [{ username: 'admin', isAdmin: true, accessTokens: ['pat-1'], legacyKeys: ['key-1'] }] } });
-    const meta = (await http(`${e.url}/api/jobs/1/data/meta`, { headers: { authorization: 'Token key-1' } })).json<Record<string, unknown>>();
+    const meta = (await http(`${e.url}/api/jobs/1/data/meta`, { headers: { authorization: 'Token key-1' } })).json() as Record<string, unknown>;
     expect(meta).not.toHaveProperty('chunks_updated_date');
     expect(meta).not.toHaveProperty('storage');
     expect(meta).toHaveProperty('image_quality', 70);

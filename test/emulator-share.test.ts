@@ -44,16 +44,16 @@ describeWithSharedCvat('emulator share (sample share copy)', () => {
 
   it('lists one level, directories first, with CVAT mime types and search', async () => {
     const e = await start();
-    const root = (await http(`${e.url}/api/server/share`)).json<Array<{ name: string; type: string; mime_type: string }>>();
+    const root = (await http(`${e.url}/api/server/share`)).json() as Array<{ name: string; type: string; mime_type: string }>;
     const dirs = root.filter((x) => x.type === 'DIR').map((x) => x.name);
     expect(root.slice(0, dirs.length).every((x) => x.type === 'DIR')).toBe(true);
     expect(dirs).toEqual([...dirs].sort());
     expect(root).toContainEqual({ name: 'images', type: 'DIR', mime_type: 'DIR' });
     expect(root).toContainEqual({ name: 'archive.zip', type: 'REG', mime_type: 'archive' });
-    const videos = (await http(`${e.url}/api/server/share?directory=/videos`)).json<Array<{ name: string; mime_type: string }>>();
+    const videos = (await http(`${e.url}/api/server/share?directory=/videos`)).json() as Array<{ name: string; mime_type: string }>;
     expect(videos.find((v) => v.name === 'video_1.mp4')?.mime_type).toBe('video');
     expect(videos.find((v) => v.name === 'manifest.jsonl')?.mime_type).toBe('unknown');
-    const found = (await http(`${e.url}/api/server/share?directory=images&search=image_1`)).json<unknown[]>();
+    const found = (await http(`${e.url}/api/server/share?directory=images&search=image_1`)).json() as unknown[];
     expect(found).toEqual([{ name: 'image_1.jpg', type: 'REG', mime_type: 'image' }]);
     for (const bad of ['../..', 'images/../../etc', 'nope', 'images/image_0.jpg']) {
       const r = await http(`${e.url}/api/server/share?directory=${encodeURIComponent(bad)}`);
@@ -63,11 +63,11 @@ describeWithSharedCvat('emulator share (sample share copy)', () => {
 
   it('meta carries storage=share, real frame sizes and detected context images', async () => {
     const e = await start();
-    const meta = (await http(`${e.url}/api/tasks/2/data/meta`)).json<{ storage: string; frames: Array<{ name: string; width: number; height: number; related_files: number }> }>();
+    const meta = (await http(`${e.url}/api/tasks/2/data/meta`)).json() as { storage: string; frames: Array<{ name: string; width: number; height: number; related_files: number }> };
     expect(meta.storage).toBe('share');
     expect(meta.frames[0]).toMatchObject({ name: 'images/with_related/image_0.png', width: 540, height: 167, related_files: 3 });
     expect(meta.frames.map((f) => f.related_files)).toEqual([3, 1, 3, 0]);
-    const clouds = (await http(`${e.url}/api/tasks/4/data/meta`)).json<{ frames: Array<{ related_files: number }> }>();
+    const clouds = (await http(`${e.url}/api/tasks/4/data/meta`)).json() as { frames: Array<{ related_files: number }> };
     expect(clouds.frames.map((f) => f.related_files)).toEqual([1, 1, 1]);
     const ctx = await http(`${e.url}/api/jobs/${e.deployment.tasks.get(2)?.jobs[0]?.id}/data?type=context_image&quality=original&number=2`);
     expect(ctx.status).toBe(200);

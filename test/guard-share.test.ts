@@ -164,7 +164,7 @@ describe.skipIf(!available)('share guard: the share as a whole', () => {
       fs: {
         // the real fs.watch, remembered so the test can make it fail like an inotify error would
         watch: (p, listener, options): DirWatcher => {
-          const w = fs.watch(p, { persistent: options.persistent }, (e, f) => listener(e, f === null ? null : String(f)));
+          const w = fs.watch(p, { persistent: options.persistent }, (e, f) => listener(e, f === null ? null : f));
           watchers.set(path.relative(fx.shareDir, p), w);
           return w;
         },
@@ -197,7 +197,7 @@ describe.skipIf(!available)('share guard: the share as a whole', () => {
       fs: {
         watch: (p, listener, options): DirWatcher => {
           if (++calls > 3) throw Object.assign(new Error('System limit for number of file watchers reached'), { code: 'ENOSPC' });
-          return fs.watch(p, { persistent: options.persistent }, (e, f) => listener(e, f === null ? null : String(f)));
+          return fs.watch(p, { persistent: options.persistent }, (e, f) => listener(e, f === null ? null : f));
         },
       },
     });

@@ -5,7 +5,7 @@
  * planner reads.
  */
 import { describe, expect, it } from 'vitest';
-import { JobSchema, TaskSchema, type Job, type Task } from '../src/cvat/shapes.js';
+import { JobSchema, TaskSchema, type Job } from '../src/cvat/shapes.js';
 import { planRequests, summarizePlan } from '../src/plan/planner.js';
 import { toPlanTask } from '../src/plan/from-records.js';
 import type { PlanOptions, PlanTask } from '../src/plan/types.js';
@@ -17,8 +17,8 @@ interface Fixture { model: string; pk: number; fields: Record<string, unknown> }
 const OPTIONS: PlanOptions = { qualities: ['compressed'], previews: false, contextImages: false, indexChunks: true, skipCompleted: false };
 
 function planTasks(version: string): { tasks: PlanTask[]; jobs: Job[] } {
-  const tasks = readSharedJson<Page<unknown>>(`${version}/tests/python/shared/assets/tasks.json`).results.map((t) => TaskSchema.parse(t));
-  const jobs = readSharedJson<Page<unknown>>(`${version}/tests/python/shared/assets/jobs.json`).results.map((j) => JobSchema.parse(j));
+  const tasks = (readSharedJson(`${version}/tests/python/shared/assets/tasks.json`) as Page<unknown>).results.map((t) => TaskSchema.parse(t));
+  const jobs = (readSharedJson(`${version}/tests/python/shared/assets/jobs.json`) as Page<unknown>).results.map((j) => JobSchema.parse(j));
   const planned: PlanTask[] = [];
   for (const task of tasks) {
     const own = jobs.filter((j) => j.task_id === task.id);
@@ -32,7 +32,7 @@ function planTasks(version: string): { tasks: PlanTask[]; jobs: Job[] } {
 describe.runIf(sharedCvatAvailable())('planner over real CVAT 2.73 jobs', () => {
   it('plans ceil(segment frames / chunk size) index chunks per segment: annotation and GT jobs, replicas through their parent', () => {
     const { tasks, jobs } = planTasks('v2.73.0');
-    const db = readSharedJson<Fixture[]>('v2.73.0/tests/python/shared/assets/cvat_db/data.json');
+    const db = readSharedJson('v2.73.0/tests/python/shared/assets/cvat_db/data.json') as Fixture[];
     const segments = new Map(db.filter((r) => r.model === 'engine.segment').map((r) => [r.pk, r.fields]));
     const dbJobs = new Map(db.filter((r) => r.model === 'engine.job').map((r) => [r.pk, r.fields]));
     const dbTasks = new Map(db.filter((r) => r.model === 'engine.task').map((r) => [r.pk, r.fields]));
@@ -53,7 +53,8 @@ describe.runIf(sharedCvatAvailable())('planner over real CVAT 2.73 jobs', () => 
       const task = dbTasks.get(segment['task'] as number)!;
       const data = dbData.get(task['data'] as number)!;
       // Django stores SPECIFIC_FRAMES as "0,1,2" (or "[]" when empty).
-      const specific = String(segment['frames'] ?? '').replace(/[[\]]/g, '').split(',').filter(Boolean);
+      const rawFrames = segment['frames'];
+      const specific = (typeof rawFrames === 'string' ? rawFrames : '').replace(/[[\]]/g, '').split(',').filter(Boolean);
       const frames = segment['type'] === 'specific_frames' ? specific.length : (segment['stop_frame'] as number) - (segment['start_frame'] as number) + 1;
       const expected = fields['type'] === 'consensus_replica' ? 0 : Math.ceil(frames / (data['chunk_size'] as number));
       const slots = (planned.get(job.id) ?? []).sort((a, b) => a - b);

@@ -31,8 +31,12 @@ function startRun(extraEnv: NodeJS.ProcessEnv = {}): { proc: ChildProcess; outpu
     env: { PATH: process.env['PATH'], CVAT_URL: emulator!.url, CVAT_ACCESS_TOKEN: DEMO_CREDENTIALS.accessToken, ...extraEnv },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  proc.stdout.on('data', (d) => (output += d));
-  proc.stderr.on('data', (d) => (output += d));
+  proc.stdout.on('data', (d: Buffer) => {
+    output += d.toString();
+  });
+  proc.stderr.on('data', (d: Buffer) => {
+    output += d.toString();
+  });
   const exited = new Promise<{ code: number | null; at: number }>((resolve) => proc.on('exit', (code) => resolve({ code, at: Date.now() })));
   child = proc;
   return { proc, output: () => output, exited };

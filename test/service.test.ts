@@ -39,7 +39,7 @@ describe('cvat-warden run', () => {
     const clock = new ManualClock(Date.UTC(2026, 10, 1));
     emulator = await startEmulator({ tasks: syntheticDeployment({ tasks: 3, framesPerTask: 200, groundTruthFrames: 10, consensusReplicas: 1 }), auth: demoAuthWithToken(), clock, buildTimeMs: 30 });
     running = await startService(['--state-dir', dir, '--concurrency', '2', '--warm-completed'], env(), { clock, coldThresholdMs: 15 });
-    await waitFor('first warm pass', async () => emulator!.state.coldUiChunkKeys().size === 0);
+    await waitFor('first warm pass', () => emulator!.state.coldUiChunkKeys().size === 0);
     const ui = [...emulator.state.uiChunkKeys()];
     expect(await running.metric('cvat_warden_chunks_expiring_soon')).toBe(0);
     for (let elapsed = 3 * HOUR; elapsed <= 48 * HOUR; elapsed += 3 * HOUR) {
@@ -98,7 +98,7 @@ describe('cvat-warden run', () => {
     expect(cold).toBeGreaterThan(0);
     expect(await running.metric('cvat_warden_share_files_missing')).toBe(1);
     writeFileSync(file, bytes);
-    await waitFor('re-warmed after restore', async () => emulator!.state.coldUiChunkKeys().size === 0, { timeoutMs: 10_000 });
+    await waitFor('re-warmed after restore', () => emulator!.state.coldUiChunkKeys().size === 0, { timeoutMs: 10_000 });
     await waitFor('alert resolved', async () => (await running!.metric('cvat_warden_share_files_missing')) === 0);
     expect(running.logs()).toMatch(/share files back: re-warming their chunks/);
   });
@@ -106,24 +106,24 @@ describe('cvat-warden run', () => {
   it('re-warms a job on the next poll when CVAT rebuilt its segment (chunks_updated_date moved)', async () => {
     emulator = await startEmulator({ tasks: syntheticDeployment({ tasks: 2, framesPerTask: 200 }), auth: demoAuthWithToken(), buildTimeMs: 1 });
     running = await startService(['--state-dir', dir, '--poll-interval', '100ms', '--cold-threshold', '0ms'], env());
-    await waitFor('warm', async () => emulator!.state.coldUiChunkKeys().size === 0);
+    await waitFor('warm', () => emulator!.state.coldUiChunkKeys().size === 0);
     const job = [...emulator.deployment.jobs.values()].find((j) => j.type === 'annotation' && j.taskId === 2)!;
     emulator.touchSegment(job.id);
     expect(emulator.state.coldUiChunkKeys().size).toBeGreaterThan(0);
-    await waitFor('job re-warmed', async () => emulator!.state.coldUiChunkKeys().size === 0, { timeoutMs: 10_000 });
+    await waitFor('job re-warmed', () => emulator!.state.coldUiChunkKeys().size === 0, { timeoutMs: 10_000 });
     expect(running.logs()).toMatch(/chunks rebuilt by CVAT since the last pass/);
   });
 
   it('keeps running while CVAT restarts: reports cvat_up 0, then resumes and finishes', async () => {
     emulator = await startEmulator({ tasks: syntheticDeployment({ tasks: 2, framesPerTask: 300 }), auth: demoAuthWithToken(), buildTimeMs: 15 });
     running = await startService(['--state-dir', dir, '--poll-interval', '200ms'], env(), { retry: { backoffBaseMs: 20, backoffMaxMs: 100 } });
-    await waitFor('some chunks warm', async () => emulator!.state.uiChunkKeys().size - emulator!.state.coldUiChunkKeys().size >= 5);
+    await waitFor('some chunks warm', () => emulator!.state.uiChunkKeys().size - emulator!.state.coldUiChunkKeys().size >= 5);
     await emulator.stop();
     await waitFor('cvat_up 0', async () => (await running!.metric('cvat_warden_cvat_up')) === 0);
     const ready = await fetch(`${running.url}/healthz`);
     expect(ready.status).toBe(200);
     await emulator.start();
-    await waitFor('all warm after restart', async () => emulator!.state.coldUiChunkKeys().size === 0, { timeoutMs: 30_000 });
+    await waitFor('all warm after restart', () => emulator!.state.coldUiChunkKeys().size === 0, { timeoutMs: 30_000 });
     await waitFor('cvat_up 1', async () => (await running!.metric('cvat_warden_cvat_up')) === 1);
   });
 
@@ -131,7 +131,7 @@ describe('cvat-warden run', () => {
     emulator = await startEmulator({ tasks: syntheticDeployment({ tasks: 1, framesPerTask: 50 }), auth: demoAuthWithToken(), buildTimeMs: 1 });
     const secret = 'webhook-secret-123456';
     running = await startService(['--state-dir', dir, '--poll-interval', '1h'], { ...env(), CVAT_WEBHOOK_SECRET: secret });
-    await waitFor('first pass', async () => emulator!.state.coldUiChunkKeys().size === 0);
+    await waitFor('first pass', () => emulator!.state.coldUiChunkKeys().size === 0);
     const added = emulator.addTask({ id: 99, name: 'new task', size: 40, chunkSize: 10 });
     const body = JSON.stringify({ event: 'completed:request[create:task]', request: { id: 'r1', status: 'finished', operation: { type: 'create:task', target: 'task', task_id: added.id } }, webhook_id: 1 });
     const send = (signature: string | undefined) =>
@@ -143,7 +143,7 @@ describe('cvat-warden run', () => {
     expect(emulator.state.coldUiChunkKeys().size).toBeGreaterThan(0); // nothing happened
     const signed = await send(`sha256=${createHmac('sha256', secret).update(body).digest('hex')}`);
     expect(signed.status).toBe(200);
-    await waitFor('new task warmed through the webhook', async () => emulator!.state.coldUiChunkKeys().size === 0, { timeoutMs: 5_000 });
+    await waitFor('new task warmed through the webhook', () => emulator!.state.coldUiChunkKeys().size === 0, { timeoutMs: 5_000 });
     expect(await running.metric('cvat_warden_webhook_deliveries_total{outcome="rejected_signature"}')).toBe(2);
   });
 

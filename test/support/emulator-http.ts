@@ -6,7 +6,7 @@ export interface Reply {
   headers: Record<string, string>;
   body: Buffer;
   text: string;
-  json: <T = unknown>() => T;
+  json: () => unknown;
 }
 
 export async function http(
@@ -22,13 +22,13 @@ export async function http(
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
   const text = body.toString('utf8');
-  return { status: res.statusCode, headers, body, text, json: <T,>() => JSON.parse(text) as T };
+  return { status: res.statusCode, headers, body, text, json: (): unknown => JSON.parse(text) };
 }
 
-export async function getJson<T = any>(url: string, headers: Record<string, string> = {}): Promise<T> {
+export async function getJson(url: string, headers: Record<string, string> = {}): Promise<unknown> {
   const r = await http(url, { headers });
   if (r.status !== 200) throw new Error(`GET ${url} → ${r.status}: ${r.text.slice(0, 200)}`);
-  return r.json<T>();
+  return r.json();
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));

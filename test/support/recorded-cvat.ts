@@ -47,9 +47,9 @@ export interface RecordedCvat {
 
 export async function startRecordedCvat(folder: 'v2.73.0' | 'v2.14.4'): Promise<RecordedCvat> {
   const assets = `${folder}/tests/python/shared/assets`;
-  const tasks = readSharedJson<Page>(`${assets}/tasks.json`).results;
-  const jobs = readSharedJson<Page>(`${assets}/jobs.json`).results;
-  const db = readSharedJson<Row[]>(`${assets}/cvat_db/data.json`);
+  const tasks = (readSharedJson(`${assets}/tasks.json`) as Page).results;
+  const jobs = (readSharedJson(`${assets}/jobs.json`) as Page).results;
+  const db = readSharedJson(`${assets}/cvat_db/data.json`) as Row[];
   const rows = (model: string) => new Map(db.filter((r) => r.model === model).map((r) => [r.pk, r.fields]));
   const dbTasks = rows('engine.task');
   const dbData = rows('engine.data');

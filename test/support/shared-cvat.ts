@@ -48,6 +48,6 @@ export function sharedCvatAvailable(): boolean {
   return false;
 }
 
-export function readSharedJson<T = unknown>(relative: string): T {
-  return JSON.parse(fs.readFileSync(path.resolve(SHARED_CVAT, relative), 'utf8')) as T;
+export function readSharedJson(relative: string): unknown {
+  return JSON.parse(fs.readFileSync(path.resolve(SHARED_CVAT, relative), 'utf8'));
 }
