@@ -21,7 +21,9 @@ async function probeChunks(url) {
   const res = await request(`${url}/api/jobs?page_size=500&org=probe`, { headers });
   const jobs = (await res.body.json()).results.filter((j) => j.type === 'annotation');
   const chunks = [];
-  for (const job of jobs) for (let i = 0; i < Math.ceil(job.frame_count / job.data_chunk_size); i++) chunks.push(`${url}/api/jobs/${job.id}/data?type=chunk&quality=compressed&index=${i}`);
+  for (const job of jobs)
+    for (let i = 0; i < Math.ceil(job.frame_count / job.data_chunk_size); i++)
+      chunks.push(`${url}/api/jobs/${job.id}/data?type=chunk&quality=compressed&index=${i}`);
   return chunks;
 }
 
@@ -53,7 +55,16 @@ async function warmMetric(url) {
 
 export async function measure() {
   const emulator = await startEmulatorChild({
-    emulator: { buildTimeMs: BUILD_MS, chunkWorkers: 2, serverWaitMs: 50_000, auth: { users: [{ username: 'admin', isAdmin: true, accessTokens: [TOKEN] }] }, organizations: [{ id: 1, slug: 'backlog' }, { id: 2, slug: 'probe' }] },
+    emulator: {
+      buildTimeMs: BUILD_MS,
+      chunkWorkers: 2,
+      serverWaitMs: 50_000,
+      auth: { users: [{ username: 'admin', isAdmin: true, accessTokens: [TOKEN] }] },
+      organizations: [
+        { id: 1, slug: 'backlog' },
+        { id: 2, slug: 'probe' },
+      ],
+    },
     deployments: [
       { tasks: 10, targetChunks: 3000, organization: 'backlog', firstId: 1 },
       { tasks: 2, framesPerTask: 4000, segmentSize: 400, chunkSize: 36, organization: 'probe', firstId: 100 },
@@ -68,10 +79,25 @@ export async function measure() {
     const cold = chunks.slice(10);
     const baseline = await probe(warm, cold);
 
-    run = spawn(process.execPath, [new URL('../dist/cli.js', import.meta.url).pathname, 'run', '--org', 'backlog', '--listen', '127.0.0.1:19464', '--state-dir', dir, '--log-level', 'warn'], {
-      env: { ...process.env, CVAT_URL: emulator.url, CVAT_ACCESS_TOKEN: TOKEN },
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
+    run = spawn(
+      process.execPath,
+      [
+        new URL('../dist/cli.js', import.meta.url).pathname,
+        'run',
+        '--org',
+        'backlog',
+        '--listen',
+        '127.0.0.1:19464',
+        '--state-dir',
+        dir,
+        '--log-level',
+        'warn',
+      ],
+      {
+        env: { ...process.env, CVAT_URL: emulator.url, CVAT_ACCESS_TOKEN: TOKEN },
+        stdio: ['ignore', 'ignore', 'inherit'],
+      },
+    );
     const metricsUrl = 'http://127.0.0.1:19464';
     for (let i = 0; i < 100 && (await warmMetric(metricsUrl).catch(() => 0)) < 3; i++) await sleep(100);
     const before = await warmMetric(metricsUrl);
@@ -89,7 +115,11 @@ export async function measure() {
       idealPerSecond: 2000 / BUILD_MS,
     };
   } finally {
-    if (run) await new Promise((resolve) => { run.once('exit', resolve); run.kill('SIGTERM'); });
+    if (run)
+      await new Promise((resolve) => {
+        run.once('exit', resolve);
+        run.kill('SIGTERM');
+      });
     await emulator.stop();
     rmSync(dir, { recursive: true, force: true });
   }

@@ -58,7 +58,8 @@ const fileName = (i) => `f${String(i).padStart(6, '0')}.jpg`;
 /** One synthetic task per directory, as discovery hands them over. */
 function taskFor(d, perDir) {
   const frames = [];
-  for (let i = 0; i < perDir; i++) frames.push({ name: `${dirName(d)}/${fileName(i)}`, width: 1920, height: 1080, related_files: 0, has_related_context: false });
+  for (let i = 0; i < perDir; i++)
+    frames.push({ name: `${dirName(d)}/${fileName(i)}`, width: 1920, height: 1080, related_files: 0, has_related_context: false });
   return {
     taskId: d + 1,
     storage: 'share',
@@ -97,7 +98,14 @@ async function childGuard(root, files, dirs) {
   const shareDir = path.join(root, 'share');
   const perDir = files / dirs;
   const metrics = createMetrics({ buildInfo: { version: 'bench' } });
-  const guard = new ShareGuard({ shareDir, stateDir: path.join(root, 'state'), metrics, logger: silentLogger(), fsTypeOverride: process.env.GUARD_BENCH_FSTYPE ?? undefined, scanIntervalMs: 3_600_000 });
+  const guard = new ShareGuard({
+    shareDir,
+    stateDir: path.join(root, 'state'),
+    metrics,
+    logger: silentLogger(),
+    fsTypeOverride: process.env.GUARD_BENCH_FSTYPE ?? undefined,
+    scanIntervalMs: 3_600_000,
+  });
   const tBuilt = performance.now();
   await guard.start();
   const tIndexed = performance.now();
@@ -185,7 +193,11 @@ async function childDegraded(root, files, dirs) {
     logger: silentLogger(),
     scanIntervalMs: 3_600_000,
     degradedScanIntervalMs: intervalMs,
-    fs: { watch: () => { throw enospc(); } },
+    fs: {
+      watch: () => {
+        throw enospc();
+      },
+    },
   });
   await guard.start();
   await feedGuard(guard, dirs, perDir);
@@ -225,7 +237,7 @@ async function childDegraded(root, files, dirs) {
     statsPerSecond: round(files / roundS, -3),
     cpuSecondsPerRound: round((cpu.user + cpu.system) / 1e6 / (after.count - before.count), 2),
     cpuShareAtInterval: round((cpu.user + cpu.system) / 1e6 / wallS, 3),
-    cpuShareAtDefault30s: round(((cpu.user + cpu.system) / 1e6 / (after.count - before.count)) / 30, 3),
+    cpuShareAtDefault30s: round((cpu.user + cpu.system) / 1e6 / (after.count - before.count) / 30, 3),
     detectDeletionS: round(detectS, 1),
     peakRssMB: rss,
   };
@@ -262,7 +274,15 @@ async function childEmulator(root, files, dirs) {
   const perDir = files / dirs;
   const tasks = [];
   for (let d = 0; d < dirs; d++) {
-    tasks.push({ id: d + 1, name: `share task ${d + 1}`, storage: 'share', frames: Array.from({ length: perDir }, (_, i) => `${dirName(d)}/${fileName(i)}`), chunkSize: 36, frameWidth: 1920, frameHeight: 1080 });
+    tasks.push({
+      id: d + 1,
+      name: `share task ${d + 1}`,
+      storage: 'share',
+      frames: Array.from({ length: perDir }, (_, i) => `${dirName(d)}/${fileName(i)}`),
+      chunkSize: 36,
+      frameWidth: 1920,
+      frameHeight: 1080,
+    });
   }
   const emulator = await startEmulator({ shareDir: path.join(root, 'share'), auth: demoAuth(), buildTimeMs: 1, tasks });
   process.stdout.write(`URL ${emulator.url}\n`);
@@ -297,7 +317,10 @@ function runChild(mode, root, files, dirs) {
 function timed(cmd, args, env) {
   return new Promise((resolve, reject) => {
     const useTime = fs.existsSync('/usr/bin/time');
-    const child = spawn(useTime ? '/usr/bin/time' : cmd, useTime ? ['-v', cmd, ...args] : args, { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH, ...env } });
+    const child = spawn(useTime ? '/usr/bin/time' : cmd, useTime ? ['-v', cmd, ...args] : args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { PATH: process.env.PATH, ...env },
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -313,7 +336,9 @@ function timed(cmd, args, env) {
 
 /** `cvat-warden check` as a process against the emulator: --all (every file) and --task 1 (the CLI's fixed cost). */
 async function measureCheck(root, files, dirs) {
-  const emu = spawn(process.execPath, ['--max-old-space-size=8192', fileURLToPath(import.meta.url), '--child', 'emulator', root, String(files), String(dirs)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const emu = spawn(process.execPath, ['--max-old-space-size=8192', fileURLToPath(import.meta.url), '--child', 'emulator', root, String(files), String(dirs)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const url = await new Promise((resolve, reject) => {
     let out = '';
     emu.stdout.on('data', (d) => {
@@ -410,21 +435,24 @@ async function main() {
       rssPerFileVsChokidarAll: results.chokidarAll && g ? round(results.chokidarAll.peakRssMB / results.chokidarAll.files / (g.peakRssMB / g.files), 1) : null,
       watchesPerFileVsChokidarAll: results.chokidarAll && g ? round(results.chokidarAll.watches / results.chokidarAll.files / (g.watches / g.files), 1) : null,
     };
-    const goals = g && !g.error
-      ? {
-          watchesWithinDirsPlus10: g.watches <= dirs + 10,
-          peakRssWithin400MB: g.peakRssMB <= 400,
-          readyWithin10s: g.readyMs <= 10_000,
-          p99DetectionWithin1s: g.detectMetricP99Ms <= 1000,
-          scanWithin60s: g.scanMs <= 60_000,
-          ...(results.degraded && !results.degraded.error ? { degradedDeletionWithin60s: results.degraded.detectDeletionS <= 60 } : {}),
-          ...(results.check && !results.check.error ? { checkAllWithin200MB: results.check.allPeakRssMB <= 200 } : {}),
-        }
-      : {};
+    const goals =
+      g && !g.error
+        ? {
+            watchesWithinDirsPlus10: g.watches <= dirs + 10,
+            peakRssWithin400MB: g.peakRssMB <= 400,
+            readyWithin10s: g.readyMs <= 10_000,
+            p99DetectionWithin1s: g.detectMetricP99Ms <= 1000,
+            scanWithin60s: g.scanMs <= 60_000,
+            ...(results.degraded && !results.degraded.error ? { degradedDeletionWithin60s: results.degraded.detectDeletionS <= 60 } : {}),
+            ...(results.check && !results.check.error ? { checkAllWithin200MB: results.check.allPeakRssMB <= 200 } : {}),
+          }
+        : {};
 
     const rows = [
       ['mode', 'files', 'inotify watches', 'peak RSS MB', 'ready ms'],
-      ...[results.guard, results.chokidarAll, results.chokidarIgnored].filter(Boolean).map((r) => [r.mode, r.files ?? '', r.watches ?? '', r.peakRssMB ?? '', r.readyMs ?? r.error ?? '']),
+      ...[results.guard, results.chokidarAll, results.chokidarIgnored]
+        .filter(Boolean)
+        .map((r) => [r.mode, r.files ?? '', r.watches ?? '', r.peakRssMB ?? '', r.readyMs ?? r.error ?? '']),
     ];
     console.log(`\n### share guard benchmark (${files} files, ${dirs} dirs, node ${process.version}, ${os.cpus().length} CPU)\n`);
     for (const [i, row] of rows.entries()) {
@@ -440,10 +468,16 @@ async function main() {
       );
     }
     const d = results.degraded;
-    if (d && !d.error) console.log(`degraded (every watch refused): ${d.degradedDirectories} dirs, round ${d.roundS} s = ${d.statsPerSecond} stats/s, ${d.cpuSecondsPerRound} CPU-s per round (${d.cpuShareAtDefault30s} of a core at the default 30 s), deletion alerted after ${d.detectDeletionS} s (interval ${d.intervalS} s), peak RSS ${d.peakRssMB} MB`);
+    if (d && !d.error)
+      console.log(
+        `degraded (every watch refused): ${d.degradedDirectories} dirs, round ${d.roundS} s = ${d.statsPerSecond} stats/s, ${d.cpuSecondsPerRound} CPU-s per round (${d.cpuShareAtDefault30s} of a core at the default 30 s), deletion alerted after ${d.detectDeletionS} s (interval ${d.intervalS} s), peak RSS ${d.peakRssMB} MB`,
+      );
     else if (d) console.log(`degraded: ${d.error}`);
     const c = results.check;
-    if (c && !c.error) console.log(`check --all as a process: peak RSS ${c.allPeakRssMB} MB (check --task 1: ${c.oneTaskPeakRssMB} MB), ${c.allMs} ms, exit ${c.allExit}, ${c.filesExpected} files`);
+    if (c && !c.error)
+      console.log(
+        `check --all as a process: peak RSS ${c.allPeakRssMB} MB (check --task 1: ${c.oneTaskPeakRssMB} MB), ${c.allMs} ms, exit ${c.allExit}, ${c.filesExpected} files`,
+      );
     else if (c) console.log(`check: ${c.error}`);
     console.log(`ratios: ${JSON.stringify(ratios)}`);
     console.log(`goals: ${JSON.stringify(goals)}`);
@@ -457,7 +491,13 @@ async function main() {
 if (process.argv[2] === '--child') {
   const [, , , mode, root, files, dirs] = process.argv;
   const run =
-    mode === 'guard' ? childGuard(root, Number(files), Number(dirs)) : mode === 'emulator' ? childEmulator(root, Number(files), Number(dirs)) : mode === 'guard-degraded' ? childDegraded(root, Number(files), Number(dirs)) : childChokidar(root, Number(files), Number(dirs), mode);
+    mode === 'guard'
+      ? childGuard(root, Number(files), Number(dirs))
+      : mode === 'emulator'
+        ? childEmulator(root, Number(files), Number(dirs))
+        : mode === 'guard-degraded'
+          ? childDegraded(root, Number(files), Number(dirs))
+          : childChokidar(root, Number(files), Number(dirs), mode);
   run.then(
     (result) => {
       console.log(JSON.stringify(result));
@@ -477,7 +517,9 @@ if (process.argv[2] === '--child') {
  * GUARD_BENCH_FROM_JSON=<file>: render the figures a run printed (its last line) instead of measuring again.
  */
 export async function benchmarkSection() {
-  const data = process.env.GUARD_BENCH_FROM_JSON ? JSON.parse(fs.readFileSync(process.env.GUARD_BENCH_FROM_JSON, 'utf8').trim().split('\n').pop()) : await main();
+  const data = process.env.GUARD_BENCH_FROM_JSON
+    ? JSON.parse(fs.readFileSync(process.env.GUARD_BENCH_FROM_JSON, 'utf8').trim().split('\n').pop())
+    : await main();
   if (!data || data.skipped) return '### Share guard (issues 3, 8, 12)\n\nSkipped: not built, or not enough free disk for the synthetic tree.\n';
   // GUARD_BENCH_CHECK_FROM_JSON: the check --all figure from a later run (GUARD_BENCH_ONLY=check)
   let checkNote = '';
@@ -485,7 +527,10 @@ export async function benchmarkSection() {
     const later = JSON.parse(fs.readFileSync(process.env.GUARD_BENCH_CHECK_FROM_JSON, 'utf8').trim().split('\n').pop());
     data.results.check = later.results.check;
     data.goals.checkAllWithin200MB = later.results.check && !later.results.check.error ? later.results.check.allPeakRssMB <= 200 : undefined;
-    checkNote = ' (measured in a second run, `GUARD_BENCH_ONLY=check`, after check became a per-task streaming pass; the first run, which kept the whole index to the end, peaked at ' + (process.env.GUARD_BENCH_CHECK_BEFORE_MB ?? '?') + ' MB)';
+    checkNote =
+      ' (measured in a second run, `GUARD_BENCH_ONLY=check`, after check became a per-task streaming pass; the first run, which kept the whole index to the end, peaked at ' +
+      (process.env.GUARD_BENCH_CHECK_BEFORE_MB ?? '?') +
+      ' MB)';
   }
   const { files, dirs, results, ratios, goals } = data;
   const g = results.guard;

@@ -46,12 +46,22 @@ export function runChild(script, args = [], { env = {}, nodeArgs = ['--expose-gc
 /** Starts a child process that runs an emulator and reports its URL; returns { url, stop }. */
 export function startEmulatorChild(options) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [new URL('./emulator-child.mjs', import.meta.url).pathname, JSON.stringify(options)], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [new URL('./emulator-child.mjs', import.meta.url).pathname, JSON.stringify(options)], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
     let out = '';
     child.stdout.on('data', (d) => {
       out += d;
       const line = out.split('\n').find((l) => l.startsWith('URL '));
-      if (line) resolve({ url: line.slice(4).trim(), stop: () => new Promise((r) => { child.once('exit', r); child.kill('SIGTERM'); }) });
+      if (line)
+        resolve({
+          url: line.slice(4).trim(),
+          stop: () =>
+            new Promise((r) => {
+              child.once('exit', r);
+              child.kill('SIGTERM');
+            }),
+        });
     });
     child.on('error', reject);
     child.on('exit', (code) => reject(new Error(`emulator child exited ${code}`)));

@@ -16,7 +16,16 @@ for (let t = 0; t < JOBS / 10; t++) {
   const jobs = [];
   for (let j = 0; j < 10; j++) {
     const id = t * 10 + j + 1;
-    jobs.push({ id, taskId: t + 1, type: 'annotation', startFrame: j * 3600, stopFrame: j * 3600 + 3599, frameCount: 3600, chunkSize: 36, state: j % 2 ? 'new' : 'completed' });
+    jobs.push({
+      id,
+      taskId: t + 1,
+      type: 'annotation',
+      startFrame: j * 3600,
+      stopFrame: j * 3600 + 3599,
+      frameCount: 3600,
+      chunkSize: 36,
+      state: j % 2 ? 'new' : 'completed',
+    });
   }
   tasks.push({ id: t + 1, chunkSize: 36, startFrame: 0, frameStep: 1, jobs });
 }

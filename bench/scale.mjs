@@ -171,10 +171,14 @@ async function scaleRun(chunks, steadySeconds) {
 async function warmAllInto(cvat, stateDir) {
   const started = performance.now();
   const { code, stderr } = await new Promise((resolve) => {
-    const child = spawn('/usr/bin/time', ['-v', process.execPath, CLI, 'warm', '--all', '--state-dir', stateDir, '--concurrency', '8', '--cold-threshold', '0ms'], {
-      env: { ...process.env, CVAT_URL: cvat.url, CVAT_ACCESS_TOKEN: TOKEN, LOG_LEVEL: 'warn' },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    const child = spawn(
+      '/usr/bin/time',
+      ['-v', process.execPath, CLI, 'warm', '--all', '--state-dir', stateDir, '--concurrency', '8', '--cold-threshold', '0ms'],
+      {
+        env: { ...process.env, CVAT_URL: cvat.url, CVAT_ACCESS_TOKEN: TOKEN, LOG_LEVEL: 'warn' },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
     let err = '';
     child.stderr.on('data', (d) => (err = (err + d).slice(-20_000)));
     child.on('exit', (c) => resolve({ code: c, stderr: err }));

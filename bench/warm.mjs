@@ -32,7 +32,16 @@ async function warmOnce(url, { concurrency, stateDir, maxAgeMs = 3_600_000 }) {
   const tasks = await inventory(client, features);
   const ledger = await Ledger.open(stateDir, { durable: false });
   const plan = { ...PLAN, indexChunks: features.indexChunks };
-  const engine = new WarmEngine({ client, features, ledger, metrics: createMetrics({ buildInfo: { version: 'bench' } }), logger: silentLogger(), concurrency, maxAgeMs, coldThresholdMs: 250 });
+  const engine = new WarmEngine({
+    client,
+    features,
+    ledger,
+    metrics: createMetrics({ buildInfo: { version: 'bench' } }),
+    logger: silentLogger(),
+    concurrency,
+    maxAgeMs,
+    coldThresholdMs: 250,
+  });
   const started = performance.now();
   const result = await engine.run(planRequests(tasks, plan), summarizePlan(tasks, plan).requests);
   const seconds = (performance.now() - started) / 1000;
@@ -41,7 +50,16 @@ async function warmOnce(url, { concurrency, stateDir, maxAgeMs = 3_600_000 }) {
   return { result, seconds };
 }
 
-const COVERAGE_DEPLOYMENT = { tasks: 6, mediaType: 'video', framesPerTask: 437, chunkSize: 36, segmentSize: 100, overlap: 5, groundTruthFrames: 30, consensusReplicas: 2 };
+const COVERAGE_DEPLOYMENT = {
+  tasks: 6,
+  mediaType: 'video',
+  framesPerTask: 437,
+  chunkSize: 36,
+  segmentSize: 100,
+  overlap: 5,
+  groundTruthFrames: 30,
+  consensusReplicas: 2,
+};
 
 export async function coverage() {
   // cvat-warden
@@ -74,8 +92,14 @@ export async function coverage() {
 // 50 ms builds: the emulator's timers overshoot by ~1 ms, which at 20 ms alone is 5 % of the ideal.
 export async function throughput({ chunks = 2000, buildTimeMs = 50, workers = 2 } = {}) {
   const out = {};
-  for (const [concurrency, count] of [[2, chunks], [1, chunks / 4]]) {
-    const emulator = await startEmulatorChild({ emulator: { buildTimeMs, chunkWorkers: workers, serverWaitMs: 50_000 }, deployment: { tasks: 10, mediaType: 'video', targetChunks: count, segmentSize: 100, chunkSize: 36 } });
+  for (const [concurrency, count] of [
+    [2, chunks],
+    [1, chunks / 4],
+  ]) {
+    const emulator = await startEmulatorChild({
+      emulator: { buildTimeMs, chunkWorkers: workers, serverWaitMs: 50_000 },
+      deployment: { tasks: 10, mediaType: 'video', targetChunks: count, segmentSize: 100, chunkSize: 36 },
+    });
     const dir = mkdtempSync(join(tmpdir(), 'bench-tp-'));
     const { result, seconds } = await warmOnce(emulator.url, { concurrency, stateDir: dir });
     await emulator.stop();
@@ -87,7 +111,10 @@ export async function throughput({ chunks = 2000, buildTimeMs = 50, workers = 2 
 }
 
 export async function clientCost({ chunks = 20_000 } = {}) {
-  const emulator = await startEmulatorChild({ emulator: { buildTimeMs: 0, chunkWorkers: 4 }, deployment: { tasks: 20, mediaType: 'video', targetChunks: chunks, segmentSize: 500, chunkSize: 36 } });
+  const emulator = await startEmulatorChild({
+    emulator: { buildTimeMs: 0, chunkWorkers: 4 },
+    deployment: { tasks: 20, mediaType: 'video', targetChunks: chunks, segmentSize: 500, chunkSize: 36 },
+  });
   const dir = mkdtempSync(join(tmpdir(), 'bench-cost-'));
   await warmOnce(emulator.url, { concurrency: 8, stateDir: dir });
   // Already-warm checks: max-age 0 forces every chunk to be asked again; all are cache hits.
@@ -99,16 +126,20 @@ export async function clientCost({ chunks = 20_000 } = {}) {
   const client = new CvatClient({ baseUrl: emulator.url, connections: 16 });
   const features = await client.features();
   const tasks = await inventory(client, features);
-  const urls = [...planRequests(tasks, { ...PLAN, indexChunks: true })].map((r) => `${emulator.url}${r.path}?${new URLSearchParams(Object.entries(r.query).map(([k, v]) => [k, String(v)]))}`);
+  const urls = [...planRequests(tasks, { ...PLAN, indexChunks: true })].map(
+    (r) => `${emulator.url}${r.path}?${new URLSearchParams(Object.entries(r.query).map(([k, v]) => [k, String(v)]))}`,
+  );
   await client.close();
   const bcpu0 = process.cpuUsage();
   let next = 0;
-  await Promise.all(Array.from({ length: 8 }, async () => {
-    while (next < urls.length) {
-      const res = await request(urls[next++], { headers: { range: 'bytes=0-0' } });
-      await res.body.dump();
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: 8 }, async () => {
+      while (next < urls.length) {
+        const res = await request(urls[next++], { headers: { range: 'bytes=0-0' } });
+        await res.body.dump();
+      }
+    }),
+  );
   const bcpu = process.cpuUsage(bcpu0);
   const baselineCpuSeconds = (bcpu.user + bcpu.system) / 1e6;
   await emulator.stop();

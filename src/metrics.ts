@@ -8,7 +8,17 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { redactSecrets } from './secrets.js';
-import { BACKUP_OUTCOMES, CHUNK_OUTCOMES, RESTORE_OUTCOMES, CHUNK_STATES, QUALITIES, SHARE_EVENT_KINDS, WATCH_MODES, WEBHOOK_OUTCOMES, type WatchMode } from './domain.js';
+import {
+  BACKUP_OUTCOMES,
+  CHUNK_OUTCOMES,
+  RESTORE_OUTCOMES,
+  CHUNK_STATES,
+  QUALITIES,
+  SHARE_EVENT_KINDS,
+  WATCH_MODES,
+  WEBHOOK_OUTCOMES,
+  type WatchMode,
+} from './domain.js';
 
 /** Chunk build + transfer can take the 50 s server wait plus retries: buckets reach 120 s. */
 const CHUNK_DURATION_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 50, 60, 90, 120];

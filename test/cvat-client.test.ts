@@ -30,8 +30,14 @@ async function codeOf(promise: Promise<unknown>): Promise<string> {
 describe('CVAT client', () => {
   it('sends each kind of credential as CVAT expects, and the organization on lists', async () => {
     server = await startServer((req, res) => {
-      if (req.url?.startsWith('/prefix/api/server/about')) { sendJson(res, 200, { name: 'Computer Vision Annotation Tool', version: '2.73.0' }); return; }
-      if (req.url?.startsWith('/prefix/api/tasks')) { sendJson(res, 200, { count: 0, next: null, previous: null, results: [] }); return; }
+      if (req.url?.startsWith('/prefix/api/server/about')) {
+        sendJson(res, 200, { name: 'Computer Vision Annotation Tool', version: '2.73.0' });
+        return;
+      }
+      if (req.url?.startsWith('/prefix/api/tasks')) {
+        sendJson(res, 200, { count: 0, next: null, previous: null, results: [] });
+        return;
+      }
       sendJson(res, 404, { detail: 'Not found.' });
     });
     const variants = [
@@ -57,7 +63,14 @@ describe('CVAT client', () => {
 
   it('pages by page number even when CVAT reports another host in next, and skips malformed items with their id', async () => {
     const pages: Record<string, unknown> = {
-      '1': { count: 3, next: 'http://internal-cvat:8080/api/tasks?page=2&page_size=2', results: [{ id: 1, size: 10, data: 1 }, { id: 2, size: 'ten' }] },
+      '1': {
+        count: 3,
+        next: 'http://internal-cvat:8080/api/tasks?page=2&page_size=2',
+        results: [
+          { id: 1, size: 10, data: 1 },
+          { id: 2, size: 'ten' },
+        ],
+      },
       '2': { count: 3, next: null, results: [{ id: 3, size: 5, data: 3 }] },
     };
     server = await startServer((req, res) => {
@@ -78,9 +91,18 @@ describe('CVAT client', () => {
         res.end('<html>hello</html>');
         return;
       }
-      if (req.url?.startsWith('/denied/')) { sendJson(res, 401, { detail: 'Invalid token.' }); return; }
-      if (req.url?.startsWith('/forbidden/')) { sendJson(res, 403, { detail: 'You do not have permission.' }); return; }
-      if (req.url?.startsWith('/old/api/server/about')) { sendJson(res, 200, { version: '1.7.0' }); return; }
+      if (req.url?.startsWith('/denied/')) {
+        sendJson(res, 401, { detail: 'Invalid token.' });
+        return;
+      }
+      if (req.url?.startsWith('/forbidden/')) {
+        sendJson(res, 403, { detail: 'You do not have permission.' });
+        return;
+      }
+      if (req.url?.startsWith('/old/api/server/about')) {
+        sendJson(res, 200, { version: '1.7.0' });
+        return;
+      }
       sendJson(res, 404, { detail: 'Not found.' });
     });
     const credentials = { kind: 'token', token: TOKEN } as const;

@@ -19,8 +19,12 @@ function setup(options: Omit<AdaptiveOptions, 'clock'>) {
 
 let chunkSeq = 0;
 /** A cache hit of about `ms` (±10 %). */
-const hit = (ms: number) => (i: number): WarmSample => ({ latencyMs: ms * (0.9 + (i % 3) * 0.1), status: 200, cold: false, chunk: `s#${chunkSeq++}` });
-const build = (ms: number) => (i: number): WarmSample => ({ latencyMs: ms * (0.9 + (i % 3) * 0.1), status: 200, cold: true, chunk: `s#${chunkSeq++}` });
+const hit =
+  (ms: number) =>
+  (i: number): WarmSample => ({ latencyMs: ms * (0.9 + (i % 3) * 0.1), status: 200, cold: false, chunk: `s#${chunkSeq++}` });
+const build =
+  (ms: number) =>
+  (i: number): WarmSample => ({ latencyMs: ms * (0.9 + (i % 3) * 0.1), status: 200, cold: true, chunk: `s#${chunkSeq++}` });
 
 describe('AdaptiveConcurrency', () => {
   it('steady latency: grows by one per window up to the configured maximum', () => {
@@ -53,7 +57,12 @@ describe('AdaptiveConcurrency', () => {
     feed(40, hit(200));
     expect(controller.limit).toBe(1);
     expect(controller.pauseMs).toBe(1_000);
-    expect(changes.map((c) => [c.limit, c.pauseMs])).toEqual([[4, 0], [2, 0], [1, 0], [1, 1_000]]);
+    expect(changes.map((c) => [c.limit, c.pauseMs])).toEqual([
+      [4, 0],
+      [2, 0],
+      [1, 0],
+      [1, 1_000],
+    ]);
     return Promise.all([metrics.warmBackoffs.get(), metrics.warmPacingDelay.get(), metrics.warmLatencyRatio.get()]).then(([backoffs, pacing, ratio]) => {
       expect(backoffs.values[0]?.value).toBe(4);
       expect(pacing.values[0]?.value).toBe(1);
@@ -152,7 +161,9 @@ describe('AdaptiveConcurrency', () => {
 
   it('is deterministic: the same samples and clock give the same decisions', () => {
     const stream = (i: number): WarmSample =>
-      i % 7 === 0 ? { latencyMs: 50_000, status: 429, chunk: `c${i % 21}` } : { latencyMs: 40 + ((i * 37) % 300), status: i % 11 === 0 ? 503 : 200, cold: i % 5 === 0 };
+      i % 7 === 0
+        ? { latencyMs: 50_000, status: 429, chunk: `c${i % 21}` }
+        : { latencyMs: 40 + ((i * 37) % 300), status: i % 11 === 0 ? 503 : 200, cold: i % 5 === 0 };
     const run = () => {
       const { controller, changes, feed } = setup({ max: 6, initial: 3 });
       feed(600, stream);

@@ -32,7 +32,9 @@ afterEach(async () => {
   await Promise.all(open.splice(0).map((s) => s.close()));
 });
 
-async function start(overrides: Partial<HttpServerOptions> & { onEvent?: (e: WebhookEvent) => void | Promise<void>; noWebhook?: boolean; secret?: string } = {}): Promise<Harness> {
+async function start(
+  overrides: Partial<HttpServerOptions> & { onEvent?: (e: WebhookEvent) => void | Promise<void>; noWebhook?: boolean; secret?: string } = {},
+): Promise<Harness> {
   const events: WebhookEvent[] = [];
   const logs: string[] = [];
   const metrics = createMetrics({ buildInfo: { version: '0.0.0-test' } });
@@ -74,13 +76,17 @@ function signed(payload: unknown): { body: Buffer; headers: Record<string, strin
   return { body, headers: { 'x-signature-256': signBody(body, SECRET) } };
 }
 
-
 async function deliveries(h: Harness, outcome: string): Promise<number> {
   const metric = await h.metrics.webhookDeliveries.get();
   return metric.values.find((v) => v.labels.outcome === outcome)?.value ?? NaN;
 }
 
-const updateJob = { event: 'update:job', job: { id: 65, task_id: 36, updated_date: '2026-05-11T17:25:43.641000Z', state: 'in progress' }, webhook_id: 6, sender: { id: 3, username: 'user2' } };
+const updateJob = {
+  event: 'update:job',
+  job: { id: 65, task_id: 36, updated_date: '2026-05-11T17:25:43.641000Z', state: 'in progress' },
+  webhook_id: 6,
+  sender: { id: 3, username: 'user2' },
+};
 
 describe('operational endpoints', () => {
   it('serves Prometheus text from the given registry', async () => {
@@ -126,7 +132,14 @@ describe('operational endpoints', () => {
 
   it('/status never shows a registered secret', async () => {
     registerSecret('tok-9f8e7d6c5b4a');
-    const h = await start({ status: () => ({ cvat: { url: 'https://cvat.example', token: 'tok-9f8e7d6c5b4a' }, note: 'header was Bearer tok-9f8e7d6c5b4a', big: 12n, tasks: new Set([1, 2]) }) });
+    const h = await start({
+      status: () => ({
+        cvat: { url: 'https://cvat.example', token: 'tok-9f8e7d6c5b4a' },
+        note: 'header was Bearer tok-9f8e7d6c5b4a',
+        big: 12n,
+        tasks: new Set([1, 2]),
+      }),
+    });
     const res = await get(`${h.server.url}/status`);
     expect(res.status).toBe(200);
     expect(res.text).not.toContain('tok-9f8e7d6c5b4a');
@@ -138,7 +151,11 @@ describe('operational endpoints', () => {
   });
 
   it('answers 500 when /status fails, and keeps serving', async () => {
-    const h = await start({ status: () => { throw new Error('boom'); } });
+    const h = await start({
+      status: () => {
+        throw new Error('boom');
+      },
+    });
     expect((await get(`${h.server.url}/status`)).status).toBe(500);
     expect((await get(`${h.server.url}/healthz`)).status).toBe(200);
   });
@@ -171,7 +188,16 @@ describe('operational endpoints', () => {
 
   it('reports a busy port as a configuration problem', async () => {
     const h = await start();
-    await expect(startHttpServer({ host: '127.0.0.1', port: h.server.port, logger: createLogger({ level: 'silent' }), registry: h.metrics.registry, health: () => ({ ready: true, checks: {} }), status: () => ({}) })).rejects.toMatchObject({ code: 'CONFIG_INVALID' });
+    await expect(
+      startHttpServer({
+        host: '127.0.0.1',
+        port: h.server.port,
+        logger: createLogger({ level: 'silent' }),
+        registry: h.metrics.registry,
+        health: () => ({ ready: true, checks: {} }),
+        status: () => ({}),
+      }),
+    ).rejects.toMatchObject({ code: 'CONFIG_INVALID' });
   });
 });
 
@@ -259,9 +285,11 @@ describe('POST /webhooks/cvat', () => {
       method: 'POST',
       dispatcher: agent,
       headers: { 'content-type': 'application/json', 'x-signature-256': signBody(big, SECRET) },
-      body: Readable.from((function* () {
-        for (let i = 0; i < 32; i++) yield big.subarray(i * 65_536, (i + 1) * 65_536);
-      })()),
+      body: Readable.from(
+        (function* () {
+          for (let i = 0; i < 32; i++) yield big.subarray(i * 65_536, (i + 1) * 65_536);
+        })(),
+      ),
     });
     expect(streamed.statusCode).toBe(413);
     await streamed.body.dump();
@@ -281,7 +309,9 @@ describe('POST /webhooks/cvat', () => {
       socket.on('data', (d) => (text += d.toString('latin1')));
       socket.on('close', () => resolveAnswer(text));
       socket.on('error', reject);
-      socket.write(`POST /webhooks/cvat HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${4 * 1024 * 1024}\r\nexpect: 100-continue\r\n\r\n`);
+      socket.write(
+        `POST /webhooks/cvat HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${4 * 1024 * 1024}\r\nexpect: 100-continue\r\n\r\n`,
+      );
     });
     expect(answer).toMatch(/^HTTP\/1\.1 413 /);
     expect(answer).not.toContain('100 Continue');
@@ -349,7 +379,10 @@ describe('slow clients', () => {
       socket.on('error', (e: NodeJS.ErrnoException) => (e.code === 'ECONNRESET' ? resolveRun({ text, ms: performance.now() - started }) : reject(e)));
       socket.write(head);
       const drip = setInterval(() => {
-        if (socket.destroyed) { clearInterval(drip); return; }
+        if (socket.destroyed) {
+          clearInterval(drip);
+          return;
+        }
         socket.write(filler);
       }, 100);
       socket.on('close', () => clearInterval(drip));

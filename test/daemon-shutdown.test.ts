@@ -55,7 +55,8 @@ describe('shutdown, end to end in a child process', () => {
   beforeAll(() => {
     if (!existsSync(BUILT)) throw new Error(`${BUILT} is missing: run \`npm run build\` before these tests (\`npm test\` does it for you)`);
     const source = resolve(ROOT, 'src/daemon/shutdown.ts');
-    if (statSync(source).mtimeMs > statSync(BUILT).mtimeMs) throw new Error('dist/daemon/shutdown.js is older than src/daemon/shutdown.ts: run `npm run build`');
+    if (statSync(source).mtimeMs > statSync(BUILT).mtimeMs)
+      throw new Error('dist/daemon/shutdown.js is older than src/daemon/shutdown.ts: run `npm run build`');
   });
 
   it('SIGTERM: lets the slow step finish, flushes, exits 0 with a final log line', async () => {
@@ -128,10 +129,15 @@ describe('createShutdown in process (injected exit)', () => {
   const make = (options: { deadlineMs?: number } = {}) => {
     const exits: number[] = [];
     const lines: string[] = [];
-    const logger = createLogger({ level: 'debug', destination: new Writable({ write: (chunk, _enc, cb) => {
-      lines.push(String(chunk));
-      cb();
-    } }) });
+    const logger = createLogger({
+      level: 'debug',
+      destination: new Writable({
+        write: (chunk, _enc, cb) => {
+          lines.push(String(chunk));
+          cb();
+        },
+      }),
+    });
     current = createShutdown({ logger, exit: (code) => void exits.push(code), ...options });
     return { shutdown: current, exits, lines };
   };
@@ -179,10 +185,16 @@ describe('createShutdown in process (injected exit)', () => {
     const { shutdown, exits } = make({ deadlineMs: 300 });
     let abortedAfter = -1;
     const started = performance.now();
-    shutdown.onShutdown('cooperative', (signal) => new Promise<void>((done) => signal.addEventListener('abort', () => {
-      abortedAfter = performance.now() - started;
-      done();
-    })));
+    shutdown.onShutdown(
+      'cooperative',
+      (signal) =>
+        new Promise<void>((done) =>
+          signal.addEventListener('abort', () => {
+            abortedAfter = performance.now() - started;
+            done();
+          }),
+        ),
+    );
     expect(await shutdown.shutdown('test')).toBe(1);
     expect(abortedAfter).toBeGreaterThanOrEqual(200); // 300 ms − 60 ms reserve
     expect(abortedAfter).toBeLessThan(300);

@@ -32,7 +32,17 @@ describe('verifySignature', () => {
     expect(verifySignature(body, good.toUpperCase().replace('SHA256=', 'sha256='), 'secret-1')).toBe(true); // hex case
     expect(verifySignature(body, good, 'secret-2')).toBe(false);
     expect(verifySignature(Buffer.from('{"event": "ping" }'), good, 'secret-1')).toBe(false);
-    for (const header of [undefined, '', 'sha256=', 'sha256=zz', good.slice(0, -2), `${good}00`, good.replace('sha256=', 'sha1='), good.replace('sha256=', ''), 'sha256=' + 'g'.repeat(64)]) {
+    for (const header of [
+      undefined,
+      '',
+      'sha256=',
+      'sha256=zz',
+      good.slice(0, -2),
+      `${good}00`,
+      good.replace('sha256=', 'sha1='),
+      good.replace('sha256=', ''),
+      'sha256=' + 'g'.repeat(64),
+    ]) {
       expect(verifySignature(body, header, 'secret-1')).toBe(false);
     }
     expect(verifySignature(body, signBody(body, ''), '')).toBe(false);
@@ -53,19 +63,39 @@ describe('parseWebhookEvent', () => {
   it('2.73 completed:request[create:task] finished → task_ready', () => {
     const event = parseWebhookEvent({
       event: 'completed:request[create:task]',
-      request: { id: 'create:task-36', status: 'finished', operation: { type: 'create:task', target: 'task', task_id: 36 }, finished_date: '2026-05-11T17:25:44Z' },
+      request: {
+        id: 'create:task-36',
+        status: 'finished',
+        operation: { type: 'create:task', target: 'task', task_id: 36 },
+        finished_date: '2026-05-11T17:25:44Z',
+      },
       webhook_id: 6,
     });
     expect(event).toMatchObject({ kind: 'task_ready', taskId: 36, source: 'request', webhookId: 6 });
-    expect(parseWebhookEvent({ event: 'completed:request[create:task]', request: { id: 'x', status: 'failed', operation: { type: 'create:task', task_id: 36 } } })).toMatchObject({ kind: 'ignored' });
-    expect(parseWebhookEvent({ event: 'completed:request[export:dataset]', request: { id: 'x', status: 'finished', operation: { type: 'export:dataset', task_id: 36 } } })).toMatchObject({ kind: 'ignored' });
-    expect(parseWebhookEvent({ event: 'completed:request[create:task]', request: { id: 'x', status: 'finished', operation: { type: 'create:task' } } })).toBeUndefined();
+    expect(
+      parseWebhookEvent({ event: 'completed:request[create:task]', request: { id: 'x', status: 'failed', operation: { type: 'create:task', task_id: 36 } } }),
+    ).toMatchObject({ kind: 'ignored' });
+    expect(
+      parseWebhookEvent({
+        event: 'completed:request[export:dataset]',
+        request: { id: 'x', status: 'finished', operation: { type: 'export:dataset', task_id: 36 } },
+      }),
+    ).toMatchObject({ kind: 'ignored' });
+    expect(
+      parseWebhookEvent({ event: 'completed:request[create:task]', request: { id: 'x', status: 'finished', operation: { type: 'create:task' } } }),
+    ).toBeUndefined();
   });
 
   it('update:task whose mode or media_type leaves "" → task_ready; other updates → task_changed', () => {
-    expect(parseWebhookEvent({ event: 'update:task', task, before_update: { mode: '' } })).toMatchObject({ kind: 'task_ready', taskId: 36, source: 'task_update' });
+    expect(parseWebhookEvent({ event: 'update:task', task, before_update: { mode: '' } })).toMatchObject({
+      kind: 'task_ready',
+      taskId: 36,
+      source: 'task_update',
+    });
     expect(parseWebhookEvent({ event: 'update:task', task, before_update: { media_type: '' } })).toMatchObject({ kind: 'task_ready' });
-    expect(parseWebhookEvent({ event: 'update:task', task, before_update: {}, changes: { mode: { from: '', to: 'annotation' } } })).toMatchObject({ kind: 'task_ready' });
+    expect(parseWebhookEvent({ event: 'update:task', task, before_update: {}, changes: { mode: { from: '', to: 'annotation' } } })).toMatchObject({
+      kind: 'task_ready',
+    });
     expect(parseWebhookEvent({ event: 'update:task', task, before_update: { data: null } })).toMatchObject({ kind: 'task_changed', taskId: 36 });
     expect(parseWebhookEvent({ event: 'update:task', task, before_update: { mode: 'annotation' } })).toMatchObject({ kind: 'task_changed' });
     expect(parseWebhookEvent({ event: 'update:task', task })).toMatchObject({ kind: 'task_changed' });
@@ -87,7 +117,18 @@ describe('parseWebhookEvent', () => {
   });
 
   it('returns undefined for payloads that are not CVAT webhooks or lack the ids it needs', () => {
-    for (const json of [null, 42, 'update:task', [], {}, { event: 5 }, { event: 'update:task' }, { event: 'update:task', task: { id: 'x' } }, { event: 'update:job', job: { id: 65 } }, { event: 'completed:request[create:task]' }]) {
+    for (const json of [
+      null,
+      42,
+      'update:task',
+      [],
+      {},
+      { event: 5 },
+      { event: 'update:task' },
+      { event: 'update:task', task: { id: 'x' } },
+      { event: 'update:job', job: { id: 65 } },
+      { event: 'completed:request[create:task]' },
+    ]) {
       expect(parseWebhookEvent(json), JSON.stringify(json)).toBeUndefined();
     }
   });
@@ -97,7 +138,10 @@ describe('parseWebhookEvent', () => {
       const tasks = (readSharedJson(`${version}/tests/python/shared/assets/tasks.json`) as { results: Array<{ id: number }> }).results;
       const jobs = (readSharedJson(`${version}/tests/python/shared/assets/jobs.json`) as { results: Array<{ id: number; task_id: number }> }).results;
       for (const t of tasks) {
-        expect(parseWebhookEvent({ event: 'update:task', task: t, before_update: { mode: '' }, webhook_id: 1 })).toMatchObject({ kind: 'task_ready', taskId: t.id });
+        expect(parseWebhookEvent({ event: 'update:task', task: t, before_update: { mode: '' }, webhook_id: 1 })).toMatchObject({
+          kind: 'task_ready',
+          taskId: t.id,
+        });
         expect(parseWebhookEvent({ event: 'delete:task', task: t })).toMatchObject({ kind: 'task_deleted', taskId: t.id });
       }
       for (const j of jobs) expect(parseWebhookEvent({ event: 'update:job', job: j })).toMatchObject({ kind: 'job_changed', taskId: j.task_id, jobId: j.id });

@@ -52,7 +52,14 @@ describe('paths and pagination', () => {
 describe('filters and sorting', () => {
   it('simple filters, sort and JSON-logic on id and updated_date', async () => {
     const clock = new ManualClock(Date.parse('2026-08-01T00:00:00Z'));
-    const e = await start({ clock, tasks: [{ id: 1, size: 10, segmentSize: 5, projectId: 7 }, { id: 2, size: 10, groundTruthFrames: [1] }, { id: 3, size: 4, name: 'zeta' }] });
+    const e = await start({
+      clock,
+      tasks: [
+        { id: 1, size: 10, segmentSize: 5, projectId: 7 },
+        { id: 2, size: 10, groundTruthFrames: [1] },
+        { id: 3, size: 4, name: 'zeta' },
+      ],
+    });
     clock.advance(3600_000);
     const ids = async (q: string, what = 'tasks'): Promise<number[]> =>
       ((await http(`${e.url}/api/${what}?${q}`)).json() as Page).results.map((x) => x['id'] as number);

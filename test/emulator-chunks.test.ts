@@ -20,10 +20,10 @@ async function start(options: EmulatorOptions): Promise<Emulator> {
   return emu;
 }
 
-
 /** 3 video jobs of 30 frames with overlap 5: segments [0-29] [25-54] [50-79], chunk size 10. */
 const VIDEO = { id: 1, mediaType: 'video' as const, size: 80, chunkSize: 10, segmentSize: 30 };
-const chunkUrl = (e: Emulator, job: number, index: number, extra = ''): string => `${e.url}/api/jobs/${job}/data?type=chunk&quality=compressed&index=${index}${extra}`;
+const chunkUrl = (e: Emulator, job: number, index: number, extra = ''): string =>
+  `${e.url}/api/jobs/${job}/data?type=chunk&quality=compressed&index=${index}${extra}`;
 
 describe('cold chunks and the 429 path', () => {
   it('answers 429 with Retry-After after serverWaitMs, keeps building, then serves the hit', async () => {

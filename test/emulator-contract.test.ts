@@ -77,8 +77,10 @@ describeWithSharedCvat('emulator contract against CVAT OpenAPI schemas', (cvatDi
     let cached: ((name: string) => ValidateFunction) | undefined;
     const schema = (): ((name: string) => ValidateFunction) => (cached ??= validators(path.join(dir, 'cvat/schema.yml'), `cvat-${version}`));
     const auth = { authorization: 'Bearer demo-token-not-secret' };
-    const get = async <T,>(e: Emulator, p: string): Promise<T> => {
-      const r = await http(`${e.url}${p}`, { headers: version === '2.73.0' ? auth : { authorization: 'Basic ' + Buffer.from('admin:admin-password').toString('base64') } });
+    const get = async <T>(e: Emulator, p: string): Promise<T> => {
+      const r = await http(`${e.url}${p}`, {
+        headers: version === '2.73.0' ? auth : { authorization: 'Basic ' + Buffer.from('admin:admin-password').toString('base64') },
+      });
       expect(r.status, `${p}: ${r.text.slice(0, 200)}`).toBe(200);
       return r.json() as T;
     };
@@ -123,7 +125,10 @@ describeWithSharedCvat('emulator contract against CVAT OpenAPI schemas', (cvatDi
       }
       const share = { type: 'array', items: { $ref: `cvat-${version}#/components/schemas/FileInfo` } };
       const ajvShare = new Ajv({ strict: false });
-      ajvShare.addSchema({ $id: `cvat-${version}`, components: { schemas: toJsonSchema(parse(fs.readFileSync(path.join(dir, 'cvat/schema.yml'), 'utf8')).components.schemas) } });
+      ajvShare.addSchema({
+        $id: `cvat-${version}`,
+        components: { schemas: toJsonSchema(parse(fs.readFileSync(path.join(dir, 'cvat/schema.yml'), 'utf8')).components.schemas) },
+      });
       for (const directory of ['/', 'images', 'images/with_related/related_images']) {
         const listing = await get(e, `/api/server/share?directory=${encodeURIComponent(directory)}`);
         expectValid(ajvShare.compile(share), listing, `share ${directory}`);

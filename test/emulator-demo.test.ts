@@ -7,14 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  DEMO_CREDENTIALS,
-  demoDeployment,
-  runEmulateCommand,
-  startEmulator,
-  writeSyntheticShare,
-  type Emulator,
-} from '../src/emulator/index.js';
+import { DEMO_CREDENTIALS, demoDeployment, runEmulateCommand, startEmulator, writeSyntheticShare, type Emulator } from '../src/emulator/index.js';
 import { http } from './support/emulator-http.js';
 import { loadConfig } from '../src/config/index.js';
 
@@ -35,9 +28,16 @@ const AUTH = { authorization: `Bearer ${DEMO_CREDENTIALS.accessToken}` };
 
 /** Opens every job like the 2.73 UI: meta, then compressed chunks 0 … ceil(frame_count / chunk) - 1, plus context images. */
 async function openEveryJob(e: Emulator): Promise<void> {
-  const jobs = (await http(`${e.url}/api/jobs?page_size=all`, { headers: AUTH })).json() as { results: Array<{ id: number; frame_count: number; data_chunk_size: number }> };
+  const jobs = (await http(`${e.url}/api/jobs?page_size=all`, { headers: AUTH })).json() as {
+    results: Array<{ id: number; frame_count: number; data_chunk_size: number }>;
+  };
   for (const job of jobs.results) {
-    const meta = (await http(`${e.url}/api/jobs/${job.id}/data/meta`, { headers: AUTH })).json() as { start_frame: number; frame_filter: string; frames: Array<{ related_files: number; name: string }>; included_frames: number[] | null };
+    const meta = (await http(`${e.url}/api/jobs/${job.id}/data/meta`, { headers: AUTH })).json() as {
+      start_frame: number;
+      frame_filter: string;
+      frames: Array<{ related_files: number; name: string }>;
+      included_frames: number[] | null;
+    };
     for (let i = 0; i < Math.ceil(job.frame_count / job.data_chunk_size); i++) {
       const r = await http(`${e.url}/api/jobs/${job.id}/data?org=&quality=compressed&type=chunk&index=${i}`, { headers: AUTH });
       expect(r.status, `job ${job.id} chunk ${i}`).toBe(200);
@@ -59,9 +59,12 @@ describe('demo deployment', () => {
     const logs: unknown[] = [];
     const writes: string[] = [];
     const write = process.stdout.write.bind(process.stdout);
-    process.stdout.write = ((chunk: string | Uint8Array) => (writes.push(String(chunk)), true));
+    process.stdout.write = (chunk: string | Uint8Array) => (writes.push(String(chunk)), true);
     try {
-      emu = await runEmulateCommand({ ...loadConfig('emulate', [], {}).emulator, port: 0, shareDir: tempDir(), buildTimeMs: 2 }, { info: (...args: unknown[]) => void logs.push(args) });
+      emu = await runEmulateCommand(
+        { ...loadConfig('emulate', [], {}).emulator, port: 0, shareDir: tempDir(), buildTimeMs: 2 },
+        { info: (...args: unknown[]) => void logs.push(args) },
+      );
     } finally {
       process.stdout.write = write;
     }

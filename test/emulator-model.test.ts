@@ -56,7 +56,18 @@ describe('segment arithmetic', () => {
 describe('deployment model', () => {
   it('creates jobs like CVAT: annotation + replicas per segment, then GT', () => {
     const d = deployment();
-    const t = d.addTask({ id: 34, size: 20, startFrame: 2, frameStep: 5, mode: 'interpolation', segmentSize: 10, chunkSize: 72, groundTruthFrames: [7, 10, 19], consensusReplicas: 2, organization: 'org2' });
+    const t = d.addTask({
+      id: 34,
+      size: 20,
+      startFrame: 2,
+      frameStep: 5,
+      mode: 'interpolation',
+      segmentSize: 10,
+      chunkSize: 72,
+      groundTruthFrames: [7, 10, 19],
+      consensusReplicas: 2,
+      organization: 'org2',
+    });
     expect(t.jobs.map((j) => [j.id, j.type, j.parentJobId])).toEqual([
       [1, 'annotation', null],
       [2, 'consensus_replica', 1],
@@ -91,7 +102,13 @@ describe('deployment model', () => {
     d.addTask({ id: 1, size: 25, chunkSize: 10, segmentSize: 12, groundTruthFrames: [1, 24] });
     const keys = [...uiChunkKeys(d, true)].sort();
     // jobs [0-11] → chunks 0,1; [12-23] → 1,2; [24-24] → 2; GT frames 1, 24 → chunks 0, 2 of job 4
-    expect(keys).toEqual(['1_0_Quality.COMPRESSED', '1_1_Quality.COMPRESSED', '1_2_Quality.COMPRESSED', 'job_4_0_Quality.COMPRESSED', 'job_4_2_Quality.COMPRESSED']);
+    expect(keys).toEqual([
+      '1_0_Quality.COMPRESSED',
+      '1_1_Quality.COMPRESSED',
+      '1_2_Quality.COMPRESSED',
+      'job_4_0_Quality.COMPRESSED',
+      'job_4_2_Quality.COMPRESSED',
+    ]);
   });
 
   it('rejects inconsistent specs with clear messages', () => {

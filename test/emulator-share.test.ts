@@ -63,7 +63,10 @@ describeWithSharedCvat('emulator share (sample share copy)', () => {
 
   it('meta carries storage=share, real frame sizes and detected context images', async () => {
     const e = await start();
-    const meta = (await http(`${e.url}/api/tasks/2/data/meta`)).json() as { storage: string; frames: Array<{ name: string; width: number; height: number; related_files: number }> };
+    const meta = (await http(`${e.url}/api/tasks/2/data/meta`)).json() as {
+      storage: string;
+      frames: Array<{ name: string; width: number; height: number; related_files: number }>;
+    };
     expect(meta.storage).toBe('share');
     expect(meta.frames[0]).toMatchObject({ name: 'images/with_related/image_0.png', width: 540, height: 167, related_files: 3 });
     expect(meta.frames.map((f) => f.related_files)).toEqual([3, 1, 3, 0]);

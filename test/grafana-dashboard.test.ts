@@ -149,7 +149,6 @@ function callArguments(expr: string, fn: RegExp): string[] {
   return out;
 }
 
-
 /** Metric names a PromQL expression selects: cvat_warden_* and `up`, outside string literals. */
 function promqlMetricNames(expr: string): string[] {
   const code = expr.replace(/"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`/g, '""');
@@ -264,22 +263,30 @@ describe('grafana/dashboards/cvat-warden.json', () => {
     const cvatUrl = dashboard.templating.list.find((variable) => variable.name === 'cvat_url');
     expect(cvatUrl?.type).toBe('textbox');
     for (const column of ['Task', 'Name']) {
-      const links = table.fieldConfig?.overrides?.find((o) => o.matcher.options === column)?.properties.find((p) => p.id === 'links')?.value as Array<{ url: string }> | undefined;
+      const links = table.fieldConfig?.overrides?.find((o) => o.matcher.options === column)?.properties.find((p) => p.id === 'links')?.value as
+        Array<{ url: string }> | undefined;
       expect(links?.[0]?.url, `${column} links to the task page`).toBe('${cvat_url}/tasks/${__data.fields.task_id}');
     }
   });
 
-  it('shows the last reconcile scan\'s duration and age, not a rate of an hourly event', () => {
+  it("shows the last reconcile scan's duration and age, not a rate of an hourly event", () => {
     const scan = panels.find((p) => p.type === 'stat' && (p.targets ?? []).some((t) => t.expr?.includes('cvat_warden_share_last_scan_duration_seconds')));
     expect(scan, 'a stat panel with the last scan').toBeDefined();
     const exprs = (scan!.targets ?? []).map((t) => t.expr ?? '');
-    expect(exprs.some((e) => /^time\(\) - \(cvat_warden_share_last_scan_timestamp_seconds\{/.test(e)), 'its age').toBe(true);
+    expect(
+      exprs.some((e) => /^time\(\) - \(cvat_warden_share_last_scan_timestamp_seconds\{/.test(e)),
+      'its age',
+    ).toBe(true);
     expect(scan!.fieldConfig?.defaults?.unit).toBe('s');
     for (const { where, expr } of queries) expect(expr, where).not.toMatch(/rate\(cvat_warden_share_scan_duration_seconds/);
   });
 
   itPromtool('has PromQL that promtool accepts', async () => {
-    const rules = [...queries, ...annotationQueries].map(({ where, expr }, i) => ({ record: `dashboard_query_${i}`, expr: substituteVariables(expr), labels: { where } }));
+    const rules = [...queries, ...annotationQueries].map(({ where, expr }, i) => ({
+      record: `dashboard_query_${i}`,
+      expr: substituteVariables(expr),
+      labels: { where },
+    }));
     expect(rules.length).toBeGreaterThan(10);
     const dir = await mkdtemp(join(tmpdir(), 'cvat-warden-dashboard-'));
     try {

@@ -44,9 +44,7 @@ interface RuleTestFile {
 
 const itPromtool = itWithPromtool('grafana-rules');
 
-
 // ---- metric names --------------------------------------------------------------
-
 
 /** cvat_warden_* identifiers in any text (PromQL or a Go template holding PromQL). */
 function wardenMetricNames(text: string): string[] {

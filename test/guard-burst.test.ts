@@ -85,10 +85,19 @@ describe('share guard burst', () => {
     }
     await cp(path.join(treeShare, 'parent'), path.join(tmp, 'backup'), { recursive: true, preserveTimestamps: true });
     const metrics = testMetrics();
-    const guard = new ShareGuard({ shareDir: treeShare, stateDir: path.join(tmp, 'tree-state'), metrics, logger: captureLogger().logger, fsTypeOverride: 'ext4', moveWindowMs: 100 });
+    const guard = new ShareGuard({
+      shareDir: treeShare,
+      stateDir: path.join(tmp, 'tree-state'),
+      metrics,
+      logger: captureLogger().logger,
+      fsTypeOverride: 'ext4',
+      moveWindowMs: 100,
+    });
     const alerts = recordAlerts(guard);
     try {
-      await guard.setTasks([{ taskId: 7, storage: 'share', isVideo: false, meta: meta(names.map((name) => ({ name }))), jobs: [job(70, 0, names.length - 1, 10)] }]);
+      await guard.setTasks([
+        { taskId: 7, storage: 'share', isVideo: false, meta: meta(names.map((name) => ({ name }))), jobs: [job(70, 0, names.length - 1, 10)] },
+      ]);
       await guard.start();
       expect(guard.status().watchedDirectories).toBe(200);
       await rm(path.join(treeShare, 'parent'), { recursive: true });

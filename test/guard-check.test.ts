@@ -61,12 +61,19 @@ describe.skipIf(!available)('check report and path safety', () => {
     const tasks = sampleTasks();
     tasks.push({ taskId: 9, taskName: 'local', storage: 'local', isVideo: false, meta: meta([{ name: 'x.jpg' }]), jobs: [] });
 
-    const report = await runCheck(tasks, { shareDir: fx.shareDir, stateDir: fx.stateDir, fsTypeOverride: 'ext4', lastWarmedAt: (jobId) => (jobId === 12 ? 0 : undefined) });
+    const report = await runCheck(tasks, {
+      shareDir: fx.shareDir,
+      stateDir: fx.stateDir,
+      fsTypeOverride: 'ext4',
+      lastWarmedAt: (jobId) => (jobId === 12 ? 0 : undefined),
+    });
     expect(report.ok).toBe(false);
     expect(checkExitCode(report)).toBe(1);
     // A context image deleted before indexing cannot be listed any more: it shows as a count mismatch.
     expect(report.totals).toMatchObject({ tasks: 5, shareTasks: 4, skippedTasks: 1, filesMissing: 1, filesModified: 1, problemTasks: 2 });
-    expect(report.warnings).toEqual([expect.objectContaining({ taskId: 2, kind: 'related_count_mismatch', path: 'images/with_related/image_1.png', expected: 1, found: 0 })]);
+    expect(report.warnings).toEqual([
+      expect.objectContaining({ taskId: 2, kind: 'related_count_mismatch', path: 'images/with_related/image_1.png', expected: 1, found: 0 }),
+    ]);
     const byTask = new Map(report.problems.map((p) => [p.taskId, p]));
     expect(byTask.get(1)).toMatchObject({
       taskName: 'images',
@@ -83,7 +90,7 @@ describe.skipIf(!available)('check report and path safety', () => {
     expect(text).toContain('Result: PROBLEMS FOUND');
   });
 
-  it('warns when the context images found differ from CVAT\'s count', async () => {
+  it("warns when the context images found differ from CVAT's count", async () => {
     const tasks = sampleTasks();
     const frames = tasks[1]!.meta.frames!;
     frames[1] = { ...frames[1]!, related_files: 2 }; // the share has 1
@@ -102,7 +109,14 @@ describe.skipIf(!available)('check report and path safety', () => {
       taskId: 66,
       storage: 'share',
       isVideo: false,
-      meta: meta([{ name: '../outside/secret/x.jpg' }, { name: '/etc/passwd' }, { name: 'evil/x.jpg' }, { name: 'images/../../outside/secret/x.jpg' }, { name: 'images/image_0.jpg' }, { name: 'a\0b' }]),
+      meta: meta([
+        { name: '../outside/secret/x.jpg' },
+        { name: '/etc/passwd' },
+        { name: 'evil/x.jpg' },
+        { name: 'images/../../outside/secret/x.jpg' },
+        { name: 'images/image_0.jpg' },
+        { name: 'a\0b' },
+      ]),
       jobs: [job(660, 0, 5)],
     };
     const { fs, touched } = recordingFs();
@@ -122,7 +136,14 @@ describe.skipIf(!available)('check report and path safety', () => {
 
     // the guard: same verdicts, nothing outside stat-ed or watched, no alert
     const guardFs = recordingFs();
-    const guard = new ShareGuard({ shareDir: fx.shareDir, stateDir: fx.stateDir, metrics: testMetrics(), logger: silentLogger(), fsTypeOverride: 'ext4', fs: guardFs.fs });
+    const guard = new ShareGuard({
+      shareDir: fx.shareDir,
+      stateDir: fx.stateDir,
+      metrics: testMetrics(),
+      logger: silentLogger(),
+      fsTypeOverride: 'ext4',
+      fs: guardFs.fs,
+    });
     const alerts = recordAlerts(guard);
     await guard.setTasks([hostile]);
     await guard.start();

@@ -9,7 +9,17 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { silentLogger, type Logger } from '../src/log.js';
 import { ShareGuard, type GuardAlert } from '../src/guard/index.js';
 import type { Metrics } from '../src/metrics.js';
-import { captureLogger, fileAlerts, makeShare, metricValue, recordAlerts, sampleShareAvailable, sampleTasks, testMetrics, type ShareFixture } from './support/guard.js';
+import {
+  captureLogger,
+  fileAlerts,
+  makeShare,
+  metricValue,
+  recordAlerts,
+  sampleShareAvailable,
+  sampleTasks,
+  testMetrics,
+  type ShareFixture,
+} from './support/guard.js';
 import { waitFor } from './support/wait.js';
 
 const available = sampleShareAvailable();

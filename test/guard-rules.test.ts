@@ -63,7 +63,10 @@ describe('guard rules', () => {
       taskId: 1,
       storage: 'share',
       isVideo: false,
-      meta: meta(Array.from({ length: 20 }, (_, i) => ({ name: `f${i}.jpg` })), { start_frame: 10, frame_filter: 'step=3' }),
+      meta: meta(
+        Array.from({ length: 20 }, (_, i) => ({ name: `f${i}.jpg` })),
+        { start_frame: 10, frame_filter: 'step=3' },
+      ),
       jobs: [
         job(1, 0, 9, 4),
         job(2, 5, 19, 4), // overlaps frames 5..9

@@ -12,7 +12,17 @@ import { loadConfig } from '../src/config/index.js';
 import { silentLogger } from '../src/log.js';
 import { ShareGuard, type DirWatcher, type GuardAlert } from '../src/guard/index.js';
 import type { Metrics } from '../src/metrics.js';
-import { captureLogger, fileAlerts, makeShare, metricValue, recordAlerts, sampleShareAvailable, sampleTasks, testMetrics, type ShareFixture,  } from './support/guard.js';
+import {
+  captureLogger,
+  fileAlerts,
+  makeShare,
+  metricValue,
+  recordAlerts,
+  sampleShareAvailable,
+  sampleTasks,
+  testMetrics,
+  type ShareFixture,
+} from './support/guard.js';
 import { waitFor } from './support/wait.js';
 
 const available = sampleShareAvailable();
@@ -184,7 +194,9 @@ describe.skipIf(!available)('share guard: the share as a whole', () => {
     expect(error).toMatchObject({ kind: 'watcher_error', dir: 'images', code: 'EIO' });
     // until the retry (2 s back-off) the directory is degraded, listed, and scanned
     expect(guard.status()).toMatchObject({ watchMode: 'degraded', degradedDirectories: ['images'], degradedDirectoryCount: 1 });
-    await waitFor('deletion found by the degraded scan', () => fileAlerts(alerts, 'deleted').some((a) => a.path === 'images/image_2.jpg' && a.source === 'scan'));
+    await waitFor('deletion found by the degraded scan', () =>
+      fileAlerts(alerts, 'deleted').some((a) => a.path === 'images/image_2.jpg' && a.source === 'scan'),
+    );
     expect(await metricValue(metrics, 'cvat_warden_share_events_total', 'kind="watcher_error"')).toBe(1);
     // and the directory is watched again
     await waitFor('watch re-established', () => guard.status().watchedDirectories === 10, { timeoutMs: 10_000 });

@@ -44,8 +44,7 @@ describe.skipIf(!available)('share guard watcher', () => {
   });
 
   const missing = () => metricValue(metrics, 'cvat_warden_share_files_missing');
-  const one = async (kind: string, p: string): Promise<FileAlert> =>
-    waitFor(`${kind} ${p}`, () => fileAlerts(alerts, kind).find((a) => a.path === p));
+  const one = async (kind: string, p: string): Promise<FileAlert> => waitFor(`${kind} ${p}`, () => fileAlerts(alerts, kind).find((a) => a.path === p));
 
   it('indexes frames, video and context images, one watch per directory', async () => {
     // 6 images + 4 images + 7 related + 1 video + 3 pcd + 3 related

@@ -22,7 +22,11 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const fixture = join(root, 'test/fixtures/ledger-writer.mjs');
 
 function expected(run: number, slot: number): LedgerEntry {
-  return { confirmedAt: 1_700_000_000_000 + run * 1_000_000 + slot, outcome: (['warm', 'failed', 'stuck'] as const)[slot % 3]!, checksum: (run * 7919 + slot * 31) >>> 0 };
+  return {
+    confirmedAt: 1_700_000_000_000 + run * 1_000_000 + slot,
+    outcome: (['warm', 'failed', 'stuck'] as const)[slot % 3]!,
+    checksum: (run * 7919 + slot * 31) >>> 0,
+  };
 }
 
 /** Transpiles src/warm/ledger.ts and its relative imports into `outDir`; returns the entry file. */
@@ -42,7 +46,8 @@ async function transpileLedger(outDir: string): Promise<string> {
     for (const m of outputText.matchAll(/(?:^|\n)\s*(?:import|export)\b[^'"]*?from\s*['"]([^'"]+)['"]/g)) {
       const spec = m[1]!;
       if (spec.startsWith('.')) queue.push(resolve(dirname(file), spec.replace(/\.js$/, '.ts')));
-      else if (!spec.startsWith('node:')) throw new Error(`ledger module graph imports ${spec} at runtime (${file}); the crash fixture can only load node builtins`);
+      else if (!spec.startsWith('node:'))
+        throw new Error(`ledger module graph imports ${spec} at runtime (${file}); the crash fixture can only load node builtins`);
     }
     const out = join(outDir, relative(srcRoot, file)).replace(/\.ts$/, '.js');
     await mkdir(dirname(out), { recursive: true });

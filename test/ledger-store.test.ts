@@ -64,7 +64,11 @@ describe('SlotStore against a Map model', () => {
     expect(dump(store)).toEqual(model);
     let entries = 0;
     const byOutcome = [0, 0, 0, 0];
-    for (const m of model.values()) for (const [, [, flags]] of m) { entries++; byOutcome[flags & CODE_MASK]!++; }
+    for (const m of model.values())
+      for (const [, [, flags]] of m) {
+        entries++;
+        byOutcome[flags & CODE_MASK]!++;
+      }
     expect(store.entries).toBe(entries);
     expect([...store.byOutcome].slice(1)).toEqual(byOutcome.slice(1));
     for (const [name, m] of model) expect(store.countOf(store.idOf(name)!)).toBe(m.size);

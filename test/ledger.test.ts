@@ -33,7 +33,12 @@ async function openLedger(options: LedgerOptions = {}, stateDir = dir): Promise<
 }
 
 function fakeClock(start = T0) {
-  return { t: start, now() { return this.t; } };
+  return {
+    t: start,
+    now() {
+      return this.t;
+    },
+  };
 }
 
 function capturingLogger() {
@@ -436,7 +441,7 @@ describe('lifecycle and errors', () => {
     internals.journal.write = async (...args: unknown[]) => {
       if (failNext) {
         failNext = false;
-        await realWrite(Buffer.from('R s 9 9 1 -\tdead'), 0, 14, (args[3]) ?? 0); // a torn batch
+        await realWrite(Buffer.from('R s 9 9 1 -\tdead'), 0, 14, args[3] ?? 0); // a torn batch
         throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
       }
       return realWrite(...args);

@@ -11,8 +11,14 @@ import { toPlanTask } from '../src/plan/from-records.js';
 import type { PlanOptions, PlanTask } from '../src/plan/types.js';
 import { readSharedJson, sharedCvatAvailable } from './support/shared-cvat.js';
 
-interface Page<T> { results: T[] }
-interface Fixture { model: string; pk: number; fields: Record<string, unknown> }
+interface Page<T> {
+  results: T[];
+}
+interface Fixture {
+  model: string;
+  pk: number;
+  fields: Record<string, unknown>;
+}
 
 const OPTIONS: PlanOptions = { qualities: ['compressed'], previews: false, contextImages: false, indexChunks: true, skipCompleted: false };
 

@@ -20,7 +20,10 @@ describe('retry policy (cvat-facts, Implications C)', () => {
     for (const status of [502, 503, 504, undefined]) {
       const first = judge(status, undefined, counts(0, 1), DEFAULT_RETRY_POLICY, () => 0);
       expect(first).toMatchObject({ action: 'retry', holdSlot: false, outcome: 'unavailable' });
-      expect(judge(status, undefined, counts(0, DEFAULT_RETRY_POLICY.maxUnavailable), DEFAULT_RETRY_POLICY)).toMatchObject({ action: 'give_up', state: 'failed' });
+      expect(judge(status, undefined, counts(0, DEFAULT_RETRY_POLICY.maxUnavailable), DEFAULT_RETRY_POLICY)).toMatchObject({
+        action: 'give_up',
+        state: 'failed',
+      });
     }
     const delays = [0, 1, 2, 3, 10].map((n) => backoffDelay(DEFAULT_RETRY_POLICY, n, () => 1));
     expect(delays).toEqual([1000, 2000, 4000, 8000, 60_000]);
@@ -36,7 +39,8 @@ describe('retry policy (cvat-facts, Implications C)', () => {
   });
 
   it('reports 400/404/409 without retrying and stops on 401/403', () => {
-    for (const status of [400, 404, 409]) expect(judge(status, undefined, counts(), DEFAULT_RETRY_POLICY)).toMatchObject({ action: 'give_up', outcome: 'client_error' });
+    for (const status of [400, 404, 409])
+      expect(judge(status, undefined, counts(), DEFAULT_RETRY_POLICY)).toMatchObject({ action: 'give_up', outcome: 'client_error' });
     expect(judge(401, undefined, counts(), DEFAULT_RETRY_POLICY)).toEqual({ action: 'fatal', status: 401 });
     expect(judge(403, undefined, counts(), DEFAULT_RETRY_POLICY)).toEqual({ action: 'fatal', status: 403 });
   });

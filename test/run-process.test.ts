@@ -27,10 +27,14 @@ afterEach(async () => {
 
 function startRun(extraEnv: NodeJS.ProcessEnv = {}): { proc: ChildProcess; output: () => string; exited: Promise<{ code: number | null; at: number }> } {
   let output = '';
-  const proc = spawn(process.execPath, [CLI, 'run', '--listen', '127.0.0.1:0', '--state-dir', join(dir, 'state'), '--cold-threshold', '0ms', '--concurrency', '2'], {
-    env: { PATH: process.env['PATH'], CVAT_URL: emulator!.url, CVAT_ACCESS_TOKEN: DEMO_CREDENTIALS.accessToken, ...extraEnv },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const proc = spawn(
+    process.execPath,
+    [CLI, 'run', '--listen', '127.0.0.1:0', '--state-dir', join(dir, 'state'), '--cold-threshold', '0ms', '--concurrency', '2'],
+    {
+      env: { PATH: process.env['PATH'], CVAT_URL: emulator!.url, CVAT_ACCESS_TOKEN: DEMO_CREDENTIALS.accessToken, ...extraEnv },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   proc.stdout.on('data', (d: Buffer) => {
     output += d.toString();
   });
@@ -42,11 +46,16 @@ function startRun(extraEnv: NodeJS.ProcessEnv = {}): { proc: ChildProcess; outpu
   return { proc, output: () => output, exited };
 }
 
-const servedChunks = (e: Emulator, since = 0) => e.state.requestLog.filter((r, i) => i >= since && r.kind === 'job_chunk' && (r.status === 200 || r.status === 206));
+const servedChunks = (e: Emulator, since = 0) =>
+  e.state.requestLog.filter((r, i) => i >= since && r.kind === 'job_chunk' && (r.status === 200 || r.status === 206));
 
 describe('cvat-warden run as a process', () => {
   it('stops on SIGTERM: finishes in-flight requests, flushes the ledger, exits 0 within the deadline', async () => {
-    emulator = await startEmulator({ tasks: syntheticDeployment({ tasks: 2, framesPerTask: 400 }), auth: { users: [{ username: 'admin', isAdmin: true, accessTokens: [DEMO_CREDENTIALS.accessToken] }] }, buildTimeMs: 40 });
+    emulator = await startEmulator({
+      tasks: syntheticDeployment({ tasks: 2, framesPerTask: 400 }),
+      auth: { users: [{ username: 'admin', isAdmin: true, accessTokens: [DEMO_CREDENTIALS.accessToken] }] },
+      buildTimeMs: 40,
+    });
     const run = startRun();
     await waitFor('some chunks warm', () => servedChunks(emulator!).length >= 10, { timeoutMs: 20_000 });
     const sent = Date.now();
@@ -66,7 +75,11 @@ describe('cvat-warden run as a process', () => {
   });
 
   it('after kill -9 mid-warm, a restart re-requests at most 1 % of the chunks already confirmed', async () => {
-    emulator = await startEmulator({ tasks: syntheticDeployment({ tasks: 4, targetChunks: 800 }), auth: { users: [{ username: 'admin', isAdmin: true, accessTokens: [DEMO_CREDENTIALS.accessToken] }] }, buildTimeMs: 10 });
+    emulator = await startEmulator({
+      tasks: syntheticDeployment({ tasks: 4, targetChunks: 800 }),
+      auth: { users: [{ username: 'admin', isAdmin: true, accessTokens: [DEMO_CREDENTIALS.accessToken] }] },
+      buildTimeMs: 10,
+    });
     const first = startRun();
     await waitFor('400 chunks confirmed', () => servedChunks(emulator!).length >= 400, { timeoutMs: 30_000 });
     first.proc.kill('SIGKILL');

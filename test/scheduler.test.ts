@@ -131,7 +131,18 @@ describe('incremental warm scheduling', () => {
     const client = new CvatClient({ baseUrl: 'http://127.0.0.1:9', credentials: { kind: 'token', token: 'never-sent-0123456789' }, logger: silentLogger() });
     const metrics = createMetrics({ buildInfo: { version: 'test' } });
     const features = featuresFor(parseCvatVersion('2.73.0'));
-    const engine = new WarmEngine({ client, features, ledger, logger: silentLogger(), metrics, concurrency: 1, maxAgeMs: TTL, coldThresholdMs: 250, clock, chunkStateGauge: false });
+    const engine = new WarmEngine({
+      client,
+      features,
+      ledger,
+      logger: silentLogger(),
+      metrics,
+      concurrency: 1,
+      maxAgeMs: TTL,
+      coldThresholdMs: 250,
+      clock,
+      chunkStateGauge: false,
+    });
     const planOptions = { qualities: ['compressed'] as const, previews: false, contextImages: false, indexChunks: true, skipCompleted: false };
     const scheduler = new WarmScheduler({ engine, ledger, logger: silentLogger(), metrics, planOptions, maxAgeMs: TTL, clock, checkIntervalMs: 60_000 });
     const stop = new AbortController();

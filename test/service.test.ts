@@ -37,7 +37,12 @@ function env(): NodeJS.ProcessEnv {
 describe('cvat-warden run', () => {
   it('warms every task and keeps it warm across a simulated 48 h, rebuilding each chunk as its cached copy expires', async () => {
     const clock = new ManualClock(Date.UTC(2026, 10, 1));
-    emulator = await startEmulator({ tasks: syntheticDeployment({ tasks: 3, framesPerTask: 200, groundTruthFrames: 10, consensusReplicas: 1 }), auth: demoAuthWithToken(), clock, buildTimeMs: 30 });
+    emulator = await startEmulator({
+      tasks: syntheticDeployment({ tasks: 3, framesPerTask: 200, groundTruthFrames: 10, consensusReplicas: 1 }),
+      auth: demoAuthWithToken(),
+      clock,
+      buildTimeMs: 30,
+    });
     running = await startService(['--state-dir', dir, '--concurrency', '2', '--warm-completed'], env(), { clock, coldThresholdMs: 15 });
     await waitFor('first warm pass', () => emulator!.state.coldUiChunkKeys().size === 0);
     const ui = [...emulator.state.uiChunkKeys()];
@@ -133,9 +138,17 @@ describe('cvat-warden run', () => {
     running = await startService(['--state-dir', dir, '--poll-interval', '1h'], { ...env(), CVAT_WEBHOOK_SECRET: secret });
     await waitFor('first pass', () => emulator!.state.coldUiChunkKeys().size === 0);
     const added = emulator.addTask({ id: 99, name: 'new task', size: 40, chunkSize: 10 });
-    const body = JSON.stringify({ event: 'completed:request[create:task]', request: { id: 'r1', status: 'finished', operation: { type: 'create:task', target: 'task', task_id: added.id } }, webhook_id: 1 });
+    const body = JSON.stringify({
+      event: 'completed:request[create:task]',
+      request: { id: 'r1', status: 'finished', operation: { type: 'create:task', target: 'task', task_id: added.id } },
+      webhook_id: 1,
+    });
     const send = (signature: string | undefined) =>
-      fetch(`${running!.url}/webhooks/cvat`, { method: 'POST', headers: { 'content-type': 'application/json', ...(signature ? { 'x-signature-256': signature } : {}) }, body });
+      fetch(`${running!.url}/webhooks/cvat`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(signature ? { 'x-signature-256': signature } : {}) },
+        body,
+      });
     const forged = await send(`sha256=${createHmac('sha256', 'not-the-secret').update(body).digest('hex')}`);
     expect(forged.status).toBe(401);
     expect((await send(undefined)).status).toBe(401);
@@ -153,7 +166,12 @@ describe('cvat-warden run', () => {
     running = await startService(['--state-dir', dir], { ...env(), CVAT_WEBHOOK_SECRET: secret });
     // The emulator caches the last chunk before its answer reaches the pass: wait for the pass to end.
     await waitFor('warm pass done', () => emulator!.state.coldUiChunkKeys().size === 0 && running!.logs().includes('warm pass done'));
-    const outputs = [running.logs(), await running.metricsText(), await (await fetch(`${running.url}/status`)).text(), await (await fetch(`${running.url}/readyz`)).text()];
+    const outputs = [
+      running.logs(),
+      await running.metricsText(),
+      await (await fetch(`${running.url}/status`)).text(),
+      await (await fetch(`${running.url}/readyz`)).text(),
+    ];
     expect(outputs[0]).toContain('warm pass done');
     for (const text of outputs) {
       expect(text).not.toContain(TOKEN);

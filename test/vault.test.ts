@@ -188,7 +188,14 @@ describe('vault', () => {
     const { vault } = await openVault(shareDir);
     await vault.upsert(task(1, Object.keys(FILES)));
     const metrics = createMetrics({ buildInfo: { version: 'test' } });
-    const guard = new ShareGuard({ shareDir, stateDir: path.join(tmp.path, 'state'), metrics, logger, persistent: false, ignoredPrefixes: [vault.prefixInShare!] });
+    const guard = new ShareGuard({
+      shareDir,
+      stateDir: path.join(tmp.path, 'state'),
+      metrics,
+      logger,
+      persistent: false,
+      ignoredPrefixes: [vault.prefixInShare!],
+    });
     await guard.start();
     await guard.upsertTasks([task(2, ['a/1.jpg', '.cvat-warden-vault/a/2.jpg', '.cvat-warden-vault/b/c/3.jpg'])]);
     expect(guard.status().filesExpected).toBe(1);

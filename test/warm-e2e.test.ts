@@ -25,7 +25,16 @@ afterEach(async () => {
 });
 
 const deployment = () =>
-  syntheticDeployment({ tasks: 3, mediaType: 'video', framesPerTask: 260, chunkSize: 36, segmentSize: 100, overlap: 5, groundTruthFrames: 20, consensusReplicas: 2 });
+  syntheticDeployment({
+    tasks: 3,
+    mediaType: 'video',
+    framesPerTask: 260,
+    chunkSize: 36,
+    segmentSize: 100,
+    overlap: 5,
+    groundTruthFrames: 20,
+    consensusReplicas: 2,
+  });
 
 function env(url: string): NodeJS.ProcessEnv {
   return { CVAT_URL: url, CVAT_ACCESS_TOKEN: DEMO_CREDENTIALS.accessToken };
@@ -138,9 +147,23 @@ describe('warm against the emulator (CVAT 2.73)', () => {
 
   it('exits 3 when the account may list jobs but not read their data', async () => {
     // An org supervisor sees tasks and jobs but has no view:data permission.
-    const auth = { users: [{ username: 'owner', isAdmin: true }, { username: 'supervisor', password: 'supervisor-pw', orgRoles: { demo: 'supervisor' as const } }] };
-    emulator = await startEmulator({ tasks: syntheticDeployment({ tasks: 1, organization: 'demo' }).map((t) => ({ ...t, owner: 'owner' })), auth, organizations: [{ id: 1, slug: 'demo' }], buildTimeMs: 1 });
-    const run = await warmInProcess(['--all', '--org', 'demo', '--state-dir', stateDir], { CVAT_URL: emulator.url, CVAT_USERNAME: 'supervisor', CVAT_PASSWORD: 'supervisor-pw' });
+    const auth = {
+      users: [
+        { username: 'owner', isAdmin: true },
+        { username: 'supervisor', password: 'supervisor-pw', orgRoles: { demo: 'supervisor' as const } },
+      ],
+    };
+    emulator = await startEmulator({
+      tasks: syntheticDeployment({ tasks: 1, organization: 'demo' }).map((t) => ({ ...t, owner: 'owner' })),
+      auth,
+      organizations: [{ id: 1, slug: 'demo' }],
+      buildTimeMs: 1,
+    });
+    const run = await warmInProcess(['--all', '--org', 'demo', '--state-dir', stateDir], {
+      CVAT_URL: emulator.url,
+      CVAT_USERNAME: 'supervisor',
+      CVAT_PASSWORD: 'supervisor-pw',
+    });
     expect(run.code, run.logs).toBe(3);
     expect(run.logs).toMatch(/403 .*admin account or an organization owner\/maintainer/);
     expect(run.stdout + run.logs).not.toContain('supervisor-pw');

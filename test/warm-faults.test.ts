@@ -38,20 +38,43 @@ afterEach(async () => {
 const FAST: Partial<RetryPolicy> = { backoffBaseMs: 5, backoffMaxMs: 40, serverErrorDelayMs: 20, defaultRetryAfterMs: 20, maxRetryAfter: 6 };
 const PLAN: PlanOptions = { qualities: ['compressed'], previews: false, contextImages: false, indexChunks: true, skipCompleted: false };
 
-async function warm(tasks: TaskSpec[], options: { emulator?: Parameters<typeof startEmulator>[0]; concurrency?: number; before?: (e: Emulator) => void; beforeEngine?: (e: Emulator) => void; retry?: Partial<RetryPolicy> } = {}) {
+async function warm(
+  tasks: TaskSpec[],
+  options: {
+    emulator?: Parameters<typeof startEmulator>[0];
+    concurrency?: number;
+    before?: (e: Emulator) => void;
+    beforeEngine?: (e: Emulator) => void;
+    retry?: Partial<RetryPolicy>;
+  } = {},
+) {
   emulator = await startEmulator({ tasks, buildTimeMs: 2, retryAfterSeconds: 0.02, ...options.emulator });
   options.before?.(emulator);
   client = new CvatClient({ baseUrl: emulator.url });
   const features = await client.features();
   const planned: PlanTask[] = [];
-  for await (const record of collectTaskRecords(client, { all: true, taskIds: [], projectIds: [], jobIds: [] }, { features, withMeta: true, onIssue: () => undefined })) {
+  for await (const record of collectTaskRecords(
+    client,
+    { all: true, taskIds: [], projectIds: [], jobIds: [] },
+    { features, withMeta: true, onIssue: () => undefined },
+  )) {
     const task = toPlanTask(record, { contextImages: false, onIssue: () => undefined });
     if (task) planned.push(task);
   }
   options.beforeEngine?.(emulator);
   ledger = await Ledger.open(stateDir);
   const metrics = createMetrics({ buildInfo: { version: 'test' } });
-  const engine = new WarmEngine({ client, features, ledger, metrics, logger: silentLogger(), concurrency: options.concurrency ?? 2, maxAgeMs: 3_600_000, coldThresholdMs: 250, retry: { ...FAST, ...options.retry } });
+  const engine = new WarmEngine({
+    client,
+    features,
+    ledger,
+    metrics,
+    logger: silentLogger(),
+    concurrency: options.concurrency ?? 2,
+    maxAgeMs: 3_600_000,
+    coldThresholdMs: 250,
+    retry: { ...FAST, ...options.retry },
+  });
   const plan = { ...PLAN, indexChunks: features.indexChunks };
   const result = await engine.run(planRequests(planned, plan), summarizePlan(planned, plan).requests);
   return { result, metrics, emulator };

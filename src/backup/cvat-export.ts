@@ -63,7 +63,9 @@ export function supportsBackupExport(features: CvatFeatures): boolean {
 async function readJson(client: CvatClient, path: string, method: 'GET' | 'POST', signal: AbortSignal | undefined): Promise<{ status: number; body: unknown }> {
   const response = await client.raw(path, { method, signal });
   // Status answers are small: 1 MiB is far above any real one, and bounds a hostile server.
-  const text = (await readCapped(response.body, 1024 * 1024, () => new BackupExportError('failed', `CVAT's answer to ${path} is larger than 1 MiB`))).toString('utf8');
+  const text = (await readCapped(response.body, 1024 * 1024, () => new BackupExportError('failed', `CVAT's answer to ${path} is larger than 1 MiB`))).toString(
+    'utf8',
+  );
   let body: unknown = text;
   try {
     body = JSON.parse(text);
@@ -151,7 +153,11 @@ async function download(client: CvatClient, resultUrl: string, dest: string, o: 
   if (target.origin !== base.origin || !target.pathname.startsWith(`${basePath}/api/`)) {
     throw new BackupExportError('failed', `CVAT's result_url points outside ${client.baseUrl}: not following it with our credentials`);
   }
-  const response = await client.raw(`${target.pathname.slice(basePath.length)}${target.search}`, { ...(o.signal ? { signal: o.signal } : {}), headers: { accept: 'application/zip, application/octet-stream' }, deadlineMs: o.timeoutMs ?? 2 * 3_600_000 });
+  const response = await client.raw(`${target.pathname.slice(basePath.length)}${target.search}`, {
+    ...(o.signal ? { signal: o.signal } : {}),
+    headers: { accept: 'application/zip, application/octet-stream' },
+    deadlineMs: o.timeoutMs ?? 2 * 3_600_000,
+  });
   if (response.status !== 200) {
     await response.body.dump();
     throw new CvatHttpError(response.status, 'result_url', '');

@@ -49,7 +49,12 @@ export async function runBackup(config: CommandConfig, context: CommandContext):
     }
     const problems = issues.filter((i) => i.severity === 'problem');
     if (config.json)
-      writeCommandJson(context.stdout, 'backup', { cvat: { url: client.baseUrl, version: features.version.raw }, backupDir: store.dir, results, inventoryIssues: issues });
+      writeCommandJson(context.stdout, 'backup', {
+        cvat: { url: client.baseUrl, version: features.version.raw },
+        backupDir: store.dir,
+        results,
+        inventoryIssues: issues,
+      });
     else if (tasks.length === 0) context.stdout.write('no share tasks in scope: nothing to back up\n');
     const ok = results.every((r) => r.outcome === 'done') && problems.length === 0 && !signal.aborted;
     return ok ? EXIT.ok : EXIT.problems;

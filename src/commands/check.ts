@@ -25,7 +25,10 @@ export async function runCheckCommand(config: CommandConfig, context: CommandCon
     const issues: InventoryIssue[] = [];
     const tasks = streamGuardTasks(client, features, config.scope, config.shareTasks, (issue) => issues.push(issue), signal);
     if (!features.storageInMeta && config.shareTasks.length === 0) {
-      logger.warn({ version: features.version.raw }, 'CVAT before 2.44 does not say which tasks read the share: guarding tasks whose frame names exist under the share; list share tasks with --share-tasks to be exact');
+      logger.warn(
+        { version: features.version.raw },
+        'CVAT before 2.44 does not say which tasks read the share: guarding tasks whose frame names exist under the share; list share tasks with --share-tasks to be exact',
+      );
     }
     const report = await runCheck(tasks, {
       shareDir,
@@ -37,7 +40,13 @@ export async function runCheckCommand(config: CommandConfig, context: CommandCon
     const problems = issues.filter((i) => i.severity === 'problem');
     const gone = report.problems.flatMap((p) => [...p.missing, ...p.moved.map((m) => m.path)]);
     const vault = config.protection.vaultDir ? await recoverableFromVault(config.protection.vaultDir, gone) : undefined;
-    if (config.json) writeCommandJson(context.stdout, 'check', { cvat: { url: client.baseUrl, version: features.version.raw }, ...report, ...(vault ? { vault } : {}), inventoryIssues: issues });
+    if (config.json)
+      writeCommandJson(context.stdout, 'check', {
+        cvat: { url: client.baseUrl, version: features.version.raw },
+        ...report,
+        ...(vault ? { vault } : {}),
+        inventoryIssues: issues,
+      });
     else {
       context.stdout.write(formatCheckReport(report));
       if (vault) context.stdout.write(formatRecoverable(vault, shareDir));

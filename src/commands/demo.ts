@@ -39,14 +39,36 @@ export async function runDemo(config: CommandConfig, context: CommandContext): P
   const demo = demoDeployment(shareDir);
   // Port 0 unless one was asked for: the demo must not trip over a real CVAT on 8080.
   const port = config.options.sources.port === '--port' ? config.emulator.port : 0;
-  const emulator = await startEmulator({ ...demo, host: config.emulator.host, port, buildTimeMs: config.emulator.buildTimeMs, chunkWorkers: config.emulator.workers });
+  const emulator = await startEmulator({
+    ...demo,
+    host: config.emulator.host,
+    port,
+    buildTimeMs: config.emulator.buildTimeMs,
+    chunkWorkers: config.emulator.workers,
+  });
   let service: WardenService | undefined;
   try {
     out(`1. CVAT emulator (${emulator.features.version}) on ${emulator.url}, share ${shareDir} (${prepared.source} copy of CVAT's test share)`);
-    out(`   ${emulator.state.uiChunkKeys().size} chunks the annotation UI would read are cold; each takes ${config.emulator.buildTimeMs} ms to build on ${config.emulator.workers} chunk workers.`);
+    out(
+      `   ${emulator.state.uiChunkKeys().size} chunks the annotation UI would read are cold; each takes ${config.emulator.buildTimeMs} ms to build on ${config.emulator.workers} chunk workers.`,
+    );
     const runConfig = loadConfig(
       'run',
-      ['--url', emulator.url, '--share-dir', shareDir, '--state-dir', join(workDir, 'state'), '--listen', '127.0.0.1:0', '--poll-interval', '2s', '--warm-completed', '--log-level', config.logLevel],
+      [
+        '--url',
+        emulator.url,
+        '--share-dir',
+        shareDir,
+        '--state-dir',
+        join(workDir, 'state'),
+        '--listen',
+        '127.0.0.1:0',
+        '--poll-interval',
+        '2s',
+        '--warm-completed',
+        '--log-level',
+        config.logLevel,
+      ],
       { CVAT_ACCESS_TOKEN: DEMO_CREDENTIALS.accessToken },
     );
     service = new WardenService({ config: runConfig, logger: context.logger, metrics: context.metrics, guard: { rootCheckIntervalMs: 1000 } });
@@ -55,48 +77,78 @@ export async function runDemo(config: CommandConfig, context: CommandContext): P
 
     const started = Date.now();
     let lastShown = -1;
-    await until('warming', () => {
-      const total = emulator.state.uiChunkKeys().size;
-      const warm = total - emulator.state.coldUiChunkKeys().size;
-      const quarter = Math.floor((4 * warm) / total);
-      if (quarter !== lastShown) {
-        out(`   warming… ${warm}/${total} UI chunks warm`);
-        lastShown = quarter;
-      }
-      return warm === total ? true : undefined;
-    }, context.signal);
-    out(`3. Every chunk the UI reads is warm after ${((Date.now() - started) / 1000).toFixed(1)} s; builds: ${emulator.state.totalBuilds}, duplicates: ${emulator.state.duplicateBuilds().length}.`);
+    await until(
+      'warming',
+      () => {
+        const total = emulator.state.uiChunkKeys().size;
+        const warm = total - emulator.state.coldUiChunkKeys().size;
+        const quarter = Math.floor((4 * warm) / total);
+        if (quarter !== lastShown) {
+          out(`   warming… ${warm}/${total} UI chunks warm`);
+          lastShown = quarter;
+        }
+        return warm === total ? true : undefined;
+      },
+      context.signal,
+    );
+    out(
+      `3. Every chunk the UI reads is warm after ${((Date.now() - started) / 1000).toFixed(1)} s; builds: ${emulator.state.totalBuilds}, duplicates: ${emulator.state.duplicateBuilds().length}.`,
+    );
 
-    await until('the share guard', async () => {
-      const text = await (await fetch(`${service!.url}/metrics`)).text();
-      return (metric(text, 'cvat_warden_share_files_expected') ?? 0) > 0 ? true : undefined;
-    }, context.signal);
+    await until(
+      'the share guard',
+      async () => {
+        const text = await (await fetch(`${service!.url}/metrics`)).text();
+        return (metric(text, 'cvat_warden_share_files_expected') ?? 0) > 0 ? true : undefined;
+      },
+      context.signal,
+    );
     const victim = 'images/image_2.jpg';
     const deletedAt = Date.now();
-    const answer = await fetch(`${emulator.url}/__emulator/share/delete`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ path: victim }) });
+    const answer = await fetch(`${emulator.url}/__emulator/share/delete`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ path: victim }),
+    });
     out(`4. Deleted ${victim} from the share (as someone tidying up the file server might): emulator answered ${answer.status}.`);
-    const missing = await until('the deletion to be caught', async () => {
-      const text = await (await fetch(`${service!.url}/metrics`)).text();
-      const value = metric(text, 'cvat_warden_share_files_missing') ?? 0;
-      return value > 0 ? value : undefined;
-    }, context.signal, 30_000);
+    const missing = await until(
+      'the deletion to be caught',
+      async () => {
+        const text = await (await fetch(`${service!.url}/metrics`)).text();
+        const value = metric(text, 'cvat_warden_share_files_missing') ?? 0;
+        return value > 0 ? value : undefined;
+      },
+      context.signal,
+      30_000,
+    );
     out(`5. Caught in ${Date.now() - deletedAt} ms: cvat_warden_share_files_missing ${missing}`);
     // /status lists it once the move window has passed (a move within the share would be paired there).
     type Problem = { path: string; kind: string; tasks?: Array<{ taskId: number; jobs: Array<{ jobId: number; chunks: number[] }> }> };
-    const problem = await until('the problem in /status', async () => {
-      const status = (await (await fetch(`${service!.url}/status`)).json()) as { share?: { openProblems?: Problem[] } };
-      return status.share?.openProblems?.find((p) => p.path === victim);
-    }, context.signal, 10_000);
+    const problem = await until(
+      'the problem in /status',
+      async () => {
+        const status = (await (await fetch(`${service!.url}/status`)).json()) as { share?: { openProblems?: Problem[] } };
+        return status.share?.openProblems?.find((p) => p.path === victim);
+      },
+      context.signal,
+      10_000,
+    );
     for (const task of problem.tasks ?? []) {
-      out(`   ${problem.kind}: ${victim} → task ${task.taskId}, ${task.jobs.map((j) => `job ${j.jobId} chunk${j.chunks.length > 1 ? 's' : ''} ${j.chunks.join(',')}`).join('; ')}`);
+      out(
+        `   ${problem.kind}: ${victim} → task ${task.taskId}, ${task.jobs.map((j) => `job ${j.jobId} chunk${j.chunks.length > 1 ? 's' : ''} ${j.chunks.join(',')}`).join('; ')}`,
+      );
     }
-    out('   Those chunks still come from the cache; once it expires (24 h after they were built) CVAT will answer 500 for them. Restore the file to the same path.');
+    out(
+      '   Those chunks still come from the cache; once it expires (24 h after they were built) CVAT will answer 500 for them. Restore the file to the same path.',
+    );
     out();
     out('Where to look on a real deployment:');
     out('  /metrics  Prometheus metrics (cvat_warden_*), scraped with deploy/prometheus-scrape.yml');
     out('  /status   JSON: tasks, jobs, chunk states, open share problems');
     out('  grafana/  dashboard, alert rules and runbook');
-    out('To explore by hand: `cvat-warden emulate` in one terminal, then CVAT_URL=http://127.0.0.1:8080 CVAT_ACCESS_TOKEN=demo-token-not-secret CVAT_SHARE_DIR=<share printed by emulate> cvat-warden run');
+    out(
+      'To explore by hand: `cvat-warden emulate` in one terminal, then CVAT_URL=http://127.0.0.1:8080 CVAT_ACCESS_TOKEN=demo-token-not-secret CVAT_SHARE_DIR=<share printed by emulate> cvat-warden run',
+    );
     return 0;
   } finally {
     await service?.close();
@@ -104,4 +156,3 @@ export async function runDemo(config: CommandConfig, context: CommandContext): P
     rmSync(workDir, { recursive: true, force: true });
   }
 }
-

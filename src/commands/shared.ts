@@ -11,9 +11,14 @@ import { Ledger } from '../warm/ledger.js';
 
 /** The share directory must exist and be a directory before anything is indexed. */
 export function requireShareDir(shareDir: string | undefined): string {
-  if (!shareDir) throw new ConfigError(['share directory is missing: set CVAT_SHARE_DIR or --share-dir to the host path where CVAT\'s share (/home/django/share) is mounted']);
+  if (!shareDir)
+    throw new ConfigError([
+      "share directory is missing: set CVAT_SHARE_DIR or --share-dir to the host path where CVAT's share (/home/django/share) is mounted",
+    ]);
   if (!existsSync(shareDir) || !statSync(shareDir).isDirectory()) {
-    throw new ConfigError([`share directory ${shareDir} does not exist or is not a directory: is the share mounted, and is this the host path of CVAT's /home/django/share?`]);
+    throw new ConfigError([
+      `share directory ${shareDir} does not exist or is not a directory: is the share mounted, and is this the host path of CVAT's /home/django/share?`,
+    ]);
   }
   return shareDir;
 }

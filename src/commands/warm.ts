@@ -62,13 +62,26 @@ export async function runWarm(config: CommandConfig, context: CommandContext): P
     };
     const tasks: PlanTask[] = [];
     const rewarmJobs: number[] = [];
-    const planning = { client, ledger, features, qualities: config.warm.qualities, contextImages: config.warm.contextImages, onIssue, syncDates: !config.dryRun, signal };
+    const planning = {
+      client,
+      ledger,
+      features,
+      qualities: config.warm.qualities,
+      contextImages: config.warm.contextImages,
+      onIssue,
+      syncDates: !config.dryRun,
+      signal,
+    };
     for await (const record of collectTaskRecords(client, config.scope, { features, withMeta: true, signal, onIssue })) {
       const { task, moved } = await planRecord(record, planning);
       rewarmJobs.push(...moved);
       if (task) tasks.push(task);
     }
-    if (rewarmJobs.length) logger.info({ jobs: rewarmJobs.slice(0, 50), count: rewarmJobs.length }, 'chunks of these jobs were rebuilt by CVAT since the last pass; re-warming them');
+    if (rewarmJobs.length)
+      logger.info(
+        { jobs: rewarmJobs.slice(0, 50), count: rewarmJobs.length },
+        'chunks of these jobs were rebuilt by CVAT since the last pass; re-warming them',
+      );
 
     const planOptions: PlanOptions = { ...config.warm, indexChunks: features.indexChunks, emptyPreviews: features.emptyPreviews };
     const plan = summarizePlan(tasks, planOptions);
@@ -78,13 +91,27 @@ export async function runWarm(config: CommandConfig, context: CommandContext): P
       let fresh = 0;
       for (const request of planRequests(tasks, planOptions)) if (ledger.isFresh(request.series, request.slot, config.warm.maxAgeMs)) fresh++;
       const estimateSeconds = ((plan.requests - fresh) * ESTIMATED_SECONDS_PER_CHUNK) / Math.min(config.warm.concurrency, 2);
-      const report = { cvat: { url: client.baseUrl, version: features.version.raw }, plan: { ...plan, alreadyFresh: fresh, estimatedSeconds: Math.round(estimateSeconds) }, issues };
+      const report = {
+        cvat: { url: client.baseUrl, version: features.version.raw },
+        plan: { ...plan, alreadyFresh: fresh, estimatedSeconds: Math.round(estimateSeconds) },
+        issues,
+      };
       if (config.json) writeCommandJson(context.stdout, 'warm', { dryRun: true, ...report });
       else context.stdout.write(formatPlan(report));
       return problems.length ? EXIT.problems : EXIT.ok;
     }
 
-    const engine = new WarmEngine({ client, features, ledger, metrics, logger, concurrency: config.warm.concurrency, maxAgeMs: config.warm.maxAgeMs, assumedAgeMs: config.warm.maxAgeMs, coldThresholdMs: config.warm.coldThresholdMs });
+    const engine = new WarmEngine({
+      client,
+      features,
+      ledger,
+      metrics,
+      logger,
+      concurrency: config.warm.concurrency,
+      maxAgeMs: config.warm.maxAgeMs,
+      assumedAgeMs: config.warm.maxAgeMs,
+      coldThresholdMs: config.warm.coldThresholdMs,
+    });
     const progress = createProgressReporter(logger, context.stderr);
     logger.info({ tasks: plan.tasks, jobs: plan.jobs, requests: plan.requests }, 'warming');
     let result: WarmResult;
@@ -106,9 +133,15 @@ export async function runWarm(config: CommandConfig, context: CommandContext): P
   }
 }
 
-function formatPlan(report: { cvat: { url: string; version: string }; plan: ReturnType<typeof summarizePlan> & { alreadyFresh: number; estimatedSeconds: number }; issues: InventoryIssue[] }): string {
+function formatPlan(report: {
+  cvat: { url: string; version: string };
+  plan: ReturnType<typeof summarizePlan> & { alreadyFresh: number; estimatedSeconds: number };
+  issues: InventoryIssue[];
+}): string {
   const { plan } = report;
-  const kinds = Object.entries(plan.byKind).map(([k, v]) => `${k} ${v}`).join(', ');
+  const kinds = Object.entries(plan.byKind)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ');
   const lines = [
     `Plan for CVAT ${report.cvat.version} at ${report.cvat.url} (dry run: no chunk requested)`,
     `  tasks      ${plan.tasks}`,

@@ -56,7 +56,14 @@ export interface CommandConfig {
   emulator: { host: string; port: number; version: string; buildTimeMs: number; workers: number };
   /** Every option's typed value and where the given ones came from, for commands with extras. */
   /** The vault (`--vault`), restore's `--path`s and CVAT-native backups (`--backup-dir`). */
-  protection: { vaultDir: string | undefined; vaultMode: VaultMode; autoRestore: boolean; restorePaths: readonly string[]; backupDir: string | undefined; backupKeep: number };
+  protection: {
+    vaultDir: string | undefined;
+    vaultMode: VaultMode;
+    autoRestore: boolean;
+    restorePaths: readonly string[];
+    backupDir: string | undefined;
+    backupKeep: number;
+  };
   options: ParsedOptions;
 }
 

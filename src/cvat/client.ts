@@ -329,7 +329,11 @@ export class CvatClient {
   }
 
   async *jobs(filters: { taskId?: number; projectId?: number; filter?: string; sort?: string } = {}, signal?: AbortSignal): AsyncGenerator<Checked<Job>> {
-    for await (const item of this.paginate('/api/jobs', { task_id: filters.taskId, project_id: filters.projectId, filter: filters.filter, sort: filters.sort }, signal)) {
+    for await (const item of this.paginate(
+      '/api/jobs',
+      { task_id: filters.taskId, project_id: filters.projectId, filter: filters.filter, sort: filters.sort },
+      signal,
+    )) {
       yield check(JobSchema, item, 'job');
     }
   }

@@ -54,7 +54,9 @@ export interface InventoryOptions {
 export const DEFAULT_INVENTORY_CONCURRENCY = 4;
 
 function isFatal(error: unknown): boolean {
-  return error instanceof WardenError && ['CVAT_UNREACHABLE', 'CVAT_AUTH_REFUSED', 'CVAT_FORBIDDEN', 'CVAT_UNSUPPORTED_VERSION', 'ABORTED'].includes(error.code);
+  return (
+    error instanceof WardenError && ['CVAT_UNREACHABLE', 'CVAT_AUTH_REFUSED', 'CVAT_FORBIDDEN', 'CVAT_UNSUPPORTED_VERSION', 'ABORTED'].includes(error.code)
+  );
 }
 
 /** Task ids (and job filters) that make up the scope. */
@@ -76,7 +78,11 @@ async function resolveScope(client: CvatClient, scope: Scope, options: Inventory
     } catch (error) {
       if (isFatal(error)) throw error;
       const gone = error instanceof CvatHttpError && error.status === 404;
-      options.onIssue({ ...(what === 'task' ? { taskId: id } : { jobId: id }), severity: 'problem', message: gone ? `${what} ${id} not found` : describeError(error) });
+      options.onIssue({
+        ...(what === 'task' ? { taskId: id } : { jobId: id }),
+        severity: 'problem',
+        message: gone ? `${what} ${id} not found` : describeError(error),
+      });
     }
   };
   for (const id of scope.taskIds) await lookup('task', id, async () => addChecked(await client.task(id, options.signal)));
@@ -86,10 +92,14 @@ async function resolveScope(client: CvatClient, scope: Scope, options: Inventory
     for (const id of scope.jobIds) {
       await lookup('job', id, async () => {
         const job = await client.job(id, options.signal);
-        if (!job.ok) { options.onIssue({ jobId: id, severity: 'problem', message: job.problem }); return; }
+        if (!job.ok) {
+          options.onIssue({ jobId: id, severity: 'problem', message: job.problem });
+          return;
+        }
         if (!jobFilter!.has(job.value.task_id)) jobFilter!.set(job.value.task_id, new Set());
         jobFilter!.get(job.value.task_id)!.add(id);
-        if (!tasks.has(job.value.task_id)) await lookup('task', job.value.task_id, async () => addChecked(await client.task(job.value.task_id, options.signal)));
+        if (!tasks.has(job.value.task_id))
+          await lookup('task', job.value.task_id, async () => addChecked(await client.task(job.value.task_id, options.signal)));
       });
     }
   }
@@ -128,7 +138,12 @@ export async function* collectRecordsOf(client: CvatClient, tasks: readonly Task
   yield* recordsOf(client, tasks, options, undefined);
 }
 
-async function* recordsOf(client: CvatClient, tasks: readonly Task[], options: InventoryOptions, jobFilter: Map<number, Set<number>> | undefined): AsyncGenerator<TaskRecord> {
+async function* recordsOf(
+  client: CvatClient,
+  tasks: readonly Task[],
+  options: InventoryOptions,
+  jobFilter: Map<number, Set<number>> | undefined,
+): AsyncGenerator<TaskRecord> {
   const concurrency = Math.max(1, options.concurrency ?? DEFAULT_INVENTORY_CONCURRENCY);
   const limit = pLimit(concurrency);
   const fetchRecord = async (task: Task): Promise<TaskRecord | undefined> => {
@@ -159,7 +174,11 @@ async function* recordsOf(client: CvatClient, tasks: readonly Task[], options: I
     } catch (error) {
       if (isFatal(error)) throw error;
       const gone = error instanceof CvatHttpError && error.status === 404;
-      options.onIssue({ taskId: task.id, severity: gone ? 'skipped' : 'problem', message: gone ? `task ${task.id} was deleted` : `task ${task.id}: ${describeError(error)}` });
+      options.onIssue({
+        taskId: task.id,
+        severity: gone ? 'skipped' : 'problem',
+        message: gone ? `task ${task.id} was deleted` : `task ${task.id}: ${describeError(error)}`,
+      });
       return undefined;
     }
   };

@@ -139,12 +139,16 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
   };
 
   const handleWebhook = async (req: IncomingMessage, res: ServerResponse) => {
-    if (!receiver) { sendJson(res, 404, { error: 'not found' }); return; }
+    if (!receiver) {
+      sendJson(res, 404, { error: 'not found' });
+      return;
+    }
     if (!accepting) {
       // Do not read the body; CVAT ≥ 2.65 retries 503s with its back-off schedule.
       res.setHeader('connection', 'close');
       res.setHeader('retry-after', '30');
-      sendJson(res, 503, { error: 'shutting down' }); return;
+      sendJson(res, 503, { error: 'shutting down' });
+      return;
     }
     const declared = Number(req.headers['content-length']);
     let body: Buffer | 'too_large';
@@ -162,17 +166,25 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
       res.setHeader('connection', 'close');
       // Stop reading: the socket goes as soon as the answer is out.
       res.on('finish', () => req.socket.destroy());
-      sendJson(res, 413, { error: `body larger than ${maxBodyBytes} bytes` }); return;
+      sendJson(res, 413, { error: `body larger than ${maxBodyBytes} bytes` });
+      return;
     }
     const header = req.headers[SIGNATURE_HEADER];
     const receipt = receiver.receive(body, Array.isArray(header) ? header.join(',') : header);
     count(receipt.outcome);
     if (receipt.outcome === 'rejected_signature' || receipt.outcome === 'rejected_malformed') {
       logger.warn({ outcome: receipt.outcome, bytes: body.length }, `webhook delivery rejected: ${receipt.detail}`);
-      sendJson(res, STATUS_FOR[receipt.outcome], { error: receipt.detail }); return;
+      sendJson(res, STATUS_FOR[receipt.outcome], { error: receipt.detail });
+      return;
     }
     const { event } = receipt;
-    const fields = { outcome: receipt.outcome, event: event.event, kind: event.kind, ...('taskId' in event ? { taskId: event.taskId } : {}), ...('jobId' in event ? { jobId: event.jobId } : {}) };
+    const fields = {
+      outcome: receipt.outcome,
+      event: event.event,
+      kind: event.kind,
+      ...('taskId' in event ? { taskId: event.taskId } : {}),
+      ...('jobId' in event ? { jobId: event.jobId } : {}),
+    };
     if (receipt.outcome === 'accepted') logger.info(fields, 'webhook delivery accepted');
     else logger.debug(fields, `webhook delivery ${receipt.outcome}`);
     sendJson(res, STATUS_FOR[receipt.outcome], { status: receipt.outcome });
@@ -183,10 +195,14 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
     const method = req.method ?? 'GET';
     const path = pathOf(req.url);
     const allowed = path === WEBHOOK_PATH && !receiver ? undefined : ROUTES[path];
-    if (!allowed) { sendJson(res, 404, { error: 'not found' }); return; }
+    if (!allowed) {
+      sendJson(res, 404, { error: 'not found' });
+      return;
+    }
     if (!allowed.includes(method)) {
       res.setHeader('allow', allowed.join(', '));
-      sendJson(res, 405, { error: `method ${method} not allowed; use ${allowed.join(' or ')}` }); return;
+      sendJson(res, 405, { error: `method ${method} not allowed; use ${allowed.join(' or ')}` });
+      return;
     }
     switch (path) {
       case '/metrics': {
@@ -195,8 +211,10 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
         res.end(text);
         return;
       }
-      case '/healthz':
-        { sendJson(res, 200, { status: 'ok' }); return; }
+      case '/healthz': {
+        sendJson(res, 200, { status: 'ok' });
+        return;
+      }
       case '/readyz': {
         let report: ReadinessReport;
         try {
@@ -205,11 +223,13 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
           report = { ready: false, checks: { health: { ok: false, detail: describeError(error) } } };
         }
         if (!accepting) report = { ready: false, checks: { ...report.checks, shutdown: { ok: false, detail: 'shutting down' } } };
-        sendText(res, report.ready ? 200 : 503, redactSecrets(JSON.stringify(report))); return;
+        sendText(res, report.ready ? 200 : 503, redactSecrets(JSON.stringify(report)));
+        return;
       }
       case '/status': {
         const value = await options.status();
-        sendText(res, 200, redactSecrets(JSON.stringify(value, jsonReplacer, 2))); return;
+        sendText(res, 200, redactSecrets(JSON.stringify(value, jsonReplacer, 2)));
+        return;
       }
       case WEBHOOK_PATH:
         return handleWebhook(req, res);
@@ -238,7 +258,8 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
     if (receiver && pathOf(req.url) === WEBHOOK_PATH && Number.isFinite(declared) && declared > maxBodyBytes) {
       count('rejected_size');
       res.setHeader('connection', 'close');
-      sendJson(res, 413, { error: `body larger than ${maxBodyBytes} bytes` }); return;
+      sendJson(res, 413, { error: `body larger than ${maxBodyBytes} bytes` });
+      return;
     }
     res.writeContinue();
     server.emit('request', req, res);
@@ -246,7 +267,12 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
   server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
     logger.debug({ err: describeError(error) }, 'HTTP client error');
     if (socket.writable && !socket.destroyed) {
-      const status = error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : error.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
+      const status =
+        error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? '408 Request Timeout'
+          : error.code === 'HPE_HEADER_OVERFLOW'
+            ? '431 Request Header Fields Too Large'
+            : '400 Bad Request';
       socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
     }
     socket.destroy();
@@ -254,7 +280,13 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
 
   await new Promise<void>((resolve, reject) => {
     const onError = (error: NodeJS.ErrnoException) => {
-      reject(new WardenError('CONFIG_INVALID', `cannot listen on ${options.host}:${options.port}: ${error.code ?? error.message} (is another process using the port?)`, { cause: error }));
+      reject(
+        new WardenError(
+          'CONFIG_INVALID',
+          `cannot listen on ${options.host}:${options.port}: ${error.code ?? error.message} (is another process using the port?)`,
+          { cause: error },
+        ),
+      );
     };
     server.once('error', onError);
     server.listen(options.port, options.host, () => {

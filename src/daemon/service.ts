@@ -184,7 +184,10 @@ export class WardenService implements AsyncDisposable {
         if (signal.aborted) return;
         const fatal = error instanceof WardenError && error.code === 'CVAT_UNSUPPORTED_VERSION';
         const refused = error instanceof WardenError && error.code === 'CVAT_AUTH_REFUSED';
-        this.logger.error({ err: describeError(error) }, fatal ? 'CVAT version not supported' : refused ? 'CVAT refuses the credentials; retrying' : 'CVAT not reachable yet; retrying');
+        this.logger.error(
+          { err: describeError(error) },
+          fatal ? 'CVAT version not supported' : refused ? 'CVAT refuses the credentials; retrying' : 'CVAT not reachable yet; retrying',
+        );
         await sleep(this.options.reconnectIntervalMs ?? 10_000, undefined, { signal }).catch(() => undefined);
       }
     }
@@ -286,14 +289,23 @@ export class WardenService implements AsyncDisposable {
       onRecord: async (record, isNew) => {
         this.issues.delete(record.task.id);
         // A segment rebuilt by CVAT (honeypot change) voids its chunks: re-warm that task first.
-        const { task, moved } = await planRecord(record, { client: this.client, ledger, features, qualities: warm.qualities, contextImages: warm.contextImages, onIssue, signal: this.stopIntake.signal });
+        const { task, moved } = await planRecord(record, {
+          client: this.client,
+          ledger,
+          features,
+          qualities: warm.qualities,
+          contextImages: warm.contextImages,
+          onIssue,
+          signal: this.stopIntake.signal,
+        });
         if (moved.length) this.logger.info({ taskId: record.task.id, jobs: moved }, 'chunks rebuilt by CVAT since the last pass: re-warming');
         if (task) {
           const live = new Set(taskSegments(task, { skipCompleted: true }).map((s) => s.via.id));
           const before = this.liveSegments.get(task.id);
           this.liveSegments.set(task.id, live);
           const reopened = before !== undefined && [...live].some((id) => !before.has(id));
-          if (reopened) this.logger.info({ taskId: task.id, segments: [...live].filter((id) => !before.has(id)) }, 'jobs reopened in CVAT: warming their segments first');
+          if (reopened)
+            this.logger.info({ taskId: task.id, segments: [...live].filter((id) => !before.has(id)) }, 'jobs reopened in CVAT: warming their segments first');
           scheduler.upsert(task, (isNew && this.firstDiscoveryDone) || moved.length > 0 || reopened);
         }
         // Hand each task to the guard as it comes: holding every task's frame list until
@@ -340,7 +352,10 @@ export class WardenService implements AsyncDisposable {
 
   private onLoopError(loop: string, error: unknown): void {
     const code = error instanceof WardenError ? error.code : undefined;
-    this.logger.error({ loop, code, err: describeError(error) }, code === 'CVAT_UNREACHABLE' ? 'CVAT unreachable; will retry' : `${loop} pass failed; will retry`);
+    this.logger.error(
+      { loop, code, err: describeError(error) },
+      code === 'CVAT_UNREACHABLE' ? 'CVAT unreachable; will retry' : `${loop} pass failed; will retry`,
+    );
   }
 
   private onWebhook(event: WebhookEvent): void {
@@ -379,7 +394,10 @@ export class WardenService implements AsyncDisposable {
     const checks: ReadinessReport['checks'] = {
       accepting: { ok: !closing, ...(closing ? { detail: 'shutting down' } : {}) },
       cvat: { ok: cvatUp, detail: features ? `CVAT ${features.version.raw}` : 'not connected yet' },
-      discovery: { ok: this.firstDiscoveryDone, detail: this.firstDiscoveryDone ? `${this.warming?.discovery.taskCount ?? 0} tasks` : 'first discovery pending' },
+      discovery: {
+        ok: this.firstDiscoveryDone,
+        detail: this.firstDiscoveryDone ? `${this.warming?.discovery.taskCount ?? 0} tasks` : 'first discovery pending',
+      },
       credentials: { ok: credentials.accepted !== false, detail: credentials.detail },
     };
     if (share) checks['share'] = { ok: share.shareAvailable, detail: share.shareAvailable ? `${share.filesExpected} files guarded` : 'share unavailable' };

@@ -253,9 +253,10 @@ export class WebhookReceiver {
     if (event.kind !== 'ping') {
       // Without a date or request id the key would merge distinct updates: fall back to
       // the body digest, which still matches CVAT's retries (they resend the same bytes).
-      const key = event.dedupeKey === undefined || event.dedupeKey.endsWith('|')
-        ? `${event.dedupeKey ?? event.event}|sha256:${createHash('sha256').update(rawBody).digest('hex')}`
-        : event.dedupeKey;
+      const key =
+        event.dedupeKey === undefined || event.dedupeKey.endsWith('|')
+          ? `${event.dedupeKey ?? event.event}|sha256:${createHash('sha256').update(rawBody).digest('hex')}`
+          : event.dedupeKey;
       if (!this.seen.add(key)) return { outcome: 'duplicate', event };
     }
     return { outcome: 'accepted', event };

@@ -85,14 +85,7 @@ function entryName(task: EmulatedTask, abs: number, placeholder: boolean): strin
 }
 
 function describe(key: string, version: number, frames: readonly number[], sources: readonly string[]): string {
-  return [
-    'cvat-warden CVAT emulator',
-    `key: ${key}`,
-    `version: ${version}`,
-    `frames: ${frames.join(',')}`,
-    `sources: ${sources.join(';')}`,
-    '',
-  ].join('\n');
+  return ['cvat-warden CVAT emulator', `key: ${key}`, `version: ${version}`, `frames: ${frames.join(',')}`, `sources: ${sources.join(';')}`, ''].join('\n');
 }
 
 /** A chunk of the given frames; `placeholders` are frames shown as placeholders (masked GT chunks). */

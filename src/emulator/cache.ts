@@ -183,19 +183,21 @@ export class MediaCache {
     while (!this.#closed && !this.#paused && this.#running < this.#opts.workers && this.#pending.length > 0) {
       const job = this.#pending.shift() as BuildJob;
       this.#running++;
-      this.#execute(job.spec, job.enqueuedAt, false).then(
-        (item) => {
-          if (this.#inflight.get(job.spec.key) === job) this.#inflight.delete(job.spec.key);
-          job.resolve(item);
-        },
-        (error: unknown) => {
-          if (this.#inflight.get(job.spec.key) === job) this.#inflight.delete(job.spec.key);
-          job.reject(error instanceof Error ? error : new Error(String(error)));
-        },
-      ).finally(() => {
-        this.#running--;
-        this.#pump();
-      });
+      this.#execute(job.spec, job.enqueuedAt, false)
+        .then(
+          (item) => {
+            if (this.#inflight.get(job.spec.key) === job) this.#inflight.delete(job.spec.key);
+            job.resolve(item);
+          },
+          (error: unknown) => {
+            if (this.#inflight.get(job.spec.key) === job) this.#inflight.delete(job.spec.key);
+            job.reject(error instanceof Error ? error : new Error(String(error)));
+          },
+        )
+        .finally(() => {
+          this.#running--;
+          this.#pump();
+        });
     }
   }
 

@@ -11,14 +11,18 @@ export async function control(deps: ServerDeps, req: IncomingMessage, res: Serve
   const method = req.method ?? 'GET';
   const op = path.replace(/^\/__emulator\//, '').replace(/\/$/, '');
   const body = method === 'POST' ? ((await readJsonBody(req)) as Record<string, unknown>) : {};
-  if (method === 'GET' && (op === 'state' || op === '')) { sendJson(req, res, 200, deps.state.summary()); return; }
+  if (method === 'GET' && (op === 'state' || op === '')) {
+    sendJson(req, res, 200, deps.state.summary());
+    return;
+  }
   if (method === 'GET' && op === 'keys') {
     sendJson(req, res, 200, {
       ui: [...deps.state.uiChunkKeys()],
       cold: [...deps.state.coldUiChunkKeys()],
       cached: deps.state.cachedKeys(),
       builds: deps.state.buildsByKey(),
-    }); return;
+    });
+    return;
   }
   if (method === 'POST' && op === 'share/delete') {
     if (!deps.shareDir) throw new HttpError(409, { detail: 'no share configured' });
@@ -27,14 +31,16 @@ export async function control(deps: ServerDeps, req: IncomingMessage, res: Serve
     const outcome = await deps.control.deleteShareFile(path);
     if (outcome === 'refused') throw new HttpError(400, { detail: `refusing to delete "${path}"` });
     if (outcome === 'missing') throw new HttpError(404, { detail: `"${path}" does not exist` });
-    sendJson(req, res, 200, { deleted: path }); return;
+    sendJson(req, res, 200, { deleted: path });
+    return;
   }
   if (method === 'POST' && op === 'clock/advance') {
     const ms = Number(body['ms']);
     if (!Number.isFinite(ms) || ms < 0) throw new HttpError(400, { detail: '"ms" must be a non-negative number' });
     const now = deps.control.advanceClock(ms);
     if (now === null) throw new HttpError(409, { detail: 'the emulator runs on the system clock (pass a ManualClock)' });
-    sendJson(req, res, 200, { now: cvatDate(now) }); return;
+    sendJson(req, res, 200, { now: cvatDate(now) });
+    return;
   }
   if (method === 'POST' && op === 'touch') {
     const jobId = Number(body['jobId']);
@@ -43,7 +49,8 @@ export async function control(deps: ServerDeps, req: IncomingMessage, res: Serve
     } catch {
       throw notFound();
     }
-    sendJson(req, res, 200, { touched: jobId }); return;
+    sendJson(req, res, 200, { touched: jobId });
+    return;
   }
   if (op === 'faults' && method === 'POST') {
     const match = typeof body['match'] === 'string' ? body['match'] : 'any';
@@ -55,17 +62,19 @@ export async function control(deps: ServerDeps, req: IncomingMessage, res: Serve
       ...(typeof body['delayMs'] === 'number' ? { delayMs: body['delayMs'] } : {}),
       times: typeof body['times'] === 'number' ? body['times'] : 1,
     });
-    sendJson(req, res, 200, { id }); return;
+    sendJson(req, res, 200, { id });
+    return;
   }
   if (op === 'faults' && method === 'DELETE') {
     deps.faults.clear();
-    sendJson(req, res, 200, { cleared: true }); return;
+    sendJson(req, res, 200, { cleared: true });
+    return;
   }
   if (op === 'workers' && method === 'POST') {
     if (body['running'] === false) deps.faults.stopWorkers();
     else deps.faults.startWorkers();
-    sendJson(req, res, 200, { running: !deps.faults.workersStopped }); return;
+    sendJson(req, res, 200, { running: !deps.faults.workersStopped });
+    return;
   }
   throw notFound();
 }
-

@@ -80,7 +80,8 @@ export class DataService {
           throw validationList(`Invalid chunk number '${index}'. The chunk number should be in the [0, ${last}] range`);
         }
         const item = await this.#io.obtain(segmentChunkSpec(this.#bc, task, seg, index, q), seg.chunksUpdatedMs);
-        this.#io.sendChunk(req, res, { item, updatedMs: seg.chunksUpdatedMs, ranged: range !== null }); return;
+        this.#io.sendChunk(req, res, { item, updatedMs: seg.chunksUpdatedMs, ranged: range !== null });
+        return;
       }
       const n = number as number;
       const first = taskChunkOf(seg.startFrame, task.chunkSize);
@@ -89,14 +90,20 @@ export class DataService {
         throw validationList(`Invalid chunk number '${n}'. The chunk number should be in the [${first}, ${lastN}] range`);
       }
       const matching = this.#opts.matchingChunkShortcut ? matchingJobChunk(task, seg, taskChunkFrames(task.geometry, n, task.chunkSize)) : null;
-      const spec =
-        matching !== null ? segmentChunkSpec(this.#bc, task, seg, matching, q) : segmentTaskChunkSpec(this.#bc, task, seg, n, q);
+      const spec = matching !== null ? segmentChunkSpec(this.#bc, task, seg, matching, q) : segmentTaskChunkSpec(this.#bc, task, seg, n, q);
       const item = await this.#io.obtain(spec, seg.chunksUpdatedMs);
-      this.#io.sendChunk(req, res, { item, updatedMs: seg.chunksUpdatedMs, ranged: range !== null }); return;
+      this.#io.sendChunk(req, res, { item, updatedMs: seg.chunksUpdatedMs, ranged: range !== null });
+      return;
     }
-    if (type === 'preview') { this.#io.sendPlain(res, await this.#io.obtain(previewSpec(this.#bc, task, seg), seg.chunksUpdatedMs)); return; }
+    if (type === 'preview') {
+      this.#io.sendPlain(res, await this.#io.obtain(previewSpec(this.#bc, task, seg), seg.chunksUpdatedMs));
+      return;
+    }
     // views.py _DataGetter: audio has neither frames nor context images.
-    if (task.mediaType === 'audio') throw validationText(type === 'context_image' ? 'Context image requests are not available for this data' : 'Frame requests are not available for this data');
+    if (task.mediaType === 'audio')
+      throw validationText(
+        type === 'context_image' ? 'Context image requests are not available for this data' : 'Frame requests are not available for this data',
+      );
     const frame = number as number;
     const pos = seg.frameSet.indexOf(relToAbs(task.geometry, frame));
     if (pos < 0) throw validationText(`Incorrect requested frame number: ${frame}`);
@@ -137,16 +144,19 @@ export class DataService {
         const idx = only ? matchingJobChunk(task, only, frames) : null;
         if (only && idx !== null) {
           const item = await this.#io.obtain(segmentChunkSpec(this.#bc, task, only, idx, q), only.chunksUpdatedMs);
-          this.#io.sendChunk(req, res, { item, updatedMs: only.chunksUpdatedMs, ranged: range !== null }); return;
+          this.#io.sendChunk(req, res, { item, updatedMs: only.chunksUpdatedMs, ranged: range !== null });
+          return;
         }
       }
       const item = await this.#io.obtain(taskChunkSpec(this.#bc, task, n, q), updatedMs);
-      this.#io.sendChunk(req, res, { item, updatedMs, ranged: range !== null }); return;
+      this.#io.sendChunk(req, res, { item, updatedMs, ranged: range !== null });
+      return;
     }
     const seg0 = segmentOfFrame(task, 0);
     if (type === 'preview') {
       if (!seg0) throw new ServerError('no segment');
-      this.#io.sendPlain(res, await this.#io.obtain(previewSpec(this.#bc, task, seg0), seg0.chunksUpdatedMs)); return;
+      this.#io.sendPlain(res, await this.#io.obtain(previewSpec(this.#bc, task, seg0), seg0.chunksUpdatedMs));
+      return;
     }
     const frame = number ?? -1;
     if (frame < 0 || frame >= g.size) throw validationText(`Invalid frame '${frame}'. The frame number should be in the [0, ${g.size}] range`);
@@ -200,12 +210,16 @@ export class DataService {
       if (number < first || number > last) throw validationText(`The chunk number should be in [${first}, ${last}] range`);
       if (number > chunkCount(task.geometry.size, cs) - 1) throw new ServerError('chunk beyond the task');
       const item = await this.#io.obtain(legacyChunkSpec(this.#bc, task, number, q, gt), null);
-      this.#io.sendChunk(req, res, { item, updatedMs: null, ranged: false }); return;
+      this.#io.sendChunk(req, res, { item, updatedMs: null, ranged: false });
+      return;
     }
     if (number < start || number > stop) throw validationText(`The frame number should be in [${start}, ${stop}] range`);
     const seg = job ? this.#bc.deployment.segmentOf(job) : segmentOfFrame(task, 0);
     if (!seg) throw new ServerError('no segment');
-    if (type === 'preview') { this.#io.sendPlain(res, await this.#io.obtain(legacyPreviewSpec(this.#bc, task, seg, number), null)); return; }
+    if (type === 'preview') {
+      this.#io.sendPlain(res, await this.#io.obtain(legacyPreviewSpec(this.#bc, task, seg, number), null));
+      return;
+    }
     if (number >= task.geometry.size) throw new ServerError('frame beyond the task');
     if (type === 'context_image') return this.#io.sendContext(res, contextSpec(this.#bc, task, number));
     await this.#io.obtain(legacyChunkSpec(this.#bc, task, taskChunkOf(number, cs), q, gt), null);

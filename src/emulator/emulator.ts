@@ -162,7 +162,13 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     }
   };
 
-  const backups = new BackupService({ deployment, users, clock, shareDir: options.shareDir, ...(options.backupExportTimeMs !== undefined ? { exportTimeMs: options.backupExportTimeMs } : {}) });
+  const backups = new BackupService({
+    deployment,
+    users,
+    clock,
+    shareDir: options.shareDir,
+    ...(options.backupExportTimeMs !== undefined ? { exportTimeMs: options.backupExportTimeMs } : {}),
+  });
   const handler = createRequestHandler({
     backups,
     prefix,

@@ -40,13 +40,7 @@ function jsonContentType(req: IncomingMessage): string {
   return accept.includes('application/json') && !accept.includes('vnd.cvat') ? 'application/json' : 'application/vnd.cvat+json';
 }
 
-export function sendJson(
-  req: IncomingMessage,
-  res: ServerResponse,
-  status: number,
-  body: unknown,
-  headers: Record<string, string> = {},
-): void {
+export function sendJson(req: IncomingMessage, res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const payload = Buffer.from(JSON.stringify(body));
   send(res, status, payload, { 'Content-Type': jsonContentType(req), ...headers });
 }

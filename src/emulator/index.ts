@@ -11,19 +11,7 @@
  */
 export type { Clock } from './clock.js';
 export { ManualClock, OffsetClock, systemClock, cvatDate } from './clock.js';
-export type {
-  EmulatorAuth,
-  EmulatorUser,
-  JobStage,
-  JobState,
-  JobType,
-  MediaType,
-  OrgRole,
-  OrganizationSpec,
-  StorageKind,
-  TaskMode,
-  TaskSpec,
-} from './spec.js';
+export type { EmulatorAuth, EmulatorUser, JobStage, JobState, JobType, MediaType, OrgRole, OrganizationSpec, StorageKind, TaskMode, TaskSpec } from './spec.js';
 export type { EmulatedJob, EmulatedSegment, EmulatedTask, FrameInfo } from './model.js';
 export { Deployment } from './model.js';
 export { EmulatorState, kindMatches, type RequestGroup, type RequestKind, type RequestRecord } from './state.js';
@@ -43,14 +31,6 @@ export {
 export { generateSegmentParams, defaultOverlap, defaultChunkSize, type SegmentPlan, type SegmentRange } from './segments.js';
 export { cvatChecksum } from './content.js';
 export { copySampleShare, prepareDemoShare, sampleShareDir, writeSyntheticShare, listShare, type ShareEntry } from './share.js';
-export {
-  DEMO_CREDENTIALS,
-  countUiChunks,
-  demoAuth,
-  demoDeployment,
-  syntheticDeployment,
-  type DemoDeployment,
-  type SyntheticOptions,
-} from './scenarios.js';
+export { DEMO_CREDENTIALS, countUiChunks, demoAuth, demoDeployment, syntheticDeployment, type DemoDeployment, type SyntheticOptions } from './scenarios.js';
 export { runEmulateCommand, type EmulateArgs } from './cli.js';
 export { startEmulator, type Emulator, type EmulatorOptions } from './emulator.js';

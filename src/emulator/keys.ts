@@ -17,11 +17,9 @@ export function qualityToken(q: Quality, legacy: boolean): string {
 }
 
 /** 2.20+: job chunk by `index` — what the UI reads. */
-export const segmentChunkKey = (segmentId: number, index: number, q: Quality): string =>
-  `segment_${segmentId}_chunk_${index}_${qualityToken(q, false)}`;
+export const segmentChunkKey = (segmentId: number, index: number, q: Quality): string => `segment_${segmentId}_chunk_${index}_${qualityToken(q, false)}`;
 /** 2.20+: legacy `number` on the job endpoint (a task chunk trimmed to the job). */
-export const segmentTaskChunkKey = (segmentId: number, n: number, q: Quality): string =>
-  `segment_${segmentId}_task_chunk_${n}_${qualityToken(q, false)}`;
+export const segmentTaskChunkKey = (segmentId: number, n: number, q: Quality): string => `segment_${segmentId}_task_chunk_${n}_${qualityToken(q, false)}`;
 /** 2.20+: `GET /api/tasks/{id}/data?type=chunk&number=N`. */
 export const taskChunkKey = (taskId: number, n: number, q: Quality): string => `task_${taskId}_chunk_${n}_${qualityToken(q, false)}`;
 export const segmentPreviewKey = (segmentId: number): string => `segment_${segmentId}_preview`;

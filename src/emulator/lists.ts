@@ -46,7 +46,20 @@ export const jobListSpec = (deployment: Deployment): ListSpec<EmulatedJob> => {
       media_type: { get: (j) => (task(j).mediaType === 'pointcloud' ? 'point_cloud' : 'image'), type: 'string' },
       updated_date: { get: (j) => j.updatedMs, type: 'date' },
     },
-    simpleFilters: ['task_id', 'project_id', 'project_name', 'task_name', 'type', 'state', 'stage', 'parent_job_id', 'assignee', 'dimension', 'mode', 'media_type'],
+    simpleFilters: [
+      'task_id',
+      'project_id',
+      'project_name',
+      'task_name',
+      'type',
+      'state',
+      'stage',
+      'parent_job_id',
+      'assignee',
+      'dimension',
+      'mode',
+      'media_type',
+    ],
     search: (j) => [task(j).name, j.assignee, j.state, j.stage],
   };
 };

@@ -159,8 +159,7 @@ export class Deployment {
 
   #buildTask(id: number, spec: TaskSpec): EmulatedTask {
     const now = this.#opts.clock.now();
-    const createdMs =
-      spec.createdDate === undefined ? now : typeof spec.createdDate === 'number' ? spec.createdDate : Date.parse(spec.createdDate);
+    const createdMs = spec.createdDate === undefined ? now : typeof spec.createdDate === 'number' ? spec.createdDate : Date.parse(spec.createdDate);
     if (!Number.isFinite(createdMs)) throw new Error(`task ${id}: invalid createdDate`);
     const mediaType = spec.mediaType ?? 'image';
     const mode = spec.mode ?? (mediaType === 'video' ? 'interpolation' : 'annotation');
@@ -215,7 +214,8 @@ export class Deployment {
     const honeypots = spec.honeypots;
     if (honeypots) {
       if (spec.groundTruthFrames?.length) throw new Error(`task ${id}: honeypots and groundTruthFrames are exclusive`);
-      if (!Number.isInteger(honeypots.pool) || honeypots.pool < 1 || honeypots.pool >= geometry.size) throw new Error(`task ${id}: honeypot pool must be 1 to ${geometry.size - 1} frames`);
+      if (!Number.isInteger(honeypots.pool) || honeypots.pool < 1 || honeypots.pool >= geometry.size)
+        throw new Error(`task ${id}: honeypot pool must be 1 to ${geometry.size - 1} frames`);
       if (mediaType === 'video') throw new Error(`task ${id}: honeypots need an image or point-cloud task`);
     }
     const annotated = geometry.size - (honeypots?.pool ?? 0);
@@ -289,7 +289,15 @@ export class Deployment {
       }
     }
     const range = { startFrame: poolStart, stopFrame: size - 1 };
-    const seg: EmulatedSegment = { id: this.#nextSegmentId++, taskId: task.id, type: 'range', ...range, frames: null, frameSet: rangeFrameSet(task.geometry, range), chunksUpdatedMs: createdMs };
+    const seg: EmulatedSegment = {
+      id: this.#nextSegmentId++,
+      taskId: task.id,
+      type: 'range',
+      ...range,
+      frames: null,
+      frameSet: rangeFrameSet(task.geometry, range),
+      chunksUpdatedMs: createdMs,
+    };
     task.segments.push(seg);
     this.#newJob(task, seg, 'ground_truth', null, 'new', null);
     task.validationMode = 'gt_pool';
@@ -322,14 +330,7 @@ export class Deployment {
     return job;
   }
 
-  #newJob(
-    task: EmulatedTask,
-    seg: EmulatedSegment,
-    type: JobType,
-    parentJobId: number | null,
-    state: JobState,
-    assignee: string | null,
-  ): EmulatedJob {
+  #newJob(task: EmulatedTask, seg: EmulatedSegment, type: JobType, parentJobId: number | null, state: JobState, assignee: string | null): EmulatedJob {
     if (assignee) this.#opts.checkUser(assignee);
     const job: EmulatedJob = {
       id: this.#nextJobId++,

@@ -40,12 +40,7 @@ export function defaultOverlap(mode: TaskMode): number {
  * means one segment; overlap is capped at segment_size // 2; starts are
  * `range(0, size - overlap, segment_size - overlap)`, stop = min(start + segment_size - 1, size - 1).
  */
-export function generateSegmentParams(
-  size: number,
-  segmentSize: number,
-  overlap: number | undefined,
-  mode: TaskMode,
-): SegmentPlan {
+export function generateSegmentParams(size: number, segmentSize: number, overlap: number | undefined, mode: TaskMode): SegmentPlan {
   if (size <= 0) return { segments: [], overlap: 0 };
   const effectiveSize = segmentSize <= 0 || segmentSize > size ? size : segmentSize;
   const effectiveOverlap = Math.min(overlap ?? defaultOverlap(mode), Math.floor(effectiveSize / 2));

@@ -61,8 +61,7 @@ export function userJson(ctx: SerializeContext, user: UserRecord): Record<string
 }
 
 export function organizationJson(ctx: SerializeContext, org: { id: number; slug: string; name?: string; owner?: string }): Record<string, unknown> {
-  const owner =
-    org.owner ?? ctx.users.all().find((u) => u.orgRoles[org.slug] === 'owner')?.username ?? ctx.users.defaultOwner();
+  const owner = org.owner ?? ctx.users.all().find((u) => u.orgRoles[org.slug] === 'owner')?.username ?? ctx.users.defaultOwner();
   return {
     id: org.id,
     slug: org.slug,

@@ -93,10 +93,17 @@ export class ItemServer {
     const rangeHeader = served.ranged ? req.headers.range : undefined;
     if (rangeHeader) {
       const range = parseRange(rangeHeader, body.length);
-      if (range === 'malformed') { sendJson(req, res, 400, 'Invalid Range header'); return; }
-      if (range === 'unsatisfiable') { sendEmpty(res, 416, { 'Content-Range': `bytes */${body.length}` }); return; }
+      if (range === 'malformed') {
+        sendJson(req, res, 400, 'Invalid Range header');
+        return;
+      }
+      if (range === 'unsatisfiable') {
+        sendEmpty(res, 416, { 'Content-Range': `bytes */${body.length}` });
+        return;
+      }
       headers['Content-Range'] = `bytes ${range.start}-${range.end}/${body.length}`;
-      send(res, 206, body.subarray(range.start, range.end + 1), headers); return;
+      send(res, 206, body.subarray(range.start, range.end + 1), headers);
+      return;
     }
     send(res, 200, body, headers);
   }
@@ -107,7 +114,10 @@ export class ItemServer {
 
   async sendContext(res: ServerResponse, spec: BuildSpec): Promise<void> {
     const item = await this.obtain(spec, null);
-    if (item.empty) { sendEmpty(res, 404); return; }
+    if (item.empty) {
+      sendEmpty(res, 404);
+      return;
+    }
     this.sendPlain(res, item);
   }
 
@@ -134,4 +144,3 @@ export function matchingJobChunk(task: EmulatedTask, seg: EmulatedSegment, frame
   }
   return null;
 }
-

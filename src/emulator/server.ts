@@ -3,42 +3,15 @@
  * CVAT route (or the `/__emulator/` control API) → response, recorded in the state.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import {
-  canReadData,
-  canViewJob,
-  canViewTask,
-  jobInList,
-  resolveOrgContext,
-  taskInList,
-  type UserDirectory,
-} from './auth.js';
+import { canReadData, canViewJob, canViewTask, jobInList, resolveOrgContext, taskInList, type UserDirectory } from './auth.js';
 import type { BackupService } from './backups.js';
 import type { DataService } from './data.js';
 import type { FaultInjector } from './faults.js';
-import {
-  forbidden,
-  HttpError,
-  notFound,
-  readJsonBody,
-  send,
-  sendEmpty,
-  sendJson,
-  sendServerError,
-  setBodyFault,
-} from './http.js';
+import { forbidden, HttpError, notFound, readJsonBody, send, sendEmpty, sendJson, sendServerError, setBodyFault } from './http.js';
 import { control } from './control.js';
 import { jobListSpec, taskListSpec } from './lists.js';
 import { applyListQuery, paginate } from './query.js';
-import {
-  aboutJson,
-  jobJson,
-  jobMetaJson,
-  organizationJson,
-  taskJson,
-  taskMetaJson,
-  userJson,
-  type SerializeContext,
-} from './serialize.js';
+import { aboutJson, jobJson, jobMetaJson, organizationJson, taskJson, taskMetaJson, userJson, type SerializeContext } from './serialize.js';
 import { InvalidShareDirectory, listShare } from './share.js';
 import type { EmulatorState, RequestKind } from './state.js';
 
@@ -96,7 +69,8 @@ function classify(path: string, query: URLSearchParams): { kind: RequestKind; id
     if (route.kind !== 'data') return { kind: route.kind, id };
     const owner = path.startsWith('/api/jobs/') ? 'job' : 'task';
     const type = query.get('type');
-    const suffix = type === 'chunk' ? 'chunk' : type === 'context_image' ? 'context_image' : type === 'frame' ? 'frame' : type === 'preview' ? 'preview' : 'data_other';
+    const suffix =
+      type === 'chunk' ? 'chunk' : type === 'context_image' ? 'context_image' : type === 'frame' ? 'frame' : type === 'preview' ? 'preview' : 'data_other';
     return { kind: `${owner}_${suffix}` as RequestKind, id };
   }
   return { kind: 'other', id: null };
@@ -110,7 +84,8 @@ export function createRequestHandler(deps: ServerDeps): (req: IncomingMessage, r
     try {
       url = new URL(req.url ?? '/', `http://${req.headers.host ?? 'localhost'}`);
     } catch {
-      send(res, 400, Buffer.from('<h1>Bad Request (400)</h1>'), { 'Content-Type': 'text/html' }); return;
+      send(res, 400, Buffer.from('<h1>Bad Request (400)</h1>'), { 'Content-Type': 'text/html' });
+      return;
     }
     let path = url.pathname;
     const viaPrefix = deps.prefix !== '' && (path === deps.prefix || path.startsWith(`${deps.prefix}/`));
@@ -147,10 +122,17 @@ export function createRequestHandler(deps: ServerDeps): (req: IncomingMessage, r
       }
       if (fault.kind === 'status') {
         const headers: Record<string, string> = fault.retryAfter !== undefined ? { 'Retry-After': String(fault.retryAfter) } : {};
-        if (fault.status === 429) { sendEmpty(res, 429, headers); return; }
-        if (fault.status === 500) { sendServerError(res); return; }
+        if (fault.status === 429) {
+          sendEmpty(res, 429, headers);
+          return;
+        }
+        if (fault.status === 500) {
+          sendServerError(res);
+          return;
+        }
         const body = Buffer.from(PROXY_HTML(fault.status, PROXY_TEXT[fault.status] ?? 'Error'));
-        send(res, fault.status, body, { 'Content-Type': 'text/html', ...headers }); return;
+        send(res, fault.status, body, { 'Content-Type': 'text/html', ...headers });
+        return;
       }
       setBodyFault(res, fault.kind === 'slowBody' ? { kind: 'slowBody', delayMs: fault.delayMs } : { kind: 'truncate', at: fault.at });
     }
@@ -158,14 +140,26 @@ export function createRequestHandler(deps: ServerDeps): (req: IncomingMessage, r
     const base = `http://${url.host}${deps.prefix}`;
     const absoluteUrl = new URL(`${base}${path}${url.search}`);
     const latency = kind === 'control' ? 0 : (deps.latencyMs ?? 0);
-    const routed = latency > 0 ? new Promise((resolve) => setTimeout(resolve, latency)).then(() => route(deps, req, res, { path, kind, id, query: url.searchParams, base, absoluteUrl })) : route(deps, req, res, { path, kind, id, query: url.searchParams, base, absoluteUrl });
+    const routed =
+      latency > 0
+        ? new Promise((resolve) => setTimeout(resolve, latency)).then(() =>
+            route(deps, req, res, { path, kind, id, query: url.searchParams, base, absoluteUrl }),
+          )
+        : route(deps, req, res, { path, kind, id, query: url.searchParams, base, absoluteUrl });
     routed.catch((error: unknown) => {
       if (res.headersSent || res.destroyed) return;
       if (error instanceof HttpError) {
-        if (error.body === null) { sendEmpty(res, error.status, error.headers); return; }
-        // eslint-disable-next-line @typescript-eslint/no-base-to-string -- text/html error bodies are built as strings; String() only guards the type
-        if (error.headers['Content-Type']?.startsWith('text/html')) { send(res, error.status, Buffer.from(String(error.body)), error.headers); return; }
-        sendJson(req, res, error.status, error.body, error.headers); return;
+        if (error.body === null) {
+          sendEmpty(res, error.status, error.headers);
+          return;
+        }
+        if (error.headers['Content-Type']?.startsWith('text/html')) {
+          // eslint-disable-next-line @typescript-eslint/no-base-to-string -- text/html error bodies are built as strings; String() only guards the type
+          send(res, error.status, Buffer.from(String(error.body)), error.headers);
+          return;
+        }
+        sendJson(req, res, error.status, error.body, error.headers);
+        return;
       }
       sendServerError(res);
     });
@@ -191,20 +185,32 @@ async function route(deps: ServerDeps, req: IncomingMessage, res: ServerResponse
   if (r.kind === 'login') {
     if (method !== 'POST') throw new HttpError(405, { detail: `Method "${method}" not allowed.` });
     const key = deps.users.login(await readJsonBody(req));
-    sendJson(req, res, 200, { key }); return;
+    sendJson(req, res, 200, { key });
+    return;
   }
   if (!isRead) throw new HttpError(405, { detail: `Method "${method}" not allowed.` });
-  if (r.kind === 'about') { sendJson(req, res, 200, aboutJson(ser)); return; }
+  if (r.kind === 'about') {
+    sendJson(req, res, 200, aboutJson(ser));
+    return;
+  }
   const user = deps.users.authenticate(req);
   const deployment = deps.serialize.deployment;
 
   switch (r.kind) {
-    case 'user_self':
-      { sendJson(req, res, 200, userJson(ser, user)); return; }
+    case 'user_self': {
+      sendJson(req, res, 200, userJson(ser, user));
+      return;
+    }
     case 'organizations': {
       const orgs = deps.organizations.filter((o) => user.isAdmin || user.orgRoles[o.slug]);
       const sorted = [...orgs].sort((a, b) => b.id - a.id);
-      sendJson(req, res, 200, paginate(sorted, r.query, r.absoluteUrl, (o) => organizationJson(ser, o))); return;
+      sendJson(
+        req,
+        res,
+        200,
+        paginate(sorted, r.query, r.absoluteUrl, (o) => organizationJson(ser, o)),
+      );
+      return;
     }
     case 'share':
       return share(deps, req, res, r.query);
@@ -212,7 +218,13 @@ async function route(deps: ServerDeps, req: IncomingMessage, res: ServerResponse
       const ctx = resolveOrgContext(req, r.query, deps.organizations, user);
       const visible = [...deployment.tasks.values()].filter((t) => taskInList(user, t, ctx));
       const listed = applyListQuery(visible, r.query, taskListSpec());
-      sendJson(req, res, 200, paginate(listed, r.query, r.absoluteUrl, (t) => taskJson(ser, t))); return;
+      sendJson(
+        req,
+        res,
+        200,
+        paginate(listed, r.query, r.absoluteUrl, (t) => taskJson(ser, t)),
+      );
+      return;
     }
     case 'jobs_list': {
       const ctx = resolveOrgContext(req, r.query, deps.organizations, user);
@@ -221,7 +233,13 @@ async function route(deps: ServerDeps, req: IncomingMessage, res: ServerResponse
       const candidates = taskId !== null && /^\d+$/.test(taskId) ? (deployment.tasks.get(Number(taskId))?.jobs ?? []) : deployment.jobs.values();
       const visible = [...candidates].filter((j) => jobInList(user, deployment.taskOf(j), j, ctx));
       const listed = applyListQuery(visible, r.query, jobListSpec(deployment));
-      sendJson(req, res, 200, paginate(listed, r.query, r.absoluteUrl, (j) => jobJson(ser, deployment.taskOf(j), j))); return;
+      sendJson(
+        req,
+        res,
+        200,
+        paginate(listed, r.query, r.absoluteUrl, (j) => jobJson(ser, deployment.taskOf(j), j)),
+      );
+      return;
     }
     default:
       break;
@@ -231,10 +249,14 @@ async function route(deps: ServerDeps, req: IncomingMessage, res: ServerResponse
     const task = deployment.tasks.get(r.id ?? -1);
     if (!task) throw notFound();
     if (!canViewTask(user, task)) throw forbidden();
-    if (r.kind === 'task') { sendJson(req, res, 200, taskJson(ser, task)); return; }
+    if (r.kind === 'task') {
+      sendJson(req, res, 200, taskJson(ser, task));
+      return;
+    }
     if (r.kind === 'task_meta') {
       if (task.dataId === null) throw new Error("'NoneType' object has no attribute 'images'");
-      sendJson(req, res, 200, taskMetaJson(ser, task)); return;
+      sendJson(req, res, 200, taskMetaJson(ser, task));
+      return;
     }
     if (!canReadData(user, task)) throw forbidden();
     if (r.kind === 'task_preview' && r.path.endsWith('/preview')) return deps.data.preview(res, task);
@@ -244,8 +266,14 @@ async function route(deps: ServerDeps, req: IncomingMessage, res: ServerResponse
   if (!job) throw notFound();
   const task = deployment.taskOf(job);
   if (!canViewJob(user, task, job)) throw forbidden();
-  if (r.kind === 'job') { sendJson(req, res, 200, jobJson(ser, task, job)); return; }
-  if (r.kind === 'job_meta') { sendJson(req, res, 200, jobMetaJson(ser, task, job)); return; }
+  if (r.kind === 'job') {
+    sendJson(req, res, 200, jobJson(ser, task, job));
+    return;
+  }
+  if (r.kind === 'job_meta') {
+    sendJson(req, res, 200, jobMetaJson(ser, task, job));
+    return;
+  }
   if (!canReadData(user, task, job)) throw forbidden();
   if (r.kind === 'job_preview' && r.path.endsWith('/preview')) return deps.data.preview(res, task, job);
   return deps.data.job(req, res, r.query, task, job);
@@ -254,11 +282,15 @@ async function route(deps: ServerDeps, req: IncomingMessage, res: ServerResponse
 async function share(deps: ServerDeps, req: IncomingMessage, res: ServerResponse, query: URLSearchParams): Promise<void> {
   const directory = query.get('directory');
   if (!deps.shareDir) {
-    if (directory === null || directory === '/' || directory === '') { sendJson(req, res, 200, []); return; }
+    if (directory === null || directory === '/' || directory === '') {
+      sendJson(req, res, 200, []);
+      return;
+    }
     throw new HttpError(400, `${directory.replace(/^\//, '')} is an invalid directory`);
   }
   try {
-    sendJson(req, res, 200, await listShare(deps.shareDir, directory, query.get('search'))); return;
+    sendJson(req, res, 200, await listShare(deps.shareDir, directory, query.get('search')));
+    return;
   } catch (error) {
     if (error instanceof InvalidShareDirectory) throw new HttpError(400, error.message);
     throw error;

@@ -123,7 +123,10 @@ export function detectRelatedFiles(shareDir: string, frameName: string): string[
     const abs = resolveInShare(shareDir, rel);
     if (!abs) continue;
     try {
-      const names = fs.readdirSync(abs, { withFileTypes: true }).filter((e) => e.isFile()).map((e) => e.name);
+      const names = fs
+        .readdirSync(abs, { withFileTypes: true })
+        .filter((e) => e.isFile())
+        .map((e) => e.name);
       if (names.length > 0) return names.sort().map((n) => path.posix.join(rel, n));
     } catch {
       // no such directory: try the next layout
@@ -186,9 +189,7 @@ export function sampleShareDir(): string | null {
 export async function copySampleShare(destDir: string): Promise<string> {
   const src = sampleShareDir();
   if (!src) {
-    throw new Error(
-      'CVAT sample share not found (expected ../shared/cvat/v2.73.0/tests/mounted_file_share, or set CVAT_WARDEN_SAMPLE_SHARE)',
-    );
+    throw new Error('CVAT sample share not found (expected ../shared/cvat/v2.73.0/tests/mounted_file_share, or set CVAT_WARDEN_SAMPLE_SHARE)');
   }
   await fs.promises.mkdir(destDir, { recursive: true });
   await fs.promises.cp(src, destDir, { recursive: true });

@@ -139,7 +139,10 @@ export class AlertSink {
         kind: first.kind,
         dir,
         count: group.length,
-        paths: truncateList(group.map((a) => a.path), 5),
+        paths: truncateList(
+          group.map((a) => a.path),
+          5,
+        ),
         taskIds: truncateList(taskIds),
         jobIds: truncateList(jobs.map((j) => j.jobId)),
         chunks: describeJobs(jobs),

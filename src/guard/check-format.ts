@@ -7,7 +7,11 @@ import type { CheckReport } from './check.js';
 
 function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
 }
 
@@ -40,7 +44,15 @@ export function formatCheckReport(report: CheckReport): string {
           String(p.rejected.length),
           clip(describeJobs(p.jobs, 3, 6), 60),
           formatExpiry(p.expiresAt),
-          clip(p.missing[0] ?? p.moved[0]?.path ?? p.modified[0] ?? (p.unreadable[0] ? `${p.unreadable[0].path} (${p.unreadable[0].code})` : undefined) ?? p.rejected[0]?.name ?? '', 50),
+          clip(
+            p.missing[0] ??
+              p.moved[0]?.path ??
+              p.modified[0] ??
+              (p.unreadable[0] ? `${p.unreadable[0].path} (${p.unreadable[0].code})` : undefined) ??
+              p.rejected[0]?.name ??
+              '',
+            50,
+          ),
         ]),
       ),
     );
@@ -55,7 +67,12 @@ export function formatCheckReport(report: CheckReport): string {
   }
   if (report.skipped.length) {
     out.push('');
-    out.push(`Not guarded: ${report.skipped.length} task(s) (${truncateList(report.skipped.map((s) => s.taskId), 10)})`);
+    out.push(
+      `Not guarded: ${report.skipped.length} task(s) (${truncateList(
+        report.skipped.map((s) => s.taskId),
+        10,
+      )})`,
+    );
   }
   out.push('');
   const broken = report.backupRisk.tasks.filter((x) => x.broken).map((x) => x.taskId);

@@ -103,7 +103,9 @@ export async function runCheck(tasks: Iterable<GuardTask> | AsyncIterable<GuardT
   const baseline = new BaselineTable();
   const movedTo = new Map<string, string>();
   if (options.stateDir) {
-    await loadBaselineFiles(options.stateDir, baseline).catch((error: unknown) => logger.warn({ err: error }, 'baseline unreadable; reporting missing files only'));
+    await loadBaselineFiles(options.stateDir, baseline).catch((error: unknown) =>
+      logger.warn({ err: error }, 'baseline unreadable; reporting missing files only'),
+    );
     const state = await loadState(options.stateDir).catch(() => undefined);
     for (const p of state?.problems ?? []) if (p.kind === 'moved' && p.newPath) movedTo.set(p.path, p.newPath);
   }
@@ -164,7 +166,16 @@ export async function runCheck(tasks: Iterable<GuardTask> | AsyncIterable<GuardT
     scanSeconds += (performance.now() - started) / 1000;
 
     const indexed = index.tasks.get(task.taskId)!;
-    const p: CheckTaskProblem = { taskId: task.taskId, missing: [], moved: [], modified: [], unreadable: [], rejected: indexed.rejected.map(({ name, reason }) => ({ name, reason })), jobs: [], expiresAt: 'unknown' };
+    const p: CheckTaskProblem = {
+      taskId: task.taskId,
+      missing: [],
+      moved: [],
+      modified: [],
+      unreadable: [],
+      rejected: indexed.rejected.map(({ name, reason }) => ({ name, reason })),
+      jobs: [],
+      expiresAt: 'unknown',
+    };
     if (indexed.mapping.taskName !== undefined) p.taskName = indexed.mapping.taskName;
     const jobLists: AffectedJob[][] = [];
     const expiries: Array<number | 'unknown'> = [];

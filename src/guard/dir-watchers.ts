@@ -66,11 +66,9 @@ export class DirWatchers {
     }
     let watcher: DirWatcher;
     try {
-      watcher = this.#options.fs.watch(
-        this.#options.abs(dir),
-        (_eventType, filename) => this.#onEvent(dir, filename),
-        { persistent: this.#options.persistent },
-      );
+      watcher = this.#options.fs.watch(this.#options.abs(dir), (_eventType, filename) => this.#onEvent(dir, filename), {
+        persistent: this.#options.persistent,
+      });
     } catch (error) {
       const code = errorCode(error);
       if (code === 'ENOENT' || code === 'ENOTDIR') return { outcome: 'absent', error };

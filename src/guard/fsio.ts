@@ -75,9 +75,7 @@ export const nodeFs: GuardFs = {
     return fsp.realpath(path);
   },
   watch(path, listener, options) {
-    return fs.watch(path, { persistent: options.persistent, recursive: false }, (eventType, filename) =>
-      listener(eventType, filename),
-    );
+    return fs.watch(path, { persistent: options.persistent, recursive: false }, (eventType, filename) => listener(eventType, filename));
   },
   async accessibleDir(path) {
     try {

@@ -23,8 +23,30 @@ export interface FsTypeInfo {
 }
 
 const NETWORK_TYPES = new Set([
-  'nfs', 'nfs4', 'cifs', 'smb', 'smb2', 'smb3', 'smbfs', '9p', 'ceph', 'glusterfs', 'lustre', 'gpfs', 'afs',
-  'ncpfs', 'davfs', 'fuse', 'virtiofs', 'vboxsf', 'vmhgfs', 'beegfs', 'ocfs2', 'gfs2', 'orangefs', 'pvfs2',
+  'nfs',
+  'nfs4',
+  'cifs',
+  'smb',
+  'smb2',
+  'smb3',
+  'smbfs',
+  '9p',
+  'ceph',
+  'glusterfs',
+  'lustre',
+  'gpfs',
+  'afs',
+  'ncpfs',
+  'davfs',
+  'fuse',
+  'virtiofs',
+  'vboxsf',
+  'vmhgfs',
+  'beegfs',
+  'ocfs2',
+  'gfs2',
+  'orangefs',
+  'pvfs2',
 ]);
 
 /** nfs/nfs4/cifs/smb3/9p/ceph/… and every `fuse.*` (sshfs, s3fs, rclone, gcsfuse…). `fuseblk` is a local block device. */
@@ -65,10 +87,7 @@ export function mountFor(realPath: string, entries: readonly MountEntry[]): Moun
   return best;
 }
 
-export async function detectFsType(
-  realRoot: string,
-  options: { override?: string | undefined; mountinfoPath?: string } = {},
-): Promise<FsTypeInfo> {
+export async function detectFsType(realRoot: string, options: { override?: string | undefined; mountinfoPath?: string } = {}): Promise<FsTypeInfo> {
   if (options.override) {
     return { fsType: options.override, mountPoint: realRoot, source: 'override', network: isNetworkFsType(options.override), detectedBy: 'override' };
   }

@@ -60,7 +60,9 @@ export interface ShareGuardOptions {
   ignoredPrefixes?: readonly string[];
 }
 
-export type ResolvedOptions = Required<Omit<ShareGuardOptions, 'lastWarmedAt' | 'fsTypeOverride' | 'fs' | 'mountinfoPath' | 'scanIntervalMs' | 'scanRatePerSecond'>> &
+export type ResolvedOptions = Required<
+  Omit<ShareGuardOptions, 'lastWarmedAt' | 'fsTypeOverride' | 'fs' | 'mountinfoPath' | 'scanIntervalMs' | 'scanRatePerSecond'>
+> &
   Pick<ShareGuardOptions, 'lastWarmedAt' | 'fsTypeOverride' | 'mountinfoPath' | 'scanIntervalMs' | 'scanRatePerSecond'>;
 
 export interface ShareGuardStatus {

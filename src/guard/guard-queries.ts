@@ -17,7 +17,14 @@ export function openProblems(index: ShareIndex, tracker: FileTracker, lastWarmed
   const list: OpenProblem[] = [];
   for (const [f, record] of tracker.problems) {
     const tasks = affectedTasksOf(index, f, lastWarmedAt);
-    const p: OpenProblem = { path: index.relPath(f), kind: record.kind, role: index.roleOf(f), since: record.since, taskIds: tasks.map((t) => t.taskId), tasks };
+    const p: OpenProblem = {
+      path: index.relPath(f),
+      kind: record.kind,
+      role: index.roleOf(f),
+      since: record.since,
+      taskIds: tasks.map((t) => t.taskId),
+      tasks,
+    };
     if (record.newPath !== undefined) p.newPath = record.newPath;
     list.push(p);
   }

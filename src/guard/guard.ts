@@ -81,18 +81,40 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
     this.#fs = withFs(options.fs);
     this.#resolver = new ShareRootResolver(this.#o.shareDir, this.#fs);
     this.#tracker = new FileTracker(this.#index, this.#o.metrics, this.#o.clock, this.#o.moveWindowMs, (f) => this.#store.noteBaseline(f));
-    this.#store = new GuardStore({ index: this.#index, tracker: this.#tracker, stateDir: this.#o.stateDir, shareDir: this.#o.shareDir, logger: this.#o.logger, clock: this.#o.clock });
-    this.#sink = new AlertSink({ index: this.#index, metrics: this.#o.metrics, logger: this.#o.logger, emitter: this, clock: this.#o.clock, lastWarmedAt: this.#o.lastWarmedAt });
-    this.#trust = new PathTrust({ index: this.#index, tracker: this.#tracker, resolver: this.#resolver, sink: this.#sink, logger: this.#o.logger, clock: this.#o.clock });
+    this.#store = new GuardStore({
+      index: this.#index,
+      tracker: this.#tracker,
+      stateDir: this.#o.stateDir,
+      shareDir: this.#o.shareDir,
+      logger: this.#o.logger,
+      clock: this.#o.clock,
+    });
+    this.#sink = new AlertSink({
+      index: this.#index,
+      metrics: this.#o.metrics,
+      logger: this.#o.logger,
+      emitter: this,
+      clock: this.#o.clock,
+      lastWarmedAt: this.#o.lastWarmedAt,
+    });
+    this.#trust = new PathTrust({
+      index: this.#index,
+      tracker: this.#tracker,
+      resolver: this.#resolver,
+      sink: this.#sink,
+      logger: this.#o.logger,
+      clock: this.#o.clock,
+    });
     this.#unreadable = new UnreadableFiles(this.#index, this.#o.metrics, this.#o.logger);
     this.#dirs = new DirWatchers({
       fs: this.#fs,
       abs: (rel) => this.#resolver.abs(rel),
       persistent: this.#o.persistent,
       debounceMs: this.#o.debounceMs,
-      onBatch: (batches) => void this.#enqueue(async () => {
-        if (this.#available) await this.#handler.handle(batches);
-      }),
+      onBatch: (batches) =>
+        void this.#enqueue(async () => {
+          if (this.#available) await this.#handler.handle(batches);
+        }),
       onError: (dir, error) => {
         if (this.#available && !this.#closing) this.#watching.watchDied(dir, error);
       },
@@ -163,10 +185,12 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
   }
 
   #timer(ms: number, fn: () => void, repeat: boolean): NodeJS.Timeout {
-    const t = repeat ? setInterval(fn, ms) : setTimeout(() => {
-      this.#timers.delete(t);
-      fn();
-    }, ms);
+    const t = repeat
+      ? setInterval(fn, ms)
+      : setTimeout(() => {
+          this.#timers.delete(t);
+          fn();
+        }, ms);
     t.unref();
     this.#timers.add(t);
     return t;
@@ -199,7 +223,17 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
   async #applyTasks(remove: readonly number[], upsert: readonly GuardTask[]): Promise<void> {
     await this.#store.load(); // persisted baselines must be there before the first file is indexed
     const { created, emptied } = await applyTaskChanges(
-      { index: this.#index, tracker: this.#tracker, fs: this.#fs, resolver: this.#resolver, skipped: this.#skipped, logger: this.#o.logger, includeUnknownStorage: this.#o.includeUnknownStorage, onForget: (f) => this.#unreadable.note(f, undefined), ignoredPrefixes: this.#o.ignoredPrefixes },
+      {
+        index: this.#index,
+        tracker: this.#tracker,
+        fs: this.#fs,
+        resolver: this.#resolver,
+        skipped: this.#skipped,
+        logger: this.#o.logger,
+        includeUnknownStorage: this.#o.includeUnknownStorage,
+        onForget: (f) => this.#unreadable.note(f, undefined),
+        ignoredPrefixes: this.#o.ignoredPrefixes,
+      },
       remove,
       upsert,
     );
@@ -241,7 +275,16 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
     const u = this.#indexUpdates;
     if (u.calls === 0) return;
     this.#o.logger.info(
-      { tasks: this.#index.tasks.size, skipped: this.#skipped.size, files: this.#index.liveFiles, dirs: this.#index.dirCount, tasksUpdated: u.upserted, tasksRemoved: u.removed, newFiles: u.newFiles, batches: u.calls },
+      {
+        tasks: this.#index.tasks.size,
+        skipped: this.#skipped.size,
+        files: this.#index.liveFiles,
+        dirs: this.#index.dirCount,
+        tasksUpdated: u.upserted,
+        tasksRemoved: u.removed,
+        newFiles: u.newFiles,
+        batches: u.calls,
+      },
       'share index updated',
     );
     this.#indexUpdates = { calls: 0, upserted: 0, removed: 0, newFiles: 0 };
@@ -260,7 +303,10 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
   async #start(): Promise<void> {
     await this.#store.load();
     const realRoot = await this.#resolver.realRoot();
-    this.#fsInfo = await detectFsType(realRoot, { override: this.#o.fsTypeOverride, ...(this.#o.mountinfoPath ? { mountinfoPath: this.#o.mountinfoPath } : {}) });
+    this.#fsInfo = await detectFsType(realRoot, {
+      override: this.#o.fsTypeOverride,
+      ...(this.#o.mountinfoPath ? { mountinfoPath: this.#o.mountinfoPath } : {}),
+    });
     this.#watching.setMode(this.#decideMode());
     if (this.#fsInfo.network) {
       this.#o.logger.warn(
@@ -279,7 +325,16 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
     this.#timer(this.#scanInterval(), () => void this.scan('scheduled').catch(() => undefined), true);
     this.#timer(this.#o.rootCheckIntervalMs, () => void this.#checkRoot(), true);
     this.#degraded.start();
-    this.#o.logger.info({ shareDir: this.#o.shareDir, fsType: this.#fsInfo.fsType, watchMode: this.#watching.effectiveMode, files: this.#index.liveFiles, watchedDirs: this.#dirs.size }, 'share guard ready');
+    this.#o.logger.info(
+      {
+        shareDir: this.#o.shareDir,
+        fsType: this.#fsInfo.fsType,
+        watchMode: this.#watching.effectiveMode,
+        files: this.#index.liveFiles,
+        watchedDirs: this.#dirs.size,
+      },
+      'share guard ready',
+    );
     this.emit('ready');
   }
 
@@ -316,7 +371,13 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
       return;
     }
     this.#lastRootWatcherAlert = now;
-    this.#sink.watcherError({ kind: 'watcher_error', code: errorCode(error), message: describeError(error), at: this.#o.clock(), ...(dir !== undefined ? { dir } : {}) });
+    this.#sink.watcherError({
+      kind: 'watcher_error',
+      code: errorCode(error),
+      message: describeError(error),
+      at: this.#o.clock(),
+      ...(dir !== undefined ? { dir } : {}),
+    });
     void this.scan('watcher_error').catch(() => undefined);
   }
 
@@ -339,19 +400,30 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
     if (this.#closing || this.#available || !(await this.#rootOk())) return;
     clearInterval(this.#rootPoll);
     this.#rootPoll = undefined;
-    this.#timer(this.#o.rootSettleMs, () => void this.#enqueue(async () => {
-      if (!(await this.#rootOk())) {
-        this.#rootPoll = setInterval(() => void this.#pollRoot(), this.#o.rootPollMs);
-        this.#rootPoll.unref();
-        return;
-      }
-      this.#available = true;
-      this.#o.metrics.shareAvailable.set(1);
-      this.#resolver.reset();
-      this.#sink.share({ kind: 'share_restored', shareDir: this.#o.shareDir, reason: 'share root is back', at: this.#o.clock(), filesExpected: this.#index.liveFiles });
-      await this.#setupWatching();
-      void this.scan('share_restored').catch(() => undefined);
-    }), false);
+    this.#timer(
+      this.#o.rootSettleMs,
+      () =>
+        void this.#enqueue(async () => {
+          if (!(await this.#rootOk())) {
+            this.#rootPoll = setInterval(() => void this.#pollRoot(), this.#o.rootPollMs);
+            this.#rootPoll.unref();
+            return;
+          }
+          this.#available = true;
+          this.#o.metrics.shareAvailable.set(1);
+          this.#resolver.reset();
+          this.#sink.share({
+            kind: 'share_restored',
+            shareDir: this.#o.shareDir,
+            reason: 'share root is back',
+            at: this.#o.clock(),
+            filesExpected: this.#index.liveFiles,
+          });
+          await this.#setupWatching();
+          void this.scan('share_restored').catch(() => undefined);
+        }),
+      false,
+    );
   }
 
   // ---------------------------------------------------------------- scans
@@ -416,7 +488,10 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
     if (reason === 'scheduled') this.#store.pruneUnclaimed();
     this.#store.flushSoon();
     this.#store.scheduleSave(this.#available);
-    this.#o.logger.info({ reason, files: result.filesChecked, missing: result.missing, modified: result.modified, errors: result.errors, ms: Math.round(result.durationMs) }, 'share reconcile scan done');
+    this.#o.logger.info(
+      { reason, files: result.filesChecked, missing: result.missing, modified: result.modified, errors: result.errors, ms: Math.round(result.durationMs) },
+      'share reconcile scan done',
+    );
     this.emit('scan', result);
     return result;
   }
@@ -463,11 +538,14 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
     if (due === undefined || due >= this.#flushAt) return;
     if (this.#flushTimer) clearTimeout(this.#flushTimer);
     this.#flushAt = due;
-    this.#flushTimer = setTimeout(() => {
-      this.#flushTimer = undefined;
-      this.#flushAt = Infinity;
-      void this.#enqueue(() => this.#flushPending());
-    }, Math.max(0, due - performance.now()));
+    this.#flushTimer = setTimeout(
+      () => {
+        this.#flushTimer = undefined;
+        this.#flushAt = Infinity;
+        void this.#enqueue(() => this.#flushPending());
+      },
+      Math.max(0, due - performance.now()),
+    );
     this.#flushTimer.unref();
   }
 
@@ -478,7 +556,10 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
   async #flushPending(): Promise<void> {
     const due = this.#tracker.nextDue();
     if (due === undefined || due > performance.now()) return;
-    if (!this.#available) { this.#tracker.revertPending(); return; }
+    if (!this.#available) {
+      this.#tracker.revertPending();
+      return;
+    }
     if (!(await this.#rootOk())) return this.#shareUnavailable('share root vanished');
     this.#tracker.flushDue(performance.now());
     const source = this.#watching.mode === 'polling' ? 'poll' : 'watch';

@@ -77,7 +77,11 @@ export class GuardStore {
       if (table.unclaimed > 0) this.#table = table;
     } catch (error) {
       logger.warn({ err: describeError(error) }, 'share baseline unreadable; taking a new one');
-      this.#writer = new BaselineWriter(stateDir, { entries: 0, generation: 0, journalBytes: 0, journalRecords: 0, journalUsable: false, tornBytes: 0 }, this.#o.durable ?? true);
+      this.#writer = new BaselineWriter(
+        stateDir,
+        { entries: 0, generation: 0, journalBytes: 0, journalRecords: 0, journalUsable: false, tornBytes: 0 },
+        this.#o.durable ?? true,
+      );
     }
   }
 
@@ -194,7 +198,13 @@ export class GuardStore {
       problems.push(p);
     }
     problems.push(...tracker.persisted.values()); // not seen again yet (share unavailable?): keep them
-    const state = { version: 1 as const, shareDir: this.#o.shareDir, savedAt: new Date(this.#o.clock()).toISOString(), shareAvailable: this.#available, problems };
+    const state = {
+      version: 1 as const,
+      shareDir: this.#o.shareDir,
+      savedAt: new Date(this.#o.clock()).toISOString(),
+      shareAvailable: this.#available,
+      problems,
+    };
     this.#chain(() => saveState(this.#o.stateDir, state), 'cannot save guard state');
   }
 

@@ -16,8 +16,36 @@ import { baseOf, dirOf, joinRel } from './paths.js';
 
 /** Extensions Python's `mimetypes` maps to image/* (minus svg), compared case-insensitively. */
 const IMAGE_EXTENSIONS = new Set([
-  'jpg', 'jpeg', 'jpe', 'jfif', 'png', 'bmp', 'gif', 'tif', 'tiff', 'webp', 'ico', 'heic', 'heif', 'avif',
-  'jp2', 'j2k', 'jpx', 'pbm', 'pgm', 'ppm', 'pnm', 'ras', 'rgb', 'xbm', 'xpm', 'xwd', 'ief', 'dng', 'cr2', 'nef',
+  'jpg',
+  'jpeg',
+  'jpe',
+  'jfif',
+  'png',
+  'bmp',
+  'gif',
+  'tif',
+  'tiff',
+  'webp',
+  'ico',
+  'heic',
+  'heif',
+  'avif',
+  'jp2',
+  'j2k',
+  'jpx',
+  'pbm',
+  'pgm',
+  'ppm',
+  'pnm',
+  'ras',
+  'rgb',
+  'xbm',
+  'xpm',
+  'xwd',
+  'ief',
+  'dng',
+  'cr2',
+  'nef',
 ]);
 
 export function isImageName(name: string): boolean {

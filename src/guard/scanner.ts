@@ -139,7 +139,8 @@ export async function scanSlots(ids: Int32Array, ctx: ScanSlotsContext): Promise
     onError: (f, error) => {
       counts.errors++;
       if (index.names[f] !== undefined) ctx.onReadable?.(f, error);
-      if (counts.errors <= 5) ctx.logger.warn({ path: index.names[f] === undefined ? undefined : index.relPath(f), err: describeError(error) }, 'stat failed during scan');
+      if (counts.errors <= 5)
+        ctx.logger.warn({ path: index.names[f] === undefined ? undefined : index.relPath(f), err: describeError(error) }, 'stat failed during scan');
     },
   });
   counts.alerts += ctx.drain();

@@ -37,7 +37,10 @@ export interface TaskSetChange {
 
 function logIndexProblems(logger: Logger, taskId: number, rejected: RejectedName[], warnings: IndexWarning[]): void {
   if (rejected.length) {
-    logger.warn({ taskId, rejected: rejected.length, names: rejected.slice(0, 5).map((r) => `${r.name} (${r.reason})`) }, 'unsafe share paths rejected (never stat-ed)');
+    logger.warn(
+      { taskId, rejected: rejected.length, names: rejected.slice(0, 5).map((r) => `${r.name} (${r.reason})`) },
+      'unsafe share paths rejected (never stat-ed)',
+    );
   }
   for (const w of warnings.slice(0, 5)) logger.warn({ taskId, kind: w.kind, path: w.path }, w.message);
   if (warnings.length > 5) logger.warn({ taskId, more: warnings.length - 5 }, 'more index warnings');
@@ -45,7 +48,13 @@ function logIndexProblems(logger: Logger, taskId: number, rejected: RejectedName
 
 export async function applyTaskChanges(deps: TaskSetDeps, remove: readonly number[], upsert: readonly GuardTask[]): Promise<TaskSetChange> {
   const { index, tracker, skipped, logger } = deps;
-  const ctx = { fs: deps.fs, resolver: deps.resolver, lister: new DirLister(deps.fs, (rel) => deps.resolver.abs(rel)), includeUnknownStorage: deps.includeUnknownStorage, ...(deps.ignoredPrefixes ? { ignoredPrefixes: deps.ignoredPrefixes } : {}) };
+  const ctx = {
+    fs: deps.fs,
+    resolver: deps.resolver,
+    lister: new DirLister(deps.fs, (rel) => deps.resolver.abs(rel)),
+    includeUnknownStorage: deps.includeUnknownStorage,
+    ...(deps.ignoredPrefixes ? { ignoredPrefixes: deps.ignoredPrefixes } : {}),
+  };
   const emptied: DirRecord[] = [];
   const created: number[] = [];
   const drop = (taskId: number) => {

@@ -187,7 +187,10 @@ export class FileTracker {
   /** Recount a task's problem files (after it was (re)indexed). */
   recountTask(taskId: number): void {
     const task = this.#index.tasks.get(taskId);
-    if (!task) { this.#setTaskCount(taskId, 0); return; }
+    if (!task) {
+      this.#setTaskCount(taskId, 0);
+      return;
+    }
     const seen = new Set<number>();
     for (const f of task.fileIds) if (isProblem(this.#index.status[f]!)) seen.add(f);
     this.#setTaskCount(taskId, seen.size);
@@ -278,14 +281,20 @@ export class FileTracker {
           return;
         }
         if (persisted?.kind === 'modified') {
-          if (st.size === b.size && st.mtimeMs === b.mtimeMs) { this.#resolveFromUnknown(f, st, source, 'modified'); return; }
+          if (st.size === b.size && st.mtimeMs === b.mtimeMs) {
+            this.#resolveFromUnknown(f, st, source, 'modified');
+            return;
+          }
           this.problems.set(f, { kind: 'modified', since: persisted.since });
           this.#setStatus(f, FileStatus.modified);
           this.stillOpen.push(persisted.path);
           return;
         }
         if (persisted) {
-          if (st.size === b.size) { this.#resolveFromUnknown(f, st, source, persisted.kind); return; }
+          if (st.size === b.size) {
+            this.#resolveFromUnknown(f, st, source, persisted.kind);
+            return;
+          }
           this.#setStatus(f, FileStatus.modified);
           this.#open(f, 'modified', source, { previous: persisted.kind, change: { before: b, after: st } }, persisted.since);
           return;
@@ -297,7 +306,10 @@ export class FileTracker {
         }
         const settlingUntil = this.#settling.get(f);
         if (settlingUntil !== undefined) {
-          if (performance.now() <= settlingUntil && st.size === b.size) { this.#rebaseline(f, st); return; } // the restoring copy finishing
+          if (performance.now() <= settlingUntil && st.size === b.size) {
+            this.#rebaseline(f, st);
+            return;
+          } // the restoring copy finishing
           this.#settling.delete(f);
         }
         this.#setStatus(f, FileStatus.modified);
@@ -322,7 +334,8 @@ export class FileTracker {
         const previous: ProblemKind = prev === FileStatus.moved ? 'moved' : 'deleted';
         if (!b || st.size === b.size) {
           this.#unsettled.delete(f);
-          this.#resolve(f, st, source, previous); return;
+          this.#resolve(f, st, source, previous);
+          return;
         }
         if (!settled && (source === 'watch' || source === 'poll')) {
           // probably a copy in progress: look again once it had time to finish

@@ -73,7 +73,7 @@ export class WatchHandler {
     if (!this.#ancestorCache) {
       const set = new Set<string>();
       for (const dir of this.#d.index.liveDirs()) {
-        for (let rel = dir.rel; rel !== ''; ) {
+        for (let rel = dir.rel; rel !== '';) {
           rel = dirOf(rel);
           if (set.has(rel)) break;
           set.add(rel);
@@ -242,7 +242,10 @@ export class WatchHandler {
 
   async #regain(rel: string): Promise<void> {
     const id = this.#d.index.dirId(rel);
-    if (id === undefined) { this.forgetGone(rel); return; }
+    if (id === undefined) {
+      this.forgetGone(rel);
+      return;
+    }
     const dir = this.#d.index.dirs[id]!;
     if (!(await this.#d.dirTrusted(rel))) {
       // a symlink out of the share took its place: not back. Never watch outside; wait on the
@@ -270,7 +273,10 @@ export class WatchHandler {
       const ancestor = await this.#nearestExisting(rel);
       const { outcome, error } = this.#d.dirs.watch(ancestor, 'ancestor');
       this.#setWait(rel, ancestor);
-      if (outcome === 'limit' || outcome === 'error') { this.#d.onWatchError(error); return; }
+      if (outcome === 'limit' || outcome === 'error') {
+        this.#d.onWatchError(error);
+        return;
+      }
       if (outcome === 'ok' && !(await this.#stat(childOf(ancestor, rel)))) return;
       if (await this.#stat(rel)) return this.#regain(rel);
     }
@@ -364,4 +370,3 @@ export class WatchHandler {
     return [...this.gone.keys()];
   }
 }
-

@@ -92,7 +92,8 @@ export class GuardWatching {
     const mode = this.effectiveMode;
     setWatchMode(this.#d.metrics, mode);
     if (mode !== this.#reported) {
-      if (mode === 'degraded') this.#d.logger.warn({ directories: this.#failed.size }, 'share watching degraded: some directories have no watch; scanning them on a schedule');
+      if (mode === 'degraded')
+        this.#d.logger.warn({ directories: this.#failed.size }, 'share watching degraded: some directories have no watch; scanning them on a schedule');
       else if (this.#reported === 'degraded') this.#d.logger.info({ mode }, 'every share directory is watched again');
       this.#reported = mode;
     }
@@ -147,9 +148,11 @@ export class GuardWatching {
         ready = whenReady(this.#rootWatcher);
       }
       const gone = this.#d.handler().gone;
-      const candidates = newDirs ?? (function* () {
-        for (const dir of index.liveDirs()) yield dir.rel;
-      })();
+      const candidates =
+        newDirs ??
+        (function* () {
+          for (const dir of index.liveDirs()) yield dir.rel;
+        })();
       for (const rel of candidates) {
         if (index.dirId(rel) === undefined || dirs.has(rel, 'files') || gone.has(rel) || this.#failed.has(rel)) continue;
         this.watchFilesDir(rel);

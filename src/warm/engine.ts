@@ -105,7 +105,6 @@ export interface WarmResult extends WarmProgress {
 
 const MAX_LISTED_FAILURES = 1000;
 
-
 export class WarmEngine {
   private readonly options: WarmEngineOptions;
   private readonly policy: RetryPolicy;
@@ -163,9 +162,20 @@ export class WarmEngine {
       progress[state]++;
       if (state !== 'warm') {
         if (failures.length < MAX_LISTED_FAILURES) {
-          failures.push({ taskId: request.taskId, jobId: request.jobId, kind: request.kind, quality: request.quality, slot: request.slot, state, reason: reason ?? '' });
+          failures.push({
+            taskId: request.taskId,
+            jobId: request.jobId,
+            kind: request.kind,
+            quality: request.quality,
+            slot: request.slot,
+            state,
+            reason: reason ?? '',
+          });
         } else moreFailures++;
-        this.options.logger.warn({ taskId: request.taskId, jobId: request.jobId, kind: request.kind, slot: request.slot, quality: request.quality, state, reason }, `chunk ${state}`);
+        this.options.logger.warn(
+          { taskId: request.taskId, jobId: request.jobId, kind: request.kind, slot: request.slot, quality: request.quality, state, reason },
+          `chunk ${state}`,
+        );
       }
       report();
     };
@@ -267,8 +277,7 @@ export class WarmEngine {
     else if (status === undefined || status === 502 || status === 503 || status === 504) counts.unavailable++;
     else if (status === 500) counts.serverError++;
     const verdict = judge(status, headers['retry-after'], counts, this.policy, this.options.random);
-    const outcome: ChunkOutcome =
-      verdict.action === 'warm' ? 'warm' : verdict.action === 'fatal' ? 'auth_error' : verdict.outcome;
+    const outcome: ChunkOutcome = verdict.action === 'warm' ? 'warm' : verdict.action === 'fatal' ? 'auth_error' : verdict.outcome;
     const latencyMs = performance.now() - begun;
     metrics?.chunkRequests.inc({ quality: request.quality, outcome });
     metrics?.chunkRequestDuration.observe({ quality: request.quality }, latencyMs / 1000);

@@ -40,7 +40,13 @@ export function taskDateSeries(taskId: number): string {
 }
 
 /** Returns the ids of jobs whose chunk date moved (their ledger entries were dropped). */
-export async function syncChunkDates(client: CvatClient, ledger: WarmLedger, record: TaskRecord, qualities: readonly Quality[], signal?: AbortSignal): Promise<number[]> {
+export async function syncChunkDates(
+  client: CvatClient,
+  ledger: WarmLedger,
+  record: TaskRecord,
+  qualities: readonly Quality[],
+  signal?: AbortSignal,
+): Promise<number[]> {
   const taskDate = record.meta?.chunks_updated_date;
   if (!taskDate) return [];
   const marker = taskDateSeries(record.task.id);

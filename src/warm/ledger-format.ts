@@ -159,7 +159,7 @@ export function parseJournal(buf: Buffer, apply: (op: JournalOp) => void): Parse
     if (tab < pos || nl - tab !== 9) break;
     const hex = buf.toString('latin1', tab + 1, nl);
     if (!HEX8.test(hex)) break;
-    if ((crc32(buf.subarray(pos, tab)) >>> 0) !== parseInt(hex, 16)) break;
+    if (crc32(buf.subarray(pos, tab)) >>> 0 !== parseInt(hex, 16)) break;
     const payload = buf.toString('utf8', pos, tab);
     if (first) {
       const m = /^J ([0-9]{1,9}) ([0-9]{1,10})$/.exec(payload);
@@ -268,11 +268,14 @@ export function decodeSnapshotInto(buf: Buffer, store: SlotStore): SnapshotInfo 
   }
   const version = buf.readUInt32LE(8);
   if (version !== FORMAT_VERSION) {
-    throw new SnapshotError(`snapshot format version ${version} is not supported (this build reads ${FORMAT_VERSION})`, version > FORMAT_VERSION ? version : undefined);
+    throw new SnapshotError(
+      `snapshot format version ${version} is not supported (this build reads ${FORMAT_VERSION})`,
+      version > FORMAT_VERSION ? version : undefined,
+    );
   }
   const end = buf.length - TRAILER_BYTES;
   if (buf.toString('latin1', end + 4, end + 8) !== SNAPSHOT_END) throw new SnapshotError('snapshot is truncated (no trailer)');
-  if ((crc32(buf.subarray(0, end)) >>> 0) !== buf.readUInt32LE(end)) throw new SnapshotError('snapshot checksum mismatch');
+  if (crc32(buf.subarray(0, end)) >>> 0 !== buf.readUInt32LE(end)) throw new SnapshotError('snapshot checksum mismatch');
   const info: SnapshotInfo = {
     version,
     generation: buf.readUInt32LE(12),

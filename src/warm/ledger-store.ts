@@ -287,8 +287,16 @@ export class SlotStore {
       let lo = -1;
       let hi = -1;
       if ((this.sCount[id] as number) > 0) {
-        for (let i = 0; i < cap; i++) if (this.flags[start + i] !== 0) { lo = i; break; }
-        for (let i = cap - 1; i >= 0; i--) if (this.flags[start + i] !== 0) { hi = i; break; }
+        for (let i = 0; i < cap; i++)
+          if (this.flags[start + i] !== 0) {
+            lo = i;
+            break;
+          }
+        for (let i = cap - 1; i >= 0; i--)
+          if (this.flags[start + i] !== 0) {
+            hi = i;
+            break;
+          }
       }
       spans.push([id, lo, hi]);
       if (lo >= 0) live += hi - lo + 1;

@@ -47,7 +47,6 @@ import { CODE_MASK, HAS_CHECKSUM, MAX_SLOT, OUTCOME, OUTCOME_NAMES, SlotStore, t
 export { OUTCOME, type Outcome } from './ledger-store.js';
 export { FORMAT_VERSION as LEDGER_FORMAT_VERSION } from './ledger-format.js';
 
-
 /** Entries confirmed further than this in the future (clock went back) are not fresh. */
 const FUTURE_TOLERANCE_MS = 5 * 60 * 1000;
 
@@ -290,7 +289,9 @@ export class Ledger implements AsyncDisposable {
       } catch (error) {
         if (!(error instanceof SnapshotError)) throw error;
         if (error.newerVersion !== undefined) {
-          throw stateError(`${snapshotPath} was written by a newer cvat-warden (format ${error.newerVersion}, this one reads ${FORMAT_VERSION}); upgrade, or delete the ledger files to start over`);
+          throw stateError(
+            `${snapshotPath} was written by a newer cvat-warden (format ${error.newerVersion}, this one reads ${FORMAT_VERSION}); upgrade, or delete the ledger files to start over`,
+          );
         }
         const aside = `${snapshotPath}.corrupt-${Date.now()}`;
         await rename(snapshotPath, aside).catch(() => undefined);
@@ -308,7 +309,9 @@ export class Ledger implements AsyncDisposable {
       // Peek at the header first: decide whether the records apply to this snapshot.
       const header = parseJournal(journalBuf.subarray(0, Math.max(0, journalBuf.indexOf(0x0a) + 1)), () => undefined);
       if (header.version !== undefined && header.version > FORMAT_VERSION) {
-        throw stateError(`${journalPath} was written by a newer cvat-warden (format ${header.version}, this one reads ${FORMAT_VERSION}); upgrade, or delete the ledger files to start over`);
+        throw stateError(
+          `${journalPath} was written by a newer cvat-warden (format ${header.version}, this one reads ${FORMAT_VERSION}); upgrade, or delete the ledger files to start over`,
+        );
       }
       const gen = header.version === FORMAT_VERSION ? header.generation : undefined;
       if (gen !== undefined && snapshotGeneration !== undefined && gen < snapshotGeneration) {
@@ -327,7 +330,10 @@ export class Ledger implements AsyncDisposable {
         journalSize = parsed.validBytes;
         journalRecords = parsed.records;
         if (parsed.validBytes < journalBuf.length) {
-          log?.warn({ dir, keptBytes: parsed.validBytes, droppedBytes: journalBuf.length - parsed.validBytes }, 'ledger journal had a torn or corrupt tail; ignored it');
+          log?.warn(
+            { dir, keptBytes: parsed.validBytes, droppedBytes: journalBuf.length - parsed.validBytes },
+            'ledger journal had a torn or corrupt tail; ignored it',
+          );
           await truncate(journalPath, parsed.validBytes);
         }
       } else {

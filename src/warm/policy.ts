@@ -88,11 +88,21 @@ export function judge(
   if (status === 401 || status === 403) return { action: 'fatal', status };
   if (status === 429) {
     if (counts.retryAfter > policy.maxRetryAfter) {
-      return { action: 'give_up', state: 'stuck', outcome: 'stuck', reason: `still 429 after ${counts.retryAfter} attempts: the chunk build never completes (chunk workers down or overloaded, or a stale honeypot item on CVAT 2.21–2.72)` };
+      return {
+        action: 'give_up',
+        state: 'stuck',
+        outcome: 'stuck',
+        reason: `still 429 after ${counts.retryAfter} attempts: the chunk build never completes (chunk workers down or overloaded, or a stale honeypot item on CVAT 2.21–2.72)`,
+      };
     }
     const waited = counts.retryAfterWaitedMs ?? 0;
     if (waited >= policy.maxRetryAfterTotalMs) {
-      return { action: 'give_up', state: 'stuck', outcome: 'stuck', reason: `still 429 after holding a slot ${Math.round(waited / 1000)} s on Retry-After waits: the chunk build never completes` };
+      return {
+        action: 'give_up',
+        state: 'stuck',
+        outcome: 'stuck',
+        reason: `still 429 after holding a slot ${Math.round(waited / 1000)} s on Retry-After waits: the chunk build never completes`,
+      };
     }
     const wait = parseRetryAfter(retryAfterHeader) ?? policy.defaultRetryAfterMs;
     const delayMs = Math.min(wait, policy.maxRetryAfterMs, policy.maxRetryAfterTotalMs - waited);
@@ -101,23 +111,38 @@ export function judge(
   }
   if (status === undefined || status === 502 || status === 503 || status === 504) {
     if (status === undefined && (counts.timeouts ?? 0) >= policy.maxTimeouts) {
-      return { action: 'give_up', state: 'failed', outcome: 'failed', reason: `the chunk request ran into its deadline (--chunk-timeout) on ${counts.timeouts ?? 0} attempts: CVAT answers too slowly or dribbles the body` };
+      return {
+        action: 'give_up',
+        state: 'failed',
+        outcome: 'failed',
+        reason: `the chunk request ran into its deadline (--chunk-timeout) on ${counts.timeouts ?? 0} attempts: CVAT answers too slowly or dribbles the body`,
+      };
     }
     if (counts.unavailable >= policy.maxUnavailable) {
-      return { action: 'give_up', state: 'failed', outcome: 'failed', reason: `${status === undefined ? 'network error' : `HTTP ${status}`} on ${counts.unavailable} attempts` };
+      return {
+        action: 'give_up',
+        state: 'failed',
+        outcome: 'failed',
+        reason: `${status === undefined ? 'network error' : `HTTP ${status}`} on ${counts.unavailable} attempts`,
+      };
     }
     return { action: 'retry', delayMs: backoffDelay(policy, counts.unavailable - 1, random), holdSlot: false, outcome: 'unavailable' };
   }
   if (status === 500) {
     if (counts.serverError > policy.serverErrorRetries) {
-      return { action: 'give_up', state: 'failed', outcome: 'failed', reason: `HTTP 500 on ${counts.serverError} attempts: the chunk build fails on the server (missing or unreadable source file, chunk over 500 MiB, decode error); run \`cvat-warden check\` for share tasks` };
+      return {
+        action: 'give_up',
+        state: 'failed',
+        outcome: 'failed',
+        reason: `HTTP 500 on ${counts.serverError} attempts: the chunk build fails on the server (missing or unreadable source file, chunk over 500 MiB, decode error); run \`cvat-warden check\` for share tasks`,
+      };
     }
     return { action: 'retry', delayMs: policy.serverErrorDelayMs, holdSlot: false, outcome: 'server_error' };
   }
   const reasons: Record<number, string> = {
     400: 'HTTP 400: CVAT rejected the chunk address (the task changed since it was listed?)',
     404: 'HTTP 404: the job or task no longer exists, or has no media',
-    409: 'HTTP 409: the task\'s cloud storage is no longer attached',
+    409: "HTTP 409: the task's cloud storage is no longer attached",
   };
   return { action: 'give_up', state: 'failed', outcome: 'client_error', reason: reasons[status] ?? `unexpected HTTP ${status}` };
 }

@@ -9,10 +9,7 @@ export interface Reply {
   json: () => unknown;
 }
 
-export async function http(
-  url: string,
-  init: { method?: string; headers?: Record<string, string>; body?: unknown } = {},
-): Promise<Reply> {
+export async function http(url: string, init: { method?: string; headers?: Record<string, string>; body?: unknown } = {}): Promise<Reply> {
   const res = await request(url, {
     method: (init.method ?? 'GET') as 'GET',
     headers: { ...(init.body !== undefined ? { 'content-type': 'application/json' } : {}), ...(init.headers ?? {}) },

@@ -73,12 +73,7 @@ export function sampleTasks(): GuardTask[] {
       isVideo: false,
       dimension: '2d',
       meta: meta(images),
-      jobs: [
-        job(11, 0, 2),
-        job(12, 3, 5),
-        job(13, 0, 5, 1, { type: 'ground_truth', includedFrames: [4, 1] }),
-        job(14, 0, 2, 2, { type: 'consensus_replica' }),
-      ],
+      jobs: [job(11, 0, 2), job(12, 3, 5), job(13, 0, 5, 1, { type: 'ground_truth', includedFrames: [4, 1] }), job(14, 0, 2, 2, { type: 'consensus_replica' })],
     },
     {
       taskId: 2,

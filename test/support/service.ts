@@ -16,10 +16,12 @@ export interface RunningService {
 
 export async function startService(argv: string[], env: NodeJS.ProcessEnv, extra: Partial<ServiceOptions> = {}): Promise<RunningService> {
   let logs = '';
-  const destination = new Writable({ write: (chunk, _e, cb) => {
+  const destination = new Writable({
+    write: (chunk, _e, cb) => {
       logs += String(chunk);
       cb();
-    } });
+    },
+  });
   const logger = createLogger({ level: 'debug', destination });
   const metrics = createMetrics({ buildInfo: { version: 'test' }, defaultMetrics: true });
   const config = loadConfig('run', ['--listen', '127.0.0.1:0', '--log-level', 'debug', ...argv], env);
@@ -39,4 +41,3 @@ export async function startService(argv: string[], env: NodeJS.ProcessEnv, extra
     },
   };
 }
-

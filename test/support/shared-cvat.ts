@@ -10,7 +10,6 @@ import { describe, it } from 'vitest';
 
 export const SHARED_CVAT = path.resolve(process.cwd(), '../shared/cvat');
 
-
 /** Absolute path of `../shared/cvat` (resolved from the working directory, the repo root), or null. */
 export function sharedCvatDir(): string | null {
   return fs.existsSync(path.join(SHARED_CVAT, 'v2.73.0')) ? SHARED_CVAT : null;

@@ -18,14 +18,18 @@ export interface CapturedRun {
 export async function warmInProcess(argv: string[], env: NodeJS.ProcessEnv, signal?: AbortSignal): Promise<CapturedRun> {
   let stdout = '';
   let logs = '';
-  const out = new Writable({ write: (chunk, _e, cb) => {
+  const out = new Writable({
+    write: (chunk, _e, cb) => {
       stdout += String(chunk);
       cb();
-    } });
-  const logStream = new Writable({ write: (chunk, _e, cb) => {
+    },
+  });
+  const logStream = new Writable({
+    write: (chunk, _e, cb) => {
       logs += String(chunk);
       cb();
-    } });
+    },
+  });
   const stderr = Object.assign(new PassThrough(), { isTTY: false }) as unknown as NodeJS.WriteStream;
   const logger = createLogger({ level: 'debug', destination: logStream });
   const metrics = createMetrics({ buildInfo: { version: 'test' } });
