@@ -122,7 +122,7 @@ export class WardenService implements AsyncDisposable {
     const ledger = await Ledger.open(this.config.stateDir, { logger: this.logger, flushIntervalMs: 10, ...(clock ? { clock } : {}) });
     let guard: ShareGuard | undefined;
     try {
-      // The vault and backups (issue 10): started first, since the guard must skip the vault's directory.
+      // The vault and backups start first: the guard must skip the vault's directory.
       this.protection = await Protection.start({ config: this.config, client: this.client, logger: this.logger, metrics: this.metrics });
       guard = this.config.shareDir ? await this.startGuard(this.config.shareDir, ledger) : undefined;
       const http = await startHttpServer({
@@ -138,6 +138,7 @@ export class WardenService implements AsyncDisposable {
       this.started = { ledger, http, guard };
     } catch (error) {
       await guard?.close();
+      await this.protection?.close();
       await ledger.close();
       throw error;
     }
