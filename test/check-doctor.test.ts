@@ -2,29 +2,27 @@
  * `cvat-warden check` and `doctor` as an admin runs them: the built CLI against the
  * emulator serving share-backed tasks over a real copy of CVAT's sample share.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DEMO_CREDENTIALS, demoDeployment, prepareDemoShare, startEmulator, type Emulator } from '../src/emulator/index.js';
 import { runCli } from './support/cli.js';
+import { useTempDir } from './support/tmp.js';
 
+const tmp = useTempDir('warden-check-');
 let emulator: Emulator | undefined;
-let dir: string;
 let share: string;
 beforeEach(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'warden-check-'));
-  share = join(dir, 'share');
+  share = join(tmp.path, 'share');
   await prepareDemoShare(share);
   emulator = await startEmulator({ ...demoDeployment(share), buildTimeMs: 1 });
 });
 afterEach(async () => {
   await emulator?.close();
   emulator = undefined;
-  rmSync(dir, { recursive: true, force: true });
 });
 
-const env = () => ({ CVAT_URL: emulator!.url, CVAT_ACCESS_TOKEN: DEMO_CREDENTIALS.accessToken, CVAT_WARDEN_STATE_DIR: join(dir, 'state') });
+const env = () => ({ CVAT_URL: emulator!.url, CVAT_ACCESS_TOKEN: DEMO_CREDENTIALS.accessToken, CVAT_WARDEN_STATE_DIR: join(tmp.path, 'state') });
 
 describe('cvat-warden check', () => {
   it('exits 0 with every share file present, then 1 naming task, jobs, chunks and path after a deletion', async () => {
@@ -53,7 +51,7 @@ describe('cvat-warden check', () => {
   });
 
   it('exits 2 with a clear message when the share directory is missing, and 3 when CVAT is unreachable', async () => {
-    const missing = await runCli(['check', '--all', '--share-dir', join(dir, 'nope')], env());
+    const missing = await runCli(['check', '--all', '--share-dir', join(tmp.path, 'nope')], env());
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/share directory .*nope does not exist/);
     const down = await runCli(['check', '--all', '--share-dir', share], { ...env(), CVAT_URL: 'http://127.0.0.1:1' });
@@ -71,7 +69,7 @@ describe('cvat-warden doctor', () => {
     expect(good.stdout).toMatch(/inotify watches/);
 
     // The classic mistake: one directory too high.
-    const wrong = await runCli(['doctor', '--share-dir', dir, '--json'], env());
+    const wrong = await runCli(['doctor', '--share-dir', tmp.path, '--json'], env());
     expect(wrong.code).toBe(1);
     const shareCheck = JSON.parse(wrong.stdout).checks.find((c: { name: string }) => c.name === 'share directory');
     expect(shareCheck.level).toBe('fail');

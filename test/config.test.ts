@@ -1,5 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, expectTypeOf, it } from 'vitest';
 import { loadConfig } from '../src/config/index.js';
@@ -8,6 +7,7 @@ import { parseDuration, parseOptions } from '../src/config/parse.js';
 import { closest } from '../src/config/suggest.js';
 import { ConfigError } from '../src/errors.js';
 import { clearSecretsForTests, redactSecrets } from '../src/secrets.js';
+import { withTempDir } from './support/tmp.js';
 
 const BASE_ENV = { CVAT_URL: 'https://cvat.example.com', CVAT_ACCESS_TOKEN: 'pat-0123456789abcdef' };
 
@@ -59,14 +59,15 @@ describe('config', () => {
     expect(loadConfig('warm', ['--all', '--url', 'https://host/cvat/api/'], BASE_ENV).cvat.url).toBe('https://host/cvat');
   });
 
-  it('reads the token from a file (Docker secret) and registers it for redaction', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'warden-config-'));
-    writeFileSync(join(dir, 'token'), 'file-token-abcdef\n');
-    const config = loadConfig('warm', ['--all', '--token-file', join(dir, 'token')], { CVAT_URL: 'http://cvat' });
-    expect(config.cvat.credentials).toEqual({ kind: 'token', token: 'file-token-abcdef' });
-    expect(redactSecrets('Bearer file-token-abcdef')).toBe('Bearer [REDACTED]');
-    const missing = problemsOf(() => loadConfig('warm', ['--all', '--token-file', join(dir, 'nope')], { CVAT_URL: 'http://cvat' }));
-    expect(missing.join('\n')).toMatch(/access token file .*nope cannot be read \(ENOENT\)/);
+  it('reads the token from a file (Docker secret) and registers it for redaction', async () => {
+    await withTempDir('warden-config-', (dir) => {
+      writeFileSync(join(dir, 'token'), 'file-token-abcdef\n');
+      const config = loadConfig('warm', ['--all', '--token-file', join(dir, 'token')], { CVAT_URL: 'http://cvat' });
+      expect(config.cvat.credentials).toEqual({ kind: 'token', token: 'file-token-abcdef' });
+      expect(redactSecrets('Bearer file-token-abcdef')).toBe('Bearer [REDACTED]');
+      const missing = problemsOf(() => loadConfig('warm', ['--all', '--token-file', join(dir, 'nope')], { CVAT_URL: 'http://cvat' }));
+      expect(missing.join('\n')).toMatch(/access token file .*nope cannot be read \(ENOENT\)/);
+    });
   });
 
   it('never puts a secret into a problem message', () => {

@@ -5,7 +5,6 @@
  * The tightened validator is first checked against those real dumps.
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { Ajv, type ValidateFunction } from 'ajv';
 import addFormatsImport from 'ajv-formats';
@@ -14,6 +13,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { copySampleShare, demoDeployment, startEmulator, type Emulator } from '../src/emulator/index.js';
 import { http } from './support/emulator-http.js';
 import { describeWithSharedCvat } from './support/shared-cvat.js';
+import { useTempDir } from './support/tmp.js';
 
 // ajv-formats is CommonJS: its default export arrives as the function or as `{ default }` depending on the loader.
 type AddFormats = (ajv: Ajv) => Ajv;
@@ -57,18 +57,17 @@ type Page = { results: Array<Record<string, unknown>> };
 const sortedKeys = (o: Record<string, unknown>): string[] => Object.keys(o).sort();
 
 describeWithSharedCvat('emulator contract against CVAT OpenAPI schemas', (cvatDir) => {
-  let shareDir: string;
+  const tmp = useTempDir('emu-contract-', { scope: 'suite' });
   const emus: Record<string, Emulator> = {};
 
   beforeAll(async () => {
-    shareDir = await copySampleShare(fs.mkdtempSync(path.join(os.tmpdir(), 'emu-contract-')));
+    const shareDir = await copySampleShare(tmp.path);
     for (const version of ['2.73.0', '2.14.4']) {
       emus[version] = await startEmulator({ ...demoDeployment(shareDir), version, buildTimeMs: 1, chunkBytes: 1024, pathPrefix: '/cvat' });
     }
   });
   afterAll(async () => {
     for (const e of Object.values(emus)) await e.close();
-    fs.rmSync(shareDir, { recursive: true, force: true });
   });
 
   for (const version of ['2.73.0', '2.14.4']) {

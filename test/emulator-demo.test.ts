@@ -3,26 +3,18 @@
  * (meta, then each chunk `index`) warms exactly `state.uiChunkKeys()`; the synthetic share
  * stand-in has every file the demo reads.
  */
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DEMO_CREDENTIALS, demoDeployment, runEmulateCommand, startEmulator, writeSyntheticShare, type Emulator } from '../src/emulator/index.js';
 import { http } from './support/emulator-http.js';
+import { useTempDir } from './support/tmp.js';
 import { loadConfig } from '../src/config/index.js';
 
-const dirs: string[] = [];
+const tmp = useTempDir('emu-demo-');
 let emu: Emulator | undefined;
 afterEach(async () => {
   await emu?.close();
   emu = undefined;
-  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
 });
-const tempDir = (): string => {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'emu-demo-'));
-  dirs.push(d);
-  return d;
-};
 
 const AUTH = { authorization: `Bearer ${DEMO_CREDENTIALS.accessToken}` };
 
@@ -62,7 +54,7 @@ describe('demo deployment', () => {
     process.stdout.write = (chunk: string | Uint8Array) => (writes.push(String(chunk)), true);
     try {
       emu = await runEmulateCommand(
-        { ...loadConfig('emulate', [], {}).emulator, port: 0, shareDir: tempDir(), buildTimeMs: 2 },
+        { ...loadConfig('emulate', [], {}).emulator, port: 0, shareDir: tmp.path, buildTimeMs: 2 },
         { info: (...args: unknown[]) => void logs.push(args) },
       );
     } finally {
@@ -79,7 +71,7 @@ describe('demo deployment', () => {
   });
 
   it('an annotator-style walk warms exactly the UI chunk keys', async () => {
-    const shareDir = tempDir();
+    const shareDir = tmp.path;
     await writeSyntheticShare(shareDir);
     emu = await startEmulator({ ...demoDeployment(shareDir), buildTimeMs: 1, chunkBytes: 1024 });
     const ui = emu.state.uiChunkKeys();
@@ -93,7 +85,7 @@ describe('demo deployment', () => {
   });
 
   it('the annotator may read its own job only', async () => {
-    emu = await startEmulator({ ...demoDeployment(await writeSyntheticShare(tempDir())), buildTimeMs: 1 });
+    emu = await startEmulator({ ...demoDeployment(await writeSyntheticShare(tmp.path)), buildTimeMs: 1 });
     const annotator = { authorization: 'Basic ' + Buffer.from('annotator:annotator-password').toString('base64') };
     const jobs = (await http(`${emu.url}/api/jobs?org=demo`, { headers: annotator })).json() as { results: Array<{ id: number; task_id: number }> };
     expect(jobs.results).toHaveLength(1);

@@ -5,24 +5,24 @@
  * contains it into a bare 500, never cached, while already-cached chunks are served until TTL.
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { copySampleShare, ManualClock, startEmulator, type Emulator, type EmulatorOptions } from '../src/emulator/index.js';
 import { http } from './support/emulator-http.js';
 import { describeWithSharedCvat } from './support/shared-cvat.js';
+import { useTempDir } from './support/tmp.js';
 
 describeWithSharedCvat('emulator share (sample share copy)', () => {
+  const tmp = useTempDir('emu-share-');
   let shareDir: string;
   let emu: Emulator | undefined;
 
   beforeEach(async () => {
-    shareDir = await copySampleShare(fs.mkdtempSync(path.join(os.tmpdir(), 'emu-share-')));
+    shareDir = await copySampleShare(tmp.path);
   });
   afterEach(async () => {
     await emu?.close();
     emu = undefined;
-    fs.rmSync(shareDir, { recursive: true, force: true });
   });
 
   const images = Array.from({ length: 6 }, (_, i) => `images/image_${i}.jpg`);

@@ -8,14 +8,14 @@
  * promtool comes from scripts/install-prometheus.sh. Without it the promtool case is
  * skipped with a warning, unless CI is set, in which case it fails.
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { exportedMetricNames } from './support/metric-names.js';
 import { itWithPromtool, runPromtool } from './support/promtool.js';
+import { withTempDir } from './support/tmp.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const DASHBOARD_FILE = join(ROOT, 'grafana', 'dashboards', 'cvat-warden.json');
@@ -288,14 +288,11 @@ describe('grafana/dashboards/cvat-warden.json', () => {
       labels: { where },
     }));
     expect(rules.length).toBeGreaterThan(10);
-    const dir = await mkdtemp(join(tmpdir(), 'cvat-warden-dashboard-'));
-    try {
+    await withTempDir('cvat-warden-dashboard-', async (dir) => {
       const file = join(dir, 'dashboard-queries.yml');
       await writeFile(file, stringify({ groups: [{ name: 'dashboard', rules }] }));
       const output = await runPromtool(['check', 'rules', file]);
       expect(output).toContain(`SUCCESS: ${rules.length} rules found`);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    });
   });
 });

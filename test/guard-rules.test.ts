@@ -4,16 +4,16 @@
  * arithmetic with frame steps, start frames and overlapping segments, name checks
  * and mountinfo parsing.
  */
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { checkName, detectFsType, isNetworkFsType, parseMountinfo, runCheck, type GuardTask } from '../src/guard/index.js';
 import { affectedTask, compileTask } from '../src/guard/index.js';
 import { job, meta } from './support/guard.js';
+import { useTempDir, withTempDir } from './support/tmp.js';
 
 describe('guard rules', () => {
-  let shareDir: string;
+  const share = useTempDir('guard-rules-', { scope: 'suite' });
   const files = [
     'kitti/velodyne_points/data/0001.bin',
     'kitti/IMAGE_00/data/0001.png',
@@ -29,13 +29,11 @@ describe('guard rules', () => {
   ];
 
   beforeAll(async () => {
-    shareDir = await mkdtemp(path.join(os.tmpdir(), 'guard-rules-'));
     for (const f of files) {
-      await mkdir(path.dirname(path.join(shareDir, f)), { recursive: true });
-      await writeFile(path.join(shareDir, f), '');
+      await mkdir(path.dirname(path.join(share.path, f)), { recursive: true });
+      await writeFile(path.join(share.path, f), '');
     }
   });
-  afterAll(async () => rm(shareDir, { recursive: true, force: true }));
 
   it('derives context images for KITTI, Custom 1 and Custom 2 point-cloud layouts', async () => {
     const task: GuardTask = {
@@ -50,11 +48,11 @@ describe('guard rules', () => {
       ]),
       jobs: [job(50, 0, 2, 1)],
     };
-    const report = await runCheck([task], { shareDir, fsTypeOverride: 'ext4' });
+    const report = await runCheck([task], { shareDir: share.path, fsTypeOverride: 'ext4' });
     expect(report.warnings).toEqual([]);
     expect(report.totals.filesExpected).toBe(3 + 2 + 1 + 2);
-    await rm(path.join(shareDir, 'kitti/IMAGE_00/data/0001.png'));
-    const after = await runCheck([task], { shareDir, fsTypeOverride: 'ext4' });
+    await rm(path.join(share.path, 'kitti/IMAGE_00/data/0001.png'));
+    const after = await runCheck([task], { shareDir: share.path, fsTypeOverride: 'ext4' });
     expect(after.warnings.map((w) => [w.path, w.expected, w.found])).toEqual([['kitti/velodyne_points/data/0001.bin', 2, 1]]);
   });
 
@@ -112,17 +110,14 @@ describe('guard rules', () => {
       '42 22 0:37 / /mnt/s3 rw - fuse.s3fs s3fs rw',
     ].join('\n');
     expect(parseMountinfo(text)[1]).toEqual({ mountPoint: '/mnt/cvat share', fsType: 'nfs4', source: 'nas:/export/cvat' });
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'guard-mi-'));
-    try {
+    await withTempDir('guard-mi-', async (dir) => {
       await writeFile(path.join(dir, 'mountinfo'), text);
       const at = (p: string) => detectFsType(p, { mountinfoPath: path.join(dir, 'mountinfo') });
       expect(await at('/mnt/cvat share/images')).toMatchObject({ fsType: 'nfs4', network: true, mountPoint: '/mnt/cvat share' });
       expect(await at('/mnt/cvat share/local/x')).toMatchObject({ fsType: 'xfs', network: false });
       expect(await at('/mnt/s3/bucket')).toMatchObject({ fsType: 'fuse.s3fs', network: true });
       expect(await at('/home/django/share')).toMatchObject({ fsType: 'ext4', network: false });
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    });
     expect(['nfs', 'cifs', 'smb3', '9p', 'fuse.sshfs'].every(isNetworkFsType)).toBe(true);
     expect(['ext4', 'xfs', 'btrfs', 'fuseblk', 'overlay', 'tmpfs'].some(isNetworkFsType)).toBe(false);
   });

@@ -6,8 +6,7 @@
  * user (setpriv) against the emulator, with a directory of the share at mode 000.
  */
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DEMO_CREDENTIALS, demoDeployment, prepareDemoShare, startEmulator, type Emulator } from '../src/emulator/index.js';
@@ -15,6 +14,7 @@ import { silentLogger } from '../src/log.js';
 import { checkExitCode, formatCheckReport, nodeFs, runCheck, ShareGuard, type GuardFs } from '../src/guard/index.js';
 import { CLI } from './support/cli.js';
 import { makeShare, metricValue, sampleShareAvailable, sampleTasks, testMetrics, type ShareFixture } from './support/guard.js';
+import { useTempDir } from './support/tmp.js';
 
 const available = sampleShareAvailable();
 
@@ -112,13 +112,12 @@ function canDropPrivileges(): boolean {
 }
 
 describe.skipIf(!canDropPrivileges())('cvat-warden check as an unprivileged user: a mode-000 directory', () => {
+  const tmp = useTempDir('warden-unreadable-');
   let emulator: Emulator | undefined;
-  let dir: string;
   let share: string;
   beforeEach(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'warden-unreadable-'));
-    chmodSync(dir, 0o755);
-    share = join(dir, 'share');
+    chmodSync(tmp.path, 0o755); // the unprivileged user must reach the share inside
+    share = join(tmp.path, 'share');
     await prepareDemoShare(share);
     emulator = await startEmulator({ ...demoDeployment(share), buildTimeMs: 1 });
   });
@@ -126,7 +125,6 @@ describe.skipIf(!canDropPrivileges())('cvat-warden check as an unprivileged user
     await emulator?.close();
     emulator = undefined;
     chmodSync(join(share, 'images'), 0o755);
-    rmSync(dir, { recursive: true, force: true });
   });
 
   function runAsNobody(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -135,11 +133,11 @@ describe.skipIf(!canDropPrivileges())('cvat-warden check as an unprivileged user
         PATH: process.env['PATH'],
         CVAT_URL: emulator!.url,
         CVAT_ACCESS_TOKEN: DEMO_CREDENTIALS.accessToken,
-        CVAT_WARDEN_STATE_DIR: join(dir, 'state'),
+        CVAT_WARDEN_STATE_DIR: join(tmp.path, 'state'),
       };
       const child = spawn('/usr/bin/setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, CLI, ...args], {
         env,
-        cwd: dir,
+        cwd: tmp.path,
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       let stdout = '';

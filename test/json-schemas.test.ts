@@ -3,8 +3,7 @@
  * outputs of the built CLI against the emulator (clean and with problems) validate with
  * ajv in strict mode, carry their schemaVersion, and hold no secret.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Ajv, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
@@ -36,18 +35,16 @@ function expectValid(command: JsonCommand, output: unknown): void {
 let emulator: Emulator | undefined;
 const work = useTempDir('warden-json-');
 // One emulator and share for the file (beforeAll), a fresh state directory per test (useTempDir).
-let shareRoot: string;
+const shareRoot = useTempDir('warden-json-share-', { scope: 'suite' });
 let share: string;
 
 beforeAll(async () => {
-  shareRoot = mkdtempSync(join(tmpdir(), 'warden-json-share-'));
-  share = join(shareRoot, 'share');
+  share = join(shareRoot.path, 'share');
   await prepareDemoShare(share);
   emulator = await startEmulator({ ...demoDeployment(share), buildTimeMs: 1 });
 });
 afterAll(async () => {
   await emulator?.close();
-  rmSync(shareRoot, { recursive: true, force: true });
 });
 
 const env = () => ({ CVAT_URL: emulator!.url, CVAT_ACCESS_TOKEN: DEMO_CREDENTIALS.accessToken, CVAT_WARDEN_STATE_DIR: join(work.path, 'state') });
@@ -100,7 +97,7 @@ describe('--json schemas', () => {
 
   it('doctor: passing, and failing with a fix', async () => {
     expectValid('doctor', await json(['doctor', '--share-dir', share], 0));
-    const failing = (await json(['doctor', '--share-dir', join(shareRoot, 'no-such-share')], 1)) as {
+    const failing = (await json(['doctor', '--share-dir', join(shareRoot.path, 'no-such-share')], 1)) as {
       ok: boolean;
       checks: Array<{ level: string; fix?: string }>;
     };

@@ -3,33 +3,28 @@
  * with the ledger intact; kill -9 mid-warm loses almost nothing on restart.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { DEMO_CREDENTIALS, startEmulator, syntheticDeployment, type Emulator } from '../src/emulator/index.js';
 import { Ledger } from '../src/warm/ledger.js';
 import { CLI } from './support/cli.js';
+import { useTempDir } from './support/tmp.js';
 import { waitFor } from './support/wait.js';
 
+const tmp = useTempDir('warden-proc-');
 let emulator: Emulator | undefined;
 let child: ChildProcess | undefined;
-let dir: string;
-beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'warden-proc-'));
-});
 afterEach(async () => {
   child?.kill('SIGKILL');
   await emulator?.close();
   child = emulator = undefined;
-  rmSync(dir, { recursive: true, force: true });
 });
 
 function startRun(extraEnv: NodeJS.ProcessEnv = {}): { proc: ChildProcess; output: () => string; exited: Promise<{ code: number | null; at: number }> } {
   let output = '';
   const proc = spawn(
     process.execPath,
-    [CLI, 'run', '--listen', '127.0.0.1:0', '--state-dir', join(dir, 'state'), '--cold-threshold', '0ms', '--concurrency', '2'],
+    [CLI, 'run', '--listen', '127.0.0.1:0', '--state-dir', join(tmp.path, 'state'), '--cold-threshold', '0ms', '--concurrency', '2'],
     {
       env: { PATH: process.env['PATH'], CVAT_URL: emulator!.url, CVAT_ACCESS_TOKEN: DEMO_CREDENTIALS.accessToken, ...extraEnv },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -65,7 +60,7 @@ describe('cvat-warden run as a process', () => {
     expect(at - sent).toBeLessThan(10_000);
     expect(run.output()).toMatch(/shutdown complete/);
     // Every chunk the emulator served before the exit is in the ledger: nothing lost.
-    const ledger = await Ledger.open(join(dir, 'state'));
+    const ledger = await Ledger.open(join(tmp.path, 'state'));
     try {
       expect(ledger.stats().warm).toBe(servedChunks(emulator).length);
     } finally {

@@ -7,29 +7,25 @@
  * that failed on a missing share file, naming it.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { DEMO_CREDENTIALS, ManualClock, demoDeployment, prepareDemoShare, startEmulator, type Emulator } from '../src/emulator/index.js';
 import { clearSecretsForTests } from '../src/secrets.js';
 import { runCli } from './support/cli.js';
 import { startService, type RunningService } from './support/service.js';
+import { useTempDir } from './support/tmp.js';
 import { waitFor } from './support/wait.js';
 
 const TOKEN = DEMO_CREDENTIALS.accessToken;
+const tmp = useTempDir('warden-vault-');
 let emulator: Emulator | undefined;
 let running: RunningService | undefined;
-let dir: string;
 
-beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'warden-vault-'));
-});
 afterEach(async () => {
   await running?.service.close();
   await emulator?.close();
   running = emulator = undefined;
-  rmSync(dir, { recursive: true, force: true });
   clearSecretsForTests();
 });
 
@@ -59,12 +55,12 @@ describe('run --vault', () => {
     'a deleted frame is restored byte-identical by restore --all, the alert clears, and CVAT builds the chunk again after the cache expired',
     { timeout: 120_000 },
     async () => {
-      const share = join(dir, 'share');
+      const share = join(tmp.path, 'share');
       const vault = join(share, '.cvat-warden-vault');
       await prepareDemoShare(share);
       const clock = new ManualClock();
       emulator = await startEmulator({ ...demoDeployment(share), buildTimeMs: 1, clock });
-      running = await startService(['--state-dir', join(dir, 'state'), '--share-dir', share, '--vault', vault, '--warm-completed'], env(), {
+      running = await startService(['--state-dir', join(tmp.path, 'state'), '--share-dir', share, '--vault', vault, '--warm-completed'], env(), {
         guard: { rootCheckIntervalMs: 200 },
       });
       const frame = join(share, 'images/image_1.jpg');
@@ -96,12 +92,12 @@ describe('run --vault', () => {
   );
 
   it('--auto-restore puts a deleted file back by itself and logs it; a task deleted in CVAT has its links pruned', { timeout: 120_000 }, async () => {
-    const share = join(dir, 'share');
+    const share = join(tmp.path, 'share');
     const vault = join(share, '.cvat-warden-vault');
     await prepareDemoShare(share);
     emulator = await startEmulator({ ...demoDeployment(share), buildTimeMs: 1 });
     running = await startService(
-      ['--state-dir', join(dir, 'state'), '--share-dir', share, '--vault', vault, '--auto-restore', '--poll-interval', '200ms'],
+      ['--state-dir', join(tmp.path, 'state'), '--share-dir', share, '--vault', vault, '--auto-restore', '--poll-interval', '200ms'],
       env(),
       { guard: { rootCheckIntervalMs: 200 } },
     );
@@ -124,10 +120,10 @@ describe('run --vault', () => {
   });
 
   it('refuses to start with a vault on another filesystem (exit 2, saying what to do)', { timeout: 120_000 }, async () => {
-    const share = join(dir, 'share');
+    const share = join(tmp.path, 'share');
     await prepareDemoShare(share);
     emulator = await startEmulator({ ...demoDeployment(share), buildTimeMs: 1 });
-    const mnt = join(dir, 'other-fs');
+    const mnt = join(tmp.path, 'other-fs');
     mkdirSync(mnt);
     try {
       execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', mnt], { stdio: 'ignore' });
@@ -136,7 +132,10 @@ describe('run --vault', () => {
       return;
     }
     try {
-      const r = await runCli(['run', '--share-dir', share, '--vault', join(mnt, 'v'), '--state-dir', join(dir, 'state'), '--listen', '127.0.0.1:0'], env());
+      const r = await runCli(
+        ['run', '--share-dir', share, '--vault', join(mnt, 'v'), '--state-dir', join(tmp.path, 'state'), '--listen', '127.0.0.1:0'],
+        env(),
+      );
       expect(r.code).toBe(2);
       expect(r.stderr).toMatch(/another filesystem than the share.*--vault .*\.cvat-warden-vault/);
     } finally {
@@ -145,11 +144,11 @@ describe('run --vault', () => {
   });
 
   it('run --backup-dir backs up each share task once, and names the missing file when an export fails on it', { timeout: 120_000 }, async () => {
-    const share = join(dir, 'share');
+    const share = join(tmp.path, 'share');
     await prepareDemoShare(share);
     emulator = await startEmulator({ ...demoDeployment(share), buildTimeMs: 1, backupExportTimeMs: 5 });
     running = await startService(
-      ['--state-dir', join(dir, 'state'), '--share-dir', share, '--backup-dir', join(dir, 'backups'), '--poll-interval', '200ms'],
+      ['--state-dir', join(tmp.path, 'state'), '--share-dir', share, '--backup-dir', join(tmp.path, 'backups'), '--poll-interval', '200ms'],
       env(),
       { guard: { rootCheckIntervalMs: 200 } },
     );

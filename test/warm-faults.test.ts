@@ -3,10 +3,9 @@
  * explicitly reported (failed/stuck with a reason); the per-status policy is visible in
  * what the emulator saw.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { CvatClient } from '../src/cvat/client.js';
 import { startEmulator, syntheticDeployment, copySampleShare, type Emulator, type TaskSpec } from '../src/emulator/index.js';
 import { silentLogger } from '../src/log.js';
@@ -19,20 +18,17 @@ import { WarmEngine } from '../src/warm/engine.js';
 import { Ledger } from '../src/warm/ledger.js';
 import type { RetryPolicy } from '../src/warm/policy.js';
 import { sharedCvatAvailable } from './support/shared-cvat.js';
+import { useTempDir } from './support/tmp.js';
 
+const tmp = useTempDir('warden-faults-');
 let emulator: Emulator | undefined;
 let client: CvatClient | undefined;
 let ledger: Ledger | undefined;
-let stateDir: string;
-beforeEach(() => {
-  stateDir = mkdtempSync(join(tmpdir(), 'warden-faults-'));
-});
 afterEach(async () => {
   await ledger?.close();
   await client?.close();
   await emulator?.close();
   ledger = client = emulator = undefined;
-  rmSync(stateDir, { recursive: true, force: true });
 });
 
 const FAST: Partial<RetryPolicy> = { backoffBaseMs: 5, backoffMaxMs: 40, serverErrorDelayMs: 20, defaultRetryAfterMs: 20, maxRetryAfter: 6 };
@@ -62,7 +58,7 @@ async function warm(
     if (task) planned.push(task);
   }
   options.beforeEngine?.(emulator);
-  ledger = await Ledger.open(stateDir);
+  ledger = await Ledger.open(tmp.path);
   const metrics = createMetrics({ buildInfo: { version: 'test' } });
   const engine = new WarmEngine({
     client,
@@ -122,23 +118,19 @@ describe('warm engine under injected faults', () => {
 
   it('fails chunks whose share source file is gone after two spaced retries, with a reason, and warms the rest', async () => {
     if (!sharedCvatAvailable()) return;
-    const shareDir = mkdtempSync(join(tmpdir(), 'warden-share-'));
-    try {
-      await copySampleShare(shareDir);
-      const frames = ['images/image_0.jpg', 'images/image_1.jpg', 'images/image_2.jpg', 'images/image_3.jpg'];
-      const { result, emulator } = await warm([{ id: 1, name: 'share', mediaType: 'image', storage: 'share', frames, chunkSize: 2, segmentSize: 2 }], {
-        emulator: { shareDir },
-        before: () => rmSync(join(shareDir, 'images/image_3.jpg')),
-      });
-      expect(result.warm).toBe(1);
-      expect(result.failed).toBe(1);
-      expect(result.failures[0]).toMatchObject({ state: 'failed', reason: expect.stringMatching(/HTTP 500 on 3 attempts/) });
-      // One request and two retries: never a hot loop on a failing build.
-      const failedKey = [...emulator.state.coldUiChunkKeys()][0]!;
-      expect(emulator.state.failedBuildCount(failedKey)).toBe(3);
-    } finally {
-      rmSync(shareDir, { recursive: true, force: true });
-    }
+    const shareDir = join(tmp.path, 'share');
+    await copySampleShare(shareDir);
+    const frames = ['images/image_0.jpg', 'images/image_1.jpg', 'images/image_2.jpg', 'images/image_3.jpg'];
+    const { result, emulator } = await warm([{ id: 1, name: 'share', mediaType: 'image', storage: 'share', frames, chunkSize: 2, segmentSize: 2 }], {
+      emulator: { shareDir },
+      before: () => rmSync(join(shareDir, 'images/image_3.jpg')),
+    });
+    expect(result.warm).toBe(1);
+    expect(result.failed).toBe(1);
+    expect(result.failures[0]).toMatchObject({ state: 'failed', reason: expect.stringMatching(/HTTP 500 on 3 attempts/) });
+    // One request and two retries: never a hot loop on a failing build.
+    const failedKey = [...emulator.state.coldUiChunkKeys()][0]!;
+    expect(emulator.state.failedBuildCount(failedKey)).toBe(3);
   });
 
   it('reports 404 for a task deleted after planning, once per chunk, without retrying', async () => {
