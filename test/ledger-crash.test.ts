@@ -6,20 +6,17 @@
  * everything the child reported as flushed must be present.
  *
  * The child runs plain node, so it needs JavaScript: the ledger's module graph is
- * transpiled from src/ with TypeScript into a temp dir (always current, unlike a
- * possibly stale dist/).
+ * transpiled from src/ (test/support/transpile.ts, node builtins only).
  */
 import { spawn } from 'node:child_process';
-import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { dirname, join, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import ts from 'typescript';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Ledger, type LedgerEntry } from '../src/warm/ledger.js';
+import { useTempDir } from './support/tmp.js';
+import { repoRoot, transpileSrc } from './support/transpile.js';
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const fixture = join(root, 'test/fixtures/ledger-writer.mjs');
+const fixture = join(repoRoot, 'test/fixtures/ledger-writer.mjs');
 
 function expected(run: number, slot: number): LedgerEntry {
   return {
@@ -27,33 +24,6 @@ function expected(run: number, slot: number): LedgerEntry {
     outcome: (['warm', 'failed', 'stuck'] as const)[slot % 3]!,
     checksum: (run * 7919 + slot * 31) >>> 0,
   };
-}
-
-/** Transpiles src/warm/ledger.ts and its relative imports into `outDir`; returns the entry file. */
-async function transpileLedger(outDir: string): Promise<string> {
-  const srcRoot = join(root, 'src');
-  const queue = [join(srcRoot, 'warm/ledger.ts')];
-  const done = new Set<string>();
-  while (queue.length > 0) {
-    const file = queue.pop()!;
-    if (done.has(file)) continue;
-    done.add(file);
-    const source = await readFile(file, 'utf8');
-    const { outputText } = ts.transpileModule(source, {
-      fileName: file,
-      compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: true },
-    });
-    for (const m of outputText.matchAll(/(?:^|\n)\s*(?:import|export)\b[^'"]*?from\s*['"]([^'"]+)['"]/g)) {
-      const spec = m[1]!;
-      if (spec.startsWith('.')) queue.push(resolve(dirname(file), spec.replace(/\.js$/, '.ts')));
-      else if (!spec.startsWith('node:'))
-        throw new Error(`ledger module graph imports ${spec} at runtime (${file}); the crash fixture can only load node builtins`);
-    }
-    const out = join(outDir, relative(srcRoot, file)).replace(/\.ts$/, '.js');
-    await mkdir(dirname(out), { recursive: true });
-    await writeFile(out, outputText);
-  }
-  return join(outDir, 'warm/ledger.js');
 }
 
 interface ChildResult {
@@ -107,20 +77,19 @@ function runAndKill(modulePath: string, dir: string, run: number, after: 'spawn'
 }
 
 describe('ledger crash safety (SIGKILL fuzz)', () => {
-  let work: string;
+  const work = useTempDir('ledger-crash-', { scope: 'suite' });
+  let build: Awaited<ReturnType<typeof transpileSrc>>;
   let modulePath: string;
 
   beforeAll(async () => {
-    work = await mkdtemp(join(tmpdir(), 'ledger-crash-'));
-    modulePath = await transpileLedger(join(work, 'build'));
+    build = await transpileSrc(['src/warm/ledger.ts'], { builtinsOnly: true });
+    modulePath = build.js('src/warm/ledger.ts');
   });
 
-  afterAll(async () => {
-    await rm(work, { recursive: true, force: true });
-  });
+  afterAll(async () => build.remove());
 
   it('survives 14 SIGKILLs at random moments without corruption or loss of flushed entries', async () => {
-    const dir = join(work, 'state');
+    const dir = join(work.path, 'state');
     const flushed = new Map<number, number>();
     let opened = 0;
     let lastFlushedRun = -1;

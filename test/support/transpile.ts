@@ -11,8 +11,19 @@ import ts from 'typescript';
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
+export interface TranspileOptions {
+  /**
+   * Refuse a module graph that imports anything but node builtins at run time (a child
+   * that must load without node_modules, e.g. the ledger crash fixture).
+   */
+  builtinsOnly?: boolean;
+}
+
 /** Transpiles `entries` (repo-relative .ts paths under src/); returns the out dir and a remover. */
-export async function transpileSrc(entries: readonly string[]): Promise<{ outDir: string; js: (entry: string) => string; remove: () => Promise<void> }> {
+export async function transpileSrc(
+  entries: readonly string[],
+  { builtinsOnly = false }: TranspileOptions = {},
+): Promise<{ outDir: string; js: (entry: string) => string; remove: () => Promise<void> }> {
   const cache = join(repoRoot, 'node_modules/.cache');
   await mkdir(cache, { recursive: true });
   const outDir = await mkdtemp(join(cache, 'cvat-warden-child-'));
@@ -31,6 +42,8 @@ export async function transpileSrc(entries: readonly string[]): Promise<{ outDir
     for (const m of outputText.matchAll(/(?:^|\n)\s*(?:import|export)\b[^'"]*?from\s*['"]([^'"]+)['"]/g)) {
       const spec = m[1]!;
       if (spec.startsWith('.')) queue.push(resolve(dirname(file), spec.replace(/\.js$/, '.ts')));
+      else if (builtinsOnly && !spec.startsWith('node:'))
+        throw new Error(`${relative(repoRoot, file)} imports ${spec} at run time; this child can only load node builtins`);
     }
     const out = join(outDir, relative(srcRoot, file)).replace(/\.ts$/, '.js');
     await mkdir(dirname(out), { recursive: true });
