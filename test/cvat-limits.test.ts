@@ -17,6 +17,7 @@ import { DEFAULT_RETRY_POLICY, judge, type AttemptCounts } from '../src/warm/pol
 import { Sleeper } from '../src/warm/sleeper.js';
 import { sendJson, startServer, type TestServer } from './support/http.js';
 import { startHostileCvat, type HostileCvat } from './support/hostile-cvat.js';
+import { waitFor } from './support/wait.js';
 
 let server: TestServer | undefined;
 let cvat: HostileCvat | undefined;
@@ -119,7 +120,7 @@ describe('client bounds', () => {
         (e: unknown) => (e instanceof WardenError ? e.code : 'other'),
       ),
     );
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await waitFor('all 20 requests at the server', () => cvat!.counts.api >= 20);
     expect(getEventListeners(stop.signal, 'abort')).toHaveLength(1);
     stop.abort();
     expect(new Set(await Promise.all(pending))).toEqual(new Set(['ABORTED']));

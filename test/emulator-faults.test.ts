@@ -1,7 +1,8 @@
 /** Fault injection: statuses, resets, slow and truncated bodies, matching, seeded random mode, workers down. */
 import { afterEach, describe, expect, it } from 'vitest';
 import { startEmulator, type Emulator, type EmulatorOptions } from '../src/emulator/index.js';
-import { http, sleep } from './support/emulator-http.js';
+import { http } from './support/emulator-http.js';
+import { waitFor } from './support/wait.js';
 
 let emu: Emulator | undefined;
 afterEach(async () => {
@@ -55,8 +56,8 @@ describe('faults', () => {
     e.faults.add({ kind: 'reset', match: 'chunk' });
     await expect(http(chunk(e))).rejects.toThrow();
     expect((await http(chunk(e))).status).toBe(200);
-    await sleep(20);
-    expect(e.state.requestLog.find((r) => r.fault === 'reset')?.status).toBe(0);
+    const reset = await waitFor('the reset request logged', () => e.state.requestLog.find((r) => r.fault === 'reset'));
+    expect(reset.status).toBe(0);
   });
 
   it('slowBody delays the second half of the body; truncate drops the connection mid-body', async () => {
@@ -95,8 +96,7 @@ describe('faults', () => {
     expect((await http(chunk(e))).status).toBe(429);
     expect(e.state.queueLength).toBe(1);
     e.faults.startWorkers();
-    const end = Date.now() + 2000;
-    while (!e.state.isCached('segment_1_chunk_0_0') && Date.now() < end) await sleep(5);
+    await waitFor('the queued chunk built', () => e.state.isCached('segment_1_chunk_0_0'), { intervalMs: 5 });
     expect((await http(chunk(e))).status).toBe(200);
   });
 

@@ -6,7 +6,8 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { startEmulator, type Emulator, type EmulatorOptions } from '../src/emulator/index.js';
-import { http, sleep } from './support/emulator-http.js';
+import { http } from './support/emulator-http.js';
+import { waitFor } from './support/wait.js';
 
 let emu: Emulator | undefined;
 afterEach(async () => {
@@ -86,8 +87,7 @@ describe('old mode (2.14.4)', () => {
     expect(r.status).toBe(504);
     expect(r.text).toContain('504 Gateway Time-out');
     expect(slow.state.sent429).toBe(0);
-    const end = Date.now() + 2000;
-    while (!slow.state.isCached('1_0_Quality.COMPRESSED') && Date.now() < end) await sleep(5);
+    await waitFor('the chunk built behind the 504', () => slow.state.isCached('1_0_Quality.COMPRESSED'), { intervalMs: 5 });
     expect((await http(`${slow.url}/api/jobs/1/data?type=chunk&quality=compressed&number=0`)).status).toBe(200);
   });
 

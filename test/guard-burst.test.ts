@@ -3,26 +3,25 @@
  * must be reported (per-file events, coalesced log lines), nothing lost, and the
  * missing gauge must read 10,000.
  */
-import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { unlinkSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { ShareGuard, type GuardTask } from '../src/guard/index.js';
-import { captureLogger, job, meta, metricValue, recordAlerts, testMetrics } from './support/guard.js';
+import { captureLogger, job, meta, metricValue, recordAlerts, settled, testMetrics } from './support/guard.js';
+import { useTempDir } from './support/tmp.js';
 import { waitFor } from './support/wait.js';
 
 const FILES = 10_000;
 const DIRS = 20;
 
 describe('share guard burst', () => {
-  let tmp: string;
+  const work = useTempDir('guard-burst-', { scope: 'suite' });
   let shareDir: string;
   const tasks: GuardTask[] = [];
 
   beforeAll(async () => {
-    tmp = await mkdtemp(path.join(os.tmpdir(), 'guard-burst-'));
-    shareDir = path.join(tmp, 'share');
+    shareDir = path.join(work.path, 'share');
     for (let d = 0; d < DIRS; d++) {
       const dir = path.join(shareDir, `batch_${d}`);
       await mkdir(dir, { recursive: true });
@@ -41,12 +40,10 @@ describe('share guard burst', () => {
     }
   });
 
-  afterAll(async () => rm(tmp, { recursive: true, force: true }));
-
   it('reports all 10,000 deletions', async () => {
     const metrics = testMetrics();
     const { logger, lines } = captureLogger();
-    const guard = new ShareGuard({ shareDir, stateDir: path.join(tmp, 'state'), metrics, logger, fsTypeOverride: 'ext4', moveWindowMs: 200 });
+    const guard = new ShareGuard({ shareDir, stateDir: path.join(work.path, 'state'), metrics, logger, fsTypeOverride: 'ext4', moveWindowMs: 200 });
     const alerts = recordAlerts(guard);
     try {
       await guard.setTasks(tasks);
@@ -74,7 +71,7 @@ describe('share guard burst', () => {
   });
 
   it('reports a removed tree of 200 watched directories, then resolves everything when it is copied back', async () => {
-    const treeShare = path.join(tmp, 'tree-share');
+    const treeShare = path.join(work.path, 'tree-share');
     const names: string[] = [];
     for (let d = 0; d < 200; d++) {
       await mkdir(path.join(treeShare, 'parent', `d${d}`), { recursive: true });
@@ -83,11 +80,11 @@ describe('share guard burst', () => {
         await writeFile(path.join(treeShare, names[names.length - 1]!), `${d}-${i}`);
       }
     }
-    await cp(path.join(treeShare, 'parent'), path.join(tmp, 'backup'), { recursive: true, preserveTimestamps: true });
+    await cp(path.join(treeShare, 'parent'), path.join(work.path, 'backup'), { recursive: true, preserveTimestamps: true });
     const metrics = testMetrics();
     const guard = new ShareGuard({
       shareDir: treeShare,
-      stateDir: path.join(tmp, 'tree-state'),
+      stateDir: path.join(work.path, 'tree-state'),
       metrics,
       logger: captureLogger().logger,
       fsTypeOverride: 'ext4',
@@ -104,10 +101,10 @@ describe('share guard burst', () => {
       await waitFor('all deleted', () => alerts.filter((a) => a.kind === 'deleted').length === names.length, { timeoutMs: 15_000 });
       await waitFor('gone directories listed (first 100)', () => guard.status().goneDirectories.length === 100);
       expect(await metricValue(metrics, 'cvat_warden_share_files_missing')).toBe(names.length);
-      await cp(path.join(tmp, 'backup'), path.join(treeShare, 'parent'), { recursive: true, preserveTimestamps: true });
+      await cp(path.join(work.path, 'backup'), path.join(treeShare, 'parent'), { recursive: true, preserveTimestamps: true });
       await waitFor('all restored', () => alerts.filter((a) => a.kind === 'restored').length === names.length, { timeoutMs: 15_000 });
-      await new Promise((r) => setTimeout(r, 500)); // let the copy's last attribute changes arrive
       await waitFor('watches back', () => guard.status().watchedDirectories === 200);
+      await settled(guard); // the copy's last attribute changes are in, and a scan compared every file
       // a copy in progress (empty file, then data, then mtime) is neither 'modified' nor restored twice
       expect(alerts.filter((a) => a.kind !== 'deleted' && a.kind !== 'restored')).toEqual([]);
       expect(new Set(alerts.filter((a) => a.kind === 'restored').map((a) => ('path' in a ? a.path : ''))).size).toBe(names.length);

@@ -9,7 +9,17 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../src/log.js';
 import { ShareGuard, type FileAlert, type GuardAlert } from '../src/guard/index.js';
 import type { Metrics } from '../src/metrics.js';
-import { fileAlerts, makeShare, metricValue, recordAlerts, sampleShareAvailable, sampleTasks, testMetrics, type ShareFixture } from './support/guard.js';
+import {
+  fileAlerts,
+  makeShare,
+  metricValue,
+  recordAlerts,
+  sampleShareAvailable,
+  sampleTasks,
+  settled,
+  testMetrics,
+  type ShareFixture,
+} from './support/guard.js';
 import { waitFor } from './support/wait.js';
 
 const available = sampleShareAvailable();
@@ -109,7 +119,7 @@ describe.skipIf(!available)('share guard watcher', () => {
   it('reports a move out of the share as deleted', async () => {
     await rename(path.join(fx.shareDir, 'images/image_2.jpg'), path.join(fx.outside, 'image_2.jpg'));
     await one('deleted', 'images/image_2.jpg');
-    await new Promise((r) => setTimeout(r, 400));
+    await settled(guard);
     expect(fileAlerts(alerts, 'moved')).toEqual([]);
   });
 
@@ -132,7 +142,7 @@ describe.skipIf(!available)('share guard watcher', () => {
     await rename(tmp, path.join(fx.shareDir, 'images/image_3.jpg'));
     const alert = await one('modified', 'images/image_3.jpg');
     expect(alert.change?.after.ino).not.toBe(alert.change?.before?.ino);
-    await new Promise((r) => setTimeout(r, 400));
+    await settled(guard);
     expect(fileAlerts(alerts, 'deleted')).toEqual([]);
   });
 

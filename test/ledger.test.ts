@@ -1,32 +1,28 @@
 import { spawnSync } from 'node:child_process';
-import { appendFile, chmod, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { appendFile, chmod, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { WardenError } from '../src/errors.js';
 import { createLogger } from '../src/log.js';
 import { parseOptions } from '../src/config/parse.js';
 import { LEDGER_FILES, Ledger, type LedgerOptions } from '../src/warm/ledger.js';
 import { encodeLines } from '../src/warm/ledger-format.js';
+import { useTempDir } from './support/tmp.js';
+import { waitFor } from './support/wait.js';
 
 const HOUR = 3_600_000;
 const T0 = Date.UTC(2025, 0, 1);
 
-let dir: string;
+const tmp = useTempDir('ledger-test-');
 const open: Ledger[] = [];
-
-beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'ledger-test-'));
-});
 
 afterEach(async () => {
   for (const ledger of open.splice(0)) await ledger.close().catch(() => undefined);
-  await chmod(dir, 0o755).catch(() => undefined);
-  await rm(dir, { recursive: true, force: true });
+  await chmod(tmp.path, 0o755).catch(() => undefined); // a test locks it down; the fixture removes it next
 });
 
-async function openLedger(options: LedgerOptions = {}, stateDir = dir): Promise<Ledger> {
+async function openLedger(options: LedgerOptions = {}, stateDir = tmp.path): Promise<Ledger> {
   const ledger = await Ledger.open(stateDir, { durable: false, ...options });
   open.push(ledger);
   return ledger;
@@ -93,7 +89,7 @@ describe('Ledger basics', () => {
     const a = await openLedger();
     for (const [i, name] of names.entries()) a.record(name, i, { confirmedAt: i, outcome: 'warm' }, `date ${name}`);
     await a.flush();
-    const viaJournal = await openLedger({}, dir).catch((e: unknown) => e);
+    const viaJournal = await openLedger({}, tmp.path).catch((e: unknown) => e);
     expect(viaJournal).toBeInstanceOf(WardenError); // still open in this process
     await a.close();
     const b = await openLedger();
@@ -252,7 +248,7 @@ describe('journal damage', () => {
     const a = await openLedger();
     for (let i = 0; i < 100; i++) a.record('s', i, { confirmedAt: i, outcome: 'warm', checksum: i });
     await a.close();
-    const journal = join(dir, LEDGER_FILES.journal);
+    const journal = join(tmp.path, LEDGER_FILES.journal);
     const clean = (await stat(journal)).size;
 
     for (const tail of [
@@ -290,14 +286,14 @@ describe('journal damage', () => {
     const a = await openLedger();
     a.record('s', 0, { confirmedAt: 1, outcome: 'warm' }, 'D1');
     await a.close();
-    const journal = join(dir, LEDGER_FILES.journal);
+    const journal = join(tmp.path, LEDGER_FILES.journal);
     const stale = await readFile(journal); // generation 0, holds "D s D1" + "R s 0"
 
     const b = await openLedger({ compactAfterRecords: 1 });
     b.record('s', 1, { confirmedAt: 2, outcome: 'warm' }, 'D2');
     b.record('s', 2, { confirmedAt: 3, outcome: 'warm' });
     await b.close();
-    expect((await readdir(dir)).sort()).toEqual([LEDGER_FILES.journal, LEDGER_FILES.snapshot]);
+    expect((await readdir(tmp.path)).sort()).toEqual([LEDGER_FILES.journal, LEDGER_FILES.snapshot]);
 
     // Put the old journal back, as if the process died after renaming the new
     // snapshot but before replacing the journal. Replaying it would re-date the
@@ -318,7 +314,7 @@ describe('journal damage', () => {
     await a.flush(); // compacts
     a.record('s', 10, { confirmedAt: 10, outcome: 'warm' });
     await a.close();
-    const snapshot = join(dir, LEDGER_FILES.snapshot);
+    const snapshot = join(tmp.path, LEDGER_FILES.snapshot);
     const bytes = await readFile(snapshot);
     bytes[40] = (bytes[40] ?? 0) ^ 0xff;
     await writeFile(snapshot, bytes);
@@ -326,7 +322,7 @@ describe('journal damage', () => {
     const { logger, lines } = capturingLogger();
     const b = await openLedger({ logger });
     expect(lines.some((l) => String(l['msg']).includes('snapshot unreadable'))).toBe(true);
-    expect((await readdir(dir)).some((f) => f.startsWith(`${LEDGER_FILES.snapshot}.corrupt-`))).toBe(true);
+    expect((await readdir(tmp.path)).some((f) => f.startsWith(`${LEDGER_FILES.snapshot}.corrupt-`))).toBe(true);
     // Records after the lost snapshot survive; the rest will simply be re-warmed.
     expect(b.get('s', 10)).toEqual({ confirmedAt: 10, outcome: 'warm' });
     await b.close();
@@ -338,13 +334,13 @@ describe('journal damage', () => {
     const a = await openLedger();
     a.record('s', 0, { confirmedAt: 1, outcome: 'warm' });
     await a.close();
-    await writeFile(join(dir, LEDGER_FILES.journal), encodeLines(['J 2 0', 'X something new']));
-    const error = await Ledger.open(dir).catch((e: unknown) => e);
+    await writeFile(join(tmp.path, LEDGER_FILES.journal), encodeLines(['J 2 0', 'X something new']));
+    const error = await Ledger.open(tmp.path).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(WardenError);
     expect((error as WardenError).code).toBe('STATE_IO');
     expect((error as WardenError).message).toMatch(/newer cvat-warden/);
     // The lock was released: a fixed directory opens again.
-    await writeFile(join(dir, LEDGER_FILES.journal), encodeLines(['J 1 0']));
+    await writeFile(join(tmp.path, LEDGER_FILES.journal), encodeLines(['J 1 0']));
     await (await openLedger()).close();
   });
 });
@@ -362,10 +358,10 @@ describe('compaction', () => {
     }
     await a.close();
     const recordMs = performance.now() - started;
-    const files = await readdir(dir);
+    const files = await readdir(tmp.path);
     expect(files.sort()).toEqual([LEDGER_FILES.journal, LEDGER_FILES.snapshot]);
     // The journal was rotated: it holds only what came after the last snapshot.
-    expect((await stat(join(dir, LEDGER_FILES.journal))).size).toBeLessThan(60_000 * 80);
+    expect((await stat(join(tmp.path, LEDGER_FILES.journal))).size).toBeLessThan(60_000 * 80);
 
     const loadStart = performance.now();
     const b = await openLedger({ clock });
@@ -407,7 +403,7 @@ describe('lifecycle and errors', () => {
     await a[Symbol.asyncDispose]();
     expect(() => a.record('s', 1, { confirmedAt: 1, outcome: 'warm' })).toThrow(/closed/);
     expect(a.get('s', 0)).toEqual({ confirmedAt: 1, outcome: 'warm' }); // reads still work
-    expect(await readdir(dir)).not.toContain(LEDGER_FILES.lock);
+    expect(await readdir(tmp.path)).not.toContain(LEDGER_FILES.lock);
     const b = await openLedger();
     expect(b.get('s', 0)).toEqual({ confirmedAt: 1, outcome: 'warm' });
   });
@@ -415,14 +411,16 @@ describe('lifecycle and errors', () => {
   it('flushes on its own after flushIntervalMs', async () => {
     const a = await openLedger({ flushIntervalMs: 10 });
     a.record('s', 0, { confirmedAt: 1, outcome: 'warm' });
-    const journal = join(dir, LEDGER_FILES.journal);
+    const journal = join(tmp.path, LEDGER_FILES.journal);
     const before = (await stat(journal)).size;
-    await new Promise((r) => setTimeout(r, 100));
-    expect((await stat(journal)).size).toBeGreaterThan(before);
+    const started = performance.now();
+    // no flush() call: only the timer can grow the journal, and sooner than the 200 ms default would
+    await waitFor('the journal flushed by the timer', async () => (await stat(journal)).size > before, { timeoutMs: 2_000, intervalMs: 5 });
+    expect(performance.now() - started).toBeLessThan(200);
   });
 
   it('refuses a second open of the same directory in this process, even concurrently', async () => {
-    const results = await Promise.allSettled([Ledger.open(dir, { durable: false }), Ledger.open(dir, { durable: false })]);
+    const results = await Promise.allSettled([Ledger.open(tmp.path, { durable: false }), Ledger.open(tmp.path, { durable: false })]);
     const opened = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
     open.push(...opened);
     expect(opened).toHaveLength(1);
@@ -453,14 +451,14 @@ describe('lifecycle and errors', () => {
     expect(a.get('s', 1)).toEqual({ confirmedAt: 2, outcome: 'warm' });
     a.record('s', 2, { confirmedAt: 3, outcome: 'warm' });
     await a.flush(); // compacts: snapshot + fresh journal
-    expect(await readdir(dir)).toContain(LEDGER_FILES.snapshot);
+    expect(await readdir(tmp.path)).toContain(LEDGER_FILES.snapshot);
     await a.close();
     const b = await openLedger();
     expect([...b.entries('s')].map(([slot]) => slot)).toEqual([0, 1, 2]);
   });
 
   it('reports a state directory that cannot be created, naming it', async () => {
-    const file = join(dir, 'a-file');
+    const file = join(tmp.path, 'a-file');
     await writeFile(file, 'x');
     const stateDir = join(file, 'state');
     const error = await Ledger.open(stateDir).catch((e: unknown) => e);
@@ -473,7 +471,7 @@ describe('lifecycle and errors', () => {
   });
 
   it.skipIf(process.getuid?.() === 0)('reports a state directory that is not writable, naming it', async () => {
-    const stateDir = join(dir, 'ro');
+    const stateDir = join(tmp.path, 'ro');
     await (await openLedger({}, stateDir)).close();
     await chmod(stateDir, 0o500);
     const error = await Ledger.open(stateDir).catch((e: unknown) => e);
@@ -485,10 +483,10 @@ describe('lifecycle and errors', () => {
   });
 
   it('refuses a directory locked by another live process and takes over a dead one', async () => {
-    const lock = join(dir, LEDGER_FILES.lock);
+    const lock = join(tmp.path, LEDGER_FILES.lock);
     // A live owner: our parent process (certainly alive, not us).
     await writeFile(lock, JSON.stringify({ pid: process.ppid }));
-    const error = await Ledger.open(dir).catch((e: unknown) => e);
+    const error = await Ledger.open(tmp.path).catch((e: unknown) => e);
     expect((error as WardenError).code).toBe('STATE_IO');
     expect((error as WardenError).message).toContain(String(process.ppid));
     // A dead owner (a child that has exited) and a torn lock file are taken over.

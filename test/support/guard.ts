@@ -1,7 +1,7 @@
 /**
  * Shared fixtures for the guard tests: a temp copy of CVAT's own test share
  * (tests/mounted_file_share), tasks built over it, an event recorder, a log
- * recorder, metric readers and a polling wait helper.
+ * recorder, metric readers, and `settled`, the barrier before a "nothing happened" assertion.
  */
 import { cp, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
@@ -11,6 +11,7 @@ import { createLogger, type Logger } from '../../src/log.js';
 import { createMetrics, type Metrics } from '../../src/metrics.js';
 import type { DataMeta } from '../../src/cvat/shapes.js';
 import type { GuardAlert, GuardJob, GuardTask, ShareGuard } from '../../src/guard/index.js';
+import { waitFor } from './wait.js';
 
 export const SAMPLE_SHARE = path.resolve(process.cwd(), '../shared/cvat/v2.73.0/tests/mounted_file_share');
 
@@ -140,3 +141,30 @@ export async function metricValue(metrics: Metrics, name: string, labels = ''): 
 
 export const fileAlerts = (alerts: GuardAlert[], kind: string) =>
   alerts.filter((a): a is Extract<GuardAlert, { path: string }> => a.kind === kind && 'path' in a);
+
+type ScanResult = Awaited<ReturnType<ShareGuard['scan']>>;
+
+/**
+ * The barrier before a "nothing happened" assertion, instead of a fixed sleep: a
+ * reconcile scan that starts now (it queues behind the watch batches already taken in
+ * and compares every expected file with its baseline), then no file left inside its
+ * move window. Whatever the guard would say about the share as it is now, it has said.
+ */
+export async function settled(guard: ShareGuard, { timeoutMs = 15_000 } = {}): Promise<ScanResult> {
+  const reason = 'test-barrier';
+  let result = await guard.scan(reason);
+  if (result.reason !== reason) {
+    // A scan was already running (it may have started before the change): the guard runs
+    // one more, 'requested', when it ends; that one is the barrier.
+    result = await new Promise<ScanResult>((resolve) => {
+      const onScan = (next: ScanResult) => {
+        if (next.reason !== 'requested') return;
+        guard.off('scan', onScan);
+        resolve(next);
+      };
+      guard.on('scan', onScan);
+    });
+  }
+  await waitFor('no file inside its move window', () => guard.status().problems.pending === 0, { timeoutMs });
+  return result;
+}
