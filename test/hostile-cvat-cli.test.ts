@@ -83,7 +83,8 @@ describe('warm against a hostile CVAT', () => {
   });
 
   it('fails dripping chunks after two deadlines each, with a reason, and ends', async () => {
-    const result = await warm({ drip: { kinds: ['chunk'], intervalMs: 3000 } }, ['--chunk-timeout', '500ms', '--json']);
+    // 250 ms deadlines, 4 chunks at once: the mechanism, not the 120 s default (held by the options table)
+    const result = await warm({ drip: { kinds: ['chunk'], intervalMs: 3000 } }, ['--chunk-timeout', '250ms', '--concurrency', '4', '--json']);
     expect(result.code).toBe(1);
     const summary = JSON.parse(result.stdout) as { result: { failed: number; failures: Array<{ reason: string }> } };
     expect(summary.result.failed).toBe(4);
