@@ -6,36 +6,13 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { Ajv, type ValidateFunction } from 'ajv';
-import addFormatsImport from 'ajv-formats';
-import { parse } from 'yaml';
 import { afterEach, expect, it } from 'vitest';
 import { copySampleShare, DEMO_CREDENTIALS, demoDeployment, startEmulator, type Emulator } from '../src/emulator/index.js';
 import { http } from './support/emulator-http.js';
+import { cvatSchemas } from './support/openapi.js';
 import { describeWithSharedCvat } from './support/shared-cvat.js';
 import { useTempDir } from './support/tmp.js';
 import { waitFor } from './support/wait.js';
-
-type AddFormats = (ajv: Ajv) => Ajv;
-const formatsModule = addFormatsImport as unknown as AddFormats & { default?: AddFormats };
-const addFormats: AddFormats = formatsModule.default ?? formatsModule;
-
-/** OpenAPI 3.0 → JSON Schema, objects closed so an invented field fails. */
-function toJsonSchema(node: unknown): unknown {
-  if (Array.isArray(node)) return node.map(toJsonSchema);
-  if (!node || typeof node !== 'object') return node;
-  const src = node as Record<string, unknown>;
-  const out: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(src)) {
-    if (key === 'nullable' || key === 'example') continue;
-    out[key] =
-      key === 'properties' && value && typeof value === 'object'
-        ? Object.fromEntries(Object.entries(value).map(([n, s]) => [n, toJsonSchema(s)]))
-        : toJsonSchema(value);
-  }
-  if (out['properties'] && out['additionalProperties'] === undefined) out['additionalProperties'] = false;
-  return src['nullable'] === true ? { anyOf: [out, { type: 'null' }] } : out;
-}
 
 const tmp = useTempDir('emu-backup-');
 let emu: Emulator | undefined;
@@ -45,13 +22,9 @@ afterEach(async () => {
 });
 
 describeWithSharedCvat('emulator task backups', (cvatDir) => {
-  const doc = parse(fs.readFileSync(path.join(cvatDir, 'v2.73.0/cvat/schema.yml'), 'utf8')) as { components: { schemas: Record<string, unknown> } };
-  const ajv = new Ajv({ strict: false, allErrors: true });
-  addFormats(ajv);
-  ajv.addSchema({ $id: 'cvat', components: { schemas: toJsonSchema(doc.components.schemas) } });
-  const schema = (name: string): ValidateFunction => ajv.getSchema(`cvat#/components/schemas/${name}`)!;
+  const schemas = cvatSchemas(path.join(cvatDir, 'v2.73.0/cvat/schema.yml'), 'cvat');
   const valid = (name: string, data: unknown) => {
-    const v = schema(name);
+    const v = schemas.schema(name);
     expect(v(data), JSON.stringify(v.errors?.slice(0, 3))).toBe(true);
   };
   const auth = { authorization: `Bearer ${DEMO_CREDENTIALS.accessToken}` };

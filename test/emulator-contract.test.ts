@@ -6,52 +6,12 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { Ajv, type ValidateFunction } from 'ajv';
-import addFormatsImport from 'ajv-formats';
-import { parse } from 'yaml';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { copySampleShare, demoDeployment, startEmulator, type Emulator } from '../src/emulator/index.js';
 import { http } from './support/emulator-http.js';
+import { cvatSchemas, expectValid, type CvatSchemas } from './support/openapi.js';
 import { describeWithSharedCvat } from './support/shared-cvat.js';
 import { useTempDir } from './support/tmp.js';
-
-// ajv-formats is CommonJS: its default export arrives as the function or as `{ default }` depending on the loader.
-type AddFormats = (ajv: Ajv) => Ajv;
-const formatsModule = addFormatsImport as unknown as AddFormats & { default?: AddFormats };
-const addFormats: AddFormats = formatsModule.default ?? formatsModule;
-
-/** OpenAPI 3.0 → JSON Schema: `nullable` → anyOf null, drop `example`, close objects. */
-function toJsonSchema(node: unknown): unknown {
-  if (Array.isArray(node)) return node.map(toJsonSchema);
-  if (!node || typeof node !== 'object') return node;
-  const src = node as Record<string, unknown>;
-  const out: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(src)) {
-    if (key === 'nullable' || key === 'example') continue;
-    if (key === 'properties' && value && typeof value === 'object') {
-      out[key] = Object.fromEntries(Object.entries(value).map(([name, schema]) => [name, toJsonSchema(schema)]));
-    } else out[key] = toJsonSchema(value);
-  }
-  if (out['properties'] && out['additionalProperties'] === undefined) out['additionalProperties'] = false;
-  return src['nullable'] === true ? { anyOf: [out, { type: 'null' }] } : out;
-}
-
-function validators(schemaFile: string, id: string): (name: string) => ValidateFunction {
-  const doc = parse(fs.readFileSync(schemaFile, 'utf8')) as { components: { schemas: Record<string, unknown> } };
-  const ajv = new Ajv({ strict: false, allErrors: true });
-  addFormats(ajv);
-  ajv.addSchema({ $id: id, components: { schemas: toJsonSchema(doc.components.schemas) } });
-  return (name) => {
-    const fn = ajv.getSchema(`${id}#/components/schemas/${name}`);
-    if (!fn) throw new Error(`no schema ${name}`);
-    return fn;
-  };
-}
-
-function expectValid(validate: ValidateFunction, data: unknown, label: string): void {
-  const ok = validate(data);
-  if (!ok) throw new Error(`${label}: ${JSON.stringify(validate.errors?.slice(0, 5), null, 1)}`);
-}
 
 type Page = { results: Array<Record<string, unknown>> };
 const sortedKeys = (o: Record<string, unknown>): string[] => Object.keys(o).sort();
@@ -73,8 +33,9 @@ describeWithSharedCvat('emulator contract against CVAT OpenAPI schemas', (cvatDi
   for (const version of ['2.73.0', '2.14.4']) {
     const dir = path.join(cvatDir, `v${version}`);
     const assets = path.join(dir, 'tests/python/shared/assets');
-    let cached: ((name: string) => ValidateFunction) | undefined;
-    const schema = (): ((name: string) => ValidateFunction) => (cached ??= validators(path.join(dir, 'cvat/schema.yml'), `cvat-${version}`));
+    let cached: CvatSchemas | undefined;
+    const schemas = (): CvatSchemas => (cached ??= cvatSchemas(path.join(dir, 'cvat/schema.yml'), `cvat-${version}`));
+    const schema = (): CvatSchemas['schema'] => schemas().schema;
     const auth = { authorization: 'Bearer demo-token-not-secret' };
     const get = async <T>(e: Emulator, p: string): Promise<T> => {
       const r = await http(`${e.url}${p}`, {
@@ -123,14 +84,10 @@ describeWithSharedCvat('emulator contract against CVAT OpenAPI schemas', (cvatDi
         expectValid(v('DataMetaRead'), await get(e, `/api/jobs/${String(j['id'])}/data/meta`), `job ${String(j['id'])} meta`);
       }
       const share = { type: 'array', items: { $ref: `cvat-${version}#/components/schemas/FileInfo` } };
-      const ajvShare = new Ajv({ strict: false });
-      ajvShare.addSchema({
-        $id: `cvat-${version}`,
-        components: { schemas: toJsonSchema(parse(fs.readFileSync(path.join(dir, 'cvat/schema.yml'), 'utf8')).components.schemas) },
-      });
+      const shareListing = schemas().compile(share);
       for (const directory of ['/', 'images', 'images/with_related/related_images']) {
         const listing = await get(e, `/api/server/share?directory=${encodeURIComponent(directory)}`);
-        expectValid(ajvShare.compile(share), listing, `share ${directory}`);
+        expectValid(shareListing, listing, `share ${directory}`);
       }
       if (version === '2.73.0') {
         expectValid(v('PaginatedOrganizationReadList'), await get(e, '/api/organizations'), 'organizations');

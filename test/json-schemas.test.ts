@@ -6,17 +6,14 @@
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Ajv, type ValidateFunction } from 'ajv';
-import addFormatsModule from 'ajv-formats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JSON_SCHEMA_VERSIONS, type JsonCommand } from '../src/commands/json-output.js';
 import { optionSpec } from '../src/config/options.js';
 import { DEMO_CREDENTIALS, demoDeployment, prepareDemoShare, startEmulator, type Emulator } from '../src/emulator/index.js';
 import type { ChunkFailure } from '../src/warm/engine.js';
 import { runCli } from './support/cli.js';
+import { addFormats } from './support/openapi.js';
 import { useTempDir } from './support/tmp.js';
-
-// ajv-formats is CommonJS; its default export arrives wrapped under ESM.
-const addFormats = ((addFormatsModule as unknown as { default?: typeof addFormatsModule }).default ?? addFormatsModule) as unknown as (ajv: Ajv) => Ajv;
 
 const ajv = addFormats(new Ajv({ strict: true, allErrors: true }));
 const schemas = new Map<JsonCommand, { schema: Record<string, unknown>; validate: ValidateFunction }>();
