@@ -9,23 +9,20 @@
 import { createHmac } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DEMO_CREDENTIALS, demoDeployment, prepareDemoShare, startEmulator, type Emulator, type EmulatorOptions } from '../src/emulator/index.js';
-import { clearSecretsForTests } from '../src/secrets.js';
 import { runCli } from './support/cli.js';
-import { startService, type RunningService } from './support/service.js';
+import { closeAfterEach, startService, type RunningService } from './support/service.js';
 import { useTempDir } from './support/tmp.js';
 
 const tmp = useTempDir('warden-doctor-');
 let emulator: Emulator | undefined;
 let running: RunningService | undefined;
 
-afterEach(async () => {
-  await running?.service.close();
-  await emulator?.close();
-  running = emulator = undefined;
-  clearSecretsForTests();
-});
+closeAfterEach(
+  () => [running?.service, emulator],
+  () => (running = emulator = undefined),
+);
 
 interface Check {
   name: string;

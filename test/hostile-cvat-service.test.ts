@@ -6,10 +6,9 @@
  * echoing the Authorization header cannot put the token into /metrics or /status; a
  * dripping list makes discovery fail at its deadline instead of hanging.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { clearSecretsForTests } from '../src/secrets.js';
+import { describe, expect, it } from 'vitest';
 import { startHostileCvat, type HostileCvat } from './support/hostile-cvat.js';
-import { startService, type RunningService } from './support/service.js';
+import { closeAfterEach, startService, type RunningService } from './support/service.js';
 import { useTempDir } from './support/tmp.js';
 import { waitFor } from './support/wait.js';
 
@@ -17,12 +16,10 @@ const TOKEN = 'pat-hostile-service-77aa66bb55cc';
 const tmp = useTempDir('hostile-service-');
 let cvat: HostileCvat | undefined;
 let running: RunningService | undefined;
-afterEach(async () => {
-  await running?.service.close();
-  await cvat?.close();
-  running = cvat = undefined;
-  clearSecretsForTests();
-});
+closeAfterEach(
+  () => [running?.service, cvat],
+  () => (running = cvat = undefined),
+);
 
 async function start(extra: string[] = []): Promise<RunningService> {
   running = await startService(['--state-dir', tmp.path, '--poll-interval', '1s', ...extra], { CVAT_URL: cvat!.url, CVAT_ACCESS_TOKEN: TOKEN });

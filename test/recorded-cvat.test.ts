@@ -4,10 +4,9 @@
  * reads warm, requests nothing else and gets no 4xx; `run` warms every read of a job that
  * is not completed — including job 42's segment (parent completed, replicas 43–45 live).
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { clearSecretsForTests } from '../src/secrets.js';
+import { describe, expect, it } from 'vitest';
 import { startRecordedCvat, type RecordedCvat } from './support/recorded-cvat.js';
-import { startService, type RunningService } from './support/service.js';
+import { closeAfterEach, startService, type RunningService } from './support/service.js';
 import { describeWithSharedCvat } from './support/shared-cvat.js';
 import { useTempDir } from './support/tmp.js';
 import { waitFor } from './support/wait.js';
@@ -16,12 +15,10 @@ import { warmInProcess } from './support/warm.js';
 const dir = useTempDir('warden-recorded-');
 let cvat: RecordedCvat | undefined;
 let running: RunningService | undefined;
-afterEach(async () => {
-  await running?.service.close();
-  await cvat?.close();
-  running = cvat = undefined;
-  clearSecretsForTests();
-});
+closeAfterEach(
+  () => [running?.service, cvat],
+  () => (running = cvat = undefined),
+);
 
 const env = (): NodeJS.ProcessEnv => ({ CVAT_URL: cvat!.url, CVAT_USERNAME: 'admin1', CVAT_PASSWORD: 'not-checked-by-the-double' });
 const rejected = (c: RecordedCvat) => c.requests.filter((r) => r.status >= 400).map((r) => `${r.status} ${r.path}${r.query}`);

@@ -4,7 +4,7 @@
  * schedules exactly that chunk; evaluation and the engine's skipping of fresh chunks
  * yield to the event loop however large the plan.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CvatClient } from '../src/cvat/client.js';
 import { featuresFor, parseCvatVersion } from '../src/cvat/features.js';
 import { WarmScheduler } from '../src/daemon/scheduler.js';
@@ -12,10 +12,9 @@ import { DEMO_CREDENTIALS, ManualClock, startEmulator, syntheticDeployment, type
 import { silentLogger } from '../src/log.js';
 import { createMetrics } from '../src/metrics.js';
 import type { PlanTask } from '../src/plan/types.js';
-import { clearSecretsForTests } from '../src/secrets.js';
 import { WarmEngine } from '../src/warm/engine.js';
 import { Ledger } from '../src/warm/ledger.js';
-import { startService, type RunningService } from './support/service.js';
+import { closeAfterEach, startService, type RunningService } from './support/service.js';
 import { useTempDir } from './support/tmp.js';
 import { waitFor } from './support/wait.js';
 
@@ -25,12 +24,10 @@ const tmp = useTempDir('warden-scheduler-');
 let emulator: Emulator | undefined;
 let running: RunningService | undefined;
 
-afterEach(async () => {
-  await running?.service.close();
-  await emulator?.close();
-  running = emulator = undefined;
-  clearSecretsForTests();
-});
+closeAfterEach(
+  () => [running?.service, emulator],
+  () => (running = emulator = undefined),
+);
 
 const auth = () => ({ users: [{ username: 'admin', isAdmin: true, accessTokens: [DEMO_CREDENTIALS.accessToken] }] });
 const env = () => ({ CVAT_URL: emulator!.url, CVAT_ACCESS_TOKEN: DEMO_CREDENTIALS.accessToken });

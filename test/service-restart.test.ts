@@ -9,13 +9,12 @@
 import { rmSync } from 'node:fs';
 import { rename, writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DEMO_CREDENTIALS, demoDeployment, prepareDemoShare, startEmulator, type Emulator } from '../src/emulator/index.js';
 import { ShareGuard } from '../src/guard/index.js';
 import { silentLogger } from '../src/log.js';
-import { clearSecretsForTests } from '../src/secrets.js';
 import { makeShare, metricValue, sampleShareAvailable, sampleTasks, testMetrics } from './support/guard.js';
-import { startService, type RunningService } from './support/service.js';
+import { closeAfterEach, startService, type RunningService } from './support/service.js';
 import { useTempDir } from './support/tmp.js';
 import { waitFor } from './support/wait.js';
 
@@ -23,12 +22,10 @@ const tmp = useTempDir('warden-restart-');
 let emulator: Emulator | undefined;
 let running: RunningService | undefined;
 
-afterEach(async () => {
-  await running?.service.close();
-  await emulator?.close();
-  running = emulator = undefined;
-  clearSecretsForTests();
-});
+closeAfterEach(
+  () => [running?.service, emulator],
+  () => (running = emulator = undefined),
+);
 
 const TASK1_INFO = 'cvat_warden_task_info{task_id="1",task_name="share: images with GT"}';
 const missing = () => running!.metric('cvat_warden_share_files_missing');

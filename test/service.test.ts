@@ -6,10 +6,9 @@
 import { createHmac } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DEMO_CREDENTIALS, ManualClock, demoDeployment, prepareDemoShare, startEmulator, syntheticDeployment, type Emulator } from '../src/emulator/index.js';
-import { clearSecretsForTests } from '../src/secrets.js';
-import { startService, type RunningService } from './support/service.js';
+import { closeAfterEach, startService, type RunningService } from './support/service.js';
 import { useTempDir } from './support/tmp.js';
 import { waitFor } from './support/wait.js';
 
@@ -19,12 +18,10 @@ const tmp = useTempDir('warden-service-');
 let emulator: Emulator | undefined;
 let running: RunningService | undefined;
 
-afterEach(async () => {
-  await running?.service.close();
-  await emulator?.close();
-  running = emulator = undefined;
-  clearSecretsForTests();
-});
+closeAfterEach(
+  () => [running?.service, emulator],
+  () => (running = emulator = undefined),
+);
 
 function env(): NodeJS.ProcessEnv {
   return { CVAT_URL: emulator!.url, CVAT_ACCESS_TOKEN: TOKEN };

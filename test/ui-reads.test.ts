@@ -10,11 +10,10 @@
  * status moves (signals.py `__save_job_handler`); a context image outside the job's
  * segment is a 400 (media_io/frame_provider.py `validate_frame_number`).
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DEMO_CREDENTIALS, ManualClock, demoAuth, startEmulator, type Emulator, type TaskSpec } from '../src/emulator/index.js';
 import { signBody } from '../src/daemon/webhook.js';
-import { clearSecretsForTests } from '../src/secrets.js';
-import { startService, type RunningService } from './support/service.js';
+import { closeAfterEach, startService, type RunningService } from './support/service.js';
 import { useTempDir } from './support/tmp.js';
 import { waitFor } from './support/wait.js';
 import { warmInProcess } from './support/warm.js';
@@ -22,12 +21,10 @@ import { warmInProcess } from './support/warm.js';
 const dir = useTempDir('warden-ui-reads-');
 let emulator: Emulator | undefined;
 let running: RunningService | undefined;
-afterEach(async () => {
-  await running?.service.close();
-  await emulator?.close();
-  running = emulator = undefined;
-  clearSecretsForTests();
-});
+closeAfterEach(
+  () => [running?.service, emulator],
+  () => (running = emulator = undefined),
+);
 
 // Basic auth works on every version (personal access tokens only from 2.48).
 const env = (): NodeJS.ProcessEnv => ({ CVAT_URL: emulator!.url, CVAT_USERNAME: DEMO_CREDENTIALS.username, CVAT_PASSWORD: DEMO_CREDENTIALS.password });

@@ -9,11 +9,10 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DEMO_CREDENTIALS, ManualClock, demoDeployment, prepareDemoShare, startEmulator, type Emulator } from '../src/emulator/index.js';
-import { clearSecretsForTests } from '../src/secrets.js';
 import { runCli } from './support/cli.js';
-import { startService, type RunningService } from './support/service.js';
+import { closeAfterEach, startService, type RunningService } from './support/service.js';
 import { useTempDir } from './support/tmp.js';
 import { waitFor } from './support/wait.js';
 
@@ -22,12 +21,10 @@ const tmp = useTempDir('warden-vault-');
 let emulator: Emulator | undefined;
 let running: RunningService | undefined;
 
-afterEach(async () => {
-  await running?.service.close();
-  await emulator?.close();
-  running = emulator = undefined;
-  clearSecretsForTests();
-});
+closeAfterEach(
+  () => [running?.service, emulator],
+  () => (running = emulator = undefined),
+);
 
 const env = (): NodeJS.ProcessEnv => ({ CVAT_URL: emulator!.url, CVAT_ACCESS_TOKEN: TOKEN });
 

@@ -1,9 +1,11 @@
 /** Starts WardenService in-process against an emulator, with logs captured for secret checks. */
 import { Writable } from 'node:stream';
+import { afterEach } from 'vitest';
 import { loadConfig } from '../../src/config/index.js';
 import { WardenService, type ServiceOptions } from '../../src/daemon/service.js';
 import { createLogger } from '../../src/log.js';
 import { createMetrics, type Metrics } from '../../src/metrics.js';
+import { clearSecretsForTests } from '../../src/secrets.js';
 
 export interface RunningService {
   service: WardenService;
@@ -40,4 +42,17 @@ export async function startService(argv: string[], env: NodeJS.ProcessEnv, extra
       return match ? Number(match[1]) : undefined;
     },
   };
+}
+
+/**
+ * The after-hook of every in-process service test: close what the test started, in the
+ * order given (the service before the CVAT it talks to), forget it, and clear the secrets
+ * its configuration registered.
+ */
+export function closeAfterEach(started: () => ReadonlyArray<{ close(): Promise<void> } | undefined>, forget: () => void): void {
+  afterEach(async () => {
+    for (const resource of started()) await resource?.close();
+    forget();
+    clearSecretsForTests();
+  });
 }
