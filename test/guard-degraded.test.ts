@@ -8,7 +8,7 @@
  * user.max_inotify_watches = 6 where the machine allows it, and always through the
  * guard's fs seam.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -19,15 +19,17 @@ import type { Metrics } from '../src/metrics.js';
 import {
   captureLogger,
   fileAlerts,
+  GUARD_RUNNER,
   makeShare,
   metricValue,
   recordAlerts,
   sampleShareAvailable,
   sampleTasks,
+  spawnGuardRunner,
   testMetrics,
   type ShareFixture,
 } from './support/guard.js';
-import { repoRoot, transpileSrc } from './support/transpile.js';
+import { transpileSrc } from './support/transpile.js';
 import { waitFor } from './support/wait.js';
 
 const available = sampleShareAvailable();
@@ -232,28 +234,25 @@ describe.skipIf(!available || !userNamespaceWithTinyLimit())('exhausted inotify 
   it('a deletion in a directory the kernel refused a watch for is reported by the next degraded round; doctor sees the namespace limit', async () => {
     const tasksFile = path.join(fx.tmp, 'tasks.json');
     await writeFile(tasksFile, JSON.stringify(sampleTasks()));
-    const runner = path.join(repoRoot, 'test/fixtures/guard-runner.mjs');
     const script = `echo 6 > /proc/sys/user/max_inotify_watches && exec "$0" "$@"`;
     // The real kernel refuses the watches; the round period is shortened (the default's 30 s is held by the fs-seam test above).
     const options = JSON.stringify({ degradedScanIntervalMs: ROUND_MS });
-    const proc = spawn('unshare', ['-Ur', 'sh', '-c', script, process.execPath, runner, build.outDir, fx.shareDir, fx.stateDir, tasksFile, options], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const events: Array<Record<string, unknown>> = [];
-    let out = '';
-    let err = '';
-    proc.stdout.setEncoding('utf8');
-    proc.stdout.on('data', (t: string) => {
-      out += t;
-      for (let nl = out.indexOf('\n'); nl >= 0; nl = out.indexOf('\n')) {
-        events.push(JSON.parse(out.slice(0, nl)) as Record<string, unknown>);
-        out = out.slice(nl + 1);
-      }
-    });
-    proc.stderr.setEncoding('utf8');
-    proc.stderr.on('data', (t: string) => (err += t));
+    const child = spawnGuardRunner('unshare', [
+      '-Ur',
+      'sh',
+      '-c',
+      script,
+      process.execPath,
+      GUARD_RUNNER,
+      build.outDir,
+      fx.shareDir,
+      fx.stateDir,
+      tasksFile,
+      options,
+    ]);
+    const { proc, events } = child;
     try {
-      const ready = (await waitFor(`ready\n${err}`, () => events.find((e) => e['event'] === 'ready'), { timeoutMs: 30_000 })) as {
+      const ready = (await waitFor(`ready\n${child.stderr()}`, () => events.find((e) => e['event'] === 'ready'), { timeoutMs: 30_000 })) as {
         watchMode: string;
         watchedDirectories: number;
         degradedDirectories: string[];

@@ -6,25 +6,28 @@
  * alerted within 15 s of the restart. Also: a torn journal tail is ignored, and the
  * in-process guard finds a change made while it was down in the same service order.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFile, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../src/log.js';
 import { ShareGuard } from '../src/guard/index.js';
-import { fileAlerts, makeShare, recordAlerts, sampleShareAvailable, sampleTasks, testMetrics, type ShareFixture } from './support/guard.js';
-import { repoRoot, transpileSrc } from './support/transpile.js';
+import {
+  fileAlerts,
+  GUARD_RUNNER,
+  makeShare,
+  recordAlerts,
+  sampleShareAvailable,
+  sampleTasks,
+  spawnGuardRunner,
+  testMetrics,
+  type GuardRunner,
+  type ShareFixture,
+} from './support/guard.js';
+import { transpileSrc } from './support/transpile.js';
 import { waitFor } from './support/wait.js';
 
 const available = sampleShareAvailable();
-const runner = path.join(repoRoot, 'test/fixtures/guard-runner.mjs');
-
-interface Child {
-  proc: ChildProcess;
-  events: Array<Record<string, unknown>>;
-  stderr: () => string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
+type Child = GuardRunner;
 
 describe.skipIf(!available)('share guard baseline across restarts (child process)', () => {
   let build: Awaited<ReturnType<typeof transpileSrc>>;
@@ -47,24 +50,7 @@ describe.skipIf(!available)('share guard baseline across restarts (child process
   });
 
   function spawnGuard(): Child {
-    const proc = spawn(process.execPath, [runner, build.outDir, fx.shareDir, fx.stateDir, tasksFile], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const events: Array<Record<string, unknown>> = [];
-    let out = '';
-    let err = '';
-    proc.stdout.setEncoding('utf8');
-    proc.stdout.on('data', (text: string) => {
-      out += text;
-      for (let nl = out.indexOf('\n'); nl >= 0; nl = out.indexOf('\n')) {
-        events.push(JSON.parse(out.slice(0, nl)) as Record<string, unknown>);
-        out = out.slice(nl + 1);
-      }
-    });
-    proc.stderr.setEncoding('utf8');
-    proc.stderr.on('data', (text: string) => (err += text));
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-      proc.on('close', (code, signal) => resolve({ code, signal })),
-    );
-    const child = { proc, events, stderr: () => err, exited };
+    const child = spawnGuardRunner(process.execPath, [GUARD_RUNNER, build.outDir, fx.shareDir, fx.stateDir, tasksFile]);
     children.push(child);
     return child;
   }

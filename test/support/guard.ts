@@ -3,6 +3,7 @@
  * (tests/mounted_file_share), tasks built over it, an event recorder, a log
  * recorder, metric readers, and `settled`, the barrier before a "nothing happened" assertion.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { cp, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import os from 'node:os';
@@ -11,6 +12,7 @@ import { createLogger, type Logger } from '../../src/log.js';
 import { createMetrics, type Metrics } from '../../src/metrics.js';
 import type { DataMeta } from '../../src/cvat/shapes.js';
 import type { GuardAlert, GuardJob, GuardTask, ShareGuard } from '../../src/guard/index.js';
+import { repoRoot } from './transpile.js';
 import { waitFor } from './wait.js';
 
 export const SAMPLE_SHARE = path.resolve(process.cwd(), '../shared/cvat/v2.73.0/tests/mounted_file_share');
@@ -167,4 +169,37 @@ export async function settled(guard: ShareGuard, { timeoutMs = 15_000 } = {}): P
   }
   await waitFor('no file inside its move window', () => guard.status().problems.pending === 0, { timeoutMs });
   return result;
+}
+
+/** The child-process guard of test/fixtures/guard-runner.mjs (usage there). */
+export const GUARD_RUNNER = path.join(repoRoot, 'test/fixtures/guard-runner.mjs');
+
+export interface GuardRunner {
+  proc: ChildProcess;
+  /** Its stdout, one JSON object a line: `{event: 'ready', …}`, `{event: 'alert', …}`, `{event: 'closed'}`. */
+  events: Array<Record<string, unknown>>;
+  stderr: () => string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Spawns `command args` (node on GUARD_RUNNER, or a wrapper such as unshare that execs it) and collects its events. */
+export function spawnGuardRunner(command: string, args: readonly string[]): GuardRunner {
+  const proc = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const events: Array<Record<string, unknown>> = [];
+  let out = '';
+  let err = '';
+  proc.stdout.setEncoding('utf8');
+  proc.stdout.on('data', (text: string) => {
+    out += text;
+    for (let nl = out.indexOf('\n'); nl >= 0; nl = out.indexOf('\n')) {
+      events.push(JSON.parse(out.slice(0, nl)) as Record<string, unknown>);
+      out = out.slice(nl + 1);
+    }
+  });
+  proc.stderr.setEncoding('utf8');
+  proc.stderr.on('data', (text: string) => (err += text));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    proc.on('close', (code, signal) => resolve({ code, signal })),
+  );
+  return { proc, events, stderr: () => err, exited };
 }
