@@ -9,7 +9,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../src/log.js';
 import { checkExitCode, formatCheckReport, runCheck, ShareGuard, type GuardFs, type GuardTask } from '../src/guard/index.js';
 import { nodeFs } from '../src/guard/index.js';
-import { job, makeShare, meta, recordAlerts, sampleShareAvailable, sampleTasks, testMetrics, type ShareFixture } from './support/guard.js';
+import { guardOver, job, makeShare, meta, recordAlerts, sampleShareAvailable, sampleTasks, testMetrics, type ShareFixture } from './support/guard.js';
 
 const available = sampleShareAvailable();
 
@@ -136,12 +136,7 @@ describe.skipIf(!available)('check report and path safety', () => {
 
     // the guard: same verdicts, nothing outside stat-ed or watched, no alert
     const guardFs = recordingFs();
-    const guard = new ShareGuard({
-      shareDir: fx.shareDir,
-      stateDir: fx.stateDir,
-      metrics: testMetrics(),
-      logger: silentLogger(),
-      fsTypeOverride: 'ext4',
+    const guard = guardOver(fx, {
       fs: guardFs.fs,
     });
     const alerts = recordAlerts(guard);

@@ -20,6 +20,7 @@ import {
   captureLogger,
   fileAlerts,
   GUARD_RUNNER,
+  guardOver,
   makeShare,
   metricValue,
   recordAlerts,
@@ -66,12 +67,9 @@ describe.skipIf(!available)('degraded watching (fs seam)', () => {
     extra: Partial<ConstructorParameters<typeof ShareGuard>[0]> = {},
     logger = captureLogger().logger,
   ): ShareGuard {
-    guard = new ShareGuard({
-      shareDir: fx.shareDir,
-      stateDir: fx.stateDir,
+    guard = guardOver(fx, {
       metrics,
       logger,
-      fsTypeOverride: 'ext4',
       moveWindowMs: 100,
       fs: fsOverrides,
       ...extra,

@@ -9,17 +9,15 @@
 import { appendFile, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { silentLogger } from '../src/log.js';
-import { ShareGuard } from '../src/guard/index.js';
 import {
   fileAlerts,
   GUARD_RUNNER,
+  guardOver,
   makeShare,
   recordAlerts,
   sampleShareAvailable,
   sampleTasks,
   spawnGuardRunner,
-  testMetrics,
   type GuardRunner,
   type ShareFixture,
 } from './support/guard.js';
@@ -129,12 +127,7 @@ describe.skipIf(!available)('share guard baseline in the service order (in proce
   afterEach(async () => fx.cleanup());
 
   async function run() {
-    const guard = new ShareGuard({
-      shareDir: fx.shareDir,
-      stateDir: fx.stateDir,
-      metrics: testMetrics(),
-      logger: silentLogger(),
-      fsTypeOverride: 'ext4',
+    const guard = guardOver(fx, {
       moveWindowMs: 100,
     });
     const alerts = recordAlerts(guard);

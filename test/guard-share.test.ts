@@ -9,12 +9,12 @@ import { cp, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/index.js';
-import { silentLogger } from '../src/log.js';
 import { ShareGuard, type DirWatcher, type GuardAlert } from '../src/guard/index.js';
 import type { Metrics } from '../src/metrics.js';
 import {
   captureLogger,
   fileAlerts,
+  guardOver,
   makeShare,
   metricValue,
   recordAlerts,
@@ -44,12 +44,8 @@ describe.skipIf(!available)('share guard: the share as a whole', () => {
   });
 
   const make = (extra: Partial<ConstructorParameters<typeof ShareGuard>[0]> = {}) => {
-    const guard = new ShareGuard({
-      shareDir: fx.shareDir,
-      stateDir: fx.stateDir,
+    const guard = guardOver(fx, {
       metrics,
-      logger: silentLogger(),
-      fsTypeOverride: 'ext4',
       moveWindowMs: 200,
       rootPollMs: 50,
       rootSettleMs: 50,

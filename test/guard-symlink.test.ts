@@ -8,9 +8,8 @@
 import { rename, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { silentLogger } from '../src/log.js';
 import { ShareGuard, type GuardAlert, type PathEscapeAlert } from '../src/guard/index.js';
-import { fileAlerts, makeShare, recordAlerts, sampleShareAvailable, sampleTasks, testMetrics, type ShareFixture } from './support/guard.js';
+import { fileAlerts, guardOver, makeShare, recordAlerts, sampleShareAvailable, sampleTasks, type ShareFixture } from './support/guard.js';
 import { waitFor } from './support/wait.js';
 
 const available = sampleShareAvailable();
@@ -21,12 +20,7 @@ describe.skipIf(!available)('share guard: a directory swapped for an out-of-shar
   let alerts: GuardAlert[];
   beforeEach(async () => {
     fx = await makeShare();
-    guard = new ShareGuard({
-      shareDir: fx.shareDir,
-      stateDir: fx.stateDir,
-      metrics: testMetrics(),
-      logger: silentLogger(),
-      fsTypeOverride: 'ext4',
+    guard = guardOver(fx, {
       moveWindowMs: 100,
     });
     alerts = recordAlerts(guard);

@@ -10,10 +10,9 @@ import { chmodSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DEMO_CREDENTIALS, demoDeployment, prepareDemoShare, startEmulator, type Emulator } from '../src/emulator/index.js';
-import { silentLogger } from '../src/log.js';
-import { checkExitCode, formatCheckReport, nodeFs, runCheck, ShareGuard, type GuardFs } from '../src/guard/index.js';
+import { checkExitCode, formatCheckReport, nodeFs, runCheck, type GuardFs } from '../src/guard/index.js';
 import { CLI } from './support/cli.js';
-import { makeShare, metricValue, sampleShareAvailable, sampleTasks, testMetrics, type ShareFixture } from './support/guard.js';
+import { guardOver, makeShare, metricValue, sampleShareAvailable, sampleTasks, testMetrics, type ShareFixture } from './support/guard.js';
 import { useTempDir } from './support/tmp.js';
 
 const available = sampleShareAvailable();
@@ -70,12 +69,8 @@ describe.skipIf(!available)('guard: unreadable files (fs seam)', () => {
     const isDenied = (p: string) => denied && p.endsWith('/videos/video_1.mp4');
     const eacces = () => Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' });
     const metrics = testMetrics();
-    const guard = new ShareGuard({
-      shareDir: fx.shareDir,
-      stateDir: fx.stateDir,
+    const guard = guardOver(fx, {
       metrics,
-      logger: silentLogger(),
-      fsTypeOverride: 'ext4',
       fs: {
         statSync: (p) => {
           if (isDenied(p)) throw eacces();

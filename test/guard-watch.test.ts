@@ -6,11 +6,11 @@
 import { appendFile, copyFile, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { silentLogger } from '../src/log.js';
 import { ShareGuard, type FileAlert, type GuardAlert } from '../src/guard/index.js';
 import type { Metrics } from '../src/metrics.js';
 import {
   fileAlerts,
+  guardOver,
   makeShare,
   metricValue,
   recordAlerts,
@@ -34,13 +34,9 @@ describe.skipIf(!available)('share guard watcher', () => {
   beforeEach(async () => {
     fx = await makeShare();
     metrics = testMetrics();
-    guard = new ShareGuard({
-      shareDir: fx.shareDir,
-      stateDir: fx.stateDir,
+    guard = guardOver(fx, {
       metrics,
-      logger: silentLogger(),
       moveWindowMs: 300,
-      fsTypeOverride: 'ext4',
       lastWarmedAt: (jobId, chunk) => (jobId === 11 && chunk === 0 ? warmedAt : undefined),
     });
     alerts = recordAlerts(guard);

@@ -11,9 +11,7 @@ import { rename, writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DEMO_CREDENTIALS, demoDeployment, prepareDemoShare, startEmulator, type Emulator } from '../src/emulator/index.js';
-import { ShareGuard } from '../src/guard/index.js';
-import { silentLogger } from '../src/log.js';
-import { makeShare, metricValue, sampleShareAvailable, sampleTasks, testMetrics } from './support/guard.js';
+import { guardOver, makeShare, metricValue, sampleShareAvailable, sampleTasks, testMetrics } from './support/guard.js';
 import { closeAfterEach, startService, type RunningService } from './support/service.js';
 import { useTempDir } from './support/tmp.js';
 import { waitFor } from './support/wait.js';
@@ -87,12 +85,8 @@ describe.skipIf(!sampleShareAvailable())('restarted warden', () => {
         JSON.stringify({ version: 1, shareDir: fx.shareDir, savedAt: new Date().toISOString(), shareAvailable: true, problems: [gone] }),
       );
       const metrics = testMetrics();
-      const guard = new ShareGuard({
-        shareDir: fx.shareDir,
-        stateDir: fx.stateDir,
+      const guard = guardOver(fx, {
         metrics,
-        logger: silentLogger(),
-        fsTypeOverride: 'ext4',
         moveWindowMs: 100,
       });
       try {

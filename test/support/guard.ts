@@ -8,11 +8,11 @@ import { cp, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createLogger, type Logger } from '../../src/log.js';
+import { fileURLToPath } from 'node:url';
+import { createLogger, silentLogger, type Logger } from '../../src/log.js';
 import { createMetrics, type Metrics } from '../../src/metrics.js';
 import type { DataMeta } from '../../src/cvat/shapes.js';
-import type { GuardAlert, GuardJob, GuardTask, ShareGuard } from '../../src/guard/index.js';
-import { repoRoot } from './transpile.js';
+import { ShareGuard, type GuardAlert, type GuardJob, type GuardTask, type ShareGuardOptions } from '../../src/guard/index.js';
 import { waitFor } from './wait.js';
 
 export const SAMPLE_SHARE = path.resolve(process.cwd(), '../shared/cvat/v2.73.0/tests/mounted_file_share');
@@ -45,6 +45,11 @@ export async function makeShare(): Promise<ShareFixture> {
   await cp(SAMPLE_SHARE, shareDir, { recursive: true, preserveTimestamps: true });
   await mkdir(outside, { recursive: true });
   return { tmp, shareDir, stateDir, outside, cleanup: () => rm(tmp, { recursive: true, force: true }) };
+}
+
+/** A guard over the fixture's share and state as the guard tests build one: a local disk (ext4, no mountinfo), silent, fresh metrics; `options` add or override. */
+export function guardOver(fx: Pick<ShareFixture, 'shareDir' | 'stateDir'>, options: Partial<ShareGuardOptions> = {}): ShareGuard {
+  return new ShareGuard({ shareDir: fx.shareDir, stateDir: fx.stateDir, metrics: testMetrics(), logger: silentLogger(), fsTypeOverride: 'ext4', ...options });
 }
 
 export function meta(frames: Array<{ name: string; related_files?: number }>, extra: Partial<DataMeta> = {}): DataMeta {
@@ -172,7 +177,7 @@ export async function settled(guard: ShareGuard, { timeoutMs = 15_000 } = {}): P
 }
 
 /** The child-process guard of test/fixtures/guard-runner.mjs (usage there). */
-export const GUARD_RUNNER = path.join(repoRoot, 'test/fixtures/guard-runner.mjs');
+export const GUARD_RUNNER = fileURLToPath(new URL('../fixtures/guard-runner.mjs', import.meta.url));
 
 export interface GuardRunner {
   proc: ChildProcess;
