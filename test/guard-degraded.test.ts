@@ -217,7 +217,7 @@ function userNamespaceWithTinyLimit(): boolean {
 }
 
 describe.skipIf(!available || !userNamespaceWithTinyLimit())('exhausted inotify watches, for real (unshare -Ur, max 6 watches)', () => {
-  const ROUND_MS = 2_000;
+  const ROUND_MS = 3_000;
   let build: Awaited<ReturnType<typeof transpileSrc>>;
   let fx: ShareFixture;
   beforeAll(async () => {
