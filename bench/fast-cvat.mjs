@@ -113,6 +113,21 @@ function json(res, body, status = 200) {
 }
 
 const allTaskIds = Array.from({ length: totalTasks }, (_, i) => i + 1);
+const allJobIds = Array.from({ length: totalJobs }, (_, i) => i + 1);
+
+/**
+ * `filter` ({">=":[{"var":"updated_date"},…]}, the only one the warden sends) and
+ * `sort=-updated_date`, for tasks and jobs alike: CVAT's TaskViewSet and JobViewSet both
+ * list updated_date in filter_fields and ordering_fields (cvat/apps/engine/views.py).
+ * Ids ascend with dates here, so sorting by date is reversing.
+ */
+function filtered(url, ids, dateOf) {
+  const filter = url.searchParams.get('filter');
+  const since = filter ? /">=":\[\{"var":"updated_date"\},"([^"]+)"\]/.exec(filter)?.[1] : undefined;
+  let out = since ? ids.filter((id) => dateOf(id) >= since) : ids;
+  if (url.searchParams.get('sort') === '-updated_date') out = [...out].reverse();
+  return out;
+}
 
 const server = createServer((req, res) => {
   const url = new URL(req.url ?? '/', `http://${req.headers.host}`);
@@ -144,21 +159,19 @@ const server = createServer((req, res) => {
   }
   stats.apiRequests++;
   if (p === '/api/server/about') return json(res, { name: 'Computer Vision Annotation Tool', version: '2.73.0', description: 'fast fake' });
-  if (p === '/api/tasks') {
-    let ids = allTaskIds;
-    const filter = url.searchParams.get('filter');
-    const since = filter ? /">=":\[\{"var":"updated_date"\},"([^"]+)"\]/.exec(filter)?.[1] : undefined;
-    if (since) ids = ids.filter((t) => updated(t) >= since);
-    if (url.searchParams.get('sort') === '-updated_date') ids = [...ids].reverse();
-    return page(url, res, ids, task);
-  }
+  if (p === '/api/tasks') return page(url, res, filtered(url, allTaskIds, updated), task);
   if ((m = /^\/api\/tasks\/(\d+)$/.exec(p))) return Number(m[1]) <= totalTasks ? json(res, task(Number(m[1]))) : json(res, { detail: 'not found' }, 404);
   if ((m = /^\/api\/tasks\/(\d+)\/data\/meta$/.exec(p)))
     return Number(m[1]) <= totalTasks ? json(res, meta(Number(m[1]))) : json(res, { detail: 'not found' }, 404);
   if (p === '/api/jobs') {
     const t = Number(url.searchParams.get('task_id'));
-    const ids = t >= 1 && t <= totalTasks ? Array.from({ length: jobsOf(t) }, (_, k) => firstJob(t) + k) : Array.from({ length: totalJobs }, (_, i) => i + 1);
-    return page(url, res, ids, job);
+    const ids = t >= 1 && t <= totalTasks ? Array.from({ length: jobsOf(t) }, (_, k) => firstJob(t) + k) : allJobIds;
+    return page(
+      url,
+      res,
+      filtered(url, ids, (j) => updated(taskOfJob(j))),
+      job,
+    );
   }
   if ((m = /^\/api\/jobs\/(\d+)$/.exec(p))) return Number(m[1]) <= totalJobs ? json(res, job(Number(m[1]))) : json(res, { detail: 'not found' }, 404);
   if ((m = /^\/api\/jobs\/(\d+)\/data\/meta$/.exec(p))) {

@@ -27,9 +27,15 @@ function startFastCvat(options) {
     const child = spawn(process.execPath, [path.join(here, 'fast-cvat.mjs'), JSON.stringify(options)], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (d) => {
+      if (out === undefined) return;
       out += d;
       const m = /URL (\S+) chunks=(\d+)/.exec(out);
-      if (m) resolve({ url: m[1], chunks: Number(m[2]), stop: () => new Promise((r) => (child.once('exit', r), child.kill('SIGTERM'))) });
+      if (!m) return;
+      out = undefined;
+      const cvat = { url: m[1], chunks: Number(m[2]), stop: () => new Promise((r) => (child.once('exit', r), child.kill('SIGTERM'))) };
+      // This process's first fetch loads undici's fetch (~1 s on a busy machine): pay it here,
+      // not in the first /healthz probe, which would charge it to the service.
+      getJson(`${cvat.url}/__stats`).then(() => resolve(cvat), reject);
     });
     child.on('exit', (code) => reject(new Error(`fast-cvat exited ${code}`)));
   });
@@ -124,47 +130,72 @@ async function until(what, probe, timeoutMs) {
 
 const ready = async (url) => (await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(30_000) })).status === 200;
 
+/** Seconds the service is left alone before its steady-state CPU window (the after-start-up GCs and JIT settle). */
+const SETTLE_S = Number(process.env.SCALE_BENCH_SETTLE_S ?? 60);
+
+const allWarm = (cvat) => ({ what: 'all warm', probe: async () => (await getJson(`${cvat.url}/__stats`)).distinctChunks >= cvat.chunks });
+const allEvaluated = (cvat) => ({ what: 'every task evaluated', probe: async (url) => (await getJson(`${url}/status`)).warm.chunks?.warm >= cvat.chunks });
+
+/**
+ * One `run` on `stateDir` (CVAT's counters zeroed first): seconds to ready and, with
+ * `settled`, to that condition; /healthz worst latency over both; the chunk requests it
+ * made; with `steadySeconds`, its CPU per minute over that window after SETTLE_S; peak RSS.
+ */
+async function serviceRun(cvat, stateDir, { settled, steadySeconds }) {
+  await getJson(`${cvat.url}/__reset`);
+  const run = startRun(cvat.url, stateDir);
+  const url = await run.url;
+  const health = probeHealth(url);
+  const r = {};
+  await until(`${stateDir}: ready`, () => ready(url), 600_000);
+  r.readyS = (performance.now() - run.started) / 1000;
+  if (settled) {
+    await until(`${stateDir}: ${settled.what}`, () => settled.probe(url), 1_800_000);
+    r.settledS = (performance.now() - run.started) / 1000;
+  }
+  await sleep(5_000); // the last pass ends and its tasks are evaluated
+  r.healthWorstMs = (await health.stop()).worstMs;
+  r.requested = (await getJson(`${cvat.url}/__stats`)).chunkRequests;
+  if (steadySeconds) {
+    await sleep(SETTLE_S * 1000);
+    const cpu0 = run.cpu();
+    await sleep(steadySeconds * 1000);
+    r.steadyCpuPerMin = ((run.cpu() - cpu0) * 60) / steadySeconds;
+  }
+  r.peakRssMB = run.peakRssMB();
+  r.exit = await run.stop();
+  return r;
+}
+
+/** Cold start on an empty ledger until all is warm (steady-state CPU measured then), then a restart on that ledger. */
 async function scaleRun(chunks, steadySeconds) {
   const tasks = chunks / 100;
   const cvat = await startFastCvat({ tasks, jobsPerTask: 4, chunksPerJob: 25 });
   const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'scale-bench-'));
-  const out = { chunks: cvat.chunks, tasks, jobs: tasks * 4 };
   try {
-    // Cold start: empty ledger.
-    const cold = startRun(cvat.url, stateDir);
-    const coldUrl = await cold.url;
-    const coldHealth = probeHealth(coldUrl);
-    await until('cold ready', () => ready(coldUrl), 600_000);
-    out.coldReadyS = (performance.now() - cold.started) / 1000;
-    await until('all warm', async () => (await getJson(`${cvat.url}/__stats`)).distinctChunks >= cvat.chunks, 1_800_000);
-    out.coldWarmS = (performance.now() - cold.started) / 1000;
-    out.coldHealthWorstMs = (await coldHealth.stop()).worstMs;
-    await sleep(3_000); // let the last pass end and its tasks be evaluated
-    const cpu0 = cold.cpu();
-    await sleep(steadySeconds * 1000);
-    out.steadyCpuPerMin = ((cold.cpu() - cpu0) * 60) / steadySeconds;
-    out.coldPeakRssMB = cold.peakRssMB();
-    out.coldExit = await cold.stop();
-
-    // Restart on the warm ledger.
-    await getJson(`${cvat.url}/__reset`);
-    const restart = startRun(cvat.url, stateDir);
-    const restartUrl = await restart.url;
-    const restartHealth = probeHealth(restartUrl);
-    await until('restart ready', () => ready(restartUrl), 600_000);
-    out.restartReadyS = (performance.now() - restart.started) / 1000;
-    await until('every task evaluated', async () => (await getJson(`${restartUrl}/status`)).warm.chunks?.warm >= cvat.chunks, 600_000);
-    out.restartEvaluatedS = (performance.now() - restart.started) / 1000;
-    await sleep(5_000);
-    out.restartHealthWorstMs = (await restartHealth.stop()).worstMs;
-    out.reRequested = (await getJson(`${cvat.url}/__stats`)).chunkRequests;
-    out.restartPeakRssMB = restart.peakRssMB();
-    out.restartExit = await restart.stop();
+    const cold = await serviceRun(cvat, stateDir, { settled: allWarm(cvat), steadySeconds });
+    const restart = await serviceRun(cvat, stateDir, { settled: allEvaluated(cvat) });
+    return {
+      chunks: cvat.chunks,
+      tasks,
+      jobs: tasks * 4,
+      coldReadyS: cold.readyS,
+      coldWarmS: cold.settledS,
+      coldHealthWorstMs: cold.healthWorstMs,
+      steadyCpuPerMin: cold.steadyCpuPerMin,
+      coldPeakRssMB: cold.peakRssMB,
+      coldExit: cold.exit,
+      restartReadyS: restart.readyS,
+      restartEvaluatedS: restart.settledS,
+      restartHealthWorstMs: restart.healthWorstMs,
+      reRequested: restart.requested,
+      restartPeakRssMB: restart.peakRssMB,
+      restartExit: restart.exit,
+    };
   } finally {
     await cvat.stop();
     fs.rmSync(stateDir, { recursive: true, force: true });
   }
-  return out;
 }
 
 /** The real `warm --all` on an empty ledger (`stateDir`), under /usr/bin/time -v. */
@@ -200,51 +231,43 @@ async function warmAll(chunks) {
 }
 
 /**
- * The largest size without waiting for `run` to warm everything itself: its adaptive
- * concurrency (which yields to annotators when hit latency rises) throttles a cold pass
- * to one request a second on a machine this loaded, so the warm ledger is made by the
- * real `warm --all` (its figure too), cold start is measured to ready, and the restart
- * runs on that ledger.
+ * The largest size without waiting for `run` to warm everything itself (SCALE_BENCH_PARTS=big):
+ * its adaptive concurrency, which yields to annotators when hit latency rises, throttles a
+ * cold pass to one request a second on a heavily loaded machine, so the warm ledger is made
+ * by the real `warm --all` (its figure too), the cold start is measured to ready, and the
+ * restart runs on that ledger (steady-state CPU measured on it).
  */
 async function bigRun(chunks, steadySeconds) {
   const tasks = chunks / 100;
   const cvat = await startFastCvat({ tasks, jobsPerTask: 4, chunksPerJob: 25 });
   const warmDir = fs.mkdtempSync(path.join(os.tmpdir(), 'scale-big-'));
   const coldDir = fs.mkdtempSync(path.join(os.tmpdir(), 'scale-cold-'));
-  const out = { chunks: cvat.chunks, tasks, jobs: tasks * 4, coldWarmS: NaN };
   try {
     console.error('bench scale: warm --all into the ledger…');
     const warm = await warmAllInto(cvat, warmDir);
     console.error(JSON.stringify(warm));
-    await getJson(`${cvat.url}/__reset`);
     console.error('bench scale: cold start to ready…');
-    const cold = startRun(cvat.url, coldDir);
-    const coldUrl = await cold.url;
-    const coldHealth = probeHealth(coldUrl);
-    await until('cold ready', () => ready(coldUrl), 600_000);
-    out.coldReadyS = (performance.now() - cold.started) / 1000;
-    await sleep(5_000);
-    out.coldHealthWorstMs = (await coldHealth.stop()).worstMs;
-    out.coldPeakRssMB = cold.peakRssMB();
-    out.coldExit = await cold.stop();
+    const cold = await serviceRun(cvat, coldDir, {});
     console.error('bench scale: restart on the warm ledger…');
-    await getJson(`${cvat.url}/__reset`);
-    const restart = startRun(cvat.url, warmDir);
-    const restartUrl = await restart.url;
-    const restartHealth = probeHealth(restartUrl);
-    await until('restart ready', () => ready(restartUrl), 600_000);
-    out.restartReadyS = (performance.now() - restart.started) / 1000;
-    await until('every task evaluated', async () => (await getJson(`${restartUrl}/status`)).warm.chunks?.warm >= cvat.chunks, 600_000);
-    out.restartEvaluatedS = (performance.now() - restart.started) / 1000;
-    await sleep(5_000);
-    out.restartHealthWorstMs = (await restartHealth.stop()).worstMs;
-    out.reRequested = (await getJson(`${cvat.url}/__stats`)).chunkRequests;
-    const cpu0 = restart.cpu();
-    await sleep(steadySeconds * 1000);
-    out.steadyCpuPerMin = ((restart.cpu() - cpu0) * 60) / steadySeconds;
-    out.restartPeakRssMB = restart.peakRssMB();
-    out.restartExit = await restart.stop();
-    return { run: out, warm };
+    const restart = await serviceRun(cvat, warmDir, { settled: allEvaluated(cvat), steadySeconds });
+    const run = {
+      chunks: cvat.chunks,
+      tasks,
+      jobs: tasks * 4,
+      coldWarmS: NaN,
+      coldReadyS: cold.readyS,
+      coldHealthWorstMs: cold.healthWorstMs,
+      coldPeakRssMB: cold.peakRssMB,
+      coldExit: cold.exit,
+      restartReadyS: restart.readyS,
+      restartEvaluatedS: restart.settledS,
+      restartHealthWorstMs: restart.healthWorstMs,
+      reRequested: restart.requested,
+      steadyCpuPerMin: restart.steadyCpuPerMin,
+      restartPeakRssMB: restart.peakRssMB,
+      restartExit: restart.exit,
+    };
+    return { run, warm };
   } finally {
     await cvat.stop();
     fs.rmSync(warmDir, { recursive: true, force: true });
@@ -302,6 +325,7 @@ export async function measure() {
       console.error(JSON.stringify(saved.runs.at(-1)));
     }
     saved.steadySeconds = steady;
+    saved.settleSeconds = SETTLE_S;
     fs.writeFileSync(SAVED, JSON.stringify(saved));
   }
   if (parts.has('big')) {
@@ -311,6 +335,8 @@ export async function measure() {
     console.error(JSON.stringify(big.run));
     saved.runs = [...(saved.runs ?? []).filter((r) => r.chunks !== big.run.chunks), big.run].sort((a, b) => a.chunks - b.chunks);
     saved.warm = big.warm;
+    saved.steadySeconds = steady;
+    saved.settleSeconds = SETTLE_S;
     fs.writeFileSync(SAVED, JSON.stringify(saved));
   }
   if (parts.has('warm')) {
@@ -333,12 +359,12 @@ export async function measure() {
 
 const mark = (ok) => (ok ? 'met' : '**missed**');
 
-export function report({ runs, warm, guard, steadySeconds }) {
+export function report({ runs, warm, guard, steadySeconds, settleSeconds = SETTLE_S }) {
   const base = runs[0];
   const lines = [
     '### The service at scale (`npm run bench -- scale`)',
     '',
-    `A fast fake CVAT 2.73 (\`bench/fast-cvat.mjs\`: lists as CVAT shapes them, instant 206 chunk answers) in one child process, the real \`node dist/cli.js run --concurrency 8 --cold-threshold 0ms\` in another, probed from outside: /healthz every 100 ms, /readyz for ready, /status for "every task evaluated". Jobs of 25 chunks, 4 jobs per task. Peak RSS is the process's VmHWM. Steady-state CPU is utime+stime of the service over ${steadySeconds} s after all is warm (one discovery poll a minute). Runs: n=1 each (the machine is shared).`,
+    `A fast fake CVAT 2.73 (\`bench/fast-cvat.mjs\`: lists as CVAT shapes them, instant 206 chunk answers) in one child process, the real \`node dist/cli.js run --concurrency 8 --cold-threshold 0ms\` in another, probed from outside: /healthz every 100 ms, /readyz for ready, /status for "every task evaluated". Jobs of 25 chunks, 4 jobs per task. Peak RSS is the process's VmHWM. Steady-state CPU is utime+stime of the service over ${steadySeconds} s, ${settleSeconds} s after all is warm (one discovery poll a minute; the fake honours the \`updated_date\` filter on tasks and jobs as CVAT does). Runs: n=1 each.`,
     '',
     '| chunks (tasks) | cold → ready | cold → all warm | restart → ready (restart/cold) | restart → all evaluated | /healthz worst cold / restart | re-requested after restart | steady CPU-s/min | peak RSS cold / restart |',
     '|---|---|---|---|---|---|---|---|---|',
