@@ -7,7 +7,8 @@
 import { getEventListeners } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/index.js';
-import { CvatClient, parseBaseUrl } from '../src/cvat/client.js';
+import { parseBaseUrl } from '../src/cvat/base-url.js';
+import { CvatClient } from '../src/cvat/client.js';
 import { DEFAULT_REQUEST_LIMITS } from '../src/cvat/limits.js';
 import { DEFAULT_MAX_PAGES, nextPageNumber } from '../src/cvat/paging.js';
 import { WardenError } from '../src/errors.js';

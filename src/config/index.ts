@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../errors.js';
-import { parseBaseUrl } from '../cvat/client.js';
+import { parseBaseUrl } from '../cvat/base-url.js';
 import type { CvatCredentials } from '../cvat/auth.js';
 import { requestLimits, type RequestLimits } from '../cvat/limits.js';
 import type { Scope } from '../cvat/inventory.js';
