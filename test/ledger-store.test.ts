@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { CODE_MASK, HAS_CHECKSUM, SlotStore } from '../src/warm/ledger-store.js';
-import { decodeSnapshotInto, encodeSnapshot } from '../src/warm/ledger-format.js';
+import { decodeSnapshotInto, encodeSnapshot, writeSnapshot } from '../src/warm/ledger-format.js';
 
 /** Small deterministic PRNG (mulberry32). */
 function rng(seed: number) {
@@ -78,5 +78,35 @@ describe('SlotStore against a Map model', () => {
     decodeSnapshotInto(encodeSnapshot(store, 7, 0), copy);
     expect(dump(copy)).toEqual(model);
     expect(copy.entries).toBe(entries);
+  });
+
+  it('writes a snapshot piece by piece, no piece larger than asked, and the pieces decode to the same store', () => {
+    const store = new SlotStore();
+    for (let s = 0; s < 400; s++) {
+      const id = store.ensureSeries(`j${s}/compressed`);
+      if (s % 3 === 0) store.setDate(id, `2026-11-${String(1 + (s % 28)).padStart(2, '0')}T00:00:00.000000Z`);
+      for (let slot = 0; slot < 100; slot++) store.set(id, slot, 1_700_000_000_000 + s * 1000 + slot, 1 | (slot % 2 ? 0x80 : 0), slot * 7);
+    }
+    const pieces: Buffer[] = [];
+    const pieceBytes = 200_000; // 40,000 entries × 17 B: several pieces
+    const bytes = writeSnapshot(store, 3, 42, (piece) => pieces.push(Buffer.from(piece)), pieceBytes);
+    expect(pieces.length).toBeGreaterThan(3);
+    expect(Math.max(...pieces.map((p) => p.length))).toBeLessThanOrEqual(pieceBytes);
+    const whole = Buffer.concat(pieces);
+    expect(whole.length).toBe(bytes);
+    expect(whole.equals(encodeSnapshot(store, 3, 42))).toBe(true);
+    const copy = new SlotStore();
+    expect(decodeSnapshotInto(whole, copy)).toMatchObject({ generation: 3, writtenAt: 42, series: 400, entries: 40_000 });
+    for (let s = 0; s < 400; s += 37) {
+      const a: unknown[] = [];
+      const b: unknown[] = [];
+      store.forEachEntry(store.idOf(`j${s}/compressed`)!, (...e) => a.push(e));
+      copy.forEachEntry(copy.idOf(`j${s}/compressed`)!, (...e) => b.push(e));
+      expect(b).toEqual(a);
+      expect(copy.dateOf(copy.idOf(`j${s}/compressed`)!)).toBe(store.dateOf(store.idOf(`j${s}/compressed`)!));
+    }
+    // A flipped byte anywhere fails the running CRC.
+    whole[whole.length >> 1] ^= 0xff;
+    expect(() => decodeSnapshotInto(whole, new SlotStore())).toThrow(/checksum/);
   });
 });

@@ -201,43 +201,66 @@ function clipUtf8(value: string): Buffer {
   return b;
 }
 
-/** Serialises the whole store; synchronous so it captures one consistent state. */
-export function encodeSnapshot(store: SlotStore, generation: number, writtenAt: number): Buffer {
-  const parts: { id: number; name: Buffer; date: Buffer | undefined; count: number }[] = [];
-  let size = HEADER_BYTES + TRAILER_BYTES;
+/** Bytes `writeSnapshot` hands to its sink at a time: the snapshot never exists whole in memory. */
+export const SNAPSHOT_PIECE_BYTES = 1 << 20;
+
+/**
+ * Serialises the whole store to `sink` in pieces of at most `pieceBytes` (one reused
+ * buffer: the sink must consume each piece before returning, e.g. `writeSync`).
+ * Synchronous, so it captures one consistent state; returns the bytes written. At a
+ * million chunks a snapshot is 17 MB, which a single buffer would add to the peak RSS.
+ */
+export function writeSnapshot(
+  store: SlotStore,
+  generation: number,
+  writtenAt: number,
+  sink: (piece: Buffer) => void,
+  pieceBytes = SNAPSHOT_PIECE_BYTES,
+): number {
+  const buf = Buffer.allocUnsafe(Math.max(pieceBytes, HEADER_BYTES + 2 * (2 + MAX_STRING_BYTES) + 4));
+  let pos = 0;
+  let crc = 0;
+  let written = 0;
+  const flush = () => {
+    if (pos === 0) return;
+    const piece = buf.subarray(0, pos);
+    crc = crc32(piece, crc);
+    sink(piece);
+    written += pos;
+    pos = 0;
+  };
+  const room = (n: number) => {
+    if (pos + n > buf.length) flush();
+  };
   let entries = 0;
-  for (const id of store.seriesIds()) {
-    const name = clipUtf8(store.nameOf(id));
-    const d = store.dateOf(id);
-    const date = d === undefined ? undefined : clipUtf8(d);
-    const count = store.countOf(id);
-    parts.push({ id, name, date, count });
-    size += 2 + name.length + 2 + (date?.length ?? 0) + 4 + count * ENTRY_BYTES;
-    entries += count;
-  }
-  const buf = Buffer.allocUnsafe(size);
+  for (const id of store.seriesIds()) entries += store.countOf(id);
   buf.write(SNAPSHOT_MAGIC, 0, 'latin1');
   buf.writeUInt32LE(FORMAT_VERSION, 8);
   buf.writeUInt32LE(generation, 12);
   buf.writeDoubleLE(writtenAt, 16);
-  buf.writeUInt32LE(parts.length, 24);
+  buf.writeUInt32LE(store.seriesCount, 24);
   buf.writeUInt32LE(entries, 28);
-  let pos = HEADER_BYTES;
-  for (const part of parts) {
-    buf.writeUInt16LE(part.name.length, pos);
+  pos = HEADER_BYTES;
+  for (const id of store.seriesIds()) {
+    const name = clipUtf8(store.nameOf(id));
+    const d = store.dateOf(id);
+    const date = d === undefined ? undefined : clipUtf8(d);
+    room(2 + name.length + 2 + (date?.length ?? 0) + 4);
+    buf.writeUInt16LE(name.length, pos);
     pos += 2;
-    pos += part.name.copy(buf, pos);
-    if (part.date === undefined) {
+    pos += name.copy(buf, pos);
+    if (date === undefined) {
       buf.writeUInt16LE(NO_DATE, pos);
       pos += 2;
     } else {
-      buf.writeUInt16LE(part.date.length, pos);
+      buf.writeUInt16LE(date.length, pos);
       pos += 2;
-      pos += part.date.copy(buf, pos);
+      pos += date.copy(buf, pos);
     }
-    buf.writeUInt32LE(part.count, pos);
+    buf.writeUInt32LE(store.countOf(id), pos);
     pos += 4;
-    store.forEachEntry(part.id, (slot, at, flags, checksum) => {
+    store.forEachEntry(id, (slot, at, flags, checksum) => {
+      room(ENTRY_BYTES);
       buf.writeUInt32LE(slot, pos);
       buf.writeDoubleLE(at, pos + 4);
       buf[pos + 12] = flags;
@@ -245,9 +268,18 @@ export function encodeSnapshot(store: SlotStore, generation: number, writtenAt: 
       pos += ENTRY_BYTES;
     });
   }
-  buf.writeUInt32LE(crc32(buf.subarray(0, pos)) >>> 0, pos);
-  buf.write(SNAPSHOT_END, pos + 4, 'latin1');
-  return buf;
+  flush();
+  buf.writeUInt32LE(crc >>> 0, 0);
+  buf.write(SNAPSHOT_END, 4, 'latin1');
+  sink(buf.subarray(0, TRAILER_BYTES));
+  return written + TRAILER_BYTES;
+}
+
+/** The whole snapshot as one buffer (tests, small stores). */
+export function encodeSnapshot(store: SlotStore, generation: number, writtenAt: number): Buffer {
+  const pieces: Buffer[] = [];
+  writeSnapshot(store, generation, writtenAt, (piece) => pieces.push(Buffer.from(piece)));
+  return Buffer.concat(pieces);
 }
 
 export interface SnapshotInfo {

@@ -24,6 +24,7 @@
  * atomically, and a journal made stale by a newer snapshot is recognised by its
  * generation number. `<stateDir>/ledger.lock` keeps a second process out.
  */
+import { writeSync } from 'node:fs';
 import { mkdir, open, readFile, rename, stat, truncate, unlink, type FileHandle } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { WardenError, describeError } from '../errors.js';
@@ -34,7 +35,7 @@ import {
   dateLine,
   decodeSnapshotInto,
   encodeLines,
-  encodeSnapshot,
+  writeSnapshot,
   forgetLine,
   journalHeader,
   parseJournal,
@@ -154,6 +155,28 @@ async function writeAll(handle: FileHandle, buf: Buffer, position: number): Prom
 }
 
 /** Writes `buf` to `path` atomically: temp file, (f)sync, rename, directory fsync. */
+/**
+ * The store's snapshot into `path` atomically (temp file, fsync, rename, directory fsync).
+ * The encoding is written piece by piece with synchronous writes, so it captures one
+ * consistent state, like one buffer would, without holding a copy of it in memory.
+ */
+async function writeSnapshotAtomic(dir: string, path: string, store: SlotStore, generation: number, writtenAt: number, durable: boolean): Promise<number> {
+  const tmp = `${path}.tmp`;
+  const handle = await open(tmp, 'w', 0o644);
+  let bytes: number;
+  try {
+    bytes = writeSnapshot(store, generation, writtenAt, (piece) => {
+      for (let off = 0; off < piece.length;) off += writeSync(handle.fd, piece, off, piece.length - off);
+    });
+    if (durable) await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await rename(tmp, path);
+  if (durable) await fsyncDir(dir);
+  return bytes;
+}
+
 async function writeFileAtomic(dir: string, path: string, buf: Buffer, durable: boolean): Promise<void> {
   const tmp = `${path}.tmp`;
   const handle = await open(tmp, 'w', 0o644);
@@ -636,12 +659,12 @@ export class Ledger implements AsyncDisposable {
     const started = performance.now();
     const generation = this.generation + 1;
     const cut = this.pending.length; // everything up to here is in the snapshot
-    const buf = encodeSnapshot(this.store, generation, this.clock.now());
     const snapshotPath = join(this.dir, LEDGER_FILES.snapshot);
     const journalPath = join(this.dir, LEDGER_FILES.journal);
     this.compacting = true;
+    let bytes: number;
     try {
-      await writeFileAtomic(this.dir, snapshotPath, buf, this.durable);
+      bytes = await writeSnapshotAtomic(this.dir, snapshotPath, this.store, generation, this.clock.now(), this.durable);
       // From here the old journal is stale (lower generation) until replaced.
       this.generation = generation;
       const header = encodeLines([journalHeader(generation)]);
@@ -662,10 +685,7 @@ export class Ledger implements AsyncDisposable {
     }
     // Drop the growth slack of the in-memory arrays while we are at it.
     this.store.trim();
-    this.log?.debug(
-      { dir: this.dir, generation, entries: this.store.entries, bytes: buf.length, ms: Math.round(performance.now() - started) },
-      'ledger compacted',
-    );
+    this.log?.debug({ dir: this.dir, generation, entries: this.store.entries, bytes, ms: Math.round(performance.now() - started) }, 'ledger compacted');
   }
 }
 
