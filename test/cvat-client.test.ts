@@ -1,4 +1,5 @@
 /** The CVAT client against a real node:http server: auth, orgs, paging, bad answers. */
+import { defaultCvatBounds } from '../src/config/index.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CvatClient } from '../src/cvat/client.js';
 import { WardenError } from '../src/errors.js';
@@ -46,7 +47,7 @@ describe('CVAT client', () => {
       [{ kind: 'basic', username: 'admin', password: 'pw-123456' }, `Basic ${Buffer.from('admin:pw-123456').toString('base64')}`],
     ] as const;
     for (const [credentials, header] of variants) {
-      client = new CvatClient({ baseUrl: `${server.url}/prefix/`, credentials, organization: 'lab' });
+      client = new CvatClient({ ...defaultCvatBounds(), baseUrl: `${server.url}/prefix/`, credentials, organization: 'lab' });
       const features = await client.features();
       expect(features.indexChunks).toBe(true);
       expect(features.rangeRequests).toBe(true);
@@ -77,7 +78,7 @@ describe('CVAT client', () => {
       const url = new URL(req.url ?? '/', 'http://x');
       sendJson(res, 200, pages[url.searchParams.get('page') ?? '1']);
     });
-    client = new CvatClient({ baseUrl: server.url, pageSize: 2 });
+    client = new CvatClient({ ...defaultCvatBounds(), baseUrl: server.url, pageSize: 2 });
     const seen = [];
     for await (const item of client.tasks()) seen.push(item.ok ? item.value.id : `bad ${item.id}: ${item.problem}`);
     expect(seen).toEqual([1, expect.stringMatching(/^bad 2: malformed task 2: size/), 3]);
@@ -106,7 +107,7 @@ describe('CVAT client', () => {
       sendJson(res, 404, { detail: 'Not found.' });
     });
     const credentials = { kind: 'token', token: TOKEN } as const;
-    const make = (path: string) => new CvatClient({ baseUrl: `${server!.url}${path}`, credentials });
+    const make = (path: string) => new CvatClient({ ...defaultCvatBounds(), baseUrl: `${server!.url}${path}`, credentials });
     // An HTML page where /api/server/about should be: not a working CVAT, exit 3 (issue 8).
     expect(await codeOf(make('/html').about())).toBe('CVAT_UNREACHABLE');
     expect(await codeOf(make('/nothing').about())).toBe('CVAT_UNREACHABLE');
@@ -114,7 +115,7 @@ describe('CVAT client', () => {
     expect(await codeOf(make('/forbidden').about())).toBe('CVAT_FORBIDDEN');
     expect(await codeOf(make('/old').features())).toBe('CVAT_UNSUPPORTED_VERSION');
     const closedPort = server.url.replace(/:\d+$/, ':1');
-    expect(await codeOf(new CvatClient({ baseUrl: closedPort, credentials }).about())).toBe('CVAT_UNREACHABLE');
+    expect(await codeOf(new CvatClient({ ...defaultCvatBounds(), baseUrl: closedPort, credentials }).about())).toBe('CVAT_UNREACHABLE');
     try {
       await make('/denied').about();
     } catch (error) {
@@ -123,8 +124,8 @@ describe('CVAT client', () => {
   });
 
   it('rejects base URLs that carry credentials or are not http(s)', () => {
-    expect(() => new CvatClient({ baseUrl: 'https://admin:pw@cvat' })).toThrow(/must not contain credentials/);
-    expect(() => new CvatClient({ baseUrl: 'file:///etc/passwd' })).toThrow(/http or https/);
-    expect(() => new CvatClient({ baseUrl: 'not a url' })).toThrow(/not a valid URL/);
+    expect(() => new CvatClient({ ...defaultCvatBounds(), baseUrl: 'https://admin:pw@cvat' })).toThrow(/must not contain credentials/);
+    expect(() => new CvatClient({ ...defaultCvatBounds(), baseUrl: 'file:///etc/passwd' })).toThrow(/http or https/);
+    expect(() => new CvatClient({ ...defaultCvatBounds(), baseUrl: 'not a url' })).toThrow(/not a valid URL/);
   });
 });

@@ -6,11 +6,10 @@
  */
 import { getEventListeners } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
-import { loadConfig } from '../src/config/index.js';
+import { loadConfig, defaultCvatBounds } from '../src/config/index.js';
 import { parseBaseUrl } from '../src/cvat/base-url.js';
 import { CvatClient } from '../src/cvat/client.js';
-import { DEFAULT_REQUEST_LIMITS } from '../src/cvat/limits.js';
-import { DEFAULT_MAX_PAGES, nextPageNumber } from '../src/cvat/paging.js';
+import { nextPageNumber } from '../src/cvat/paging.js';
 import { WardenError } from '../src/errors.js';
 import { safeLabelValue } from '../src/metrics.js';
 import { clearSecretsForTests, registerSecret } from '../src/secrets.js';
@@ -44,8 +43,7 @@ async function failure(promise: Promise<unknown>): Promise<WardenError> {
 describe('defaults meet issue 8', () => {
   it('the configured defaults are the client defaults, and bound a hostile list walk', () => {
     const config = loadConfig('warm', ['--all', '--url', 'http://cvat.example'], { CVAT_ACCESS_TOKEN: 'pat-0123456789' });
-    expect(config.cvat.limits).toEqual(DEFAULT_REQUEST_LIMITS);
-    expect(config.cvat.maxPages).toBe(DEFAULT_MAX_PAGES);
+    expect(config.cvat).toMatchObject(defaultCvatBounds());
     // Endless next: at most 100 pages. A dripping list: one request, cut at its deadline (lists are not retried).
     expect(config.cvat.maxPages).toBeLessThanOrEqual(100);
     expect(config.cvat.limits.list.deadlineMs).toBeLessThanOrEqual(150_000);
@@ -90,7 +88,11 @@ describe('defaults meet issue 8', () => {
 describe('client bounds', () => {
   it('cuts a dripping task meta (api request) at its deadline, naming the path without its query', async () => {
     cvat = await startHostileCvat({ drip: { kinds: ['api'], intervalMs: 100 } });
-    client = new CvatClient({ baseUrl: cvat.url, limits: { ...DEFAULT_REQUEST_LIMITS, api: { deadlineMs: 300, maxBytes: 1024 * 1024 } } });
+    client = new CvatClient({
+      ...defaultCvatBounds(),
+      baseUrl: cvat.url,
+      limits: { ...defaultCvatBounds().limits, api: { deadlineMs: 300, maxBytes: 1024 * 1024 } },
+    });
     const began = Date.now();
     const error = await failure(client.taskMeta(1));
     expect(error.code).toBe('CVAT_TIMEOUT');
@@ -100,7 +102,11 @@ describe('client bounds', () => {
 
   it('refuses an answer whose Content-Length is over the cap without reading it', async () => {
     server = await startServer((_req, res) => sendJson(res, 200, { count: 1, next: null, results: ['x'.repeat(5000)] }));
-    client = new CvatClient({ baseUrl: server.url, limits: { ...DEFAULT_REQUEST_LIMITS, list: { deadlineMs: 5_000, maxBytes: 1000 } } });
+    client = new CvatClient({
+      ...defaultCvatBounds(),
+      baseUrl: server.url,
+      limits: { ...defaultCvatBounds().limits, list: { deadlineMs: 5_000, maxBytes: 1000 } },
+    });
     const items: unknown[] = [];
     const error = await failure(
       (async () => {
@@ -113,7 +119,7 @@ describe('client bounds', () => {
 
   it('puts one abort listener on a caller signal however many requests are in flight, and aborts them all', async () => {
     cvat = await startHostileCvat({ drip: { kinds: ['api'], intervalMs: 1000 } });
-    client = new CvatClient({ baseUrl: cvat.url, connections: 32 });
+    client = new CvatClient({ ...defaultCvatBounds(), baseUrl: cvat.url, connections: 32 });
     const stop = new AbortController();
     const pending = Array.from({ length: 20 }, () =>
       client!.taskMeta(1, stop.signal).then(
@@ -139,7 +145,7 @@ describe('client bounds', () => {
 
   it('close() is memoized and later requests are refused', async () => {
     server = await startServer((_req, res) => sendJson(res, 200, { version: '2.73.0' }));
-    client = new CvatClient({ baseUrl: server.url });
+    client = new CvatClient({ ...defaultCvatBounds(), baseUrl: server.url });
     await client.about();
     const first = client.close();
     expect(client.close()).toBe(first);

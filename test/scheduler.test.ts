@@ -4,6 +4,7 @@
  * schedules exactly that chunk; evaluation and the engine's skipping of fresh chunks
  * yield to the event loop however large the plan.
  */
+import { defaultCvatBounds } from '../src/config/index.js';
 import { describe, expect, it } from 'vitest';
 import { CvatClient } from '../src/cvat/client.js';
 import { featuresFor, parseCvatVersion } from '../src/cvat/features.js';
@@ -125,7 +126,12 @@ describe('incremental warm scheduling', () => {
     };
     for (const job of task.jobs)
       for (let i = 0; i < jobChunks; i++) ledger.record(`j${job.id}/compressed`, i, { confirmedAt: clock.now() - HOUR, outcome: 'warm' });
-    const client = new CvatClient({ baseUrl: 'http://127.0.0.1:9', credentials: { kind: 'token', token: 'never-sent-0123456789' }, logger: silentLogger() });
+    const client = new CvatClient({
+      ...defaultCvatBounds(),
+      baseUrl: 'http://127.0.0.1:9',
+      credentials: { kind: 'token', token: 'never-sent-0123456789' },
+      logger: silentLogger(),
+    });
     const metrics = createMetrics({ buildInfo: { version: 'test' } });
     const features = featuresFor(parseCvatVersion('2.73.0'));
     const engine = new WarmEngine({

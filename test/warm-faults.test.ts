@@ -3,6 +3,7 @@
  * explicitly reported (failed/stuck with a reason); the per-status policy is visible in
  * what the emulator saw.
  */
+import { defaultCvatBounds } from '../src/config/index.js';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -46,7 +47,7 @@ async function warm(
 ) {
   emulator = await startEmulator({ tasks, buildTimeMs: 2, retryAfterSeconds: 0.02, ...options.emulator });
   options.before?.(emulator);
-  client = new CvatClient({ baseUrl: emulator.url });
+  client = new CvatClient({ ...defaultCvatBounds(), baseUrl: emulator.url });
   const features = await client.features();
   const planned: PlanTask[] = [];
   for await (const record of collectTaskRecords(

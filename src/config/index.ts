@@ -24,6 +24,27 @@ export interface CvatConfig {
   maxPages: number;
 }
 
+type CvatBounds = Pick<CvatConfig, 'limits' | 'maxPages'>;
+
+function cvatBounds(v: OptionValues): CvatBounds {
+  return {
+    limits: requestLimits({
+      requestTimeoutMs: v['request-timeout'],
+      chunkTimeoutMs: v['chunk-timeout'],
+      maxResponseBytes: v['max-response-mib'] * 1024 * 1024,
+    }),
+    maxPages: v['max-list-pages'],
+  };
+}
+
+/**
+ * The CVAT request bounds of a configuration that sets none: the options table's defaults
+ * through the same parsing as given values, for a client built outside a command (tests, tools).
+ */
+export function defaultCvatBounds(): CvatBounds {
+  return cvatBounds(parseOptions('warm', [], {}).values);
+}
+
 export interface WarmSettings {
   qualities: Quality[];
   previews: boolean;
@@ -162,12 +183,7 @@ export function loadConfig(command: CommandName, argv: readonly string[], env: N
       url,
       credentials,
       organization: v.org,
-      limits: requestLimits({
-        requestTimeoutMs: v['request-timeout'],
-        chunkTimeoutMs: v['chunk-timeout'],
-        maxResponseBytes: v['max-response-mib'] * 1024 * 1024,
-      }),
-      maxPages: v['max-list-pages'],
+      ...cvatBounds(v),
     },
     scope,
     warm: {

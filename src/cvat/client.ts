@@ -13,19 +13,9 @@ import type { Logger } from '../log.js';
 import { redactSecrets } from '../secrets.js';
 import { credentialsHeader, describeCredentialProblem, type CredentialsState, type CvatCredentials } from './auth.js';
 import { featuresFor, parseCvatVersion, type CvatFeatures } from './features.js';
-import {
-  DEFAULT_REQUEST_LIMITS,
-  countCapped,
-  discard,
-  deadlineError,
-  followSignal,
-  readCapped,
-  tooLargeError,
-  type RequestKind,
-  type RequestLimits,
-} from './limits.js';
+import { countCapped, discard, deadlineError, followSignal, readCapped, tooLargeError, type RequestKind, type RequestLimits } from './limits.js';
 import { parseBaseUrl, withoutUserInfo } from './base-url.js';
-import { DEFAULT_MAX_PAGES, PageWalk } from './paging.js';
+import { PageWalk } from './paging.js';
 import { AboutSchema, DataMetaSchema, JobSchema, PageSchema, TaskSchema, summarizeIssues, type About, type DataMeta, type Job, type Task } from './shapes.js';
 
 export interface CvatClientOptions {
@@ -36,10 +26,10 @@ export interface CvatClientOptions {
   organization?: string;
   /** Page size for list endpoints. CVAT's default is 10; larger pages mean fewer round trips. */
   pageSize?: number;
-  /** Hard cap on pages of one list (see paging.ts). @default 100 */
-  maxPages?: number;
-  /** Deadline and byte cap per kind of request (see limits.ts). */
-  limits?: RequestLimits;
+  /** Hard cap on pages of one list (see paging.ts; --max-list-pages). */
+  maxPages: number;
+  /** Deadline and byte cap per kind of request (see limits.ts; from the configuration). */
+  limits: RequestLimits;
   /** Connections kept to CVAT. */
   connections?: number;
   logger?: Logger;
@@ -89,7 +79,7 @@ export class CvatClient {
     if (!parsed.url) throw new WardenError('CONFIG_INVALID', parsed.problem ?? 'invalid CVAT URL');
     this.baseUrl = parsed.url.toString().replace(/\/+$/, '');
     this.options = options;
-    this.limits = options.limits ?? DEFAULT_REQUEST_LIMITS;
+    this.limits = options.limits;
     this.authorization = credentialsHeader(options.credentials);
     this.ownsDispatcher = !options.dispatcher;
     this.dispatcher = options.dispatcher ?? new Agent({ connections: options.connections ?? 8, keepAliveTimeout: 10_000, keepAliveMaxTimeout: 60_000 });
@@ -286,7 +276,7 @@ export class CvatClient {
   /** Pages through a list endpoint, yielding raw items; bounded by the rules of paging.ts. */
   async *paginate(path: string, query: Query = {}, signal?: AbortSignal): AsyncGenerator {
     const pageSize = this.options.pageSize ?? 500;
-    const walk = new PageWalk(path, { pageSize, maxPages: this.options.maxPages ?? DEFAULT_MAX_PAGES });
+    const walk = new PageWalk(path, { pageSize, maxPages: this.options.maxPages });
     for (;;) {
       const document = await this.getJson(path, { ...query, page: walk.page, page_size: pageSize }, signal, true, 'list');
       const parsed = PageSchema.safeParse(document);

@@ -22,32 +22,30 @@ export type RequestLimits = Record<RequestKind, RequestLimit>;
 
 const MiB = 1024 * 1024;
 
-/**
- * API answers are small (a 500-task page is about 1 MB) but task metadata lists every
- * frame (~100 bytes each). Chunk bodies are streamed and only counted; CVAT refuses to
- * build chunks over CVAT_CACHE_ITEM_MAX_SIZE (500 MiB, cvat/settings/base.py), so twice
- * that is never a real chunk. A chunk request may wait CVAT's own 50 s
- * (CVAT_CHUNK_CREATE_TIMEOUT, cvat/apps/engine/cache.py) before the 429, plus transfer.
- */
-export const DEFAULT_REQUEST_LIMITS: RequestLimits = {
-  about: { deadlineMs: 30_000, maxBytes: 1 * MiB },
-  api: { deadlineMs: 60_000, maxBytes: 64 * MiB },
-  list: { deadlineMs: 60_000, maxBytes: 64 * MiB },
-  chunk: { deadlineMs: 120_000, maxBytes: 1024 * MiB },
-};
+/** /api/server/about is tiny and answered without the database: it never needs more than this. */
+const ABOUT_LIMIT: RequestLimit = { deadlineMs: 30_000, maxBytes: 1 * MiB };
 
-/** Limits from the two knobs the configuration exposes (API/list deadline and size, chunk deadline). */
-export function requestLimits(
-  settings: { requestTimeoutMs?: number | undefined; chunkTimeoutMs?: number | undefined; maxResponseBytes?: number | undefined } = {},
-): RequestLimits {
-  const d = DEFAULT_REQUEST_LIMITS;
-  const api = settings.requestTimeoutMs ?? d.api.deadlineMs;
-  const bytes = settings.maxResponseBytes ?? d.api.maxBytes;
+/**
+ * Chunk bodies are streamed and only counted; CVAT refuses to build chunks over
+ * CVAT_CACHE_ITEM_MAX_SIZE (500 MiB, cvat/settings/base.py), so twice that is never a real chunk.
+ */
+const CHUNK_MAX_BYTES = 1024 * MiB;
+
+/**
+ * Limits from the knobs the configuration exposes (API/list deadline and size, chunk
+ * deadline); their defaults live in the options table (config/options.ts) and reach
+ * here through the parsed configuration. API answers are small (a 500-task page is about
+ * 1 MB) but task metadata lists every frame (~100 bytes each); a chunk request may wait
+ * CVAT's own 50 s (CVAT_CHUNK_CREATE_TIMEOUT, cvat/apps/engine/cache.py) before the 429.
+ */
+export function requestLimits(settings: { requestTimeoutMs: number; chunkTimeoutMs: number; maxResponseBytes: number }): RequestLimits {
+  const api = settings.requestTimeoutMs;
+  const bytes = settings.maxResponseBytes;
   return {
-    about: { deadlineMs: Math.min(api, d.about.deadlineMs), maxBytes: Math.min(bytes, d.about.maxBytes) },
+    about: { deadlineMs: Math.min(api, ABOUT_LIMIT.deadlineMs), maxBytes: Math.min(bytes, ABOUT_LIMIT.maxBytes) },
     api: { deadlineMs: api, maxBytes: bytes },
     list: { deadlineMs: api, maxBytes: bytes },
-    chunk: { deadlineMs: settings.chunkTimeoutMs ?? d.chunk.deadlineMs, maxBytes: d.chunk.maxBytes },
+    chunk: { deadlineMs: settings.chunkTimeoutMs, maxBytes: CHUNK_MAX_BYTES },
   };
 }
 

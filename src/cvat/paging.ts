@@ -13,12 +13,9 @@ import { WardenError } from '../errors.js';
 
 export interface PagingLimits {
   pageSize: number;
-  /** Hard cap on pages read for one list, whatever CVAT reports. */
+  /** Hard cap on pages read for one list, whatever CVAT reports (--max-list-pages). */
   maxPages: number;
 }
-
-/** 100 pages of 500 items: 50,000 tasks (or jobs of one task) per list. */
-export const DEFAULT_MAX_PAGES = 100;
 
 export class PageWalk {
   private readonly path: string;
