@@ -22,6 +22,7 @@ import { mkdir, open, readFile, rename, rm, truncate, type FileHandle } from 'no
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
 import { WardenError } from '../errors.js';
+import { fsyncDir } from '../durable-fs.js';
 import type { Logger } from '../log.js';
 import { pathKey, type BaselineTable } from './baseline-table.js';
 import { readBaseline } from './state.js';
@@ -48,19 +49,6 @@ function encode(payloads: readonly string[]): Buffer {
   let text = '';
   for (const p of payloads) text += `${p}\t${hex8(crc32(p))}\n`;
   return Buffer.from(text, 'utf8');
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  try {
-    const handle = await open(dir, 'r');
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-  } catch {
-    // some filesystems refuse fsync on directories; the rename is still atomic
-  }
 }
 
 async function readIfExists(file: string): Promise<Buffer | undefined> {

@@ -10,6 +10,7 @@ import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { WardenError } from '../errors.js';
+import { fsyncDir } from '../durable-fs.js';
 import type { FileStat, OpenProblem } from './types.js';
 
 export const STATE_FILE = 'guard-state.json';
@@ -24,19 +25,6 @@ export interface PersistedState {
   savedAt: string;
   shareAvailable: boolean;
   problems: PersistedProblem[];
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  try {
-    const handle = await open(dir, 'r');
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-  } catch {
-    // some filesystems refuse fsync on directories; the rename is still atomic.
-  }
 }
 
 /** Write `text` to `file` atomically. */

@@ -28,6 +28,7 @@ import { writeSync } from 'node:fs';
 import { mkdir, open, readFile, rename, stat, truncate, unlink, type FileHandle } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { WardenError, describeError } from '../errors.js';
+import { fsyncDir } from '../durable-fs.js';
 import type { Logger } from '../log.js';
 import {
   FORMAT_VERSION,
@@ -121,18 +122,6 @@ function checkSlot(slot: number): void {
 function checkDate(date: string): void {
   if (typeof date !== 'string' || date.length === 0 || date.length > 1000) {
     throw new TypeError(`ledger: updatedDate must be a non-empty string of at most 1000 characters, got ${JSON.stringify(date)}`);
-  }
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  let handle: FileHandle | undefined;
-  try {
-    handle = await open(dir, 'r');
-    await handle.sync();
-  } catch {
-    // Not supported everywhere (e.g. Windows); the rename itself is still atomic.
-  } finally {
-    await handle?.close().catch(() => undefined);
   }
 }
 
