@@ -4,6 +4,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { defaultCvatBounds } from '../dist/config/index.js';
 import { CvatClient } from '../dist/cvat/client.js';
 import { collectTaskRecords } from '../dist/cvat/inventory.js';
 import { Discovery } from '../dist/daemon/discovery.js';
@@ -41,7 +42,7 @@ function coverageTasks() {
 }
 
 async function wardenWarm(url, contextImages) {
-  const client = new CvatClient({ baseUrl: url, connections: 8 });
+  const client = new CvatClient({ ...defaultCvatBounds(), baseUrl: url, connections: 8 });
   const features = await client.features();
   const tasks = [];
   for await (const record of collectTaskRecords(client, SCOPE, { features, withMeta: true, onIssue: () => {} })) {
@@ -89,7 +90,7 @@ export async function coverage() {
   }
   // Naive: every task chunk number through the task endpoint (what scripts do).
   const emulator = await startEmulator({ tasks: coverageTasks(), buildTimeMs: 0 });
-  const client = new CvatClient({ baseUrl: emulator.url });
+  const client = new CvatClient({ ...defaultCvatBounds(), baseUrl: emulator.url });
   for await (const t of client.tasks()) {
     if (!t.ok) continue;
     const n = Math.ceil((t.value.size ?? 0) / (t.value.data_chunk_size ?? 36));
@@ -132,7 +133,7 @@ async function countingClient(url) {
     n++;
     return dispatch(opts, handler);
   });
-  const client = new CvatClient({ baseUrl: url, dispatcher });
+  const client = new CvatClient({ ...defaultCvatBounds(), baseUrl: url, dispatcher });
   return { client, count: () => n, reset: () => (n = 0) };
 }
 

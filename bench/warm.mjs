@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
+import { defaultCvatBounds } from '../dist/config/index.js';
 import { CvatClient } from '../dist/cvat/client.js';
 import { startEmulator, syntheticDeployment } from '../dist/emulator/index.js';
 import { silentLogger } from '../dist/log.js';
@@ -27,7 +28,7 @@ async function inventory(client, features) {
 }
 
 async function warmOnce(url, { concurrency, stateDir, maxAgeMs = 3_600_000 }) {
-  const client = new CvatClient({ baseUrl: url, connections: 16 });
+  const client = new CvatClient({ ...defaultCvatBounds(), baseUrl: url, connections: 16 });
   const features = await client.features();
   const tasks = await inventory(client, features);
   const ledger = await Ledger.open(stateDir, { durable: false });
@@ -72,7 +73,7 @@ export async function coverage() {
   rmSync(dir, { recursive: true, force: true });
   // naive: every task chunk number through the task endpoint
   emulator = await startEmulator({ tasks: syntheticDeployment(COVERAGE_DEPLOYMENT), buildTimeMs: 0 });
-  const client = new CvatClient({ baseUrl: emulator.url });
+  const client = new CvatClient({ ...defaultCvatBounds(), baseUrl: emulator.url });
   let naiveRequests = 0;
   for await (const t of client.tasks()) {
     if (!t.ok) continue;
@@ -123,7 +124,7 @@ export async function clientCost({ chunks = 20_000 } = {}) {
   const cpu = process.cpuUsage(cpu0);
   const cpuSeconds = (cpu.user + cpu.system) / 1e6;
   // Baseline in the same run: a bare undici GET loop on the same URLs, same concurrency.
-  const client = new CvatClient({ baseUrl: emulator.url, connections: 16 });
+  const client = new CvatClient({ ...defaultCvatBounds(), baseUrl: emulator.url, connections: 16 });
   const features = await client.features();
   const tasks = await inventory(client, features);
   const urls = [...planRequests(tasks, { ...PLAN, indexChunks: true })].map(
