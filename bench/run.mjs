@@ -1,12 +1,29 @@
 // `npm run bench [-- warm guard annotator ui scale vault]`: runs the benchmarks, prints each figure as a
 // ratio to a baseline measured in the same run, and rewrites docs/benchmarks.md.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { machine, runChild } from './lib.mjs';
 
 const selected = new Set(process.argv.slice(2));
-const want = (name) => selected.size === 0 || selected.has(name);
+// The 1-minute load average when each section starts and ends goes into its stamp: times
+// measured while other work shared the cores say so themselves.
+const load = {};
+const want = (name) => {
+  const wanted = selected.size === 0 || selected.has(name);
+  if (wanted) load[name] = [loadavg()[0]];
+  return wanted;
+};
 const here = (file) => new URL(file, import.meta.url).pathname;
-const sections = {};
+const sections = new Proxy(
+  {},
+  {
+    set(target, name, text) {
+      target[name] = text;
+      load[name]?.push(loadavg()[0]);
+      return true;
+    },
+  },
+);
 
 if (want('warm')) {
   const warm = await import('./warm.mjs');
@@ -69,8 +86,9 @@ const keep = (name) => {
   return match ? match[1] : '';
 };
 const m = machine();
-const stamp = `_Measured ${m.date} on ${m.cpu}, ${m.memoryGiB} GiB, Node ${m.node}, ${m.platform}._\n\n`;
-const block = (name) => `<!-- ${name}:start -->\n${sections[name] ? stamp + sections[name] : keep(name).trim() + '\n'}<!-- ${name}:end -->`;
+const stamp = (name) =>
+  `_Measured ${m.date} on ${m.cpu}, ${m.memoryGiB} GiB, Node ${m.node}, ${m.platform}; load average ${load[name].map((l) => l.toFixed(1)).join(' → ')} (start → end of the section)._\n\n`;
+const block = (name) => `<!-- ${name}:start -->\n${sections[name] ? stamp(name) + sections[name] : keep(name).trim() + '\n'}<!-- ${name}:end -->`;
 writeFileSync(
   path,
   `# Benchmarks\n\nProduced by \`npm run bench\` (\`npm run bench -- warm\` for one section). Every figure is printed beside a baseline measured in the same run, so ratios stay meaningful on a busy or different machine. Sections not re-run keep their earlier figures and date.\n\n${block('warm')}\n\n${block('guard')}\n\n${block('annotator')}\n\n${block('ui')}\n\n${block('scale')}\n\n${block('vault')}\n`,

@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defaultCvatBounds } from '../dist/config/index.js';
+import { OPTIONS } from '../dist/config/options.js';
 import { CvatClient } from '../dist/cvat/client.js';
 import { collectTaskRecords } from '../dist/cvat/inventory.js';
 import { Discovery } from '../dist/daemon/discovery.js';
@@ -141,7 +142,10 @@ export async function discoveryCost() {
   return { small: await pollCost(200, 20), large: await pollCost(2000, 20) };
 }
 
-/** First discovery of 10,000 tasks (2 jobs each, a GT job on every tenth) at 10 ms per API call. */
+/** `--discovery-concurrency`'s default, from the options table (the one place it is written). */
+const DEFAULT_DISCOVERY_CONCURRENCY = OPTIONS.find((o) => o.name === 'discovery-concurrency').default;
+
+/** First discovery of 10,000 tasks (2 jobs each, a GT job on every tenth) at 10 ms per API call: serial, the default, twice the default. */
 export async function firstDiscovery({ tasks = 10_000, latencyMs = 10 } = {}) {
   const rows = [];
   const deployments = [
@@ -149,7 +153,7 @@ export async function firstDiscovery({ tasks = 10_000, latencyMs = 10 } = {}) {
     { tasks: tasks * 0.1, mediaType: 'video', framesPerTask: 20, segmentSize: 10, overlap: 0, chunkSize: 10, groundTruthFrames: 2, firstId: tasks * 0.9 + 1 },
   ];
   const emulator = await startEmulatorChild({ emulator: { buildTimeMs: 0, latencyMs }, deployments });
-  for (const concurrency of [1, 4, 8]) {
+  for (const concurrency of [1, DEFAULT_DISCOVERY_CONCURRENCY, 2 * DEFAULT_DISCOVERY_CONCURRENCY]) {
     // Serial at 1,000 tasks only (it would take minutes at 10,000): the per-task cost is the same.
     const counting = await countingClient(emulator.url);
     const features = await counting.client.features();
@@ -199,12 +203,11 @@ Discovery: requests per poll (tasks and jobs listed 500 a page; video tasks of 2
 ${poll(d.small)}
 ${poll(d.large)}
 
-First discovery at ${f.tasks.toLocaleString('en')} tasks with ${f.latencyMs} ms per API call (every request delayed in the emulator; task objects taken from the list, jobs, meta and GT job meta per task at the given concurrency; goal ≤ 60 s at the default 4). Baseline: serial (concurrency 1), measured over the first ${serial.tasks.toLocaleString('en')} tasks and projected.
+First discovery at ${f.tasks.toLocaleString('en')} tasks with ${f.latencyMs} ms per API call (every request delayed in the emulator; task objects taken from the list, jobs, meta and GT job meta per task at the given concurrency; goal ≤ 60 s at the default ${DEFAULT_DISCOVERY_CONCURRENCY}). Baseline: serial (concurrency 1), measured over the first ${serial.tasks.toLocaleString('en')} tasks and projected.
 
 | concurrency | seconds | requests | ratio to serial |
 |---|---|---|---|
-${f.rows.map((r) => `| ${r.concurrency}${r.concurrency === 4 ? ' (default)' : ''} | ${r.concurrency === 1 ? `${fmt(r.seconds, 1)} for ${r.tasks.toLocaleString('en')} tasks → ${fmt(r.projected, 0)} projected` : fmt(r.seconds, 1)} | ${r.requests.toLocaleString('en')} | ${fmt(r.projected / serial.projected, 2)}x |`).join('\n')}
+${f.rows.map((r) => `| ${r.concurrency}${r.concurrency === DEFAULT_DISCOVERY_CONCURRENCY ? ' (default)' : ''} | ${r.concurrency === 1 ? `${fmt(r.seconds, 1)} for ${r.tasks.toLocaleString('en')} tasks → ${fmt(r.projected, 0)} projected` : fmt(r.seconds, 1)} | ${r.requests.toLocaleString('en')} | ${fmt(r.projected / serial.projected, 2)}x |`).join('\n')}
 
-The machine was shared with other work while this ran.
 `;
 }
