@@ -5,7 +5,7 @@
 // task evaluated), /healthz worst latency during both, chunks re-requested after the
 // restart, steady-state CPU per minute, peak RSS (VmHWM); the real `warm --all` at the
 // largest size under /usr/bin/time; and `run` with the guard over 1 M share files.
-// SCALE_BENCH_SIZES=100000,300000 to shrink; SCALE_BENCH_STEADY_S (60) for the CPU window;
+// SCALE_BENCH_SIZES=100000,300000 to shrink; SCALE_BENCH_STEADY_S (300) for the CPU window (SCALE_BENCH_SETTLE_S, 60, after all is warm);
 // SCALE_BENCH_GUARD_FILES (1000000, 0 to skip) for the guard figure; SCALE_BENCH_PARTS
 // (service,warm,guard; `big` = the largest size with the ledger made by `warm --all`, see
 // bigRun) to measure only some parts (the others come from the last run).
@@ -191,6 +191,8 @@ async function scaleRun(chunks, steadySeconds) {
       reRequested: restart.requested,
       restartPeakRssMB: restart.peakRssMB,
       restartExit: restart.exit,
+      steadySeconds,
+      settleSeconds: SETTLE_S,
     };
   } finally {
     await cvat.stop();
@@ -266,6 +268,8 @@ async function bigRun(chunks, steadySeconds) {
       steadyCpuPerMin: restart.steadyCpuPerMin,
       restartPeakRssMB: restart.peakRssMB,
       restartExit: restart.exit,
+      steadySeconds,
+      settleSeconds: SETTLE_S,
     };
     return { run, warm };
   } finally {
@@ -316,16 +320,16 @@ export async function measure() {
   const parts = new Set((process.env.SCALE_BENCH_PARTS ?? 'service,warm,guard').split(','));
   const saved = fs.existsSync(SAVED) ? JSON.parse(fs.readFileSync(SAVED, 'utf8')) : {};
   const sizes = (process.env.SCALE_BENCH_SIZES ?? '100000,300000,1000000').split(',').map(Number);
-  const steady = Number(process.env.SCALE_BENCH_STEADY_S ?? 60);
+  const steady = Number(process.env.SCALE_BENCH_STEADY_S ?? 300);
   if (parts.has('service')) {
-    saved.runs = [];
+    // Sizes measured now replace their earlier figures; other sizes keep theirs.
+    const fresh = [];
     for (const size of sizes) {
       console.error(`bench scale: ${size} chunks (cold start, steady state, restart)…`);
-      saved.runs.push(await scaleRun(size, steady));
-      console.error(JSON.stringify(saved.runs.at(-1)));
+      fresh.push(await scaleRun(size, steady));
+      console.error(JSON.stringify(fresh.at(-1)));
     }
-    saved.steadySeconds = steady;
-    saved.settleSeconds = SETTLE_S;
+    saved.runs = [...(saved.runs ?? []).filter((r) => !sizes.includes(r.chunks)), ...fresh].sort((a, b) => a.chunks - b.chunks);
     fs.writeFileSync(SAVED, JSON.stringify(saved));
   }
   if (parts.has('big')) {
@@ -335,8 +339,6 @@ export async function measure() {
     console.error(JSON.stringify(big.run));
     saved.runs = [...(saved.runs ?? []).filter((r) => r.chunks !== big.run.chunks), big.run].sort((a, b) => a.chunks - b.chunks);
     saved.warm = big.warm;
-    saved.steadySeconds = steady;
-    saved.settleSeconds = SETTLE_S;
     fs.writeFileSync(SAVED, JSON.stringify(saved));
   }
   if (parts.has('warm')) {
@@ -359,12 +361,12 @@ export async function measure() {
 
 const mark = (ok) => (ok ? 'met' : '**missed**');
 
-export function report({ runs, warm, guard, steadySeconds, settleSeconds = SETTLE_S }) {
+export function report({ runs, warm, guard }) {
   const base = runs[0];
   const lines = [
     '### The service at scale (`npm run bench -- scale`)',
     '',
-    `A fast fake CVAT 2.73 (\`bench/fast-cvat.mjs\`: lists as CVAT shapes them, instant 206 chunk answers) in one child process, the real \`node dist/cli.js run --concurrency 8 --cold-threshold 0ms\` in another, probed from outside: /healthz every 100 ms, /readyz for ready, /status for "every task evaluated". Jobs of 25 chunks, 4 jobs per task. Peak RSS is the process's VmHWM. Steady-state CPU is utime+stime of the service over ${steadySeconds} s, ${settleSeconds} s after all is warm (one discovery poll a minute; the fake honours the \`updated_date\` filter on tasks and jobs as CVAT does). Runs: n=1 each.`,
+    `A fast fake CVAT 2.73 (\`bench/fast-cvat.mjs\`: lists as CVAT shapes them, instant 206 chunk answers) in one child process, the real \`node dist/cli.js run --concurrency 8 --cold-threshold 0ms\` in another, probed from outside: /healthz every 100 ms, /readyz for ready, /status for "every task evaluated". Jobs of 25 chunks, 4 jobs per task. Peak RSS is the process's VmHWM. Steady-state CPU is utime+stime of the service per minute over the window given beside it, starting that long after all is warm (one discovery poll a minute, a full task listing every ten; the fake honours the \`updated_date\` filter on tasks and jobs as CVAT does). Runs: n=1 each.`,
     '',
     '| chunks (tasks) | cold → ready | cold → all warm | restart → ready (restart/cold) | restart → all evaluated | /healthz worst cold / restart | re-requested after restart | steady CPU-s/min | peak RSS cold / restart |',
     '|---|---|---|---|---|---|---|---|---|',
@@ -372,7 +374,7 @@ export function report({ runs, warm, guard, steadySeconds, settleSeconds = SETTL
   for (const r of runs) {
     const x = r.chunks / base.chunks;
     lines.push(
-      `| ${r.chunks.toLocaleString('en')} (${r.tasks.toLocaleString('en')}) | ${fmt(r.coldReadyS)} s${r === base ? '' : ` (${fmt(r.coldReadyS / base.coldReadyS, 1)}× of ${fmt(x, 0)}×)`} | ${Number.isFinite(r.coldWarmS) ? `${fmt(r.coldWarmS, 1)} s${r === base ? '' : ` (${fmt(r.coldWarmS / base.coldWarmS, 1)}×)`}` : 'not measured: see below'} | ${fmt(r.restartReadyS)} s (${fmt(r.restartReadyS / r.coldReadyS)}×)${r === base ? '' : `, ${fmt(r.restartReadyS / base.restartReadyS, 1)}× the smallest`} | ${fmt(r.restartEvaluatedS, 1)} s${r === base ? '' : ` (${fmt(r.restartEvaluatedS / base.restartEvaluatedS, 1)}×)`} | ${fmt(r.coldHealthWorstMs, 0)} / ${fmt(r.restartHealthWorstMs, 0)} ms | ${r.reRequested} (${fmt((100 * r.reRequested) / r.chunks, 3)} %) | ${fmt(r.steadyCpuPerMin, 3)} | ${fmt(r.coldPeakRssMB, 0)} / ${fmt(r.restartPeakRssMB, 0)} MB |`,
+      `| ${r.chunks.toLocaleString('en')} (${r.tasks.toLocaleString('en')}) | ${fmt(r.coldReadyS)} s${r === base ? '' : ` (${fmt(r.coldReadyS / base.coldReadyS, 1)}× of ${fmt(x, 0)}×)`} | ${Number.isFinite(r.coldWarmS) ? `${fmt(r.coldWarmS, 1)} s${r === base ? '' : ` (${fmt(r.coldWarmS / base.coldWarmS, 1)}×)`}` : 'not measured: see below'} | ${fmt(r.restartReadyS)} s (${fmt(r.restartReadyS / r.coldReadyS)}×)${r === base ? '' : `, ${fmt(r.restartReadyS / base.restartReadyS, 1)}× the smallest`} | ${fmt(r.restartEvaluatedS, 1)} s${r === base ? '' : ` (${fmt(r.restartEvaluatedS / base.restartEvaluatedS, 1)}×)`} | ${fmt(r.coldHealthWorstMs, 0)} / ${fmt(r.restartHealthWorstMs, 0)} ms | ${r.reRequested} (${fmt((100 * r.reRequested) / r.chunks, 3)} %) | ${fmt(r.steadyCpuPerMin, 3)} (${r.steadySeconds ?? '?'} s, after ${r.settleSeconds ?? '?'} s) | ${fmt(r.coldPeakRssMB, 0)} / ${fmt(r.restartPeakRssMB, 0)} MB |`,
     );
   }
   const big = runs.at(-1);
