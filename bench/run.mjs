@@ -64,7 +64,7 @@ if (want('ui')) {
 }
 
 if (want('scale') && existsSync(here('./scale.mjs'))) {
-  console.error('bench: the service at scale (100 k, 300 k, 1 M chunks; about an hour; SCALE_BENCH_SIZES to shrink)…');
+  console.error('bench: the service at scale (100 k, 300 k, 1 M chunks; about half an hour; SCALE_BENCH_SIZES to shrink)…');
   const scale = await import('./scale.mjs');
   sections.scale = await scale.benchmarkSection();
 }
