@@ -139,8 +139,8 @@ export class CvatClient {
     if (this.authorization) headers['authorization'] = this.authorization;
     if (options.withOrganization && this.options.organization !== undefined) headers['x-organization'] = this.options.organization;
     const deadlineMs = options.deadlineMs ?? this.limits[kind].deadlineMs;
-    // The error is made only when the deadline passes: capturing a stack per request cost
-    // ~20 µs each, a second of CPU at a million chunks.
+    // The error is made only when the deadline passes: capturing a stack for every request
+    // cost ~20 µs each (1.0 s of a 42 s profile of `run` making ~50,000 requests).
     const deadline: { error?: WardenError } = {};
     const controller = new AbortController();
     const unfollow = followSignal(options.signal, controller);
