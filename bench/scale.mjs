@@ -167,6 +167,30 @@ async function serviceRun(cvat, stateDir, { settled, steadySeconds }) {
   return r;
 }
 
+/** One size's figures from its cold start and its restart (serviceRun results); `steady` says which run's CPU window counts. */
+function sizeRow(cvat, cold, restart, steady) {
+  const tasks = cvat.chunks / 100;
+  return {
+    chunks: cvat.chunks,
+    tasks,
+    jobs: tasks * 4,
+    coldReadyS: cold.readyS,
+    coldWarmS: cold.settledS,
+    coldHealthWorstMs: cold.healthWorstMs,
+    coldPeakRssMB: cold.peakRssMB,
+    coldExit: cold.exit,
+    restartReadyS: restart.readyS,
+    restartEvaluatedS: restart.settledS,
+    restartHealthWorstMs: restart.healthWorstMs,
+    reRequested: restart.requested,
+    restartPeakRssMB: restart.peakRssMB,
+    restartExit: restart.exit,
+    steadyCpuPerMin: steady.steadyCpuPerMin,
+    steadySeconds: steady.steadySeconds,
+    settleSeconds: SETTLE_S,
+  };
+}
+
 /** Cold start on an empty ledger until all is warm (steady-state CPU measured then), then a restart on that ledger. */
 async function scaleRun(chunks, steadySeconds) {
   const tasks = chunks / 100;
@@ -175,25 +199,7 @@ async function scaleRun(chunks, steadySeconds) {
   try {
     const cold = await serviceRun(cvat, stateDir, { settled: allWarm(cvat), steadySeconds });
     const restart = await serviceRun(cvat, stateDir, { settled: allEvaluated(cvat) });
-    return {
-      chunks: cvat.chunks,
-      tasks,
-      jobs: tasks * 4,
-      coldReadyS: cold.readyS,
-      coldWarmS: cold.settledS,
-      coldHealthWorstMs: cold.healthWorstMs,
-      steadyCpuPerMin: cold.steadyCpuPerMin,
-      coldPeakRssMB: cold.peakRssMB,
-      coldExit: cold.exit,
-      restartReadyS: restart.readyS,
-      restartEvaluatedS: restart.settledS,
-      restartHealthWorstMs: restart.healthWorstMs,
-      reRequested: restart.requested,
-      restartPeakRssMB: restart.peakRssMB,
-      restartExit: restart.exit,
-      steadySeconds,
-      settleSeconds: SETTLE_S,
-    };
+    return sizeRow(cvat, cold, restart, { steadyCpuPerMin: cold.steadyCpuPerMin, steadySeconds });
   } finally {
     await cvat.stop();
     fs.rmSync(stateDir, { recursive: true, force: true });
@@ -252,25 +258,7 @@ async function bigRun(chunks, steadySeconds) {
     const cold = await serviceRun(cvat, coldDir, {});
     console.error('bench scale: restart on the warm ledger…');
     const restart = await serviceRun(cvat, warmDir, { settled: allEvaluated(cvat), steadySeconds });
-    const run = {
-      chunks: cvat.chunks,
-      tasks,
-      jobs: tasks * 4,
-      coldWarmS: NaN,
-      coldReadyS: cold.readyS,
-      coldHealthWorstMs: cold.healthWorstMs,
-      coldPeakRssMB: cold.peakRssMB,
-      coldExit: cold.exit,
-      restartReadyS: restart.readyS,
-      restartEvaluatedS: restart.settledS,
-      restartHealthWorstMs: restart.healthWorstMs,
-      reRequested: restart.requested,
-      steadyCpuPerMin: restart.steadyCpuPerMin,
-      restartPeakRssMB: restart.peakRssMB,
-      restartExit: restart.exit,
-      steadySeconds,
-      settleSeconds: SETTLE_S,
-    };
+    const run = sizeRow(cvat, { ...cold, settledS: NaN }, restart, { steadyCpuPerMin: restart.steadyCpuPerMin, steadySeconds });
     return { run, warm };
   } finally {
     await cvat.stop();
