@@ -3,7 +3,6 @@
  * are gathered and thrown together as a ConfigError (exit 2); secrets read from files
  * or the environment are registered for redaction before anything can log them.
  */
-import { readFileSync } from 'node:fs';
 import { ConfigError } from '../errors.js';
 import { parseBaseUrl } from '../cvat/base-url.js';
 import type { CvatCredentials } from '../cvat/auth.js';
@@ -13,6 +12,7 @@ import type { Quality, VaultMode } from '../domain.js';
 import { registerSecret } from '../secrets.js';
 import { optionsFor, type CommandName, type OptionValues } from './options.js';
 import { parseOptions, type ParsedOptions } from './parse.js';
+import { readSecretFile as readBoundedSecret } from './secret-file.js';
 
 export interface CvatConfig {
   url: string;
@@ -89,14 +89,12 @@ export interface CommandConfig {
 }
 
 function readSecretFile(path: string, what: string, problems: string[]): string | undefined {
-  try {
-    const value = readFileSync(path, 'utf8').trim();
-    if (!value) problems.push(`${what} file ${path} is empty`);
-    return value || undefined;
-  } catch (error) {
-    problems.push(`${what} file ${path} cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+  const read = readBoundedSecret(path, what);
+  if ('problem' in read) {
+    problems.push(read.problem);
     return undefined;
   }
+  return read.value;
 }
 
 function resolveCredentials(v: OptionValues, problems: string[]): CvatCredentials | undefined {
