@@ -250,6 +250,11 @@ export function createMetrics(options: { buildInfo: BuildInfo; defaultMetrics?: 
     help: 'Share files the vault failed to link although they exist (permissions, EXDEV, disk full).',
     registers: [registry],
   });
+  const vaultNotOwned = new Counter({
+    name: 'cvat_warden_vault_entries_not_owned_total',
+    help: "Vault paths left alone because the entry there is not the one the vault made (replaced, a symlink, someone else's file): reported, never deleted or overwritten.",
+    registers: [registry],
+  });
   const restores = new Counter({
     name: 'cvat_warden_restored_files_total',
     help: 'Files restore looked at, by outcome (restored, unrecoverable, skipped) and trigger (command, auto).',
@@ -317,6 +322,7 @@ export function createMetrics(options: { buildInfo: BuildInfo; defaultMetrics?: 
     vaultOnlyBytes,
     vaultPruned,
     vaultErrors,
+    vaultNotOwned,
     restores,
     backups,
     taskBackupAge,

@@ -63,9 +63,10 @@ describe('vault', () => {
       expect(original.nlink).toBe(2);
     }
     expect((await metrics.vaultFiles.get()).values[0]?.value).toBe(4);
-    // A task whose frames lie inside the vault is not vaulted into itself.
-    await vault.upsert(task(2, ['.cvat-warden-vault/a/1.jpg']));
+    // A task whose frames lie inside the vault: the vault refuses (a configuration error) and links nothing more.
+    await expect(vault.upsert(task(2, ['.cvat-warden-vault/a/1.jpg']))).rejects.toThrow(ConfigError);
     expect(existsSync(path.join(vault.layout.root, '.cvat-warden-vault'))).toBe(false);
+    expect(vault.status().refused).toMatch(/lies inside the vault/);
     await vault.close();
   });
 
@@ -124,7 +125,7 @@ describe('vault', () => {
     const reopened = await Vault.open({ shareDir, vaultDir: vault.layout.root, mode: 'link', logger, metrics });
     await reopened.upsert(task(3, ['b/c/4.jpg']));
     const swept = await reopened.sweep((id) => id === 3);
-    expect(swept).toEqual({ prunedFiles: 1, prunedTasks: 1 });
+    expect(swept).toEqual({ prunedFiles: 1, prunedTasks: 1, unrecorded: 0, damagedRecords: 0 });
     expect(readdirSync(reopened.layout.root).sort()).toEqual(['.vault-meta', 'b']);
     expect((await metrics.vaultPruned.get()).values[0]?.value).toBe(3);
     await reopened.close();
