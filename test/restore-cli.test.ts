@@ -42,6 +42,7 @@ describe('restore and check --vault (CLI)', () => {
       dir: vaultDir,
       recoverable: ['images/image_1.jpg'],
       unrecoverable: ['images/image_2.jpg'],
+      damagedRecords: { count: 0, sample: [] },
     });
     const text = await runCli(['check', '--task', '1', '--share-dir', share, '--vault', vaultDir, '--state-dir', path.join(tmp.path, 'state')], env);
     expect(text.stdout).toMatch(/1 missing file\(s\) recoverable, 1 not in the vault/);

@@ -52,7 +52,8 @@ export async function runCheckCommand(config: CommandConfig, context: CommandCon
       if (vault) context.stdout.write(formatRecoverable(vault, shareDir));
       if (problems.length) context.stdout.write(redactSecrets(`\nCould not read from CVAT:\n${problems.map((p) => `  ${p.message}`).join('\n')}\n`));
     }
-    return Math.max(checkExitCode(report), problems.length ? 1 : 0);
+    const vaultDamaged = vault !== undefined && (vault.problem !== undefined || vault.damagedRecords.count > 0);
+    return Math.max(checkExitCode(report), problems.length || vaultDamaged ? 1 : 0);
   } finally {
     await ledger.close();
     await client.close();

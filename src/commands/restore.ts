@@ -3,11 +3,11 @@
  * task, path or all. Needs no CVAT: the vault keeps each task's file list. Exit 0 when
  * everything asked for is in place, 1 when something could not be restored, 2 usage.
  */
-import { existsSync } from 'node:fs';
 import type { CommandConfig } from '../config/index.js';
 import { ConfigError, EXIT } from '../errors.js';
 import { formatRestoreReport, restoreFromVault, type RestoreSelection } from '../vault/restore.js';
 import { VaultLayout } from '../vault/layout.js';
+import { firstSymlinkIn } from '../vault/safe-path.js';
 import type { CommandContext } from './context.js';
 import { writeCommandJson } from './json-output.js';
 import { requireShareDir } from './shared.js';
@@ -16,15 +16,18 @@ export async function runRestore(config: CommandConfig, context: CommandContext)
   const shareDir = requireShareDir(config.shareDir);
   const vaultDir = config.protection.vaultDir;
   if (!vaultDir) throw new ConfigError(['vault directory is missing: set --vault DIR or CVAT_WARDEN_VAULT']);
-  if (!existsSync(new VaultLayout(vaultDir).metaDir)) {
-    throw new ConfigError([`${vaultDir} is not a vault (no .vault-meta inside): pass the directory given to \`run --vault\``]);
-  }
+  const link = await firstSymlinkIn(vaultDir);
+  if (link) throw new ConfigError([`vault ${vaultDir}: ${link} is a symlink; restore never follows one — pass the vault's real path`]);
+  const marker = await new VaultLayout(vaultDir).readMarker();
+  if (marker.state === 'absent')
+    throw new ConfigError([`${vaultDir} is not a vault (no .vault-meta/vault.json inside): pass the directory given to \`run --vault\``]);
+  if (marker.state === 'damaged') throw new ConfigError([`vault ${vaultDir}: its marker is damaged (${marker.problem}); restore will not trust its records`]);
   const select: RestoreSelection = config.scope.all
     ? { all: true }
     : config.scope.taskIds.length
       ? { taskIds: config.scope.taskIds }
       : { paths: config.protection.restorePaths };
-  const report = await restoreFromVault({ shareDir, vaultDir, select, dryRun: config.dryRun });
+  const report = await restoreFromVault({ shareDir, vaultDir, select, dryRun: config.dryRun, signal: context.signal });
   if (!report.dryRun) {
     context.metrics.restores.inc({ outcome: 'restored', trigger: 'command' }, report.restored.length);
     context.metrics.restores.inc({ outcome: 'unrecoverable', trigger: 'command' }, report.unrecoverable.length);

@@ -3,15 +3,25 @@
  * onto its original name: atomic (the name appears with the whole file or not at all)
  * and it fails with EEXIST rather than replace anything — a rename would clobber a
  * file that showed up meanwhile. Reflink vaults clone to a temp name in the vault
- * first and link that in. A file already in place is left alone; one with other
- * content is never overwritten and is reported.
+ * first and link that in.
+ *
+ * It never leaves the share or the vault: both roots are real paths, every directory
+ * below them is walked with lstat (a symlink there, dangling or not, is refused, never
+ * followed; missing share directories are made one by one), and the parent of the
+ * target is checked again (`stillExactly`) right before the link(2). What is at the
+ * target decides, once: nothing → restore; the same file → in place; a different
+ * file, a symlink, a directory or a device → skipped with the reason. Each file is
+ * looked at once and at most once more (an EEXIST race): no loop can spin, and a stop
+ * signal ends the run between files.
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import type { Stats } from 'node:fs';
 import type { VaultMode } from '../domain.js';
 import { checkName } from '../guard/index.js';
-import { codeOf, isMissing, withVaultFs, type VaultFs } from './fsops.js';
-import { VaultLayout } from './layout.js';
+import { codeOf, withVaultFs, type VaultFs } from './fsops.js';
+import { VaultLayout, type DamagedRecord } from './layout.js';
+import { firstSymlinkIn, sameContent, stillExactly, walkDirNoFollow } from './safe-path.js';
 
 export type RestoreSelection = { all: true } | { taskIds: readonly number[] } | { paths: readonly string[] };
 
@@ -25,6 +35,8 @@ export interface RestoreOptions {
   fs?: Partial<VaultFs>;
   /** Files checked and restored in parallel (libuv runs the stats). @default 64 */
   concurrency?: number;
+  /** Stops between files (SIGTERM): what was not looked at is counted in `notAttempted`. */
+  signal?: AbortSignal;
 }
 
 export interface RestoreEntry {
@@ -41,85 +53,172 @@ export interface RestoreReport {
   restored: RestoreEntry[];
   /** Missing and not in the vault, or the restore failed. */
   unrecoverable: RestoreEntry[];
-  /** Not restored on purpose: another file is in place (never overwritten), or a bad name. */
+  /** Not restored on purpose: another file, a symlink or a directory is in place (never replaced), or a bad name. */
   skipped: RestoreEntry[];
   /** Asked-for files already in place with the vault's content (not listed one by one). */
   alreadyInPlace: number;
-  /** true when everything asked for is in place now (or would be). */
+  /** Records in the vault's task lists that name no safe file: their files cannot be verified or restored. */
+  damagedRecords: { count: number; sample: DamagedRecord[] };
+  /** Files not looked at because a stop signal came first. */
+  notAttempted: number;
+  /** true when everything asked for is in place now (or would be), and nothing asked for was unverifiable. */
   ok: boolean;
 }
 
-/** Byte-for-byte comparison in 64 KiB steps (never a whole file in memory). */
-async function sameContent(a: string, b: string): Promise<boolean> {
-  const [x, y] = await Promise.all([fs.open(a, 'r'), fs.open(b, 'r')]);
-  try {
-    const bx = Buffer.alloc(64 * 1024);
-    const by = Buffer.alloc(64 * 1024);
-    for (let pos = 0; ; pos += bx.length) {
-      const [rx, ry] = await Promise.all([x.read(bx, 0, bx.length, pos), y.read(by, 0, by.length, pos)]);
-      if (rx.bytesRead !== ry.bytesRead || !bx.subarray(0, rx.bytesRead).equals(by.subarray(0, ry.bytesRead))) return false;
-      if (rx.bytesRead === 0) return true;
-    }
-  } finally {
-    await Promise.all([x.close(), y.close()]);
-  }
+interface Wanted {
+  rel: string;
+  /** Inode of the entry the vault made (format 2 records); null/undefined when unknown. */
+  ino: number | null | undefined;
 }
 
-async function selectPaths(layout: VaultLayout, select: RestoreSelection, report: RestoreReport): Promise<string[]> {
-  const rels = new Set<string>();
+async function selectPaths(layout: VaultLayout, select: RestoreSelection, report: RestoreReport): Promise<Wanted[]> {
+  const wanted = new Map<string, Wanted>();
+  const note = (read: Awaited<ReturnType<VaultLayout['readManifest']>>) => {
+    if (!read) return;
+    report.damagedRecords.count += read.damaged;
+    for (const d of read.damagedSample) if (report.damagedRecords.sample.length < 200) report.damagedRecords.sample.push(d);
+  };
   if ('paths' in select) {
+    // Inodes from whatever task lists the path (records that disagree make it unknown).
+    const inoOf = new Map<string, number | null>();
+    for (const taskId of await layout.manifestTaskIds()) {
+      const read = await layout.readManifest(taskId);
+      note(read);
+      for (const r of read?.records ?? []) {
+        const ino = typeof r.ino === 'number' ? r.ino : null;
+        inoOf.set(r.rel, inoOf.has(r.rel) && inoOf.get(r.rel) !== ino ? null : ino);
+      }
+    }
     for (const raw of select.paths) {
       const verdict = checkName(raw.replace(/^\/+/, ''));
       if (!verdict.ok || VaultLayout.reserved(verdict.rel))
         report.skipped.push({ path: raw, reason: `not a safe share-relative path (${verdict.ok ? 'reserved' : verdict.reason})` });
-      else rels.add(verdict.rel);
+      else wanted.set(verdict.rel, { rel: verdict.rel, ino: inoOf.get(verdict.rel) ?? null });
     }
-    return [...rels];
+    return [...wanted.values()];
   }
   const ids = 'all' in select ? await layout.manifestTaskIds() : select.taskIds;
   for (const taskId of ids) {
-    const manifest = await layout.readManifest(taskId);
-    if (!manifest) {
+    const read = await layout.readManifest(taskId);
+    if (!read) {
       report.unrecoverable.push({ path: `task ${taskId}`, reason: 'the vault has no record of this task (not a share task the vault has seen)' });
       continue;
     }
-    for (const rel of manifest) if (checkName(rel).ok && !VaultLayout.reserved(rel)) rels.add(rel);
+    note(read);
+    for (const r of read.records) {
+      const known = wanted.get(r.rel);
+      wanted.set(r.rel, { rel: r.rel, ino: known && known.ino !== r.ino ? null : r.ino });
+    }
   }
-  return [...rels].sort();
+  return [...wanted.values()].sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
 }
 
+/** What is at a share path decides what restore does; undefined = nothing there. */
+function judgePresent(st: Stats): string | undefined {
+  if (st.isSymbolicLink()) return 'a symlink is at the path (dangling or not): not replaced (remove it to restore)';
+  if (st.isDirectory()) return 'a directory is at the path: not replaced';
+  if (!st.isFile()) return 'something that is not a regular file (a FIFO, socket or device) is at the path: not replaced';
+  return undefined;
+}
+
+const relDirOf = (rel: string) => (path.posix.dirname(rel) === '.' ? '' : path.posix.dirname(rel));
+
 export async function restoreFromVault(o: RestoreOptions): Promise<RestoreReport> {
-  const layout = new VaultLayout(o.vaultDir);
+  const requested = path.resolve(o.vaultDir);
+  const layout = new VaultLayout(requested);
   const shareDir = path.resolve(o.shareDir);
-  const mode = o.mode ?? (await layout.readMeta())?.mode ?? 'link';
-  const vfs = withVaultFs(o.fs);
   const dryRun = o.dryRun ?? false;
-  const report: RestoreReport = { dryRun, shareDir, vaultDir: layout.root, mode, restored: [], unrecoverable: [], skipped: [], alreadyInPlace: 0, ok: false };
-  const rels = await selectPaths(layout, o.select, report);
+  const marker = await layout.readMarker();
+  const mode = o.mode ?? (marker.state === 'ok' ? marker.meta.mode : marker.state === 'legacy' ? marker.mode : 'link');
+  const report: RestoreReport = {
+    dryRun,
+    shareDir,
+    vaultDir: layout.root,
+    mode,
+    restored: [],
+    unrecoverable: [],
+    skipped: [],
+    alreadyInPlace: 0,
+    damagedRecords: { count: 0, sample: [] },
+    notAttempted: 0,
+    ok: false,
+  };
+  const vfs = withVaultFs(o.fs);
+  // The share may be reached through a symlink (a mount point's alias): resolved once, then never again below it.
+  const shareRoot = await fs.realpath(shareDir).catch(() => undefined);
+  const vaultLink = await firstSymlinkIn(requested);
+  if (shareRoot === undefined || vaultLink !== undefined || marker.state === 'absent' || marker.state === 'damaged') {
+    const why =
+      shareRoot === undefined
+        ? `the share ${shareDir} cannot be resolved`
+        : vaultLink !== undefined
+          ? `the vault path goes through a symlink (${vaultLink}): not followed`
+          : marker.state === 'damaged'
+            ? `the vault's marker is damaged (${marker.problem})`
+            : 'not a vault (no .vault-meta/vault.json)';
+    report.unrecoverable.push({ path: '*', reason: why });
+    return report;
+  }
+  const vaultDev = marker.state === 'ok' ? marker.meta.dev : (await fs.lstat(layout.root)).dev;
+  const wanted = await selectPaths(layout, o.select, report);
   if (mode === 'reflink' && !dryRun) await layout.ensure();
 
-  const restoreOne = async (rel: string): Promise<void> => {
-    const original = `${shareDir}/${rel}`;
-    const held = `${layout.root}/${rel}`;
-    const [kept, present] = await Promise.all([fs.stat(held).catch(() => null), fs.stat(original).catch(() => null)]);
-    if (present) {
-      if (kept && ((present.ino === kept.ino && present.dev === kept.dev) || (present.size === kept.size && (await sameContent(original, held)))))
-        report.alreadyInPlace++;
-      else if (kept)
-        report.skipped.push({ path: rel, reason: 'another file with different content is in place: not overwritten (move it away to restore the vault copy)' });
-      else report.alreadyInPlace++;
+  const restoreOne = async ({ rel, ino }: Wanted): Promise<void> => {
+    const relDir = relDirOf(rel);
+    // The vault side: reached without a symlink, a regular file, and the one the vault made.
+    const vaultWalk = await walkDirNoFollow(layout.root, relDir, { create: false });
+    const kept = vaultWalk.ok ? await fs.lstat(layout.file(rel)).catch(() => null) : null;
+    const keptOk = kept?.isFile() === true && kept.dev === vaultDev && (typeof ino !== 'number' || kept.ino === ino);
+    // The share side: walked (not created yet) without following a symlink.
+    const shareWalk = await walkDirNoFollow(shareRoot, relDir, { create: false });
+    if (!shareWalk.ok && !shareWalk.missing) {
+      report.skipped.push({ path: rel, reason: `the share path is unsafe: ${shareWalk.reason}` });
       return;
     }
-    if (!kept?.isFile()) {
-      report.unrecoverable.push({ path: rel, reason: 'missing from the share and not in the vault' });
+    const original = `${shareRoot}/${rel}`;
+    const judge = async (present: Stats): Promise<void> => {
+      const odd = judgePresent(present);
+      if (odd) report.skipped.push({ path: rel, reason: odd });
+      else if (!kept?.isFile()) report.alreadyInPlace++;
+      else if (
+        (present.ino === kept.ino && present.dev === kept.dev) ||
+        (present.size === kept.size && (await sameContent(original, layout.file(rel)).catch(() => false)))
+      )
+        report.alreadyInPlace++;
+      else
+        report.skipped.push({ path: rel, reason: 'another file with different content is in place: not overwritten (move it away to restore the vault copy)' });
+    };
+    const present = shareWalk.ok ? await fs.lstat(original).catch(() => null) : null;
+    if (present) return judge(present);
+    if (!keptOk) {
+      const why = !vaultWalk.ok
+        ? vaultWalk.missing
+          ? 'missing from the share and not in the vault'
+          : `the vault path is unsafe: ${vaultWalk.reason}`
+        : !kept
+          ? 'missing from the share and not in the vault'
+          : !kept.isFile()
+            ? 'the vault entry is not a regular file (a symlink?): not followed'
+            : 'the vault entry is not the file the vault made (replaced since): not trusted';
+      report.unrecoverable.push({ path: rel, reason: why });
       return;
     }
     if (dryRun) {
       report.restored.push({ path: rel });
       return;
     }
+    const made = await walkDirNoFollow(shareRoot, relDir, { create: true });
+    if (!made.ok) {
+      report.skipped.push({ path: rel, reason: `the share path is unsafe: ${made.reason}` });
+      return;
+    }
+    const parent = path.dirname(original);
+    const held = layout.file(rel);
+    if (!(await stillExactly(parent)) || !(await stillExactly(path.dirname(held)))) {
+      report.skipped.push({ path: rel, reason: 'a folder on the way became a symlink during the restore: not followed' });
+      return;
+    }
     try {
-      await fs.mkdir(path.dirname(original), { recursive: true });
       if (mode === 'link') await vfs.link(held, original);
       else {
         const tmp = layout.tmpName();
@@ -133,20 +232,30 @@ export async function restoreFromVault(o: RestoreOptions): Promise<RestoreReport
       report.restored.push({ path: rel });
     } catch (error) {
       if (codeOf(error) === 'EEXIST') {
-        // Someone put a file there between our stat and our link: judge it like any present file.
-        return restoreOne(rel);
+        // Something appeared between the look and the link: judged once, never retried.
+        const now = await fs.lstat(original).catch(() => null);
+        if (now) return judge(now);
+        report.skipped.push({ path: rel, reason: 'something appeared at the path during the restore and went again: not retried' });
+        return;
       }
-      report.unrecoverable.push({ path: rel, reason: `restore failed (${codeOf(error)})${isMissing(error) ? ': the vault entry vanished' : ''}` });
+      report.unrecoverable.push({ path: rel, reason: `restore failed (${codeOf(error)})${codeOf(error) === 'ENOENT' ? ': the vault entry vanished' : ''}` });
     }
   };
 
   let next = 0;
   const worker = async () => {
-    for (let rel = rels[next++]; rel !== undefined; rel = rels[next++]) await restoreOne(rel);
+    while (next < wanted.length) {
+      if (o.signal?.aborted) {
+        report.notAttempted = wanted.length - next;
+        next = wanted.length;
+        return;
+      }
+      await restoreOne(wanted[next++]!);
+    }
   };
-  await Promise.all(Array.from({ length: Math.min(o.concurrency ?? 64, rels.length) }, worker));
-  for (const list of [report.restored, report.unrecoverable, report.skipped]) list.sort((a, b) => a.path.localeCompare(b.path));
-  report.ok = report.unrecoverable.length === 0 && report.skipped.length === 0;
+  await Promise.all(Array.from({ length: Math.min(o.concurrency ?? 64, wanted.length) }, worker));
+  for (const list of [report.restored, report.unrecoverable, report.skipped]) list.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  report.ok = report.unrecoverable.length === 0 && report.skipped.length === 0 && report.damagedRecords.count === 0 && report.notAttempted === 0;
   return report;
 }
 
@@ -156,6 +265,7 @@ export function formatRestoreReport(r: RestoreReport): string {
   lines.push(
     `${verb} ${r.restored.length} file(s) from the vault ${r.vaultDir} into ${r.shareDir}; ${r.alreadyInPlace} already in place; ${r.unrecoverable.length} unrecoverable; ${r.skipped.length} skipped`,
   );
+  if (r.notAttempted) lines.push(`stopped: ${r.notAttempted} file(s) not looked at`);
   const list = (title: string, entries: RestoreEntry[]) => {
     if (!entries.length) return;
     lines.push('', `${title}:`);
@@ -165,5 +275,9 @@ export function formatRestoreReport(r: RestoreReport): string {
   list(r.dryRun ? 'Would restore' : 'Restored', r.restored);
   list('Unrecoverable', r.unrecoverable);
   list('Skipped', r.skipped);
+  if (r.damagedRecords.count) {
+    lines.push('', `Damaged vault records (${r.damagedRecords.count}; their files cannot be verified or restored):`);
+    for (const d of r.damagedRecords.sample.slice(0, 50)) lines.push(`  ${d.where} — ${d.problem}`);
+  }
   return `${lines.join('\n')}\n`;
 }
