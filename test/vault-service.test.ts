@@ -107,6 +107,23 @@ describe('run --vault', () => {
     expect(readFileSync(file).equals(bytes)).toBe(true);
     await waitFor('alert cleared', async () => (await running!.metric('cvat_warden_share_files_missing')) === 0, { timeoutMs: 15_000 });
     expect(await running.metric('cvat_warden_restored_files_total{outcome="restored",trigger="auto"}')).toBe(1);
+    // It never fights a user: removed again after each of 3 restores within the hour, the file is left to the admin, said once.
+    for (let n = 2; n <= 4; n++) {
+      rmSync(file);
+      if (n <= 3) {
+        await waitFor(
+          `auto-restored ${n}`,
+          async () => existsSync(file) && (await running!.metric('cvat_warden_restored_files_total{outcome="restored",trigger="auto"}')) === n,
+          {
+            timeoutMs: 15_000,
+          },
+        );
+        await waitFor('alert cleared', async () => (await running!.metric('cvat_warden_share_files_missing')) === 0, { timeoutMs: 15_000 });
+      }
+    }
+    await waitFor('gave up on the path', () => /not restoring it again for now/.test(running!.logs()), { timeoutMs: 15_000 });
+    expect(existsSync(file)).toBe(false);
+    expect(await running.metric('cvat_warden_restored_files_total{outcome="restored",trigger="auto"}')).toBe(3);
 
     emulator.removeTask(3);
     await waitFor('video link pruned', () => !existsSync(join(vault, 'videos/video_1.mp4')) && !existsSync(join(vault, '.vault-meta/tasks/3.jsonl')), {
@@ -138,6 +155,21 @@ describe('run --vault', () => {
     } finally {
       execFileSync('umount', [mnt]);
     }
+  });
+
+  it('stops with exit 2 when a task turns out to read its media from inside the vault, linking none of it', { timeout: 120_000 }, async () => {
+    const share = join(tmp.path, 'share');
+    await prepareDemoShare(share);
+    // The admin moved the videos away and gave their old folder to the vault: task 3 still reads videos/video_1.mp4.
+    rmSync(join(share, 'videos'), { recursive: true });
+    emulator = await startEmulator({ ...demoDeployment(share), buildTimeMs: 1 });
+    const r = await runCli(
+      ['run', '--share-dir', share, '--vault', join(share, 'videos'), '--state-dir', join(tmp.path, 'state'), '--listen', '127.0.0.1:0'],
+      env(),
+    );
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/task 3 reads videos\/video_1\.mp4, which lies inside the vault/);
+    expect(existsSync(join(share, 'videos', 'videos'))).toBe(false);
   });
 
   it('run --backup-dir backs up each share task once, and names the missing file when an export fails on it', { timeout: 120_000 }, async () => {

@@ -2,15 +2,21 @@
  * `cvat-warden run`: the always-on service. SIGTERM/SIGINT: the service's ordered stop
  * steps run through the CLI's shutdown coordinator (stop intake, drain warming, close
  * the guard, flush the ledger, close HTTP, close the client) within its deadline, exit 0;
- * a second signal exits at once (130).
+ * a second signal exits at once (130). A configuration error found while running (the
+ * vault misplaced for a task) stops it the same way, with exit 2.
  */
 import type { CommandConfig } from '../config/index.js';
 import { WardenService } from '../daemon/service.js';
+import { EXIT, type ConfigError } from '../errors.js';
 import type { CommandContext } from './context.js';
 
 export async function runService(config: CommandConfig, context: CommandContext): Promise<number> {
   const { logger, metrics, shutdown } = context;
-  const service = new WardenService({ config, logger, metrics });
+  const onFatal = (error: ConfigError) => {
+    context.stderr.write(`cvat-warden run: ${error.message}\n`);
+    void shutdown.shutdown('configuration error', { exitCode: EXIT.usage });
+  };
+  const service = new WardenService({ config, logger, metrics, onFatal });
   for (const step of service.shutdownSteps()) shutdown.onShutdown(step.name, (deadline) => step.run(deadline));
   try {
     await service.start();

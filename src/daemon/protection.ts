@@ -8,7 +8,7 @@ import type { CommandConfig } from '../config/index.js';
 import type { CvatClient } from '../cvat/client.js';
 import type { CvatFeatures } from '../cvat/features.js';
 import type { TaskRecord } from '../cvat/inventory.js';
-import { describeError } from '../errors.js';
+import { ConfigError, describeError } from '../errors.js';
 import { toGuardTask, type FileAlert, type ShareGuard } from '../guard/index.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
@@ -21,9 +21,18 @@ export interface ProtectionDeps {
   client: CvatClient;
   logger: Logger;
   metrics: Metrics;
+  /** A configuration error found while running (the vault misplaced for a task): the service stops with exit 2. */
+  onFatal?: (error: ConfigError) => void;
   /** Test knobs. */
   backupRetryAfterMs?: number;
+  /** Auto-restore attempts of one path within `autoRestoreWindowMs` before it stops fighting whoever removes it. @default 3 */
+  autoRestoreMaxAttempts?: number;
+  /** @default 1 h */
+  autoRestoreWindowMs?: number;
 }
+
+/** Paths whose auto-restore history is remembered (oldest forgotten first): bounds the memory a flood of deletions can take. */
+const AUTO_RESTORE_MEMORY = 10_000;
 
 /** How often the space held only by the vault is measured (a stat per file). */
 const VAULT_MEASURE_INTERVAL_MS = 3_600_000;
@@ -41,6 +50,8 @@ export class Protection {
   readonly #d: ProtectionDeps;
   readonly #logger: Logger;
   readonly #seen = new Set<number>();
+  /** Per path: when auto-restore put it back (recent ones only), and whether giving up was logged. */
+  readonly #autoRestored = new Map<string, { at: number[]; gaveUp: boolean }>();
   #swept = false;
   #measureTimer: NodeJS.Timeout | undefined;
 
@@ -107,6 +118,7 @@ export class Protection {
       void vault.measure().catch(() => undefined);
       return;
     }
+    if (!this.#mayAutoRestore(alert.path, restoreHint)) return;
     const report = await restoreFromVault({ shareDir, vaultDir: vault.layout.root, select: { paths: [alert.path] }, mode: vault.mode });
     for (const outcome of ['restored', 'unrecoverable', 'skipped'] as const) this.#d.metrics.restores.inc({ outcome, trigger: 'auto' }, report[outcome].length);
     if (report.restored.length)
@@ -118,12 +130,46 @@ export class Protection {
       );
   }
 
+  /**
+   * One attempt per disappearance, and no fight: a path removed again and again within
+   * the window (someone means it) is left to the admin after a few attempts, said once.
+   */
+  #mayAutoRestore(rel: string, restoreHint: string): boolean {
+    const now = Date.now();
+    const max = this.#d.autoRestoreMaxAttempts ?? 3;
+    const window = this.#d.autoRestoreWindowMs ?? 3_600_000;
+    const history = this.#autoRestored.get(rel) ?? { at: [], gaveUp: false };
+    history.at = history.at.filter((t) => now - t < window);
+    this.#autoRestored.delete(rel);
+    this.#autoRestored.set(rel, history);
+    if (this.#autoRestored.size > AUTO_RESTORE_MEMORY) this.#autoRestored.delete(this.#autoRestored.keys().next().value!);
+    if (history.at.length >= max) {
+      if (!history.gaveUp)
+        this.#logger.error(
+          { path: rel, attempts: history.at.length, windowS: window / 1000 },
+          `auto-restore: this file was removed again after each of ${history.at.length} restores; not restoring it again for now (someone may mean it): ${restoreHint}`,
+        );
+      history.gaveUp = true;
+      return false;
+    }
+    history.at.push(now);
+    history.gaveUp = false;
+    return true;
+  }
+
   /** Every task discovery reads (new or changed). */
   async onRecord(record: TaskRecord, features: CvatFeatures): Promise<void> {
     this.#seen.add(record.task.id);
     const task = toGuardTask(record, features, new Set(this.#d.config.shareTasks));
     if (!task || task.storage !== 'share') return;
-    await this.vault?.upsert(task);
+    try {
+      await this.vault?.upsert(task);
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      // The vault is misplaced for this task: it stopped before linking any of its files.
+      if (this.#d.onFatal) this.#d.onFatal(error);
+      else throw error;
+    }
     // A job change (reopened, a GT job added) moves the job's updated_date, not the task's
     // (cvat/apps/engine/signals.py touches the task only when its aggregated status changes):
     // the newest of both says when the backup's content last changed.

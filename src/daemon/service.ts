@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { CommandConfig } from '../config/index.js';
 import { CvatClient } from '../cvat/client.js';
 import type { CvatFeatures } from '../cvat/features.js';
-import { WardenError, describeError } from '../errors.js';
+import { type ConfigError, WardenError, describeError } from '../errors.js';
 import { ShareGuard, toGuardTask } from '../guard/index.js';
 import type { Logger } from '../log.js';
 import { recordCredentials, setCvatInfo, type Metrics } from '../metrics.js';
@@ -40,6 +40,8 @@ export interface ServiceOptions {
   coldThresholdMs?: number;
   discoveryFullEvery?: number;
   guard?: { fsTypeOverride?: string; rootCheckIntervalMs?: number; rootPollMs?: number; rootSettleMs?: number; debounceMs?: number; moveWindowMs?: number };
+  /** A configuration error found while running (the vault misplaced for a task): `run` stops with exit 2. */
+  onFatal?: (error: ConfigError) => void;
 }
 
 /** One ordered step of stopping; `deadline` aborts when the graceful time is used up. */
@@ -123,7 +125,13 @@ export class WardenService implements AsyncDisposable {
     let guard: ShareGuard | undefined;
     try {
       // The vault and backups start first: the guard must skip the vault's directory.
-      this.protection = await Protection.start({ config: this.config, client: this.client, logger: this.logger, metrics: this.metrics });
+      this.protection = await Protection.start({
+        config: this.config,
+        client: this.client,
+        logger: this.logger,
+        metrics: this.metrics,
+        ...(this.options.onFatal ? { onFatal: this.options.onFatal } : {}),
+      });
       guard = this.config.shareDir ? await this.startGuard(this.config.shareDir, ledger) : undefined;
       const http = await startHttpServer({
         host: this.config.listen.host,
