@@ -113,9 +113,11 @@ export async function checkVaultSetup(shareDir: string, vaultDir: string, mode: 
     if (await firstSymlinkIn(vault)) fail('a symlink appeared in its path while it was created');
   }
   const [shareStat, vaultStat] = await Promise.all([fs.stat(share), fs.lstat(vault)]);
-  if ((vaultStat.mode & 0o022) !== 0)
+  // Group write is fine when the group is the warden's own (a Kubernetes fsGroup makes every directory g+w).
+  const othersMayWrite = (vaultStat.mode & 0o002) !== 0 || ((vaultStat.mode & 0o020) !== 0 && vaultStat.gid !== process.getgid?.());
+  if (othersMayWrite)
     fail(
-      `is writable by other users (mode ${(vaultStat.mode & 0o777).toString(8)}): they could swap its folders for symlinks; make it the warden's alone (chmod go-w ${vault})`,
+      `is writable by other users (mode ${(vaultStat.mode & 0o777).toString(8)}, group ${vaultStat.gid}): they could swap its folders for symlinks; make it the warden's alone (chmod go-w ${vault})`,
     );
   if (shareStat.dev !== vaultStat.dev) {
     fail(
