@@ -119,7 +119,13 @@ export class Protection {
       return;
     }
     if (!this.#mayAutoRestore(alert.path, restoreHint)) return;
-    const report = await restoreFromVault({ shareDir, vaultDir: vault.layout.root, select: { paths: [alert.path] }, mode: vault.mode });
+    const ino = vault.inodeOf(alert.path);
+    const report = await restoreFromVault({
+      shareDir,
+      vaultDir: vault.layout.root,
+      select: { paths: [alert.path], inodes: new Map(ino === undefined ? [] : [[alert.path, ino]]) },
+      mode: vault.mode,
+    });
     for (const outcome of ['restored', 'unrecoverable', 'skipped'] as const) this.#d.metrics.restores.inc({ outcome, trigger: 'auto' }, report[outcome].length);
     if (report.restored.length)
       this.#logger.warn({ path: alert.path, kind: alert.kind, tasks: alert.taskIds }, 'auto-restore: share file put back from the vault');

@@ -23,7 +23,8 @@ import { codeOf, withVaultFs, type VaultFs } from './fsops.js';
 import { VaultLayout, type DamagedRecord } from './layout.js';
 import { firstSymlinkIn, sameContent, stillExactly, walkDirNoFollow } from './safe-path.js';
 
-export type RestoreSelection = { all: true } | { taskIds: readonly number[] } | { paths: readonly string[] };
+/** `inodes`: the vault's own entries of the paths, when the caller knows them (auto-restore): no records are read then. */
+export type RestoreSelection = { all: true } | { taskIds: readonly number[] } | { paths: readonly string[]; inodes?: ReadonlyMap<string, number> };
 
 export interface RestoreOptions {
   shareDir: string;
@@ -80,8 +81,8 @@ async function selectPaths(layout: VaultLayout, select: RestoreSelection, report
   };
   if ('paths' in select) {
     // Inodes from whatever task lists the path (records that disagree make it unknown).
-    const inoOf = new Map<string, number | null>();
-    for (const taskId of await layout.manifestTaskIds()) {
+    const inoOf = new Map<string, number | null>(select.inodes ?? []);
+    for (const taskId of select.inodes ? [] : await layout.manifestTaskIds()) {
       const read = await layout.readManifest(taskId);
       note(read);
       for (const r of read?.records ?? []) {

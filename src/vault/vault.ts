@@ -317,11 +317,18 @@ export class Vault {
     if (VaultLayout.reserved(rel)) return null;
     const source = this.#resolver.abs(rel);
     const target = this.layout.file(rel);
-    const dir = await this.#vaultDirFor(rel);
-    if (dir === undefined) return null;
+    const dir = await this.#vaultDirFor(rel).catch((error: unknown) => {
+      this.#o.logger.warn({ path: rel, code: codeOf(error) }, 'vault: cannot make the folder of a share file');
+      return undefined;
+    });
+    if (dir === undefined) {
+      this.#notHeld.add(rel);
+      return null;
+    }
     try {
       if (!(await stillExactly(dir))) {
         this.#madeDirs.delete(dir);
+        this.#notHeld.add(rel);
         this.#notOwnedSeen(rel, 'a folder on the way became a symlink');
         return null;
       }
@@ -505,6 +512,12 @@ export class Vault {
     if (!st?.isFile()) return false;
     const f = this.#index.lookup(rel);
     return f !== undefined && this.#owns(st, this.#knownIno(f));
+  }
+
+  /** Inode of the entry the vault made for an expected file (so a restore of it needs no records read), or undefined. */
+  inodeOf(rel: string): number | undefined {
+    const f = this.#index.lookup(rel);
+    return f === undefined ? undefined : (this.#knownIno(f) ?? undefined);
   }
 
   /** Counts entries whose original is gone: the space only the vault keeps alive. */
