@@ -244,42 +244,45 @@ describe('updated date invalidation', () => {
 });
 
 describe('journal damage', () => {
-  it('ignores a torn or garbage tail, truncates it, and appends after it safely', async () => {
+  it('truncates a torn last line without calling it damage; skips a damaged line and keeps what follows', async () => {
     const a = await openLedger();
     for (let i = 0; i < 100; i++) a.record('s', i, { confirmedAt: i, outcome: 'warm', checksum: i });
     await a.close();
     const journal = join(tmp.path, LEDGER_FILES.journal);
     const clean = (await stat(journal)).size;
 
-    for (const tail of [
-      'R s 100 100 1 100', // torn: no CRC, no newline
-      'R s 100 100 1 100\t0000', // torn inside the CRC
-      'R s 100 100 1 100\tdeadbeef\n', // complete but wrong CRC
-      '\0\0\0\0\0\0\0\0\0\0\0\0', // zero-filled blocks after a power cut
-      '\xff\xfe garbage \n more garbage',
-    ]) {
+    for (const [tail, damagedLines] of [
+      ['R s 100 100 1 100', 0], // torn: no CRC, no newline
+      ['R s 100 100 1 100\t0000', 0], // torn inside the CRC
+      ['\0\0\0\0\0\0\0\0\0\0\0\0', 0], // zero-filled blocks after a power cut, no newline: torn
+      ['R s 100 100 1 100\tdeadbeef\n', 1], // complete but wrong CRC: damage
+      ['\xff\xfe garbage \n more garbage', 1], // one damaged line, then a torn one
+    ] as const) {
       await appendFile(journal, Buffer.from(tail, 'latin1'));
       const { logger, lines } = capturingLogger();
       const b = await openLedger({ logger });
       expect(b.stats().entries).toBe(100);
       expect(b.get('s', 99)).toEqual({ confirmedAt: 99, outcome: 'warm', checksum: 99 });
       expect(b.get('s', 100)).toBeUndefined();
-      expect(lines.some((l) => String(l['msg']).includes('torn or corrupt tail'))).toBe(true);
-      expect((await stat(journal)).size).toBe(clean);
+      expect(b.damage.reduce((n, d) => n + d.recordsSkipped, 0)).toBe(damagedLines);
+      expect(lines.some((l) => String(l['msg']).includes('ledger state damaged'))).toBe(damagedLines > 0);
+      if (damagedLines === 0) expect((await stat(journal)).size).toBe(clean);
       await b.close();
       open.pop();
     }
 
-    // A valid record after garbage is not trusted (order matters), but appends after
-    // the truncated tail are.
+    // A valid record after garbage is kept (it carries its own CRC), and appends go on.
     await appendFile(journal, Buffer.concat([Buffer.from('junk\n'), encodeLines(['R s 500 500 1 -'])]));
     const c = await openLedger();
-    expect(c.get('s', 500)).toBeUndefined();
+    expect(c.damage.map((d) => [d.store, d.recordsSkipped])).toEqual([['ledger_journal', 1]]);
+    expect(c.get('s', 500)).toEqual({ confirmedAt: 500, outcome: 'warm' });
     c.record('s', 101, { confirmedAt: 101, outcome: 'warm' });
     await c.close();
+    open.pop();
     const d = await openLedger();
+    expect(d.damage).toEqual([]);
     expect(d.get('s', 101)).toEqual({ confirmedAt: 101, outcome: 'warm' });
-    expect(d.stats().entries).toBe(101);
+    expect(d.stats().entries).toBe(102);
   });
 
   it('ignores a journal made stale by a newer snapshot (crash inside compaction)', async () => {
@@ -293,7 +296,7 @@ describe('journal damage', () => {
     b.record('s', 1, { confirmedAt: 2, outcome: 'warm' }, 'D2');
     b.record('s', 2, { confirmedAt: 3, outcome: 'warm' });
     await b.close();
-    expect((await readdir(tmp.path)).sort()).toEqual([LEDGER_FILES.journal, LEDGER_FILES.snapshot]);
+    expect((await readdir(tmp.path)).filter((f) => !f.endsWith('.prev')).sort()).toEqual([LEDGER_FILES.journal, LEDGER_FILES.snapshot]);
 
     // Put the old journal back, as if the process died after renaming the new
     // snapshot but before replacing the journal. Replaying it would re-date the
@@ -359,7 +362,7 @@ describe('compaction', () => {
     await a.close();
     const recordMs = performance.now() - started;
     const files = await readdir(tmp.path);
-    expect(files.sort()).toEqual([LEDGER_FILES.journal, LEDGER_FILES.snapshot]);
+    expect(files.filter((f) => !f.endsWith('.prev')).sort()).toEqual([LEDGER_FILES.journal, LEDGER_FILES.snapshot]);
     // The journal was rotated: it holds only what came after the last snapshot.
     expect((await stat(join(tmp.path, LEDGER_FILES.journal))).size).toBeLessThan(60_000 * 80);
 

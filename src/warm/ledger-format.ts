@@ -9,8 +9,10 @@
  *   R <series> <slot> <confirmedAt> <outcome> <checksum|->   entry recorded
  *   D <series> <updatedDate>                          series date set (drops entries if it changed)
  *   F <series>                                        series forgotten
- * A line that is incomplete or fails its CRC ends the journal: it and everything
- * after it are ignored (and truncated away when the ledger opens).
+ * The lines are read record by record (src/state/journal-lines.ts): a damaged line is
+ * skipped and counted, the records after it still apply; an incomplete last line is a
+ * torn append, truncated away when the ledger opens. Damage makes the ledger compact
+ * at once, so the files on disk are clean again.
  *
  * SNAPSHOT (`ledger.snapshot`): binary, little-endian, written to a temp file,
  * fsync'd and renamed into place, so it is always complete or absent.
@@ -24,6 +26,7 @@
  * changes made after that snapshot; a journal with a lower generation is stale.
  */
 import { crc32 } from 'node:zlib';
+import { encodeJournalLines, scanJournalLines, type JournalScan } from '../state/journal-lines.js';
 import { CODE_MASK, HAS_CHECKSUM, MAX_SLOT, MAX_SPAN, type SlotStore } from './ledger-store.js';
 
 export const FORMAT_VERSION = 1;
@@ -77,17 +80,9 @@ export function forgetLine(series: string): string {
 }
 
 /** Appends the CRC suffix and newline to each payload; returns the bytes to write. */
-export function encodeLines(payloads: readonly string[], from = 0, to = payloads.length): Buffer {
-  let text = '';
-  for (let i = from; i < to; i++) {
-    const payload = payloads[i] as string;
-    text += `${payload}\t${(crc32(payload) >>> 0).toString(16).padStart(8, '0')}\n`;
-  }
-  return Buffer.from(text, 'utf8');
-}
+export const encodeLines = encodeJournalLines;
 
 const UINT = /^(0|[1-9][0-9]*)$/;
-const HEX8 = /^[0-9a-f]{8}$/;
 
 function parseUint(text: string | undefined, max: number): number | undefined {
   if (text === undefined || text.length > 10 || !UINT.test(text)) return undefined;
@@ -132,54 +127,46 @@ export function parseOp(payload: string): JournalOp | undefined {
   }
 }
 
-export interface ParsedJournal {
-  /** Generation from the header, or undefined when the header is missing or invalid. */
-  generation: number | undefined;
-  /** Format version from the header (may be newer than FORMAT_VERSION). */
-  version: number | undefined;
-  /** Length of the valid prefix (header and whole valid records), in bytes. */
-  validBytes: number;
-  /** Number of valid records after the header. */
-  records: number;
+export interface JournalHeader {
+  version: number;
+  generation: number;
+}
+
+const HEADER_LINE = /^J ([0-9]{1,9}) ([0-9]{1,10})$/;
+
+function parseHeader(payload: string): JournalHeader | undefined {
+  const m = HEADER_LINE.exec(payload);
+  return m ? { version: Number(m[1]), generation: Number(m[2]) } : undefined;
 }
 
 /**
- * Parses a journal, calling `apply` for each valid record in order; stops at the
- * first torn, corrupt or unknown line. Ops are not applied when the header is
- * invalid or its version is not FORMAT_VERSION.
+ * The journal's header (its first line), 'damaged' when that line is complete but fails
+ * its CRC or is no header, undefined when the journal holds no complete line yet.
  */
-export function parseJournal(buf: Buffer, apply: (op: JournalOp) => void): ParsedJournal {
-  const result: ParsedJournal = { generation: undefined, version: undefined, validBytes: 0, records: 0 };
-  let pos = 0;
-  let first = true;
-  while (pos < buf.length) {
-    const nl = buf.indexOf(0x0a, pos);
-    if (nl < 0) break; // torn last line
-    const tab = buf.lastIndexOf(0x09, nl);
-    if (tab < pos || nl - tab !== 9) break;
-    const hex = buf.toString('latin1', tab + 1, nl);
-    if (!HEX8.test(hex)) break;
-    if (crc32(buf.subarray(pos, tab)) >>> 0 !== parseInt(hex, 16)) break;
-    const payload = buf.toString('utf8', pos, tab);
-    if (first) {
-      const m = /^J ([0-9]{1,9}) ([0-9]{1,10})$/.exec(payload);
-      if (!m) break;
-      result.version = Number(m[1]);
-      result.generation = Number(m[2]);
-      first = false;
-      pos = nl + 1;
-      result.validBytes = pos;
-      if (result.version !== FORMAT_VERSION) break;
-      continue;
-    }
+export function readJournalHeader(buf: Buffer): JournalHeader | 'damaged' | undefined {
+  const nl = buf.indexOf(0x0a);
+  if (nl < 0) return undefined;
+  let header: JournalHeader | undefined;
+  scanJournalLines(buf.subarray(0, nl + 1), (payload) => (header = parseHeader(payload)) !== undefined);
+  return header ?? 'damaged';
+}
+
+/**
+ * Replays a journal of this format version, calling `apply` for each intact record in
+ * order; a damaged line is skipped and counted (see scanJournalLines), the records after
+ * it still apply. The header line is not a record; a damaged one counts as a damaged line.
+ */
+export function replayJournal(buf: Buffer, apply: (op: JournalOp) => void): JournalScan {
+  const seen = { header: false };
+  const scan = scanJournalLines(buf, (payload, lineNo) => {
+    if (lineNo === 0) return (seen.header = parseHeader(payload) !== undefined);
     const op = parseOp(payload);
-    if (!op) break;
+    if (!op) return false;
     apply(op);
-    result.records++;
-    pos = nl + 1;
-    result.validBytes = pos;
-  }
-  return result;
+    return true;
+  });
+  if (seen.header) scan.lines--; // `lines` counts records, not the header
+  return scan;
 }
 
 // ---------------------------------------------------------------- snapshot
@@ -288,6 +275,12 @@ export interface SnapshotInfo {
   writtenAt: number;
   series: number;
   entries: number;
+}
+
+/** The entry count a snapshot's header claims, when its header is readable (for damage reports). */
+export function snapshotClaimedEntries(buf: Buffer): number | undefined {
+  if (buf.length < HEADER_BYTES || buf.toString('latin1', 0, 8) !== SNAPSHOT_MAGIC) return undefined;
+  return buf.readUInt32LE(28);
 }
 
 /**

@@ -25,24 +25,15 @@
  * generation number. `<stateDir>/ledger.lock` keeps a second process out.
  */
 import { writeSync } from 'node:fs';
-import { mkdir, open, readFile, rename, stat, truncate, unlink, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, rename, stat, truncate, unlink, type FileHandle } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { WardenError, describeError } from '../errors.js';
 import { fsyncDir } from '../durable-fs.js';
 import type { Logger } from '../log.js';
-import {
-  FORMAT_VERSION,
-  SnapshotError,
-  dateLine,
-  decodeSnapshotInto,
-  encodeLines,
-  writeSnapshot,
-  forgetLine,
-  journalHeader,
-  parseJournal,
-  recordLine,
-  type JournalOp,
-} from './ledger-format.js';
+import type { StateDamage } from '../state/damage.js';
+import { dateLine, encodeLines, writeSnapshot, forgetLine, journalHeader, recordLine } from './ledger-format.js';
+import { applySetDate } from './ledger-ops.js';
+import { NewerFormatError, recoverLedger } from './ledger-recover.js';
 import { LockHeldError, acquireLock } from './ledger-lock.js';
 import { CODE_MASK, HAS_CHECKSUM, MAX_SLOT, OUTCOME, OUTCOME_NAMES, SlotStore, type Outcome } from './ledger-store.js';
 
@@ -56,6 +47,9 @@ export const LEDGER_FILES = {
   journal: 'ledger.journal',
   snapshot: 'ledger.snapshot',
   lock: 'ledger.lock',
+  /** The previous generation, kept until the next compaction: the fallback of a damaged snapshot. */
+  previousJournal: 'ledger.journal.prev',
+  previousSnapshot: 'ledger.snapshot.prev',
 } as const;
 
 export interface LedgerEntry {
@@ -125,15 +119,6 @@ function checkDate(date: string): void {
   }
 }
 
-async function readIfExists(path: string): Promise<Buffer | undefined> {
-  try {
-    return await readFile(path);
-  } catch (error) {
-    if (errnoCode(error) === 'ENOENT') return undefined;
-    throw error;
-  }
-}
-
 async function writeAll(handle: FileHandle, buf: Buffer, position: number): Promise<void> {
   let done = 0;
   while (done < buf.length) {
@@ -143,13 +128,21 @@ async function writeAll(handle: FileHandle, buf: Buffer, position: number): Prom
   }
 }
 
-/** Writes `buf` to `path` atomically: temp file, (f)sync, rename, directory fsync. */
 /**
- * The store's snapshot into `path` atomically (temp file, fsync, rename, directory fsync).
+ * The store's snapshot into `path` atomically (temp file, fsync, rename, directory fsync);
+ * `beforeRename` runs once the temp file is complete (it moves the old snapshot aside).
  * The encoding is written piece by piece with synchronous writes, so it captures one
  * consistent state, like one buffer would, without holding a copy of it in memory.
  */
-async function writeSnapshotAtomic(dir: string, path: string, store: SlotStore, generation: number, writtenAt: number, durable: boolean): Promise<number> {
+async function writeSnapshotAtomic(
+  dir: string,
+  path: string,
+  store: SlotStore,
+  generation: number,
+  writtenAt: number,
+  durable: boolean,
+  beforeRename: () => Promise<void>,
+): Promise<number> {
   const tmp = `${path}.tmp`;
   const handle = await open(tmp, 'w', 0o644);
   let bytes: number;
@@ -161,6 +154,7 @@ async function writeSnapshotAtomic(dir: string, path: string, store: SlotStore, 
   } finally {
     await handle.close();
   }
+  await beforeRename();
   await rename(tmp, path);
   if (durable) await fsyncDir(dir);
   return bytes;
@@ -214,6 +208,8 @@ export class Ledger implements AsyncDisposable {
   private flushQueued = false;
   private failures = 0;
   private closing: Promise<void> | undefined;
+  /** What opening found damaged and how it was recovered (empty when the files were intact). */
+  readonly damage: readonly StateDamage[];
 
   private constructor(init: {
     dir: string;
@@ -225,6 +221,7 @@ export class Ledger implements AsyncDisposable {
     journalRecords: number;
     generation: number;
     needCompaction: boolean;
+    damage: readonly StateDamage[];
   }) {
     this.dir = init.dir;
     this.store = init.store;
@@ -240,6 +237,7 @@ export class Ledger implements AsyncDisposable {
     this.journalRecords = init.journalRecords;
     this.generation = init.generation;
     this.needCompaction = init.needCompaction;
+    this.damage = init.damage;
   }
 
   /**
@@ -291,85 +289,42 @@ export class Ledger implements AsyncDisposable {
     await unlink(`${snapshotPath}.tmp`).catch(() => undefined);
     await unlink(`${journalPath}.tmp`).catch(() => undefined);
 
-    let store = new SlotStore();
-    let snapshotGeneration: number | undefined;
-    let needCompaction = false;
-    const snapshotBuf = await readIfExists(snapshotPath);
-    if (snapshotBuf) {
-      try {
-        snapshotGeneration = decodeSnapshotInto(snapshotBuf, store).generation;
-      } catch (error) {
-        if (!(error instanceof SnapshotError)) throw error;
-        if (error.newerVersion !== undefined) {
-          throw stateError(
-            `${snapshotPath} was written by a newer cvat-warden (format ${error.newerVersion}, this one reads ${FORMAT_VERSION}); upgrade, or delete the ledger files to start over`,
-          );
-        }
-        const aside = `${snapshotPath}.corrupt-${Date.now()}`;
-        await rename(snapshotPath, aside).catch(() => undefined);
-        log?.warn({ dir, error: error.message, movedTo: aside }, 'ledger snapshot unreadable; moved aside, chunks will be re-confirmed');
-        store = new SlotStore();
-        needCompaction = true;
-      }
+    let recovered;
+    try {
+      recovered = await recoverLedger(dir, log);
+    } catch (error) {
+      if (!(error instanceof NewerFormatError)) throw error;
+      throw stateError(`${error.message}; upgrade, or delete the ledger files to start over`);
     }
-
-    let journalSize = 0;
-    let journalRecords = 0;
-    let journalGeneration: number | undefined;
-    const journalBuf = await readIfExists(journalPath);
-    if (journalBuf) {
-      // Peek at the header first: decide whether the records apply to this snapshot.
-      const header = parseJournal(journalBuf.subarray(0, Math.max(0, journalBuf.indexOf(0x0a) + 1)), () => undefined);
-      if (header.version !== undefined && header.version > FORMAT_VERSION) {
-        throw stateError(
-          `${journalPath} was written by a newer cvat-warden (format ${header.version}, this one reads ${FORMAT_VERSION}); upgrade, or delete the ledger files to start over`,
-        );
-      }
-      const gen = header.version === FORMAT_VERSION ? header.generation : undefined;
-      if (gen !== undefined && snapshotGeneration !== undefined && gen < snapshotGeneration) {
-        // A compaction finished its snapshot but died before replacing the journal:
-        // the snapshot already holds these records. A new journal is started below.
-        log?.debug({ dir, snapshotGeneration, journalGeneration: gen }, 'ledger journal predates the snapshot; ignoring it');
-      } else if (gen !== undefined) {
-        if (snapshotGeneration !== undefined && gen > snapshotGeneration) {
-          // Not produced by our protocol (snapshot restored from elsewhere?): trust the
-          // journal alone — its records are true, merely incomplete.
-          log?.warn({ dir, snapshotGeneration, journalGeneration: gen }, 'ledger journal is newer than its snapshot; ignoring the snapshot');
-          store = new SlotStore();
-        }
-        const parsed = parseJournal(journalBuf, (op) => applyOp(store, op));
-        journalGeneration = gen;
-        journalSize = parsed.validBytes;
-        journalRecords = parsed.records;
-        if (parsed.validBytes < journalBuf.length) {
-          log?.warn(
-            { dir, keptBytes: parsed.validBytes, droppedBytes: journalBuf.length - parsed.validBytes },
-            'ledger journal had a torn or corrupt tail; ignored it',
-          );
-          await truncate(journalPath, parsed.validBytes);
-        }
-      } else {
-        log?.warn({ dir }, 'ledger journal header unreadable; ignoring the journal');
-      }
-    }
-
-    const generation = Math.max(snapshotGeneration ?? 0, journalGeneration ?? 0);
-    if (journalGeneration === undefined) {
-      // No usable journal (none yet, stale, or unreadable header): start one for the
+    const { store, generation, damage } = recovered;
+    let needCompaction = recovered.needCompaction;
+    let journalSize = recovered.journal?.bytes ?? 0;
+    let journalRecords = recovered.journal?.records ?? 0;
+    if (!recovered.journal) {
+      // No usable journal (none yet, stale, or unknown generation): start one for the
       // current generation. If the snapshot was lost, needCompaction rewrites it soon.
       const header = encodeLines([journalHeader(generation)]);
       await writeFileAtomic(dir, journalPath, header, durable);
       journalSize = header.length;
       journalRecords = 0;
-    }
+    } else if (recovered.journal.tornBytes > 0 && !needCompaction) {
+      // A torn last append (a crash mid-write): the normal end of a journal, not damage.
+      log?.debug({ dir, tornBytes: recovered.journal.tornBytes }, 'ledger journal ended in a torn append; truncated it');
+      await truncate(journalPath, journalSize);
+    } else if (recovered.journal.tornBytes > 0) needCompaction = true;
+    for (const note of damage) log?.warn({ dir, ...note }, 'ledger state damaged; kept what was intact');
     store.trim();
     const journal = await open(journalPath, 'r+');
-    const ledger = new Ledger({ dir, store, options, release, journal, journalSize, journalRecords, generation, needCompaction });
+    const ledger = new Ledger({ dir, store, options, release, journal, journalSize, journalRecords, generation, needCompaction, damage });
     log?.debug(
       { dir, series: store.seriesCount, entries: store.entries, journalRecords, generation, ms: Math.round(performance.now() - started) },
       'ledger loaded',
     );
-    if (needCompaction || journalRecords >= ledger.compactThreshold()) ledger.queueFlush();
+    if (damage.length > 0) {
+      // Compact at once: the damaged files are replaced by a snapshot of what was kept,
+      // so the next open finds clean files (a failure retries in the background).
+      await ledger.enqueue().catch(() => ledger.queueFlush());
+    } else if (needCompaction || journalRecords >= ledger.compactThreshold()) ledger.queueFlush();
     return ledger;
   }
 
@@ -622,6 +577,11 @@ export class Ledger implements AsyncDisposable {
       await this.compact();
       return;
     }
+    await this.appendPending();
+  }
+
+  /** Appends the pending lines to the journal (fdatasync'd). */
+  private async appendPending(): Promise<void> {
     const n = this.pending.length;
     if (n === 0) return;
     const buf = encodeLines(this.pending, 0, n);
@@ -643,23 +603,33 @@ export class Ledger implements AsyncDisposable {
   /**
    * Writes a snapshot of memory (generation + 1), then a fresh journal of that
    * generation. A crash between the two leaves a stale journal, which load ignores.
+   * The generation replaced is kept (`*.prev`) until the next compaction, as the fallback
+   * of a damaged snapshot: previous snapshot + previous journal + new journal rebuild the
+   * new snapshot exactly, because the pending lines are appended to the old journal first.
+   * When the old files cannot vouch for memory (a write failed, damage was recovered) no
+   * previous generation is kept.
    */
   private async compact(): Promise<void> {
     const started = performance.now();
     const generation = this.generation + 1;
-    const cut = this.pending.length; // everything up to here is in the snapshot
-    const snapshotPath = join(this.dir, LEDGER_FILES.snapshot);
-    const journalPath = join(this.dir, LEDGER_FILES.journal);
+    const path = (name: keyof typeof LEDGER_FILES) => join(this.dir, LEDGER_FILES[name]);
     this.compacting = true;
     let bytes: number;
     try {
-      bytes = await writeSnapshotAtomic(this.dir, snapshotPath, this.store, generation, this.clock.now(), this.durable);
+      const keepPrevious = !this.needCompaction;
+      if (keepPrevious) await this.appendPending();
+      const cut = this.pending.length; // everything up to here is in the snapshot
+      bytes = await writeSnapshotAtomic(this.dir, path('snapshot'), this.store, generation, this.clock.now(), this.durable, async () => {
+        const kept = keepPrevious && (await rename(path('snapshot'), path('previousSnapshot')).then(() => true, ignoreMissing));
+        if (!kept) await unlink(path('previousSnapshot')).catch(ignoreMissing);
+      });
       // From here the old journal is stale (lower generation) until replaced.
       this.generation = generation;
+      await rename(path('journal'), path('previousJournal'));
       const header = encodeLines([journalHeader(generation)]);
-      await writeFileAtomic(this.dir, journalPath, header, this.durable);
+      await writeFileAtomic(this.dir, path('journal'), header, this.durable);
       const old = this.journal;
-      this.journal = await open(journalPath, 'r+');
+      this.journal = await open(path('journal'), 'r+');
       await old.close().catch(() => undefined);
       this.journalSize = header.length;
       this.journalRecords = 0;
@@ -678,34 +648,13 @@ export class Ledger implements AsyncDisposable {
   }
 }
 
+/** For file steps that may find nothing to act on: a missing file is no error (false). */
+function ignoreMissing(error: unknown): false {
+  if (errnoCode(error) !== 'ENOENT') throw error;
+  return false;
+}
+
 function makeEntry(confirmedAt: number, flags: number, checksum: number): LedgerEntry {
   const outcome = OUTCOME_NAMES[flags & CODE_MASK] as Outcome;
   return flags & HAS_CHECKSUM ? { confirmedAt, outcome, checksum } : { confirmedAt, outcome };
-}
-
-/** The date rule, shared by the API and journal replay. Returns whether anything changed. */
-function applySetDate(store: SlotStore, series: string, date: string): boolean {
-  const id = store.ensureSeries(series);
-  const known = store.dateOf(id);
-  if (known === date) return false;
-  if (known === undefined) store.dropOutcome(id, OUTCOME.warm);
-  else store.clearEntries(id);
-  store.setDate(id, date);
-  return true;
-}
-
-function applyOp(store: SlotStore, op: JournalOp): void {
-  switch (op.op) {
-    case 'R':
-      store.set(store.ensureSeries(op.series), op.slot, op.confirmedAt, op.flags, op.checksum);
-      break;
-    case 'D':
-      applySetDate(store, op.series, op.date);
-      break;
-    case 'F': {
-      const id = store.idOf(op.series);
-      if (id !== undefined) store.deleteSeries(id);
-      break;
-    }
-  }
 }
