@@ -11,6 +11,7 @@
  */
 import { describeError } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { StateDamage } from '../state/damage.js';
 import { BaselineWriter, baselineRecord, loadBaselineFiles, type SnapshotEntry } from './baseline-file.js';
 import { BaselineTable, pathKey } from './baseline-table.js';
 import type { ShareIndex } from './share-index.js';
@@ -50,6 +51,8 @@ export class GuardStore {
   #available = true;
   #writes: Promise<void> = Promise.resolve();
   #closed = false;
+  /** What loading found damaged in the baseline files and how it was recovered. */
+  damage: readonly StateDamage[] = [];
 
   constructor(options: GuardStoreOptions) {
     this.#o = options;
@@ -75,11 +78,14 @@ export class GuardStore {
       this.#writer = new BaselineWriter(stateDir, loaded, this.#o.durable ?? true);
       if (loaded.entries) logger.info({ entries: loaded.entries, journalRecords: loaded.journalRecords }, 'share baseline loaded');
       if (table.unclaimed > 0) this.#table = table;
+      this.damage = loaded.damage;
+      // Compact at once: the damaged files are replaced by a snapshot of what was kept.
+      if (loaded.damage.length > 0) this.#chain(() => this.#compact(), 'cannot rewrite the damaged share baseline');
     } catch (error) {
       logger.warn({ err: describeError(error) }, 'share baseline unreadable; taking a new one');
       this.#writer = new BaselineWriter(
         stateDir,
-        { entries: 0, generation: 0, journalBytes: 0, journalRecords: 0, journalUsable: false, tornBytes: 0 },
+        { entries: 0, generation: 0, journalBytes: 0, journalRecords: 0, journalUsable: false, tornBytes: 0, damage: [] },
         this.#o.durable ?? true,
       );
     }
