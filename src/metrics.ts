@@ -6,6 +6,7 @@
  * `task_id` appears only on the per-task problem gauge and the task-name info gauge, and
  * only for tasks with open share problems.
  */
+import { STATE_STORES } from './state/damage.js';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { redactSecrets } from './secrets.js';
 import {
@@ -250,6 +251,13 @@ export function createMetrics(options: { buildInfo: BuildInfo; defaultMetrics?: 
     help: 'Share files the vault failed to link although they exist (permissions, EXDEV, disk full).',
     registers: [registry],
   });
+  const stateRecordsDamaged = new Counter({
+    name: 'cvat_warden_state_records_damaged_total',
+    help: "Records of the warden's state files found damaged at load and skipped (journal lines; a damaged snapshot counts the entries it claims), by store: ledger_journal, ledger_snapshot, baseline_journal, baseline_snapshot. The intact records are kept.",
+    labelNames: ['store'] as const,
+    registers: [registry],
+  });
+  for (const store of STATE_STORES) stateRecordsDamaged.inc({ store }, 0);
   const vaultNotOwned = new Counter({
     name: 'cvat_warden_vault_entries_not_owned_total',
     help: "Vault paths left alone because the entry there is not the one the vault made (replaced, a symlink, someone else's file): reported, never deleted or overwritten.",
@@ -323,6 +331,7 @@ export function createMetrics(options: { buildInfo: BuildInfo; defaultMetrics?: 
     vaultPruned,
     vaultErrors,
     vaultNotOwned,
+    stateRecordsDamaged,
     restores,
     backups,
     taskBackupAge,

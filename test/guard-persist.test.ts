@@ -3,7 +3,8 @@
  * still open), a resolved one is not raised again, a change made while the guard was
  * down is found against the persisted baseline, and the state file is valid JSON.
  */
-import { appendFile, readFile, rename, rm } from 'node:fs/promises';
+import { appendFile, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { BASELINE_SNAPSHOT } from '../src/guard/baseline-file.js';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { silentLogger, type Logger } from '../src/log.js';
@@ -74,6 +75,22 @@ describe.skipIf(!available)('share guard persistence', () => {
     const second = await run();
     const alert = await waitFor('modified at start-up', () => fileAlerts(second.alerts, 'modified')[0]);
     expect(alert).toMatchObject({ path: 'images/image_0.jpg', source: 'startup' });
+    await second.guard.close();
+  });
+
+  it('with 100 bytes of its snapshot damaged, a change made while it was down is still found (previous generation), and the damage is counted', async () => {
+    // Two runs: each close compacts, the second keeps the first generation as the fallback.
+    for (let i = 0; i < 2; i++) await (await run()).guard.close();
+    const snapshot = path.join(fx.stateDir, BASELINE_SNAPSHOT);
+    const bytes = await readFile(snapshot);
+    bytes.fill(0x5a, 40, 140);
+    await writeFile(snapshot, bytes);
+    await appendFile(path.join(fx.shareDir, 'images/image_0.jpg'), 'x');
+    const second = await run();
+    const alert = await waitFor('modified at start-up', () => fileAlerts(second.alerts, 'modified')[0]);
+    expect(alert).toMatchObject({ path: 'images/image_0.jpg', source: 'startup' });
+    expect(second.guard.status().stateDamage).toEqual([expect.objectContaining({ store: 'baseline_snapshot', entriesLost: 0 })]);
+    expect(await metricValue(second.metrics, 'cvat_warden_state_records_damaged_total', 'store="baseline_snapshot"')).toBeGreaterThan(0);
     await second.guard.close();
   });
 

@@ -122,6 +122,7 @@ export class WardenService implements AsyncDisposable {
     const clock = this.options.clock;
     // Flush often: a kill -9 loses at most this much of confirmed work (writes survive a killed process).
     const ledger = await Ledger.open(this.config.stateDir, { logger: this.logger, flushIntervalMs: 10, ...(clock ? { clock } : {}) });
+    for (const d of ledger.damage) this.metrics.stateRecordsDamaged.inc({ store: d.store }, d.recordsSkipped);
     let guard: ShareGuard | undefined;
     try {
       // The vault and backups start first: the guard must skip the vault's directory.
@@ -436,6 +437,7 @@ export class WardenService implements AsyncDisposable {
         failures: result?.failures.slice(0, 100) ?? [],
         concurrency: warming?.adaptive.snapshot() ?? null,
         ledger: this.started?.ledger.stats() ?? null,
+        ledgerDamage: this.started?.ledger.damage ?? [],
       },
       share: guard ? { ...guard.status(), openProblems: guard.problems().slice(0, 200) } : null,
       issues: [...this.issues.values()].slice(0, 100),

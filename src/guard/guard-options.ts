@@ -2,6 +2,7 @@
  * ShareGuard's options (documented where they are typed, with defaults) and the
  * shape of its /status answer.
  */
+import type { StateDamage } from '../state/damage.js';
 import type { Logger } from '../log.js';
 import type { WatchMode } from '../domain.js';
 import type { Metrics } from '../metrics.js';
@@ -92,6 +93,8 @@ export interface ShareGuardStatus {
   warnings: number;
   skippedTasks: number;
   lastScan: ScanResult | null;
+  /** What loading the baseline found damaged and how it was recovered (empty when intact). */
+  stateDamage: readonly StateDamage[];
 }
 
 /** What configuration may force; `degraded` is a state the guard enters, never a choice. */

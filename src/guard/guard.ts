@@ -88,6 +88,9 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
       shareDir: this.#o.shareDir,
       logger: this.#o.logger,
       clock: this.#o.clock,
+      onDamage: (damage) => {
+        for (const d of damage) this.#o.metrics.stateRecordsDamaged.inc({ store: d.store }, d.recordsSkipped);
+      },
     });
     this.#sink = new AlertSink({
       index: this.#index,
@@ -626,6 +629,7 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
       watchedDirectories: this.#dirs.size,
       goneDirectories: this.#handler.goneDirs().slice(0, 100),
       lastScan: this.#lastScan,
+      stateDamage: this.#store.damage,
     };
   }
 

@@ -29,6 +29,8 @@ export interface GuardStoreOptions {
   journalFlushMs?: number;
   /** fsync/fdatasync writes (tests of crash safety rely on it). @default true */
   durable?: boolean;
+  /** Called once, after loading, with what was found damaged (not called when the files were intact). */
+  onDamage?: (damage: readonly StateDamage[]) => void;
 }
 
 const SAVE_DEBOUNCE_MS = 200;
@@ -79,6 +81,7 @@ export class GuardStore {
       if (loaded.entries) logger.info({ entries: loaded.entries, journalRecords: loaded.journalRecords }, 'share baseline loaded');
       if (table.unclaimed > 0) this.#table = table;
       this.damage = loaded.damage;
+      if (loaded.damage.length > 0) this.#o.onDamage?.(loaded.damage);
       // Compact at once: the damaged files are replaced by a snapshot of what was kept.
       if (loaded.damage.length > 0) this.#chain(() => this.#compact(), 'cannot rewrite the damaged share baseline');
     } catch (error) {
