@@ -71,10 +71,80 @@ export class PendingTasks {
     return look;
   }
 
+  /** Gives back what a failed pass took, so the next pass looks at its tasks (still bounded). */
+  putBack(look: PendingLook): void {
+    for (const id of look.taskIds) {
+      if (this.ids.size >= this.capacity) {
+        this.fullOwed = true;
+        break;
+      }
+      this.ids.add(id);
+    }
+    if (look.full) this.fullOwed = true;
+  }
+
   /** Counters since the previous call. */
   drainStats(): CoalesceStats {
     const stats = this.stats;
     this.stats = { deliveries: 0, coalesced: 0, overflowed: 0 };
     return stats;
   }
+}
+
+/** One summary line's figures: deliveries since the last line and what discovery did with them. */
+export interface IntakeSummary extends CoalesceStats {
+  /** Tasks named by webhooks that discovery compared with a fresh listing. */
+  tasksLooked: number;
+  /** List-by-id requests those looks cost. */
+  idLists: number;
+  /** Complete listings owed to the pending bound. */
+  fullListings: number;
+}
+
+/**
+ * Webhook activity as one log line per interval instead of one per delivery: the first
+ * look after a quiet spell is reported at once (an admin checking a new webhook sees it),
+ * later ones at most every `everyMs`; `flush()` reports the rest at shutdown.
+ */
+export class IntakeLog {
+  private readonly everyMs: number;
+  private readonly now: () => number;
+  private sum: IntakeSummary = emptySummary();
+  private lastAt: number | undefined;
+
+  constructor(everyMs: number, now: () => number = Date.now) {
+    this.everyMs = everyMs;
+    this.now = now;
+  }
+
+  /** Adds one pass's figures; returns a summary when one is due. */
+  record(stats: CoalesceStats, look: { tasksLooked: number; idLists: number; full: boolean }): IntakeSummary | undefined {
+    const s = this.sum;
+    s.deliveries += stats.deliveries;
+    s.coalesced += stats.coalesced;
+    s.overflowed += stats.overflowed;
+    s.tasksLooked += look.tasksLooked;
+    s.idLists += look.idLists;
+    if (look.full) s.fullListings++;
+    if (s.deliveries === 0 && s.tasksLooked === 0) return undefined;
+    const now = this.now();
+    if (this.lastAt !== undefined && now - this.lastAt < this.everyMs) return undefined;
+    this.lastAt = now;
+    return this.take();
+  }
+
+  /** Whatever was not reported yet (undefined when nothing happened). */
+  flush(): IntakeSummary | undefined {
+    return this.sum.deliveries === 0 && this.sum.tasksLooked === 0 ? undefined : this.take();
+  }
+
+  private take(): IntakeSummary {
+    const out = this.sum;
+    this.sum = emptySummary();
+    return out;
+  }
+}
+
+function emptySummary(): IntakeSummary {
+  return { deliveries: 0, coalesced: 0, overflowed: 0, tasksLooked: 0, idLists: 0, fullListings: 0 };
 }

@@ -14,13 +14,17 @@
  * Cost per poll when nothing changed: one page of tasks and one page of jobs, whatever
  * the number of jobs; a change costs the jobs, meta and GT meta of the tasks it touched,
  * fetched a few tasks at a time (the task objects come from the listing, never re-fetched).
+ *
+ * Tasks named by webhooks (or with job-only changes) that the poll did not list are listed
+ * by id, IDS_PER_LIST a request (`filter` `in` on `id`, a filter field of TaskViewSet on
+ * every supported version), never one GET each; a named task is then refreshed only when
+ * its listing differs from what discovery knows, like any polled task.
  */
 import type { CvatClient } from '../cvat/client.js';
 import type { CvatFeatures } from '../cvat/features.js';
 import type { Task } from '../cvat/shapes.js';
 import type { Logger } from '../log.js';
 import { collectRecordsOf, type InventoryIssue, type TaskRecord } from '../cvat/inventory.js';
-import { CvatHttpError, WardenError } from '../errors.js';
 
 export interface DiscoveryOptions {
   client: CvatClient;
@@ -35,6 +39,14 @@ export interface DiscoveryOptions {
   onIssue?: (issue: InventoryIssue) => void;
 }
 
+/** What webhooks ask of one pass. */
+export interface DiscoveryLook {
+  /** Tasks to look at whatever the poll shows (webhook deliveries named them). */
+  taskIds?: readonly number[];
+  /** List every task this pass (more tasks were named than the pending bound holds). */
+  full?: boolean;
+}
+
 export interface DiscoveryPass {
   full: boolean;
   listed: number;
@@ -42,6 +54,10 @@ export interface DiscoveryPass {
   jobsListed: number;
   refreshed: number;
   removed: number;
+  /** Tasks named by the look (webhooks), each compared with a fresh listing. */
+  named: number;
+  /** List requests by id this pass made. */
+  idLists: number;
 }
 
 interface KnownTask {
@@ -53,10 +69,14 @@ interface KnownTask {
 }
 
 const filterSince = (date: string): string => JSON.stringify({ and: [{ '>=': [{ var: 'updated_date' }, date] }] });
+const filterIds = (ids: readonly number[]): string => JSON.stringify({ in: [{ var: 'id' }, ids] });
 
-function isFatal(error: unknown): boolean {
-  return error instanceof WardenError && ['CVAT_UNREACHABLE', 'CVAT_AUTH_REFUSED', 'CVAT_FORBIDDEN', 'ABORTED'].includes(error.code);
-}
+/**
+ * Ids per list-by-id request: 200 six-digit ids make a URL of about 2 KB once encoded,
+ * under the 4 KB request-line limit of the strictest server in front of CVAT (gunicorn),
+ * and a page of 200 tasks is well under the client's page size of 500.
+ */
+export const IDS_PER_LIST = 200;
 
 export class Discovery {
   private readonly options: DiscoveryOptions;
@@ -64,7 +84,6 @@ export class Discovery {
   private polls = 0;
   private newestTask: string | undefined;
   private newestJob: string | undefined;
-  private readonly forced = new Set<number>();
 
   constructor(options: DiscoveryOptions) {
     this.options = options;
@@ -74,24 +93,25 @@ export class Discovery {
     return this.known.size;
   }
 
-  /** Refresh these tasks on the next pass whatever their date says (webhooks, restored files). */
-  refresh(taskId: number): void {
-    this.forced.add(taskId);
-  }
-
   forget(taskId: number): void {
     this.known.delete(taskId);
   }
 
-  async pass(signal?: AbortSignal): Promise<DiscoveryPass> {
+  /** A listed task differs from what is known: new, updated, or its job count moved (a GT job deleted or added). */
+  private differs(task: Task): boolean {
+    const known = this.known.get(task.id);
+    const countMoved = known !== undefined && task.jobs !== undefined && known.jobCount !== undefined && task.jobs.count !== known.jobCount;
+    return !known || known.date !== (task.updated_date ?? '') || countMoved;
+  }
+
+  async pass(signal?: AbortSignal, look: DiscoveryLook = {}): Promise<DiscoveryPass> {
     const { client, logger } = this.options;
-    const full = this.polls % (this.options.fullEvery ?? 10) === 0;
+    const full = look.full === true || this.polls % (this.options.fullEvery ?? 10) === 0;
     const first = this.polls === 0;
     this.polls++;
     const seen = new Set<number>();
     const listedTasks = new Map<number, Task>();
-    const changed = new Set<number>(this.forced);
-    this.forced.clear();
+    const changed = new Set<number>();
     // `>=`, not `>`: a task updated in the same millisecond as the newest one seen must not
     // wait for the next full listing; re-listing that one task is harmless (dates compared below).
     const filter = !full && this.newestTask ? filterSince(this.newestTask) : undefined;
@@ -109,10 +129,7 @@ export class Discovery {
       listedTasks.set(task.id, task);
       const date = task.updated_date ?? '';
       if (!newestTask || date > newestTask) newestTask = date;
-      const known = this.known.get(task.id);
-      // A job count that moved without the date: a GT job deleted or added.
-      const countMoved = known !== undefined && task.jobs !== undefined && known.jobCount !== undefined && task.jobs.count !== known.jobCount;
-      if (!known || known.date !== date || countMoved) changed.add(task.id);
+      if (this.differs(task)) changed.add(task.id);
     }
     // Jobs updated since the newest job date seen: reopened, rejected, completed, new GT jobs.
     // Not on the first pass: every task is new then, and its jobs come with its record.
@@ -140,18 +157,49 @@ export class Discovery {
         }
       }
     }
-    let refreshed = 0;
-    if (changed.size > 0) {
-      const { tasks, gone } = await this.taskObjects([...changed], listedTasks, signal);
-      for (const id of gone) {
-        if (this.known.delete(id)) {
-          removed++;
-          await this.options.onRemoved(id);
+    // Named tasks and job-only changes the task poll did not list: listed by id. A full
+    // listing already showed every task, and removed the known ones it did not show.
+    const named = look.taskIds ?? [];
+    let idLists = 0;
+    if (!full) {
+      const unlisted = [...new Set([...changed, ...named])].filter((id) => !listedTasks.has(id)).sort((a, b) => a - b);
+      for (let at = 0; at < unlisted.length; at += IDS_PER_LIST) {
+        const ids = unlisted.slice(at, at + IDS_PER_LIST);
+        idLists++;
+        const shown = new Set<number>();
+        let unreadable = false;
+        // Not used for newestTask: a task updated after the poll would hide the others updated in between.
+        for await (const checked of client.tasks({ filter: filterIds(ids) }, signal)) {
+          if (!checked.ok) {
+            this.options.onIssue?.({ taskId: checked.id, severity: 'problem', message: checked.problem });
+            if (checked.id !== undefined) shown.add(checked.id);
+            else unreadable = true;
+            continue;
+          }
+          const task = checked.value;
+          shown.add(task.id);
+          listedTasks.set(task.id, task);
+          if (this.differs(task)) changed.add(task.id);
+        }
+        for (const id of ids) {
+          // An item without a readable id may be any of them: deleting none is the safe side.
+          if (shown.has(id) || unreadable) continue;
+          // Deleted in CVAT (or out of reach): nothing left to refresh.
+          changed.delete(id);
+          if (this.known.delete(id)) {
+            removed++;
+            await this.options.onRemoved(id);
+          }
         }
       }
+    }
+    let refreshed = 0;
+    if (changed.size > 0) {
+      const tasks = [...changed].sort((a, b) => a - b).flatMap((id) => listedTasks.get(id) ?? []);
       const issues: InventoryIssue[] = [];
       const found = new Set<number>();
-      const long = tasks.length >= 1000;
+      // Progress for a long first discovery only: a later flood of webhook-named tasks would log it per 500.
+      const long = first && tasks.length >= 1000;
       const started = Date.now();
       for await (const record of collectRecordsOf(client, tasks, {
         features: this.options.features,
@@ -192,30 +240,7 @@ export class Discovery {
       }
     }
     this.newestTask = newestTask;
-    logger.debug({ full, listed, jobsListed, refreshed, removed }, 'discovery pass');
-    return { full, listed, jobsListed, refreshed, removed };
-  }
-
-  /** Task objects for the changed ids: from the listing when it had them, else one GET each (job-only changes, webhooks). */
-  private async taskObjects(ids: number[], listed: ReadonlyMap<number, Task>, signal?: AbortSignal): Promise<{ tasks: Task[]; gone: number[] }> {
-    const tasks: Task[] = [];
-    const gone: number[] = [];
-    for (const id of ids.sort((a, b) => a - b)) {
-      const task = listed.get(id);
-      if (task) {
-        tasks.push(task);
-        continue;
-      }
-      try {
-        const checked = await this.options.client.task(id, signal);
-        if (checked.ok) tasks.push(checked.value);
-        else this.options.onIssue?.({ taskId: id, severity: 'problem', message: checked.problem });
-      } catch (error) {
-        if (isFatal(error)) throw error;
-        if (error instanceof CvatHttpError && error.status === 404) gone.push(id);
-        else this.options.onIssue?.({ taskId: id, severity: 'problem', message: `task ${id}: ${error instanceof Error ? error.message : String(error)}` });
-      }
-    }
-    return { tasks, gone };
+    logger.debug({ full, listed, jobsListed, refreshed, removed, named: named.length, idLists }, 'discovery pass');
+    return { full, listed, jobsListed, refreshed, removed, named: named.length, idLists };
   }
 }

@@ -21,6 +21,7 @@ import { taskSegments } from '../plan/planner.js';
 import { Ledger } from '../warm/ledger.js';
 import type { RetryPolicy } from '../warm/policy.js';
 import { AdaptiveConcurrency } from './adaptive.js';
+import { IntakeLog, PendingTasks, type IntakeSummary } from './coalesce.js';
 import { Discovery } from './discovery.js';
 import { startHttpServer, type HttpServerHandle, type ReadinessReport } from './http.js';
 import { WarmScheduler } from './scheduler.js';
@@ -65,6 +66,9 @@ interface Warming {
   discovery: Discovery;
 }
 
+/** Webhook activity is logged as a summary at most this often (the first after a quiet spell at once). */
+const WEBHOOK_SUMMARY_EVERY_MS = 60_000;
+
 function once(fn: (deadline: AbortSignal) => Promise<void>): (deadline: AbortSignal) => Promise<void> {
   let running: Promise<void> | undefined;
   return (deadline) => (running ??= fn(deadline));
@@ -94,6 +98,9 @@ export class WardenService implements AsyncDisposable {
   /** When the last signed webhook delivery was accepted (doctor reads it from /status). */
   private lastWebhookAt: number | undefined;
   private protection: Protection | undefined;
+  /** Tasks named by webhooks, waiting for the next discovery pass (bounded: --webhook-max-pending). */
+  private readonly pending: PendingTasks;
+  private readonly intakeLog = new IntakeLog(WEBHOOK_SUMMARY_EVERY_MS);
 
   constructor(options: ServiceOptions) {
     this.options = options;
@@ -110,6 +117,7 @@ export class WardenService implements AsyncDisposable {
       onReachability: (up) => this.metrics.cvatUp.set(up ? 1 : 0),
       onCredentials: (state) => recordCredentials(this.metrics, state.accepted),
     });
+    this.pending = new PendingTasks(this.config.options.values['webhook-max-pending']);
     this.steps = this.buildSteps();
   }
 
@@ -342,22 +350,37 @@ export class WardenService implements AsyncDisposable {
   private async discoveryLoop(warming: Warming): Promise<void> {
     const { discovery, scheduler } = warming;
     const signal = this.stopIntake.signal;
+    const coalesceMs = this.config.options.values['webhook-coalesce'];
     while (!signal.aborted) {
+      const look = this.pending.take();
+      this.metrics.webhookPendingTasks.set(this.pending.size);
       try {
-        const pass = await discovery.pass(signal);
+        const pass = await discovery.pass(signal, look);
+        this.logIntake(this.intakeLog.record(this.pending.drainStats(), { tasksLooked: pass.named, idLists: pass.idLists, full: look.full }));
         if (pass.refreshed + pass.removed > 0) scheduler.wake();
         if (!this.firstDiscoveryDone) this.logger.info({ tasks: discovery.taskCount, jobs: scheduler.jobCount() }, 'first discovery done');
         this.firstDiscoveryDone = true;
         await this.protection?.onDiscoveryPass((id) => this.issues.has(id));
       } catch (error) {
+        // A failed pass must not lose the tasks webhooks named: the next one looks at them.
+        this.pending.putBack(look);
         // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- the signal may have been aborted during the await above; TS narrowing does not see that
         if (signal.aborted) return;
         this.onLoopError('discovery', error);
       }
-      const wake = new Promise<void>((resolve) => (this.wakeDiscovery = resolve));
-      await Promise.race([wake, sleep(this.config.pollIntervalMs, undefined, { signal }).catch(() => undefined)]);
-      this.wakeDiscovery = undefined;
+      if (!this.pending.waiting) {
+        const wake = new Promise<void>((resolve) => (this.wakeDiscovery = resolve));
+        await Promise.race([wake, sleep(this.config.pollIntervalMs, undefined, { signal }).catch(() => undefined)]);
+        this.wakeDiscovery = undefined;
+      }
+      // Gather the burst: deliveries within the window share one pass, so webhook-driven
+      // passes (and the requests they cost) come at most once per window.
+      if (this.pending.waiting && coalesceMs > 0) await sleep(coalesceMs, undefined, { signal }).catch(() => undefined);
     }
+  }
+
+  private logIntake(summary: IntakeSummary | undefined): void {
+    if (summary) this.logger.info({ ...summary, pending: this.pending.size }, 'webhook deliveries since the last summary');
   }
 
   private onLoopError(loop: string, error: unknown): void {
@@ -370,12 +393,14 @@ export class WardenService implements AsyncDisposable {
 
   private onWebhook(event: WebhookEvent): void {
     this.lastWebhookAt = Date.now();
-    if (!this.warming || this.stopIntake.signal.aborted) return;
-    if ('taskId' in event && typeof event.taskId === 'number') {
-      this.logger.info({ event: event.event, kind: event.kind, taskId: event.taskId }, 'webhook');
-      this.warming.discovery.refresh(event.taskId);
-      this.wakeDiscovery?.();
-    }
+    if (this.stopIntake.signal.aborted || !('taskId' in event)) return;
+    // Before CVAT answers, tasks wait too: the first discovery pass lists every task anyway.
+    const outcome = this.pending.add(event.taskId);
+    if (outcome === 'coalesced') this.metrics.webhookCoalesced.inc();
+    else if (outcome === 'overflow') this.metrics.webhookOverflowed.inc();
+    this.metrics.webhookPendingTasks.set(this.pending.size);
+    this.logger.debug({ event: event.event, kind: event.kind, taskId: event.taskId, outcome }, 'webhook');
+    this.wakeDiscovery?.();
   }
 
   /** Files back on the share: the chunks that failed while they were gone come first. */
@@ -490,7 +515,14 @@ export class WardenService implements AsyncDisposable {
       { name: 'close the vault and backups', run: once(async () => await this.protection?.close()) },
       { name: 'close the guard', run: once(async () => await this.started?.guard?.close()) },
       { name: 'flush the ledger', run: once(async () => await this.started?.ledger.close()) },
-      { name: 'close HTTP', run: once(async () => await this.started?.http.close()) },
+      {
+        name: 'close HTTP',
+        run: once(async () => {
+          await this.started?.http.close();
+          // No delivery comes after this: report what the last summary did not.
+          this.logIntake(this.intakeLog.record(this.pending.drainStats(), { tasksLooked: 0, idLists: 0, full: false }) ?? this.intakeLog.flush());
+        }),
+      },
       {
         name: 'close the CVAT client',
         run: once(async () => {
