@@ -16,7 +16,12 @@ export interface RunningService {
   metric: (name: string) => Promise<number | undefined>;
 }
 
-export async function startService(argv: string[], env: NodeJS.ProcessEnv, extra: Partial<ServiceOptions> = {}): Promise<RunningService> {
+export async function startService(
+  argv: string[],
+  env: NodeJS.ProcessEnv,
+  extra: Partial<ServiceOptions> = {},
+  logLevel: 'debug' | 'info' = 'debug',
+): Promise<RunningService> {
   let logs = '';
   const destination = new Writable({
     write: (chunk, _e, cb) => {
@@ -24,9 +29,9 @@ export async function startService(argv: string[], env: NodeJS.ProcessEnv, extra
       cb();
     },
   });
-  const logger = createLogger({ level: 'debug', destination });
+  const logger = createLogger({ level: logLevel, destination });
   const metrics = createMetrics({ buildInfo: { version: 'test' }, defaultMetrics: true });
-  const config = loadConfig('run', ['--listen', '127.0.0.1:0', '--log-level', 'debug', ...argv], env);
+  const config = loadConfig('run', ['--listen', '127.0.0.1:0', '--log-level', logLevel, ...argv], env);
   const service = new WardenService({ config, logger, metrics, reconnectIntervalMs: 100, checkIntervalMs: 200, ...extra });
   await service.start();
   const url = service.url!;
