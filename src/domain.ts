@@ -30,6 +30,7 @@ export const WEBHOOK_OUTCOMES = [
   'duplicate', // seen before (CVAT >= 2.65 retries deliveries): 200, not handed on
   'rejected_signature', // missing or wrong X-Signature-256: 401
   'rejected_size', // body over 1 MiB: 413
+  'rejected_busy', // the bodies being read at once already fill their overall bound: 503, CVAT >= 2.65 retries
   'rejected_malformed', // not JSON or not a CVAT payload: 400
   'ignored', // valid event the warden does not use: 200
 ] as const;

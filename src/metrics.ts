@@ -212,7 +212,7 @@ export function createMetrics(options: { buildInfo: BuildInfo; defaultMetrics?: 
   // ---------------------------------------------------------------------------
   const webhookDeliveries = new Counter({
     name: 'cvat_warden_webhook_deliveries_total',
-    help: 'CVAT webhook deliveries received, by outcome (accepted, duplicate, rejected_signature, rejected_size, rejected_malformed, ignored).',
+    help: 'CVAT webhook deliveries received, by outcome (accepted, duplicate, rejected_signature, rejected_size, rejected_busy, rejected_malformed, ignored).',
     labelNames: ['outcome'] as const,
     registers: [registry],
   });

@@ -311,6 +311,46 @@ describe('POST /webhooks/cvat', () => {
     expect((await post(`${h.server.url}/webhooks/cvat`, body, headers)).status).toBe(200);
   });
 
+  it('bounds the bytes all bodies being read hold together: 503 past it (CVAT retries), 200 again once read', async () => {
+    const h = await start({ webhook: { secret: SECRET, onEvent: () => undefined, maxBufferedBytes: 10_000 } });
+    /** A signed update:job of exactly `bytes` bytes (each with its own date, so none is a duplicate). */
+    const padded = (bytes: number, date: string) => {
+      const head = pythonJsonDumps({ ...updateJob, job: { ...updateJob.job, updated_date: date }, pad: '' }).slice(0, -2);
+      const body = Buffer.from(`${head}${'x'.repeat(bytes - head.length - 2)}"}`);
+      return { body, headers: { 'x-signature-256': signBody(body, SECRET) } };
+    };
+    // A slow sender: 6,000 of its 8,000 bytes arrive, then it pauses.
+    const slow = padded(8_000, '2026-05-11T17:25:43.000000Z');
+    const socket = connect(h.server.port, '127.0.0.1');
+    const answer = new Promise<string>((resolveAnswer, reject) => {
+      let text = '';
+      socket.on('data', (d) => {
+        text += d.toString('latin1');
+        if (text.includes('\r\n\r\n{')) resolveAnswer(text);
+      });
+      socket.on('error', reject);
+    });
+    socket.write(
+      `POST /webhooks/cvat HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${slow.body.length}\r\nx-signature-256: ${slow.headers['x-signature-256']}\r\n\r\n`,
+    );
+    socket.write(slow.body.subarray(0, 6_000));
+    // Another 8,000 bytes do not fit beside those 6,000: refused for now, not read.
+    const other = padded(8_000, '2026-05-11T17:25:44.000000Z');
+    const refused = await waitFor('a 503 while the slow body holds its bytes', async () => {
+      const res = await post(`${h.server.url}/webhooks/cvat`, other.body, other.headers);
+      return res.status === 503 ? res : undefined;
+    });
+    expect(JSON.parse(refused.text)).toEqual({ error: 'too many webhook bodies at once; retry later' });
+    expect(await deliveries(h, 'rejected_busy')).toBeGreaterThanOrEqual(1);
+    expect((await get(`${h.server.url}/healthz`)).status).toBe(200);
+    // The slow body completes and is accepted; its bytes are given back.
+    socket.write(slow.body.subarray(6_000));
+    expect(await answer).toMatch(/^HTTP\/1\.1 200 /);
+    socket.destroy();
+    expect((await post(`${h.server.url}/webhooks/cvat`, other.body, other.headers)).status).toBe(200);
+    expect(await deliveries(h, 'accepted')).toBe(2);
+  });
+
   it('refuses an oversized body before it is sent when the client asks Expect: 100-continue', async () => {
     const h = await start();
     const socket = connect(h.server.port, '127.0.0.1');

@@ -8,7 +8,8 @@
  *   POST /webhooks/cvat  CVAT webhook deliveries (only when a secret is configured)
  *
  * Webhooks: the body is read raw with a hard 1 MiB cap (Content-Length checked up front,
- * the stream cut off as soon as the cap is passed), the X-Signature-256 HMAC is checked
+ * the stream cut off as soon as the cap is passed) and all bodies being read at once share
+ * an overall cap (16 MiB; past it 503, which CVAT retries), the X-Signature-256 HMAC is checked
  * over those exact bytes, and the answer goes out before the event is handed on, so CVAT
  * (10 s read timeout, retries on 5xx/408/429 from 2.65) always sees a quick 2xx.
  * Headers and request timeouts are bounded so slow clients cannot pin the server.
@@ -21,7 +22,7 @@ import type { Logger } from '../log.js';
 import type { WebhookOutcome } from '../domain.js';
 import type { Metrics } from '../metrics.js';
 import { redactSecrets } from '../secrets.js';
-import { SIGNATURE_HEADER, WebhookReceiver, type WebhookEvent } from './webhook.js';
+import { SIGNATURE_HEADER, WebhookReceiver, type WebhookEvent, type WebhookReceipt } from './webhook.js';
 
 export interface ReadinessCheck {
   ok: boolean;
@@ -56,6 +57,8 @@ export interface WebhookRouteOptions {
   legacyNewline?: boolean;
   /** @default 1048576 (1 MiB); CVAT payloads are a task or job JSON, a few KiB. */
   maxBodyBytes?: number;
+  /** Bytes all webhook bodies being read at once may hold together; past it 503. @default 16777216 (16 MiB) */
+  maxBufferedBytes?: number;
   /** @default 10000 */
   dedupeCapacity?: number;
 }
@@ -90,6 +93,8 @@ export interface HttpServerHandle {
 
 export const WEBHOOK_PATH = '/webhooks/cvat';
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+/** 16 bodies at the 1 MiB cap, or thousands of CVAT's few-KiB payloads, at once. */
+export const DEFAULT_MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
 
 const ROUTES: Record<string, readonly string[]> = {
   '/metrics': ['GET', 'HEAD'],
@@ -105,6 +110,7 @@ const STATUS_FOR: Record<WebhookOutcome, number> = {
   ignored: 200,
   rejected_signature: 401,
   rejected_size: 413,
+  rejected_busy: 503,
   rejected_malformed: 400,
 };
 
@@ -115,6 +121,9 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
   const closeGraceMs = options.timeouts?.closeGraceMs ?? 5_000;
   const webhook = options.webhook;
   const maxBodyBytes = webhook?.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  // Bytes of webhook bodies held right now, across requests: a flood of slow or large
+  // bodies cannot hold more memory than this.
+  const budget = new ByteBudget(webhook?.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES);
   const receiver = webhook
     ? new WebhookReceiver({
         secret: webhook.secret,
@@ -151,9 +160,14 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
       return;
     }
     const declared = Number(req.headers['content-length']);
-    let body: Buffer | 'too_large';
+    let body: Buffer | 'too_large' | 'busy';
     try {
-      body = Number.isFinite(declared) && declared > maxBodyBytes ? 'too_large' : await readBody(req, maxBodyBytes);
+      body =
+        Number.isFinite(declared) && declared > maxBodyBytes
+          ? 'too_large'
+          : Number.isFinite(declared) && !budget.fits(declared)
+            ? 'busy'
+            : await readBody(req, maxBodyBytes, budget);
     } catch (error) {
       // The client went away or the request timeout cut it off: nobody to answer.
       logger.debug({ err: describeError(error) }, 'webhook delivery aborted while reading the body');
@@ -169,8 +183,22 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
       sendJson(res, 413, { error: `body larger than ${maxBodyBytes} bytes` });
       return;
     }
+    if (body === 'busy') {
+      count('rejected_busy');
+      logger.debug({ limitBytes: budget.limit }, 'webhook delivery refused for now: the bodies being read fill their overall bound');
+      res.setHeader('connection', 'close');
+      res.setHeader('retry-after', '5');
+      res.on('finish', () => req.socket.destroy());
+      sendJson(res, 503, { error: 'too many webhook bodies at once; retry later' });
+      return;
+    }
     const header = req.headers[SIGNATURE_HEADER];
-    const receipt = receiver.receive(body, Array.isArray(header) ? header.join(',') : header);
+    let receipt: WebhookReceipt;
+    try {
+      receipt = receiver.receive(body, Array.isArray(header) ? header.join(',') : header);
+    } finally {
+      budget.give(body.length);
+    }
     count(receipt.outcome);
     if (receipt.outcome === 'rejected_signature' || receipt.outcome === 'rejected_malformed') {
       logger.warn({ outcome: receipt.outcome, bytes: body.length }, `webhook delivery rejected: ${receipt.detail}`);
@@ -330,11 +358,37 @@ function pathOf(url: string | undefined): string {
   return path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
 }
 
+/** Bytes held by the webhook bodies being read, bounded across requests. */
+class ByteBudget {
+  readonly limit: number;
+  private held = 0;
+
+  constructor(limit: number) {
+    this.limit = limit;
+  }
+
+  fits(bytes: number): boolean {
+    return this.held + bytes <= this.limit;
+  }
+
+  /** Reserves `bytes`; false (nothing reserved) when they do not fit. */
+  take(bytes: number): boolean {
+    if (!this.fits(bytes)) return false;
+    this.held += bytes;
+    return true;
+  }
+
+  give(bytes: number): void {
+    this.held = Math.max(0, this.held - bytes);
+  }
+}
+
 /**
- * Reads the whole body, or stops at the first byte past `limit`. Rejects if the client
- * goes away or the request timeout cuts the connection.
+ * Reads the whole body, or stops at the first byte past `limit` or past what `budget`
+ * still holds. The bytes of a returned body stay reserved: the caller gives them back.
+ * Rejects if the client goes away or the request timeout cuts the connection.
  */
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer | 'too_large'> {
+function readBody(req: IncomingMessage, limit: number, budget: ByteBudget): Promise<Buffer | 'too_large' | 'busy'> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -346,15 +400,23 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer | 'too_la
       req.off('error', onError);
       req.off('close', onClose);
     };
+    const stop = (outcome: 'too_large' | 'busy') => {
+      cleanup();
+      req.pause();
+      chunks.length = 0;
+      budget.give(size);
+      resolve(outcome);
+    };
     const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        cleanup();
-        req.pause();
-        chunks.length = 0;
-        resolve('too_large');
+      if (size + chunk.length > limit) {
+        stop('too_large');
         return;
       }
+      if (!budget.take(chunk.length)) {
+        stop('busy');
+        return;
+      }
+      size += chunk.length;
       chunks.push(chunk);
     };
     const onEnd = () => {
@@ -363,6 +425,7 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer | 'too_la
     };
     const onError = (error: Error) => {
       cleanup();
+      budget.give(size);
       reject(error);
     };
     const onClose = () => {
