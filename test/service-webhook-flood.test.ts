@@ -167,6 +167,8 @@ describe('a flood of webhook deliveries', () => {
     await waitFor('every task looked at', () => ids.every((id) => cvat!.covered.has(id)) && true);
     await waitFor('nothing pending', async () => (await svc.metric('cvat_warden_webhook_pending_tasks')) === 0);
     expect(await svc.metric('cvat_warden_webhook_overflowed_total')).toBeGreaterThan(0);
+    const status = (await (await fetch(`${svc.url}/status`)).json()) as { webhooks: { pendingTasks: number; pendingLimit: number } };
+    expect(status.webhooks).toMatchObject({ pendingTasks: 0, pendingLimit: 100 });
     // Never more than the bound listed by id in one pass, and far fewer requests than deliveries.
     expect(cvat!.apiRequests()).toBeLessThan(ids.length / 5);
     expect(cvat!.peakInFlight()).toBeLessThanOrEqual(DISCOVERY_CONCURRENCY);

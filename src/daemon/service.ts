@@ -470,6 +470,8 @@ export class WardenService implements AsyncDisposable {
         enabled: Boolean(this.config.webhookSecret),
         startedAt: new Date(this.startedAt).toISOString(),
         lastAcceptedAt: this.lastWebhookAt ? new Date(this.lastWebhookAt).toISOString() : null,
+        pendingTasks: this.pending.size,
+        pendingLimit: this.pending.capacity,
       },
       protection: this.protection?.status() ?? null,
     };
