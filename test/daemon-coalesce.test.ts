@@ -26,6 +26,20 @@ describe('PendingTasks', () => {
     expect(pending.add(4)).toBe('queued');
   });
 
+  it('takes back what a failed pass took, within its bound', () => {
+    const pending = new PendingTasks(3);
+    pending.add(1);
+    pending.add(2);
+    const look = pending.take();
+    pending.add(9);
+    pending.putBack(look);
+    expect(pending.take()).toEqual({ taskIds: [9, 1, 2], full: false });
+    pending.add(7);
+    pending.putBack({ taskIds: [1, 2, 3], full: false });
+    // 7, 1 and 2 fit; 3 does not: a complete listing is owed for it.
+    expect(pending.take()).toEqual({ taskIds: [7, 1, 2], full: true });
+  });
+
   it('refuses a bound that is not a positive integer', () => {
     expect(() => new PendingTasks(0)).toThrow(RangeError);
     expect(() => new PendingTasks(1.5)).toThrow(RangeError);

@@ -354,6 +354,7 @@ export class WardenService implements AsyncDisposable {
     while (!signal.aborted) {
       const look = this.pending.take();
       this.metrics.webhookPendingTasks.set(this.pending.size);
+      let failed = false;
       try {
         const pass = await discovery.pass(signal, look);
         this.logIntake(this.intakeLog.record(this.pending.drainStats(), { tasksLooked: pass.named, idLists: pass.idLists, full: look.full }));
@@ -364,11 +365,14 @@ export class WardenService implements AsyncDisposable {
       } catch (error) {
         // A failed pass must not lose the tasks webhooks named: the next one looks at them.
         this.pending.putBack(look);
+        failed = true;
         // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- the signal may have been aborted during the await above; TS narrowing does not see that
         if (signal.aborted) return;
         this.onLoopError('discovery', error);
       }
-      if (!this.pending.waiting) {
+      // After a failure the tasks put back do not make the next pass come sooner: the poll
+      // interval or a new delivery does, as without webhooks (no retry loop against a CVAT in trouble).
+      if (failed || !this.pending.waiting) {
         const wake = new Promise<void>((resolve) => (this.wakeDiscovery = resolve));
         await Promise.race([wake, sleep(this.config.pollIntervalMs, undefined, { signal }).catch(() => undefined)]);
         this.wakeDiscovery = undefined;
