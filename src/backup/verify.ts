@@ -1,6 +1,7 @@
 /**
  * Checks a downloaded CVAT task backup before it may replace an older one: the zip
- * opens, every entry reads back with its CRC-32, `task.json` parses, and every media
+ * opens, its central directory is sane (checked before anything is inflated), every entry
+ * reads back with its CRC-32, `task.json` parses, and every media
  * file the task references is there at `data/<share-relative path>` (backup.py
  * `_write_files`: arcname = data/ + relpath(file, SHARE_ROOT)).
  *
@@ -19,7 +20,24 @@ export interface BackupVerdict {
   mediaFiles: number;
   /** Expected media files not in the zip (first 20). */
   missing: string[];
+  /** Bytes inflated by the CRC pass: 0 when the central directory alone rejected the zip. */
+  inflatedBytes: number;
 }
+
+export interface VerifyLimits {
+  /** Most entries accepted. @default twice the expected media + 10,000 */
+  maxEntries?: number;
+  /** Most uncompressed bytes the central directory may declare in all. @default 1 TiB */
+  maxTotalBytes?: number;
+}
+
+/**
+ * Deflate cannot do better than ~1032:1; real backup content (JPEG, video, JSON) stays
+ * far below 100:1. An entry over 1 MiB claiming more than 1000:1 is a zip bomb.
+ */
+const MAX_RATIO = 1000;
+const RATIO_FLOOR_BYTES = 1024 * 1024;
+const TASK_JSON_MAX_BYTES = 64 * 1024 * 1024;
 
 /** `data/<name>` for each media file of the task (images, or the one video). */
 export function expectedMediaEntries(frameNames: readonly string[], isVideo: boolean): string[] {
@@ -36,7 +54,7 @@ function open(file: string): Promise<yauzl.ZipFile> {
   );
 }
 
-function readEntry(zip: yauzl.ZipFile, entry: yauzl.Entry, keep: boolean): Promise<{ crc: number; data?: Buffer }> {
+function readEntry(zip: yauzl.ZipFile, entry: yauzl.Entry, keep: boolean): Promise<{ crc: number; bytes: number; data?: Buffer }> {
   return new Promise((resolve, reject) => {
     zip.openReadStream(entry, (err, stream) => {
       if (err) {
@@ -44,19 +62,79 @@ function readEntry(zip: yauzl.ZipFile, entry: yauzl.Entry, keep: boolean): Promi
         return;
       }
       let crc = 0;
+      let bytes = 0;
       const chunks: Buffer[] = [];
       stream.on('data', (chunk: Buffer) => {
         crc = zlib.crc32(chunk, crc);
+        bytes += chunk.length;
         if (keep) chunks.push(chunk);
       });
       stream.on('error', reject);
-      stream.on('end', () => resolve(keep ? { crc, data: Buffer.concat(chunks) } : { crc }));
+      stream.on('end', () => resolve(keep ? { crc, bytes, data: Buffer.concat(chunks) } : { crc, bytes }));
     });
   });
 }
 
-export async function verifyBackup(file: string, expected: readonly string[], limits: { maxEntries?: number } = {}): Promise<BackupVerdict> {
-  const verdict: BackupVerdict = { ok: false, entries: 0, mediaFiles: 0, missing: [] };
+/** The central directory's entries, read without inflating anything (yauzl parses only the records). */
+function listEntries(zip: yauzl.ZipFile): Promise<yauzl.Entry[]> {
+  return new Promise((resolve, reject) => {
+    const entries: yauzl.Entry[] = [];
+    zip.on('error', reject);
+    zip.on('end', () => resolve(entries));
+    zip.on('entry', (entry: yauzl.Entry) => {
+      entries.push(entry);
+      zip.readEntry();
+    });
+    zip.readEntry();
+  });
+}
+
+/** What the central directory alone says is wrong, before a byte is inflated; undefined when nothing. */
+function directoryProblem(
+  entries: readonly yauzl.Entry[],
+  expected: readonly string[],
+  maxTotal: number,
+): { problem?: string; missing: string[]; found: number } {
+  const names = new Set<string>();
+  let total = 0;
+  for (const entry of entries) {
+    const name = entry.fileName;
+    // yauzl's strictFileNames already refused `..`, absolute and backslash names; control characters are ours to refuse.
+    // eslint-disable-next-line no-control-regex
+    if (/[\x00-\x1f]/.test(name)) return { problem: `entry name ${JSON.stringify(name.slice(0, 200))} holds control characters`, missing: [], found: 0 };
+    if (names.has(name)) return { problem: `entry ${name.slice(0, 200)} appears twice`, missing: [], found: 0 };
+    names.add(name);
+    total += entry.uncompressedSize;
+    if (total > maxTotal)
+      return { problem: `the entries declare more than ${maxTotal} bytes uncompressed (the largest backup accepted)`, missing: [], found: 0 };
+    const ratio = entry.uncompressedSize / Math.max(1, entry.compressedSize);
+    if (entry.uncompressedSize > RATIO_FLOOR_BYTES && ratio > MAX_RATIO)
+      return {
+        problem: `${name.slice(0, 200)} declares ${entry.uncompressedSize} bytes from ${entry.compressedSize} compressed (ratio ${Math.round(ratio)}:1 > ${MAX_RATIO}:1): a zip bomb, not a backup`,
+        missing: [],
+        found: 0,
+      };
+    if (name === 'task.json' && entry.uncompressedSize > TASK_JSON_MAX_BYTES) return { problem: 'task.json is implausibly large', missing: [], found: 0 };
+  }
+  if (!names.has('task.json')) return { problem: 'task.json is missing: not a CVAT task backup', missing: [], found: 0 };
+  const missing: string[] = [];
+  let absent = 0;
+  let found = 0;
+  for (const name of expected) {
+    if (names.has(name)) found++;
+    else if (++absent <= 20) missing.push(name);
+  }
+  if (absent) return { problem: `${absent} media file(s) the task references are not in the backup, e.g. ${missing[0]}`, missing, found };
+  return { missing, found };
+}
+
+/**
+ * Checks the central directory first (count, names, task.json and every media entry there,
+ * declared sizes and ratios), then inflates each entry once to check its CRC-32; yauzl's
+ * validateEntrySizes stops an entry that inflates past its declared size.
+ */
+export async function verifyBackup(file: string, expected: readonly string[], limits: VerifyLimits = {}): Promise<BackupVerdict> {
+  const verdict: BackupVerdict = { ok: false, entries: 0, mediaFiles: 0, missing: [], inflatedBytes: 0 };
   let zip: yauzl.ZipFile;
   try {
     zip = await open(file);
@@ -64,51 +142,36 @@ export async function verifyBackup(file: string, expected: readonly string[], li
     return { ...verdict, problem: `not a readable zip: ${(error as Error).message}` };
   }
   const maxEntries = limits.maxEntries ?? expected.length * 2 + 10_000;
-  const seen = new Set<string>();
   let taskJson: unknown;
   try {
     if (zip.entryCount > maxEntries)
       return { ...verdict, problem: `the zip has ${zip.entryCount} entries, more than a backup of this task can hold (${maxEntries})` };
-    await new Promise<void>((resolve, reject) => {
-      zip.on('error', reject);
-      zip.on('end', resolve);
-      zip.on('entry', (entry: yauzl.Entry) => {
-        verdict.entries++;
-        const isDir = entry.fileName.endsWith('/');
-        if (isDir) {
-          zip.readEntry();
-          return;
-        }
+    let entries: yauzl.Entry[];
+    try {
+      entries = await listEntries(zip);
+    } catch (error) {
+      return { ...verdict, problem: `the zip is damaged: ${(error as Error).message}` };
+    }
+    verdict.entries = entries.length;
+    const dir = directoryProblem(entries, expected, limits.maxTotalBytes ?? 1024 ** 4);
+    verdict.missing = dir.missing;
+    if (dir.problem !== undefined) return { ...verdict, problem: dir.problem };
+    try {
+      for (const entry of entries) {
+        if (entry.fileName.endsWith('/')) continue;
         const isTaskJson = entry.fileName === 'task.json';
-        if (isTaskJson && entry.uncompressedSize > 64 * 1024 * 1024) {
-          reject(new Error('task.json is implausibly large'));
-          return;
-        }
-        readEntry(zip, entry, isTaskJson).then(({ crc, data }) => {
-          if (crc !== entry.crc32) {
-            reject(new Error(`${entry.fileName}: CRC mismatch (damaged download)`));
-            return;
-          }
-          seen.add(entry.fileName);
-          if (data) taskJson = JSON.parse(data.toString('utf8'));
-          zip.readEntry();
-        }, reject);
-      });
-      zip.readEntry();
-    });
-  } catch (error) {
-    return { ...verdict, problem: `the zip is damaged: ${(error as Error).message}` };
+        const { crc, data, bytes } = await readEntry(zip, entry, isTaskJson);
+        verdict.inflatedBytes += bytes;
+        if (crc !== entry.crc32) throw new Error(`${entry.fileName}: CRC mismatch (damaged download)`);
+        if (data) taskJson = JSON.parse(data.toString('utf8'));
+      }
+    } catch (error) {
+      return { ...verdict, problem: `the zip is damaged: ${(error as Error).message}` };
+    }
+    if (!taskJson || typeof taskJson !== 'object' || !('data' in taskJson))
+      return { ...verdict, problem: 'task.json has no data section: not a CVAT task backup' };
+    return { ...verdict, mediaFiles: dir.found, ok: true };
   } finally {
     zip.close();
   }
-  if (taskJson === undefined) return { ...verdict, problem: 'task.json is missing: not a CVAT task backup' };
-  if (!taskJson || typeof taskJson !== 'object' || !('data' in taskJson))
-    return { ...verdict, problem: 'task.json has no data section: not a CVAT task backup' };
-  let missing = 0;
-  for (const name of expected) {
-    if (seen.has(name)) verdict.mediaFiles++;
-    else if (++missing <= 20) verdict.missing.push(name);
-  }
-  if (verdict.missing.length) return { ...verdict, problem: `${missing} media file(s) the task references are not in the backup, e.g. ${verdict.missing[0]}` };
-  return { ...verdict, ok: true };
 }
