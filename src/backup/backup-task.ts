@@ -29,7 +29,7 @@ export interface BackupTaskDeps {
   features: CvatFeatures;
   store: BackupStore;
   keep: number;
-  exportOptions?: ExportOptions;
+  exportOptions: ExportOptions;
   now?: () => number;
 }
 
@@ -46,8 +46,9 @@ export async function backupTask(deps: BackupTaskDeps, task: GuardTask, taskUpda
     return newest ? { newestGood: newest } : {};
   };
   try {
-    const { bytes } = await exportTaskBackup(deps.client, deps.features, task.taskId, tmp, deps.exportOptions ?? {});
-    const verdict = await verifyBackup(tmp, expectedMediaEntries(mediaNamesOf(task), task.isVideo));
+    const { bytes } = await exportTaskBackup(deps.client, deps.features, task.taskId, tmp, deps.exportOptions);
+    // Media (most of a backup) hardly compress; JSON does ~10:1, so 4× the download cap bounds the content.
+    const verdict = await verifyBackup(tmp, expectedMediaEntries(mediaNamesOf(task), task.isVideo), { maxTotalBytes: 4 * deps.exportOptions.maxBytes });
     if (!verdict.ok)
       return {
         ...base,

@@ -13,6 +13,8 @@
  * reported as `missing_file` with the share-relative path.
  */
 import { createWriteStream } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -20,18 +22,39 @@ import type { CvatClient } from '../cvat/client.js';
 import type { CvatFeatures } from '../cvat/features.js';
 import { CvatHttpError, WardenError } from '../errors.js';
 import { readCapped } from '../cvat/limits.js';
+import { defaultReserveBytes, diskSpace, formatBytes } from './disk-space.js';
 
 export const BACKUP_MIN_VERSION = '2.16.0';
 
+/** The bounds of one export; their defaults live in the options table (--backup-timeout, --backup-max-gib, --backup-min-free-mib). */
 export interface ExportOptions {
   signal?: AbortSignal;
   /** Pause between status polls. @default 2000 */
   pollIntervalMs?: number;
-  /** Give up on one export after this long. @default 2 h */
-  timeoutMs?: number;
-  /** Refuse downloads larger than this. @default 200 GiB */
-  maxBytes?: number;
+  /** Give up on CVAT's export after this long, and again on its download. */
+  timeoutMs: number;
+  /** Refuse downloads larger than this (checked on Content-Length and while streaming). */
+  maxBytes: number;
+  /** Stop a download before the backup directory's file system has less free; default `defaultReserveBytes`. */
+  minFreeBytes?: number;
 }
+
+/** The configured bounds (protection.backupLimits) as export options. */
+export function exportOptionsOf(
+  config: { protection: { backupLimits: { timeoutMs: number; maxBytes: number; minFreeBytes: number | undefined } } },
+  signal?: AbortSignal,
+): ExportOptions {
+  const l = config.protection.backupLimits;
+  return {
+    timeoutMs: l.timeoutMs,
+    maxBytes: l.maxBytes,
+    ...(l.minFreeBytes !== undefined ? { minFreeBytes: l.minFreeBytes } : {}),
+    ...(signal ? { signal } : {}),
+  };
+}
+
+/** Free space is measured again after every this many bytes written (a statfs is a few µs). */
+const SPACE_CHECK_BYTES = 1024 * 1024;
 
 export class BackupExportError extends Error {
   override name = 'BackupExportError';
@@ -97,7 +120,7 @@ export async function exportTaskBackup(
   features: CvatFeatures,
   taskId: number,
   dest: string,
-  o: ExportOptions = {},
+  o: ExportOptions,
 ): Promise<{ bytes: number; requestId: string }> {
   requireBackupSupport(features);
   const signal = o.signal;
@@ -110,7 +133,7 @@ export async function exportTaskBackup(
       (typeof started.body === 'string' ? started.body : JSON.stringify(started.body)).slice(0, 200),
     );
   }
-  const deadline = Date.now() + (o.timeoutMs ?? 2 * 3_600_000);
+  const deadline = Date.now() + o.timeoutMs;
   let resultUrl: string | undefined;
   // Small backups finish in well under a second: poll soon, then back off to the interval.
   let pause = 100;
@@ -133,14 +156,32 @@ export async function exportTaskBackup(
       throw new BackupExportError('failed', `CVAT's backup export of task ${taskId} failed: ${message || 'no message'}`);
     }
     if (Date.now() > deadline)
-      throw new BackupExportError('failed', `CVAT's backup export of task ${taskId} did not finish in time (status ${String(status)})`);
-    await sleep(pause, undefined, signal ? { signal } : undefined);
+      throw new BackupExportError(
+        'failed',
+        `CVAT's backup export of task ${taskId} did not finish within ${formatMs(o.timeoutMs)} (--backup-timeout; status ${String(status).slice(0, 40)})`,
+      );
+    // Never sleep past the deadline: a stuck export must end on time, not a poll later.
+    await sleep(Math.max(1, Math.min(pause, deadline - Date.now() + 1)), undefined, signal ? { signal } : undefined);
     pause = Math.min(pause * 2, o.pollIntervalMs ?? 2000);
   }
   return { bytes: await download(client, resultUrl, dest, o), requestId: rqId };
 }
 
+const formatMs = (ms: number): string => (ms >= 60_000 && ms % 60_000 === 0 ? `${ms / 60_000} min` : ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`);
+
+/** Streams result_url to `dest` within the size cap and the free-space reserve; `dest` is gone after any failure. */
 async function download(client: CvatClient, resultUrl: string, dest: string, o: ExportOptions): Promise<number> {
+  try {
+    return await streamTo(client, resultUrl, dest, o);
+  } catch (error) {
+    await fs.rm(dest, { force: true });
+    if (error instanceof WardenError && error.code === 'CVAT_TIMEOUT')
+      throw new BackupExportError('failed', `the backup download did not finish within ${formatMs(o.timeoutMs)} (--backup-timeout)`);
+    throw error;
+  }
+}
+
+async function streamTo(client: CvatClient, resultUrl: string, dest: string, o: ExportOptions): Promise<number> {
   // Credentials go only to CVAT itself: result_url must point under the configured base URL.
   const base = new URL(client.baseUrl);
   let target: URL;
@@ -153,23 +194,58 @@ async function download(client: CvatClient, resultUrl: string, dest: string, o: 
   if (target.origin !== base.origin || !target.pathname.startsWith(`${basePath}/api/`)) {
     throw new BackupExportError('failed', `CVAT's result_url points outside ${client.baseUrl}: not following it with our credentials`);
   }
+  const dir = path.dirname(dest);
+  const before = await diskSpace(dir);
+  const reserve = o.minFreeBytes ?? defaultReserveBytes(before.total);
+  // The next check comes up to SPACE_CHECK_BYTES (plus a chunk in flight) later: stop with that much to spare.
+  const margin = 2 * SPACE_CHECK_BYTES;
+  const noSpace = (available: number, written: number) =>
+    new BackupExportError(
+      'failed',
+      `the backup directory's file system has ${formatBytes(available)} free after ${formatBytes(written)} of the download, and ${formatBytes(reserve)} must stay free (--backup-min-free-mib): download stopped`,
+    );
+  const tooLarge = (what: string) =>
+    new BackupExportError('failed', `the backup is larger than ${formatBytes(o.maxBytes)} (${what}; --backup-max-gib): download stopped`);
+  if (before.available < reserve + margin) throw noSpace(before.available, 0);
   const response = await client.raw(`${target.pathname.slice(basePath.length)}${target.search}`, {
     ...(o.signal ? { signal: o.signal } : {}),
     headers: { accept: 'application/zip, application/octet-stream' },
-    deadlineMs: o.timeoutMs ?? 2 * 3_600_000,
+    deadlineMs: o.timeoutMs,
   });
   if (response.status !== 200) {
     await response.body.dump();
     throw new CvatHttpError(response.status, 'result_url', '');
   }
-  const max = o.maxBytes ?? 200 * 1024 ** 3;
+  const declared = Number(response.headers['content-length']);
+  if (Number.isFinite(declared) && declared > o.maxBytes) {
+    response.body.destroy();
+    throw tooLarge(`CVAT declares ${formatBytes(declared)}`);
+  }
+  if (Number.isFinite(declared) && before.available - declared < reserve) {
+    response.body.destroy();
+    throw noSpace(before.available, 0);
+  }
   let bytes = 0;
-  const limit = new Transform({
+  let sinceCheck = 0;
+  const guard = new Transform({
     transform(chunk: Buffer, _enc, done) {
       bytes += chunk.length;
-      done(bytes > max ? new BackupExportError('failed', `backup download is larger than ${max} bytes`) : null, chunk);
+      if (bytes > o.maxBytes) {
+        done(tooLarge(`${formatBytes(bytes)} received`));
+        return;
+      }
+      sinceCheck += chunk.length;
+      if (sinceCheck < SPACE_CHECK_BYTES) {
+        done(null, chunk);
+        return;
+      }
+      sinceCheck = 0;
+      diskSpace(dir).then(
+        (now) => done(now.available < reserve + margin ? noSpace(now.available, bytes - chunk.length) : null, chunk),
+        (error: unknown) => done(error as Error),
+      );
     },
   });
-  await pipeline(response.body, limit, createWriteStream(dest, { flags: 'wx' }));
+  await pipeline(response.body, guard, createWriteStream(dest, { flags: 'wx' }));
   return bytes;
 }

@@ -3,7 +3,8 @@
  * or jobs change (the newest `updated_date` of the task and its jobs: CVAT touches the task only when its aggregated status changes), one export at a time
  * (CVAT's export worker is shared with every user's exports). Failures are logged and
  * counted; a failure because a share file is missing names the file and raises the
- * "share task without a good backup" alert through the metrics.
+ * "share task without a good backup" alert through the metrics. A stuck or failing export
+ * costs at most --backup-timeout, then waits its retry while the other tasks go first.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { CvatClient } from '../cvat/client.js';
@@ -36,7 +37,8 @@ export interface BackupSchedulerOptions {
   metrics: Metrics;
   /** Wait after a failure before that task is tried again. @default 1 h */
   retryAfterMs?: number;
-  exportOptions?: ExportOptions;
+  /** Deadline and size bounds of each export (the signal is the scheduler's own). */
+  exportOptions: Omit<ExportOptions, 'signal'>;
   now?: () => number;
 }
 
@@ -45,6 +47,9 @@ export class BackupScheduler {
   readonly #o: BackupSchedulerOptions;
   readonly #tasks = new Map<number, TaskState>();
   readonly #failedAt = new Map<number, number>();
+  /** Attempt number of each task's latest try: the least recently tried due task goes next. */
+  readonly #triedAt = new Map<number, number>();
+  #attempts = 0;
   readonly #stop = new AbortController();
   #features: CvatFeatures | undefined;
   #wake: (() => void) | undefined;
@@ -75,6 +80,7 @@ export class BackupScheduler {
   remove(taskId: number): void {
     this.#tasks.delete(taskId);
     this.#failedAt.delete(taskId);
+    this.#triedAt.delete(taskId);
     this.#publish();
   }
 
@@ -82,15 +88,25 @@ export class BackupScheduler {
     this.#loop ??= this.#run();
   }
 
+  /**
+   * The due task tried least recently (never tried first): a task whose export is stuck or
+   * failing waits out --backup-timeout once, then every other due task goes before it again.
+   */
   #due(): TaskState | undefined {
     const now = (this.#o.now ?? Date.now)();
+    let best: TaskState | undefined;
+    let bestTried = Infinity;
     for (const state of this.#tasks.values()) {
       if (state.newestGoodMs !== null && state.backedUpAt === state.updatedDate) continue;
       const failed = this.#failedAt.get(state.task.taskId);
       if (failed !== undefined && now - failed < (this.#o.retryAfterMs ?? 3_600_000)) continue;
-      return state;
+      const tried = this.#triedAt.get(state.task.taskId) ?? -1;
+      if (tried < bestTried) {
+        best = state;
+        bestTried = tried;
+      }
     }
-    return undefined;
+    return best;
   }
 
   async #run(): Promise<void> {
@@ -117,6 +133,7 @@ export class BackupScheduler {
 
   async #backUp(state: TaskState, features: CvatFeatures, signal: AbortSignal): Promise<void> {
     const updatedDate = state.updatedDate;
+    this.#triedAt.set(state.task.taskId, ++this.#attempts);
     let result: BackupResult;
     try {
       result = await backupTask(

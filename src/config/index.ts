@@ -84,6 +84,8 @@ export interface CommandConfig {
     restorePaths: readonly string[];
     backupDir: string | undefined;
     backupKeep: number;
+    /** Bounds of one backup export and download. */
+    backupLimits: { timeoutMs: number; maxBytes: number; minFreeBytes: number | undefined };
   };
   options: ParsedOptions;
 }
@@ -209,6 +211,11 @@ export function loadConfig(command: CommandName, argv: readonly string[], env: N
       restorePaths,
       backupDir: v['backup-dir'],
       backupKeep: v['backup-keep'],
+      backupLimits: {
+        timeoutMs: v['backup-timeout'],
+        maxBytes: v['backup-max-gib'] * 1024 ** 3,
+        minFreeBytes: v['backup-min-free-mib'] === undefined ? undefined : v['backup-min-free-mib'] * 1024 * 1024,
+      },
     },
     options: o,
   };

@@ -13,6 +13,7 @@ import { toGuardTask, type FileAlert, type ShareGuard } from '../guard/index.js'
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { BackupScheduler } from '../backup/scheduler.js';
+import { exportOptionsOf } from '../backup/cvat-export.js';
 import { restoreFromVault } from '../vault/restore.js';
 import { Vault } from '../vault/vault.js';
 
@@ -75,6 +76,7 @@ export class Protection {
           client: d.client,
           dir: p.backupDir,
           keep: p.backupKeep,
+          exportOptions: exportOptionsOf(d.config),
           logger: d.logger,
           metrics: d.metrics,
           ...(d.backupRetryAfterMs !== undefined ? { retryAfterMs: d.backupRetryAfterMs } : {}),
