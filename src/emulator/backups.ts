@@ -6,7 +6,8 @@
  *   GET  /api/tasks/{id}/backup/download?rq_id → the zip (only via result_url)
  *
  * (cvat/apps/engine/mixins.py BackupMixin, views.py, apps/engine/backup.py.) The export
- * runs like an RQ job on the shared export worker, one at a time. Its zip follows
+ * runs like an RQ job on the shared export workers — two, as CVAT 2.73's docker-compose.yml
+ * runs `cvat_worker_export` with NUMPROCS 2 — queued beyond that. Its zip follows
  * backup.py: `task.json` (data.storage rewritten to "local"), `annotations.json`, and
  * `data/<path relative to the share>` for every image (or the video) read from the share
  * — `_write_data`'s `StorageChoice.SHARE` branch — plus `data/manifest.jsonl`. A share file
@@ -40,6 +41,8 @@ export interface BackupServiceOptions {
   shareDir: string | undefined;
   /** Time an export takes on the worker. Default 50 ms. */
   exportTimeMs?: number;
+  /** Export worker processes (CVAT 2.73 compose: NUMPROCS 2). Default 2. */
+  exportWorkers?: number;
 }
 
 const ROUTES = {
@@ -55,10 +58,17 @@ const localFrame = (task: EmulatedTask, name: string): Buffer => Buffer.from(`lo
 export class BackupService {
   readonly #o: BackupServiceOptions;
   readonly jobs = new Map<string, BackupJob>();
-  #queue: Promise<void> = Promise.resolve();
+  readonly #waiting: Array<() => void> = [];
+  #busyWorkers = 0;
   /** Downloads to cut short (a test's corrupt download); counts down. */
   corruptDownloads = 0;
+  /** Downloads that never end (a proxy or CVAT looping): the zip, then zeros until the client goes away; counts down. */
+  endlessDownloads = 0;
+  /** Tasks whose export hangs in `started` and holds its worker (a worker stuck on a dead mount). */
+  readonly stuckExports = new Set<number>();
   exportsRun = 0;
+  /** Bytes sent in backup downloads. */
+  downloadBytes = 0;
 
   constructor(o: BackupServiceOptions) {
     this.#o = o;
@@ -110,7 +120,7 @@ export class BackupService {
         zip: null,
       };
       this.jobs.set(id, job);
-      this.#queue = this.#queue.then(() => this.#run(job, task));
+      void this.#onWorker(() => this.#run(job, task));
       sendJson(req, res, 202, { rq_id: id });
       return true;
     }
@@ -118,6 +128,12 @@ export class BackupService {
     const job = this.jobs.get(query.get('rq_id') ?? '');
     if (!job || job.taskId !== task.id || job.status !== 'finished' || !job.zip) throw new HttpError(400, ['Unknown export request id']);
     let body = job.zip;
+    if (this.endlessDownloads > 0) {
+      this.endlessDownloads--;
+      this.#endless(res, body);
+      return true;
+    }
+    this.downloadBytes += body.length;
     if (this.corruptDownloads > 0) {
       this.corruptDownloads--;
       body = Buffer.concat([body.subarray(0, Math.floor(body.length / 2)), Buffer.alloc(64, 0x5a)]);
@@ -154,10 +170,40 @@ export class BackupService {
     };
   }
 
-  async #run(job: BackupJob, task: EmulatedTask): Promise<void> {
+  /** Runs `work` when an export worker is free; a stuck export never frees its worker. */
+  async #onWorker(work: () => Promise<boolean>): Promise<void> {
+    if (this.#busyWorkers >= (this.#o.exportWorkers ?? 2)) await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    this.#busyWorkers++;
+    if (!(await work())) return;
+    this.#busyWorkers--;
+    this.#waiting.shift()?.();
+  }
+
+  /** Headers without a length, the zip, then zeros for as long as the client reads (paced by backpressure). */
+  #endless(res: ServerResponse, zip: Buffer): void {
+    res.writeHead(200, { 'Content-Type': 'application/zip' });
+    const zeros = Buffer.alloc(256 * 1024);
+    let first = true;
+    const pump = () => {
+      while (!res.destroyed) {
+        const chunk = first ? zip : zeros;
+        first = false;
+        this.downloadBytes += chunk.length;
+        if (!res.write(chunk)) {
+          res.once('drain', pump);
+          return;
+        }
+      }
+    };
+    pump();
+  }
+
+  /** One export on a worker; false when it hangs (the worker stays taken). */
+  async #run(job: BackupJob, task: EmulatedTask): Promise<boolean> {
     job.status = 'started';
     job.startedMs = this.#o.clock.now();
     this.exportsRun++;
+    if (this.stuckExports.has(task.id)) return false;
     await new Promise((r) => setTimeout(r, this.#o.exportTimeMs ?? 50));
     try {
       job.zip = await this.#zip(task);
@@ -167,6 +213,7 @@ export class BackupService {
       job.message = (error as Error).message;
     }
     job.finishedMs = this.#o.clock.now();
+    return true;
   }
 
   /** Media names as backup.py writes them: relative to the share root for share tasks. */
