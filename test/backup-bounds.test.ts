@@ -12,6 +12,7 @@ import path from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import { backupTask, type BackupTaskDeps } from '../src/backup/backup-task.js';
 import type { ExportOptions } from '../src/backup/cvat-export.js';
+import { backupCapFor, shareMediaBytes } from '../src/backup/media-size.js';
 import { BackupScheduler } from '../src/backup/scheduler.js';
 import { BackupStore } from '../src/backup/store.js';
 import { expectedMediaEntries, verifyBackup } from '../src/backup/verify.js';
@@ -93,6 +94,16 @@ it('stops a download that never ends at the size cap, removes it, keeps the olde
   expect(await aborted).toMatchObject({ outcome: 'failed', message: expect.stringMatching(/aborted/) });
   expect(tempFiles(dir)).toEqual([]);
   expect(await new BackupStore(dir).list(1)).toHaveLength(1);
+});
+
+it("sizes a task's cap from its share media when the share is here (CVAT reports no media sizes)", async () => {
+  const shareDir = await copySampleShare(path.join(tmp.path, 'share'));
+  const sizes = images.map((name) => fs.statSync(path.join(shareDir, name)).size);
+  expect(await shareMediaBytes(shareDir, images)).toBe(sizes.reduce((a, b) => a + b, 0));
+  expect(await shareMediaBytes(shareDir, [...images, 'images/gone.jpg'])).toBeUndefined();
+  expect(await shareMediaBytes(shareDir, ['../outside.jpg'])).toBeUndefined();
+  expect(backupCapFor(10 * MiB)).toBe(10 * MiB + 1024 * MiB);
+  expect(backupCapFor(40 * 1024 * MiB)).toBe(50 * 1024 * MiB);
 });
 
 it('stops a download while the reserve is still free on a small file system (tmpfs), leaving no partial file', async (ctx) => {

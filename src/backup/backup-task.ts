@@ -10,6 +10,7 @@ import type { BackupOutcome } from '../domain.js';
 import { describeError, WardenError } from '../errors.js';
 import type { GuardTask } from '../guard/index.js';
 import { BackupExportError, exportTaskBackup, type ExportOptions } from './cvat-export.js';
+import { backupCapFor, shareMediaBytes } from './media-size.js';
 import type { BackupStore, StoredBackup } from './store.js';
 import { expectedMediaEntries, verifyBackup } from './verify.js';
 
@@ -30,12 +31,24 @@ export interface BackupTaskDeps {
   store: BackupStore;
   keep: number;
   exportOptions: ExportOptions;
+  /**
+   * Set when --backup-max-gib was not given and the share is readable here: each task's
+   * cap is then its share media size plus headroom, up to exportOptions.maxBytes.
+   */
+  sizeFromShare?: string;
   now?: () => number;
 }
 
 /** The frame names a backup of this task must hold (share-relative). */
 export function mediaNamesOf(task: GuardTask): string[] {
   return (task.meta.frames ?? []).map((f) => f.name).filter((n) => n !== 'placeholder.jpg');
+}
+
+async function boundsFor(deps: BackupTaskDeps, task: GuardTask): Promise<ExportOptions> {
+  if (deps.sizeFromShare === undefined) return deps.exportOptions;
+  const names = mediaNamesOf(task);
+  const media = await shareMediaBytes(deps.sizeFromShare, task.isVideo ? names.slice(0, 1) : [...new Set(names)]);
+  return media === undefined ? deps.exportOptions : { ...deps.exportOptions, maxBytes: Math.min(deps.exportOptions.maxBytes, backupCapFor(media)) };
 }
 
 export async function backupTask(deps: BackupTaskDeps, task: GuardTask, taskUpdatedDate: string | null): Promise<BackupResult> {
@@ -46,9 +59,10 @@ export async function backupTask(deps: BackupTaskDeps, task: GuardTask, taskUpda
     return newest ? { newestGood: newest } : {};
   };
   try {
-    const { bytes } = await exportTaskBackup(deps.client, deps.features, task.taskId, tmp, deps.exportOptions);
+    const options = await boundsFor(deps, task);
+    const { bytes } = await exportTaskBackup(deps.client, deps.features, task.taskId, tmp, options);
     // Media (most of a backup) hardly compress; JSON does ~10:1, so 4× the download cap bounds the content.
-    const verdict = await verifyBackup(tmp, expectedMediaEntries(mediaNamesOf(task), task.isVideo), { maxTotalBytes: 4 * deps.exportOptions.maxBytes });
+    const verdict = await verifyBackup(tmp, expectedMediaEntries(mediaNamesOf(task), task.isVideo), { maxTotalBytes: 4 * options.maxBytes });
     if (!verdict.ok)
       return {
         ...base,

@@ -53,6 +53,13 @@ export function exportOptionsOf(
   };
 }
 
+/** `sizeFromShare` for backupTask: the share to size each task's cap from, unless --backup-max-gib was given. */
+export function sizeFromShareOf(config: { shareDir: string | undefined; protection: { backupLimits: { maxBytesGiven: boolean } } }): {
+  sizeFromShare?: string;
+} {
+  return config.shareDir !== undefined && !config.protection.backupLimits.maxBytesGiven ? { sizeFromShare: config.shareDir } : {};
+}
+
 /** Free space is measured again after every this many bytes written (a statfs is a few µs). */
 const SPACE_CHECK_BYTES = 1024 * 1024;
 

@@ -39,6 +39,8 @@ export interface BackupSchedulerOptions {
   retryAfterMs?: number;
   /** Deadline and size bounds of each export (the signal is the scheduler's own). */
   exportOptions: Omit<ExportOptions, 'signal'>;
+  /** Size each task's cap from this share (see BackupTaskDeps.sizeFromShare). */
+  sizeFromShare?: string;
   now?: () => number;
 }
 
@@ -143,6 +145,7 @@ export class BackupScheduler {
           store: this.store,
           keep: this.#o.keep,
           exportOptions: { ...this.#o.exportOptions, signal },
+          ...(this.#o.sizeFromShare !== undefined ? { sizeFromShare: this.#o.sizeFromShare } : {}),
           ...(this.#o.now ? { now: this.#o.now } : {}),
         },
         state.task,

@@ -6,7 +6,7 @@
 import type { CommandConfig } from '../config/index.js';
 import { backupTask, type BackupResult } from '../backup/backup-task.js';
 import { BackupStore } from '../backup/store.js';
-import { exportOptionsOf, requireBackupSupport } from '../backup/cvat-export.js';
+import { exportOptionsOf, requireBackupSupport, sizeFromShareOf } from '../backup/cvat-export.js';
 import type { InventoryIssue } from '../cvat/inventory.js';
 import { ConfigError, EXIT } from '../errors.js';
 import { createClient, type CommandContext } from './context.js';
@@ -31,7 +31,7 @@ export async function runBackup(config: CommandConfig, context: CommandContext):
       if (signal.aborted) break;
       const updated = await client.task(task.taskId, signal);
       const result = await backupTask(
-        { client, features, store, keep: config.protection.backupKeep, exportOptions: exportOptionsOf(config, signal) },
+        { client, features, store, keep: config.protection.backupKeep, exportOptions: exportOptionsOf(config, signal), ...sizeFromShareOf(config) },
         task,
         updated.ok ? (updated.value.updated_date ?? null) : null,
       );

@@ -85,7 +85,7 @@ export interface CommandConfig {
     backupDir: string | undefined;
     backupKeep: number;
     /** Bounds of one backup export and download. */
-    backupLimits: { timeoutMs: number; maxBytes: number; minFreeBytes: number | undefined };
+    backupLimits: { timeoutMs: number; maxBytes: number; minFreeBytes: number | undefined; maxBytesGiven: boolean };
   };
   options: ParsedOptions;
 }
@@ -214,6 +214,7 @@ export function loadConfig(command: CommandName, argv: readonly string[], env: N
       backupLimits: {
         timeoutMs: v['backup-timeout'],
         maxBytes: v['backup-max-gib'] * 1024 ** 3,
+        maxBytesGiven: o.sources['backup-max-gib'] !== undefined,
         minFreeBytes: v['backup-min-free-mib'] === undefined ? undefined : v['backup-min-free-mib'] * 1024 * 1024,
       },
     },

@@ -13,7 +13,7 @@ import { toGuardTask, type FileAlert, type ShareGuard } from '../guard/index.js'
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { BackupScheduler } from '../backup/scheduler.js';
-import { exportOptionsOf } from '../backup/cvat-export.js';
+import { exportOptionsOf, sizeFromShareOf } from '../backup/cvat-export.js';
 import { restoreFromVault } from '../vault/restore.js';
 import { Vault } from '../vault/vault.js';
 
@@ -77,6 +77,7 @@ export class Protection {
           dir: p.backupDir,
           keep: p.backupKeep,
           exportOptions: exportOptionsOf(d.config),
+          ...sizeFromShareOf(d.config),
           logger: d.logger,
           metrics: d.metrics,
           ...(d.backupRetryAfterMs !== undefined ? { retryAfterMs: d.backupRetryAfterMs } : {}),
