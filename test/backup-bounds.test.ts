@@ -85,6 +85,13 @@ it('stops a download that never ends at the size cap, removes it, keeps the olde
     `never-ending download: ${((emu!.backups.downloadBytes - sentBefore) / MiB).toFixed(1)} MiB sent by the server before the cap (8 MiB) stopped it`,
   );
 
+  // CVAT (or a proxy) breaks the connection mid-body: the same.
+  emu!.faults.add({ match: /backup\/download/, kind: 'truncate', truncateAt: 1000 });
+  const broken = await backupTask(deps(features, dir, bounds), tasks[0]!, null);
+  expect(broken.outcome).toBe('failed');
+  expect(broken.newestGood?.file).toBe(good.backup!.file);
+  expect(tempFiles(dir)).toEqual([]);
+
   // SIGTERM in `backup` and close() in `run` abort the signal: the partial file goes as well.
   emu!.backups.endlessDownloads = 1;
   const stop = new AbortController();
@@ -143,7 +150,7 @@ it('stops a download while the reserve is still free on a small file system (tmp
   fs.writeFileSync(path.join(mnt, 'filler2'), Buffer.alloc(Math.max(0, s.bavail * s.bsize - 3 * MiB)));
   const before = emu!.backups.downloadBytes;
   const refused = await backupTask(deps(features, mnt, bounds), tasks[0]!, null);
-  expect(refused.message).toMatch(/after 0 bytes of the download/);
+  expect(refused.message).toMatch(/free before the download, and 4\.0 MiB must stay free/);
   expect(emu!.backups.downloadBytes).toBe(before);
 });
 

@@ -206,14 +206,14 @@ async function streamTo(client: CvatClient, resultUrl: string, dest: string, o: 
   const reserve = o.minFreeBytes ?? defaultReserveBytes(before.total);
   // The next check comes up to SPACE_CHECK_BYTES (plus a chunk in flight) later: stop with that much to spare.
   const margin = 2 * SPACE_CHECK_BYTES;
-  const noSpace = (available: number, written: number) =>
+  const noSpace = (available: number, what: string) =>
     new BackupExportError(
       'failed',
-      `the backup directory's file system has ${formatBytes(available)} free after ${formatBytes(written)} of the download, and ${formatBytes(reserve)} must stay free (--backup-min-free-mib): download stopped`,
+      `the backup directory's file system has ${formatBytes(available)} free ${what}, and ${formatBytes(reserve)} must stay free (--backup-min-free-mib): download stopped`,
     );
   const tooLarge = (what: string) =>
     new BackupExportError('failed', `the backup is larger than ${formatBytes(o.maxBytes)} (${what}; --backup-max-gib): download stopped`);
-  if (before.available < reserve + margin) throw noSpace(before.available, 0);
+  if (before.available < reserve + margin) throw noSpace(before.available, 'before the download');
   const response = await client.raw(`${target.pathname.slice(basePath.length)}${target.search}`, {
     ...(o.signal ? { signal: o.signal } : {}),
     headers: { accept: 'application/zip, application/octet-stream' },
@@ -230,7 +230,7 @@ async function streamTo(client: CvatClient, resultUrl: string, dest: string, o: 
   }
   if (Number.isFinite(declared) && before.available - declared < reserve) {
     response.body.destroy();
-    throw noSpace(before.available, 0);
+    throw noSpace(before.available, `and CVAT declares ${formatBytes(declared)}`);
   }
   let bytes = 0;
   let sinceCheck = 0;
@@ -248,7 +248,7 @@ async function streamTo(client: CvatClient, resultUrl: string, dest: string, o: 
       }
       sinceCheck = 0;
       diskSpace(dir).then(
-        (now) => done(now.available < reserve + margin ? noSpace(now.available, bytes - chunk.length) : null, chunk),
+        (now) => done(now.available < reserve + margin ? noSpace(now.available, `after ${formatBytes(bytes - chunk.length)} of the download`) : null, chunk),
         (error: unknown) => done(error as Error),
       );
     },
