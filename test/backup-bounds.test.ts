@@ -22,7 +22,7 @@ import { CvatClient } from '../src/cvat/client.js';
 import type { CvatFeatures } from '../src/cvat/features.js';
 import { copySampleShare, DEMO_CREDENTIALS, startEmulator, type Emulator } from '../src/emulator/index.js';
 import type { GuardTask } from '../src/guard/index.js';
-import { silentLogger } from '../src/log.js';
+import { createLogger } from '../src/log.js';
 import { createMetrics } from '../src/metrics.js';
 import { useTempDir } from './support/tmp.js';
 import { waitFor } from './support/wait.js';
@@ -199,11 +199,22 @@ it('run: an export that never finishes fails at its deadline and does not keep a
   const { features, tasks } = await setup();
   emu!.backups.stuckExports.add(1);
   const metrics = createMetrics({ buildInfo: { version: 't' } });
+  const outcomes: string[] = [];
+  const logger = createLogger({
+    level: 'info',
+    format: 'json',
+    destination: {
+      write: (line: string) => {
+        const r = JSON.parse(line) as { taskId?: number; outcome?: string; file?: string };
+        if (r.taskId !== undefined) outcomes.push(`${r.taskId}:${r.outcome ?? (r.file ? 'done' : '?')}`);
+      },
+    },
+  });
   const scheduler = new BackupScheduler({
     client: client!,
     dir: path.join(tmp.path, 'backups'),
     keep: 2,
-    logger: silentLogger(),
+    logger,
     metrics,
     // Retry at once: without least-recently-tried order, task 1 (first in line) would be tried forever.
     retryAfterMs: 0,
@@ -215,6 +226,8 @@ it('run: an export that never finishes fails at its deadline and does not keep a
     scheduler.start();
     const done = await waitFor('task 2 backed up', async () => await scheduler.store.newest(2));
     expect(done.mediaFiles).toBe(2);
+    // Task 1 (first in line) held the one export slot for its deadline once; then task 2 went.
+    expect(outcomes.slice(0, 2)).toEqual(['1:failed', '2:done']);
     const status = scheduler.status() as { failures: Array<{ taskId: number; message: string }>; withoutGoodBackup: number[] };
     expect(status.withoutGoodBackup).toEqual([1]);
     expect(status.failures).toEqual([
