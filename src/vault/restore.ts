@@ -21,7 +21,7 @@ import type { VaultMode } from '../domain.js';
 import { checkName } from '../guard/index.js';
 import { codeOf, withVaultFs, type VaultFs } from './fsops.js';
 import { VaultLayout, type DamagedRecord } from './layout.js';
-import { firstSymlinkIn, sameContent, stillExactly, walkDirNoFollow } from './safe-path.js';
+import { firstSymlinkIn, sameContent, stillExactly, walkDirNoFollow, type Walk } from './safe-path.js';
 
 /** `inodes`: the vault's own entries of the paths, when the caller knows them (auto-restore): no records are read then. */
 export type RestoreSelection = { all: true } | { taskIds: readonly number[] } | { paths: readonly string[]; inodes?: ReadonlyMap<string, number> };
@@ -164,14 +164,23 @@ export async function restoreFromVault(o: RestoreOptions): Promise<RestoreReport
   const wanted = await selectPaths(layout, o.select, report);
   if (mode === 'reflink' && !dryRun) await layout.ensure();
 
+  // Read-only judgements walk each directory once per run; a write walks again and re-checks right before the link(2).
+  const walked = new Map<string, Promise<Walk>>();
+  const walkOnce = (root: string, relDir: string): Promise<Walk> => {
+    const key = `${root}\0${relDir}`;
+    let walk = walked.get(key);
+    if (!walk) walked.set(key, (walk = walkDirNoFollow(root, relDir, { create: false })));
+    return walk;
+  };
+
   const restoreOne = async ({ rel, ino }: Wanted): Promise<void> => {
     const relDir = relDirOf(rel);
     // The vault side: reached without a symlink, a regular file, and the one the vault made.
-    const vaultWalk = await walkDirNoFollow(layout.root, relDir, { create: false });
+    const vaultWalk = await walkOnce(layout.root, relDir);
     const kept = vaultWalk.ok ? await fs.lstat(layout.file(rel)).catch(() => null) : null;
     const keptOk = kept?.isFile() === true && kept.dev === vaultDev && (typeof ino !== 'number' || kept.ino === ino);
     // The share side: walked (not created yet) without following a symlink.
-    const shareWalk = await walkDirNoFollow(shareRoot, relDir, { create: false });
+    const shareWalk = await walkOnce(shareRoot, relDir);
     if (!shareWalk.ok && !shareWalk.missing) {
       report.skipped.push({ path: rel, reason: `the share path is unsafe: ${shareWalk.reason}` });
       return;
@@ -209,6 +218,11 @@ export async function restoreFromVault(o: RestoreOptions): Promise<RestoreReport
       return;
     }
     const made = await walkDirNoFollow(shareRoot, relDir, { create: true });
+    const vaultAgain = await walkDirNoFollow(layout.root, relDir, { create: false });
+    if (!vaultAgain.ok) {
+      report.unrecoverable.push({ path: rel, reason: `the vault path is unsafe: ${vaultAgain.reason}` });
+      return;
+    }
     if (!made.ok) {
       report.skipped.push({ path: rel, reason: `the share path is unsafe: ${made.reason}` });
       return;

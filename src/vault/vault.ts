@@ -90,6 +90,8 @@ export class Vault {
   /** Inode of the entry the vault made, per index slot (NaN: none known to be ours). */
   #ino = new Float64Array(0);
   readonly #madeDirs = new Set<string>();
+  /** Folders re-checked (no symlink on the way) during the current task upsert. */
+  readonly #checkedDirs = new Map<string, Promise<boolean>>();
   #notHeld = new Set<string>();
   #notOwned = 0;
   #work: Promise<void> = Promise.resolve();
@@ -245,6 +247,7 @@ export class Vault {
       return;
     }
     const started = performance.now();
+    this.#checkedDirs.clear();
     const fileIds = result.indexed.fileIds;
     const records = () => {
       const out = new Map<string, VaultRecord>();
@@ -289,6 +292,16 @@ export class Vault {
     return abs;
   }
 
+  /**
+   * The vault's folders are 0700 and its own: one realpath per folder per task upsert
+   * re-checks that none became a symlink (one per file cost 2× the vault's build time).
+   */
+  async #dirStillExactly(dir: string): Promise<boolean> {
+    let verdict = this.#checkedDirs.get(dir);
+    if (!verdict) this.#checkedDirs.set(dir, (verdict = stillExactly(dir)));
+    return verdict;
+  }
+
   /** lstat of the vault entry of `rel`, reached without following a symlink; null when absent or unreachable. */
   async #entryStat(rel: string): Promise<import('node:fs').Stats | null> {
     const relDir = path.posix.dirname(rel) === '.' ? '' : path.posix.dirname(rel);
@@ -326,7 +339,7 @@ export class Vault {
       return null;
     }
     try {
-      if (!(await stillExactly(dir))) {
+      if (!(await this.#dirStillExactly(dir))) {
         this.#madeDirs.delete(dir);
         this.#notHeld.add(rel);
         this.#notOwnedSeen(rel, 'a folder on the way became a symlink');
