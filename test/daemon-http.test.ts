@@ -245,6 +245,16 @@ describe('POST /webhooks/cvat', () => {
     expect(await deliveries(h, 'rejected_signature')).toBe(1);
   });
 
+  it('a flood of forged deliveries is counted in full but logged at warn once a minute at most', async () => {
+    const h = await start();
+    const { body } = signed(updateJob);
+    for (let i = 0; i < 50; i++)
+      expect((await post(`${h.server.url}/webhooks/cvat`, body, { 'x-signature-256': signBody(body, `forged-${i}`) })).status).toBe(401);
+    expect(await deliveries(h, 'rejected_signature')).toBe(50);
+    const warns = h.logs.map((l) => JSON.parse(l) as { level: number; msg: string }).filter((l) => l.level === 40 && /rejected/.test(l.msg));
+    expect(warns).toHaveLength(1);
+  });
+
   it('rejects unsigned deliveries with 401', async () => {
     const h = await start();
     const { body } = signed(updateJob);

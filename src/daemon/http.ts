@@ -24,6 +24,9 @@ import type { Metrics } from '../metrics.js';
 import { redactSecrets } from '../secrets.js';
 import { SIGNATURE_HEADER, WebhookReceiver, type WebhookEvent, type WebhookReceipt } from './webhook.js';
 
+/** Rejected webhook deliveries: one warn line per this long at most. */
+const REJECTION_WARN_INTERVAL_MS = 60_000;
+
 export interface ReadinessCheck {
   ok: boolean;
   detail?: string;
@@ -147,6 +150,23 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
     });
   };
 
+  // A rejected delivery is logged at warn once a minute at most, with how many were only
+  // counted since (the metric has them all): a flood of forged or oversized deliveries
+  // writes a few lines, not one each.
+  let lastRejectionWarnAt = -Infinity;
+  let rejectionsSinceWarn = 0;
+  const warnRejected = (fields: Record<string, unknown>, message: string) => {
+    const now = performance.now();
+    if (now - lastRejectionWarnAt < REJECTION_WARN_INTERVAL_MS) {
+      rejectionsSinceWarn++;
+      logger.debug(fields, message);
+      return;
+    }
+    logger.warn({ ...fields, rejectedSinceLastWarning: rejectionsSinceWarn }, message);
+    lastRejectionWarnAt = now;
+    rejectionsSinceWarn = 0;
+  };
+
   const handleWebhook = async (req: IncomingMessage, res: ServerResponse) => {
     if (!receiver) {
       sendJson(res, 404, { error: 'not found' });
@@ -176,7 +196,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
     }
     if (body === 'too_large') {
       count('rejected_size');
-      logger.warn({ limitBytes: maxBodyBytes, declaredBytes: Number.isFinite(declared) ? declared : undefined }, 'webhook delivery rejected: body too large');
+      warnRejected({ limitBytes: maxBodyBytes, declaredBytes: Number.isFinite(declared) ? declared : undefined }, 'webhook delivery rejected: body too large');
       res.setHeader('connection', 'close');
       // Stop reading: the socket goes as soon as the answer is out.
       res.on('finish', () => req.socket.destroy());
@@ -201,7 +221,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
     }
     count(receipt.outcome);
     if (receipt.outcome === 'rejected_signature' || receipt.outcome === 'rejected_malformed') {
-      logger.warn({ outcome: receipt.outcome, bytes: body.length }, `webhook delivery rejected: ${receipt.detail}`);
+      warnRejected({ outcome: receipt.outcome, bytes: body.length }, `webhook delivery rejected: ${receipt.detail}`);
       sendJson(res, STATUS_FOR[receipt.outcome], { error: receipt.detail });
       return;
     }
