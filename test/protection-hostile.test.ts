@@ -20,6 +20,7 @@ import { createLogger } from '../src/log.js';
 import { createMetrics } from '../src/metrics.js';
 import { formatRecoverable, recoverableFromVault } from '../src/vault/recoverable.js';
 import { restoreFromVault } from '../src/vault/restore.js';
+import { BackupStore } from '../src/backup/store.js';
 import { Vault } from '../src/vault/vault.js';
 import { runCli } from './support/cli.js';
 import { job, meta } from './support/guard.js';
@@ -269,6 +270,29 @@ describe('restore stays inside the share and the vault', () => {
     expect(check.damagedRecords.count).toBe(4);
     expect(formatRecoverable(check, share)).toMatch(/4 damaged record\(s\) in its task lists/);
     expect(() => lstatSync('/etc/passwd-restored')).toThrow();
+  });
+});
+
+describe('the backup store touches only its own files', () => {
+  it('clearing temp names leaves someone else’s .tmp files; a .tmp or task folder that is a symlink is never written through', async () => {
+    const dir = path.join(tmp.path, 'backups');
+    writeFiles(dir, { '.tmp/their-notes.txt': 'notes', '.tmp/12-abcdef012345.zip.bak': 'x', '.tmp/77-0123456789ab.zip': 'stale download' });
+    const store = new BackupStore(dir);
+    await store.clearTemp();
+    expect(readdirSync(path.join(dir, '.tmp')).sort()).toEqual(['12-abcdef012345.zip.bak', 'their-notes.txt']);
+
+    const elsewhere = path.join(tmp.path, 'elsewhere');
+    mkdirSync(elsewhere);
+    rmSync(path.join(dir, '.tmp'), { recursive: true });
+    symlinkSync(elsewhere, path.join(dir, '.tmp'));
+    await expect(store.tempFile()).rejects.toThrow(/not a directory \(a symlink\?\)/);
+    await store.clearTemp();
+    symlinkSync(elsewhere, path.join(dir, 'task-5'));
+    const before = picture(elsewhere);
+    const tmpFile = path.join(tmp.path, 'download.zip');
+    writeFileSync(tmpFile, 'zip');
+    await expect(store.commit(tmpFile, { taskId: 5, at: Date.now(), bytes: 3, mediaFiles: 0, taskUpdatedDate: null }, 3)).rejects.toThrow(/symlink/);
+    expect(picture(elsewhere)).toEqual(before);
   });
 });
 

@@ -7,6 +7,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { WardenError } from '../errors.js';
 
 export interface StoredBackup {
   taskId: number;
@@ -19,6 +20,8 @@ export interface StoredBackup {
   taskUpdatedDate: string | null;
 }
 
+/** `<pid>-<12 hex>.zip`: the only names clearTemp removes. */
+const TEMP_NAME = /^\d+-[0-9a-f]{12}\.zip$/;
 const STAMP = /^(\d{8}T\d{6}\d{3}Z)\.zip$/;
 const stampOf = (ms: number) => new Date(ms).toISOString().replace(/[-:]/g, '').replace('.', '');
 
@@ -33,20 +36,33 @@ export class BackupStore {
   }
 
   async tempFile(): Promise<string> {
-    const tmp = path.join(this.dir, '.tmp');
-    await fs.mkdir(tmp, { recursive: true });
+    const tmp = await this.#ownDir(path.join(this.dir, '.tmp'));
     return path.join(tmp, `${process.pid}-${randomBytes(6).toString('hex')}.zip`);
   }
 
-  /** Removes downloads a killed process left behind. */
+  /** Makes (0700) or checks a directory the store writes into: a real directory, never a symlink followed elsewhere. */
+  async #ownDir(dir: string): Promise<string> {
+    await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+    const st = await fs.lstat(dir);
+    if (!st.isDirectory()) throw new WardenError('STATE_IO', `${dir} is not a directory (a symlink?): backups are never written through one`);
+    return dir;
+  }
+
+  /** Removes downloads a killed process left behind: only the store's own temp names, only files. */
   async clearTemp(): Promise<void> {
-    await fs.rm(path.join(this.dir, '.tmp'), { recursive: true, force: true });
+    const tmp = path.join(this.dir, '.tmp');
+    const st = await fs.lstat(tmp).catch(() => null);
+    if (!st?.isDirectory()) return;
+    for (const name of await fs.readdir(tmp).catch(() => [] as string[])) {
+      if (!TEMP_NAME.test(name)) continue;
+      const file = path.join(tmp, name);
+      if ((await fs.lstat(file).catch(() => null))?.isFile()) await fs.unlink(file).catch(() => undefined);
+    }
   }
 
   /** Moves a verified download in, then drops the oldest beyond `keep` (never the newest). */
   async commit(tmp: string, info: Omit<StoredBackup, 'file'>, keep: number): Promise<StoredBackup> {
-    const dir = this.taskDir(info.taskId);
-    await fs.mkdir(dir, { recursive: true });
+    const dir = await this.#ownDir(this.taskDir(info.taskId));
     let at = info.at;
     while (
       await fs.stat(path.join(dir, `${stampOf(at)}.zip`)).then(
@@ -90,8 +106,9 @@ export class BackupStore {
     const all = await this.list(taskId);
     const drop = all.slice(Math.max(1, keep));
     for (const b of drop) {
-      await fs.rm(b.file, { force: true });
-      await fs.rm(b.file.replace(/\.zip$/, '.json'), { force: true });
+      // Only regular files: a symlink someone put at one of these names is not followed or removed.
+      for (const file of [b.file, b.file.replace(/\.zip$/, '.json')])
+        if ((await fs.lstat(file).catch(() => null))?.isFile()) await fs.unlink(file).catch(() => undefined);
     }
     return drop.length;
   }
