@@ -77,7 +77,8 @@ if (want('vault') && existsSync(here('./vault.mjs'))) {
 
 for (const text of Object.values(sections)) console.log(text);
 
-// Keep sections from earlier runs that were not re-run this time.
+// Keep sections from earlier runs that were not re-run this time; `notes` is never a section:
+// side-by-side figures measured by hand (against an earlier commit) live there across runs.
 const path = new URL('../docs/benchmarks.md', import.meta.url).pathname;
 mkdirSync(new URL('../docs/', import.meta.url).pathname, { recursive: true });
 const previous = existsSync(path) ? readFileSync(path, 'utf8') : '';
@@ -91,6 +92,6 @@ const stamp = (name) =>
 const block = (name) => `<!-- ${name}:start -->\n${sections[name] ? stamp(name) + sections[name] : keep(name).trim() + '\n'}<!-- ${name}:end -->`;
 writeFileSync(
   path,
-  `# Benchmarks\n\nProduced by \`npm run bench\` (\`npm run bench -- warm\` for one section). Every figure is printed beside a baseline measured in the same run, so ratios stay meaningful on a busy or different machine. Sections not re-run keep their earlier figures and date.\n\n${block('warm')}\n\n${block('guard')}\n\n${block('annotator')}\n\n${block('ui')}\n\n${block('scale')}\n\n${block('vault')}\n`,
+  `# Benchmarks\n\nProduced by \`npm run bench\` (\`npm run bench -- warm\` for one section). Every figure is printed beside a baseline measured in the same run, so ratios stay meaningful on a busy or different machine. Sections not re-run keep their earlier figures and date.\n\n${block('warm')}\n\n${block('guard')}\n\n${block('annotator')}\n\n${block('ui')}\n\n${block('scale')}\n\n${block('vault')}\n\n${block('notes')}\n`,
 );
 console.error(`bench: wrote ${path}`);
