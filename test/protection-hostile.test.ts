@@ -15,7 +15,6 @@ import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/index.js';
 import { SECRET_FILE_MAX_BYTES } from '../src/config/secret-file.js';
 import { ConfigError } from '../src/errors.js';
-import type { GuardTask } from '../src/guard/index.js';
 import { createLogger } from '../src/log.js';
 import { createMetrics } from '../src/metrics.js';
 import { formatRecoverable, recoverableFromVault } from '../src/vault/recoverable.js';
@@ -23,7 +22,7 @@ import { restoreFromVault } from '../src/vault/restore.js';
 import { BackupStore } from '../src/backup/store.js';
 import { Vault } from '../src/vault/vault.js';
 import { runCli } from './support/cli.js';
-import { job, meta } from './support/guard.js';
+import { shareTask } from './support/guard.js';
 import { useTempDir } from './support/tmp.js';
 
 const tmp = useTempDir('protection-hostile-');
@@ -55,16 +54,7 @@ function writeFiles(root: string, files: Record<string, string>): void {
   }
 }
 
-function task(taskId: number, names: string[]): GuardTask {
-  return {
-    taskId,
-    storage: 'share',
-    isVideo: false,
-    dimension: '2d',
-    meta: meta(names.map((name) => ({ name }))),
-    jobs: [job(taskId * 10, 0, names.length - 1)],
-  };
-}
+const task = shareTask;
 
 const MEDIA = { 'images/image_0.jpg': 'zero', 'images/image_1.jpg': 'one', 'images/with_related/a.png': 'a', 'videos/v.mp4': 'video' };
 

@@ -14,8 +14,8 @@ import { createMetrics } from '../src/metrics.js';
 import { ConfigError } from '../src/errors.js';
 import { Vault } from '../src/vault/vault.js';
 import { restoreFromVault } from '../src/vault/restore.js';
-import { ShareGuard, type GuardTask } from '../src/guard/index.js';
-import { job, meta } from './support/guard.js';
+import { ShareGuard } from '../src/guard/index.js';
+import { shareTask } from './support/guard.js';
 import { useTempDir } from './support/tmp.js';
 
 const tmp = useTempDir('vault-test-');
@@ -31,16 +31,7 @@ function share(files: Record<string, string>): string {
   return dir;
 }
 
-function task(taskId: number, names: string[]): GuardTask {
-  return {
-    taskId,
-    storage: 'share',
-    isVideo: false,
-    dimension: '2d',
-    meta: meta(names.map((name) => ({ name }))),
-    jobs: [job(taskId * 10, 0, names.length - 1)],
-  };
-}
+const task = shareTask;
 
 const FILES = { 'a/1.jpg': 'one', 'a/2.jpg': 'two', 'b/c/3.jpg': 'three', 'b/c/4.jpg': 'four' };
 

@@ -1,8 +1,7 @@
 /** Which missing share files the vault can put back: for `check --vault` (and anyone who asks). */
 import fs from 'node:fs/promises';
-import path from 'node:path';
 import { VaultLayout, type DamagedRecord } from './layout.js';
-import { firstSymlinkIn, walkDirNoFollow } from './safe-path.js';
+import { firstSymlinkIn, relDirOf, walkDirNoFollow } from './safe-path.js';
 
 export interface Recoverable {
   dir: string;
@@ -41,8 +40,7 @@ export async function recoverableFromVault(vaultDir: string, missing: readonly s
   for (const rel of wanted) {
     let ok = false;
     if (!VaultLayout.reserved(rel)) {
-      const relDir = path.posix.dirname(rel) === '.' ? '' : path.posix.dirname(rel);
-      const walk = await walkDirNoFollow(layout.root, relDir, { create: false });
+      const walk = await walkDirNoFollow(layout.root, relDirOf(rel), { create: false });
       const st = walk.ok ? await fs.lstat(layout.file(rel)).catch(() => null) : null;
       const ino = inos.get(rel);
       ok = st?.isFile() === true && st.dev === dev && (typeof ino !== 'number' || st.ino === ino);

@@ -21,7 +21,7 @@ import type { VaultMode } from '../domain.js';
 import { checkName } from '../guard/index.js';
 import { codeOf, withVaultFs, type VaultFs } from './fsops.js';
 import { VaultLayout, type DamagedRecord } from './layout.js';
-import { firstSymlinkIn, sameContent, stillExactly, walkDirNoFollow, type Walk } from './safe-path.js';
+import { firstSymlinkIn, relDirOf, sameContent, stillExactly, walkDirNoFollow, type Walk } from './safe-path.js';
 
 /** `inodes`: the vault's own entries of the paths, when the caller knows them (auto-restore): no records are read then. */
 export type RestoreSelection = { all: true } | { taskIds: readonly number[] } | { paths: readonly string[]; inodes?: ReadonlyMap<string, number> };
@@ -121,8 +121,6 @@ function judgePresent(st: Stats): string | undefined {
   if (!st.isFile()) return 'something that is not a regular file (a FIFO, socket or device) is at the path: not replaced';
   return undefined;
 }
-
-const relDirOf = (rel: string) => (path.posix.dirname(rel) === '.' ? '' : path.posix.dirname(rel));
 
 export async function restoreFromVault(o: RestoreOptions): Promise<RestoreReport> {
   const requested = path.resolve(o.vaultDir);

@@ -18,6 +18,12 @@ import { codeOf } from './fsops.js';
 /** Mode of every directory the vault creates: nobody else may swap its entries for symlinks. */
 export const OWN_DIR_MODE = 0o700;
 
+/** Directory part of a normalised share-relative path ('' at the top). */
+export function relDirOf(rel: string): string {
+  const i = rel.lastIndexOf('/');
+  return i < 0 ? '' : rel.slice(0, i);
+}
+
 export type Walk = { ok: true } | { ok: false; reason: string; missing?: boolean };
 
 /**

@@ -32,7 +32,7 @@ export interface VaultSetup {
 
 const suggestion = (shareDir: string) => `put it inside the share volume, e.g. --vault ${path.join(shareDir, SUGGESTED_VAULT_NAME)}`;
 
-export function inside(child: string, parent: string): boolean {
+function inside(child: string, parent: string): boolean {
   const rel = path.relative(parent, child);
   return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel);
 }

@@ -27,7 +27,7 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { codeOf, withVaultFs, type VaultFs } from './fsops.js';
 import { META_DIR, VaultLayout, type VaultMeta, type VaultRecord } from './layout.js';
-import { OWN_DIR_MODE, sameContent, stillExactly, walkDirNoFollow } from './safe-path.js';
+import { OWN_DIR_MODE, relDirOf, sameContent, stillExactly, walkDirNoFollow } from './safe-path.js';
 import { checkVaultSetup } from './setup.js';
 
 export interface VaultOptions {
@@ -211,8 +211,8 @@ export class Vault {
     for (const rel of mediaNames(task)) {
       if (rel === prefix || rel.startsWith(`${prefix}/`))
         return `task ${task.taskId} reads ${rel}, which lies inside the vault: the vault must be a directory of its own, e.g. --vault <share>/.cvat-warden-vault`;
-      const dir = path.posix.dirname(rel);
-      if (dir !== '.' && (prefix.startsWith(`${dir}/`) || prefix === dir))
+      const dir = relDirOf(rel);
+      if (dir !== '' && (prefix.startsWith(`${dir}/`) || prefix === dir))
         return `the vault lies inside ${dir}, a folder task ${task.taskId} reads its media from: put it at the top of the share, e.g. --vault <share>/.cvat-warden-vault`;
     }
     return undefined;
@@ -280,7 +280,7 @@ export class Vault {
 
   /** The vault directory of `rel`, walked (and made, 0700) without following a symlink; cached per directory. */
   async #vaultDirFor(rel: string): Promise<string | undefined> {
-    const relDir = path.posix.dirname(rel) === '.' ? '' : path.posix.dirname(rel);
+    const relDir = relDirOf(rel);
     const abs = relDir === '' ? this.layout.root : `${this.layout.root}/${relDir}`;
     if (this.#madeDirs.has(abs)) return abs;
     const walk = await walkDirNoFollow(this.layout.root, relDir, { create: true, mode: OWN_DIR_MODE });
@@ -304,7 +304,7 @@ export class Vault {
 
   /** lstat of the vault entry of `rel`, reached without following a symlink; null when absent or unreachable. */
   async #entryStat(rel: string): Promise<import('node:fs').Stats | null> {
-    const relDir = path.posix.dirname(rel) === '.' ? '' : path.posix.dirname(rel);
+    const relDir = relDirOf(rel);
     const walk = await walkDirNoFollow(this.layout.root, relDir, { create: false }).catch(() => ({ ok: false }) as const);
     if (!walk.ok) return null;
     return fs.lstat(this.layout.file(rel)).catch(() => null);

@@ -146,33 +146,26 @@ export async function recoverLedger(dir: string, log: Logger | undefined): Promi
     await rename(path('snapshot'), aside).catch(() => undefined);
     log?.warn({ dir, error: snapshot.message, movedTo: aside }, 'ledger snapshot unreadable; moved aside');
   }
-  const fallback = await fromPreviousGeneration(journalHeader);
-  if (fallback) {
-    if (snapshot instanceof SnapshotError) {
-      const claimed = snapshotClaimedEntries(snapshotBuf!);
-      damage.push({
-        store: 'ledger_snapshot',
-        file: path('snapshot'),
-        recordsSkipped: Math.max(1, claimed ?? 1),
-        bytesSkipped: snapshotBuf!.length,
-        entriesLost: 0,
-        fallback: 'previous snapshot + previous journal + journal',
-      });
-    } else log?.info({ dir }, 'ledger snapshot missing (compaction interrupted); rebuilt from the previous generation');
-    return fallback;
-  }
-  const store = new SlotStore();
-  if (snapshot instanceof SnapshotError) {
+  // The damaged snapshot's report: what it claimed to hold, and what the fallback kept of it.
+  const snapshotDamage = (recovered: boolean, fallback: string): StateDamage => {
     const claimed = snapshotClaimedEntries(snapshotBuf!);
-    damage.push({
+    return {
       store: 'ledger_snapshot',
       file: path('snapshot'),
       recordsSkipped: Math.max(1, claimed ?? 1),
       bytesSkipped: snapshotBuf!.length,
-      entriesLost: claimed ?? null,
-      fallback: 'journal alone (no usable previous generation); lost chunks are re-confirmed',
-    });
+      entriesLost: recovered ? 0 : (claimed ?? null),
+      fallback,
+    };
+  };
+  const fallback = await fromPreviousGeneration(journalHeader);
+  if (fallback) {
+    if (snapshot instanceof SnapshotError) damage.push(snapshotDamage(true, 'previous snapshot + previous journal + journal'));
+    else log?.info({ dir }, 'ledger snapshot missing (compaction interrupted); rebuilt from the previous generation');
+    return fallback;
   }
+  const store = new SlotStore();
+  if (snapshot instanceof SnapshotError) damage.push(snapshotDamage(false, 'journal alone (no usable previous generation); lost chunks are re-confirmed'));
   // Without a snapshot a journal's records are true facts whatever its generation;
   // a damaged header costs only the header. Compaction then starts a new generation.
   if (journalHeader === undefined) return { store, generation: 0, journal: undefined, needCompaction: snapshot !== undefined, damage };

@@ -66,6 +66,18 @@ export function meta(frames: Array<{ name: string; related_files?: number }>, ex
   };
 }
 
+/** A share task of image frames with one annotation job over all of them (vault and restore tests). */
+export function shareTask(taskId: number, names: string[]): GuardTask {
+  return {
+    taskId,
+    storage: 'share',
+    isVideo: false,
+    dimension: '2d',
+    meta: meta(names.map((name) => ({ name }))),
+    jobs: [job(taskId * 10, 0, names.length - 1)],
+  };
+}
+
 export function job(id: number, startFrame: number, stopFrame: number, chunkSize = 2, extra: Partial<GuardJob> = {}): GuardJob {
   return { id, type: 'annotation', startFrame, stopFrame, chunkSize, ...extra };
 }
