@@ -69,22 +69,37 @@ describe('cvat-warden run as a process', () => {
     expect(run.output()).not.toContain(DEMO_CREDENTIALS.accessToken);
   });
 
-  it('after kill -9 mid-warm, a restart re-requests at most 1 % of the chunks already confirmed', async () => {
+  it('after kill -9 mid-warm, a restart re-requests at most 1 % of the chunks the ledger had confirmed', async () => {
     emulator = await startEmulator({
       tasks: syntheticDeployment({ tasks: 4, targetChunks: 800 }),
       auth: { users: [{ username: 'admin', isAdmin: true, accessTokens: [DEMO_CREDENTIALS.accessToken] }] },
       buildTimeMs: 10,
     });
     const first = startRun();
-    await waitFor('400 chunks confirmed', () => servedChunks(emulator!).length >= 400, { timeoutMs: 30_000 });
+    await waitFor('500 chunks served', () => servedChunks(emulator!).length >= 500, { timeoutMs: 30_000 });
     first.proc.kill('SIGKILL');
     await first.exited;
     const before = emulator.state.requestLog.length;
-    const confirmed = new Set(servedChunks(emulator).map((r) => `${r.path}?${r.query}`));
+    // "Confirmed" is what the ledger holds as warm after the kill, not what the emulator served:
+    // the ledger persists in batches (flushIntervalMs), so the chunks of the last window and
+    // those in flight at the kill were never confirmed and are rightly requested again.
+    const ledger = await Ledger.open(join(tmp.path, 'state'));
+    const confirmed = new Set<string>();
+    try {
+      for (const r of servedChunks(emulator)) {
+        const job = /^\/api\/jobs\/(\d+)\/data$/.exec(r.path)?.[1];
+        const q = new URLSearchParams(r.query);
+        const slot = Number(q.get('index') ?? q.get('number'));
+        if (job && ledger.get(`j${job}/${q.get('quality') ?? ''}`, slot)?.outcome === 'warm') confirmed.add(`${r.path}?${r.query}`);
+      }
+    } finally {
+      await ledger.close();
+    }
     const second = startRun();
     await waitFor('all warm after restart', () => emulator!.state.coldUiChunkKeys().size === 0, { timeoutMs: 60_000 });
     const again = servedChunks(emulator, before).filter((r) => confirmed.has(`${r.path}?${r.query}`)).length;
-    expect(confirmed.size).toBeGreaterThanOrEqual(400);
+    // Most of what was served had been flushed: the measure is not vacuous.
+    expect(confirmed.size).toBeGreaterThanOrEqual(250);
     expect(again / confirmed.size).toBeLessThanOrEqual(0.01);
     second.proc.kill('SIGTERM');
     expect((await second.exited).code).toBe(0);
