@@ -15,6 +15,7 @@ import { WarmEngine, type WarmResult } from '../warm/engine.js';
 import { planRecord } from '../warm/freshness.js';
 import { Ledger } from '../warm/ledger.js';
 import { setCvatInfo } from '../metrics.js';
+import { createWarmControl } from '../daemon/warm-control.js';
 import { createClient, type CommandContext } from './context.js';
 import { writeCommandJson } from './json-output.js';
 import { createProgressReporter } from './progress.js';
@@ -90,7 +91,7 @@ export async function runWarm(config: CommandConfig, context: CommandContext): P
     if (config.dryRun) {
       let fresh = 0;
       for (const request of planRequests(tasks, planOptions)) if (ledger.isFresh(request.series, request.slot, config.warm.maxAgeMs)) fresh++;
-      const estimateSeconds = ((plan.requests - fresh) * ESTIMATED_SECONDS_PER_CHUNK) / Math.min(config.warm.concurrency, 2);
+      const estimateSeconds = ((plan.requests - fresh) * ESTIMATED_SECONDS_PER_CHUNK) / Math.min(config.warm.concurrency, config.warm.chunkWorkers);
       const report = {
         cvat: { url: client.baseUrl, version: features.version.raw },
         plan: { ...plan, alreadyFresh: fresh, estimatedSeconds: Math.round(estimateSeconds) },
@@ -101,17 +102,20 @@ export async function runWarm(config: CommandConfig, context: CommandContext): P
       return problems.length ? EXIT.problems : EXIT.ok;
     }
 
+    // The same controller as the service: every chunk worker while nobody else queues, one left the moment someone does.
+    const control = createWarmControl(config.warm, { metrics });
     const engine = new WarmEngine({
       client,
       features,
       ledger,
       metrics,
       logger,
-      concurrency: config.warm.concurrency,
+      ...control.engineOptions,
       maxAgeMs: config.warm.maxAgeMs,
       assumedAgeMs: config.warm.maxAgeMs,
       coldThresholdMs: config.warm.coldThresholdMs,
     });
+    control.attach(engine, logger);
     const progress = createProgressReporter(logger, context.stderr);
     logger.info({ tasks: plan.tasks, jobs: plan.jobs, requests: plan.requests }, 'warming');
     let result: WarmResult;

@@ -50,7 +50,10 @@ export interface WarmSettings {
   previews: boolean;
   contextImages: boolean;
   skipCompleted: boolean;
+  /** The ceiling of chunk requests in flight: --concurrency, or the chunk-worker count when not given. */
   concurrency: number;
+  /** CVAT's chunk workers (--chunk-workers). */
+  chunkWorkers: number;
   maxAgeMs: number;
   coldThresholdMs: number;
 }
@@ -192,7 +195,8 @@ export function loadConfig(command: CommandName, argv: readonly string[], env: N
       contextImages: !v['no-context-images'],
       // The service stops warming completed jobs unless asked; a one-off `warm` includes them.
       skipCompleted: command === 'run' ? !v['warm-completed'] : v['skip-completed'],
-      concurrency: v.concurrency,
+      concurrency: v.concurrency ?? v['chunk-workers'],
+      chunkWorkers: v['chunk-workers'],
       maxAgeMs: v['max-age'],
       coldThresholdMs: v['cold-threshold'],
     },

@@ -1,37 +1,40 @@
 /**
- * Adaptive concurrency for the warmer: warming must yield to annotators, who share
- * CVAT's chunk workers and server slots with it (field notes D; cvat-facts "C").
+ * The warming controller: uses every CVAT chunk worker while no annotator waits, and
+ * leaves one the moment one does (issue 21). Annotators share CVAT's FIFO `chunks` queue
+ * with the warmer (cvat-facts §4.1, "chunks queue is FIFO with 2 workers"): a cold chunk an
+ * annotator opens waits behind every build queued before it, ours included.
  *
- * Model (loss + delay based AIMD, evaluated per window of samples):
- * - Every finished warm request is a sample: latency, status, and whether the server
- *   (probably) built the chunk for it ("cold"). Optional probe samples — a request an
- *   annotator would make, timed by the caller — measure what annotators feel directly.
- * - Baselines: for hits, cold builds and probes separately, a windowed minimum (over
- *   `baselineWindowMs`, in 10 buckets, BBR-style) of each window's p90. A cold build
- *   legitimately takes the build time, so builds are only compared with builds. Cold
- *   baselines are normalised by the queueing the warmer causes itself: with L requests
- *   in flight on W chunk workers, our own builds queue behind each other by
- *   max(1, L/W), so that much slow-down is "explained by warming alone".
- * - Each window (every `windowSamples` samples, or `windowMs` with at least
- *   `minWindowSamples`) the controller declares overload when
- *     · 429s came from `overload429Chunks` or more *different* chunks (the chunk queue is
- *       saturated: every build waited > 50 s) — one chunk 429ing over and over is a slow
- *       or stuck build, not overload;
- *     · 502/503/504/network errors reach `errorRate` of the window's requests (or of probes);
- *     · a class's p90 exceeds (1 + tolerance) × its expected latency + slackMs.
- *   Overload: limit × decreaseFactor (min `min`). Once at the minimum, or on 429
- *   saturation, a pacing pause before each request grows (pauseInitialMs, doubling,
- *   ≤ pauseMaxMs), because one in-flight request can still be too much.
- *   Healthy window with successful requests: the pause halves first (to 0 below
- *   pauseInitialMs), then the limit grows by 1 up to `max`.
+ * Control law (numbers and what they were tuned on: adaptive-tuning.ts):
+ * 1. Idle: limit = the ceiling (`--concurrency`, default `--chunk-workers`, 2 as CVAT's
+ *    compose and Helm chart). With L ≤ K of ours in flight on K workers, each of our builds
+ *    takes the build time B (the median of recent clean builds).
+ * 2. Contention — someone else's work ahead of ours — is seen four ways, each acted on at
+ *    once (not at the end of a window):
+ *    · our own queueing above B: one foreign build inserted into the queue adds one whole
+ *      build time to our next one or two answers, so the excess (latency − B·max(1, L/K)
+ *      − 25 ms − 0.1 B) summed over our last 4 builds ≥ 0.5 B means contention;
+ *    · 429 from 2 different chunks (each waited CVAT's 50 s);
+ *    · `reportExternalQueue()`: items in the `chunks` queue the warmer did not ask for
+ *      (deep mode's RQ reader);
+ *    · `reportActivity()`: job activity seen through CVAT's API (or a webhook).
+ * 3. On contention: limit → K − 1 (an annotator opening one chunk at a time then always
+ *    finds a free worker), held 30 s; already there and still seen over 4 more builds, it
+ *    halves, and at the minimum a pause before each request grows (1 s doubling to 60 s).
+ * 4. After the hold, back to where it was. Contention found again within one hold of
+ *    going back doubles the hold (≤ 10 min): an annotator who stays costs at most one chunk
+ *    delayed by ≤ B per hold; capacity lost after they leave is at most one hold at K − 1.
+ * Overload of CVAT itself (issue 4's loss + delay AIMD, per window of samples) is kept:
+ * 429s from 3 chunks, half the requests failing with 502/503/504/network errors, or a
+ * class's p90 (hits, builds, probes; builds normalised by max(1, L/K)) above 1.5× its
+ * 30-minute windowed minimum + 50 ms halve the limit; a healthy window halves the pause,
+ * then adds one, never above the ceiling and never during a hold.
  *
- * Deterministic: time comes from the injected clock, decisions only from samples.
- * Wiring: `controller.onChange((s) => engine.setConcurrency(s.limit))`, feed
- * `record()` from the engine's per-attempt results, and `await controller.pace(signal)`
- * before each request.
+ * Deterministic: time comes from the injected clock, decisions only from samples and the
+ * two report calls. Wiring: warm-control.ts (engine samples in, limit and pause out).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Metrics } from '../metrics.js';
+import { ADAPTIVE_TUNING, type AdaptiveTuning } from './adaptive-tuning.js';
 
 export interface WarmSample {
   /** Time from sending the request to the end of its response. */
@@ -40,11 +43,13 @@ export interface WarmSample {
   status: number | 'network';
   /**
    * Whether the server built the chunk for this request (cache miss). The client can only
-   * guess; when omitted: 429, or latency ≥ `coldThresholdMs`.
+   * guess; when omitted: latency ≥ `coldThresholdMs`.
    */
   cold?: boolean;
   /** Identity of the chunk (e.g. `${series}#${slot}`), to count *different* chunks answering 429. */
   chunk?: string;
+  /** Our requests in flight when this one was sent, itself included (when unknown: the limit). */
+  inFlight?: number;
 }
 
 export interface ProbeSample {
@@ -58,47 +63,25 @@ export interface AdaptiveState {
   limit: number;
   /** Pause before each request, in ms (0 = none). */
   pauseMs: number;
-  /** Why the last window moved (or kept) the limit; for logs and /status. */
+  /** Why the last decision moved (or kept) the limit; for logs and /status. */
   reason: string;
   /** p90 / expected latency in the last window for the class that decided (1 = no slow-down). */
   latencyRatio: number | undefined;
+  /** Until when (clock ms) the limit stays lowered after contention; undefined when not held. */
+  holdUntil: number | undefined;
 }
 
 export interface AdaptiveOptions {
-  /** Upper bound: the configured concurrency. */
+  /** The ceiling: `--concurrency` (default: the chunk-worker count). */
   max: number;
-  /** @default 1 */
-  min?: number;
+  /** CVAT's chunk workers (`--chunk-workers`): our own builds queue beyond this many. */
+  workers: number;
+  /** `--cold-threshold`: a sample without `cold` slower than this was a build. */
+  coldThresholdMs: number;
   /** @default max */
   initial?: number;
-  /** CVAT chunk workers (`cvat_worker_chunks` processes); our own builds queue beyond this. @default 2 */
-  workers?: number;
-  /** @default 20 */
-  windowSamples?: number;
-  /** @default 30000 */
-  windowMs?: number;
-  /** Samples needed to close a window on time alone. @default 4 */
-  minWindowSamples?: number;
-  /** Samples of a class (hit, cold, probe) needed to judge its p90. @default 3 */
-  minClassSamples?: number;
-  /** Allowed slow-down over the expected latency before backing off: 0.5 = 1.5×. @default 0.5 */
-  tolerance?: number;
-  /** Absolute latency slack, so tiny baselines (a 20 ms hit) don't trip on jitter. @default 50 */
-  slackMs?: number;
-  /** How long a baseline minimum is remembered. @default 1800000 (30 min) */
-  baselineWindowMs?: number;
-  /** Different chunks answering 429 in one window that mean "saturated". @default 3 */
-  overload429Chunks?: number;
-  /** Share of 502/503/504/network answers in a window that means overload. @default 0.5 */
-  errorRate?: number;
-  /** @default 0.5 */
-  decreaseFactor?: number;
-  /** @default 1000 */
-  pauseInitialMs?: number;
-  /** @default 60000 */
-  pauseMaxMs?: number;
-  /** Used when a sample has no `cold`. @default 1000 */
-  coldThresholdMs?: number;
+  /** Overrides of the preset (tests, tuning); see adaptive-tuning.ts. */
+  tuning?: Partial<AdaptiveTuning>;
   clock?: { now(): number };
   metrics?: Pick<Metrics, 'warmBackoffs' | 'warmPacingDelay' | 'warmLatencyRatio'>;
 }
@@ -121,7 +104,7 @@ interface Window {
 }
 
 export class AdaptiveConcurrency {
-  private readonly o: Required<Omit<AdaptiveOptions, 'clock' | 'metrics' | 'initial'>>;
+  private readonly o: AdaptiveTuning & { max: number; workers: number; coldThresholdMs: number };
   private readonly clock: { now(): number };
   private readonly metrics: AdaptiveOptions['metrics'];
   private readonly listeners = new Set<(state: AdaptiveState) => void>();
@@ -132,34 +115,38 @@ export class AdaptiveConcurrency {
   private anonymous = 0;
   /** The window after a decrease still holds requests started under the old limit. */
   private settling = false;
+  /** Recent clean build latencies, normalised by our own queueing (their median is B). */
+  private builds: number[] = [];
+  /** Excess latency of our most recent judged builds (since the last contention). */
+  private excess: number[] = [];
+  /** Builds judged since contention last lowered the limit or paced: lowering further needs a full window of them. */
+  private judgedSinceContention = Infinity;
+  /** Chunks that answered 429 since the last contention. */
+  private readonly recent429 = new Set<string>();
+  /** Current hold length; doubles when contention comes back soon after a hold ended. */
+  private holdMs: number;
+  /** The limit to go back to when the hold ends. */
+  private restoreTo: number;
+  private lastHoldEndedAt: number | undefined;
 
   constructor(options: AdaptiveOptions) {
-    const max = options.max;
-    if (!Number.isSafeInteger(max) || max < 1) throw new RangeError(`Expected \`max\` to be an integer ≥ 1, got ${max}`);
-    const min = Math.min(options.min ?? 1, max);
-    if (!Number.isSafeInteger(min) || min < 1) throw new RangeError(`Expected \`min\` to be an integer ≥ 1, got ${min}`);
-    this.o = {
-      max,
-      min,
-      workers: options.workers ?? 2,
-      windowSamples: options.windowSamples ?? 20,
-      windowMs: options.windowMs ?? 30_000,
-      minWindowSamples: options.minWindowSamples ?? 4,
-      minClassSamples: options.minClassSamples ?? 3,
-      tolerance: options.tolerance ?? 0.5,
-      slackMs: options.slackMs ?? 50,
-      baselineWindowMs: options.baselineWindowMs ?? 1_800_000,
-      overload429Chunks: options.overload429Chunks ?? 3,
-      errorRate: options.errorRate ?? 0.5,
-      decreaseFactor: options.decreaseFactor ?? 0.5,
-      pauseInitialMs: options.pauseInitialMs ?? 1_000,
-      pauseMaxMs: options.pauseMaxMs ?? 60_000,
-      coldThresholdMs: options.coldThresholdMs ?? 1_000,
-    };
+    const o = { ...ADAPTIVE_TUNING, ...options.tuning, max: options.max, workers: options.workers, coldThresholdMs: options.coldThresholdMs };
+    for (const [name, value] of [
+      ['max', o.max],
+      ['workers', o.workers],
+      ['min', o.min],
+    ] as const) {
+      if (!Number.isSafeInteger(value) || value < 1) throw new RangeError(`Expected \`${name}\` to be an integer ≥ 1, got ${value}`);
+    }
+    if (!(o.coldThresholdMs >= 0)) throw new RangeError(`Expected \`coldThresholdMs\` ≥ 0, got ${o.coldThresholdMs}`);
+    o.min = Math.min(o.min, o.max);
+    this.o = o;
     this.clock = options.clock ?? { now: () => Date.now() };
     this.metrics = options.metrics;
-    const initial = Math.min(max, Math.max(min, Math.round(options.initial ?? max)));
-    this.state = { limit: initial, pauseMs: 0, reason: 'initial', latencyRatio: undefined };
+    const initial = Math.min(o.max, Math.max(o.min, Math.round(options.initial ?? o.max)));
+    this.state = { limit: initial, pauseMs: 0, reason: 'initial', latencyRatio: undefined, holdUntil: undefined };
+    this.holdMs = o.holdInitialMs;
+    this.restoreTo = o.max;
     this.window = this.freshWindow(this.clock.now());
     this.metrics?.warmPacingDelay.set(0);
   }
@@ -189,19 +176,24 @@ export class AdaptiveConcurrency {
 
   /** Feeds one finished warm request (one HTTP attempt, retries included as separate samples). */
   record(sample: WarmSample): void {
+    this.maybeEndHold();
     const w = this.window;
     w.samples++;
     w.requests++;
     const { status } = sample;
     if (status === 429) {
+      const chunk = sample.chunk ?? `#anonymous-${this.anonymous++}`;
       w.rejected++;
-      w.rejectedChunks.add(sample.chunk ?? `#anonymous-${this.anonymous++}`);
+      w.rejectedChunks.add(chunk);
+      this.recent429.add(chunk);
+      if (this.recent429.size >= this.o.yield429Chunks) this.contend(`429 from ${this.recent429.size} different chunks`);
     } else if (status === 'network' || status === 502 || status === 503 || status === 504) {
       w.errors++;
     } else if (status >= 200 && status < 300) {
       w.successes++;
       const cold = sample.cold ?? sample.latencyMs >= this.o.coldThresholdMs;
       w.latencies[cold ? 'cold' : 'hit'].push(sample.latencyMs);
+      if (cold) this.judgeBuild(sample.latencyMs, sample.inFlight ?? this.state.limit);
     }
     // 4xx and 500 say nothing about load (bad address, failing build).
     this.maybeEvaluate();
@@ -209,12 +201,28 @@ export class AdaptiveConcurrency {
 
   /** Feeds one probe: a request timed the way an annotator would feel it. */
   recordProbe(sample: ProbeSample): void {
+    this.maybeEndHold();
     const w = this.window;
     w.samples++;
     w.probes++;
     if (sample.ok) w.latencies.probe.push(sample.latencyMs);
     else w.probeErrors++;
     this.maybeEvaluate();
+  }
+
+  /**
+   * External queue depth: items in CVAT's `chunks` queue (queued or started) that the
+   * warmer did not ask for, as read from RQ by deep mode. Any means someone waits.
+   */
+  reportExternalQueue(input: { foreignItems: number; source: string }): void {
+    this.maybeEndHold();
+    if (Number.isFinite(input.foreignItems) && input.foreignItems > 0) this.contend(`${input.foreignItems} item(s) of others in the chunks queue (${input.source})`);
+  }
+
+  /** Someone is annotating (job activity seen through CVAT's API, a webhook): leave them a worker. */
+  reportActivity(source: string): void {
+    this.maybeEndHold();
+    this.contend(`annotator activity (${source})`);
   }
 
   /** Waits the current pacing pause (resolves at once when there is none, or on abort). */
@@ -237,6 +245,103 @@ export class AdaptiveConcurrency {
       rejectedChunks: new Set(),
       latencies: { hit: [], cold: [], probe: [] },
     };
+  }
+
+  /** The build-time baseline B: the median of recent clean builds; undefined until there are enough. */
+  private buildBaseline(): number | undefined {
+    return this.builds.length >= this.o.minBuildSamples ? percentile(this.builds, 0.5) : undefined;
+  }
+
+  private pushBuild(normalised: number): void {
+    this.builds.push(normalised);
+    if (this.builds.length > this.o.buildHistory) this.builds.shift();
+  }
+
+  /** Rule 2, first signal: did someone else's build sit in the queue ahead of ours? */
+  private judgeBuild(latencyMs: number, inFlight: number): void {
+    // Sent under a higher limit, before the last decision: it says nothing about now.
+    if (inFlight > this.state.limit) return;
+    const self = Math.max(1, inFlight / this.o.workers);
+    const base = this.buildBaseline();
+    if (base === undefined) {
+      this.pushBuild(latencyMs / self);
+      return;
+    }
+    const slack = this.o.contentionSlackMs + this.o.contentionSlackShare * base;
+    const excess = Math.max(0, latencyMs - base * self - slack);
+    const threshold = this.o.contentionShare * base;
+    // With a worker left free to us a build is a clean measure of B (one annotator cannot
+    // delay it); otherwise only builds close to B are, so annotators don't inflate it.
+    if (inFlight < this.o.workers || excess < threshold / this.o.contentionWindow) this.pushBuild(latencyMs / self);
+    this.excess.push(excess);
+    this.judgedSinceContention++;
+    if (this.excess.length > this.o.contentionWindow) this.excess.shift();
+    const total = this.excess.reduce((a, b) => a + b, 0);
+    if (total >= threshold)
+      this.contend(`our last ${this.excess.length} builds waited ${fmtMs(total)} beyond the build time ${fmtMs(base)}: someone else's builds were queued ahead`);
+  }
+
+  /** Rule 3: leave a worker (or more) to whoever else is queueing, and hold. */
+  private contend(why: string): void {
+    const now = this.clock.now();
+    const o = this.o;
+    const { limit, pauseMs } = this.state;
+    // Lowering below K − 1 (or pacing) needs the contention to persist a whole window after the last step.
+    const persisted = this.judgedSinceContention >= o.contentionWindow;
+    this.excess = [];
+    this.recent429.clear();
+    const holding = this.state.holdUntil !== undefined;
+    if (!holding) {
+      // Back so soon after the last hold: the annotator is still there, wait longer this time.
+      const soon = this.lastHoldEndedAt !== undefined && now - this.lastHoldEndedAt <= this.holdMs;
+      this.holdMs = soon ? Math.min(o.holdMaxMs, this.holdMs * 2) : o.holdInitialMs;
+      this.restoreTo = limit;
+    }
+    const yieldTo = Math.max(o.min, Math.min(o.max, o.workers) - 1);
+    let next = limit;
+    let nextPause = pauseMs;
+    if (limit > yieldTo) next = yieldTo;
+    else if (persisted) {
+      next = Math.max(o.min, Math.min(limit - 1, Math.floor(limit * o.decreaseFactor)));
+      if (limit <= o.min) nextPause = pauseMs > 0 ? Math.min(o.pauseMaxMs, pauseMs * 2) : o.pauseInitialMs;
+    }
+    const holdUntil = now + this.holdMs;
+    const reason =
+      `${why}: limit ${limit}→${next}` + (nextPause !== pauseMs ? `, pause ${fmtMs(pauseMs)}→${fmtMs(nextPause)}` : '') + `, held ${fmtMs(this.holdMs)}`;
+    if (next !== limit || nextPause !== pauseMs) {
+      this.metrics?.warmBackoffs.inc();
+      this.judgedSinceContention = 0;
+    }
+    this.settling = next < limit || nextPause > pauseMs;
+    this.window = this.freshWindow(now);
+    this.apply({ limit: next, pauseMs: nextPause, reason, latencyRatio: this.state.latencyRatio, holdUntil });
+  }
+
+  /** Rule 4: the hold is over, go back to where we were (a pause is undone by healthy windows first). */
+  private maybeEndHold(): void {
+    const until = this.state.holdUntil;
+    const now = this.clock.now();
+    if (until === undefined || now < until) return;
+    this.lastHoldEndedAt = now;
+    const { limit, pauseMs } = this.state;
+    const next = pauseMs === 0 ? Math.max(limit, Math.min(this.o.max, this.restoreTo)) : limit;
+    this.settling = false;
+    this.apply({
+      ...this.state,
+      limit: next,
+      holdUntil: undefined,
+      reason: next !== limit ? `no contention for ${fmtMs(this.holdMs)}: limit ${limit}→${next}` : `hold of ${fmtMs(this.holdMs)} over`,
+    });
+  }
+
+  private apply(next: AdaptiveState): void {
+    const changed = next.limit !== this.state.limit || next.pauseMs !== this.state.pauseMs;
+    this.state = next;
+    if (changed) {
+      this.metrics?.warmPacingDelay.set(next.pauseMs / 1000);
+      const snapshot = this.snapshot();
+      for (const listener of this.listeners) listener(snapshot);
+    }
   }
 
   private maybeEvaluate(): void {
@@ -303,35 +408,33 @@ export class AdaptiveConcurrency {
     let next = limit;
     let nextPause = pauseMs;
     let reason: string;
+    const held = this.state.holdUntil !== undefined;
     if (problems.length > 0) {
       next = Math.max(o.min, Math.min(limit - 1, Math.floor(limit * o.decreaseFactor)));
       if (saturated || limit <= o.min) nextPause = pauseMs > 0 ? Math.min(o.pauseMaxMs, pauseMs * 2) : o.pauseInitialMs;
       reason = `${problems.join('; ')}: limit ${limit}→${next}` + (nextPause !== pauseMs ? `, pause ${fmtMs(pauseMs)}→${fmtMs(nextPause)}` : '');
       if (next !== limit || nextPause !== pauseMs) this.metrics?.warmBackoffs.inc();
+      if (held) this.restoreTo = Math.min(this.restoreTo, next);
     } else if (this.settling) {
       reason = 'settling after a back-off: holding';
     } else if (w.successes > 0 || w.latencies.probe.length > 0) {
       if (pauseMs > 0) {
         nextPause = pauseMs / 2 < o.pauseInitialMs ? 0 : Math.round(pauseMs / 2);
         reason = `healthy window: pause ${fmtMs(pauseMs)}→${fmtMs(nextPause)}`;
+      } else if (held) {
+        reason = `healthy window: holding ${limit} while others use the chunk workers`;
       } else if (limit < o.max) {
         next = limit + 1;
         reason = `healthy window: limit ${limit}→${next}`;
-      } else reason = `healthy window: at the configured maximum of ${o.max}`;
+      } else reason = `healthy window: at the ceiling of ${o.max}`;
     } else {
       reason = 'no successful requests in the window: holding';
     }
 
     this.window = this.freshWindow(now);
     this.settling = problems.length > 0 && (next < limit || nextPause > pauseMs);
-    const changed = next !== limit || nextPause !== pauseMs;
-    this.state = { limit: next, pauseMs: nextPause, reason, latencyRatio: ratio };
     if (ratio !== undefined) this.metrics?.warmLatencyRatio.set(ratio);
-    if (changed) {
-      this.metrics?.warmPacingDelay.set(nextPause / 1000);
-      const snapshot = this.snapshot();
-      for (const listener of this.listeners) listener(snapshot);
-    }
+    this.apply({ limit: next, pauseMs: nextPause, reason, latencyRatio: ratio, holdUntil: this.state.holdUntil });
   }
 }
 

@@ -20,7 +20,8 @@ import { planRecord } from '../warm/freshness.js';
 import { taskSegments } from '../plan/planner.js';
 import { Ledger } from '../warm/ledger.js';
 import type { RetryPolicy } from '../warm/policy.js';
-import { AdaptiveConcurrency } from './adaptive.js';
+import type { AdaptiveConcurrency } from './adaptive.js';
+import { createWarmControl } from './warm-control.js';
 import { IntakeLog, PendingTasks, type IntakeSummary } from './coalesce.js';
 import { Discovery } from './discovery.js';
 import { startHttpServer, type HttpServerHandle, type ReadinessReport } from './http.js';
@@ -260,28 +261,26 @@ export class WardenService implements AsyncDisposable {
   private buildWarming(features: CvatFeatures, started: Started): Warming {
     const { ledger, guard } = started;
     const warm = this.config.warm;
-    const adaptive = new AdaptiveConcurrency({ max: warm.concurrency, metrics: this.metrics });
+    // One cold threshold for the engine (what counts as a build) and the controller (what it judges).
+    const coldThresholdMs = this.options.coldThresholdMs ?? warm.coldThresholdMs;
+    const control = createWarmControl({ ...warm, coldThresholdMs }, { metrics: this.metrics, ...(this.options.clock ? { clock: this.options.clock } : {}) });
+    const adaptive = control.controller;
     const engine = new WarmEngine({
       client: this.client,
       features,
       ledger,
       metrics: this.metrics,
       logger: this.logger,
-      concurrency: warm.concurrency,
+      ...control.engineOptions,
       // Due once the cached copy has expired; chunks of unknown build time count as max-age old.
       maxAgeMs: CHUNK_CACHE_TTL_MS,
       assumedAgeMs: warm.maxAgeMs,
-      coldThresholdMs: this.options.coldThresholdMs ?? warm.coldThresholdMs,
+      coldThresholdMs,
       chunkStateGauge: false,
       ...(this.options.retry ? { retry: this.options.retry } : {}),
       ...(this.options.clock ? { clock: this.options.clock } : {}),
-      onSample: (s) => adaptive.record({ latencyMs: s.latencyMs, status: s.status ?? 'network', chunk: s.chunk }),
-      pacingMs: () => adaptive.pauseMs,
     });
-    adaptive.onChange((state) => {
-      engine.setConcurrency(state.limit);
-      this.logger.info({ limit: state.limit, pauseMs: state.pauseMs, reason: state.reason }, 'warm concurrency changed');
-    });
+    control.attach(engine, this.logger);
     const scheduler = new WarmScheduler({
       engine,
       ledger,

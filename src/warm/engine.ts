@@ -73,6 +73,8 @@ export interface WarmSample {
   kind: WarmRequest['kind'];
   /** `series#slot`: lets the controller count *different* chunks answering 429. */
   chunk: string;
+  /** This engine's chunk requests in flight when this one was sent, itself included. */
+  inFlight: number;
 }
 
 export interface ChunkFailure {
@@ -110,6 +112,8 @@ export class WarmEngine {
   private readonly policy: RetryPolicy;
   private readonly limit: LimitFunction;
   private readonly clock: Clock;
+  /** HTTP requests on the wire now (not those sleeping in a back-off). */
+  private sending = 0;
 
   constructor(options: WarmEngineOptions) {
     this.options = options;
@@ -252,6 +256,7 @@ export class WarmEngine {
     const { client, features, metrics } = this.options;
     const useRange = request.kind === 'chunk' && features.rangeRequests;
     const begun = performance.now();
+    const inFlight = ++this.sending;
     let status: number | undefined;
     let headers: Record<string, string | string[] | undefined> = {};
     try {
@@ -272,6 +277,8 @@ export class WarmEngine {
       this.options.logger.debug({ err: describeError(error), path: request.path }, 'chunk request failed');
       if (error instanceof WardenError && error.code === 'CVAT_TIMEOUT') counts.timeouts++;
       status = undefined;
+    } finally {
+      this.sending--;
     }
     if (status === 429) counts.retryAfter++;
     else if (status === undefined || status === 502 || status === 503 || status === 504) counts.unavailable++;
@@ -281,7 +288,7 @@ export class WarmEngine {
     const latencyMs = performance.now() - begun;
     metrics?.chunkRequests.inc({ quality: request.quality, outcome });
     metrics?.chunkRequestDuration.observe({ quality: request.quality }, latencyMs / 1000);
-    this.options.onSample?.({ latencyMs, status, kind: request.kind, chunk: `${request.series}#${request.slot}` });
+    this.options.onSample?.({ latencyMs, status, kind: request.kind, chunk: `${request.series}#${request.slot}`, inFlight });
     if (verdict.action === 'warm') this.recordWarm(request, headers, counts.retryAfter > 0 || latencyMs >= this.options.coldThresholdMs);
     return verdict;
   }
