@@ -13,7 +13,7 @@ describe('cvat-warden CLI', () => {
     expect(unknown.stderr).toMatch(/unknown command "frobnicate"/);
     const help = await runCli(['warm', '--help']);
     expect(help.code).toBe(0);
-    expect(help.stdout).toMatch(/--concurrency <integer> .*env CVAT_WARDEN_CONCURRENCY, default 1, 1 to 64/);
+    expect(help.stdout).toMatch(/--concurrency <integer> .*env CVAT_WARDEN_CONCURRENCY, default the chunk-worker count, 1 to 64/);
   });
 
   it('has the habits admins expect: -h on every command, help <cmd>, -V/--version/version, did you mean', async () => {

@@ -27,6 +27,14 @@ function sourceFiles(dir: string): string[] {
   );
 }
 
+/** Code names that match an option's but mean something else (checked by hand; each with why). */
+const SAME_NAME_OTHER_THING = [
+  { path: join('src', 'backup', 'cvat-export.ts'), option: 'poll-interval', why: "the poll of CVAT's export status, not discovery's" },
+  // The emulator's library API (tests build emulators with explicit values); its command line is held to the table below.
+  { path: join('src', 'emulator', 'emulator.ts'), option: 'build-time', why: 'library default of the emulator' },
+  { path: join('src', 'emulator', 'emulator.ts'), option: 'port', why: 'library default: any free port, for tests' },
+];
+
 describe('options table, README and --help agree', () => {
   it('the README configuration table is the one generated from the table (npm run docs:options)', () => {
     const expected = readmeOptionsTable().split('\n');
@@ -79,6 +87,13 @@ describe('options table, README and --help agree', () => {
         ? [{ spec, value, word: spec.name.replace(/-(\w)/g, (_, c: string) => c.toUpperCase()) }]
         : [];
     });
+    // Every numeric option with a default, by the camelCase name code gives it and by the name without its unit.
+    const withDefault = (OPTIONS as readonly OptionSpec[]).flatMap((spec) => {
+      const value = (values as Record<string, unknown>)[spec.name];
+      if ((spec.type !== 'duration' && spec.type !== 'integer') || typeof value !== 'number') return [];
+      const word = spec.name.replace(/-(\w)/g, (_, c: string) => c.toUpperCase());
+      return [{ spec, value, word: spec.type === 'duration' ? `${word}(?:Ms)?` : word }];
+    });
     const offenders: string[] = [];
     for (const file of sourceFiles('src')) {
       if (file.endsWith(join('config', 'options.ts'))) continue;
@@ -88,6 +103,10 @@ describe('options table, README and --help agree', () => {
           const value = match[1]!.split('*').reduce((product, factor) => product * Number(factor.trim().replace(/_/g, '')), 1);
           const hit = numeric.find((n) => n.value === value && line.toLowerCase().includes(n.word.toLowerCase()));
           if (hit) offenders.push(`${file}: "${line.trim()}" repeats the default of --${hit.spec.name}`);
+          // A fallback of another value for an option with a default is a second default (adaptive.ts once
+          // fell back to a 1,000 ms cold threshold where the table says 250ms, and the service passed neither).
+          const rival = withDefault.find((n) => n.value !== value && new RegExp(`\\b${n.word}\\b`, 'i').test(line));
+          if (!hit && rival && !SAME_NAME_OTHER_THING.some((a) => file.includes(a.path) && a.option === rival.spec.name)) offenders.push(`${file}: "${line.trim()}" gives --${rival.spec.name} a second default (${value}; the table says ${rival.value})`);
         }
       }
       for (const spec of OPTIONS as readonly OptionSpec[]) {
@@ -96,6 +115,10 @@ describe('options table, README and --help agree', () => {
       }
     }
     expect(offenders).toEqual([]);
+    // The warming controller takes its constants from one preset module (adaptive-tuning.ts) and the
+    // admin's settings from the table: no numeric fallback of its own (`?? 0`, "none", aside).
+    for (const file of ['src/daemon/adaptive.ts', 'src/daemon/warm-control.ts', 'src/warm/engine.ts'])
+      expect(readFileSync(file, 'utf8'), file).not.toMatch(/\?\?\s*(?!0\b)\d/);
     // The emulator's command line takes every value from the table (it once said 1500 ms where the table says 300ms).
     expect(readFileSync('src/emulator/cli.ts', 'utf8')).not.toMatch(/\?\?\s*['\d]/);
   });
