@@ -115,25 +115,10 @@ export async function measure() {
     const cold = chunks.slice(10);
     const baseline = await probe(warm, cold);
 
-    run = spawn(
-      process.execPath,
-      [
-        CLI,
-        'run',
-        '--org',
-        'backlog',
-        '--listen',
-        '127.0.0.1:19464',
-        '--state-dir',
-        dir,
-        '--log-level',
-        'warn',
-      ],
-      {
-        env: { ...process.env, CVAT_URL: emulator.url, CVAT_ACCESS_TOKEN: TOKEN },
-        stdio: ['ignore', 'ignore', 'inherit'],
-      },
-    );
+    run = spawn(process.execPath, [CLI, 'run', '--org', 'backlog', '--listen', '127.0.0.1:19464', '--state-dir', dir, '--log-level', 'warn'], {
+      env: { ...process.env, CVAT_URL: emulator.url, CVAT_ACCESS_TOKEN: TOKEN },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
     const metricsUrl = 'http://127.0.0.1:19464';
     for (let i = 0; i < 100 && (await warmMetric(metricsUrl).catch(() => 0)) < 3; i++) await sleep(100);
     const before = await warmMetric(metricsUrl);

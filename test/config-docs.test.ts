@@ -106,7 +106,8 @@ describe('options table, README and --help agree', () => {
           // A fallback of another value for an option with a default is a second default (adaptive.ts once
           // fell back to a 1,000 ms cold threshold where the table says 250ms, and the service passed neither).
           const rival = withDefault.find((n) => n.value !== value && new RegExp(`\\b${n.word}\\b`, 'i').test(line));
-          if (!hit && rival && !SAME_NAME_OTHER_THING.some((a) => file.includes(a.path) && a.option === rival.spec.name)) offenders.push(`${file}: "${line.trim()}" gives --${rival.spec.name} a second default (${value}; the table says ${rival.value})`);
+          if (!hit && rival && !SAME_NAME_OTHER_THING.some((a) => file.includes(a.path) && a.option === rival.spec.name))
+            offenders.push(`${file}: "${line.trim()}" gives --${rival.spec.name} a second default (${value}; the table says ${rival.value})`);
         }
       }
       for (const spec of OPTIONS as readonly OptionSpec[]) {

@@ -231,7 +231,8 @@ describe('AdaptiveConcurrency', () => {
 });
 
 /** `warm --all` as configured from the options table's defaults plus `args`. */
-const warmConfig = (args: string[]) => loadConfig('warm', ['--all', ...args], { CVAT_URL: 'https://cvat.example', CVAT_ACCESS_TOKEN: 'secret-token-0123456789' });
+const warmConfig = (args: string[]) =>
+  loadConfig('warm', ['--all', ...args], { CVAT_URL: 'https://cvat.example', CVAT_ACCESS_TOKEN: 'secret-token-0123456789' });
 
 describe('warming controller with the default options (issue 21)', () => {
   const B = 250; // emulated build time, ms

@@ -22,7 +22,12 @@ afterEach(async () => {
 
 /** Most builds running at one instant (queued builds are not running). */
 function peakRunning(builds: readonly BuildEvent[]): number {
-  const edges = builds.filter((b) => !b.inline).flatMap((b) => [{ t: b.startedAt, d: 1 }, { t: b.finishedAt, d: -1 }]);
+  const edges = builds
+    .filter((b) => !b.inline)
+    .flatMap((b) => [
+      { t: b.startedAt, d: 1 },
+      { t: b.finishedAt, d: -1 },
+    ]);
   edges.sort((a, b) => a.t - b.t || a.d - b.d); // an end before a start at the same instant
   let running = 0;
   let peak = 0;

@@ -216,7 +216,8 @@ export class AdaptiveConcurrency {
    */
   reportExternalQueue(input: { foreignItems: number; source: string }): void {
     this.maybeEndHold();
-    if (Number.isFinite(input.foreignItems) && input.foreignItems > 0) this.contend(`${input.foreignItems} item(s) of others in the chunks queue (${input.source})`);
+    if (Number.isFinite(input.foreignItems) && input.foreignItems > 0)
+      this.contend(`${input.foreignItems} item(s) of others in the chunks queue (${input.source})`);
   }
 
   /** Someone is annotating (job activity seen through CVAT's API, a webhook): leave them a worker. */
@@ -278,7 +279,9 @@ export class AdaptiveConcurrency {
     if (this.excess.length > this.o.contentionWindow) this.excess.shift();
     const total = this.excess.reduce((a, b) => a + b, 0);
     if (total >= threshold)
-      this.contend(`our last ${this.excess.length} builds waited ${fmtMs(total)} beyond the build time ${fmtMs(base)}: someone else's builds were queued ahead`);
+      this.contend(
+        `our last ${this.excess.length} builds waited ${fmtMs(total)} beyond the build time ${fmtMs(base)}: someone else's builds were queued ahead`,
+      );
   }
 
   /** Rule 3: leave a worker (or more) to whoever else is queueing, and hold. */
