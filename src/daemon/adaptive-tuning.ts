@@ -34,8 +34,10 @@ export interface AdaptiveTuning {
   minBuildSamples: number;
   /** Our most recent builds whose excess latency is summed. */
   contentionWindow: number;
-  /** Contention when that sum reaches this share of the build baseline (one foreign build adds a whole one). */
+  /** Contention when that sum reaches this share of the build baseline (one foreign build adds a whole one)… */
   contentionShare: number;
+  /** …and at least this: shorter delays cost an annotator nothing noticeable and drown in jitter. */
+  contentionMinMs: number;
   /** Excess below this per build (plus `contentionSlackShare` of B) is jitter, not someone else's build. */
   contentionSlackMs: number;
   contentionSlackShare: number;
@@ -56,7 +58,8 @@ export interface AdaptiveTuning {
  *   `contentionWindow` 4, `contentionShare` 0.5: one foreign build inserted into the FIFO
  *   `chunks` queue delays our next one or two answers by one build time in total, which
  *   is ≥ B − 2 × 51 ms = 148 ms of excess at B = 250 ms, over the 125 ms threshold; 60 ms
- *   of jitter on each of four answers is 4 × 9 ms.
+ *   of jitter on each of four answers is 4 × 9 ms. `contentionMinMs` 50: with 10 ms builds
+ *   (the emulator in tests, on a machine running the whole suite) 40 ms spikes tripped it.
  * - `holdInitialMs` 30 s, doubling to 10 min: an annotator who stays costs at most one
  *   chunk delayed by up to one build per hold (1 in 30 … 1 in 600 of their cold reads
  *   at one a second); one who left costs at most one hold at K − 1 workers.
@@ -82,6 +85,7 @@ export const ADAPTIVE_TUNING: Readonly<AdaptiveTuning> = Object.freeze({
   minBuildSamples: 4,
   contentionWindow: 4,
   contentionShare: 0.5,
+  contentionMinMs: 50,
   contentionSlackMs: 25,
   contentionSlackShare: 0.1,
   yield429Chunks: 2,

@@ -12,14 +12,14 @@
  *    once (not at the end of a window):
  *    · our own queueing above B: one foreign build inserted into the queue adds one whole
  *      build time to our next one or two answers, so the excess (latency − B·max(1, L/K)
- *      − 25 ms − 0.1 B) summed over our last 4 builds ≥ 0.5 B means contention;
+ *      − 25 ms − 0.1 B) summed over our last 4 builds ≥ max(0.5 B, 50 ms) means contention;
  *    · 429 from 2 different chunks (each waited CVAT's 50 s);
  *    · `reportExternalQueue()`: items in the `chunks` queue the warmer did not ask for
  *      (deep mode's RQ reader);
  *    · `reportActivity()`: job activity seen through CVAT's API (or a webhook).
  * 3. On contention: limit → K − 1 (an annotator opening one chunk at a time then always
  *    finds a free worker), held 30 s; already there and still seen over 4 more builds, it
- *    halves, and at the minimum a pause before each request grows (1 s doubling to 60 s).
+ *    halves (never below 1, and never a pause: that is the overload law's, below).
  * 4. After the hold, back to where it was. Contention found again within one hold of
  *    going back doubles the hold (≤ 10 min): an annotator who stays costs at most one chunk
  *    delayed by ≤ B per hold; capacity lost after they leave is at most one hold at K − 1.
@@ -270,7 +270,8 @@ export class AdaptiveConcurrency {
     }
     const slack = this.o.contentionSlackMs + this.o.contentionSlackShare * base;
     const excess = Math.max(0, latencyMs - base * self - slack);
-    const threshold = this.o.contentionShare * base;
+    // A foreign build shorter than contentionMinMs delays nobody noticeably (and is lost in jitter).
+    const threshold = Math.max(this.o.contentionMinMs, this.o.contentionShare * base);
     // With a worker left free to us a build is a clean measure of B (one annotator cannot
     // delay it); otherwise only builds close to B are, so annotators don't inflate it.
     if (inFlight < this.o.workers || excess < threshold / this.o.contentionWindow) this.pushBuild(latencyMs / self);
@@ -302,12 +303,11 @@ export class AdaptiveConcurrency {
     }
     const yieldTo = Math.max(o.min, Math.min(o.max, o.workers) - 1);
     let next = limit;
-    let nextPause = pauseMs;
+    // Contention never paces: a pause is the overload law's answer (429 saturation, errors, slow
+    // hits); a false alarm here (jitter on a busy machine) then costs at most half speed.
+    const nextPause = pauseMs;
     if (limit > yieldTo) next = yieldTo;
-    else if (persisted) {
-      next = Math.max(o.min, Math.min(limit - 1, Math.floor(limit * o.decreaseFactor)));
-      if (limit <= o.min) nextPause = pauseMs > 0 ? Math.min(o.pauseMaxMs, pauseMs * 2) : o.pauseInitialMs;
-    }
+    else if (persisted) next = Math.max(o.min, Math.min(limit - 1, Math.floor(limit * o.decreaseFactor)));
     const holdUntil = now + this.holdMs;
     const reason =
       `${why}: limit ${limit}→${next}` + (nextPause !== pauseMs ? `, pause ${fmtMs(pauseMs)}→${fmtMs(nextPause)}` : '') + `, held ${fmtMs(this.holdMs)}`;
