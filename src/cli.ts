@@ -11,6 +11,7 @@ import { didYouMean } from './config/suggest.js';
 import { ConfigError, EXIT, WardenError, describeError, exitCodeFor } from './errors.js';
 import { packageVersion } from './version.js';
 import type { CommandContext } from './commands/context.js';
+import type { BackupAction } from './commands/backup-actions.js';
 import { createShutdown } from './daemon/shutdown.js';
 
 const isCommand = (name: string): name is CommandName => Object.hasOwn(COMMANDS, name);
@@ -66,10 +67,14 @@ export async function main(argv: string[]): Promise<number> {
   if (answered !== undefined || !name || !isCommand(name)) return answered ?? EXIT.usage;
   // Config first (LOG_LEVEL included): a bad value is listed with every other problem, exit 2.
   let config: CommandConfig;
+  let configArgv: string[] = rest;
+  let backupAction: BackupAction | undefined;
   try {
+    const { splitBackupAction } = await import('./commands/backup-actions.js');
     // Loaded here, not at the top: usage, help and version answer without the CVAT client.
     const { loadConfig } = await import('./config/index.js');
-    config = loadConfig(name, rest);
+    ({ argv: configArgv, action: backupAction } = name === 'backup' ? splitBackupAction(rest) : { argv: rest, action: undefined });
+    config = loadConfig(name, configArgv, process.env, backupAction?.kind);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     process.stderr.write(`cvat-warden ${name}: ${error.message}\n`);
@@ -90,7 +95,15 @@ export async function main(argv: string[]): Promise<number> {
   shutdown.installSignalHandlers();
   let code: number;
   try {
-    code = await dispatch(name, config, { stdout: process.stdout, stderr: process.stderr, logger, metrics, signal: shutdown.signal, shutdown });
+    code = await dispatch(name, config, {
+      stdout: process.stdout,
+      stderr: process.stderr,
+      logger,
+      metrics,
+      signal: shutdown.signal,
+      shutdown,
+      ...(backupAction ? { backupAction } : {}),
+    });
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`cvat-warden ${name}: ${error.message}\n`);

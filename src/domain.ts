@@ -49,5 +49,6 @@ export const RESTORE_OUTCOMES = ['restored', 'unrecoverable', 'skipped'] as cons
 export type RestoreOutcome = (typeof RESTORE_OUTCOMES)[number];
 
 /** Result of one CVAT task backup: `missing_file` = CVAT's export failed on a missing share file. */
-export const BACKUP_OUTCOMES = ['done', 'failed', 'missing_file', 'invalid'] as const;
+/** unrestorable: made and kept, but the CVAT that made it refuses to import it (restorability.ts); incomplete: context images could not be added. */
+export const BACKUP_OUTCOMES = ['done', 'failed', 'missing_file', 'invalid', 'unrestorable', 'incomplete'] as const;
 export type BackupOutcome = (typeof BACKUP_OUTCOMES)[number];

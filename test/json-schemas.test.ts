@@ -55,7 +55,12 @@ async function json(args: string[], expectedCode: number): Promise<unknown> {
 
 describe('--json schemas', () => {
   it('has one schema per command that takes --json, each versioned like the code', () => {
-    expect([...optionSpec('json').commands].sort()).toEqual(Object.keys(JSON_SCHEMA_VERSIONS).sort());
+    // `backup list|verify|restore` are actions of `backup`: schemas of their own, one --json option.
+    expect([...optionSpec('json').commands].sort()).toEqual(
+      Object.keys(JSON_SCHEMA_VERSIONS)
+        .filter((c) => !c.startsWith('backup-'))
+        .sort(),
+    );
     expect(readdirSync('schemas').sort()).toEqual(
       Object.keys(JSON_SCHEMA_VERSIONS)
         .map((c) => `${c}.schema.json`)

@@ -53,11 +53,16 @@ export function exportOptionsOf(
   };
 }
 
-/** `sizeFromShare` for backupTask: the share to size each task's cap from, unless --backup-max-gib was given. */
+/**
+ * The share-derived backup deps: `shareDir` (where context images are read from) whenever
+ * --share-dir is set, and `sizeFromShare` (each task's cap from its media) unless --backup-max-gib was given.
+ */
 export function sizeFromShareOf(config: { shareDir: string | undefined; protection: { backupLimits: { maxBytesGiven: boolean } } }): {
   sizeFromShare?: string;
+  shareDir?: string;
 } {
-  return config.shareDir !== undefined && !config.protection.backupLimits.maxBytesGiven ? { sizeFromShare: config.shareDir } : {};
+  if (config.shareDir === undefined) return {};
+  return config.protection.backupLimits.maxBytesGiven ? { shareDir: config.shareDir } : { sizeFromShare: config.shareDir, shareDir: config.shareDir };
 }
 
 /** Free space is measured again after every this many bytes written (a statfs is a few µs). */

@@ -26,6 +26,8 @@ interface TaskState {
   /** `updated_date` the newest good backup was taken at (null: none yet). */
   backedUpAt: string | null;
   newestGoodMs: number | null;
+  /** `updated_date` a backup CVAT would refuse was made at: not made again until the task changes. */
+  unrestorableAt: string | null;
   last?: BackupResult;
 }
 
@@ -41,6 +43,8 @@ export interface BackupSchedulerOptions {
   exportOptions: Omit<ExportOptions, 'signal'>;
   /** Size each task's cap from this share (see BackupTaskDeps.sizeFromShare). */
   sizeFromShare?: string;
+  /** Where context images are read from (BackupTaskDeps.shareDir). */
+  shareDir?: string;
   now?: () => number;
 }
 
@@ -72,8 +76,15 @@ export class BackupScheduler {
       if (known.updatedDate !== updatedDate) this.#failedAt.delete(task.taskId);
       known.updatedDate = updatedDate;
     } else {
+      const good = await this.store.newestGood(task.taskId);
       const newest = await this.store.newest(task.taskId);
-      this.#tasks.set(task.taskId, { task, updatedDate, backedUpAt: newest?.taskUpdatedDate ?? null, newestGoodMs: newest?.at ?? null });
+      this.#tasks.set(task.taskId, {
+        task,
+        updatedDate,
+        backedUpAt: good?.taskUpdatedDate ?? null,
+        newestGoodMs: good?.at ?? null,
+        unrestorableAt: newest && newest.restorable === false ? newest.taskUpdatedDate : null,
+      });
     }
     this.#publish();
     this.#wake?.();
@@ -100,6 +111,8 @@ export class BackupScheduler {
     let bestTried = Infinity;
     for (const state of this.#tasks.values()) {
       if (state.newestGoodMs !== null && state.backedUpAt === state.updatedDate) continue;
+      // Exporting again would give the same zip this CVAT refuses: wait for a change (or an upgrade and restart).
+      if (state.unrestorableAt !== null && state.unrestorableAt === state.updatedDate) continue;
       const failed = this.#failedAt.get(state.task.taskId);
       if (failed !== undefined && now - failed < (this.#o.retryAfterMs ?? 3_600_000)) continue;
       const tried = this.#triedAt.get(state.task.taskId) ?? -1;
@@ -146,6 +159,7 @@ export class BackupScheduler {
           keep: this.#o.keep,
           exportOptions: { ...this.#o.exportOptions, signal },
           ...(this.#o.sizeFromShare !== undefined ? { sizeFromShare: this.#o.sizeFromShare } : {}),
+          ...(this.#o.shareDir !== undefined ? { shareDir: this.#o.shareDir } : {}),
           ...(this.#o.now ? { now: this.#o.now } : {}),
         },
         state.task,
@@ -163,6 +177,13 @@ export class BackupScheduler {
       state.newestGoodMs = result.backup.at;
       this.#failedAt.delete(state.task.taskId);
       this.#o.logger.info({ taskId: state.task.taskId, file: result.backup.file, bytes: result.backup.bytes }, result.message);
+    } else if (result.outcome === 'unrestorable') {
+      state.unrestorableAt = updatedDate;
+      // An error, not info: the task has no good backup, and the alert says so.
+      this.#o.logger.error(
+        { taskId: state.task.taskId, outcome: result.outcome, file: result.backup?.file ?? null, cvatVersion: this.#features?.version.raw ?? null },
+        result.message,
+      );
     } else {
       this.#failedAt.set(state.task.taskId, (this.#o.now ?? Date.now)());
       this.#o.logger.error(
@@ -195,7 +216,8 @@ export class BackupScheduler {
   /** Idle = nothing due (tests). */
   get pending(): number {
     let n = 0;
-    for (const s of this.#tasks.values()) if (s.newestGoodMs === null || s.backedUpAt !== s.updatedDate) n++;
+    for (const s of this.#tasks.values())
+      if ((s.newestGoodMs === null || s.backedUpAt !== s.updatedDate) && !(s.unrestorableAt !== null && s.unrestorableAt === s.updatedDate)) n++;
     return n;
   }
 
@@ -209,6 +231,12 @@ export class BackupScheduler {
         .filter((s) => s.newestGoodMs === null)
         .map((s) => s.task.taskId)
         .slice(0, 200),
+      /** Tasks whose newest backup was made but this CVAT would refuse to import (restorability.ts). */
+      madeButNotRestorable: tasks
+        .filter((s) => s.newestGoodMs === null && s.unrestorableAt !== null)
+        .map((s) => s.task.taskId)
+        .slice(0, 200),
+      cvatVersion: this.#features?.version.raw ?? null,
       failures: tasks
         .flatMap((s) =>
           s.last && s.last.outcome !== 'done'

@@ -4,10 +4,12 @@
  * is renamed in only after it verified, so a kill -9 or a damaged download never
  * replaces a good backup; retention keeps the newest N good ones and never the last.
  */
+import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { WardenError } from '../errors.js';
+import type { BackupFacts } from './restorability.js';
 
 export interface StoredBackup {
   taskId: number;
@@ -18,6 +20,28 @@ export interface StoredBackup {
   mediaFiles: number;
   /** CVAT's task `updated_date` when the export started. */
   taskUpdatedDate: string | null;
+  /** SHA-256 (hex) of the zip as it was moved in; `backup verify` compares against it. Absent in records made before 0.2. */
+  sha256?: string;
+  /** Whether the CVAT it was made on imports it (restorability.ts); absent in older records = not proven. */
+  restorable?: boolean;
+  /** Why it is not restorable (restorable false). */
+  restoreNote?: string;
+  /** Context images in the zip (added by the warden: CVAT leaves them out, cvat#9978). */
+  relatedFiles?: number;
+  /** CVAT version that made it. */
+  cvatVersion?: string;
+  /** What its task.json and entries said (restorability.ts): lets `backup list` decide for another CVAT version. */
+  facts?: BackupFacts;
+}
+
+/** A kept backup counts as good only when it is proven to import on the CVAT that made it. */
+export const isGood = (b: StoredBackup): boolean => b.restorable === true;
+
+/** SHA-256 of a file, streamed. */
+export async function sha256Of(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
 }
 
 /** `<pid>-<12 hex>.zip`: the only names clearTemp removes. */
@@ -72,7 +96,7 @@ export class BackupStore {
     )
       at++;
     const file = path.join(dir, `${stampOf(at)}.zip`);
-    const record: StoredBackup = { ...info, at, file };
+    const record: StoredBackup = { ...info, at, file, sha256: await sha256Of(tmp) };
     const sidecar = file.replace(/\.zip$/, '.json');
     await fs.writeFile(`${sidecar}.tmp`, JSON.stringify(record));
     await fs.rename(`${sidecar}.tmp`, sidecar);
@@ -102,9 +126,16 @@ export class BackupStore {
     return (await this.list(taskId))[0];
   }
 
+  /** The newest backup CVAT is proven to import (isGood). */
+  async newestGood(taskId: number): Promise<StoredBackup | undefined> {
+    return (await this.list(taskId)).find(isGood);
+  }
+
+  /** Keeps the newest `keep`, and always the newest good one even when newer ones are not good. */
   async prune(taskId: number, keep: number): Promise<number> {
     const all = await this.list(taskId);
-    const drop = all.slice(Math.max(1, keep));
+    const good = all.find(isGood);
+    const drop = all.slice(Math.max(1, keep)).filter((b) => b !== good);
     for (const b of drop) {
       // Only regular files: a symlink someone put at one of these names is not followed or removed.
       for (const file of [b.file, b.file.replace(/\.zip$/, '.json')])

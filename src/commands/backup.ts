@@ -14,6 +14,7 @@ import { writeCommandJson } from './json-output.js';
 import { collectGuardTasks } from './shared.js';
 
 export async function runBackup(config: CommandConfig, context: CommandContext): Promise<number> {
+  if (context.backupAction) return (await import('./backup-actions.js')).runBackupAction(config, context, context.backupAction);
   const { logger, signal, metrics } = context;
   const client = createClient(config.cvat, context);
   if (!config.protection.backupDir) throw new ConfigError(['backup directory is missing: set --backup-dir DIR or CVAT_WARDEN_BACKUP_DIR']);

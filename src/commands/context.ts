@@ -5,6 +5,8 @@ import { recordCredentials, type Metrics } from '../metrics.js';
 import { CvatClient } from '../cvat/client.js';
 import type { CvatConfig } from '../config/index.js';
 
+import type { BackupAction } from './backup-actions.js';
+
 export interface CommandContext {
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WriteStream;
@@ -17,6 +19,8 @@ export interface CommandContext {
    * stop steps here; the CLI turns the first Ctrl-C/SIGTERM into them, a second into exit 130.
    */
   shutdown: Shutdown;
+  /** `backup list|verify|restore FILE` (backup-actions.ts); absent for a plain `backup`. */
+  backupAction?: BackupAction;
 }
 
 export function createClient(cvat: CvatConfig, context: Pick<CommandContext, 'logger' | 'metrics'>): CvatClient {

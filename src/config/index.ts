@@ -119,7 +119,13 @@ function resolveCredentials(v: OptionValues, problems: string[]): CvatCredential
   return undefined;
 }
 
-export function loadConfig(command: CommandName, argv: readonly string[], env: NodeJS.ProcessEnv = process.env): CommandConfig {
+export function loadConfig(
+  command: CommandName,
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv = process.env,
+  /** `backup list|verify|restore`: they act on kept backups, so no task scope is required. */
+  backupAction?: string,
+): CommandConfig {
   const o = parseOptions(command, argv, env);
   const v = o.values;
   const problems = [...o.problems];
@@ -146,7 +152,7 @@ export function loadConfig(command: CommandName, argv: readonly string[], env: N
     problems.push('nothing to do: choose --all, --task ID, --project ID' + (command === 'warm' ? ' or --job ID' : ''));
   }
   const restorePaths = v.path;
-  if (command === 'backup' && !help && !scoped) problems.push('nothing to back up: choose --all, --task ID or --project ID');
+  if (command === 'backup' && !help && !scoped && backupAction === undefined) problems.push('nothing to back up: choose --all, --task ID or --project ID');
   if (command === 'backup' && !help && !v['backup-dir']) problems.push('backup directory is missing: set --backup-dir DIR or CVAT_WARDEN_BACKUP_DIR');
   if (command === 'restore' && !help) {
     const chosen = [scope.all, scope.taskIds.length > 0, restorePaths.length > 0].filter(Boolean).length;

@@ -128,8 +128,9 @@ export class CvatClient {
       /** Overrides the kind's deadline. */
       deadlineMs?: number;
       withOrganization?: boolean;
-      /** Default GET; POST for actions such as starting a backup export (no body). */
-      method?: 'GET' | 'POST';
+      /** Default GET; POST for actions such as starting a backup export; POST/PATCH with `body` for a backup import. */
+      method?: 'GET' | 'POST' | 'PATCH';
+      body?: Dispatcher.DispatchOptions['body'];
     } = {},
   ): Promise<RawResponse> {
     if (this.closing) throw new WardenError('ABORTED', 'CVAT client is closed');
@@ -156,6 +157,7 @@ export class CvatClient {
       response = await request(url, {
         method: options.method ?? 'GET',
         headers,
+        ...(options.body !== undefined ? { body: options.body } : {}),
         dispatcher: this.dispatcher,
         signal: controller.signal,
         // The overall deadline above bounds both; these only catch a dead socket sooner.

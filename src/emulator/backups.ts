@@ -18,9 +18,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import yazl from 'yazl';
 import { canViewTask, type UserDirectory } from './auth.js';
 import { cvatDate, type Clock } from './clock.js';
-import { HttpError, notFound, forbidden, send, sendJson } from './http.js';
+import { HttpError, notFound, forbidden, readJsonBody, send, sendJson } from './http.js';
 import type { Deployment, EmulatedTask } from './model.js';
 import { resolveInShare } from './share.js';
+import { BackupImportService, backupStorageField } from './backup-import.js';
 
 export interface BackupJob {
   id: string;
@@ -43,6 +44,8 @@ export interface BackupServiceOptions {
   exportTimeMs?: number;
   /** Export worker processes (CVAT 2.73 compose: NUMPROCS 2). Default 2. */
   exportWorkers?: number;
+  /** CVAT version emulated: decides task.json's `data.storage` and the import's checks (backup-import.ts). Default 2.73.0. */
+  version?: string;
 }
 
 const ROUTES = {
@@ -70,13 +73,23 @@ export class BackupService {
   /** Bytes sent in backup downloads. */
   downloadBytes = 0;
 
+  /** POST /api/tasks/backup and its requests (backup-import.ts). */
+  readonly imports: BackupImportService;
+
   constructor(o: BackupServiceOptions) {
     this.#o = o;
+    this.imports = new BackupImportService({ deployment: o.deployment, users: o.users, clock: o.clock, version: o.version ?? '2.73.0' });
   }
 
   /** Handles the backup and request routes; false for any other path. */
   handle(req: IncomingMessage, res: ServerResponse, path: string, query: URLSearchParams, base: string): boolean {
     const method = req.method ?? 'GET';
+    if (this.imports.handle(req, res, path)) return true;
+    const patchMatch = method === 'PATCH' ? /^\/api\/tasks\/(\d+)\/?$/.exec(path) : null;
+    if (patchMatch) {
+      void this.#patchProject(req, res, Number(patchMatch[1]));
+      return true;
+    }
     const exportMatch = ROUTES.export.exec(path);
     const downloadMatch = ROUTES.download.exec(path);
     const requestMatch = ROUTES.request.exec(path);
@@ -85,6 +98,11 @@ export class BackupService {
     const user = this.#o.users.authenticate(req);
     if (requestMatch) {
       if (method !== 'GET') throw new HttpError(405, { detail: `Method "${method}" not allowed.` });
+      const imported = this.imports.requestJson(decodeURIComponent(requestMatch[1] ?? ''), user);
+      if (imported) {
+        sendJson(req, res, 200, imported);
+        return true;
+      }
       const job = this.jobs.get(decodeURIComponent(requestMatch[1] ?? ''));
       if (!job || (!user.isAdmin && job.owner.id !== user.id)) throw notFound();
       sendJson(req, res, 200, this.requestJson(job, base));
@@ -140,6 +158,20 @@ export class BackupService {
     }
     send(res, 200, body, { 'Content-Type': 'application/zip', 'Content-Disposition': `attachment; filename="task_${task.id}_backup.zip"` });
     return true;
+  }
+
+  /** PATCH /api/tasks/{id} with {project_id}: the one task update the emulator knows (restore --project). */
+  async #patchProject(req: IncomingMessage, res: ServerResponse, taskId: number): Promise<void> {
+    try {
+      const user = this.#o.users.authenticate(req);
+      const body = (await readJsonBody(req)) as { project_id?: unknown };
+      if (typeof body.project_id !== 'number' || !Number.isInteger(body.project_id) || body.project_id < 1)
+        throw new HttpError(400, { project_id: ['A valid integer is required.'] });
+      this.imports.moveToProject(taskId, body.project_id, user);
+      sendJson(req, res, 200, { id: taskId, project_id: body.project_id });
+    } catch (error) {
+      if (!res.headersSent) sendJson(req, res, error instanceof HttpError ? error.status : 500, error instanceof HttpError ? error.body : { detail: 'error' });
+    }
   }
 
   requestJson(job: BackupJob, base: string): Record<string, unknown> {
@@ -262,7 +294,7 @@ export class BackupService {
         stop_frame: task.geometry.stop,
         storage_method: 'cache',
         chunk_type: task.video ? 'video' : 'imageset',
-        storage: 'local',
+        storage: backupStorageField(this.#o.version ?? '2.73.0', task.storage),
       },
       jobs,
     };

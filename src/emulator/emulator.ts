@@ -167,6 +167,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     users,
     clock,
     shareDir: options.shareDir,
+    version: features.version,
     ...(options.backupExportTimeMs !== undefined ? { exportTimeMs: options.backupExportTimeMs } : {}),
   });
   const handler = createRequestHandler({

@@ -179,7 +179,8 @@ async function route(deps: ServerDeps, req: IncomingMessage, res: ServerResponse
   const method = req.method ?? 'GET';
   const isRead = method === 'GET' || method === 'HEAD';
   if (r.kind === 'control') return control(deps, req, res, r.path);
-  if (r.kind === 'other' && deps.backups && deps.backups.handle(req, res, r.path, r.query, r.base)) return;
+  // PATCH /api/tasks/{id} (a restored backup moved into a project) is the backup service's too.
+  if ((r.kind === 'other' || (r.kind === 'task' && method === 'PATCH')) && deps.backups && deps.backups.handle(req, res, r.path, r.query, r.base)) return;
   if (r.kind === 'other') throw notFound();
   const ser: SerializeContext = { ...deps.serialize, base: r.base };
   if (r.kind === 'login') {

@@ -17,4 +17,4 @@ export type * from './types.js';
 export { ShareIndex } from './share-index.js';
 export { addTaskToIndex, taskSignature, type TaskFilesContext } from './task-files.js';
 export { ShareRootResolver } from './paths.js';
-export { DirLister } from './related.js';
+export { DirLister, findRelatedImages, isPointCloudName } from './related.js';
