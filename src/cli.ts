@@ -67,7 +67,7 @@ export async function main(argv: string[]): Promise<number> {
   if (answered !== undefined || !name || !isCommand(name)) return answered ?? EXIT.usage;
   // Config first (LOG_LEVEL included): a bad value is listed with every other problem, exit 2.
   let config: CommandConfig;
-  let configArgv: string[] = rest;
+  let configArgv: string[];
   let backupAction: BackupAction | undefined;
   try {
     const { splitBackupAction } = await import('./commands/backup-actions.js');

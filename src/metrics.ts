@@ -300,7 +300,7 @@ export function createMetrics(options: { buildInfo: BuildInfo; defaultMetrics?: 
   });
   const shareTasksWithoutBackup = new Gauge({
     name: 'cvat_warden_share_tasks_without_backup',
-    help: 'Share tasks with data that have no good (verified) backup.',
+    help: 'Share tasks with data that have no good backup: verified and restorable on this CVAT (made but not restorable before CVAT 2.52 does not count).',
     registers: [registry],
   });
   const shareTasksBackedUp = new Gauge({

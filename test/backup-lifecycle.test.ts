@@ -33,7 +33,10 @@ const plain = Array.from({ length: 6 }, (_, i) => `images/image_${i}.jpg`);
 function names(file: string): Promise<string[]> {
   return new Promise((resolve, reject) => {
     yauzl.open(file, { lazyEntries: true }, (err, zip) => {
-      if (err) return reject(err);
+      if (err) {
+        reject(err);
+        return;
+      }
       const out: string[] = [];
       zip.on('entry', (e: yauzl.Entry) => {
         out.push(e.fileName);

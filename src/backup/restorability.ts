@@ -90,3 +90,11 @@ export function restorabilityOf(facts: BackupFacts, version: Pick<CvatVersion, '
     reason: `${refusal(version.raw)}; not repairable: the task has a frame range, so its manifest lists frames the zip does not hold (cvat#10004)`,
   };
 }
+
+/** `check`'s backup-risk wording for this CVAT version: what CVAT's own backups of share tasks are worth there. */
+export function shareBackupNote(version: Pick<CvatVersion, 'major' | 'minor' | 'raw'>): string {
+  if (importsShareBackups(version))
+    return `CVAT ${version.raw} makes restorable backups of share tasks, but without their context images (cvat#9978): \`backup --share-dir\` adds them`;
+  if (version.major === 2 && version.minor < 16) return `CVAT ${version.raw} has no backup export the warden drives (2.16+)`;
+  return `CVAT ${version.raw}'s backups of share tasks cannot be restored on any CVAT until repaired after an upgrade to ${SHARE_BACKUP_FIX.raw}+ (cvat#9972)`;
+}

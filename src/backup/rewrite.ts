@@ -116,7 +116,7 @@ export async function rewriteBackup(src: string, dest: string, plan: RewritePlan
         stream.on('end', resolve);
         stream.on('error', reject);
       });
-      out.addReadStream(stream as unknown as NodeJS.ReadableStream & import('node:stream').Readable, name, {
+      out.addReadStream(stream, name, {
         compress: COMPRESSIBLE.test(name),
         size: entry.uncompressedSize,
         mtime: entry.getLastModDate(),

@@ -205,7 +205,7 @@ export async function verifyBackup(
     }
     if (!taskJson || typeof taskJson !== 'object' || !('data' in taskJson))
       return { ...verdict, problem: 'task.json has no data section: not a CVAT task backup' };
-    const facts = factsOf((taskJson as { data: unknown }).data, entries, manifestLines);
+    const facts = factsOf(taskJson.data, entries, manifestLines);
     return { ...verdict, mediaFiles: dir.found, relatedFiles: dir.relatedFound, facts, ok: true };
   } finally {
     zip.close();

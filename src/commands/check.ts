@@ -4,6 +4,7 @@
  * when every file is in place, 1 when any is missing, moved, changed or unreadable (or
  * a name was rejected).
  */
+import { shareBackupNote } from '../backup/restorability.js';
 import type { CommandConfig } from '../config/index.js';
 import { checkExitCode, formatCheckReport, runCheck } from '../guard/index.js';
 import type { InventoryIssue } from '../cvat/inventory.js';
@@ -48,7 +49,7 @@ export async function runCheckCommand(config: CommandConfig, context: CommandCon
         inventoryIssues: issues,
       });
     else {
-      context.stdout.write(formatCheckReport(report));
+      context.stdout.write(formatCheckReport(report, shareBackupNote(features.version)));
       if (vault) context.stdout.write(formatRecoverable(vault, shareDir));
       if (problems.length) context.stdout.write(redactSecrets(`\nCould not read from CVAT:\n${problems.map((p) => `  ${p.message}`).join('\n')}\n`));
     }

@@ -136,7 +136,7 @@ export class BackupImportService {
     if (!type.startsWith('multipart/form-data')) throw new HttpError(400, { task_file: ['No file was submitted.'] });
     void this.#accept(req, res, user, type).catch((error: unknown) => {
       const status = error instanceof HttpError ? error.status : 400;
-      if (!res.headersSent) sendJson(req, res, status, error instanceof HttpError ? error.body : { detail: String((error as Error).message) });
+      if (!res.headersSent) sendJson(req, res, status, error instanceof HttpError ? error.body : { detail: (error as Error).message });
     });
     return true;
   }
@@ -149,7 +149,9 @@ export class BackupImportService {
       if (size > MAX_UPLOAD_BYTES) throw new HttpError(413, { detail: 'Request body too large.' });
       parts.push(part);
     }
-    // undici's multipart parser (Node's Response.formData), as Django's MultiPartParser reads the form.
+    // undici's multipart parser (Node's Response.formData), as Django's MultiPartParser reads the form. Deprecated for
+    // servers because it buffers the body; this is the emulator, and the body is already bounded and buffered above.
+    // eslint-disable-next-line @typescript-eslint/no-deprecated
     const form = await new Response(Buffer.concat(parts), { headers: { 'content-type': type } }).formData();
     const file = form.get('task_file');
     if (!file || typeof file === 'string') throw new HttpError(400, { task_file: ['No file was submitted.'] });

@@ -19,7 +19,11 @@ function clip(text: string, max: number): string {
   return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }
 
-export function formatCheckReport(report: CheckReport): string {
+/** `backupNote`: what CVAT's backups of share tasks are worth on the CVAT checked (backup/restorability.ts shareBackupNote). */
+export function formatCheckReport(
+  report: CheckReport,
+  backupNote = 'CVAT backups of share tasks are restorable only from CVAT 2.52 on, and lack context images',
+): string {
   const t = report.totals;
   const out: string[] = [];
   out.push(`Share ${report.shareDir} (${report.fsType}${report.network ? ', network filesystem' : ''})`);
@@ -77,7 +81,7 @@ export function formatCheckReport(report: CheckReport): string {
   out.push('');
   const broken = report.backupRisk.tasks.filter((x) => x.broken).map((x) => x.taskId);
   out.push(
-    `Backup risk: ${report.backupRisk.atRisk} share task(s) exist only as share files (CVAT backups of share tasks are unreliable); ` +
+    `Backup risk: ${report.backupRisk.atRisk} share task(s) exist only as share files (${backupNote}); ` +
       `${report.backupRisk.broken} already broken${broken.length ? `: ${truncateList(broken, 10)}` : ''}.`,
   );
   out.push(report.ok ? 'Result: OK' : 'Result: PROBLEMS FOUND');

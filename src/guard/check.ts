@@ -81,8 +81,9 @@ export interface CheckReport {
   warnings: IndexWarning[];
   skipped: Array<{ taskId: number; reason: string }>;
   /**
-   * Share tasks keep no copy of their media: CVAT's backups of them are unreliable
-   * (cvat#8297, #4989), so the share files are the only copy. Every share task is at
+   * Share tasks keep no copy of their media: CVAT's backups of them do not import before
+   * 2.52 (cvat#9972) and lack context images on every version (cvat#9978), so the share
+   * files are the only complete copy. Every share task is at
    * risk; `broken` ones already miss a file.
    */
   backupRisk: { atRisk: number; broken: number; tasks: Array<{ taskId: number; taskName?: string; files: number; missing: number; broken: boolean }> };
