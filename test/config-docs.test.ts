@@ -29,7 +29,6 @@ function sourceFiles(dir: string): string[] {
 
 /** Code names that match an option's but mean something else (checked by hand; each with why). */
 const SAME_NAME_OTHER_THING = [
-  { path: join('src', 'backup', 'cvat-export.ts'), option: 'poll-interval', why: "the poll of CVAT's export status, not discovery's" },
   // The emulator's library API (tests build emulators with explicit values); its command line is held to the table below.
   { path: join('src', 'emulator', 'emulator.ts'), option: 'build-time', why: 'library default of the emulator' },
   { path: join('src', 'emulator', 'emulator.ts'), option: 'port', why: 'library default: any free port, for tests' },

@@ -17,7 +17,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { RequestPoll } from './request-poll.js';
 import type { CvatClient } from '../cvat/client.js';
 import type { CvatFeatures } from '../cvat/features.js';
 import { CvatHttpError, WardenError } from '../errors.js';
@@ -29,7 +29,7 @@ export const BACKUP_MIN_VERSION = '2.16.0';
 /** The bounds of one export; their defaults live in the options table (--backup-timeout, --backup-max-gib, --backup-min-free-mib). */
 export interface ExportOptions {
   signal?: AbortSignal;
-  /** Pause between status polls. @default 2000 */
+  /** Longest pause between status polls (REQUEST_POLL_CAP_MS unless set). */
   pollIntervalMs?: number;
   /** Give up on CVAT's export after this long, and again on its download. */
   timeoutMs: number;
@@ -148,7 +148,7 @@ export async function exportTaskBackup(
   const deadline = Date.now() + o.timeoutMs;
   let resultUrl: string | undefined;
   // Small backups finish in well under a second: poll soon, then back off to the interval.
-  let pause = 100;
+  const poll = new RequestPoll(deadline, o.pollIntervalMs, signal);
   for (;;) {
     const polled = await readJson(client, `/api/requests/${encodeURIComponent(rqId)}`, 'GET', signal);
     if (polled.status !== 200) throw new CvatHttpError(polled.status, '/api/requests/{rq_id}', '');
@@ -172,9 +172,7 @@ export async function exportTaskBackup(
         'failed',
         `CVAT's backup export of task ${taskId} did not finish within ${formatMs(o.timeoutMs)} (--backup-timeout; status ${String(status).slice(0, 40)})`,
       );
-    // Never sleep past the deadline: a stuck export must end on time, not a poll later.
-    await sleep(Math.max(1, Math.min(pause, deadline - Date.now() + 1)), undefined, signal ? { signal } : undefined);
-    pause = Math.min(pause * 2, o.pollIntervalMs ?? 2000);
+    await poll.wait();
   }
   return { bytes: await download(client, resultUrl, dest, o), requestId: rqId };
 }

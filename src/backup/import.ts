@@ -18,7 +18,7 @@ import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { RequestPoll } from './request-poll.js';
 import type { CvatClient } from '../cvat/client.js';
 import type { CvatFeatures } from '../cvat/features.js';
 import { readCapped } from '../cvat/limits.js';
@@ -112,7 +112,7 @@ export async function importBackup(client: CvatClient, features: CvatFeatures, s
     if (started.status !== 202 || typeof rqId !== 'string' || rqId.length > 1024)
       throw new CvatHttpError(started.status, '/api/tasks/backup', short(started.body));
     const deadline = Date.now() + o.timeoutMs;
-    let pause = 100;
+    const poll = new RequestPoll(deadline, o.pollIntervalMs, o.signal);
     let taskId: number | undefined;
     for (;;) {
       const polled = await json(client, `/api/requests/${encodeURIComponent(rqId)}`, o.signal ? { signal: o.signal } : {});
@@ -126,8 +126,7 @@ export async function importBackup(client: CvatClient, features: CvatFeatures, s
       }
       if (status === 'failed') throw new BackupRestoreError(`CVAT could not import ${file}: ${short(field(polled.body, 'message') ?? 'no message')}`);
       if (Date.now() > deadline) throw new WardenError('CVAT_TIMEOUT', `CVAT's import of ${file} did not finish within ${o.timeoutMs} ms (--backup-timeout)`);
-      await sleep(Math.max(1, Math.min(pause, deadline - Date.now() + 1)), undefined, o.signal ? { signal: o.signal } : undefined);
-      pause = Math.min(pause * 2, o.pollIntervalMs ?? 2000);
+      await poll.wait();
     }
     if (o.projectId !== undefined) {
       const moved = await json(client, `/api/tasks/${taskId}`, {
