@@ -97,6 +97,13 @@ describe('--json schemas', () => {
     await prepareDemoShare(share);
   }, 90_000);
 
+  it('impact: a directory two tasks read, and one no task reads', async () => {
+    const blocking = (await json(['impact', 'images', '--share-dir', share], 1)) as { tasks: unknown[] };
+    expectValid('impact', blocking);
+    expect(blocking.tasks.length).toBe(2);
+    expectValid('impact', await json(['impact', 'no-such-dir', '--share-dir', share], 0));
+  }, 90_000);
+
   it('doctor: passing, and failing with a fix', async () => {
     expectValid('doctor', await json(['doctor', '--share-dir', share], 0));
     const failing = (await json(['doctor', '--share-dir', join(shareRoot.path, 'no-such-share')], 1)) as {

@@ -19,5 +19,7 @@ export async function runCommand(command: Exclude<CommandName, 'warm'>, config: 
       return (await import('./restore.js')).runRestore(config, context);
     case 'backup':
       return (await import('./backup.js')).runBackup(config, context);
+    case 'impact':
+      return (await import('./impact.js')).runImpact(config, context);
   }
 }

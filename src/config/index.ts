@@ -85,6 +85,8 @@ export interface CommandConfig {
     vaultMode: VaultMode;
     autoRestore: boolean;
     restorePaths: readonly string[];
+    /** `impact PATH…`: the paths as typed (resolved inside the share by the command). */
+    impactPaths: readonly string[];
     backupDir: string | undefined;
     backupKeep: number;
     /** Bounds of one backup export and download. */
@@ -160,6 +162,11 @@ export function loadConfig(
     if (!v.vault) problems.push('vault directory is missing: set --vault DIR or CVAT_WARDEN_VAULT');
     if (!v['share-dir']) problems.push("share directory is missing: set --share-dir or CVAT_SHARE_DIR to the host path of CVAT's share");
   }
+  if (command === 'impact' && !help) {
+    if (o.positionals.length === 0 && scope.taskIds.length === 0) problems.push('impact needs share paths or --task ID: impact PATH… [--task ID]');
+    if (o.positionals.length > 10_000) problems.push(`impact takes at most 10000 paths (got ${o.positionals.length}): name their directory instead`);
+    if (!v['share-dir']) problems.push("share directory is missing: set --share-dir or CVAT_SHARE_DIR to the host path of CVAT's share");
+  }
   if (command === 'run' && v['auto-restore'] && !v.vault) problems.push('--auto-restore needs a vault: set --vault DIR or CVAT_WARDEN_VAULT');
   if (command === 'run' && v.vault && !v['share-dir']) problems.push('--vault needs --share-dir (the vault keeps links to share files)');
 
@@ -219,6 +226,7 @@ export function loadConfig(
       vaultMode: v['vault-mode'],
       autoRestore: v['auto-restore'],
       restorePaths,
+      impactPaths: o.positionals,
       backupDir: v['backup-dir'],
       backupKeep: v['backup-keep'],
       backupLimits: {

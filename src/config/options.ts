@@ -14,6 +14,7 @@ export const COMMANDS = {
   demo: 'emulator + warm + guard end to end, for a first look without a CVAT',
   restore: 'put missing share files back from the vault (--all, --task ID or --path P)',
   backup: "download CVAT's own verified backup of share tasks (--all, --task ID or --project ID)",
+  impact: 'what breaks if these share paths go (impact PATH… or --task ID): tasks, jobs, chunks, vault and backup cover',
 } as const;
 export type CommandName = keyof typeof COMMANDS;
 export const COMMAND_NAMES = Object.keys(COMMANDS) as readonly CommandName[];
@@ -78,10 +79,10 @@ export type OptionSpec = BooleanSpec | StringSpec | IntegerSpec | DurationSpec |
 /** Node's timers fire after 1 ms beyond 2^31-1 ms (~24.8 days), so no duration may exceed it. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 
-const CVAT = ['warm', 'check', 'run', 'doctor', 'backup'] as const;
+const CVAT = ['warm', 'check', 'run', 'doctor', 'backup', 'impact'] as const;
 const WARMING = ['warm', 'run'] as const;
-const GUARDING = ['check', 'run', 'doctor', 'backup'] as const;
-const JSON_OUTPUT = ['warm', 'check', 'doctor', 'restore', 'backup'] as const;
+const GUARDING = ['check', 'run', 'doctor', 'backup', 'impact'] as const;
+const JSON_OUTPUT = ['warm', 'check', 'doctor', 'restore', 'backup', 'impact'] as const;
 const EMULATOR = ['emulate', 'demo'] as const;
 const ALL = COMMAND_NAMES;
 
@@ -102,7 +103,7 @@ export const OPTIONS = [
   { name: 'max-list-pages', type: 'integer', env: 'CVAT_WARDEN_MAX_LIST_PAGES', commands: CVAT, default: 100, min: 1, max: 100_000, help: 'give up on a CVAT list after this many pages of 500' },
   { name: 'max-response-mib', type: 'integer', env: 'CVAT_WARDEN_MAX_RESPONSE_MIB', commands: CVAT, default: 64, min: 1, max: 4096, help: 'largest CVAT API answer read, in MiB; task metadata lists every frame' },
   { name: 'all', type: 'boolean', commands: ['warm', 'check', 'restore', 'backup'], help: 'every task the account can see' },
-  { name: 'task', type: 'ids', commands: ['warm', 'check', 'restore', 'backup'], help: 'task id(s), repeatable or comma-separated' },
+  { name: 'task', type: 'ids', commands: ['warm', 'check', 'restore', 'backup', 'impact'], help: 'task id(s), repeatable or comma-separated' },
   { name: 'project', type: 'ids', commands: ['warm', 'check', 'backup'], help: 'project id(s)' },
   { name: 'job', type: 'ids', commands: ['warm'], help: 'job id(s)' },
   { name: 'quality', type: 'string', env: 'CVAT_WARDEN_QUALITY', commands: WARMING, choices: ['compressed', 'original', 'both'], default: 'compressed', help: 'chunk quality to warm; the annotation UI reads compressed, AI tools and exports original' },
@@ -118,7 +119,7 @@ export const OPTIONS = [
   { name: 'state-dir', type: 'path', env: 'CVAT_WARDEN_STATE_DIR', commands: CVAT, default: './.cvat-warden', help: 'where the ledger and guard state live' },
   { name: 'dry-run', type: 'boolean', commands: ['warm', 'restore'], help: 'warm: print the plan (tasks, jobs, chunks, estimated time) and request no chunk; restore: say what would be put back and change nothing' },
   { name: 'json', type: 'boolean', commands: JSON_OUTPUT, help: 'print the result on stdout as JSON (schemas/<command>.schema.json)' },
-  { name: 'share-dir', type: 'path', env: 'CVAT_SHARE_DIR', commands: ['check', 'run', 'doctor', 'emulate', 'demo', 'restore', 'backup'], help: "host path where CVAT's share (/home/django/share) is mounted" },
+  { name: 'share-dir', type: 'path', env: 'CVAT_SHARE_DIR', commands: ['check', 'run', 'doctor', 'emulate', 'demo', 'restore', 'backup', 'impact'], help: "host path where CVAT's share (/home/django/share) is mounted" },
   { name: 'share-tasks', type: 'ids', env: 'CVAT_WARDEN_SHARE_TASKS', commands: GUARDING, help: 'treat these tasks as share-backed (CVAT < 2.44 cannot say)' },
   { name: 'scan-interval', type: 'duration', env: 'CVAT_WARDEN_SCAN_INTERVAL', commands: ['run'], defaultText: '1h; 10m on network shares', min: '1m', max: '24d', help: 'full reconcile scan of the share every this long' },
   { name: 'listen', type: 'string', env: 'CVAT_WARDEN_LISTEN', commands: ['run', 'doctor'], default: '0.0.0.0:9464', help: 'address for /metrics, /healthz, /readyz, /status and webhooks (doctor asks the running service there)' },
@@ -130,11 +131,11 @@ export const OPTIONS = [
   { name: 'webhook-secret-file', type: 'path', env: 'CVAT_WEBHOOK_SECRET_FILE', commands: ['run'], help: 'file with the webhook secret; or set CVAT_WEBHOOK_SECRET' },
   { name: 'webhook-coalesce', type: 'duration', env: 'CVAT_WARDEN_WEBHOOK_COALESCE', commands: ['run'], default: '1s', min: '0ms', max: '10m', help: 'gather webhook deliveries this long before discovery looks at the tasks they name: a burst for one task is one look, many tasks one list request per 200' },
   { name: 'webhook-max-pending', type: 'integer', env: 'CVAT_WARDEN_WEBHOOK_MAX_PENDING', commands: ['run'], default: 10_000, min: 1, max: 1_000_000, help: 'tasks named by webhooks that may wait for a look; past it the next discovery pass lists every task instead (no task is dropped)' },
-  { name: 'vault', type: 'path', env: 'CVAT_WARDEN_VAULT', commands: ['run', 'check', 'restore'], help: "vault directory: hard links to every expected share file; must be on the share's filesystem and mount, e.g. <share>/.cvat-warden-vault (needs the share read-write for the warden)" },
+  { name: 'vault', type: 'path', env: 'CVAT_WARDEN_VAULT', commands: ['run', 'check', 'restore', 'impact'], help: "vault directory: hard links to every expected share file; must be on the share's filesystem and mount, e.g. <share>/.cvat-warden-vault (needs the share read-write for the warden)" },
   { name: 'vault-mode', type: 'string', env: 'CVAT_WARDEN_VAULT_MODE', commands: ['run'], choices: ['link', 'reflink'], default: 'link', help: 'link: hard links (no extra space; lost on in-place modification); reflink: copy-on-write clones that also survive in-place modification (btrfs, XFS)' },
   { name: 'auto-restore', type: 'boolean', env: 'CVAT_WARDEN_AUTO_RESTORE', commands: ['run'], help: 'put a deleted or moved-away share file back from the vault as soon as the guard sees it gone (logged)' },
   { name: 'path', type: 'paths', commands: ['restore'], help: 'share-relative path(s) to restore, repeatable' },
-  { name: 'backup-dir', type: 'path', env: 'CVAT_WARDEN_BACKUP_DIR', commands: ['run', 'backup'], help: "where CVAT's own task backups (zip, verified) of share tasks are kept" },
+  { name: 'backup-dir', type: 'path', env: 'CVAT_WARDEN_BACKUP_DIR', commands: ['run', 'backup', 'impact'], help: "where CVAT's own task backups (zip, verified) of share tasks are kept" },
   { name: 'backup-keep', type: 'integer', env: 'CVAT_WARDEN_BACKUP_KEEP', commands: ['run', 'backup'], default: 3, min: 1, max: 1000, help: 'good backups kept per task (the newest good one is never deleted)' },
   { name: 'backup-max-gib', type: 'integer', env: 'CVAT_WARDEN_BACKUP_MAX_GIB', commands: ['run', 'backup'], default: 256, min: 1, max: 65_536, help: "largest backup download accepted, in GiB; checked while streaming, a longer one is stopped and removed. Not set, with --share-dir: each task's share media + 25 % (at least + 1 GiB), up to the default (CVAT's API reports no media sizes)" },
   { name: 'backup-min-free-mib', type: 'integer', env: 'CVAT_WARDEN_BACKUP_MIN_FREE_MIB', commands: ['run', 'backup'], defaultText: "5 % of the backup directory's file system, at least 1 GiB", min: 1, max: 16_777_216, help: 'free space a backup download always leaves on the backup directory\'s file system, in MiB; checked before and every MiB during the download' },

@@ -15,7 +15,12 @@ export interface ParsedOptions {
   /** Where each given value came from, for messages: `--concurrency` or `CVAT_WARDEN_CONCURRENCY`. Absent for defaults. */
   sources: Partial<Record<OptionName, string>>;
   problems: string[];
+  /** Words that are not options, for the commands that take them (`impact PATH…`); empty for the others. */
+  positionals: string[];
 }
+
+/** Commands whose bare words are paths rather than mistakes. */
+const TAKES_PATHS: ReadonlySet<CommandName> = new Set<CommandName>(['impact']);
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
@@ -103,6 +108,7 @@ export function parseOptions(command: CommandName, argv: readonly string[], env:
   const problems: string[] = [];
   const given = new Map<string, Value>();
   const sources: Partial<Record<string, string>> = {};
+  const positionals: string[] = [];
   const parseSpec = Object.fromEntries(
     specs.map((s) => [
       s.name,
@@ -120,6 +126,10 @@ export function parseOptions(command: CommandName, argv: readonly string[], env:
   for (const token of tokens) {
     if (token.kind === 'positional') {
       if (token.index === valueOfUnknown) continue;
+      if (TAKES_PATHS.has(command)) {
+        positionals.push(token.value);
+        continue;
+      }
       const asTask = known.has('task') && /^\d+(,\d+)*$/.test(token.value) ? ` (e.g. --task ${token.value})` : '';
       problems.push(`unexpected argument ${JSON.stringify(token.value)}: "${command}" takes only options${asTask}`);
       continue;
@@ -159,5 +169,5 @@ export function parseOptions(command: CommandName, argv: readonly string[], env:
     values[spec.name] = value ?? defaultValue(spec);
   }
   // The one cast: the loop above gives every row of the table a value of its row's type.
-  return { values: values as unknown as OptionValues, sources, problems };
+  return { values: values as unknown as OptionValues, sources, problems, positionals };
 }

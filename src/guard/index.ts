@@ -18,3 +18,6 @@ export { ShareIndex } from './share-index.js';
 export { addTaskToIndex, taskSignature, type TaskFilesContext } from './task-files.js';
 export { ShareRootResolver } from './paths.js';
 export { DirLister, findRelatedImages, isPointCloudName } from './related.js';
+// For `impact`: the index's answer to "what reads these paths", and typed paths resolved inside the share.
+export { impactOf, isUnder, slotsUnder, type ImpactResult, type TaskImpact } from './impact.js';
+export { resolveUserPath, type UserPathVerdict } from './user-path.js';
