@@ -4,10 +4,11 @@
  * from CVAT's task data (no share scan): a path already deleted still names its readers.
  * Typed paths are resolved inside the share and never through a symlink (lesson 2).
  */
-import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DEMO_CREDENTIALS, demoDeployment, prepareDemoShare, startEmulator, type Emulator } from '../src/emulator/index.js';
+import { Ledger } from '../src/warm/ledger.js';
 import { runCli } from './support/cli.js';
 import { useTempDir } from './support/tmp.js';
 
@@ -100,6 +101,30 @@ describe('cvat-warden impact', () => {
     expect(four.files).toBeGreaterThan(3); // point clouds and their context images
     expect(four.backup).toMatchObject({ good: true, file: join(backups, 'task-4', '20261201T000000000Z.zip') });
     expect(out.tasks.find((t) => t.taskId === 1)!.backup).toMatchObject({ good: false, file: null });
+  }, 60_000);
+
+  it('dates the cached chunks from the warm ledger, also while a running service holds it (read without its lock, nothing written)', async () => {
+    emulator = await startEmulator({ ...demoDeployment(share), buildTimeMs: 1 });
+    const first = JSON.parse((await runCli(['impact', 'images/image_0.jpg', '--share-dir', share, '--json'], env())).stdout) as ImpactJson;
+    const jobId = first.tasks[0]!.jobs.find((j) => j.type === 'annotation')!.jobId;
+    // Another holder of the state directory (what `run` is): this process keeps the lock.
+    const ledger = await Ledger.open(join(tmp.path, 'state'), { durable: false });
+    try {
+      const builtAt = Date.now() - 3_600_000;
+      ledger.record(`j${jobId}/compressed`, 0, { confirmedAt: builtAt, outcome: 'warm' });
+      await ledger.flush();
+      const files = () => readdirSync(join(tmp.path, 'state')).map((n) => `${n}:${statSync(join(tmp.path, 'state', n)).size}`);
+      const before = files();
+      const run = await runCli(['impact', 'images/image_0.jpg', '--share-dir', share, '--json'], env());
+      expect(run.code, run.stderr).toBe(1);
+      const out = JSON.parse(run.stdout) as ImpactJson;
+      // CVAT keeps a built chunk 24 h (cache.py, CVAT_CHUNK_CACHE_TTL): expiry = build + 24 h.
+      expect(out.tasks[0]!.jobs.find((j) => j.jobId === jobId)!.expiresAt).toBe(new Date(builtAt + 24 * 3_600_000).toISOString());
+      expect(out.ledgerNote).toMatch(/read beside the service that holds it/);
+      expect(files()).toEqual(before);
+    } finally {
+      await ledger.close();
+    }
   }, 60_000);
 
   it('exits 0 when every task that reads the path is completed', async () => {

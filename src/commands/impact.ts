@@ -171,8 +171,10 @@ export async function runImpact(config: CommandConfig, context: CommandContext):
       tasks.push(await describeTask(t, info.get(t.taskId), filesOf.get(t.taskId) ?? [], recoverable, vault !== undefined && !vault.problem, store, features));
     const blocking = tasks.filter((t) => !t.completed);
     const ledgerNote = ledger.lastWarmedAt
-      ? null
-      : 'chunk expiry unknown: the warm ledger in --state-dir is absent or held by the running service (its own alerts carry the dates)';
+      ? ledger.source === 'read without the lock'
+        ? `chunk expiry from the warm ledger in ${config.stateDir}, read beside the service that holds it`
+        : null
+      : `chunk expiry unknown: no readable warm ledger in ${config.stateDir} (point --state-dir at the service's)`;
     const problems = issues.filter((i) => i.severity === 'problem');
     if (config.json)
       writeCommandJson(context.stdout, 'impact', {

@@ -8,6 +8,7 @@ import { toGuardTask, type GuardTask, type LastWarmedAt } from '../guard/index.j
 import type { Logger } from '../log.js';
 import { collectTaskRecords, type InventoryIssue } from '../cvat/inventory.js';
 import { Ledger } from '../warm/ledger.js';
+import { peekLedger } from '../warm/ledger-peek.js';
 
 /** The share directory must exist and be a directory before anything is indexed. */
 export function requireShareDir(shareDir: string | undefined): string {
@@ -59,10 +60,14 @@ export async function collectGuardTasks(
 
 /**
  * When the warmer last confirmed a job chunk, from the ledger, for "expires at"
- * estimates. A ledger held by a running service is left alone (the estimate is then
- * unknown): `check` must never fight `run` for the state directory.
+ * estimates. A ledger held by a running service is read without its lock and without
+ * writing (warm/ledger-peek.ts): `check` and `impact` never fight `run` for the state
+ * directory, and still see what it warmed. `source` says which (undefined: no dates).
  */
-export async function openLedgerForReading(stateDir: string, logger: Logger): Promise<{ lastWarmedAt?: LastWarmedAt; close(): Promise<void> }> {
+export async function openLedgerForReading(
+  stateDir: string,
+  logger: Logger,
+): Promise<{ lastWarmedAt?: LastWarmedAt; source?: 'ledger' | 'read without the lock'; close(): Promise<void> }> {
   if (!existsSync(stateDir)) return { close: () => Promise.resolve() };
   try {
     const ledger = await Ledger.open(stateDir, { logger });
@@ -70,7 +75,18 @@ export async function openLedgerForReading(stateDir: string, logger: Logger): Pr
       const entry = ledger.get(`j${jobId}/compressed`, chunk);
       return entry?.outcome === 'warm' ? entry.confirmedAt : undefined;
     };
-    return { lastWarmedAt, close: () => ledger.close() };
+    return { lastWarmedAt, source: 'ledger', close: () => ledger.close() };
+  } catch (error) {
+    // Held by the running service (or the directory is read-only here): read the files as they are.
+    logger.debug({ err: (error as Error).message }, 'ledger not opened for writing; reading it without the lock');
+  }
+  try {
+    const peek = await peekLedger(stateDir);
+    const lastWarmedAt: LastWarmedAt = (jobId, chunk) => {
+      const entry = peek.get(`j${jobId}/compressed`, chunk);
+      return entry?.outcome === 'warm' ? entry.confirmedAt : undefined;
+    };
+    return { lastWarmedAt, source: 'read without the lock', close: () => Promise.resolve() };
   } catch (error) {
     logger.info({ err: (error as Error).message }, 'ledger not readable; chunk expiry estimates will be unknown');
     return { close: () => Promise.resolve() };

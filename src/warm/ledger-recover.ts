@@ -77,7 +77,8 @@ function loadSnapshot(buf: Buffer, path: string): { store: SlotStore; generation
   }
 }
 
-export async function recoverLedger(dir: string, log: Logger | undefined): Promise<RecoveredLedger> {
+/** `readOnly`: move nothing aside (a reader beside the process that owns the files, e.g. `impact` beside `run`). */
+export async function recoverLedger(dir: string, log: Logger | undefined, options: { readOnly?: boolean } = {}): Promise<RecoveredLedger> {
   const path = (name: keyof typeof FILES) => join(dir, FILES[name]);
   const damage: StateDamage[] = [];
   const journalBuf = await readIfExists(path('journal'));
@@ -126,7 +127,7 @@ export async function recoverLedger(dir: string, log: Logger | undefined): Promi
       // A compaction renamed its snapshot and died before retiring this journal: the
       // snapshot holds its records. Keep it as the previous journal the fallback needs.
       log?.debug({ dir, snapshotGeneration: generation, journalGeneration: gen }, 'ledger journal predates the snapshot; ignoring it');
-      if (gen === generation - 1) await rename(path('journal'), path('previousJournal'));
+      if (gen === generation - 1 && !options.readOnly) await rename(path('journal'), path('previousJournal'));
       return { store, generation, journal: undefined, needCompaction: false, damage };
     }
     let base = store;
@@ -141,7 +142,7 @@ export async function recoverLedger(dir: string, log: Logger | undefined): Promi
   }
 
   // No usable current snapshot.
-  if (snapshot instanceof SnapshotError) {
+  if (snapshot instanceof SnapshotError && !options.readOnly) {
     const aside = `${path('snapshot')}.corrupt-${Date.now()}`;
     await rename(path('snapshot'), aside).catch(() => undefined);
     log?.warn({ dir, error: snapshot.message, movedTo: aside }, 'ledger snapshot unreadable; moved aside');
