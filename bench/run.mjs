@@ -1,4 +1,4 @@
-// `npm run bench [-- warm guard annotator ui scale vault]`: runs the benchmarks, prints each figure as a
+// `npm run bench [-- warm guard annotator ui scale vault impact]`: runs the benchmarks, prints each figure as a
 // ratio to a baseline measured in the same run, and rewrites docs/benchmarks.md.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -75,6 +75,12 @@ if (want('vault') && existsSync(here('./vault.mjs'))) {
   sections.vault = await vault.benchmarkSection();
 }
 
+if (want('impact') && existsSync(here('./impact.mjs'))) {
+  console.error('bench: impact over a 1,000,000-file share index (IMPACT_BENCH_FILES to shrink it)…');
+  const impact = await import('./impact.mjs');
+  sections.impact = await impact.benchmarkSection();
+}
+
 for (const text of Object.values(sections)) console.log(text);
 
 // Keep sections from earlier runs that were not re-run this time; `notes` is never a section:
@@ -92,6 +98,6 @@ const stamp = (name) =>
 const block = (name) => `<!-- ${name}:start -->\n${sections[name] ? stamp(name) + sections[name] : keep(name).trim() + '\n'}<!-- ${name}:end -->`;
 writeFileSync(
   path,
-  `# Benchmarks\n\nProduced by \`npm run bench\` (\`npm run bench -- warm\` for one section). Every figure is printed beside a baseline measured in the same run, so ratios stay meaningful on a busy or different machine. Sections not re-run keep their earlier figures and date.\n\n${block('warm')}\n\n${block('guard')}\n\n${block('annotator')}\n\n${block('ui')}\n\n${block('scale')}\n\n${block('vault')}\n\n${block('notes')}\n`,
+  `# Benchmarks\n\nProduced by \`npm run bench\` (\`npm run bench -- warm\` for one section). Every figure is printed beside a baseline measured in the same run, so ratios stay meaningful on a busy or different machine. Sections not re-run keep their earlier figures and date.\n\n${block('warm')}\n\n${block('guard')}\n\n${block('annotator')}\n\n${block('ui')}\n\n${block('scale')}\n\n${block('vault')}\n\n${block('impact')}\n\n${block('notes')}\n`,
 );
 console.error(`bench: wrote ${path}`);
