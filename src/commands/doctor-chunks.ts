@@ -113,7 +113,7 @@ export async function checkChunkWorkers(
       }
       const hint =
         status >= 500
-          ? 'CVAT could not build it: if the task reads the share, a file may be missing (`cvat-warden check`)'
+          ? 'CVAT could not build it: if the task reads the share, a file may be missing (`cvat-warden check`) or the chunk worker may not see the share (see "chunk worker share mount")'
           : status === 401 || status === 403
             ? 'this account may not read job data'
             : 'CVAT refused the request';

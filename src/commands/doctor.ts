@@ -3,7 +3,8 @@
  * fix — CVAT reachable, version and features, credentials and data permission, CVAT's
  * chunk workers (doctor-chunks.ts), share mounted at the right host path and its sampled
  * files present (a deleted file is reported as such, not as a wrong path), filesystem
- * type and watch mode, inotify budget, state directory writable, and the running
+ * type and watch mode, inotify budget, whether CVAT's chunk worker sees the share
+ * (doctor-mount.ts), state directory writable, and the running
  * service's webhook deliveries (doctor-service.ts).
  */
 import { accessSync, constants, existsSync, mkdirSync, readdirSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -19,6 +20,7 @@ import { createClient, type CommandContext } from './context.js';
 import { writeCommandJson } from './json-output.js';
 import { checkChunkWorkers } from './doctor-chunks.js';
 import { checkWebhooks } from './doctor-service.js';
+import { checkWorkerShareMount } from './doctor-mount.js';
 import { collectGuardTasks } from './shared.js';
 
 export interface DoctorCheck {
@@ -49,6 +51,7 @@ export async function runDoctor(config: CommandConfig, context: CommandContext):
         await checkChunkWorkers(client, features, access.jobs, add, { coldThresholdMs: config.warm.coldThresholdMs, signal: context.signal });
     }
     await checkShare(config, features, shareTasks, add);
+    if (features && config.shareDir && shareTasks.length > 0) await checkWorkerShareMount(client, features, shareTasks, config.shareDir, add, context.signal);
     checkStateDir(config.stateDir, add);
     await checkWebhooks(config.listen, add);
   } finally {

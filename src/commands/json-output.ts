@@ -6,7 +6,17 @@
  */
 import { redactSecrets } from '../secrets.js';
 
-export const JSON_SCHEMA_VERSIONS = { warm: 1, check: 1, doctor: 1, restore: 1, backup: 1, 'backup-list': 1, 'backup-verify': 1, 'backup-restore': 1, impact: 1 } as const;
+export const JSON_SCHEMA_VERSIONS = {
+  warm: 1,
+  check: 1,
+  doctor: 1,
+  restore: 1,
+  backup: 1,
+  'backup-list': 1,
+  'backup-verify': 1,
+  'backup-restore': 1,
+  impact: 1,
+} as const;
 export type JsonCommand = keyof typeof JSON_SCHEMA_VERSIONS;
 
 /** Writes `{ schemaVersion, command, ...body }` on stdout, pretty-printed, with any registered secret redacted. */

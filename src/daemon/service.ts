@@ -18,6 +18,7 @@ import { CHUNK_CACHE_TTL_MS } from '../cvat/features.js';
 import { WarmEngine, type Clock, type WarmResult } from '../warm/engine.js';
 import { planRecord } from '../warm/freshness.js';
 import { taskSegments } from '../plan/planner.js';
+import type { WarmRequest } from '../plan/types.js';
 import { Ledger } from '../warm/ledger.js';
 import type { RetryPolicy } from '../warm/policy.js';
 import type { AdaptiveConcurrency } from './adaptive.js';
@@ -279,6 +280,13 @@ export class WardenService implements AsyncDisposable {
       chunkStateGauge: false,
       ...(this.options.retry ? { retry: this.options.retry } : {}),
       ...(this.options.clock ? { clock: this.options.clock } : {}),
+      // A 500 on a guarded share task whose files are all readable here: CVAT's chunk worker lacks the share mount.
+      ...(guard
+        ? {
+            explainServerError: (r: WarmRequest) =>
+              guard.explainChunkFailure({ taskId: r.taskId, jobId: r.jobId, chunk: r.kind === 'chunk' && r.series.startsWith('j') ? r.slot : undefined }),
+          }
+        : {}),
     });
     control.attach(engine, this.logger);
     const scheduler = new WarmScheduler({

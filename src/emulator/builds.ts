@@ -25,6 +25,7 @@ import {
 import type { Deployment, EmulatedJob, EmulatedSegment, EmulatedTask } from './model.js';
 import { absToRel, jobChunkFrames, taskChunkFrames } from './segments.js';
 import { resolveInShare } from './share.js';
+import { workerWithoutShareError } from './worker-mount.js';
 
 export interface BuildContext {
   deployment: Deployment;
@@ -35,6 +36,8 @@ export interface BuildContext {
   previewTtlMs: number;
   buildTimeMs: number;
   chunkBytes: number;
+  /** The chunk worker has no share mount (worker-mount.ts): every share file read fails. */
+  workerWithoutShare?: boolean;
 }
 
 const buildTime = (bc: BuildContext, task: EmulatedTask): number => task.buildTimeMs ?? bc.buildTimeMs;
@@ -44,6 +47,8 @@ const bytesOf = (bc: BuildContext, task: EmulatedTask): number => task.chunkByte
 async function readSources(bc: BuildContext, names: readonly string[]): Promise<string[]> {
   const shareDir = bc.shareDir;
   if (!shareDir) throw new Error('no share configured');
+  const first = names[0];
+  if (bc.workerWithoutShare && first !== undefined) throw workerWithoutShareError(first);
   const out: string[] = [];
   for (const name of new Set(names)) {
     const abs = resolveInShare(shareDir, name);

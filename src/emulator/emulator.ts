@@ -55,6 +55,8 @@ export interface EmulatorOptions {
   clock?: Clock;
   /** A real directory standing for CVAT's /home/django/share. Needed by share-backed tasks. */
   shareDir?: string;
+  /** The chunk worker lacks the share mount: share-task builds fail with FileNotFoundError, files present (worker-mount.ts). Default false. */
+  chunkWorkerWithoutShare?: boolean;
   /** Users and credentials. Omitted → every request is an anonymous admin. */
   auth?: EmulatorAuth;
   tasks?: TaskSpec[];
@@ -137,6 +139,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     previewTtlMs: options.previewTtlMs ?? (features.longPreviewTtl ? 7 * 24 * 3600_000 : ttlMs),
     buildTimeMs: options.buildTimeMs ?? 200,
     chunkBytes: options.chunkBytes ?? 32 * 1024,
+    workerWithoutShare: options.chunkWorkerWithoutShare ?? false,
   };
   const data = new DataService(bc, state, {
     serverWaitMs: options.serverWaitMs ?? 50_000,

@@ -8,6 +8,7 @@
  * source of truth; directory watches (local disks) or polling (small network shares)
  * only lower the latency.
  */
+import { explainChunkFailure } from './worker-mount.js';
 import { EventEmitter } from 'node:events';
 import path from 'node:path';
 import type { WatchMode } from '../domain.js';
@@ -605,6 +606,15 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
   /** The mode in effect: `degraded` while some directories have no watch. */
   get watchMode(): WatchMode {
     return this.#watching.effectiveMode;
+  }
+
+  /**
+   * Why a chunk build of a guarded task failed with CVAT's 500, when the share here can
+   * tell (worker-mount.ts): the worker's missing mount when every source file is readable
+   * here, or the file that is missing. Undefined when the task is not guarded.
+   */
+  explainChunkFailure(failure: { taskId: number; jobId: number; chunk: number | undefined }): Promise<string | undefined> {
+    return explainChunkFailure(this.#index, (rel) => this.#resolver.abs(rel), failure);
   }
 
   /** Rejected names and index warnings of every guarded task, and tasks not guarded. */

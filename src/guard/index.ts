@@ -21,3 +21,4 @@ export { DirLister, findRelatedImages, isPointCloudName } from './related.js';
 // For `impact`: the index's answer to "what reads these paths", and typed paths resolved inside the share.
 export { impactOf, isUnder, slotsUnder, type ImpactResult, type TaskImpact } from './impact.js';
 export { resolveUserPath, type UserPathVerdict } from './user-path.js';
+export { WORKER_MOUNT_FIX, WORKER_MOUNT_MESSAGE, chunkFilesOf, explainChunkFailure, readableHere, type Readability } from './worker-mount.js';

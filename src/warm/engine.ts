@@ -61,6 +61,11 @@ export interface WarmEngineOptions {
    * The service's scheduler keeps it over everything in scope instead. @default true
    */
   chunkStateGauge?: boolean;
+  /**
+   * A better reason for a chunk that failed with HTTP 500, when the caller can tell the
+   * cause (the guard: CVAT's chunk worker cannot see the share). Never throws into the pass.
+   */
+  explainServerError?: (request: WarmRequest) => Promise<string | undefined>;
 }
 
 /** Fresh chunks skipped between two yields to the event loop (a restart skips a million). */
@@ -214,7 +219,8 @@ export class WarmEngine {
         if (verdict.action === 'warm') finish(request, 'warm');
         else if (verdict.action === 'give_up') {
           this.options.ledger.record(request.series, request.slot, { confirmedAt: this.clock.now(), outcome: verdict.state });
-          finish(request, verdict.state, verdict.reason);
+          const explained = counts.serverError > 0 ? await this.options.explainServerError?.(request).catch(() => undefined) : undefined;
+          finish(request, verdict.state, explained ? `${explained}; ${verdict.reason}` : verdict.reason);
         } else {
           // verdict.action === 'fatal'
           fatal ??= fatalError(verdict.status, request);
