@@ -125,7 +125,8 @@ async function measureProcess(root) {
     const one = await timed(['impact', '--task', String(d + 1), '--share-dir', share, '--json'], env);
     const dir = await timed(['impact', `d${d}`, '--share-dir', share, '--json'], env);
     const parsed = JSON.parse(dir.stdout);
-    if (parsed.files !== PER_DIR || parsed.tasks.length !== 1) throw new Error(`impact d${d}: ${parsed.files} files, ${parsed.tasks.length} tasks (${dir.stderr})`);
+    if (parsed.files !== PER_DIR || parsed.tasks.length !== 1)
+      throw new Error(`impact d${d}: ${parsed.files} files, ${parsed.tasks.length} tasks (${dir.stderr})`);
     return { dirMs: Math.round(dir.ms), dirExit: dir.code, tasksConsidered: parsed.tasksConsidered, oneTaskMs: Math.round(one.ms) };
   } finally {
     await cvat.stop();
