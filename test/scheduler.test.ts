@@ -4,6 +4,7 @@
  * schedules exactly that chunk; evaluation and the engine's skipping of fresh chunks
  * yield to the event loop however large the plan.
  */
+import { getEventListeners } from 'node:events';
 import { defaultCvatBounds } from '../src/config/index.js';
 import { describe, expect, it } from 'vitest';
 import { CvatClient } from '../src/cvat/client.js';
@@ -190,4 +191,58 @@ describe('incremental warm scheduling', () => {
       await client.close();
     }
   }, 120_000);
+});
+
+describe('the scheduler between passes', () => {
+  it('a wake-up per discovered task leaves no sleep behind: one abort listener on stop, however many tasks came', async () => {
+    const clock = { now: () => Date.UTC(2026, 10, 1) };
+    const ledger = await Ledger.open(tmp.path, { clock, durable: false });
+    const client = new CvatClient({
+      ...defaultCvatBounds(),
+      baseUrl: 'http://127.0.0.1:9',
+      credentials: { kind: 'token', token: 'never-sent-0123456789' },
+      logger: silentLogger(),
+    });
+    const metrics = createMetrics({ buildInfo: { version: 'test' } });
+    const engine = new WarmEngine({
+      client,
+      features: featuresFor(parseCvatVersion('2.73.0')),
+      ledger,
+      logger: silentLogger(),
+      metrics,
+      concurrency: 1,
+      maxAgeMs: TTL,
+      coldThresholdMs: 250,
+      clock,
+      chunkStateGauge: false,
+    });
+    const planOptions = { qualities: ['compressed'] as const, previews: false, contextImages: false, indexChunks: true, skipCompleted: false };
+    const scheduler = new WarmScheduler({ engine, ledger, logger: silentLogger(), metrics, planOptions, maxAgeMs: TTL, clock, checkIntervalMs: 60_000 });
+    const stop = new AbortController();
+    const listenersBefore = getEventListeners(stop.signal, 'abort').length;
+    const tasks = 200;
+    try {
+      const loop = scheduler.loop({ stop: stop.signal, hard: stop.signal }, (error) => {
+        throw error;
+      });
+      // As a restart's discovery does: every task fresh in the ledger, handed over one at a
+      // time, each evaluated (nothing due, so the loop goes back to sleep) before the next.
+      for (let id = 1; id <= tasks; id++) {
+        const job = { id, taskId: id, type: 'annotation' as const, startFrame: 0, stopFrame: 19, frameCount: 20, chunkSize: 10, state: 'new' as const };
+        for (let i = 0; i < 2; i++) ledger.record(`j${id}/compressed`, i, { confirmedAt: clock.now() - HOUR, outcome: 'warm' });
+        scheduler.upsert({ id, chunkSize: 10, startFrame: 0, frameStep: 1, jobs: [job] }, false);
+        await waitFor(`task ${id} evaluated`, () => scheduler.evaluationCount === id);
+      }
+      expect(scheduler.chunkCounts().warm).toBe(2 * tasks);
+      // The loop's own drain listener and the current sleep's; before, every woken sleep kept its listener (and its 60 s timer).
+      await waitFor('the loop asleep', () => getEventListeners(stop.signal, 'abort').length === listenersBefore + 2);
+      expect(getEventListeners(stop.signal, 'abort').length).toBe(listenersBefore + 2);
+      stop.abort();
+      await loop;
+      expect(getEventListeners(stop.signal, 'abort')).toHaveLength(0);
+    } finally {
+      await ledger.close();
+      await client.close();
+    }
+  });
 });

@@ -19,7 +19,7 @@
  * A restart therefore costs one evaluation of every task (one ledger lookup per chunk)
  * and requests nothing that is still fresh.
  */
-import { setImmediate as yieldToLoop, setTimeout as sleep } from 'node:timers/promises';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Gauge } from 'prom-client';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
@@ -332,13 +332,34 @@ export class WarmScheduler {
         if (!failed && (this.wakeRequested() || this.stale.size > 0)) continue;
         const next = this.due.peek();
         const waitMs = failed || next === undefined ? this.checkIntervalMs : Math.min(this.checkIntervalMs, Math.max(1, next - this.clock.now()));
-        const wait = new Promise<void>((resolve) => (this.wakeUp = resolve));
-        await Promise.race([wait, sleep(waitMs, undefined, { signal: stop }).catch(() => undefined)]);
-        this.wakeUp = undefined;
+        await this.sleepUntilWoken(waitMs, stop);
       }
     } finally {
       stop.removeEventListener('abort', onStop);
     }
+  }
+
+  /**
+   * Sleeps `ms`, or until `wake()` or `stop`. The timer and the abort listener go the
+   * moment it ends: a restart wakes the loop once per discovered task (10,000 at
+   * 1,000,000 chunks), and a `timers/promises` sleep left pending in a race kept its
+   * timer and its listener on `stop` each time, so adding the next listener walked all
+   * of them — 0.46 s of a 200,000-chunk restart's CPU profile, growing with the square
+   * of the task count.
+   */
+  private sleepUntilWoken(ms: number, stop: AbortSignal): Promise<void> {
+    if (stop.aborted) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        stop.removeEventListener('abort', done);
+        this.wakeUp = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      stop.addEventListener('abort', done, { once: true });
+      this.wakeUp = done;
+    });
   }
 
   /** Resolves with the result of the next pass that starts after this call (and wakes the loop). */
