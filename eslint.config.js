@@ -44,7 +44,7 @@ export default tseslint.config(
     rules: { 'no-restricted-imports': ['error', { patterns: [guardBoundary] }] },
   },
   {
-    files: ['src/cvat/**/*.ts', 'src/domain.ts', 'src/errors.ts', 'src/secrets.ts', 'src/durable-fs.ts', 'src/state/**/*.ts'],
+    files: ['src/cvat/**/*.ts', 'src/domain.ts', 'src/errors.ts', 'src/secrets.ts', 'src/state/**/*.ts'],
     rules: { 'no-restricted-imports': ['error', { patterns: [upward(['commands', 'daemon', 'guard', 'warm', 'plan', 'vault', 'backup', 'emulator'])] }] },
   },
   {

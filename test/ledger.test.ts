@@ -436,7 +436,8 @@ describe('lifecycle and errors', () => {
     const a = await openLedger({ flushIntervalMs: 60_000 });
     a.record('s', 0, { confirmedAt: 1, outcome: 'warm' });
     await a.flush();
-    const internals = a as unknown as { journal: { write: (...args: unknown[]) => Promise<unknown> } };
+    // The journal's file handle inside src/state/journaled.ts, to inject a failed write.
+    const internals = (a as unknown as { files: { journal: { write: (...args: unknown[]) => Promise<unknown> } } }).files;
     const realWrite = internals.journal.write.bind(internals.journal);
     let failNext = true;
     internals.journal.write = async (...args: unknown[]) => {

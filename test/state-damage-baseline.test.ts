@@ -5,8 +5,8 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BASELINE_JOURNAL, BASELINE_SNAPSHOT, BaselineWriter, baselineRecord, loadBaselineFiles, type SnapshotEntry } from '../src/guard/baseline-file.js';
-import { BaselineTable } from '../src/guard/baseline-table.js';
+import { BASELINE_JOURNAL, BASELINE_SNAPSHOT, baselineCodec, baselineRecord, loadBaselineFiles, type SnapshotEntry } from '../src/guard/baseline-file.js';
+import { Journaled } from '../src/state/journaled.js';
 import { useTempDir } from './support/tmp.js';
 
 const tmp = useTempDir('baseline-damage-');
@@ -14,15 +14,18 @@ const tmp = useTempDir('baseline-damage-');
 const entry = (i: number): SnapshotEntry => [i, i + 1, 100 + i, 1_700_000_000_000 + i, 1000 + i, 7];
 const range = (from: number, to: number) => Array.from({ length: to - from }, (_, k) => entry(from + k));
 
+/** Read-only, as `check` loads it. */
 async function load() {
-  const table = new BaselineTable();
-  const loaded = await loadBaselineFiles(tmp.path, table);
-  return { table, loaded };
+  const { table, damage } = await loadBaselineFiles(tmp.path);
+  return { table, loaded: { damage } };
 }
+
+/** The guard's writer (src/state/journaled.ts with the baseline codec). */
+const openWriter = () => Journaled.open(tmp.path, baselineCodec, { durable: false });
 
 describe('guard baseline damage', () => {
   it('keeps the journal records after 200 garbage bytes and counts the damaged lines', async () => {
-    const writer = new BaselineWriter(tmp.path, (await load()).loaded, false);
+    const writer = await openWriter();
     await writer.append(range(0, 100).map((e) => baselineRecord(...e)));
     await writer.close();
     const journal = join(tmp.path, BASELINE_JOURNAL);
@@ -43,7 +46,7 @@ describe('guard baseline damage', () => {
   });
 
   it('rebuilds a snapshot with 100 damaged bytes from the previous generation', async () => {
-    const writer = new BaselineWriter(tmp.path, (await load()).loaded, false);
+    const writer = await openWriter();
     await writer.append(range(0, 50).map((e) => baselineRecord(...e)));
     await writer.compact(range(0, 50)); // generation 1 (no previous to keep)
     await writer.append(range(50, 80).map((e) => baselineRecord(...e)));
@@ -60,9 +63,13 @@ describe('guard baseline damage', () => {
     expect(loaded.damage).toEqual([expect.objectContaining({ store: 'baseline_snapshot', recordsSkipped: 80, entriesLost: 0 })]);
 
     // Compacting what was recovered leaves clean files.
-    const repair = new BaselineWriter(tmp.path, loaded, false);
+    const repair = await openWriter();
+    expect(repair.damage).toEqual(loaded.damage);
+    expect(repair.needsCompaction).toBe(true);
     const all: SnapshotEntry[] = [];
-    for (let e = 0; e < table.count; e++) all.push([table.hi[e]!, table.lo[e]!, table.size[e]!, table.mtime[e]!, table.ino[e]!, table.dev[e]!]);
+    const t = repair.state;
+    for (let e = 0; e < t.count; e++) all.push([t.hi[e]!, t.lo[e]!, t.size[e]!, t.mtime[e]!, t.ino[e]!, t.dev[e]!]);
+    expect(all).toHaveLength(90);
     await repair.compact(all);
     await repair.close();
     const again = await load();

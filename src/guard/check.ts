@@ -101,12 +101,13 @@ export async function runCheck(tasks: Iterable<GuardTask> | AsyncIterable<GuardT
   const fsInfo = await detectFsType(await resolver.realRoot(), { override: options.fsTypeOverride });
   const ctx = { fs, resolver, lister: new DirLister(fs, (rel) => resolver.abs(rel)), includeUnknownStorage: options.includeUnknownStorage ?? false };
   const skipped: Array<{ taskId: number; reason: string }> = [];
-  const baseline = new BaselineTable();
+  let baseline = new BaselineTable();
   const movedTo = new Map<string, string>();
   if (options.stateDir) {
-    await loadBaselineFiles(options.stateDir, baseline).catch((error: unknown) =>
-      logger.warn({ err: error }, 'baseline unreadable; reporting missing files only'),
-    );
+    const loaded = await loadBaselineFiles(options.stateDir).catch((error: unknown) => {
+      logger.warn({ err: error }, 'baseline unreadable; reporting missing files only');
+    });
+    if (loaded) baseline = loaded.table;
     const state = await loadState(options.stateDir).catch(() => undefined);
     for (const p of state?.problems ?? []) if (p.kind === 'moved' && p.newPath) movedTo.set(p.path, p.newPath);
   }

@@ -12,8 +12,9 @@
 import { describeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { StateDamage } from '../state/damage.js';
-import { BaselineWriter, baselineRecord, loadBaselineFiles, type SnapshotEntry } from './baseline-file.js';
-import { BaselineTable, pathKey } from './baseline-table.js';
+import { Journaled } from '../state/journaled.js';
+import { baselineCodec, baselineRecord, type SnapshotEntry } from './baseline-file.js';
+import { pathKey, type BaselineTable } from './baseline-table.js';
 import type { ShareIndex } from './share-index.js';
 import { loadState, saveState, type PersistedProblem } from './state.js';
 import type { FileTracker } from './tracker.js';
@@ -42,7 +43,7 @@ export class GuardStore {
   #loading: Promise<void> | undefined;
   /** Persisted baselines not claimed by an indexed file yet (undefined once none are left, or pruned). */
   #table: BaselineTable | undefined;
-  #writer: BaselineWriter | undefined;
+  #writer: Journaled<BaselineTable, Iterable<SnapshotEntry>> | undefined;
   /** Path key of each live slot (set when the slot is claimed). */
   #keyHi = new Uint32Array(0);
   #keyLo = new Uint32Array(0);
@@ -74,23 +75,18 @@ export class GuardStore {
     } catch (error) {
       logger.warn({ err: describeError(error), stateDir }, 'guard state unreadable; starting without it');
     }
-    const table = new BaselineTable();
     try {
-      const loaded = await loadBaselineFiles(stateDir, table, logger);
-      this.#writer = new BaselineWriter(stateDir, loaded, this.#o.durable ?? true);
-      if (loaded.entries) logger.info({ entries: loaded.entries, journalRecords: loaded.journalRecords }, 'share baseline loaded');
+      this.#writer = await Journaled.open(stateDir, baselineCodec, { durable: this.#o.durable ?? true, logger });
+      const { state: table, damage, records } = this.#writer;
+      if (table.count) logger.info({ entries: table.count, journalRecords: records }, 'share baseline loaded');
       if (table.unclaimed > 0) this.#table = table;
-      this.damage = loaded.damage;
-      if (loaded.damage.length > 0) this.#o.onDamage?.(loaded.damage);
+      this.damage = damage;
+      if (damage.length > 0) this.#o.onDamage?.(damage);
       // Compact at once: the damaged files are replaced by a snapshot of what was kept.
-      if (loaded.damage.length > 0) this.#chain(() => this.#compact(), 'cannot rewrite the damaged share baseline');
+      if (damage.length > 0) this.#chain(() => this.#compact(), 'cannot rewrite the damaged share baseline');
     } catch (error) {
-      logger.warn({ err: describeError(error) }, 'share baseline unreadable; taking a new one');
-      this.#writer = new BaselineWriter(
-        stateDir,
-        { entries: 0, generation: 0, journalBytes: 0, journalRecords: 0, journalUsable: false, tornBytes: 0, damage: [] },
-        this.#o.durable ?? true,
-      );
+      // Not even a fresh journal could be started: the guard runs on without persistence.
+      logger.warn({ err: describeError(error), stateDir }, 'share baseline unreadable or not writable; running without it');
     }
   }
 

@@ -3,14 +3,15 @@
  *  - guard-state.json: open problems (small; rewritten on change, debounced)
  *  - guard-baseline.journal + .snapshot: the baseline of every expected file (see
  *    baseline-file.ts); `guard-baseline.tsv` is format 1, read here once for migration
- * The state file is written atomically: temp file in the same directory, fsync, rename, fsync dir.
+ * Both are written through src/state/ (the state file atomically: temp file, fsync, rename,
+ * directory fsync; the baseline by its codec, baseline-file.ts).
  */
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { WardenError } from '../errors.js';
-import { fsyncDir } from '../durable-fs.js';
+import { readIfExists, writeFileAtomic } from '../state/files.js';
 import type { FileStat, OpenProblem } from './types.js';
 
 export const STATE_FILE = 'guard-state.json';
@@ -27,40 +28,26 @@ export interface PersistedState {
   problems: PersistedProblem[];
 }
 
-/** Write `text` to `file` atomically. */
-export async function writeFileAtomic(file: string, text: string): Promise<void> {
-  const dir = path.dirname(file);
-  await mkdir(dir, { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}-${Date.now()}`;
+export async function saveState(stateDir: string, state: PersistedState): Promise<void> {
+  const file = path.join(stateDir, STATE_FILE);
   try {
-    const handle = await open(tmp, 'w', 0o600);
-    try {
-      await handle.writeFile(text, 'utf8');
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(tmp, file);
-    await fsyncDir(dir);
+    await mkdir(stateDir, { recursive: true });
+    await writeFileAtomic(file, `${JSON.stringify(state, null, 1)}\n`);
   } catch (error) {
-    await rm(tmp, { force: true }).catch(() => undefined);
     throw new WardenError('STATE_IO', `cannot write ${file}`, { cause: error });
   }
 }
 
-export async function saveState(stateDir: string, state: PersistedState): Promise<void> {
-  await writeFileAtomic(path.join(stateDir, STATE_FILE), `${JSON.stringify(state, null, 1)}\n`);
-}
-
 /** undefined when absent; throws WardenError('STATE_IO') when unreadable or corrupt. */
 export async function loadState(stateDir: string): Promise<PersistedState | undefined> {
-  let text: string;
+  let bytes: Buffer | undefined;
   try {
-    text = await readFile(path.join(stateDir, STATE_FILE), 'utf8');
+    bytes = await readIfExists(path.join(stateDir, STATE_FILE));
   } catch (error) {
-    if ((error as { code?: unknown }).code === 'ENOENT') return undefined;
     throw new WardenError('STATE_IO', `cannot read ${STATE_FILE}`, { cause: error });
   }
+  if (bytes === undefined) return undefined;
+  const text = bytes.toString('utf8');
   try {
     const parsed = JSON.parse(text) as Partial<PersistedState>;
     if (parsed.version !== 1 || !Array.isArray(parsed.problems)) throw new Error('unexpected shape');

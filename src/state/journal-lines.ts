@@ -79,3 +79,47 @@ function lineIsIntact(buf: Buffer, start: number, nl: number): boolean {
   const hex = buf.toString('latin1', tab + 1, nl);
   return HEX8.test(hex) && crc32(buf.subarray(start, tab)) >>> 0 === parseInt(hex, 16);
 }
+
+/** A journal's first line: `<tag> <format version> <generation>`. */
+export interface JournalHeader {
+  version: number;
+  generation: number;
+}
+
+const HEADER_FIELDS = / ([0-9]{1,9}) ([0-9]{1,10})$/;
+
+/** The header payload of a journal of `tag` (one letter per format, e.g. 'J' for the ledger). */
+export function journalHeaderLine(tag: string, version: number, generation: number): string {
+  return `${tag} ${version} ${generation}`;
+}
+
+function parseHeader(tag: string, payload: string): JournalHeader | undefined {
+  if (!payload.startsWith(`${tag} `)) return undefined;
+  const m = HEADER_FIELDS.exec(payload);
+  return m && m.index === tag.length ? { version: Number(m[1]), generation: Number(m[2]) } : undefined;
+}
+
+/**
+ * The journal's header (its first line), 'damaged' when that line is complete but fails
+ * its CRC or is no header of `tag`, undefined when the journal holds no complete line yet.
+ */
+export function readJournalHeader(buf: Buffer, tag: string): JournalHeader | 'damaged' | undefined {
+  const nl = buf.indexOf(NEWLINE);
+  if (nl < 0) return undefined;
+  let header: JournalHeader | undefined;
+  scanJournalLines(buf.subarray(0, nl + 1), (payload) => (header = parseHeader(tag, payload)) !== undefined);
+  return header ?? 'damaged';
+}
+
+/**
+ * Replays the records of a journal of `tag` in order: `take` gets each intact record's
+ * payload and returns false to refuse it as malformed. A damaged line is skipped and
+ * counted, the records after it still apply. The header line is not a record (`lines`
+ * counts records); a damaged one counts as a damaged line.
+ */
+export function replayJournalRecords(buf: Buffer, tag: string, take: (payload: string) => boolean): JournalScan {
+  const seen = { header: false };
+  const scan = scanJournalLines(buf, (payload, lineNo) => (lineNo === 0 ? (seen.header = parseHeader(tag, payload) !== undefined) : take(payload)));
+  if (seen.header) scan.lines--;
+  return scan;
+}

@@ -9,10 +9,9 @@
  *   R <series> <slot> <confirmedAt> <outcome> <checksum|->   entry recorded
  *   D <series> <updatedDate>                          series date set (drops entries if it changed)
  *   F <series>                                        series forgotten
- * The lines are read record by record (src/state/journal-lines.ts): a damaged line is
- * skipped and counted, the records after it still apply; an incomplete last line is a
- * torn append, truncated away when the ledger opens. Damage makes the ledger compact
- * at once, so the files on disk are clean again.
+ * This is the ledger's codec over src/state/ (ledger-codec.ts): the journal's lines,
+ * recovery record by record, compaction and the previous generation are shared with the
+ * guard's baseline there.
  *
  * SNAPSHOT (`ledger.snapshot`): binary, little-endian, written to a temp file,
  * fsync'd and renamed into place, so it is always complete or absent.
@@ -26,7 +25,8 @@
  * changes made after that snapshot; a journal with a lower generation is stale.
  */
 import { crc32 } from 'node:zlib';
-import { encodeJournalLines, scanJournalLines, type JournalScan } from '../state/journal-lines.js';
+import { SnapshotError } from '../state/codec.js';
+import { encodeJournalLines, journalHeaderLine } from '../state/journal-lines.js';
 import { CODE_MASK, HAS_CHECKSUM, MAX_SLOT, MAX_SPAN, type SlotStore } from './ledger-store.js';
 
 export const FORMAT_VERSION = 1;
@@ -62,8 +62,11 @@ export type JournalOp =
   | { op: 'D'; series: string; date: string }
   | { op: 'F'; series: string };
 
+/** The journal header's tag: `J <version> <generation>`. */
+export const JOURNAL_TAG = 'J';
+
 export function journalHeader(generation: number): string {
-  return `J ${FORMAT_VERSION} ${generation}`;
+  return journalHeaderLine(JOURNAL_TAG, FORMAT_VERSION, generation);
 }
 
 export function recordLine(series: string, slot: number, confirmedAt: number, flags: number, checksum: number): string {
@@ -127,60 +130,7 @@ export function parseOp(payload: string): JournalOp | undefined {
   }
 }
 
-export interface JournalHeader {
-  version: number;
-  generation: number;
-}
-
-const HEADER_LINE = /^J ([0-9]{1,9}) ([0-9]{1,10})$/;
-
-function parseHeader(payload: string): JournalHeader | undefined {
-  const m = HEADER_LINE.exec(payload);
-  return m ? { version: Number(m[1]), generation: Number(m[2]) } : undefined;
-}
-
-/**
- * The journal's header (its first line), 'damaged' when that line is complete but fails
- * its CRC or is no header, undefined when the journal holds no complete line yet.
- */
-export function readJournalHeader(buf: Buffer): JournalHeader | 'damaged' | undefined {
-  const nl = buf.indexOf(0x0a);
-  if (nl < 0) return undefined;
-  let header: JournalHeader | undefined;
-  scanJournalLines(buf.subarray(0, nl + 1), (payload) => (header = parseHeader(payload)) !== undefined);
-  return header ?? 'damaged';
-}
-
-/**
- * Replays a journal of this format version, calling `apply` for each intact record in
- * order; a damaged line is skipped and counted (see scanJournalLines), the records after
- * it still apply. The header line is not a record; a damaged one counts as a damaged line.
- */
-export function replayJournal(buf: Buffer, apply: (op: JournalOp) => void): JournalScan {
-  const seen = { header: false };
-  const scan = scanJournalLines(buf, (payload, lineNo) => {
-    if (lineNo === 0) return (seen.header = parseHeader(payload) !== undefined);
-    const op = parseOp(payload);
-    if (!op) return false;
-    apply(op);
-    return true;
-  });
-  if (seen.header) scan.lines--; // `lines` counts records, not the header
-  return scan;
-}
-
 // ---------------------------------------------------------------- snapshot
-
-export class SnapshotError extends Error {
-  override name = 'SnapshotError';
-  /** Set when the file is a valid snapshot of a newer format version. */
-  readonly newerVersion: number | undefined;
-
-  constructor(message: string, newerVersion?: number) {
-    super(message);
-    this.newerVersion = newerVersion;
-  }
-}
 
 function clipUtf8(value: string): Buffer {
   const b = Buffer.from(value, 'utf8');
@@ -364,3 +314,4 @@ export function decodeSnapshotInto(buf: Buffer, store: SlotStore): SnapshotInfo 
   }
   return info;
 }
+export { SnapshotError };

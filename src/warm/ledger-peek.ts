@@ -6,7 +6,8 @@
  * last line (skipped). A compaction between the two reads shows as a stale journal:
  * the snapshot alone is then used, which is what it held a moment earlier.
  */
-import { recoverLedger } from './ledger-recover.js';
+import { recoverState } from '../state/recover.js';
+import { ledgerCodec } from './ledger-codec.js';
 import { CODE_MASK, OUTCOME_NAMES } from './ledger-store.js';
 import type { Outcome } from './ledger-store.js';
 
@@ -18,7 +19,8 @@ export interface LedgerPeek {
 
 /** Reads `<dir>/ledger.*` once; throws when there is nothing readable (no ledger, newer format). */
 export async function peekLedger(dir: string): Promise<LedgerPeek> {
-  const { store } = await recoverLedger(dir, undefined, { readOnly: true });
+  // Without `repair`: nothing is moved aside, the owner's files stay as they are.
+  const { state: store } = await recoverState(dir, ledgerCodec);
   return {
     entries: store.entries,
     get(series, slot) {

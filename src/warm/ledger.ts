@@ -15,27 +15,22 @@
  * 24–29 bytes per entry at 1M entries); `isFresh` allocates nothing, `get` one
  * small object. Sustains millions of lookups per second.
  *
- * Persistence (see ledger-format.ts): `<stateDir>/ledger.journal` receives every
- * change as a CRC-protected line, batched (every `flushIntervalMs`, or sooner when
- * `maxPendingRecords` accumulate) and fdatasync'd; it is periodically compacted
- * into `<stateDir>/ledger.snapshot` (temp file, fsync, rename, directory fsync)
- * after which a fresh journal replaces the old one. `kill -9` at any point loses at
- * most the unflushed changes: a torn last line is ignored, the snapshot is replaced
- * atomically, and a journal made stale by a newer snapshot is recognised by its
- * generation number. `<stateDir>/ledger.lock` keeps a second process out.
+ * Persistence is src/state/'s `Journaled` with the ledger's codec (ledger-codec.ts,
+ * format in ledger-format.ts): `<stateDir>/ledger.journal` receives every change as a
+ * CRC-protected line, batched here (every `flushIntervalMs`, or sooner when
+ * `maxPendingRecords` accumulate) and fdatasync'd; it is compacted into
+ * `<stateDir>/ledger.snapshot` when it grows. `kill -9` at any point loses at most the
+ * unflushed changes. `<stateDir>/ledger.lock` keeps a second process out.
  */
-import { writeSync } from 'node:fs';
-import { mkdir, open, rename, stat, truncate, unlink, type FileHandle } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { WardenError, describeError } from '../errors.js';
-import { fsyncDir } from '../durable-fs.js';
 import type { Logger } from '../log.js';
 import type { StateDamage } from '../state/damage.js';
-import { dateLine, encodeLines, writeSnapshot, forgetLine, journalHeader, recordLine } from './ledger-format.js';
+import { Journaled, stateError } from '../state/journaled.js';
+import { dateLine, forgetLine, recordLine } from './ledger-format.js';
+import { ledgerCodec, type LedgerSnapshotSource } from './ledger-codec.js';
 import { applySetDate } from './ledger-ops.js';
-import { NewerFormatError, recoverLedger } from './ledger-recover.js';
-import { LockHeldError, acquireLock } from './ledger-lock.js';
-import { CODE_MASK, HAS_CHECKSUM, MAX_SLOT, OUTCOME, OUTCOME_NAMES, SlotStore, type Outcome } from './ledger-store.js';
+import { CODE_MASK, HAS_CHECKSUM, MAX_SLOT, OUTCOME, OUTCOME_NAMES, type Outcome, type SlotStore } from './ledger-store.js';
 
 export { OUTCOME, type Outcome } from './ledger-store.js';
 export { FORMAT_VERSION as LEDGER_FORMAT_VERSION } from './ledger-format.js';
@@ -43,14 +38,7 @@ export { FORMAT_VERSION as LEDGER_FORMAT_VERSION } from './ledger-format.js';
 /** Entries confirmed further than this in the future (clock went back) are not fresh. */
 const FUTURE_TOLERANCE_MS = 5 * 60 * 1000;
 
-export const LEDGER_FILES = {
-  journal: 'ledger.journal',
-  snapshot: 'ledger.snapshot',
-  lock: 'ledger.lock',
-  /** The previous generation, kept until the next compaction: the fallback of a damaged snapshot. */
-  previousJournal: 'ledger.journal.prev',
-  previousSnapshot: 'ledger.snapshot.prev',
-} as const;
+export { LEDGER_FILES } from './ledger-codec.js';
 
 export interface LedgerEntry {
   /** When the chunk was confirmed (built) on the server, ms since the epoch. */
@@ -87,22 +75,6 @@ export interface LedgerOptions {
   logger?: Logger;
 }
 
-type Release = () => Promise<void>;
-
-/** Directories opened by this process (a second Ledger on one directory is refused). */
-const openDirs = new Set<string>();
-
-function stateError(message: string, cause?: unknown): WardenError {
-  if (cause === undefined) return new WardenError('STATE_IO', message);
-  // fs errors already start with their code ("EACCES: permission denied, open '…'").
-  const detail = cause instanceof Error && /^E[A-Z]+: /.test(cause.message) ? cause.message : describeError(cause);
-  return new WardenError('STATE_IO', `${message}: ${detail}`, { cause });
-}
-
-function errnoCode(error: unknown): string | undefined {
-  return (error as NodeJS.ErrnoException | undefined)?.code;
-}
-
 function checkSeries(series: string): void {
   if (typeof series !== 'string' || series.length === 0 || series.length > 1000) {
     throw new TypeError(`ledger: series must be a non-empty string of at most 1000 characters, got ${JSON.stringify(series)}`);
@@ -119,60 +91,6 @@ function checkDate(date: string): void {
   }
 }
 
-async function writeAll(handle: FileHandle, buf: Buffer, position: number): Promise<void> {
-  let done = 0;
-  while (done < buf.length) {
-    const { bytesWritten } = await handle.write(buf, done, buf.length - done, position + done);
-    if (bytesWritten <= 0) throw new Error('short write');
-    done += bytesWritten;
-  }
-}
-
-/**
- * The store's snapshot into `path` atomically (temp file, fsync, rename, directory fsync);
- * `beforeRename` runs once the temp file is complete (it moves the old snapshot aside).
- * The encoding is written piece by piece with synchronous writes, so it captures one
- * consistent state, like one buffer would, without holding a copy of it in memory.
- */
-async function writeSnapshotAtomic(
-  dir: string,
-  path: string,
-  store: SlotStore,
-  generation: number,
-  writtenAt: number,
-  durable: boolean,
-  beforeRename: () => Promise<void>,
-): Promise<number> {
-  const tmp = `${path}.tmp`;
-  const handle = await open(tmp, 'w', 0o644);
-  let bytes: number;
-  try {
-    bytes = writeSnapshot(store, generation, writtenAt, (piece) => {
-      for (let off = 0; off < piece.length;) off += writeSync(handle.fd, piece, off, piece.length - off);
-    });
-    if (durable) await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await beforeRename();
-  await rename(tmp, path);
-  if (durable) await fsyncDir(dir);
-  return bytes;
-}
-
-async function writeFileAtomic(dir: string, path: string, buf: Buffer, durable: boolean): Promise<void> {
-  const tmp = `${path}.tmp`;
-  const handle = await open(tmp, 'w', 0o644);
-  try {
-    await writeAll(handle, buf, 0);
-    if (durable) await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await rename(tmp, path);
-  if (durable) await fsyncDir(dir);
-}
-
 /**
  * Persistent per-chunk record of warm confirmations. Create with `Ledger.open`;
  * all reads and `record`/`setUpdatedDate`/`forgetSeries` are synchronous and act on
@@ -181,26 +99,15 @@ async function writeFileAtomic(dir: string, path: string, buf: Buffer, durable: 
 export class Ledger implements AsyncDisposable {
   readonly dir: string;
   private readonly store: SlotStore;
+  private readonly files: Journaled<SlotStore, LedgerSnapshotSource>;
   private readonly clock: { now(): number };
   private readonly log: Logger | undefined;
   private readonly flushIntervalMs: number;
   private readonly maxPending: number;
   private readonly compactAfter: number;
-  private readonly durable: boolean;
-  private readonly release: Release;
 
   /** Journal payloads not yet written. */
   private pending: string[] = [];
-  private journal: FileHandle;
-  private journalSize: number;
-  private journalRecords: number;
-  private generation: number;
-  /**
-   * Set when the files on disk cannot simply be appended to (a write failed, or the
-   * snapshot was lost): the next write is a compaction, which captures all of memory,
-   * so journal lines need not be kept meanwhile.
-   */
-  private needCompaction: boolean;
   private compacting = false;
   /** Serialises every write; never rejects. */
   private chain: Promise<void> = Promise.resolve();
@@ -208,123 +115,44 @@ export class Ledger implements AsyncDisposable {
   private flushQueued = false;
   private failures = 0;
   private closing: Promise<void> | undefined;
-  /** What opening found damaged and how it was recovered (empty when the files were intact). */
-  readonly damage: readonly StateDamage[];
 
-  private constructor(init: {
-    dir: string;
-    store: SlotStore;
-    options: LedgerOptions;
-    release: Release;
-    journal: FileHandle;
-    journalSize: number;
-    journalRecords: number;
-    generation: number;
-    needCompaction: boolean;
-    damage: readonly StateDamage[];
-  }) {
-    this.dir = init.dir;
-    this.store = init.store;
-    this.clock = init.options.clock ?? Date;
-    this.log = init.options.logger;
-    this.flushIntervalMs = Math.max(0, init.options.flushIntervalMs ?? 200);
-    this.maxPending = Math.max(1, init.options.maxPendingRecords ?? 4096);
-    this.compactAfter = Math.max(1, init.options.compactAfterRecords ?? 100_000);
-    this.durable = init.options.durable ?? true;
-    this.release = init.release;
-    this.journal = init.journal;
-    this.journalSize = init.journalSize;
-    this.journalRecords = init.journalRecords;
-    this.generation = init.generation;
-    this.needCompaction = init.needCompaction;
-    this.damage = init.damage;
+  private constructor(files: Journaled<SlotStore, LedgerSnapshotSource>, options: LedgerOptions) {
+    this.dir = files.dir;
+    this.files = files;
+    this.store = files.state;
+    this.clock = options.clock ?? Date;
+    this.log = options.logger;
+    this.flushIntervalMs = Math.max(0, options.flushIntervalMs ?? 200);
+    this.maxPending = Math.max(1, options.maxPendingRecords ?? 4096);
+    this.compactAfter = Math.max(1, options.compactAfterRecords ?? 100_000);
+  }
+
+  /** What opening found damaged and how it was recovered (empty when the files were intact). */
+  get damage(): readonly StateDamage[] {
+    return this.files.damage;
   }
 
   /**
    * Opens (creating if missing) the ledger in `stateDir`: loads the snapshot,
-   * replays the journal up to its first torn or corrupt line, and truncates that
-   * tail away. Throws WardenError('STATE_IO') naming the directory when it cannot
-   * be created, written or locked, or holds a snapshot of a newer format.
+   * replays the journal record by record, and truncates a torn tail away. Throws
+   * WardenError('STATE_IO') naming the directory when it cannot be created, written or
+   * locked, or holds a snapshot of a newer format.
    */
   static async open(stateDir: string, options: LedgerOptions = {}): Promise<Ledger> {
-    const dir = resolve(stateDir);
-    try {
-      await mkdir(dir, { recursive: true });
-      const info = await stat(dir);
-      if (!info.isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
-    } catch (error) {
-      throw stateError(`cannot create state directory ${dir}`, error);
-    }
-    if (openDirs.has(dir)) throw stateError(`the ledger in ${dir} is already open in this process`);
-    openDirs.add(dir); // before any await: a concurrent open in this process must fail too
-
-    let release: Release;
-    try {
-      release = await acquireLock(join(dir, LEDGER_FILES.lock));
-    } catch (error) {
-      openDirs.delete(dir);
-      if (error instanceof LockHeldError) {
-        throw stateError(`the ledger in ${dir} is in use by process ${error.pid} (if it is not a cvat-warden, delete ${join(dir, LEDGER_FILES.lock)})`);
-      }
-      const code = errnoCode(error);
-      const hint = code === 'EACCES' || code === 'EPERM' || code === 'EROFS' ? 'state directory is not writable' : 'cannot lock state directory';
-      throw stateError(`${hint}: ${dir}`, error);
-    }
-    try {
-      return await Ledger.load(dir, options, release);
-    } catch (error) {
-      openDirs.delete(dir);
-      await release();
-      throw error instanceof WardenError ? error : stateError(`cannot open the ledger in ${dir}`, error);
-    }
-  }
-
-  private static async load(dir: string, options: LedgerOptions, release: Release): Promise<Ledger> {
-    const log = options.logger;
-    const snapshotPath = join(dir, LEDGER_FILES.snapshot);
-    const journalPath = join(dir, LEDGER_FILES.journal);
-    const durable = options.durable ?? true;
     const started = performance.now();
-    // Leftovers of an interrupted compaction; we hold the lock, so they are ours.
-    await unlink(`${snapshotPath}.tmp`).catch(() => undefined);
-    await unlink(`${journalPath}.tmp`).catch(() => undefined);
-
-    let recovered;
-    try {
-      recovered = await recoverLedger(dir, log);
-    } catch (error) {
-      if (!(error instanceof NewerFormatError)) throw error;
-      throw stateError(`${error.message}; upgrade, or delete the ledger files to start over`);
-    }
-    const { store, generation, damage } = recovered;
-    let needCompaction = recovered.needCompaction;
-    let journalSize = recovered.journal?.bytes ?? 0;
-    let journalRecords = recovered.journal?.records ?? 0;
-    if (!recovered.journal) {
-      // No usable journal (none yet, stale, or unknown generation): start one for the
-      // current generation. If the snapshot was lost, needCompaction rewrites it soon.
-      const header = encodeLines([journalHeader(generation)]);
-      await writeFileAtomic(dir, journalPath, header, durable);
-      journalSize = header.length;
-      journalRecords = 0;
-    } else if (recovered.journal.tornBytes > 0 && !needCompaction) {
-      // A torn last append (a crash mid-write): the normal end of a journal, not damage.
-      log?.debug({ dir, tornBytes: recovered.journal.tornBytes }, 'ledger journal ended in a torn append; truncated it');
-      await truncate(journalPath, journalSize);
-    } else if (recovered.journal.tornBytes > 0) needCompaction = true;
-    for (const note of damage) log?.warn({ dir, ...note }, 'ledger state damaged; kept what was intact');
+    const files = await Journaled.open(resolve(stateDir), ledgerCodec, { durable: options.durable, logger: options.logger });
+    const { state: store, damage, records, generation } = files;
     store.trim();
-    const journal = await open(journalPath, 'r+');
-    const ledger = new Ledger({ dir, store, options, release, journal, journalSize, journalRecords, generation, needCompaction, damage });
-    log?.debug(
-      { dir, series: store.seriesCount, entries: store.entries, journalRecords, generation, ms: Math.round(performance.now() - started) },
+    const ledger = new Ledger(files, options);
+    options.logger?.debug(
+      { dir: files.dir, series: store.seriesCount, entries: store.entries, journalRecords: records, generation, ms: Math.round(performance.now() - started) },
       'ledger loaded',
     );
     if (damage.length > 0) {
       // Compact at once: the damaged files are replaced by a snapshot of what was kept,
       // so the next open finds clean files (a failure retries in the background).
       await ledger.enqueue().catch(() => ledger.queueFlush());
-    } else if (needCompaction || journalRecords >= ledger.compactThreshold()) ledger.queueFlush();
+    } else if (files.needsCompaction || records >= ledger.compactThreshold()) ledger.queueFlush();
     return ledger;
   }
 
@@ -495,9 +323,7 @@ export class Ledger implements AsyncDisposable {
         await this.enqueue(); // rejects only with an Error (see enqueue), rethrown after the cleanup
       } finally {
         await this.chain;
-        await this.journal.close().catch(() => undefined);
-        openDirs.delete(this.dir);
-        await this.release();
+        await this.files.close();
       }
     })();
     return this.closing;
@@ -522,7 +348,7 @@ export class Ledger implements AsyncDisposable {
   }
 
   private push(payload: string): void {
-    if (!this.needCompaction || this.compacting) this.pending.push(payload);
+    if (!this.files.needsCompaction || this.compacting) this.pending.push(payload);
     // While writes fail, only the back-off timer retries.
     if (this.pending.length >= this.maxPending && this.failures === 0) this.queueFlush();
     else if (!this.timer && !this.flushQueued) {
@@ -573,7 +399,7 @@ export class Ledger implements AsyncDisposable {
   }
 
   private async writeStep(): Promise<void> {
-    if (this.needCompaction || this.journalRecords + this.pending.length > this.compactThreshold()) {
+    if (this.files.needsCompaction || this.files.records + this.pending.length > this.compactThreshold()) {
       await this.compact();
       return;
     }
@@ -584,59 +410,30 @@ export class Ledger implements AsyncDisposable {
   private async appendPending(): Promise<void> {
     const n = this.pending.length;
     if (n === 0) return;
-    const buf = encodeLines(this.pending, 0, n);
     try {
-      await writeAll(this.journal, buf, this.journalSize);
-      if (this.durable) await this.journal.datasync();
+      await this.files.append(this.pending, 0, n);
     } catch (error) {
-      // The journal may now end in a partial batch: never append after it. The
-      // compaction that replaces it captures memory, so the lines can go.
-      this.needCompaction = true;
+      // The compaction that replaces the journal captures memory, so the lines can go.
       this.pending = [];
       throw error;
     }
-    this.journalSize += buf.length;
-    this.journalRecords += n;
     this.pending.splice(0, n);
   }
 
   /**
-   * Writes a snapshot of memory (generation + 1), then a fresh journal of that
-   * generation. A crash between the two leaves a stale journal, which load ignores.
-   * The generation replaced is kept (`*.prev`) until the next compaction, as the fallback
-   * of a damaged snapshot: previous snapshot + previous journal + new journal rebuild the
-   * new snapshot exactly, because the pending lines are appended to the old journal first.
-   * When the old files cannot vouch for memory (a write failed, damage was recovered) no
-   * previous generation is kept.
+   * Writes a snapshot of memory and a fresh journal (src/state/journaled.ts). The pending
+   * lines are appended to the old journal first, so the previous generation kept as the
+   * fallback of a damaged snapshot rebuilds the new snapshot exactly.
    */
   private async compact(): Promise<void> {
     const started = performance.now();
-    const generation = this.generation + 1;
-    const path = (name: keyof typeof LEDGER_FILES) => join(this.dir, LEDGER_FILES[name]);
     this.compacting = true;
-    let bytes: number;
     try {
-      const keepPrevious = !this.needCompaction;
-      if (keepPrevious) await this.appendPending();
+      if (!this.files.needsCompaction) await this.appendPending();
       const cut = this.pending.length; // everything up to here is in the snapshot
-      bytes = await writeSnapshotAtomic(this.dir, path('snapshot'), this.store, generation, this.clock.now(), this.durable, async () => {
-        const kept = keepPrevious && (await rename(path('snapshot'), path('previousSnapshot')).then(() => true, ignoreMissing));
-        if (!kept) await unlink(path('previousSnapshot')).catch(ignoreMissing);
-      });
-      // From here the old journal is stale (lower generation) until replaced.
-      this.generation = generation;
-      await rename(path('journal'), path('previousJournal'));
-      const header = encodeLines([journalHeader(generation)]);
-      await writeFileAtomic(this.dir, path('journal'), header, this.durable);
-      const old = this.journal;
-      this.journal = await open(path('journal'), 'r+');
-      await old.close().catch(() => undefined);
-      this.journalSize = header.length;
-      this.journalRecords = 0;
-      this.needCompaction = false;
+      await this.files.compact({ store: this.store, writtenAt: this.clock.now() });
       this.pending.splice(0, cut);
     } catch (error) {
-      this.needCompaction = true;
       this.pending = [];
       throw error;
     } finally {
@@ -644,14 +441,9 @@ export class Ledger implements AsyncDisposable {
     }
     // Drop the growth slack of the in-memory arrays while we are at it.
     this.store.trim();
-    this.log?.debug({ dir: this.dir, generation, entries: this.store.entries, bytes, ms: Math.round(performance.now() - started) }, 'ledger compacted');
+    const ms = Math.round(performance.now() - started);
+    this.log?.debug({ dir: this.dir, generation: this.files.generation, entries: this.store.entries, ms }, 'ledger compacted');
   }
-}
-
-/** For file steps that may find nothing to act on: a missing file is no error (false). */
-function ignoreMissing(error: unknown): false {
-  if (errnoCode(error) !== 'ENOENT') throw error;
-  return false;
 }
 
 function makeEntry(confirmedAt: number, flags: number, checksum: number): LedgerEntry {

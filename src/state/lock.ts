@@ -1,10 +1,11 @@
 /**
- * Single-writer lock for a ledger directory: a `ledger.lock` file created with
- * O_EXCL that names its owner. Two processes appending to and compacting the same
- * journal would interleave date changes with stale records, so a second opener is
- * refused. A lock left behind by a killed process is detected and taken over:
- * its owner pid is gone or a zombie (killed, not yet reaped), or (Linux) the pid now
- * belongs to a process with another start time, or the machine rebooted since.
+ * Single-writer lock for a state directory (the ledger's `ledger.lock`): a file created
+ * with O_EXCL that names its owner (mode 0644: it holds a pid, no state). Two processes
+ * appending to and compacting the same journal would interleave date changes with stale
+ * records, so a second opener is refused. A lock left behind by a killed process is
+ * detected and taken over: its owner pid is gone or a zombie (killed, not yet reaped), or
+ * (Linux) the pid now belongs to a process with another start time, or the machine
+ * rebooted since.
  */
 import { open, readFile, unlink } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
