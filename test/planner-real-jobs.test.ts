@@ -9,6 +9,7 @@ import { JobSchema, TaskSchema, type Job } from '../src/cvat/shapes.js';
 import { planRequests, summarizePlan } from '../src/plan/planner.js';
 import { toPlanTask } from '../src/plan/from-records.js';
 import type { PlanOptions, PlanTask } from '../src/plan/types.js';
+import { jobSeries, taskSeries } from '../src/series.js';
 import { readSharedJson, sharedCvatAvailable } from './support/shared-cvat.js';
 
 interface Page<T> {
@@ -137,5 +138,25 @@ describe.runIf(sharedCvatAvailable())('previews over real CVAT 2.73 jobs', () =>
     for (const r of without) expect(r.headers).toBeUndefined();
     // Chunks never carry it.
     for (const r of planRequests(tasks, { ...OPTIONS, previews: true, emptyPreviews: true })) if (r.kind === 'chunk') expect(r.headers).toBeUndefined();
+  });
+});
+
+describe.runIf(sharedCvatAvailable())('series names over real CVAT 2.73 and 2.14 jobs', () => {
+  it('every series the planner names is one its task or one of its jobs owns (forgotten with them: src/series.ts)', () => {
+    for (const [version, indexChunks] of [
+      ['v2.73.0', true],
+      ['v2.14.4', false],
+    ] as const) {
+      const { tasks } = planTasks(version);
+      const options: PlanOptions = { ...OPTIONS, qualities: ['compressed', 'original'], previews: true, contextImages: true, indexChunks };
+      let checked = 0;
+      for (const r of planRequests(tasks, options)) {
+        const task = tasks.find((t) => t.id === r.taskId)!;
+        const owned = new Set([...taskSeries(task.id), ...task.jobs.flatMap((j) => jobSeries(j.id))]);
+        expect(owned.has(r.series)).toBe(true);
+        checked++;
+      }
+      expect(checked).toBeGreaterThan(50);
+    }
   });
 });

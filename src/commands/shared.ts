@@ -9,6 +9,7 @@ import type { Logger } from '../log.js';
 import { collectTaskRecords, type InventoryIssue } from '../cvat/inventory.js';
 import { Ledger } from '../warm/ledger.js';
 import { peekLedger } from '../warm/ledger-peek.js';
+import { series } from '../series.js';
 
 /** The share directory must exist and be a directory before anything is indexed. */
 export function requireShareDir(shareDir: string | undefined): string {
@@ -72,7 +73,7 @@ export async function openLedgerForReading(
   try {
     const ledger = await Ledger.open(stateDir, { logger });
     const lastWarmedAt: LastWarmedAt = (jobId, chunk) => {
-      const entry = ledger.get(`j${jobId}/compressed`, chunk);
+      const entry = ledger.get(series.jobChunks(jobId, 'compressed'), chunk);
       return entry?.outcome === 'warm' ? entry.confirmedAt : undefined;
     };
     return { lastWarmedAt, source: 'ledger', close: () => ledger.close() };
@@ -83,7 +84,7 @@ export async function openLedgerForReading(
   try {
     const peek = await peekLedger(stateDir);
     const lastWarmedAt: LastWarmedAt = (jobId, chunk) => {
-      const entry = peek.get(`j${jobId}/compressed`, chunk);
+      const entry = peek.get(series.jobChunks(jobId, 'compressed'), chunk);
       return entry?.outcome === 'warm' ? entry.confirmedAt : undefined;
     };
     return { lastWarmedAt, source: 'read without the lock', close: () => Promise.resolve() };

@@ -29,6 +29,7 @@ import { CHUNK_CACHE_TTL_MS } from '../cvat/features.js';
 import type { Clock, WarmEngine, WarmProgress, WarmResult } from '../warm/engine.js';
 import { OUTCOME, type Ledger } from '../warm/ledger.js';
 import { DueQueue } from './due-queue.js';
+import { jobSeries, taskSeries } from '../series.js';
 
 const EXPIRING_SOON_MS = 4 * 3_600_000;
 /** Ledger lookups between two yields to the event loop. */
@@ -161,7 +162,7 @@ export class WarmScheduler {
     const entry = this.tasks.get(taskId);
     if (!entry) return;
     for (const job of entry.task.jobs) this.forgetJob(job.id);
-    for (const suffix of ['compressed', 'original', 'context', 'preview', 'dates']) this.options.ledger.forgetSeries(`t${taskId}/${suffix}`);
+    for (const name of taskSeries(taskId)) this.options.ledger.forgetSeries(name);
     addCounts(this.totals, entry.counts, -1);
     this.jobs -= entry.task.jobs.length;
     this.tasks.delete(taskId);
@@ -172,10 +173,7 @@ export class WarmScheduler {
   }
 
   private forgetJob(jobId: number): void {
-    for (const suffix of ['compressed', 'original', 'preview']) {
-      this.options.ledger.forgetSeries(`j${jobId}/${suffix}`);
-      this.options.ledger.forgetSeries(`g${jobId}/${suffix}`);
-    }
+    for (const name of jobSeries(jobId)) this.options.ledger.forgetSeries(name);
   }
 
   wake(): void {

@@ -29,6 +29,7 @@ import { startHttpServer, type HttpServerHandle, type ReadinessReport } from './
 import { WarmScheduler } from './scheduler.js';
 import { Protection } from './protection.js';
 import type { WebhookEvent } from './webhook.js';
+import { series } from '../series.js';
 
 export interface ServiceOptions {
   config: CommandConfig;
@@ -168,7 +169,7 @@ export class WardenService implements AsyncDisposable {
   private async startGuard(shareDir: string, ledger: Ledger): Promise<ShareGuard> {
     const clock = this.options.clock;
     const lastWarmedAt = (jobId: number, chunk: number) => {
-      const entry = ledger.get(`j${jobId}/compressed`, chunk);
+      const entry = ledger.get(series.jobChunks(jobId, 'compressed'), chunk);
       return entry?.outcome === 'warm' ? entry.confirmedAt : undefined;
     };
     const guard = new ShareGuard({

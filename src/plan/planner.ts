@@ -12,6 +12,7 @@
 import type { Quality } from '../domain.js';
 import { contextFramesBySegment, firstOpenedPosition, relativeFrame, taskSegments, type PlanSegment } from './segments.js';
 import type { PlanJob, PlanOptions, PlanTask, WarmRequest } from './types.js';
+import { series } from '../series.js';
 
 export { jobTier, LIVE_STATES, taskSegments, type PlanSegment } from './segments.js';
 
@@ -45,7 +46,7 @@ function chunkRequest(segment: PlanSegment, quality: Quality, slot: number, opti
   const { task, via: job } = segment;
   // 2.20+: job-relative `index`, one series per segment. Before: task chunk `number`; annotation
   // jobs share task-level keys (border chunks), ground-truth jobs have their own.
-  const legacySeries = job.type === 'ground_truth' ? `g${job.id}/${quality}` : `t${task.id}/${quality}`;
+  const legacySeries = job.type === 'ground_truth' ? series.groundTruthChunks(job.id, quality) : series.taskChunks(task.id, quality);
   return {
     kind: 'chunk',
     taskId: task.id,
@@ -53,7 +54,7 @@ function chunkRequest(segment: PlanSegment, quality: Quality, slot: number, opti
     quality,
     path: `/api/jobs/${job.id}/data`,
     query: options.indexChunks ? { quality, type: 'chunk', index: slot } : { quality, type: 'chunk', number: slot },
-    series: options.indexChunks ? `j${job.id}/${quality}` : legacySeries,
+    series: options.indexChunks ? series.jobChunks(job.id, quality) : legacySeries,
     slot,
     tier: segment.tier,
   };
@@ -95,7 +96,7 @@ function contextRequest(segment: PlanSegment, frame: number): WarmRequest {
     quality: 'original',
     path: `/api/jobs/${job.id}/data`,
     query: { quality: 'original', type: 'context_image', number: frame },
-    series: `t${task.id}/context`,
+    series: series.contextImages(task.id),
     slot: frame,
     tier: segment.tier,
   };
@@ -144,7 +145,7 @@ export function* planRequests(tasks: readonly PlanTask[], options: PlanOptions):
             quality,
             path: `/api/jobs/${job.id}/preview`,
             query: {},
-            series: `j${job.id}/preview`,
+            series: series.jobPreview(job.id),
             slot: 0,
             tier,
             ...headers,
@@ -158,7 +159,7 @@ export function* planRequests(tasks: readonly PlanTask[], options: PlanOptions):
               quality,
               path: `/api/tasks/${task.id}/preview`,
               query: {},
-              series: `t${task.id}/preview`,
+              series: series.taskPreview(task.id),
               slot: 0,
               tier,
               ...headers,

@@ -11,6 +11,7 @@ import type { InventoryIssue, TaskRecord } from '../cvat/inventory.js';
 import { toPlanTask } from '../plan/from-records.js';
 import type { PlanTask } from '../plan/types.js';
 import type { WarmLedger } from './engine.js';
+import { series } from '../series.js';
 
 export interface PlanRecordOptions {
   client: CvatClient;
@@ -36,7 +37,7 @@ export async function planRecord(record: TaskRecord, options: PlanRecordOptions)
 }
 
 export function taskDateSeries(taskId: number): string {
-  return `t${taskId}/dates`;
+  return series.taskDates(taskId);
 }
 
 /** Returns the ids of jobs whose chunk date moved (their ledger entries were dropped). */
@@ -60,10 +61,10 @@ export async function syncChunkDates(
       const date = meta.ok ? meta.value.chunks_updated_date : undefined;
       if (!date) continue;
       for (const quality of qualities) {
-        const series = `j${job.id}/${quality}`;
-        const before = ledger.updatedDate(series);
+        const name = series.jobChunks(job.id, quality);
+        const before = ledger.updatedDate(name);
         if (before !== date) {
-          ledger.setUpdatedDate(series, date);
+          ledger.setUpdatedDate(name, date);
           if (before !== undefined && !moved.includes(job.id)) moved.push(job.id);
         }
       }
