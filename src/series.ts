@@ -27,6 +27,12 @@ export const series = {
   taskDates: (taskId: number): string => `t${taskId}/dates`,
 } as const;
 
+/** Whether `name` is a job's chunk series (its slots are job-relative chunk indexes). */
+export function isJobChunks(name: string): boolean {
+  const slash = name.indexOf('/');
+  return /^j\d+$/.test(name.slice(0, slash)) && (QUALITIES as readonly string[]).includes(name.slice(slash + 1));
+}
+
 /** Every series a task owns (forgotten when the task goes away). */
 export function taskSeries(taskId: number): string[] {
   return [...QUALITIES.map((q) => series.taskChunks(taskId, q)), series.contextImages(taskId), series.taskPreview(taskId), series.taskDates(taskId)];

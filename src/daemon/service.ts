@@ -29,7 +29,7 @@ import { startHttpServer, type HttpServerHandle, type ReadinessReport } from './
 import { WarmScheduler } from './scheduler.js';
 import { Protection } from './protection.js';
 import type { WebhookEvent } from './webhook.js';
-import { series } from '../series.js';
+import { isJobChunks, series } from '../series.js';
 
 export interface ServiceOptions {
   config: CommandConfig;
@@ -285,7 +285,7 @@ export class WardenService implements AsyncDisposable {
       ...(guard
         ? {
             explainServerError: (r: WarmRequest) =>
-              guard.explainChunkFailure({ taskId: r.taskId, jobId: r.jobId, chunk: r.kind === 'chunk' && r.series.startsWith('j') ? r.slot : undefined }),
+              guard.explainChunkFailure({ taskId: r.taskId, jobId: r.jobId, chunk: r.kind === 'chunk' && isJobChunks(r.series) ? r.slot : undefined }),
           }
         : {}),
     });
