@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { README_TABLE_END, README_TABLE_START, readmeOptionsTable } from '../src/config/help.js';
 import { COMMAND_NAMES, defaultLabel, boundsLabel, OPTIONS, optionsFor, type OptionSpec } from '../src/config/options.js';
 import { parseOptions } from '../src/config/parse.js';
+import * as presets from '../src/config/presets.js';
 import { runCli } from './support/cli.js';
 
 const README = readFileSync('README.md', 'utf8');
@@ -121,5 +122,32 @@ describe('options table, README and --help agree', () => {
       expect(readFileSync(file, 'utf8'), file).not.toMatch(/\?\?\s*(?!0\b)\d/);
     // The emulator's command line takes every value from the table (it once said 1500 ms where the table says 300ms).
     expect(readFileSync('src/emulator/cli.ts', 'utf8')).not.toMatch(/\?\?\s*['\d]/);
+  });
+
+  it('no source file outside the preset module restates a component default as a ?? fallback or a @default copy', () => {
+    // Every number of src/config/presets.ts, by its key.
+    const numeric = Object.entries(presets).flatMap(([group, values]) =>
+      Object.entries(values as Record<string, unknown>).flatMap(([word, value]) =>
+        typeof value === 'number' && Number.isFinite(value) ? [{ group, word, value }] : [],
+      ),
+    );
+    expect(numeric.length).toBeGreaterThan(10); // the check has something to find
+    const asNumber = (text: string) => text.split('*').reduce((product, factor) => product * Number(factor.trim().replace(/_/g, '')), 1);
+    const offenders: string[] = [];
+    for (const file of sourceFiles('src')) {
+      if (file.endsWith(join('config', 'presets.ts'))) continue;
+      for (const line of readFileSync(file, 'utf8').split('\n')) {
+        for (const match of line.matchAll(/(?:\?\?|@default)\s*([\d_]+(?:\s*\*\s*[\d_]+)*)(?![\d_.])/g)) {
+          const value = asNumber(match[1]!);
+          // A fallback names what it defaults (`options.journalFlushMs ?? 20`); a @default line sits
+          // on its option (≥ 100 there: small numbers are everyday).
+          const named = (n: { word: string; value: number }) => (match[0].startsWith('@') ? n.value >= 100 : line.toLowerCase().includes(n.word.toLowerCase()));
+          const hit = numeric.find((n) => n.value === value && named(n));
+          if (hit && (!match[0].startsWith('@') || file.includes(join('src', 'guard')) || /daemon[/\\](service|scheduler)\.ts$/.test(file)))
+            offenders.push(`${file}: "${line.trim()}" repeats ${hit.group}.${hit.word}`);
+        }
+      }
+    }
+    expect(offenders).toEqual([]);
   });
 });

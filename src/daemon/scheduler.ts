@@ -25,13 +25,13 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { planRequests } from '../plan/planner.js';
 import type { PlanOptions, PlanTask, WarmRequest } from '../plan/types.js';
+import { SCHEDULER_DEFAULTS } from '../config/presets.js';
 import { CHUNK_CACHE_TTL_MS } from '../cvat/features.js';
 import type { Clock, WarmEngine, WarmProgress, WarmResult } from '../warm/engine.js';
 import { OUTCOME, type Ledger } from '../warm/ledger.js';
 import { DueQueue } from './due-queue.js';
 import { jobSeries, taskSeries } from '../series.js';
 
-const EXPIRING_SOON_MS = 4 * 3_600_000;
 /** Ledger lookups between two yields to the event loop. */
 const YIELD_EVERY = 2_000;
 
@@ -41,11 +41,11 @@ export interface SchedulerOptions {
   logger: Logger;
   metrics: Metrics;
   planOptions: PlanOptions;
-  /** A chunk is due again this long after it was built (CVAT's TTL). @default 24 h */
+  /** A chunk is due again this long after it was built (default CVAT's TTL, CHUNK_CACHE_TTL_MS). */
   maxAgeMs?: number;
   /**
    * Longest sleep when nothing is due (the clock may jump), and how soon a failed or
-   * stuck chunk is tried again. @default 60 s
+   * stuck chunk is tried again (default SCHEDULER_DEFAULTS.checkIntervalMs).
    */
   checkIntervalMs?: number;
   clock?: Clock;
@@ -97,7 +97,7 @@ export class WarmScheduler {
   constructor(options: SchedulerOptions) {
     this.options = options;
     this.clock = options.clock ?? Date;
-    this.checkIntervalMs = options.checkIntervalMs ?? 60_000;
+    this.checkIntervalMs = options.checkIntervalMs ?? SCHEDULER_DEFAULTS.checkIntervalMs;
     this.maxAgeMs = options.maxAgeMs ?? CHUNK_CACHE_TTL_MS;
     this.computeAgesOnScrape();
   }
@@ -388,7 +388,7 @@ export class WarmScheduler {
   /** Expiring-soon and oldest-warm: one allocation-free pass over the ledger per scrape, none otherwise. */
   private computeAgesOnScrape(): void {
     const { ledger, metrics } = this.options;
-    const summary = () => ledger.warmSummary(this.clock.now() + EXPIRING_SOON_MS - CHUNK_CACHE_TTL_MS);
+    const summary = () => ledger.warmSummary(this.clock.now() + SCHEDULER_DEFAULTS.expiringSoonMs - CHUNK_CACHE_TTL_MS);
     onScrape(metrics.chunksExpiringSoon, (gauge) => gauge.set(summary().count));
     onScrape(metrics.oldestWarmChunkTimestamp, (gauge) => {
       const oldest = summary().oldest;

@@ -14,6 +14,7 @@ import { ShareGuard, toGuardTask } from '../guard/index.js';
 import type { Logger } from '../log.js';
 import { recordCredentials, setCvatInfo, type Metrics } from '../metrics.js';
 import type { InventoryIssue } from '../cvat/inventory.js';
+import { SERVICE_DEFAULTS } from '../config/presets.js';
 import { CHUNK_CACHE_TTL_MS } from '../cvat/features.js';
 import { WarmEngine, type Clock, type WarmResult } from '../warm/engine.js';
 import { planRecord } from '../warm/freshness.js';
@@ -209,7 +210,7 @@ export class WardenService implements AsyncDisposable {
           { err: describeError(error) },
           fatal ? 'CVAT version not supported' : refused ? 'CVAT refuses the credentials; retrying' : 'CVAT not reachable yet; retrying',
         );
-        await sleep(this.options.reconnectIntervalMs ?? 10_000, undefined, { signal }).catch(() => undefined);
+        await sleep(this.options.reconnectIntervalMs ?? SERVICE_DEFAULTS.reconnectIntervalMs, undefined, { signal }).catch(() => undefined);
       }
     }
     if (!features || signal.aborted) return;

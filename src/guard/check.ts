@@ -24,13 +24,14 @@ import { loadState } from './state.js';
 import { addTaskToIndex } from './task-files.js';
 import { sameAsBaseline } from './tracker.js';
 import type { AffectedJob, FileStat, GuardTask, IndexWarning, RejectedName } from './types.js';
+import { GUARD_DEFAULTS, scanRateFor } from './guard-options.js';
 
 export interface CheckOptions {
   shareDir: string;
   /** Read the guard's baseline/state from here (never written). */
   stateDir?: string;
   includeUnknownStorage?: boolean;
-  /** @default unlimited on local disks, 2000 on network filesystems */
+  /** Stats per second (default: see scanRateFor in guard-options.ts). */
   scanRatePerSecond?: number;
   fsTypeOverride?: string;
   lastWarmedAt?: LastWarmedAt;
@@ -99,7 +100,12 @@ export async function runCheck(tasks: Iterable<GuardTask> | AsyncIterable<GuardT
   const clock = options.clock ?? Date.now;
   const resolver = new ShareRootResolver(path.resolve(options.shareDir), fs);
   const fsInfo = await detectFsType(await resolver.realRoot(), { override: options.fsTypeOverride });
-  const ctx = { fs, resolver, lister: new DirLister(fs, (rel) => resolver.abs(rel)), includeUnknownStorage: options.includeUnknownStorage ?? false };
+  const ctx = {
+    fs,
+    resolver,
+    lister: new DirLister(fs, (rel) => resolver.abs(rel)),
+    includeUnknownStorage: options.includeUnknownStorage ?? GUARD_DEFAULTS.includeUnknownStorage,
+  };
   const skipped: Array<{ taskId: number; reason: string }> = [];
   let baseline = new BaselineTable();
   const movedTo = new Map<string, string>();
@@ -152,7 +158,7 @@ export async function runCheck(tasks: Iterable<GuardTask> | AsyncIterable<GuardT
     await statEach(index.liveSlotsByDir(), {
       sync: !fsInfo.network,
       concurrency: 32,
-      ratePerSecond: options.scanRatePerSecond ?? (fsInfo.network ? 2000 : Infinity),
+      ratePerSecond: scanRateFor(options.scanRatePerSecond, fsInfo.network),
       stopped: () => false,
       statSync: (f) => fs.statSync(index.absPath(f, resolver.root)),
       statAsync: (f) => fs.stat(index.absPath(f, resolver.root)),

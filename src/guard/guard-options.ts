@@ -1,6 +1,6 @@
 /**
- * ShareGuard's options (documented where they are typed, with defaults) and the
- * shape of its /status answer.
+ * ShareGuard's options (documented where they are typed; their defaults are GUARD_DEFAULTS
+ * and GUARD_SCAN_DEFAULTS in src/config/presets.ts) and the shape of its /status answer.
  */
 import type { StateDamage } from '../state/damage.js';
 import type { Logger } from '../log.js';
@@ -9,6 +9,7 @@ import type { Metrics } from '../metrics.js';
 import type { GuardFs } from './fsio.js';
 import type { LastWarmedAt } from './mapping.js';
 import type { ScanResult } from './types.js';
+import { GUARD_SCAN_DEFAULTS } from '../config/presets.js';
 
 export interface ShareGuardOptions {
   /** Host path of the CVAT share (what CVAT sees as /home/django/share). */
@@ -17,47 +18,47 @@ export interface ShareGuardOptions {
   stateDir: string;
   metrics: Metrics;
   logger: Logger;
-  /** Wall clock for timestamps in alerts and state (ms). @default Date.now */
+  /** Wall clock for timestamps in alerts and state (ms). */
   clock?: () => number;
   /** Full reconcile scan period; undefined = the situational default (see `scanIntervalFor`). */
   scanIntervalMs?: number | undefined;
-  /** Upper bound on stats per second during scans. @default unlimited on local disks, 2000 on network filesystems */
+  /** Upper bound on stats per second during scans (default: see scanRateFor). */
   scanRatePerSecond?: number;
   /** Skip /proc/self/mountinfo and use this filesystem type (tests, odd containers). */
   fsTypeOverride?: string;
-  /** Force a watch mode instead of deciding from the filesystem type. @default 'auto' */
+  /** Force a watch mode instead of deciding from the filesystem type. */
   watchMode?: 'auto' | ConfigurableWatchMode;
-  /** Directories whose watch could not be added are scanned this often (deletions there seen within about twice this). @default 30_000 */
+  /** Directories whose watch could not be added are scanned this often (deletions there seen within about twice this). */
   degradedScanIntervalMs?: number;
-  /** Back-off of watch retries for such directories: first delay, doubling up to the max. @default 2000 / 300_000 */
+  /** Back-off of watch retries for such directories: first delay, doubling up to the max. */
   watchRetryBaseMs?: number;
   watchRetryMaxMs?: number;
   /** When the warmer last built (jobId, chunk): gives `expiresAt` = that + 24 h. */
   lastWarmedAt?: LastWarmedAt;
-  /** How long a vanished file waits for its dev+inode to show up elsewhere (→ moved). @default 500 */
+  /** How long a vanished file waits for its dev+inode to show up elsewhere (→ moved). */
   moveWindowMs?: number;
-  /** Coalescing delay for directory events. @default 10 */
+  /** Coalescing delay for directory events. */
   debounceMs?: number;
-  /** Guard `storage: 'unknown'` tasks whose frames exist under the share root. @default false */
+  /** Guard `storage: 'unknown'` tasks whose frames exist under the share root. */
   includeUnknownStorage?: boolean;
-  /** Network shares with at most this many files are polled (chokidar); larger ones are scan-only. @default 2000 */
+  /** Network shares with at most this many files are polled (chokidar); larger ones are scan-only. */
   pollingMaxFiles?: number;
-  /** Poll interval for small network shares. @default 5000 */
+  /** Poll interval for small network shares. */
   pollIntervalMs?: number;
-  /** How often the root's health is checked (catches unmounts, which send no events). @default 5000 */
+  /** How often the root's health is checked (catches unmounts, which send no events). */
   rootCheckIntervalMs?: number;
-  /** While the share is unavailable: how often to look for it. @default 1000 */
+  /** While the share is unavailable: how often to look for it. */
   rootPollMs?: number;
-  /** After the root is back: wait this long before rescanning (mounts/copies settle). @default 1000 */
+  /** After the root is back: wait this long before rescanning (mounts/copies settle). */
   rootSettleMs?: number;
-  /** Parallel stats on network filesystems. @default 32 */
+  /** Parallel stats on network filesystems. */
   scanConcurrency?: number;
-  /** Keep the process alive while watching. @default true */
+  /** Keep the process alive while watching. */
   persistent?: boolean;
   /** Replace filesystem calls (tests: count stats, inject watcher errors). */
   fs?: Partial<GuardFs>;
   mountinfoPath?: string;
-  /** Share-relative directories that are never guarded or expected (the vault). @default [] */
+  /** Share-relative directories that are never guarded or expected (the vault). */
   ignoredPrefixes?: readonly string[];
 }
 
@@ -100,10 +101,6 @@ export interface ShareGuardStatus {
 /** What configuration may force; `degraded` is a state the guard enters, never a choice. */
 export type ConfigurableWatchMode = Exclude<WatchMode, 'degraded'>;
 
-/** Default reconcile periods: inotify sees local changes at once; on network shares (and without watches) scans are the detection. */
-export const LOCAL_SCAN_INTERVAL_MS = 3_600_000;
-export const NETWORK_SCAN_INTERVAL_MS = 600_000;
-
 /**
  * The one place the reconcile period is decided: the configured value, else 1 h on a
  * local filesystem watched through inotify, 10 min on a network share or whenever the
@@ -111,28 +108,16 @@ export const NETWORK_SCAN_INTERVAL_MS = 600_000;
  */
 export function scanIntervalFor(configured: number | undefined, fs: { network: boolean }, mode: WatchMode): number {
   if (configured !== undefined) return configured;
-  return !fs.network && (mode === 'inotify' || mode === 'degraded') ? LOCAL_SCAN_INTERVAL_MS : NETWORK_SCAN_INTERVAL_MS;
+  return !fs.network && (mode === 'inotify' || mode === 'degraded') ? GUARD_SCAN_DEFAULTS.localIntervalMs : GUARD_SCAN_DEFAULTS.networkIntervalMs;
+}
+
+/** The scan pace: the configured rate, else unlimited on a local disk and GUARD_SCAN_DEFAULTS.networkRatePerSecond on a network share. */
+export function scanRateFor(configured: number | undefined, network: boolean): number {
+  return configured ?? (network ? GUARD_SCAN_DEFAULTS.networkRatePerSecond : Infinity);
 }
 
 export function definedOnly<T extends object>(options: T): T {
   return Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as T;
 }
 
-export const GUARD_DEFAULTS = {
-  clock: Date.now,
-  watchMode: 'auto',
-  moveWindowMs: 500,
-  debounceMs: 10,
-  includeUnknownStorage: false,
-  pollingMaxFiles: 2000,
-  pollIntervalMs: 5000,
-  rootCheckIntervalMs: 5000,
-  rootPollMs: 1000,
-  rootSettleMs: 1000,
-  scanConcurrency: 32,
-  persistent: true,
-  degradedScanIntervalMs: 30_000,
-  watchRetryBaseMs: 2000,
-  watchRetryMaxMs: 300_000,
-  ignoredPrefixes: [] as readonly string[],
-} as const;
+export { GUARD_DEFAULTS } from '../config/presets.js';

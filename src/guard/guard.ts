@@ -19,7 +19,15 @@ import { DegradedScans } from './degraded.js';
 import { DirWatchers } from './dir-watchers.js';
 import { PathTrust, UnreadableFiles } from './file-trust.js';
 import { errorCode, isMountPoint, rootHealthy, withFs, type GuardFs } from './fsio.js';
-import { definedOnly, GUARD_DEFAULTS, scanIntervalFor, type ResolvedOptions, type ShareGuardOptions, type ShareGuardStatus } from './guard-options.js';
+import {
+  definedOnly,
+  GUARD_DEFAULTS,
+  scanIntervalFor,
+  scanRateFor,
+  type ResolvedOptions,
+  type ShareGuardOptions,
+  type ShareGuardStatus,
+} from './guard-options.js';
 import { GuardStore } from './persistence.js';
 import { detectFsType, type FsTypeInfo } from './fstype.js';
 import { ShareRootResolver } from './paths.js';
@@ -510,7 +518,7 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
       root: this.#resolver.root,
       sync: !network,
       concurrency: this.#o.scanConcurrency,
-      ratePerSecond: this.#o.scanRatePerSecond ?? (network ? 2000 : Infinity),
+      ratePerSecond: scanRateFor(this.#o.scanRatePerSecond, network),
       stopped: () => !!this.#closing || !this.#available,
       source,
       ignoreInode,

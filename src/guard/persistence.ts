@@ -9,6 +9,7 @@
  *    it; the journal is compacted into a snapshot when it outgrows the index and at
  *    close. Write failures are logged, never thrown.
  */
+import { GUARD_STORE_DEFAULTS } from '../config/presets.js';
 import { describeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { StateDamage } from '../state/damage.js';
@@ -26,17 +27,13 @@ export interface GuardStoreOptions {
   shareDir: string;
   logger: Logger;
   clock: () => number;
-  /** Delay that batches journal appends. @default 20 */
+  /** Delay that batches journal appends (GUARD_STORE_DEFAULTS.journalFlushMs). */
   journalFlushMs?: number;
   /** fsync/fdatasync writes (tests of crash safety rely on it). @default true */
   durable?: boolean;
   /** Called once, after loading, with what was found damaged (not called when the files were intact). */
   onDamage?: (damage: readonly StateDamage[]) => void;
 }
-
-const SAVE_DEBOUNCE_MS = 200;
-/** Compact when the journal holds more records than this and more than the index has files. */
-const COMPACT_MIN_RECORDS = 100_000;
 
 export class GuardStore {
   readonly #o: GuardStoreOptions;
@@ -130,7 +127,7 @@ export class GuardStore {
     this.#journalTimer = setTimeout(() => {
       this.#journalTimer = undefined;
       this.#appendDirty();
-    }, this.#o.journalFlushMs ?? 20);
+    }, this.#o.journalFlushMs ?? GUARD_STORE_DEFAULTS.journalFlushMs);
     this.#journalTimer.unref();
   }
 
@@ -146,7 +143,8 @@ export class GuardStore {
     if (payloads.length === 0) return;
     this.#chain(async () => {
       await this.#writer?.append(payloads);
-      if ((this.#writer?.records ?? 0) > Math.max(COMPACT_MIN_RECORDS, index.liveFiles + (this.#table?.unclaimed ?? 0))) await this.#compact();
+      if ((this.#writer?.records ?? 0) > Math.max(GUARD_STORE_DEFAULTS.compactMinRecords, index.liveFiles + (this.#table?.unclaimed ?? 0)))
+        await this.#compact();
     }, 'cannot journal share baseline');
   }
 
@@ -190,7 +188,7 @@ export class GuardStore {
     this.#saveTimer = setTimeout(() => {
       this.#saveTimer = undefined;
       this.#saveState();
-    }, SAVE_DEBOUNCE_MS);
+    }, GUARD_STORE_DEFAULTS.saveDebounceMs);
     this.#saveTimer.unref();
   }
 

@@ -47,9 +47,9 @@ export interface WatchingDeps {
    * report of it; `lostEvents`: its live watch died, so changes may have been missed.
    */
   onDegraded: (dir: string, error: unknown, alert: boolean, lostEvents: boolean) => void;
-  /** Retry delays of failed watches. @default 2000 → 300000 */
-  retryBaseMs?: number;
-  retryMaxMs?: number;
+  /** Retry delays of failed watches: first delay, doubling up to the max (GUARD_DEFAULTS.watchRetry*). */
+  retryBaseMs: number;
+  retryMaxMs: number;
 }
 
 /** A directory without a watch. */
@@ -209,8 +209,8 @@ export class GuardWatching {
     const limit = LIMIT_CODES.has(code);
     const previous = this.#failed.get(rel);
     const attempts = (previous?.attempts ?? 0) + 1;
-    const base = this.#d.retryBaseMs ?? 2000;
-    const delay = Math.min(this.#d.retryMaxMs ?? 300_000, base * 2 ** Math.min(attempts - 1, 20));
+    const base = this.#d.retryBaseMs;
+    const delay = Math.min(this.#d.retryMaxMs, base * 2 ** Math.min(attempts - 1, 20));
     this.#failed.set(rel, { code, attempts, nextAt: performance.now() + delay });
     if (limit) this.#limitReached = true;
     // Alert once per directory for its own errors, once per episode for the shared limit.

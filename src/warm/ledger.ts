@@ -23,6 +23,7 @@
  * unflushed changes. `<stateDir>/ledger.lock` keeps a second process out.
  */
 import { resolve } from 'node:path';
+import { LEDGER_DEFAULTS } from '../config/presets.js';
 import { WardenError, describeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { StateDamage } from '../state/damage.js';
@@ -61,13 +62,13 @@ export interface LedgerStats {
 export interface LedgerOptions {
   /** Time source for `isFresh` (default Date.now). */
   clock?: { now(): number };
-  /** Longest time a change waits before it is written (default 200 ms). */
+  /** Longest time a change waits before it is written (default: LEDGER_DEFAULTS in src/config/presets.ts). */
   flushIntervalMs?: number;
-  /** Write as soon as this many changes are pending (default 4096). */
+  /** Write as soon as this many changes are pending. */
   maxPendingRecords?: number;
   /**
    * Compact the journal into a new snapshot once it holds this many records, or a
-   * quarter of the live entries if that is more (default 100,000).
+   * quarter of the live entries if that is more.
    */
   compactAfterRecords?: number;
   /** fdatasync each batch and fsync snapshots (default true). Only tests turn this off. */
@@ -122,9 +123,9 @@ export class Ledger implements AsyncDisposable {
     this.store = files.state;
     this.clock = options.clock ?? Date;
     this.log = options.logger;
-    this.flushIntervalMs = Math.max(0, options.flushIntervalMs ?? 200);
-    this.maxPending = Math.max(1, options.maxPendingRecords ?? 4096);
-    this.compactAfter = Math.max(1, options.compactAfterRecords ?? 100_000);
+    this.flushIntervalMs = Math.max(0, options.flushIntervalMs ?? LEDGER_DEFAULTS.flushIntervalMs);
+    this.maxPending = Math.max(1, options.maxPendingRecords ?? LEDGER_DEFAULTS.maxPendingRecords);
+    this.compactAfter = Math.max(1, options.compactAfterRecords ?? LEDGER_DEFAULTS.compactAfterRecords);
   }
 
   /** What opening found damaged and how it was recovered (empty when the files were intact). */
