@@ -6,7 +6,7 @@ import tseslint from 'typescript-eslint';
 
 /** Code outside src/guard/ reaches the guard only through its public index. */
 const guardBoundary = {
-  group: ['**/guard/*', '!**/guard/index.js'],
+  group: ['**/guard/*', '**/guard/*/**', '!**/guard/index.js'],
   message: 'Import the guard through src/guard/index.ts (its public API).',
 };
 /** Domain code never imports the layers above it. */
@@ -44,7 +44,7 @@ export default tseslint.config(
     rules: { 'no-restricted-imports': ['error', { patterns: [guardBoundary] }] },
   },
   {
-    files: ['src/cvat/**/*.ts', 'src/domain.ts', 'src/errors.ts', 'src/secrets.ts', 'src/state/**/*.ts'],
+    files: ['src/cvat/**/*.ts', 'src/domain.ts', 'src/errors.ts', 'src/secrets.ts', 'src/series.ts', 'src/config/presets.ts', 'src/state/**/*.ts'],
     rules: { 'no-restricted-imports': ['error', { patterns: [upward(['commands', 'daemon', 'guard', 'warm', 'plan', 'vault', 'backup', 'emulator'])] }] },
   },
   {
@@ -55,6 +55,15 @@ export default tseslint.config(
     files: ['src/emulator/**/*.ts'],
     // The emulator stands in for CVAT: it must not borrow the warden's own logic as its oracle.
     rules: { 'no-restricted-imports': ['error', { patterns: [upward(['commands', 'daemon', 'guard', 'warm', 'plan', 'vault', 'backup'])] }] },
+  },
+  {
+    // Small modules and functions (issue 17). Applies to src/guard and src/state now; the
+    // other folders still hold longer ones (listed in the issue-17 report) and join when split.
+    files: ['src/guard/**/*.ts', 'src/state/**/*.ts', 'src/series.ts', 'src/config/presets.ts'],
+    rules: {
+      'max-lines': ['error', { max: 400, skipBlankLines: true, skipComments: true }],
+      'max-lines-per-function': ['error', { max: 80, skipBlankLines: true, skipComments: true }],
+    },
   },
   {
     files: ['test/**/*.ts', 'vitest.config.ts'],

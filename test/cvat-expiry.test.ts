@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { CHUNK_CACHE_TTL_MS, featuresFor, forecastExpiry, parseCvatVersion } from '../src/cvat/features.js';
-import { affectedTask, compileTask } from '../src/guard/mapping.js';
+import { affectedTask, compileTask } from '../src/guard/core/mapping.js';
 import type { GuardTask } from '../src/guard/types.js';
 
 const model = (v: string) => featuresFor(parseCvatVersion(v)).chunkExpiry;

@@ -285,7 +285,7 @@ describe.skipIf(!available || !userNamespaceWithTinyLimit())('exhausted inotify 
         '-c',
         `echo 6 > /proc/sys/user/max_inotify_watches && exec "$0" --input-type=module -e "$1"`,
         process.execPath,
-        `const { inotifyWatchLimit } = await import(${JSON.stringify(`file://${build.outDir}/guard/inotify-limit.js`)}); console.log(JSON.stringify(await inotifyWatchLimit(20)));`,
+        `const { inotifyWatchLimit } = await import(${JSON.stringify(`file://${build.outDir}/guard/shell/inotify-limit.js`)}); console.log(JSON.stringify(await inotifyWatchLimit(20)));`,
       ],
       { encoding: 'utf8', timeout: 20_000 },
     );

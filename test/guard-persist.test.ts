@@ -4,7 +4,7 @@
  * down is found against the persisted baseline, and the state file is valid JSON.
  */
 import { appendFile, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { BASELINE_SNAPSHOT } from '../src/guard/baseline-file.js';
+import { BASELINE_SNAPSHOT } from '../src/guard/shell/baseline-file.js';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { silentLogger, type Logger } from '../src/log.js';

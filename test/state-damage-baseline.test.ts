@@ -5,7 +5,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BASELINE_JOURNAL, BASELINE_SNAPSHOT, baselineCodec, baselineRecord, loadBaselineFiles, type SnapshotEntry } from '../src/guard/baseline-file.js';
+import { BASELINE_JOURNAL, BASELINE_SNAPSHOT, baselineCodec, baselineRecord, loadBaselineFiles, type SnapshotEntry } from '../src/guard/shell/baseline-file.js';
 import { Journaled } from '../src/state/journaled.js';
 import { useTempDir } from './support/tmp.js';
 

@@ -8,9 +8,9 @@
 import { cp, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { baselineCodec, loadBaselineFiles } from '../src/guard/baseline-file.js';
-import { pathKey } from '../src/guard/baseline-table.js';
-import { loadState } from '../src/guard/state.js';
+import { baselineCodec, loadBaselineFiles } from '../src/guard/shell/baseline-file.js';
+import { pathKey } from '../src/guard/core/baseline-table.js';
+import { loadState } from '../src/guard/shell/state.js';
 import { Journaled } from '../src/state/journaled.js';
 import { LEDGER_FILES, Ledger } from '../src/warm/ledger.js';
 import { useTempDir } from './support/tmp.js';

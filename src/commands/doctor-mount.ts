@@ -2,7 +2,7 @@
  * doctor: can CVAT's chunk worker read the share? A share task's chunk is built by a
  * worker of the `chunks` queue in its own container; without the share mounted there the
  * build raises FileNotFoundError and CVAT answers the bare 500 it gives for a deleted
- * file (see guard/worker-mount.ts for the path through CVAT 2.73's source). So: ask for
+ * file (see guard/shell/worker-mount.ts for the path through CVAT 2.73's source). So: ask for
  * the first chunk of a share task's annotation job; on a 500, open that chunk's source
  * files here — all readable means the worker's mount, not the files.
  */

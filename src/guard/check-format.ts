@@ -2,7 +2,7 @@
  * Human-readable rendering of a CheckReport: one table row per problem task, then
  * warnings and the backup-risk summary. Long lists are cut and counted.
  */
-import { describeJobs, formatExpiry, truncateList } from './alerts.js';
+import { describeJobs, formatExpiry, truncateList } from './shell/alerts.js';
 import type { CheckReport } from './check.js';
 
 function table(header: string[], rows: string[][]): string {

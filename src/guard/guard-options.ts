@@ -5,9 +5,10 @@
 import type { StateDamage } from '../state/damage.js';
 import type { Logger } from '../log.js';
 import type { WatchMode } from '../domain.js';
+import type { GuardState } from './runtime.js';
 import type { Metrics } from '../metrics.js';
-import type { GuardFs } from './fsio.js';
-import type { LastWarmedAt } from './mapping.js';
+import type { GuardFs } from './shell/fsio.js';
+import type { LastWarmedAt } from './core/mapping.js';
 import type { ScanResult } from './types.js';
 import { GUARD_SCAN_DEFAULTS } from '../config/presets.js';
 
@@ -82,6 +83,10 @@ export interface ShareGuardStatus {
   unreadable: { count: number; files: Array<{ path: string; code: string; taskIds: number[] }> };
   shareAvailable: boolean;
   started: boolean;
+  /** The runtime's state (src/guard/runtime.ts). */
+  state: GuardState;
+  /** Steps and background jobs that failed (each logged at error level). */
+  stepErrors: number;
   tasks: number;
   tasksWithProblems: number;
   filesExpected: number;

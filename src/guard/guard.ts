@@ -8,17 +8,19 @@
  * source of truth; directory watches (local disks) or polling (small network shares)
  * only lower the latency.
  */
-import { explainChunkFailure } from './worker-mount.js';
+import { explainChunkFailure } from './shell/worker-mount.js';
 import { EventEmitter } from 'node:events';
 import path from 'node:path';
 import type { WatchMode } from '../domain.js';
 import { describeError } from '../errors.js';
-import { AlertSink } from './alerts.js';
-import { indexIssues, openProblems, problemCounts, type IndexIssues } from './guard-queries.js';
-import { DegradedScans } from './degraded.js';
-import { DirWatchers } from './dir-watchers.js';
-import { PathTrust, UnreadableFiles } from './file-trust.js';
-import { errorCode, isMountPoint, rootHealthy, withFs, type GuardFs } from './fsio.js';
+import { systemClock, type GuardClock } from './core/clock.js';
+import { GuardRuntime } from './runtime.js';
+import { AlertSink } from './shell/alerts.js';
+import { indexIssues, openProblems, problemCounts, type IndexIssues } from './core/guard-queries.js';
+import { DegradedScans } from './shell/degraded.js';
+import { DirWatchers } from './shell/dir-watchers.js';
+import { PathTrust, UnreadableFiles } from './shell/file-trust.js';
+import { errorCode, isMountPoint, rootHealthy, withFs, type GuardFs } from './shell/fsio.js';
 import {
   definedOnly,
   GUARD_DEFAULTS,
@@ -28,16 +30,17 @@ import {
   type ShareGuardOptions,
   type ShareGuardStatus,
 } from './guard-options.js';
-import { GuardStore } from './persistence.js';
-import { detectFsType, type FsTypeInfo } from './fstype.js';
-import { ShareRootResolver } from './paths.js';
-import { scanSlots, type ScanCounts } from './scanner.js';
-import { ShareIndex } from './share-index.js';
-import { applyTaskChanges } from './task-set.js';
-import { FileTracker } from './tracker.js';
+import { GuardStore } from './shell/persistence.js';
+import { detectFsType, type FsTypeInfo } from './shell/fstype.js';
+import { ShareRootResolver } from './shell/paths.js';
+import { scanSlots, type ScanCounts } from './shell/scanner.js';
+import { ShareIndex } from './core/share-index.js';
+import { applyTaskChanges } from './shell/task-set.js';
+import { FileTracker } from './core/tracker.js';
+import { trackerGauges } from './shell/tracker-gauges.js';
 import type { GuardTask, OpenProblem, ScanResult, ShareGuardEventMap } from './types.js';
-import { WatchHandler } from './watch-handler.js';
-import { GuardWatching } from './watching.js';
+import { WatchHandler } from './shell/watch-handler.js';
+import { GuardWatching } from './shell/watching.js';
 
 export type { ShareGuardOptions, ShareGuardStatus } from './guard-options.js';
 
@@ -57,27 +60,24 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
   readonly #watching: GuardWatching;
   readonly #skipped = new Map<number, string>();
   #fsInfo: FsTypeInfo = { fsType: 'unknown', mountPoint: '/', source: '', network: false, detectedBy: 'unknown' };
-  #available = true;
   #rootMountPoint = false;
   #started: Promise<void> | undefined;
-  #isStarted = false;
-  #closing: Promise<void> | undefined;
-  #work: Promise<void> = Promise.resolve();
+  /** The guard got past start-up's detection once (watches and scans may run). */
+  #everStarted = false;
+  readonly #rt: GuardRuntime;
+  readonly #clock: GuardClock;
   #scanning: Promise<ScanResult> | undefined;
   #rescan = false;
   #lastScan: ScanResult | null = null;
   #firstScanDone = false;
-  #timers = new Set<NodeJS.Timeout>();
-  #flushTimer: NodeJS.Timeout | undefined;
   #flushAt = Infinity;
-  #rootPoll: NodeJS.Timeout | undefined;
   readonly #store: GuardStore;
   #indexUpdates = { calls: 0, upserted: 0, removed: 0, newFiles: 0 };
-  #indexLogTimer: NodeJS.Timeout | undefined;
   readonly #degraded: DegradedScans;
   readonly #trust: PathTrust;
   readonly #unreadable: UnreadableFiles;
   #lastRootWatcherAlert = -Infinity;
+  #closed: Promise<void> | undefined;
 
   constructor(options: ShareGuardOptions) {
     super();
@@ -88,8 +88,16 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
       logger: options.logger.child({ component: 'share-guard' }),
     };
     this.#fs = withFs(options.fs);
+    this.#clock = systemClock(this.#o.clock);
+    this.#rt = new GuardRuntime({ logger: this.#o.logger });
     this.#resolver = new ShareRootResolver(this.#o.shareDir, this.#fs);
-    this.#tracker = new FileTracker(this.#index, this.#o.metrics, this.#o.clock, this.#o.moveWindowMs, (f) => this.#store.noteBaseline(f));
+    this.#tracker = new FileTracker({
+      index: this.#index,
+      clock: this.#clock,
+      moveWindowMs: this.#o.moveWindowMs,
+      gauges: trackerGauges(this.#o.metrics),
+      onBaseline: (f) => this.#store.noteBaseline(f),
+    });
     this.#store = new GuardStore({
       index: this.#index,
       tracker: this.#tracker,
@@ -160,7 +168,7 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
       enqueue: (job) => this.#enqueue(job),
       scan: async (ids) => this.#scanIds(await this.#trust.trustedSlots(ids, 'scan'), 'scan'),
       flushPending: () => this.#flushPending(),
-      active: () => this.#isStarted && this.#available && !this.#closing,
+      active: () => this.#everStarted && this.#available && !this.#closing,
       onRound: () => this.#unreadable.log(),
     });
     this.#handler = new WatchHandler({
@@ -185,27 +193,21 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
     this.#o.metrics.shareFilesMissing.set(0);
   }
 
-  /** Serialise event handling, flushes and index changes. */
-  #enqueue(job: () => Promise<void>): Promise<void> {
-    const run = this.#work.then(async () => {
-      if (this.#closing) return;
+  /** Serialise event handling, flushes and index changes (runtime.ts); transitions are published after each step. */
+  #enqueue(job: () => Promise<void>, what = 'step'): Promise<void> {
+    return this.#rt.enqueue(what, async () => {
       await job();
       this.#drain();
     });
-    this.#work = run.catch((error: unknown) => this.#o.logger.error({ err: describeError(error) }, 'share guard step failed'));
-    return this.#work;
   }
 
-  #timer(ms: number, fn: () => void, repeat: boolean): NodeJS.Timeout {
-    const t = repeat
-      ? setInterval(fn, ms)
-      : setTimeout(() => {
-          this.#timers.delete(t);
-          fn();
-        }, ms);
-    t.unref();
-    this.#timers.add(t);
-    return t;
+  /** The share is there as far as the guard knows (also before start). */
+  get #available(): boolean {
+    return this.#rt.state !== 'unavailable';
+  }
+
+  get #closing(): boolean {
+    return this.#rt.closing;
   }
 
   // ---------------------------------------------------------------- tasks
@@ -258,7 +260,7 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
       this.#watching.forget(dir.rel);
       this.#handler.forgetGone(dir.rel);
     }
-    if (this.#isStarted && this.#available) {
+    if (this.#everStarted && this.#available) {
       // Only the directories this change added: feeding 10,000 tasks one by one must not walk every directory 10,000 times.
       const newDirs = new Set<string>();
       for (const f of created) newDirs.add(this.#index.dirs[this.#index.dirOf[f]!]!.rel);
@@ -277,13 +279,11 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
     u.upserted += upserted;
     u.removed += removed;
     u.newFiles += newFiles;
-    if (this.#indexLogTimer || this.#closing) return;
-    this.#indexLogTimer = setTimeout(() => this.#logIndexUpdates(), INDEX_LOG_INTERVAL_MS);
-    this.#indexLogTimer.unref();
+    if (this.#rt.has('index-log') || this.#closing) return;
+    this.#rt.after('index-log', INDEX_LOG_INTERVAL_MS, () => this.#logIndexUpdates());
   }
 
   #logIndexUpdates(): void {
-    this.#indexLogTimer = undefined;
     const u = this.#indexUpdates;
     if (u.calls === 0) return;
     this.#o.logger.info(
@@ -313,6 +313,7 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
   }
 
   async #start(): Promise<void> {
+    this.#rt.setState('starting');
     await this.#store.load();
     const realRoot = await this.#resolver.realRoot();
     this.#fsInfo = await detectFsType(realRoot, {
@@ -327,15 +328,16 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
       );
     }
     this.#rootMountPoint = isMountPoint(this.#fs, this.#o.shareDir);
-    this.#isStarted = true;
+    this.#everStarted = true;
+    if (this.#rt.state === 'starting') this.#rt.setState('watching');
     if (!(await this.#rootOk())) {
       await this.#shareUnavailable('share root missing or unreadable at start');
     } else {
       await this.#enqueue(() => this.#setupWatching());
       await this.scan('startup');
     }
-    this.#timer(this.#scanInterval(), () => void this.scan('scheduled').catch(() => undefined), true);
-    this.#timer(this.#o.rootCheckIntervalMs, () => void this.#checkRoot(), true);
+    this.#rt.every('scheduled-scan', this.#scanInterval(), () => this.#rt.spawn('scheduled scan', this.scan('scheduled')));
+    this.#rt.every('root-check', this.#o.rootCheckIntervalMs, () => this.#rt.spawn('root check', this.#checkRoot()));
     this.#degraded.start();
     this.#o.logger.info(
       {
@@ -366,7 +368,7 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
   }
 
   async #checkRoot(): Promise<void> {
-    if (this.#closing || !this.#available || !this.#isStarted) return;
+    if (this.#closing || !this.#available || !this.#everStarted) return;
     if (!(await this.#rootOk())) await this.#enqueue(() => this.#shareUnavailable('share root vanished or was unmounted'));
   }
 
@@ -377,7 +379,7 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
   /** The root or polling watcher failed: events may have been lost. Alert and reconcile, at most once a minute. */
   #watcherError(dir: string | undefined, error: unknown): void {
     if (this.#closing) return;
-    const now = performance.now();
+    const now = this.#clock.monotonic();
     if (now - this.#lastRootWatcherAlert < ROOT_WATCHER_ALERT_EVERY_MS) {
       this.#o.logger.debug({ dir, code: errorCode(error) }, 'share watcher error again (already reported)');
       return;
@@ -390,38 +392,40 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
       at: this.#o.clock(),
       ...(dir !== undefined ? { dir } : {}),
     });
-    void this.scan('watcher_error').catch(() => undefined);
+    this.#rt.spawn('watcher-error scan', this.scan('watcher_error'));
   }
 
   // ---------------------------------------------------------------- share availability
 
   async #shareUnavailable(reason: string): Promise<void> {
     if (!this.#available || this.#closing) return;
-    this.#available = false;
+    this.#rt.setState('unavailable');
     this.#o.metrics.shareAvailable.set(0);
     this.#tracker.revertPending();
     this.#handler.clear();
     await this.#watching.stopAll();
     this.#sink.share({ kind: 'share_unavailable', shareDir: this.#o.shareDir, reason, at: this.#o.clock(), filesExpected: this.#index.liveFiles });
     this.#store.scheduleSave(this.#available);
-    this.#rootPoll = setInterval(() => void this.#pollRoot(), this.#o.rootPollMs);
-    this.#rootPoll.unref();
+    this.#pollRootEvery();
+  }
+
+  #pollRootEvery(): void {
+    this.#rt.every('root-poll', this.#o.rootPollMs, () => this.#rt.spawn('root poll', this.#pollRoot()));
   }
 
   async #pollRoot(): Promise<void> {
     if (this.#closing || this.#available || !(await this.#rootOk())) return;
-    clearInterval(this.#rootPoll);
-    this.#rootPoll = undefined;
-    this.#timer(
+    this.#rt.cancel('root-poll');
+    this.#rt.after(
+      'root-settle',
       this.#o.rootSettleMs,
       () =>
         void this.#enqueue(async () => {
           if (!(await this.#rootOk())) {
-            this.#rootPoll = setInterval(() => void this.#pollRoot(), this.#o.rootPollMs);
-            this.#rootPoll.unref();
+            this.#pollRootEvery();
             return;
           }
-          this.#available = true;
+          this.#rt.setState(this.#everStarted ? 'watching' : 'idle');
           this.#o.metrics.shareAvailable.set(1);
           this.#resolver.reset();
           this.#sink.share({
@@ -432,9 +436,8 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
             filesExpected: this.#index.liveFiles,
           });
           await this.#setupWatching();
-          void this.scan('share_restored').catch(() => undefined);
-        }),
-      false,
+          this.#rt.spawn('share-restored scan', this.scan('share_restored'));
+        }, 'share restored'),
     );
   }
 
@@ -454,7 +457,7 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
         this.#scanning = undefined;
         if (this.#rescan && !this.#closing) {
           this.#rescan = false;
-          void this.scan('requested').catch(() => undefined);
+          this.#rt.spawn('requested scan', this.scan('requested'));
         }
       }
     })();
@@ -472,7 +475,7 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
       await this.#enqueue(() => this.#shareUnavailable('share root missing or unreadable at scan'));
       return this.#emptyScan(reason, 'share_unavailable');
     }
-    const started = performance.now();
+    const started = this.#clock.monotonic();
     const result = this.#emptyScan(reason, undefined);
     delete result.skipped;
     const source = this.#firstScanDone ? 'scan' : 'startup';
@@ -484,7 +487,7 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
       await this.#handler.recheckGone();
     });
     Object.assign(result, counts);
-    result.durationMs = performance.now() - started;
+    result.durationMs = this.#clock.monotonic() - started;
     this.#o.metrics.shareScanDuration.observe(result.durationMs / 1000);
     this.#o.metrics.shareLastScanDuration.set(result.durationMs / 1000);
     this.#o.metrics.shareLastScanTimestamp.set(this.#o.clock() / 1000);
@@ -519,7 +522,7 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
       sync: !network,
       concurrency: this.#o.scanConcurrency,
       ratePerSecond: scanRateFor(this.#o.scanRatePerSecond, network),
-      stopped: () => !!this.#closing || !this.#available,
+      stopped: () => this.#closing || !this.#available,
       source,
       ignoreInode,
       drain: () => this.#drain(),
@@ -548,17 +551,11 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
   #scheduleFlush(): void {
     const due = this.#tracker.nextDue();
     if (due === undefined || due >= this.#flushAt) return;
-    if (this.#flushTimer) clearTimeout(this.#flushTimer);
     this.#flushAt = due;
-    this.#flushTimer = setTimeout(
-      () => {
-        this.#flushTimer = undefined;
-        this.#flushAt = Infinity;
-        void this.#enqueue(() => this.#flushPending());
-      },
-      Math.max(0, due - performance.now()),
-    );
-    this.#flushTimer.unref();
+    this.#rt.after('flush', due - this.#clock.monotonic(), () => {
+      this.#flushAt = Infinity;
+      void this.#enqueue(() => this.#flushPending(), 'flush');
+    });
   }
 
   /**
@@ -567,18 +564,18 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
    */
   async #flushPending(): Promise<void> {
     const due = this.#tracker.nextDue();
-    if (due === undefined || due > performance.now()) return;
+    if (due === undefined || due > this.#clock.monotonic()) return;
     if (!this.#available) {
       this.#tracker.revertPending();
       return;
     }
     if (!(await this.#rootOk())) return this.#shareUnavailable('share root vanished');
-    this.#tracker.flushDue(performance.now());
+    this.#tracker.flushDue(this.#clock.monotonic());
     const source = this.#watching.mode === 'polling' ? 'poll' : 'watch';
-    for (const f of this.#tracker.takeUnsettled(performance.now())) {
+    for (const f of this.#tracker.takeUnsettled(this.#clock.monotonic())) {
       const token = this.#index.gen[f];
       const st = await this.#fs.stat(this.#index.absPath(f, this.#resolver.root)).catch(() => undefined);
-      if (st !== undefined && this.#index.gen[f] === token) this.#tracker.observe(f, st, source, false, true);
+      if (st !== undefined && this.#index.gen[f] === token) this.#tracker.observe(f, { stat: st, source, mode: 'settled' });
     }
   }
 
@@ -642,7 +639,9 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
       degradedDirectoryCount: this.#watching.degradedCount,
       unreadable: this.#unreadable.list(100),
       shareAvailable: this.#available,
-      started: this.#isStarted,
+      started: this.#everStarted,
+      state: this.#rt.state,
+      stepErrors: this.#rt.errors,
       ...problemCounts(this.#index, this.#tracker, this.#skipped),
       watchedDirectories: this.#dirs.size,
       goneDirectories: this.#handler.goneDirs().slice(0, 100),
@@ -653,22 +652,21 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
 
   /** Stop every watcher and timer, write the state. Idempotent. */
   close(): Promise<void> {
-    this.#closing ??= (async () => {
-      for (const t of this.#timers) clearTimeout(t);
-      this.#timers.clear();
-      if (this.#flushTimer) clearTimeout(this.#flushTimer);
-      if (this.#rootPoll) clearInterval(this.#rootPoll);
-      if (this.#indexLogTimer) clearTimeout(this.#indexLogTimer);
-      this.#logIndexUpdates();
-      const degraded = this.#degraded.close(); // timers off now; a round in progress stops at its next stat
-      await this.#watching.stopAll();
-      this.#dirs.close();
-      await this.#work.catch(() => undefined);
-      await this.#scanning?.catch(() => undefined);
+    this.#closed ??= (async () => {
+      const available = this.#available;
+      let degraded: Promise<void> = Promise.resolve();
+      // The runtime clears every timer and waits for the queue and background jobs.
+      await this.#rt.close(async () => {
+        this.#logIndexUpdates();
+        degraded = this.#degraded.close(); // timers off now; a round in progress stops at its next stat
+        await this.#watching.stopAll();
+        this.#dirs.close();
+      });
+      await this.#scanning?.catch(() => undefined); // its failure was logged by whoever awaited it
       await degraded;
-      await this.#store.close(this.#isStarted, this.#available);
+      await this.#store.close({ started: this.#everStarted, available });
     })();
-    return this.#closing;
+    return this.#closed;
   }
 
   [Symbol.asyncDispose](): Promise<void> {

@@ -162,6 +162,9 @@ export interface ShareGuardEventMap {
   ready: [];
 }
 
+/** An open problem as stored: the affected jobs and chunks are recomputed from the live index. */
+export type PersistedProblem = Omit<OpenProblem, 'tasks'>;
+
 /** An open problem as returned by `problems()` and persisted across restarts. */
 export interface OpenProblem {
   path: string;

@@ -7,12 +7,12 @@
  * Both honour `ratePerSecond` (Infinity = unlimited).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { describeError } from '../errors.js';
-import type { Logger } from '../log.js';
+import { describeError } from '../../errors.js';
+import type { Logger } from '../../log.js';
 import type { GuardFs } from './fsio.js';
-import { FileStatus, type ShareIndex } from './share-index.js';
-import type { FileTracker } from './tracker.js';
-import type { FileStat, ScanResult } from './types.js';
+import { FileStatus, type ShareIndex } from '../core/share-index.js';
+import type { FileTracker } from '../core/tracker.js';
+import type { FileStat, ScanResult } from '../types.js';
 
 export interface StatEachOptions {
   sync: boolean;
@@ -127,7 +127,7 @@ export async function scanSlots(ids: Int32Array, ctx: ScanSlotsContext): Promise
       if (index.names[f] === undefined || index.gen[f] !== token) return;
       ctx.onReadable?.(f, undefined);
       counts.filesChecked++;
-      ctx.tracker.observe(f, st, ctx.source, ctx.ignoreInode);
+      ctx.tracker.observe(f, { stat: st, source: ctx.source, mode: ctx.ignoreInode ? 'ignore-inode' : 'normal' });
       if (index.status[f] === FileStatus.modified) counts.modified++;
       else if (st) counts.present++;
       else counts.missing++;

@@ -7,13 +7,13 @@
  *    own kind, listed with their tasks in /status, counted in a gauge, logged when the
  *    count changes, forgotten when a stat works again or the file leaves the index.
  */
-import type { Logger } from '../log.js';
-import type { Metrics } from '../metrics.js';
+import type { Logger } from '../../log.js';
+import type { Metrics } from '../../metrics.js';
 import type { AlertSink } from './alerts.js';
 import { errorCode } from './fsio.js';
 import type { ShareRootResolver } from './paths.js';
-import type { ShareIndex } from './share-index.js';
-import type { FileTracker } from './tracker.js';
+import type { ShareIndex } from '../core/share-index.js';
+import type { FileTracker } from '../core/tracker.js';
 
 export interface PathTrustDeps {
   index: ShareIndex;
@@ -68,7 +68,7 @@ export class PathTrust {
       if (dir && !(await this.dirTrusted(dir.rel))) escaped.add(d);
     }
     if (escaped.size === 0) return ids;
-    for (const f of ids) if (escaped.has(index.dirOf[f]!)) this.#d.tracker.observe(f, null, source);
+    for (const f of ids) if (escaped.has(index.dirOf[f]!)) this.#d.tracker.observe(f, { stat: null, source });
     return ids.filter((f) => !escaped.has(index.dirOf[f]!));
   }
 }

@@ -8,7 +8,7 @@
 import path from 'node:path';
 import type { GuardFs } from './fsio.js';
 import { isAbsent } from './fsio.js';
-import type { RejectedName } from './types.js';
+import type { RejectedName } from '../types.js';
 
 export type LexicalVerdict = { ok: true; rel: string } | { ok: false; reason: RejectedName['reason'] };
 

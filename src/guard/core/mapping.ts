@@ -10,9 +10,9 @@
  *    since annotators work in it, with the parent's warm times (the segment is warmed once)
  *  - video: every job and every chunk depends on the one file
  */
-import { CHUNK_CACHE_TTL_MS, forecastExpiry, type ChunkExpiry } from '../cvat/features.js';
-import { frameStep } from '../cvat/shapes.js';
-import type { AffectedJob, AffectedTask, GuardJob, GuardTask } from './types.js';
+import { CHUNK_CACHE_TTL_MS, forecastExpiry, type ChunkExpiry } from '../../cvat/features.js';
+import { frameStep } from '../../cvat/shapes.js';
+import type { AffectedJob, AffectedTask, GuardJob, GuardTask } from '../types.js';
 
 export { CHUNK_CACHE_TTL_MS };
 

@@ -1,7 +1,10 @@
 /**
- * The per-file state machine. Observations (a stat result or "absent") go in;
- * transitions (deleted / moved / modified / restored) come out in an outbox that the
- * guard turns into alerts. A file that disappears is counted as missing at once (the
+ * The per-file state machine, part of the guard's pure core: synchronous, no file system,
+ * timers or metrics, one injected clock. Observations (a stat result or "absent") go in;
+ * transitions (deleted / moved / modified / restored) come out — returned by `observe`
+ * and collected in `outbox`, which the runtime drains into the event sinks after each
+ * step. Problem counts go to `gauges` (the shell turns them into metrics). A file that
+ * disappears is counted as missing at once (the
  * gauge moves within milliseconds) but its alert is held for the move window, so an
  * unlink that pairs with an appearance of the same dev+inode is reported as `moved`.
  *
@@ -11,11 +14,9 @@
  *    mtime/inode); a modified file is back to the baseline's size and mtime
  *  - an open problem found open again after a restart is "still open": no event
  */
-import type { Metrics } from '../metrics.js';
-import { copyStat } from './fsio.js';
 import { FileStatus, type ShareIndex } from './share-index.js';
-import type { PersistedProblem } from './state.js';
-import type { DetectionSource, FileEventKind, FileStat, ProblemKind } from './types.js';
+import type { DetectionSource, FileEventKind, FileStat, PersistedProblem, ProblemKind } from '../types.js';
+import type { GuardClock } from './clock.js';
 
 export interface Transition {
   f: number;
@@ -46,13 +47,43 @@ const isProblem = (status: number) =>
   status === FileStatus.pending || status === FileStatus.deleted || status === FileStatus.moved || status === FileStatus.modified;
 
 const inoKey = (dev: number, ino: number) => `${dev}:${ino}`;
-/** Longer task names are cut in the info label (CVAT allows 256 characters). */
-const TASK_NAME_MAX = 100;
+const copyStat = (st: FileStat): FileStat => ({ size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, dev: st.dev });
+const NO_TRANSITIONS: readonly Transition[] = Object.freeze([]);
+
+/** Where problem counts go (the shell's metrics): the total, and per task with its name while it has any. */
+export interface TrackerGauges {
+  filesMissing(total: number): void;
+  taskFilesMissing(taskId: number, count: number, taskName: string | undefined): void;
+}
+
+/**
+ * How to read one observation: `normal`; `ignore-inode` after the share came back
+ * (remount, restore from a copy: inode numbers say nothing, size + mtime decide and the
+ * inode is re-baselined silently); `settled`: a file that came back with another size was
+ * looked at again after its settle delay (a copy finished), so it is decided now.
+ */
+export type ObserveMode = 'normal' | 'ignore-inode' | 'settled';
+
+export interface Observation {
+  /** The stat result, or null when the path does not exist. */
+  stat: FileStat | null;
+  source: DetectionSource;
+  mode?: ObserveMode;
+}
+
+export interface FileTrackerOptions {
+  index: ShareIndex;
+  clock: GuardClock;
+  moveWindowMs: number;
+  gauges: TrackerGauges;
+  /** A slot's baseline was taken or changed (the store journals it). */
+  onBaseline?: (f: number) => void;
+}
 
 export class FileTracker {
   readonly #index: ShareIndex;
-  readonly #metrics: Metrics;
-  readonly #clock: () => number;
+  readonly #gauges: TrackerGauges;
+  readonly #clock: GuardClock;
   readonly #moveWindowMs: number;
   readonly outbox: Transition[] = [];
   readonly problems = new Map<number, ProblemRecord>();
@@ -67,20 +98,17 @@ export class FileTracker {
   readonly persisted = new Map<string, PersistedProblem>();
   /** Persisted problems per task, counted in the gauges until their file is observed again. */
   readonly #persistedByTask = new Map<number, number>();
-  /** Task names published in cvat_warden_task_info. */
-  readonly #taskNames = new Map<number, string>();
   /** Paths whose persisted problem was found still open (logged once by the guard). */
   readonly stillOpen: string[] = [];
   #problemFiles = 0;
   readonly #onBaseline: (f: number) => void;
 
-  /** `onBaseline(f)`: a slot's baseline was taken or changed (the store journals it). */
-  constructor(index: ShareIndex, metrics: Metrics, clock: () => number, moveWindowMs: number, onBaseline: (f: number) => void = () => undefined) {
-    this.#index = index;
-    this.#metrics = metrics;
-    this.#clock = clock;
-    this.#moveWindowMs = moveWindowMs;
-    this.#onBaseline = onBaseline;
+  constructor(options: FileTrackerOptions) {
+    this.#index = options.index;
+    this.#gauges = options.gauges;
+    this.#clock = options.clock;
+    this.#moveWindowMs = options.moveWindowMs;
+    this.#onBaseline = options.onBaseline ?? (() => undefined);
   }
 
   get problemFiles(): number {
@@ -137,26 +165,11 @@ export class FileTracker {
 
   #publishTask(taskId: number): void {
     const n = (this.#taskCounts.get(taskId) ?? 0) + (this.#persistedByTask.get(taskId) ?? 0);
-    if (n > 0) this.#metrics.taskShareFilesMissing.set({ task_id: String(taskId) }, n);
-    else this.#metrics.taskShareFilesMissing.remove({ task_id: String(taskId) });
-    this.#publishTaskName(taskId, n > 0 ? this.#index.tasks.get(taskId)?.mapping.taskName : undefined);
-  }
-
-  /** cvat_warden_task_info: the name of a task with problems, once it is indexed (bounded like the gauge). */
-  #publishTaskName(taskId: number, name: string | undefined): void {
-    const clipped = name === undefined ? undefined : name.slice(0, TASK_NAME_MAX);
-    const previous = this.#taskNames.get(taskId);
-    if (previous === clipped) return;
-    if (previous !== undefined) this.#metrics.taskInfo.remove({ task_id: String(taskId), task_name: previous });
-    if (clipped === undefined) this.#taskNames.delete(taskId);
-    else {
-      this.#taskNames.set(taskId, clipped);
-      this.#metrics.taskInfo.set({ task_id: String(taskId), task_name: clipped }, 1);
-    }
+    this.#gauges.taskFilesMissing(taskId, n, n > 0 ? this.#index.tasks.get(taskId)?.mapping.taskName : undefined);
   }
 
   #publishTotal(): void {
-    this.#metrics.shareFilesMissing.set(this.#problemFiles + this.persisted.size);
+    this.#gauges.filesMissing(this.#problemFiles + this.persisted.size);
   }
 
   #setTaskCount(taskId: number, n: number): void {
@@ -224,7 +237,7 @@ export class FileTracker {
 
   #open(f: number, kind: ProblemKind, source: DetectionSource, extra: Partial<Transition> = {}, since?: number): void {
     if (extra.change) extra.change = { before: extra.change.before && copyStat(extra.change.before), after: copyStat(extra.change.after) };
-    const record: ProblemRecord = { kind, since: since ?? this.problems.get(f)?.since ?? this.#clock() };
+    const record: ProblemRecord = { kind, since: since ?? this.problems.get(f)?.since ?? this.#clock.wall() };
     if (extra.newPath !== undefined) record.newPath = extra.newPath;
     if (kind === 'modified' && extra.previous !== undefined) record.previous = extra.previous;
     this.problems.set(f, record);
@@ -232,7 +245,7 @@ export class FileTracker {
   }
 
   #resolve(f: number, st: FileStat, source: DetectionSource, previous: ProblemKind): void {
-    const now = performance.now();
+    const now = this.#clock.monotonic();
     if (this.#settling.size > 10_000) for (const [g, until] of this.#settling) if (until < now) this.#settling.delete(g);
     this.#settling.set(f, now + Math.max(1000, 4 * this.#moveWindowMs));
     this.problems.delete(f);
@@ -242,118 +255,123 @@ export class FileTracker {
   }
 
   /**
-   * Apply one observation. `st === null` means the path does not exist.
-   * `ignoreInode`: after the share came back (remount, restore from a copy) inode numbers
-   * say nothing; size + mtime decide and the inode is re-baselined silently.
+   * Applies one observation; returns the transitions it produced (they are also in
+   * `outbox` until the runtime drains it).
    */
-  observe(f: number, st: FileStat | null, source: DetectionSource, ignoreInode = false, settled = false): void {
+  observe(f: number, { stat, source, mode = 'normal' }: Observation): readonly Transition[] {
     const index = this.#index;
-    if (index.names[f] === undefined) return;
+    if (index.names[f] === undefined) return NO_TRANSITIONS;
+    const before = this.outbox.length;
     index.gen[f] = index.gen[f]! + 1;
     const prev = index.status[f]!;
-    let persisted: PersistedProblem | undefined;
-    if (prev === FileStatus.unknown && this.persisted.size > 0) {
-      persisted = this.#takePersisted(index.relPath(f));
-    }
+    const persisted = prev === FileStatus.unknown && this.persisted.size > 0 ? this.#takePersisted(index.relPath(f)) : undefined;
     const b = index.baseline(f);
+    if (stat === null) this.#observeAbsent(f, prev, source, b, persisted);
+    else if (prev === FileStatus.unknown || prev === FileStatus.ok) this.#observeKnown(f, stat, source, b, persisted, mode === 'ignore-inode');
+    else if (prev === FileStatus.pending) this.#observeBack(f, stat, source, b);
+    else if (prev === FileStatus.deleted || prev === FileStatus.moved) this.#observeMissing(f, stat, source, b, prev, mode === 'settled');
+    else if (prev === FileStatus.modified) this.#observeModified(f, stat, source, b);
+    return this.outbox.length === before ? NO_TRANSITIONS : this.outbox.slice(before);
+  }
 
-    if (st === null) {
-      if (prev === FileStatus.pending || prev === FileStatus.deleted || prev === FileStatus.moved) return;
-      if (persisted && persisted.kind !== 'modified') {
-        const record: ProblemRecord = { kind: persisted.kind, since: persisted.since };
-        if (persisted.newPath !== undefined) record.newPath = persisted.newPath;
-        this.problems.set(f, record);
-        this.#setStatus(f, persisted.kind === 'moved' ? FileStatus.moved : FileStatus.deleted);
-        this.stillOpen.push(persisted.path);
-        return;
-      }
-      this.#enterPending(f, prev, source, b);
+  #observeAbsent(f: number, prev: number, source: DetectionSource, b: FileStat | null, persisted: PersistedProblem | undefined): void {
+    if (prev === FileStatus.pending || prev === FileStatus.deleted || prev === FileStatus.moved) return;
+    if (persisted && persisted.kind !== 'modified') {
+      const record: ProblemRecord = { kind: persisted.kind, since: persisted.since };
+      if (persisted.newPath !== undefined) record.newPath = persisted.newPath;
+      this.problems.set(f, record);
+      this.#setStatus(f, persisted.kind === 'moved' ? FileStatus.moved : FileStatus.deleted);
+      this.stillOpen.push(persisted.path);
       return;
     }
+    this.#enterPending(f, prev, source, b);
+  }
 
-    switch (prev) {
-      case FileStatus.unknown:
-      case FileStatus.ok: {
-        if (!b) {
-          this.#rebaseline(f, st);
-          this.#setStatus(f, FileStatus.ok);
-          if (persisted) this.outbox.push({ f, kind: 'restored', source, previous: persisted.kind });
-          return;
-        }
-        if (persisted?.kind === 'modified') {
-          if (st.size === b.size && st.mtimeMs === b.mtimeMs) {
-            this.#resolveFromUnknown(f, st, source, 'modified');
-            return;
-          }
-          this.problems.set(f, { kind: 'modified', since: persisted.since });
-          this.#setStatus(f, FileStatus.modified);
-          this.stillOpen.push(persisted.path);
-          return;
-        }
-        if (persisted) {
-          if (st.size === b.size) {
-            this.#resolveFromUnknown(f, st, source, persisted.kind);
-            return;
-          }
-          this.#setStatus(f, FileStatus.modified);
-          this.#open(f, 'modified', source, { previous: persisted.kind, change: { before: b, after: st } }, persisted.since);
-          return;
-        }
-        if (sameAsBaseline(b, st) || (ignoreInode && b.size === st.size && b.mtimeMs === st.mtimeMs)) {
-          if (b.dev !== st.dev || b.ino !== st.ino) this.#rebaseline(f, st); // remount: new device numbers
-          this.#setStatus(f, FileStatus.ok);
-          return;
-        }
-        const settlingUntil = this.#settling.get(f);
-        if (settlingUntil !== undefined) {
-          if (performance.now() <= settlingUntil && st.size === b.size) {
-            this.#rebaseline(f, st);
-            return;
-          } // the restoring copy finishing
-          this.#settling.delete(f);
-        }
-        this.#setStatus(f, FileStatus.modified);
-        this.#open(f, 'modified', source, { change: { before: b, after: st } });
-        return;
-      }
-      case FileStatus.pending: {
-        const pending = this.#cancelPending(f);
-        const before = pending?.prev ?? FileStatus.ok;
-        if (!b || (b.size === st.size && b.mtimeMs === st.mtimeMs && b.ino === st.ino)) {
-          // back within the window, unchanged: as if nothing happened
-          if (!b) this.#rebaseline(f, st);
-          this.#setStatus(f, before === FileStatus.modified ? FileStatus.modified : FileStatus.ok);
-          return;
-        }
-        this.#setStatus(f, FileStatus.modified);
-        if (before !== FileStatus.modified) this.#open(f, 'modified', source, { change: { before: b, after: st } });
-        return;
-      }
-      case FileStatus.deleted:
-      case FileStatus.moved: {
-        const previous: ProblemKind = prev === FileStatus.moved ? 'moved' : 'deleted';
-        if (!b || st.size === b.size) {
-          this.#unsettled.delete(f);
-          this.#resolve(f, st, source, previous);
-          return;
-        }
-        if (!settled && (source === 'watch' || source === 'poll')) {
-          // probably a copy in progress: look again once it had time to finish
-          if (!this.#unsettled.has(f)) this.#unsettled.set(f, performance.now() + this.#moveWindowMs);
-          return;
-        }
-        this.#unsettled.delete(f);
-        this.#setStatus(f, FileStatus.modified);
-        this.#open(f, 'modified', source, { previous, change: { before: b, after: st } });
-        return;
-      }
-      case FileStatus.modified: {
-        const record = this.problems.get(f);
-        const wasMissing = record?.previous === 'deleted' || record?.previous === 'moved';
-        if (b && st.size === b.size && (wasMissing || st.mtimeMs === b.mtimeMs)) this.#resolve(f, st, source, 'modified');
-        return;
-      }
+  /** Present, and unknown or fine so far (the first stat after indexing, or any later one). */
+  #observeKnown(f: number, st: FileStat, source: DetectionSource, b: FileStat | null, persisted: PersistedProblem | undefined, ignoreInode: boolean): void {
+    if (!b) {
+      this.#rebaseline(f, st);
+      this.#setStatus(f, FileStatus.ok);
+      if (persisted) this.outbox.push({ f, kind: 'restored', source, previous: persisted.kind });
+      return;
     }
+    if (persisted) {
+      this.#observePersisted(f, st, source, b, persisted);
+      return;
+    }
+    if (sameAsBaseline(b, st) || (ignoreInode && b.size === st.size && b.mtimeMs === st.mtimeMs)) {
+      if (b.dev !== st.dev || b.ino !== st.ino) this.#rebaseline(f, st); // remount: new device numbers
+      this.#setStatus(f, FileStatus.ok);
+      return;
+    }
+    const settlingUntil = this.#settling.get(f);
+    if (settlingUntil !== undefined) {
+      if (this.#clock.monotonic() <= settlingUntil && st.size === b.size) {
+        this.#rebaseline(f, st); // the restoring copy finishing
+        return;
+      }
+      this.#settling.delete(f);
+    }
+    this.#setStatus(f, FileStatus.modified);
+    this.#open(f, 'modified', source, { change: { before: b, after: st } });
+  }
+
+  /** The first stat of a file with a problem saved by the last run. */
+  #observePersisted(f: number, st: FileStat, source: DetectionSource, b: FileStat, persisted: PersistedProblem): void {
+    if (persisted.kind === 'modified') {
+      if (st.size === b.size && st.mtimeMs === b.mtimeMs) {
+        this.#resolveFromUnknown(f, st, source, 'modified');
+        return;
+      }
+      this.problems.set(f, { kind: 'modified', since: persisted.since });
+      this.#setStatus(f, FileStatus.modified);
+      this.stillOpen.push(persisted.path);
+      return;
+    }
+    if (st.size === b.size) {
+      this.#resolveFromUnknown(f, st, source, persisted.kind);
+      return;
+    }
+    this.#setStatus(f, FileStatus.modified);
+    this.#open(f, 'modified', source, { previous: persisted.kind, change: { before: b, after: st } }, persisted.since);
+  }
+
+  /** Back within the move window. */
+  #observeBack(f: number, st: FileStat, source: DetectionSource, b: FileStat | null): void {
+    const pending = this.#cancelPending(f);
+    const before = pending?.prev ?? FileStatus.ok;
+    if (!b || (b.size === st.size && b.mtimeMs === st.mtimeMs && b.ino === st.ino)) {
+      // back within the window, unchanged: as if nothing happened
+      if (!b) this.#rebaseline(f, st);
+      this.#setStatus(f, before === FileStatus.modified ? FileStatus.modified : FileStatus.ok);
+      return;
+    }
+    this.#setStatus(f, FileStatus.modified);
+    if (before !== FileStatus.modified) this.#open(f, 'modified', source, { change: { before: b, after: st } });
+  }
+
+  /** A deleted or moved file is there again. */
+  #observeMissing(f: number, st: FileStat, source: DetectionSource, b: FileStat | null, prev: number, settled: boolean): void {
+    const previous: ProblemKind = prev === FileStatus.moved ? 'moved' : 'deleted';
+    if (!b || st.size === b.size) {
+      this.#unsettled.delete(f);
+      this.#resolve(f, st, source, previous);
+      return;
+    }
+    if (!settled && (source === 'watch' || source === 'poll')) {
+      // probably a copy in progress: look again once it had time to finish
+      if (!this.#unsettled.has(f)) this.#unsettled.set(f, this.#clock.monotonic() + this.#moveWindowMs);
+      return;
+    }
+    this.#unsettled.delete(f);
+    this.#setStatus(f, FileStatus.modified);
+    this.#open(f, 'modified', source, { previous, change: { before: b, after: st } });
+  }
+
+  #observeModified(f: number, st: FileStat, source: DetectionSource, b: FileStat | null): void {
+    const record = this.problems.get(f);
+    const wasMissing = record?.previous === 'deleted' || record?.previous === 'moved';
+    if (b && st.size === b.size && (wasMissing || st.mtimeMs === b.mtimeMs)) this.#resolve(f, st, source, 'modified');
   }
 
   #resolveFromUnknown(f: number, st: FileStat, source: DetectionSource, previous: ProblemKind): void {
@@ -363,10 +381,10 @@ export class FileTracker {
   }
 
   #enterPending(f: number, prev: number, source: DetectionSource, b: FileStat | null): void {
-    const now = this.#clock();
+    const now = this.#clock.wall();
     const key = b ? inoKey(b.dev, b.ino) : undefined;
     const window = source === 'watch' || source === 'poll' ? this.#moveWindowMs : 0;
-    this.#pending.set(f, { due: performance.now() + window, since: now, prev, source, key });
+    this.#pending.set(f, { due: this.#clock.monotonic() + window, since: now, prev, source, key });
     if (key !== undefined) this.#pendingByIno.set(key, f);
     this.#setStatus(f, FileStatus.pending);
   }
@@ -381,7 +399,7 @@ export class FileTracker {
     return true;
   }
 
-  /** performance.now() of the earliest pending deadline, or undefined. */
+  /** The clock's monotonic time of the earliest pending deadline, or undefined. */
   nextDue(): number | undefined {
     let next: number | undefined;
     for (const p of this.#pending.values()) if (next === undefined || p.due < next) next = p.due;

@@ -5,11 +5,11 @@
  * never reach the index.
  */
 import type { GuardFs } from './fsio.js';
-import { compileTask } from './mapping.js';
+import { compileTask } from '../core/mapping.js';
 import { checkName, dirOf, type ShareRootResolver } from './paths.js';
 import { findRelatedImages, isPointCloudName, type DirLister } from './related.js';
-import type { IndexedTask, ShareIndex } from './share-index.js';
-import type { GuardTask, IndexWarning, RejectedName } from './types.js';
+import type { IndexedTask, ShareIndex } from '../core/share-index.js';
+import type { GuardTask, IndexWarning, RejectedName } from '../types.js';
 
 /** Name CVAT puts in job meta for frames outside a GT job's segment. */
 export const PLACEHOLDER_NAME = 'placeholder.jpg';

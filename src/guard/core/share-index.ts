@@ -7,8 +7,8 @@
  * watch event needs. Jobs and chunks are computed from the task's job list on demand.
  */
 import type { TaskMapping } from './mapping.js';
-import { baseOf, dirOf, joinRel } from './paths.js';
-import type { FileRole, FileStat, IndexWarning, RejectedName } from './types.js';
+import { baseOf, dirOf, joinRel } from '../shell/paths.js';
+import type { FileRole, FileStat, IndexWarning, RejectedName } from '../types.js';
 
 /** Per-file state (a const object, not an enum: erasable syntax only). */
 export const FileStatus = { unknown: 0, ok: 1, pending: 2, deleted: 3, moved: 4, modified: 5 } as const;

@@ -9,16 +9,16 @@
  *    it; the journal is compacted into a snapshot when it outgrows the index and at
  *    close. Write failures are logged, never thrown.
  */
-import { GUARD_STORE_DEFAULTS } from '../config/presets.js';
-import { describeError } from '../errors.js';
-import type { Logger } from '../log.js';
-import type { StateDamage } from '../state/damage.js';
-import { Journaled } from '../state/journaled.js';
+import { GUARD_STORE_DEFAULTS } from '../../config/presets.js';
+import { describeError } from '../../errors.js';
+import type { Logger } from '../../log.js';
+import type { StateDamage } from '../../state/damage.js';
+import { Journaled } from '../../state/journaled.js';
 import { baselineCodec, baselineRecord, type SnapshotEntry } from './baseline-file.js';
-import { pathKey, type BaselineTable } from './baseline-table.js';
-import type { ShareIndex } from './share-index.js';
+import { pathKey, type BaselineTable } from '../core/baseline-table.js';
+import type { ShareIndex } from '../core/share-index.js';
 import { loadState, saveState, type PersistedProblem } from './state.js';
-import type { FileTracker } from './tracker.js';
+import type { FileTracker } from '../core/tracker.js';
 
 export interface GuardStoreOptions {
   index: ShareIndex;
@@ -211,8 +211,11 @@ export class GuardStore {
     this.#chain(() => saveState(this.#o.stateDir, state), 'cannot save guard state');
   }
 
-  /** Final writes (when the guard ever started): state, pending journal, a snapshot; waits for all. */
-  async close(started: boolean, available: boolean): Promise<void> {
+  /**
+   * Final writes when the guard ever `started`: state (with the share's last `available`),
+   * pending journal, a snapshot; waits for all.
+   */
+  async close({ started, available }: { started: boolean; available: boolean }): Promise<void> {
     if (this.#saveTimer) clearTimeout(this.#saveTimer);
     this.#saveTimer = undefined;
     if (started && !this.#closed) {

@@ -8,7 +8,7 @@
 import type { LastWarmedAt } from './mapping.js';
 import { affectedTask } from './mapping.js';
 import type { ShareIndex } from './share-index.js';
-import type { AffectedTask } from './types.js';
+import type { AffectedTask } from '../types.js';
 
 /** True when share-relative `rel` is `selector` or lies under it ('' is the whole share). */
 export function isUnder(rel: string, selector: string): boolean {

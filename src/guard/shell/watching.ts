@@ -14,15 +14,15 @@
  * watch works again. The mode then reads `degraded` (cvat_warden_share_watch_mode).
  */
 import path from 'node:path';
-import type { Logger } from '../log.js';
-import type { WatchMode } from '../domain.js';
-import { setWatchMode, type Metrics } from '../metrics.js';
+import type { Logger } from '../../log.js';
+import type { WatchMode } from '../../domain.js';
+import { setWatchMode, type Metrics } from '../../metrics.js';
 import { pollFiles, watchShareRoot, whenReady, type FSWatcher } from './chokidar-watch.js';
 import type { DirWatchers } from './dir-watchers.js';
 import { copyStat, errorCode, type GuardFs } from './fsio.js';
 import { baseOf, dirOf, type ShareRootResolver } from './paths.js';
-import type { ShareIndex } from './share-index.js';
-import type { FileStat } from './types.js';
+import type { ShareIndex } from '../core/share-index.js';
+import type { FileStat } from '../types.js';
 import type { WatchHandler } from './watch-handler.js';
 
 export interface WatchingDeps {

@@ -1,11 +1,11 @@
 /**
  * Read-only views of the guard's state for problems(), status() and indexIssues().
  */
-import { affectedTasksOf } from './alerts.js';
+import { affectedTasksOf } from '../shell/alerts.js';
 import type { LastWarmedAt } from './mapping.js';
 import type { ShareIndex } from './share-index.js';
 import type { FileTracker } from './tracker.js';
-import type { IndexWarning, OpenProblem, RejectedName } from './types.js';
+import type { IndexWarning, OpenProblem, RejectedName } from '../types.js';
 
 export interface IndexIssues {
   rejected: RejectedName[];

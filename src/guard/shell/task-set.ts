@@ -3,16 +3,16 @@
  * leave the tracker), re-indexes tasks whose file list changed, refreshes only the job
  * list of the others. One bad task is logged and skipped, never fatal.
  */
-import { describeError } from '../errors.js';
-import type { Logger } from '../log.js';
+import { describeError } from '../../errors.js';
+import type { Logger } from '../../log.js';
 import type { GuardFs } from './fsio.js';
-import { compileTask } from './mapping.js';
+import { compileTask } from '../core/mapping.js';
 import type { ShareRootResolver } from './paths.js';
 import { DirLister } from './related.js';
-import type { DirRecord, ShareIndex } from './share-index.js';
+import type { DirRecord, ShareIndex } from '../core/share-index.js';
 import { addTaskToIndex, taskSignature } from './task-files.js';
-import type { FileTracker } from './tracker.js';
-import type { GuardTask, IndexWarning, RejectedName } from './types.js';
+import type { FileTracker } from '../core/tracker.js';
+import type { GuardTask, IndexWarning, RejectedName } from '../types.js';
 
 export interface TaskSetDeps {
   index: ShareIndex;

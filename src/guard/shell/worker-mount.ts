@@ -13,8 +13,8 @@
  * files are not the problem, the worker's mount is (cvat-ai/cvat #9146, #9453).
  */
 import fs from 'node:fs/promises';
-import { chunkOf } from './mapping.js';
-import type { ShareIndex } from './share-index.js';
+import { chunkOf } from '../core/mapping.js';
+import type { ShareIndex } from '../core/share-index.js';
 
 export const WORKER_MOUNT_MESSAGE = "CVAT's chunk worker cannot see the share; mount it in `cvat_worker_chunks` (compose) / `chunks.additionalVolumes` (Helm)";
 

@@ -4,13 +4,13 @@
  * ends, and their files stat-ed every `intervalMs` — so a deletion there is seen
  * within about one interval, at a bounded cost (the scan rate applies).
  */
-import { describeError } from '../errors.js';
-import type { Logger } from '../log.js';
-import type { Metrics } from '../metrics.js';
+import { describeError } from '../../errors.js';
+import type { Logger } from '../../log.js';
+import type { Metrics } from '../../metrics.js';
 import type { AlertSink } from './alerts.js';
 import { errorCode } from './fsio.js';
 import type { ScanCounts } from './scanner.js';
-import type { ShareIndex } from './share-index.js';
+import type { ShareIndex } from '../core/share-index.js';
 import type { GuardWatching } from './watching.js';
 
 export interface DegradedDeps {

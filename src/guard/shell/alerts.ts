@@ -5,13 +5,13 @@
  * that throws is logged, never allowed to break the guard.
  */
 import type { EventEmitter } from 'node:events';
-import type { Logger } from '../log.js';
-import type { Metrics } from '../metrics.js';
-import { affectedTask, earliestOf, mergeJobs, type LastWarmedAt } from './mapping.js';
+import type { Logger } from '../../log.js';
+import type { Metrics } from '../../metrics.js';
+import { affectedTask, earliestOf, mergeJobs, type LastWarmedAt } from '../core/mapping.js';
 import { dirOf } from './paths.js';
-import type { ShareIndex } from './share-index.js';
-import type { Transition } from './tracker.js';
-import type { AffectedJob, AffectedTask, FileAlert, GuardAlert, PathEscapeAlert, ShareAlert, ShareGuardEventMap, WatcherErrorAlert } from './types.js';
+import type { ShareIndex } from '../core/share-index.js';
+import type { Transition } from '../core/tracker.js';
+import type { AffectedJob, AffectedTask, FileAlert, GuardAlert, PathEscapeAlert, ShareAlert, ShareGuardEventMap, WatcherErrorAlert } from '../types.js';
 
 /** Lines per directory and kind before a burst is logged as one summary line. */
 const COALESCE_ABOVE = 3;

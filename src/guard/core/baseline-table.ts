@@ -7,7 +7,7 @@
  * baseline, i.e. one false "modified" alert — never a missed deletion.
  */
 import { crc32 } from 'node:zlib';
-import type { FileStat } from './types.js';
+import type { FileStat } from '../types.js';
 
 /** The two 32-bit halves of a path's key. */
 export interface PathKey {

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import type { FileStat } from './types.js';
+import type { FileStat } from '../types.js';
 
 /** What `watch` returns: node's FSWatcher satisfies it. */
 export interface DirWatcher {

@@ -10,15 +10,14 @@ import { createReadStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { WardenError } from '../errors.js';
-import { readIfExists, writeFileAtomic } from '../state/files.js';
-import type { FileStat, OpenProblem } from './types.js';
+import { WardenError } from '../../errors.js';
+import { readIfExists, writeFileAtomic } from '../../state/files.js';
+import type { FileStat, PersistedProblem } from '../types.js';
 
 export const STATE_FILE = 'guard-state.json';
 export const BASELINE_FILE = 'guard-baseline.tsv';
 
-/** An open problem as stored: the affected jobs and chunks are recomputed from the live index. */
-export type PersistedProblem = Omit<OpenProblem, 'tasks'>;
+export type { PersistedProblem } from '../types.js';
 
 export interface PersistedState {
   version: 1;

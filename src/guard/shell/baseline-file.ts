@@ -16,11 +16,11 @@
  * exists and removed by the first compaction. Keys are path hashes (baseline-table.ts).
  */
 import { crc32 } from 'node:zlib';
-import { SnapshotError, type StateCodec } from '../state/codec.js';
-import type { StateDamage } from '../state/damage.js';
-import { recoverState } from '../state/recover.js';
-import type { Logger } from '../log.js';
-import { BaselineTable, pathKey } from './baseline-table.js';
+import { SnapshotError, type StateCodec } from '../../state/codec.js';
+import type { StateDamage } from '../../state/damage.js';
+import { recoverState } from '../../state/recover.js';
+import type { Logger } from '../../log.js';
+import { BaselineTable, pathKey } from '../core/baseline-table.js';
 import { BASELINE_FILE, readBaseline } from './state.js';
 
 export const BASELINE_JOURNAL = 'guard-baseline.journal';

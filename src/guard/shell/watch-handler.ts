@@ -12,9 +12,9 @@ import path from 'node:path';
 import type { DirBatch, DirWatchers } from './dir-watchers.js';
 import type { GuardFs } from './fsio.js';
 import { baseOf, dirOf, joinRel, type ShareRootResolver } from './paths.js';
-import { FileStatus, type DirRecord, type ShareIndex } from './share-index.js';
-import type { FileTracker } from './tracker.js';
-import type { DetectionSource, FileStat } from './types.js';
+import { FileStatus, type DirRecord, type ShareIndex } from '../core/share-index.js';
+import type { FileTracker } from '../core/tracker.js';
+import type { DetectionSource, FileStat } from '../types.js';
 
 export interface WatchHandlerDeps {
   index: ShareIndex;
@@ -109,13 +109,13 @@ export class WatchHandler {
     const token = this.#d.index.gen[f];
     const st = await this.#stat(this.#d.index.relPath(f));
     if (st === undefined || this.#d.index.gen[f] !== token || !this.#d.available()) return;
-    this.#d.tracker.observe(f, st, source);
+    this.#d.tracker.observe(f, { stat: st, source });
   }
 
   async #observeDir(dir: DirRecord, source: DetectionSource): Promise<void> {
     if (!(await this.#d.dirTrusted(dir.rel))) {
       // resolves outside the share now: what is there is not the share's file, whatever its size
-      for (const f of [...dir.files.values()]) if (this.#d.available()) this.#d.tracker.observe(f, null, source);
+      for (const f of [...dir.files.values()]) if (this.#d.available()) this.#d.tracker.observe(f, { stat: null, source });
       return;
     }
     for (const f of [...dir.files.values()]) await this.#observe(f, source);
