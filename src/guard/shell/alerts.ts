@@ -11,6 +11,7 @@ import { affectedTask, earliestOf, mergeJobs, type LastWarmedAt } from '../core/
 import { dirOf } from './paths.js';
 import type { ShareIndex } from '../core/share-index.js';
 import type { Transition } from '../core/tracker.js';
+import type { GuardEvents } from '../events.js';
 import type { AffectedJob, AffectedTask, FileAlert, GuardAlert, PathEscapeAlert, ShareAlert, ShareGuardEventMap, WatcherErrorAlert } from '../types.js';
 
 /** Lines per directory and kind before a burst is logged as one summary line. */
@@ -86,7 +87,7 @@ export class AlertSink {
   }
 
   /** Emit and log a batch of file transitions; returns the number of alerts. */
-  publish(transitions: Transition[]): number {
+  publish(transitions: readonly Transition[]): number {
     if (transitions.length === 0) return 0;
     const alerts = transitions.map((t) => this.fileAlert(t));
     const groups = new Map<string, FileAlert[]>();
@@ -166,6 +167,14 @@ export class AlertSink {
       `share directory ${alert.dir} now resolves outside the share (${alert.target}): its files are not trusted and count as gone`,
     );
     this.#emit(alert);
+  }
+
+  /** Subscribes to the guard's events: every alert the guard raises goes through here. */
+  attach(events: GuardEvents): void {
+    events.on('transitions', (transitions) => void this.publish(transitions));
+    events.on('share', (alert) => this.share(alert));
+    events.on('path_escape', (alert) => this.pathEscape(alert));
+    events.on('watcher_error', (alert) => this.watcherError(alert));
   }
 
   watcherError(alert: WatcherErrorAlert): void {

@@ -7,7 +7,7 @@
 import { describeError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { Metrics } from '../../metrics.js';
-import type { AlertSink } from './alerts.js';
+import type { GuardEvents } from '../events.js';
 import { errorCode } from './fsio.js';
 import type { ScanCounts } from './scanner.js';
 import type { ShareIndex } from '../core/share-index.js';
@@ -16,7 +16,7 @@ import type { GuardWatching } from './watching.js';
 export interface DegradedDeps {
   index: ShareIndex;
   watching: GuardWatching;
-  sink: AlertSink;
+  events: GuardEvents;
   metrics: Metrics;
   logger: Logger;
   clock: () => number;
@@ -52,7 +52,8 @@ export class DegradedScans {
   /** A directory has no watch: alert (once), schedule its retry; if events were lost, look soon. */
   onDegraded(dir: string, error: unknown, alert: boolean, lostEvents: boolean): void {
     if (this.#closed) return;
-    if (alert) this.#d.sink.watcherError({ kind: 'watcher_error', dir, code: errorCode(error), message: describeError(error), at: this.#d.clock() });
+    this.#d.events.emit('watch_degraded', { dir, code: errorCode(error), alert, lostEvents });
+    if (alert) this.#d.events.emit('watcher_error', { kind: 'watcher_error', dir, code: errorCode(error), message: describeError(error), at: this.#d.clock() });
     else this.#d.logger.debug({ dir, code: errorCode(error) }, 'share directory still without a watch');
     // a pending retry that comes sooner covers this one (no walk over 10,000 failed directories per failure)
     if ((this.#d.watching.retryAt(dir) ?? Infinity) < this.#retryAt) this.#scheduleRetry();

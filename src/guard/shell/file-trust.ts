@@ -9,7 +9,7 @@
  */
 import type { Logger } from '../../log.js';
 import type { Metrics } from '../../metrics.js';
-import type { AlertSink } from './alerts.js';
+import type { GuardEvents } from '../events.js';
 import { errorCode } from './fsio.js';
 import type { ShareRootResolver } from './paths.js';
 import type { ShareIndex } from '../core/share-index.js';
@@ -19,7 +19,7 @@ export interface PathTrustDeps {
   index: ShareIndex;
   tracker: FileTracker;
   resolver: ShareRootResolver;
-  sink: AlertSink;
+  events: GuardEvents;
   logger: Logger;
   clock: () => number;
 }
@@ -47,7 +47,13 @@ export class PathTrust {
       const id = index.dirId(rel);
       const taskIds = new Set<number>();
       if (id !== undefined) for (const f of index.dirs[id]!.files.values()) for (const t of index.taskIdsOf(f)) taskIds.add(t);
-      this.#d.sink.pathEscape({ kind: 'path_escape', dir: rel, target: where.outside, at: this.#d.clock(), taskIds: [...taskIds].sort((a, b) => a - b) });
+      this.#d.events.emit('path_escape', {
+        kind: 'path_escape',
+        dir: rel,
+        target: where.outside,
+        at: this.#d.clock(),
+        taskIds: [...taskIds].sort((a, b) => a - b),
+      });
     }
     return false;
   }
