@@ -72,24 +72,11 @@ async function runLimited<T>(items: readonly T[], limit: number, work: (item: T)
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
-export async function addTaskToIndex(index: ShareIndex, task: GuardTask, ctx: TaskFilesContext): Promise<AddTaskResult> {
-  const warnings: IndexWarning[] = [];
-  if (task.storage !== 'share') {
-    if (task.storage !== 'unknown' || !ctx.includeUnknownStorage) return { indexed: null, created: [], skipped: `storage is ${task.storage}` };
-    if (!(await mayBeShare(task, ctx))) return { indexed: null, created: [], skipped: 'storage unknown and frames not found under the share root' };
-    warnings.push({ taskId: task.taskId, kind: 'assumed_share', message: 'storage unknown; frames exist under the share root, guarded as a share task' });
-  }
+type Reject = (name: string, reason: RejectedName['reason']) => void;
+type Frames = NonNullable<GuardTask['meta']['frames']>;
 
-  const frames = task.meta.frames ?? [];
-  const rejected: RejectedName[] = [];
-  const rejectedNames = new Set<string>();
-  const reject = (name: string, reason: RejectedName['reason']) => {
-    if (rejectedNames.has(name)) return;
-    rejectedNames.add(name);
-    rejected.push({ taskId: task.taskId, name, reason });
-  };
-
-  // Lexical pass, then one realpath per distinct directory.
+/** Share-relative paths of the frames (undefined for placeholders and rejected names) and their directories. */
+function frameRels(task: GuardTask, frames: Frames, reject: Reject): { rels: Array<string | undefined>; dirs: Set<string> } {
   const rels = new Array<string | undefined>(task.isVideo ? Math.min(1, frames.length) : frames.length);
   const dirs = new Set<string>();
   for (let i = 0; i < rels.length; i++) {
@@ -103,6 +90,68 @@ export async function addTaskToIndex(index: ShareIndex, task: GuardTask, ctx: Ta
     rels[i] = verdict.rel;
     dirs.add(dirOf(verdict.rel));
   }
+  return { rels, dirs };
+}
+
+interface RelatedPass {
+  task: GuardTask;
+  frames: Frames;
+  rels: ReadonlyArray<string | undefined>;
+  withRelated: readonly number[];
+  ctx: TaskFilesContext;
+  add: (rel: string, frame: number, role: 'related') => void;
+  reject: Reject;
+  warnings: IndexWarning[];
+}
+
+/** The context images of frames that have any, found by the layout rules; a count other than CVAT's is a warning. */
+async function addRelatedImages({ task, frames, rels, withRelated, ctx, add, reject, warnings }: RelatedPass): Promise<void> {
+  const threeDTask = task.dimension === '3d';
+  await runLimited(withRelated, 16, async (i) => {
+    const rel = rels[i]!;
+    const expected = frames[i]!.related_files ?? 0;
+    const found = await findRelatedImages(rel, threeDTask || isPointCloudName(rel), ctx.lister);
+    let accepted = 0;
+    for (const related of found) {
+      if (!(await ctx.resolver.dirInside(dirOf(related)))) {
+        reject(related, 'symlink_escape');
+        continue;
+      }
+      add(related, i, 'related');
+      accepted++;
+    }
+    if (accepted !== expected) {
+      warnings.push({
+        taskId: task.taskId,
+        kind: 'related_count_mismatch',
+        message: `frame ${i} (${rel}): CVAT counts ${expected} context image(s), found ${accepted} by the layout rules`,
+        path: rel,
+        expected,
+        found: accepted,
+      });
+    }
+  });
+}
+
+export async function addTaskToIndex(index: ShareIndex, task: GuardTask, ctx: TaskFilesContext): Promise<AddTaskResult> {
+  const warnings: IndexWarning[] = [];
+  if (task.storage !== 'share') {
+    if (task.storage !== 'unknown' || !ctx.includeUnknownStorage) return { indexed: null, created: [], skipped: `storage is ${task.storage}` };
+    if (!(await mayBeShare(task, ctx))) return { indexed: null, created: [], skipped: 'storage unknown and frames not found under the share root' };
+    warnings.push({ taskId: task.taskId, kind: 'assumed_share', message: 'storage unknown; frames exist under the share root, guarded as a share task' });
+  }
+
+  const frames = task.meta.frames ?? [];
+  const rejected: RejectedName[] = [];
+  const rejectedNames = new Set<string>();
+  const reject: Reject = (name, reason) => {
+    if (rejectedNames.has(name)) return;
+    rejectedNames.add(name);
+    rejected.push({ taskId: task.taskId, name, reason });
+  };
+
+  // Lexical pass, then one realpath per distinct directory.
+  const { rels, dirs } = frameRels(task, frames, reject);
   const inside = new Map<string, boolean>();
   await runLimited([...dirs], 64, async (dir) => {
     inside.set(dir, await ctx.resolver.dirInside(dir));
@@ -133,31 +182,7 @@ export async function addTaskToIndex(index: ShareIndex, task: GuardTask, ctx: Ta
     if (!task.isVideo && (frames[i]!.related_files ?? 0) > 0) withRelated.push(i);
   }
 
-  const threeDTask = task.dimension === '3d';
-  await runLimited(withRelated, 16, async (i) => {
-    const rel = rels[i]!;
-    const expected = frames[i]!.related_files ?? 0;
-    const found = await findRelatedImages(rel, threeDTask || isPointCloudName(rel), ctx.lister);
-    let accepted = 0;
-    for (const related of found) {
-      if (!(await ctx.resolver.dirInside(dirOf(related)))) {
-        reject(related, 'symlink_escape');
-        continue;
-      }
-      add(related, i, 'related');
-      accepted++;
-    }
-    if (accepted !== expected) {
-      warnings.push({
-        taskId: task.taskId,
-        kind: 'related_count_mismatch',
-        message: `frame ${i} (${rel}): CVAT counts ${expected} context image(s), found ${accepted} by the layout rules`,
-        path: rel,
-        expected,
-        found: accepted,
-      });
-    }
-  });
+  await addRelatedImages({ task, frames, rels, withRelated, ctx, add, reject, warnings });
 
   if (frames.length === 0) warnings.push({ taskId: task.taskId, kind: 'no_frames', message: 'task meta lists no frames' });
 
