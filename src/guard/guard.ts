@@ -455,7 +455,7 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
    * here, or the file that is missing. Undefined when the task is not guarded.
    */
   explainChunkFailure(failure: { taskId: number; jobId: number; chunk: number | undefined }): Promise<string | undefined> {
-    return explainChunkFailure(this.#index, (rel) => this.#resolver.abs(rel), failure);
+    return explainChunkFailure(this.#index, (rel) => this.#source.absolutePath(rel), failure);
   }
 
   /** Rejected names and index warnings of every guarded task, and tasks not guarded. */

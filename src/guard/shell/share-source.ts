@@ -186,6 +186,11 @@ export class ShareSource implements GuardSource {
     return { created, newDirs };
   }
 
+  /** The absolute path of a share-relative name (not resolved: for opening it as the guard does). */
+  absolutePath(rel: string): string {
+    return this.#resolver.abs(rel);
+  }
+
   async start(): Promise<void> {
     const realRoot = await this.#resolver.realRoot();
     this.#fsInfo = await detectFsType(realRoot, {
