@@ -57,6 +57,35 @@ export default tseslint.config(
     rules: { 'no-restricted-imports': ['error', { patterns: [upward(['commands', 'daemon', 'guard', 'warm', 'plan', 'vault', 'backup'])] }] },
   },
   {
+    // The guard's pure core: synchronous, no file system, timers or metrics; time comes from
+    // the injected GuardClock (core/clock.ts is where the real one is made).
+    files: ['src/guard/core/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: ['node:fs', 'node:fs/promises', 'prom-client', 'chokidar'].map((name) => ({
+            name,
+            message: 'The guard core does no I/O: that is the shell’s job (src/guard/shell/).',
+          })),
+          patterns: [
+            upward(['commands', 'daemon', 'emulator']),
+            {
+              group: ['**/shell/**', '**/runtime.js', '**/metrics.js', '**/log.js'],
+              message: 'The guard core depends on nothing but itself and the guard’s types.',
+            },
+          ],
+        },
+      ],
+      'no-restricted-globals': ['error', 'setTimeout', 'setInterval', 'setImmediate', 'performance'],
+    },
+  },
+  {
+    files: ['src/guard/core/**/*.ts'],
+    ignores: ['src/guard/core/clock.ts'],
+    rules: { 'no-restricted-properties': ['error', { object: 'Date', property: 'now', message: 'Read time from the injected GuardClock.' }] },
+  },
+  {
     // Small modules and functions (issue 17). Applies to src/guard and src/state now; the
     // other folders still hold longer ones (listed in the issue-17 report) and join when split.
     files: ['src/guard/**/*.ts', 'src/state/**/*.ts', 'src/series.ts', 'src/config/presets.ts'],

@@ -160,6 +160,7 @@ describe.skipIf(!available)('degraded watching (fs seam)', () => {
   it('EACCES on one directory (chmod 000): one alert, retries back off, logs stay bounded; fixed → watched again', async () => {
     let denied = true;
     let attempts = 0;
+    const attemptAt: number[] = [];
     const metrics = testMetrics();
     const { logger, lines } = captureLogger();
     const g = make(
@@ -167,6 +168,7 @@ describe.skipIf(!available)('degraded watching (fs seam)', () => {
         watch: (p, l, o) => {
           if (p.endsWith('/images') && denied) {
             attempts++;
+            attemptAt.push(performance.now());
             throw errno('EACCES', `permission denied, watch '${p}'`);
           }
           return realWatch(p, l, o);
@@ -180,10 +182,11 @@ describe.skipIf(!available)('degraded watching (fs seam)', () => {
     await g.start();
     for (const task of sampleTasks()) await g.upsertTasks([task]);
     expect(g.status()).toMatchObject({ watchMode: 'degraded', degradedDirectories: ['images'] });
-    // 3 s of retries: 50, 100, 200, 400, 400… ms → a handful of attempts, never 1 per second per directory with an alert each
-    await new Promise((resolve) => setTimeout(resolve, 3000));
-    expect(attempts).toBeGreaterThanOrEqual(4);
-    expect(attempts).toBeLessThanOrEqual(12);
+    // Retries back off: 50, 100, 200, 400, 400… ms apart — waited for by count, not by a fixed sleep.
+    await waitFor('six watch attempts', () => attempts >= 6, { timeoutMs: 20_000 });
+    const gaps = attemptAt.slice(1).map((at, i) => at - attemptAt[i]!);
+    // Each gap is at least its back-off step (timers never fire early; 5 ms of timer granularity allowed).
+    gaps.slice(0, 5).forEach((gap, i) => expect(gap, `gap ${i + 1}`).toBeGreaterThanOrEqual(Math.min(400, 50 * 2 ** i) - 5));
     const errors = alerts.filter((a) => a.kind === 'watcher_error');
     expect(errors).toHaveLength(1);
     expect(errors[0]).toMatchObject({ dir: 'images', code: 'EACCES' });

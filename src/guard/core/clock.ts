@@ -10,6 +10,7 @@ export interface GuardClock {
 
 /** The real clock; `wall` may be replaced (ShareGuardOptions.clock). */
 export function systemClock(wall: () => number = Date.now): GuardClock {
+  // eslint-disable-next-line no-restricted-globals -- the one place the core's monotonic time comes from
   return { wall, monotonic: () => performance.now() };
 }
 

@@ -1,11 +1,10 @@
 /**
  * Read-only views of the guard's state for problems(), status() and indexIssues().
  */
-import { affectedTasksOf } from '../shell/alerts.js';
-import type { LastWarmedAt } from './mapping.js';
+import { affectedTask, type LastWarmedAt } from './mapping.js';
 import type { ShareIndex } from './share-index.js';
 import type { FileTracker } from './tracker.js';
-import type { IndexWarning, OpenProblem, RejectedName } from '../types.js';
+import type { AffectedTask, IndexWarning, OpenProblem, RejectedName } from '../types.js';
 
 export interface IndexIssues {
   rejected: RejectedName[];
@@ -58,4 +57,14 @@ export function problemCounts(index: ShareIndex, tracker: FileTracker, skipped: 
     warnings: issues.warnings.length,
     skippedTasks: issues.skipped.length,
   };
+}
+
+/** The tasks a file is expected by, with the jobs and chunks that read it. */
+export function affectedTasksOf(index: ShareIndex, f: number, lastWarmedAt: LastWarmedAt | undefined): AffectedTask[] {
+  const tasks: AffectedTask[] = [];
+  for (const [taskId, frames] of index.refsByTask(f)) {
+    const task = index.tasks.get(taskId);
+    if (task) tasks.push(affectedTask(task.mapping, frames, lastWarmedAt));
+  }
+  return tasks.sort((a, b) => a.taskId - b.taskId);
 }

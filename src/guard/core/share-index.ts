@@ -7,7 +7,7 @@
  * watch event needs. Jobs and chunks are computed from the task's job list on demand.
  */
 import type { TaskMapping } from './mapping.js';
-import { baseOf, dirOf, joinRel } from '../shell/paths.js';
+import { baseOf, dirOf, joinRel } from './rel-paths.js';
 import type { FileRole, FileStat, IndexWarning, RejectedName } from '../types.js';
 
 /** Per-file state (a const object, not an enum: erasable syntax only). */

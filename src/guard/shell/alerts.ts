@@ -7,12 +7,13 @@
 import type { EventEmitter } from 'node:events';
 import type { Logger } from '../../log.js';
 import type { Metrics } from '../../metrics.js';
-import { affectedTask, earliestOf, mergeJobs, type LastWarmedAt } from '../core/mapping.js';
+import { affectedTasksOf } from '../core/guard-queries.js';
+import { earliestOf, mergeJobs, type LastWarmedAt } from '../core/mapping.js';
 import { dirOf } from './paths.js';
 import type { ShareIndex } from '../core/share-index.js';
 import type { Transition } from '../core/tracker.js';
 import type { GuardEvents } from '../events.js';
-import type { AffectedJob, AffectedTask, FileAlert, GuardAlert, PathEscapeAlert, ShareAlert, ShareGuardEventMap, WatcherErrorAlert } from '../types.js';
+import type { AffectedJob, FileAlert, GuardAlert, PathEscapeAlert, ShareAlert, ShareGuardEventMap, WatcherErrorAlert } from '../types.js';
 
 /** Lines per directory and kind before a burst is logged as one summary line. */
 const COALESCE_ABOVE = 3;
@@ -33,14 +34,7 @@ export function formatExpiry(value: number | 'unknown'): string {
   return value === 'unknown' ? 'unknown' : new Date(value).toISOString();
 }
 
-export function affectedTasksOf(index: ShareIndex, f: number, lastWarmedAt: LastWarmedAt | undefined): AffectedTask[] {
-  const tasks: AffectedTask[] = [];
-  for (const [taskId, frames] of index.refsByTask(f)) {
-    const task = index.tasks.get(taskId);
-    if (task) tasks.push(affectedTask(task.mapping, frames, lastWarmedAt));
-  }
-  return tasks.sort((a, b) => a.taskId - b.taskId);
-}
+export { affectedTasksOf } from '../core/guard-queries.js';
 
 export interface AlertSinkOptions {
   index: ShareIndex;
