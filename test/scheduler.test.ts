@@ -156,7 +156,7 @@ describe('incremental warm scheduling', () => {
       const loop = scheduler.loop({ stop: stop.signal, hard: stop.signal }, (error) => {
         throw error;
       });
-      scheduler.upsert(task, false);
+      scheduler.upsert(task, { urgent: false });
       await waitFor('task evaluated', () => scheduler.evaluationCount === 1 && scheduler.chunkCounts().warm === 4 * jobChunks, { timeoutMs: 60_000 });
       expect(ticks, 'timers ran while 400,000 chunks were evaluated').toBeGreaterThan(0);
       // The engine skipping every one of them (an explicit pass: nothing is due) yields too.

@@ -125,7 +125,7 @@ export class WarmScheduler {
   }
 
   /** Adds or replaces a task; jobs that disappeared are forgotten. `urgent` puts it first. */
-  upsert(task: PlanTask, urgent: boolean): void {
+  upsert(task: PlanTask, { urgent }: { urgent: boolean }): void {
     const previous = this.tasks.get(task.id);
     if (previous) {
       const now = new Set(task.jobs.map((j) => j.id));

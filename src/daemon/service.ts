@@ -333,7 +333,7 @@ export class WardenService implements AsyncDisposable {
           const reopened = before !== undefined && [...live].some((id) => !before.has(id));
           if (reopened)
             this.logger.info({ taskId: task.id, segments: [...live].filter((id) => !before.has(id)) }, 'jobs reopened in CVAT: warming their segments first');
-          scheduler.upsert(task, (isNew && this.firstDiscoveryDone) || moved.length > 0 || reopened);
+          scheduler.upsert(task, { urgent: (isNew && this.firstDiscoveryDone) || moved.length > 0 || reopened });
         }
         // Hand each task to the guard as it comes: holding every task's frame list until
         // the pass ends would cost gigabytes on a million-file share.
