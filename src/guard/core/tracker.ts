@@ -4,9 +4,9 @@
  * transitions (deleted / moved / modified / restored) come out — returned by `observe`
  * and collected in `outbox`, which the runtime drains into the event sinks after each
  * step. Problem counts go to `gauges` (the shell turns them into metrics). A file that
- * disappears is counted as missing at once (the
- * gauge moves within milliseconds) but its alert is held for the move window, so an
- * unlink that pairs with an appearance of the same dev+inode is reported as `moved`.
+ * disappears is counted as missing at once (the gauge moves within milliseconds) but its
+ * alert is held for the move window, so an unlink that pairs with an appearance of the
+ * same dev+inode is reported as `moved`.
  *
  * Rules (baseline = stat when first indexed, or persisted):
  *  - modified: size, mtime or inode (same device) differ from the baseline
