@@ -63,19 +63,28 @@ export interface AtomicWriteOptions {
   durable?: boolean;
   /** Runs once the temp file is complete, before the rename (e.g. moves the old file aside). */
   beforeRename?: () => Promise<void>;
+  /**
+   * The temp file's name (default `<file>.tmp`), created exclusively ('wx': never written
+   * through something already there) when given — the vault names its own temp files.
+   */
+  tmp?: string;
 }
 
 /**
- * Writes `file` atomically: `<file>.tmp` (mode 0600), fsync, rename, directory fsync. A
+ * Writes `file` atomically: a temp file (mode 0600), fsync, rename, directory fsync. A
  * crash leaves the old file or the new one, never a mix; the temp file is removed when a
  * step fails. One writer per file: callers hold the state directory's lock or are its
  * only writer.
  */
 export async function writeFileAtomic(file: string, content: AtomicContent, options: AtomicWriteOptions = {}): Promise<void> {
   const durable = options.durable ?? true;
-  const tmp = `${file}.tmp`;
+  const tmp = options.tmp ?? `${file}.tmp`;
+  // Removed on failure only once this call created it: an exclusive open that finds the
+  // name taken must leave what is there alone.
+  let created = false;
   try {
-    const handle = await open(tmp, 'w', STATE_FILE_MODE);
+    const handle = await open(tmp, options.tmp === undefined ? 'w' : 'wx', STATE_FILE_MODE);
+    created = true;
     try {
       if (typeof content === 'function') {
         content((piece) => {
@@ -89,7 +98,7 @@ export async function writeFileAtomic(file: string, content: AtomicContent, opti
     await options.beforeRename?.();
     await rename(tmp, file);
   } catch (error) {
-    await rm(tmp, { force: true }).catch(() => undefined);
+    if (created) await rm(tmp, { force: true }).catch(() => undefined);
     throw error;
   }
   if (durable) await fsyncDir(dirOf(file));

@@ -25,6 +25,7 @@ import type { VaultMode } from '../domain.js';
 import { checkName } from '../guard/index.js';
 import { codeOf } from './fsops.js';
 import { openRegularNoFollow, OWN_DIR_MODE } from './safe-path.js';
+import { writeFileAtomic } from '../state/files.js';
 
 export const META_DIR = '.vault-meta';
 /** Suggested vault location inside the share volume (same filesystem, same mount). */
@@ -179,17 +180,9 @@ export class VaultLayout {
    * either. `durable` adds an fsync (vault.json); task lists skip it — one per task would
    * dominate building a large vault, and the next discovery rewrites them anyway.
    */
-  async writeAtomic(target: string, data: string, durable = false): Promise<void> {
-    const tmp = this.tmpName();
-    // 'wx': a fresh name, never through something already there.
-    const handle = await fs.open(tmp, 'wx', 0o600);
-    try {
-      await handle.writeFile(data);
-      if (durable) await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await fs.rename(tmp, target);
+  async writeAtomic(target: string, data: string, { durable = false }: { durable?: boolean } = {}): Promise<void> {
+    // A fresh temp name of the vault's own, created 'wx': never written through something already there.
+    await writeFileAtomic(target, data, { durable, tmp: this.tmpName() });
   }
 
   async writeManifest(taskId: number, records: Iterable<VaultRecord>): Promise<void> {

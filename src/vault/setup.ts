@@ -139,7 +139,7 @@ export async function checkVaultSetup(shareDir: string, vaultDir: string, mode: 
   try {
     await layout.ensure();
     // The marker first, durably: from now on this directory is provably the vault's.
-    if (marker.state !== 'ok') await layout.writeAtomic(layout.metaFile, JSON.stringify(meta), true);
+    if (marker.state !== 'ok') await layout.writeAtomic(layout.metaFile, JSON.stringify(meta), { durable: true });
   } catch (error) {
     fail(
       `is not writable (${codeOf(error)}): the warden needs write access to it${codeOf(error) === 'EROFS' ? ' — the share is mounted read-only; mount it read-write for the warden' : ''}`,

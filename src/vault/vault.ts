@@ -116,7 +116,7 @@ export class Vault {
     if (meta.mode !== o.mode) {
       o.logger.warn({ was: meta.mode, now: o.mode }, 'vault mode changed: existing entries stay as they are, new ones follow the new mode');
       meta = { ...meta, mode: o.mode };
-      await setup.layout.writeAtomic(setup.layout.metaFile, JSON.stringify(meta), true);
+      await setup.layout.writeAtomic(setup.layout.metaFile, JSON.stringify(meta), { durable: true });
     }
     if (meta.share.ino !== (await fs.stat(setup.shareRoot)).ino)
       o.logger.warn(
