@@ -264,7 +264,7 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
     if (!this.#available || this.#closing) return;
     this.#rt.setState('unavailable');
     this.#tracker.revertPending();
-    await this.#source.setAvailable(false);
+    await this.#source.setAvailable('gone');
     this.#events.emit('share', { kind: 'share_unavailable', shareDir: this.#o.shareDir, reason, at: this.#o.clock(), filesExpected: this.#index.liveFiles });
     this.#store.scheduleSave(this.#available);
     this.#pollRootEvery();
@@ -286,7 +286,7 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
       return;
     }
     this.#rt.setState(this.#everStarted ? 'watching' : 'idle');
-    await this.#source.setAvailable(true);
+    await this.#source.setAvailable('back');
     const alert = { kind: 'share_restored' as const, shareDir: this.#o.shareDir, reason: 'share root is back', at: this.#o.clock() };
     this.#events.emit('share', { ...alert, filesExpected: this.#index.liveFiles });
     await this.#observe();

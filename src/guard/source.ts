@@ -79,8 +79,8 @@ export interface GuardSource {
   healthy(): Promise<boolean>;
   /** Starts live observation (all of it, or only `newDirs`); a source without events does nothing. */
   observe(newDirs?: Iterable<string>): Promise<void>;
-  /** The source went away (`false`: stop observing, forget transient state) or came back (`true`). */
-  setAvailable(available: boolean): Promise<void>;
+  /** The source went away (stop observing, forget transient state) or came back. */
+  setAvailable(state: 'gone' | 'back'): Promise<void>;
   /** Looks at the presence of `ids` (all live slots when omitted) and feeds the tracker. */
   scan(ids: Int32Array | undefined, options: ScanOptions): Promise<Omit<ScanResult, 'startedAt' | 'durationMs' | 'reason' | 'skipped'>>;
   /** After a full scan: re-check what live observation lost track of. */

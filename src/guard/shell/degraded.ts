@@ -50,7 +50,7 @@ export class DegradedScans {
   }
 
   /** A directory has no watch: alert (once), schedule its retry; if events were lost, look soon. */
-  onDegraded(dir: string, error: unknown, alert: boolean, lostEvents: boolean): void {
+  onDegraded(dir: string, error: unknown, { alert, lostEvents }: { alert: boolean; lostEvents: boolean }): void {
     if (this.#closed) return;
     this.#d.events.emit('watch_degraded', { dir, code: errorCode(error), alert, lostEvents });
     if (alert) this.#d.events.emit('watcher_error', { kind: 'watcher_error', dir, code: errorCode(error), message: describeError(error), at: this.#d.clock() });

@@ -116,7 +116,7 @@ export class ShareSource implements GuardSource {
       enqueue: (job) => this.#host.enqueue(job),
       checkRoot: () => this.#host.checkHealth(),
       onError: (dir, error) => this.#host.watcherError(dir, error),
-      onDegraded: (dir, error, alert, lostEvents) => this.#degraded.onDegraded(dir, error, alert, lostEvents),
+      onDegraded: (dir, error, how) => this.#degraded.onDegraded(dir, error, how),
       retryBaseMs: this.#o.watchRetryBaseMs,
       retryMaxMs: this.#o.watchRetryMaxMs,
     });
@@ -224,8 +224,8 @@ export class ShareSource implements GuardSource {
     this.#host.metrics.shareWatchedDirectories.set(this.#dirs.size);
   }
 
-  async setAvailable(available: boolean): Promise<void> {
-    if (available) {
+  async setAvailable(state: 'gone' | 'back'): Promise<void> {
+    if (state === 'back') {
       this.#resolver.reset();
       return;
     }

@@ -46,7 +46,7 @@ export interface WatchingDeps {
    * A directory could not be watched and is now covered by degraded scans. `alert`: first
    * report of it; `lostEvents`: its live watch died, so changes may have been missed.
    */
-  onDegraded: (dir: string, error: unknown, alert: boolean, lostEvents: boolean) => void;
+  onDegraded: (dir: string, error: unknown, how: { alert: boolean; lostEvents: boolean }) => void;
   /** Retry delays of failed watches: first delay, doubling up to the max (GUARD_DEFAULTS.watchRetry*). */
   retryBaseMs: number;
   retryMaxMs: number;
@@ -216,7 +216,7 @@ export class GuardWatching {
     // Alert once per directory for its own errors, once per episode for the shared limit.
     const alert = previous === undefined && (!limit || !this.#limitAlerted);
     if (limit && alert) this.#limitAlerted = true;
-    this.#d.onDegraded(rel, error, alert, lostEvents);
+    this.#d.onDegraded(rel, error, { alert, lostEvents });
   }
 
   /** A live watch of `rel` died (its watcher emitted 'error'): the directory is degraded until a retry works. */
