@@ -172,9 +172,18 @@ describe('operational endpoints', () => {
     expect((await get(`${h.server.url}/healthz`)).status).toBe(200);
   });
 
+  it('GET / answers a short plain page naming the endpoints', async () => {
+    const h = await start();
+    const res = await get(`${h.server.url}/`);
+    expect(res.status).toBe(200);
+    expect(res.headers['content-type']).toBe('text/plain; charset=utf-8');
+    for (const path of ["/metrics", "/status", "/healthz", "/readyz"]) expect(res.text).toContain(path);
+    expect(res.text.split("\n").length).toBeLessThan(15);
+  });
+
   it('404 for unknown paths, 405 with Allow for wrong methods', async () => {
     const h = await start();
-    expect((await get(`${h.server.url}/`)).status).toBe(404);
+    expect((await get(`${h.server.url}/nothing-here`)).status).toBe(404);
     expect((await get(`${h.server.url}/metricsx`)).status).toBe(404);
     const wrong = await get(`${h.server.url}/metrics`, 'POST');
     expect(wrong.status).toBe(405);

@@ -61,10 +61,9 @@ describe('--json schemas', () => {
         .filter((c) => !c.startsWith('backup-'))
         .sort(),
     );
+    // Plus the service's GET /status (test/service-health.test.ts validates it).
     expect(readdirSync('schemas').sort()).toEqual(
-      Object.keys(JSON_SCHEMA_VERSIONS)
-        .map((c) => `${c}.schema.json`)
-        .sort(),
+      [...Object.keys(JSON_SCHEMA_VERSIONS).map((c) => `${c}.schema.json`), 'status.schema.json'].sort(),
     );
     for (const [command, { schema }] of schemas) expect(JSON.stringify(schema), command).toContain(`"schemaVersion":{"const":${JSON_SCHEMA_VERSIONS[command]}`);
   });

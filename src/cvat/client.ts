@@ -33,8 +33,8 @@ export interface CvatClientOptions {
   /** Connections kept to CVAT. */
   connections?: number;
   logger?: Logger;
-  /** Called with true/false after every request that got (or failed to get) an HTTP answer in time. */
-  onReachability?: (up: boolean) => void;
+  /** Called with true/false after every request that got (or failed to get) an HTTP answer in time; a failure says why. */
+  onReachability?: (up: boolean, error?: string) => void;
   /** Called whenever CVAT starts or stops accepting the credentials (401 mid-run, then back). */
   onCredentials?: (state: CredentialsState) => void;
   /** Use this dispatcher instead of an own Agent (tests, proxies). Not closed by `close()`. */
@@ -167,9 +167,12 @@ export class CvatClient {
     } catch (error) {
       release();
       if (options.signal?.aborted) throw new WardenError('ABORTED', 'request aborted', { cause: error });
-      this.options.onReachability?.(false);
-      if (deadline.error && controller.signal.reason === deadline.error) throw deadline.error;
-      throw new WardenError('CVAT_UNREACHABLE', `cannot reach CVAT at ${this.baseUrl}: ${describeError(error)}`, { cause: error });
+      const failure =
+        deadline.error && controller.signal.reason === deadline.error
+          ? deadline.error
+          : new WardenError('CVAT_UNREACHABLE', `cannot reach CVAT at ${this.baseUrl}: ${describeError(error)}`, { cause: error });
+      this.options.onReachability?.(false, failure.message);
+      throw failure;
     }
     // The deadline keeps running while the caller reads the body.
     response.body.once('close', release);
@@ -193,12 +196,13 @@ export class CvatClient {
       return await read();
     } catch (error) {
       if (error instanceof WardenError) {
-        if (error.code === 'CVAT_TIMEOUT') this.options.onReachability?.(false);
+        if (error.code === 'CVAT_TIMEOUT') this.options.onReachability?.(false, error.message);
         throw error;
       }
       if (signal?.aborted) throw new WardenError('ABORTED', 'request aborted', { cause: error });
-      this.options.onReachability?.(false);
-      throw new WardenError('CVAT_UNREACHABLE', `CVAT broke off its answer to GET ${response.path}: ${describeError(error)}`, { cause: error });
+      const failure = new WardenError('CVAT_UNREACHABLE', `CVAT broke off its answer to GET ${response.path}: ${describeError(error)}`, { cause: error });
+      this.options.onReachability?.(false, failure.message);
+      throw failure;
     }
   }
 

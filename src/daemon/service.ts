@@ -29,6 +29,8 @@ import { Discovery } from './discovery.js';
 import { startHttpServer, type HttpServerHandle, type ReadinessReport } from './http.js';
 import { WarmScheduler } from './scheduler.js';
 import { Protection } from './protection.js';
+import { CvatReachability } from './reachability.js';
+import { statusDocument } from './status.js';
 import type { WebhookEvent } from './webhook.js';
 import { isJobChunks, series } from '../series.js';
 
@@ -45,6 +47,8 @@ export interface ServiceOptions {
   coldThresholdMs?: number;
   discoveryFullEvery?: number;
   guard?: { fsTypeOverride?: string; rootCheckIntervalMs?: number; rootPollMs?: number; rootSettleMs?: number; debounceMs?: number; moveWindowMs?: number };
+  /** How long CVAT may stay unreachable before /readyz fails. @default the poll interval, at most 30 s */
+  readinessGraceMs?: number;
   /** A configuration error found while running (the vault misplaced for a task): `run` stops with exit 2. */
   onFatal?: (error: ConfigError) => void;
 }
@@ -105,12 +109,15 @@ export class WardenService implements AsyncDisposable {
   /** Tasks named by webhooks, waiting for the next discovery pass (bounded: --webhook-max-pending). */
   private readonly pending: PendingTasks;
   private readonly intakeLog = new IntakeLog(WEBHOOK_SUMMARY_EVERY_MS);
+  private readonly reachability: CvatReachability;
 
   constructor(options: ServiceOptions) {
     this.options = options;
     this.config = options.config;
     this.logger = options.logger;
     this.metrics = options.metrics;
+    // A poll finds CVAT gone within one interval, the grace adds at most one more: /readyz fails within two.
+    this.reachability = new CvatReachability({ graceMs: options.readinessGraceMs ?? Math.min(this.config.pollIntervalMs, 30_000) });
     this.client = new CvatClient({
       baseUrl: this.config.cvat.url,
       credentials: this.config.cvat.credentials,
@@ -118,7 +125,10 @@ export class WardenService implements AsyncDisposable {
       limits: this.config.cvat.limits,
       maxPages: this.config.cvat.maxPages,
       logger: this.logger,
-      onReachability: (up) => this.metrics.cvatUp.set(up ? 1 : 0),
+      onReachability: (up, error) => {
+        this.metrics.cvatUp.set(up ? 1 : 0);
+        this.reachability.record(up, error);
+      },
       onCredentials: (state) => recordCredentials(this.metrics, state.accepted),
     });
     this.pending = new PendingTasks(this.config.options.values['webhook-max-pending']);
@@ -436,12 +446,14 @@ export class WardenService implements AsyncDisposable {
   readiness(): ReadinessReport {
     const closing = this.stopIntake.signal.aborted;
     const features = this.warming?.features;
-    const cvatUp = features !== undefined && !closing;
+    const reach = this.reachability.verdict();
     const share = this.started?.guard?.status();
     const credentials = this.client.credentialsState;
     const checks: ReadinessReport['checks'] = {
       accepting: { ok: !closing, ...(closing ? { detail: 'shutting down' } : {}) },
-      cvat: { ok: cvatUp, detail: features ? `CVAT ${features.version.raw}` : 'not connected yet' },
+      cvat: features
+        ? { ok: reach.ok && !closing, detail: `CVAT ${features.version.raw}, ${reach.detail}` }
+        : { ok: false, detail: `not connected yet${reach.ok ? '' : `: ${reach.detail}`}` },
       discovery: {
         ok: this.firstDiscoveryDone,
         detail: this.firstDiscoveryDone ? `${this.warming?.discovery.taskCount ?? 0} tasks` : 'first discovery pending',
@@ -452,42 +464,40 @@ export class WardenService implements AsyncDisposable {
     return { ready: Object.values(checks).every((c) => c.ok), checks };
   }
 
-  status(): unknown {
+  status(): object {
     const warming = this.warming;
     const scheduler = warming?.scheduler;
-    const result = scheduler?.lastResult;
-    const counts = scheduler?.chunkCounts();
     const guard = this.started?.guard;
-    return {
+    return statusDocument({
       cvat: {
         url: this.client.baseUrl,
         version: warming?.features.version.raw ?? null,
-        connected: warming !== undefined,
-        credentials: { ...this.client.credentialsState, since: new Date(this.client.credentialsState.since).toISOString() },
+        reachability: this.reachability.snapshot(),
+        credentials: this.client.credentialsState,
       },
       discovery: { done: this.firstDiscoveryDone, tasks: warming?.discovery.taskCount ?? 0, jobs: scheduler?.jobCount() ?? 0 },
       warm: {
         passes: scheduler?.passCount ?? 0,
         evaluations: scheduler?.evaluationCount ?? 0,
         running: scheduler?.running ?? false,
-        lastPassEndedAt: scheduler?.lastPassEndedAt ? new Date(scheduler.lastPassEndedAt).toISOString() : null,
-        chunks: counts ? { total: counts.total, warm: counts.warm, failed: counts.failed, stuck: counts.stuck } : null,
-        failures: result?.failures.slice(0, 100) ?? [],
+        lastPassEndedAt: scheduler?.lastPassEndedAt,
+        chunks: scheduler ? scheduler.chunkCounts() : null,
+        failures: scheduler?.lastResult?.failures ?? [],
         concurrency: warming?.adaptive.snapshot() ?? null,
         ledger: this.started?.ledger.stats() ?? null,
         ledgerDamage: this.started?.ledger.damage ?? [],
       },
-      share: guard ? { ...guard.status(), openProblems: guard.problems().slice(0, 200) } : null,
-      issues: [...this.issues.values()].slice(0, 100),
+      share: guard ? { status: guard.status(), problems: guard.problems() } : null,
+      issues: [...this.issues.values()],
       webhooks: {
         enabled: Boolean(this.config.webhookSecret),
-        startedAt: new Date(this.startedAt).toISOString(),
-        lastAcceptedAt: this.lastWebhookAt ? new Date(this.lastWebhookAt).toISOString() : null,
+        startedAt: this.startedAt,
+        lastAcceptedAt: this.lastWebhookAt,
         pendingTasks: this.pending.size,
         pendingLimit: this.pending.capacity,
       },
       protection: this.protection?.status() ?? null,
-    };
+    });
   }
 
   /**
