@@ -177,8 +177,8 @@ describe('operational endpoints', () => {
     const res = await get(`${h.server.url}/`);
     expect(res.status).toBe(200);
     expect(res.headers['content-type']).toBe('text/plain; charset=utf-8');
-    for (const path of ["/metrics", "/status", "/healthz", "/readyz"]) expect(res.text).toContain(path);
-    expect(res.text.split("\n").length).toBeLessThan(15);
+    for (const path of ['/metrics', '/status', '/healthz', '/readyz']) expect(res.text).toContain(path);
+    expect(res.text.split('\n').length).toBeLessThan(15);
   });
 
   it('404 for unknown paths, 405 with Allow for wrong methods', async () => {

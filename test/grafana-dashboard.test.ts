@@ -149,10 +149,10 @@ function callArguments(expr: string, fn: RegExp): string[] {
   return out;
 }
 
-/** Metric names a PromQL expression selects: cvat_warden_* and `up`, outside string literals. */
+/** Metric names a PromQL expression selects: cvat_warden_*, prom-client's standard process_* / nodejs_*, and `up`, outside string literals. */
 function promqlMetricNames(expr: string): string[] {
   const code = expr.replace(/"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`/g, '""');
-  const names = new Set(code.match(/\bcvat_warden_[a-zA-Z0-9_:]*/g) ?? []);
+  const names = new Set(code.match(/\b(?:cvat_warden|process|nodejs)_[a-zA-Z0-9_:]*/g) ?? []);
   if (/(?<![\w:])up(?![\w:])/.test(code)) names.add('up');
   return [...names];
 }

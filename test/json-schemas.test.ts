@@ -62,9 +62,7 @@ describe('--json schemas', () => {
         .sort(),
     );
     // Plus the service's GET /status (test/service-health.test.ts validates it).
-    expect(readdirSync('schemas').sort()).toEqual(
-      [...Object.keys(JSON_SCHEMA_VERSIONS).map((c) => `${c}.schema.json`), 'status.schema.json'].sort(),
-    );
+    expect(readdirSync('schemas').sort()).toEqual([...Object.keys(JSON_SCHEMA_VERSIONS).map((c) => `${c}.schema.json`), 'status.schema.json'].sort());
     for (const [command, { schema }] of schemas) expect(JSON.stringify(schema), command).toContain(`"schemaVersion":{"const":${JSON_SCHEMA_VERSIONS[command]}`);
   });
 

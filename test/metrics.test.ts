@@ -29,9 +29,10 @@ describe('metrics registry', () => {
     const families = await metrics.registry.getMetricsAsJSON();
     const unbounded = /path|file|chunk_index|job_id|frame|url/;
     for (const family of families) {
-      expect(family.name).toMatch(/^cvat_warden_[a-z0-9_]+$/);
-      // prom-client's default process/nodejs metrics keep their upstream names (one gauge ends in _total).
-      const ours = !/^cvat_warden_(process|nodejs)_/.test(family.name);
+      // prom-client's default process_*/nodejs_* metrics keep their standard names, so stock
+      // Node.js and process dashboards work (one of them, a gauge, ends in _total).
+      const ours = !/^(process|nodejs)_/.test(family.name);
+      expect(family.name).toMatch(ours ? /^cvat_warden_[a-z0-9_]+$/ : /^(process|nodejs)_[a-z0-9_]+$/);
       if (String(family.type) === 'counter') expect(family.name).toMatch(/_total$/);
       else if (ours) expect(family.name).not.toMatch(/_total$/);
       expect(family.name).not.toMatch(/_(milliseconds|ms|minutes|hours|kilobytes|megabytes)\b/);
@@ -41,6 +42,9 @@ describe('metrics registry', () => {
     expect(text).toContain('cvat_warden_task_share_files_missing{task_id="7"} 3');
     expect(text).toContain('cvat_warden_share_watch_mode{mode="scan_only"} 1');
     expect(text).toContain('cvat_warden_share_watch_mode{mode="inotify"} 0');
-    expect(text).toContain('cvat_warden_process_resident_memory_bytes');
+    expect(text).toMatch(/^process_resident_memory_bytes \d/m);
+    expect(text).toMatch(/^process_cpu_seconds_total \d/m);
+    expect(text).not.toContain('cvat_warden_process_');
+    expect(text).not.toContain('cvat_warden_nodejs_');
   });
 });

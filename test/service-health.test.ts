@@ -63,7 +63,12 @@ describe('CvatReachability', () => {
     expect(reach.snapshot()).toMatchObject({ reachable: false, downSince: new Date(1_000_000).toISOString(), lastError: 'ECONNRESET' });
     reach.record(true);
     expect(reach.verdict().ok).toBe(true);
-    expect(reach.snapshot()).toMatchObject({ reachable: true, downSince: null, lastSuccessAt: new Date(now).toISOString(), lastErrorAt: new Date(now - 1).toISOString() });
+    expect(reach.snapshot()).toMatchObject({
+      reachable: true,
+      downSince: null,
+      lastSuccessAt: new Date(now).toISOString(),
+      lastErrorAt: new Date(now - 1).toISOString(),
+    });
   });
 });
 
@@ -73,7 +78,18 @@ describe('cvat-warden run: /readyz and /status', () => {
     await prepareDemoShare(share);
     emulator = await startEmulator({ ...demoDeployment(share), buildTimeMs: 1 });
     running = await startService(
-      ['--state-dir', join(tmp.path, 'state'), '--share-dir', share, '--vault', join(share, '.cvat-warden-vault'), '--backup-dir', join(tmp.path, 'backups'), '--poll-interval', '200ms'],
+      [
+        '--state-dir',
+        join(tmp.path, 'state'),
+        '--share-dir',
+        share,
+        '--vault',
+        join(share, '.cvat-warden-vault'),
+        '--backup-dir',
+        join(tmp.path, 'backups'),
+        '--poll-interval',
+        '200ms',
+      ],
       { CVAT_URL: emulator.url, CVAT_ACCESS_TOKEN: DEMO_CREDENTIALS.accessToken },
     );
     await waitFor('ready', async () => (await readiness()).status === 200, { timeoutMs: 30_000 });

@@ -126,7 +126,11 @@ function clientErrorStatus(error: NodeJS.ErrnoException): string {
 function listen(server: Server, host: string, port: number): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     const onError = (error: NodeJS.ErrnoException) => {
-      reject(new WardenError('CONFIG_INVALID', `cannot listen on ${host}:${port}: ${error.code ?? error.message} (is another process using the port?)`, { cause: error }));
+      reject(
+        new WardenError('CONFIG_INVALID', `cannot listen on ${host}:${port}: ${error.code ?? error.message} (is another process using the port?)`, {
+          cause: error,
+        }),
+      );
     };
     server.once('error', onError);
     server.listen(port, host, () => {

@@ -54,7 +54,8 @@ export class CvatReachability {
     if (this.downSince === undefined) return { ok: true, detail: this.lastSuccessAt === undefined ? 'no request yet' : 'answering' };
     const downMs = this.now() - this.downSince;
     const seconds = Math.round(downMs / 1000);
-    if (downMs < this.graceMs) return { ok: true, detail: `no answer for ${seconds} s (within the ${Math.round(this.graceMs / 1000)} s grace): ${this.lastError}` };
+    if (downMs < this.graceMs)
+      return { ok: true, detail: `no answer for ${seconds} s (within the ${Math.round(this.graceMs / 1000)} s grace): ${this.lastError}` };
     return { ok: false, detail: `unreachable for ${seconds} s: ${this.lastError}` };
   }
 
