@@ -9,6 +9,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { OPTIONS as TABLE, type OptionSpec } from '../src/config/options.js';
 import {
   composeConfig,
@@ -192,5 +193,97 @@ describeWithSharedCvat('compose: the README command with CVAT 2.73 real compose 
     // The base file alone stays read-only.
     expect(volumesOf(service(project(), 'cvat_warden')).find((v) => v.target === SHARE)?.read_only).toBe(true);
     expect(basename(vaultArgs.at(-1)!)).toBe('docker-compose.cvat-warden.vault.yml');
+  });
+});
+
+/** Every `key: value` data source CVAT's Grafana entrypoint writes to datasources/ds.yaml (a heredoc in docker-compose.yml). */
+function cvatGrafanaDatasources(grafana: Mapping): Array<Record<string, unknown>> {
+  const script = ((grafana['entrypoint'] as string[] | undefined) ?? []).join('\n');
+  const heredoc = /cat << 'EOF' > \/etc\/grafana\/provisioning\/datasources\/ds\.yaml\n([\s\S]*?)\n\s*EOF/.exec(script);
+  if (!heredoc) throw new Error("CVAT's Grafana entrypoint no longer writes datasources/ds.yaml");
+  const doc = parse(heredoc[1]!.replace(/^ {8}/gm, '')) as { datasources: Array<Record<string, unknown>> };
+  return doc.datasources;
+}
+
+describeWithSharedCvat("compose: monitoring in CVAT's own Grafana, merged with CVAT 2.73's real compose files", (shared) => {
+  const cvatDir = join(shared, 'v2.73.0');
+  const args = upCommands.map(composeFileArgs).find((a) => a.some((f) => f.endsWith('docker-compose.cvat-warden.monitoring.yml')));
+  const merged = () => composeConfig(filesOf(args!, cvatDir), {});
+  /** A bind source in CVAT's checkout's ../cvat-warden is this repository. */
+  const inRepo = (source: string) => {
+    const rel = relative(resolve(cvatDir, '../cvat-warden'), source);
+    if (rel.startsWith('..')) throw new Error(`${source} is not in ../cvat-warden`);
+    return rel;
+  };
+  const mountOf = (s: Mapping, target: string) => {
+    const found = volumesOf(s).find((v) => v.target === target);
+    if (!found) throw new Error(`no mount at ${target}`);
+    return found;
+  };
+
+  it('is documented in the README after the warden, and merges into a project compose accepts', () => {
+    expect(args, 'a `docker compose … monitoring.yml up -d` line in README "Docker Compose"').toBeDefined();
+    expect(args!.slice(0, 3)).toEqual(['docker-compose.yml', 'docker-compose.override.yml', '../cvat-warden/deploy/docker-compose.cvat-warden.yml']);
+    expect(composeProblems(merged())).toEqual([]);
+  });
+
+  it("adds a non-default Prometheus data source to CVAT's Grafana, beside CVAT's default ClickHouse one", () => {
+    const project = merged();
+    const grafana = service(project, 'cvat_grafana');
+    expect(String(grafana['image'])).toBe('grafana/grafana-oss:10.1.2');
+    const cvatSources = cvatGrafanaDatasources(grafana);
+    expect(cvatSources.filter((d) => d['isDefault'] === true).map((d) => d['name'])).toEqual(['ClickHouse']);
+    const mount = mountOf(grafana, '/etc/grafana/provisioning/datasources/cvat-warden.yaml');
+    // Another name than the ds.yaml CVAT's entrypoint writes, so neither replaces the other.
+    expect(basename(mount.target)).not.toBe('ds.yaml');
+    expect(mount.read_only).toBe(true);
+    const ours = (parse(readFileSync(inRepo(mount.source!), 'utf8')) as { datasources: Array<Record<string, any>> }).datasources;
+    expect(ours).toHaveLength(1);
+    expect(ours[0]).toMatchObject({ type: 'prometheus', isDefault: false });
+    expect([...cvatSources, ...ours].filter((d) => d['isDefault'] === true)).toHaveLength(1);
+    // It points at the Prometheus this file adds, on CVAT's network.
+    const url = new URL(String(ours[0]!['url']));
+    expect(networkNames(project, 'cvat').get(url.hostname)).toBe('cvat_warden_prometheus');
+    expect(url.port).toBe('9090');
+  });
+
+  it('runs a Prometheus that scrapes the warden (job cvat-warden) with its rules, at the interval the data source declares', () => {
+    const project = merged();
+    const prometheus = service(project, 'cvat_warden_prometheus');
+    const config = parse(readFileSync(inRepo(mountOf(prometheus, '/etc/prometheus/prometheus.yml').source!), 'utf8')) as {
+      global: { scrape_interval: string };
+      rule_files: string[];
+      scrape_configs: Array<{ job_name: string; scrape_interval?: string; static_configs: Array<{ targets: string[] }> }>;
+    };
+    const job = config.scrape_configs.find((c) => c.job_name === 'cvat-warden')!;
+    const [host, port] = job.static_configs[0]!.targets[0]!.split(':');
+    expect(networkNames(project, 'cvat').get(host!)).toBe('cvat_warden');
+    expect(port).toBe('9464');
+    for (const rules of config.rule_files) expect(inRepo(mountOf(prometheus, rules).source!)).toBe('grafana/alerts/cvat-warden-rules.yml');
+    const datasource = parse(readFileSync('grafana/provisioning/datasources/prometheus.yaml', 'utf8')) as {
+      datasources: Array<{ jsonData: { timeInterval: string } }>;
+    };
+    const interval = job.scrape_interval ?? config.global.scrape_interval;
+    expect(datasource.datasources[0]!.jsonData.timeInterval).toBe(interval);
+    const scrape = parse(readFileSync('deploy/prometheus-scrape.yml', 'utf8')) as Array<{ scrape_interval: string }>;
+    expect(scrape[0]!.scrape_interval).toBe(interval);
+  });
+
+  it("provisions the dashboard outside CVAT's read-only dashboards mount, in a schema CVAT's Grafana 10.1 reads", () => {
+    const grafana = service(merged(), 'cvat_grafana');
+    const provider = mountOf(grafana, '/etc/grafana/provisioning/dashboards/cvat-warden.yaml');
+    expect(basename(provider.target)).not.toBe('dashboard.yaml');
+    const providers = (parse(readFileSync(inRepo(provider.source!), 'utf8')) as { providers: Array<{ options: { path: string } }> }).providers;
+    const path = providers[0]!.options.path;
+    const dashboards = mountOf(grafana, path);
+    expect(inRepo(dashboards.source!)).toBe('grafana/dashboards');
+    // CVAT's own provider loads /var/lib/grafana/dashboards recursively: ours must not be inside it (a duplicate uid).
+    const cvatMount = mountOf(grafana, '/var/lib/grafana/dashboards/');
+    expect(relative(cvatMount.target, path).startsWith('..')).toBe(true);
+    // CVAT 2.73 ships grafana-oss 10.1.2 and its own dashboards at schemaVersion 38
+    // (components/analytics/grafana/dashboards/*.json at release commit 7972cb4f2ad8, not in ../shared).
+    const cvatSchema = 38;
+    const ours = JSON.parse(readFileSync('grafana/dashboards/cvat-warden.json', 'utf8')) as { schemaVersion: number };
+    expect(ours.schemaVersion).toBeLessThanOrEqual(cvatSchema);
   });
 });
