@@ -10,6 +10,10 @@ import { copyFile, readFile, writeFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
+import { PrometheusRule, ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
+import { Deployment } from 'kubernetes-models/apps/v1';
+import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
+import { PersistentVolumeClaim, Service } from 'kubernetes-models/v1';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { OPTIONS as TABLE, type OptionSpec } from '../src/config/options.js';
@@ -196,6 +200,88 @@ describe('deploy/kubernetes (kubectl kustomize)', () => {
     vault.container['env'] = (vault.container['env'] as Obj[]).filter((e) => e['name'] !== 'CVAT_WARDEN_VAULT');
     expect(vault.all).toEqual(base.all);
     expect(mountAt(base.container, SHARE)!['readOnly']).toBe(true);
+  });
+});
+
+/**
+ * The JSON Schemas of the Kubernetes API (kubernetes-models) and of the Prometheus
+ * operator's CRDs (@kubernetes-models/prometheus-operator), for each kind we ship.
+ */
+const MODELS: Record<string, { new (data: any): { validate(): void } }> = {
+  Deployment,
+  Service,
+  PersistentVolumeClaim,
+  NetworkPolicy,
+  ServiceMonitor,
+  PrometheusRule,
+};
+
+function schemaErrors(object: K8sObject): string | undefined {
+  const Model = MODELS[object.kind];
+  if (!Model) return `no schema for ${object.kind}`;
+  try {
+    new Model(object).validate();
+    return undefined;
+  } catch (error) {
+    return `${object.kind}/${object.metadata.name}: ${(error as Error).message}`;
+  }
+}
+
+describe('deploy/kubernetes against the Kubernetes and Prometheus-operator schemas', () => {
+  for (const dir of ['deploy/kubernetes', 'deploy/kubernetes/overlays/vault', 'deploy/kubernetes/overlays/kube-prometheus-stack']) {
+    itKubectl(`${dir}: every rendered object validates`, async () => {
+      const { all } = await render(dir);
+      expect(all.length).toBeGreaterThan(5);
+      expect(all.map(schemaErrors).filter(Boolean)).toEqual([]);
+    });
+  }
+
+  itKubectl('the schemas catch a broken object (the check can fail)', async () => {
+    const { byKind } = await render('deploy/kubernetes');
+    const monitor = structuredClone(byKind('ServiceMonitor'));
+    monitor['spec'].endpoints[0].interval = 'half a minute';
+    expect(schemaErrors(monitor as K8sObject)).toMatch(/interval/);
+    const policy = structuredClone(byKind('NetworkPolicy'));
+    policy['spec'].ingress[0].ports[0].protocol = 42;
+    expect(schemaErrors(policy as K8sObject)).toMatch(/protocol/);
+  });
+
+  itKubectl('NetworkPolicy: the Prometheus namespace and DNS selectors come from networkpolicy-params.yaml, no placeholder left', async () => {
+    const { byKind } = await render('deploy/kubernetes');
+    const policy = byKind('NetworkPolicy');
+    expect(JSON.stringify(policy)).not.toContain('set-in');
+    const params = parse(await readFile('deploy/kubernetes/base/networkpolicy-params.yaml', 'utf8')) as Array<{ path: string; value: unknown }>;
+    const at = (path: string) =>
+      path
+        .split('/')
+        .slice(1)
+        .reduce<any>((node, key) => node?.[key], policy);
+    for (const { path, value } of params) expect(at(path), path).toEqual(value);
+    expect(policy['spec'].ingress[1].from[0].namespaceSelector.matchLabels).toEqual({ 'kubernetes.io/metadata.name': 'monitoring' });
+    expect(policy['spec'].egress[1].to[0]).toEqual({
+      namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } },
+      podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } },
+    });
+  });
+
+  itKubectl('kube-prometheus-stack overlay: the release label its selectors look for, only its Prometheus pods may scrape, nothing else changed', async () => {
+    const base = await render('deploy/kubernetes');
+    const kps = await render('deploy/kubernetes/overlays/kube-prometheus-stack');
+    // kube-prometheus-stack's default selectors: matchLabels release=<Helm release> for monitors and rules.
+    const selector = { release: 'kube-prometheus-stack' };
+    for (const kind of ['ServiceMonitor', 'PrometheusRule']) expect(matches(selector, kps.byKind(kind)['metadata'].labels), kind).toBe(true);
+    const scrape = kps.byKind('NetworkPolicy')['spec'].ingress[1];
+    expect(scrape.from).toEqual([
+      {
+        namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } },
+        podSelector: { matchLabels: { 'app.kubernetes.io/name': 'prometheus' } },
+      },
+    ]);
+    expect(scrape.ports).toEqual([{ port: 'http', protocol: 'TCP' }]);
+    // Undo exactly those changes: the rest is the base.
+    for (const kind of ['ServiceMonitor', 'PrometheusRule']) delete kps.byKind(kind)['metadata'].labels.release;
+    delete scrape.from[0].podSelector;
+    expect(kps.all).toEqual(base.all);
   });
 });
 
