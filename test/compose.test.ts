@@ -230,14 +230,14 @@ describeWithSharedCvat("compose: monitoring in CVAT's own Grafana, merged with C
   it("adds a non-default Prometheus data source to CVAT's Grafana, beside CVAT's default ClickHouse one", () => {
     const project = merged();
     const grafana = service(project, 'cvat_grafana');
-    expect(String(grafana['image'])).toBe('grafana/grafana-oss:10.1.2');
+    expect(text(grafana['image'])).toBe('grafana/grafana-oss:10.1.2');
     const cvatSources = cvatGrafanaDatasources(grafana);
     expect(cvatSources.filter((d) => d['isDefault'] === true).map((d) => d['name'])).toEqual(['ClickHouse']);
     const mount = mountOf(grafana, '/etc/grafana/provisioning/datasources/cvat-warden.yaml');
     // Another name than the ds.yaml CVAT's entrypoint writes, so neither replaces the other.
     expect(basename(mount.target)).not.toBe('ds.yaml');
     expect(mount.read_only).toBe(true);
-    const ours = (parse(readFileSync(inRepo(mount.source!), 'utf8')) as { datasources: Array<Record<string, any>> }).datasources;
+    const ours = (parse(readFileSync(inRepo(mount.source!), 'utf8')) as { datasources: Array<Record<string, unknown>> }).datasources;
     expect(ours).toHaveLength(1);
     expect(ours[0]).toMatchObject({ type: 'prometheus', isDefault: false });
     expect([...cvatSources, ...ours].filter((d) => d['isDefault'] === true)).toHaveLength(1);

@@ -207,7 +207,7 @@ describe('deploy/kubernetes (kubectl kustomize)', () => {
  * The JSON Schemas of the Kubernetes API (kubernetes-models) and of the Prometheus
  * operator's CRDs (@kubernetes-models/prometheus-operator), for each kind we ship.
  */
-const MODELS: Record<string, { new (data: any): { validate(): void } }> = {
+const MODELS: Record<string, new (data: never) => { validate(): void }> = {
   Deployment,
   Service,
   PersistentVolumeClaim,
@@ -220,7 +220,7 @@ function schemaErrors(object: K8sObject): string | undefined {
   const Model = MODELS[object.kind];
   if (!Model) return `no schema for ${object.kind}`;
   try {
-    new Model(object).validate();
+    new Model(object as never).validate();
     return undefined;
   } catch (error) {
     return `${object.kind}/${object.metadata.name}: ${(error as Error).message}`;
@@ -255,7 +255,7 @@ describe('deploy/kubernetes against the Kubernetes and Prometheus-operator schem
       path
         .split('/')
         .slice(1)
-        .reduce<any>((node, key) => node?.[key], policy);
+        .reduce<Obj | undefined>((node, key) => node?.[key] as Obj | undefined, policy);
     for (const { path, value } of params) expect(at(path), path).toEqual(value);
     expect(policy['spec'].ingress[1].from[0].namespaceSelector.matchLabels).toEqual({ 'kubernetes.io/metadata.name': 'monitoring' });
     expect(policy['spec'].egress[1].to[0]).toEqual({

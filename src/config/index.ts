@@ -174,9 +174,8 @@ export function loadConfig(
     problems.push('--all cannot be combined with --task, --project or --job');
   }
 
-  const listenMatch = /^(.*):(\d{1,5})$/.exec(v.listen);
-  const listen = { host: listenMatch?.[1]?.replace(/^\[|\]$/g, '') || '0.0.0.0', port: Number(listenMatch?.[2] ?? NaN) };
-  if (command === 'run' && (!listenMatch || listen.port > 65535))
+  const listen = parseListen(v.listen);
+  if (command === 'run' && !listen.valid)
     problems.push(`${o.sources.listen ?? 'default of --listen'}: expected host:port such as 0.0.0.0:9464, got "${v.listen}"`);
 
   let webhookSecret: string | undefined;
@@ -218,7 +217,7 @@ export function loadConfig(
     shareTasks: v['share-tasks'],
     scanIntervalMs: v['scan-interval'],
     pollIntervalMs: v['poll-interval'],
-    listen,
+    listen: { host: listen.host, port: listen.port },
     webhookSecret,
     emulator: { host: v.host, port: v.port, version: v['cvat-version'], buildTimeMs: v['build-time'], workers: v.workers },
     protection: {
@@ -238,4 +237,11 @@ export function loadConfig(
     },
     options: o,
   };
+}
+
+/** `--listen` / CVAT_WARDEN_LISTEN as host and port (`[::1]:9464` too); `valid` false unless host:port with a port ≤ 65535. */
+export function parseListen(value: string): { host: string; port: number; valid: boolean } {
+  const match = /^(.*):(\d{1,5})$/.exec(value);
+  const port = Number(match?.[2] ?? NaN);
+  return { host: match?.[1]?.replace(/^\[|\]$/g, '') || '0.0.0.0', port, valid: Boolean(match) && port <= 65535 };
 }
