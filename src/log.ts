@@ -10,6 +10,7 @@
 import { pino, type Logger, type DestinationStream } from 'pino';
 import { createRequire } from 'node:module';
 import { redactSecrets } from './secrets.js';
+import wrapAnsi from 'wrap-ansi';
 
 export type { Logger } from 'pino';
 export type LogFormat = 'pretty' | 'json';
@@ -45,12 +46,27 @@ export class StatusLine {
     return this.#text !== '';
   }
 
-  show(text: string): void {
-    this.#text = text;
-    this.#stream.write(`\r${text}\x1b[K`);
+  /** The terminal's width now (it follows resizes), or undefined when the stream does not say. */
+  get columns(): number | undefined {
+    const columns = (this.#stream as { columns?: number }).columns;
+    return typeof columns === 'number' && columns > 0 ? columns : undefined;
   }
 
-  writeAbove(chunk: string): void {
+  /** Draws the line; cut to the width so it never wraps (a wrapped line could not be redrawn in place). */
+  show(text: string): void {
+    const columns = this.columns;
+    this.#text = columns && [...text].length > columns - 1 ? [...text].slice(0, columns - 1).join('') : text;
+    this.#stream.write(`\r${this.#text}\x1b[K`);
+  }
+
+  /**
+   * Writes log output above the line. On a terminal of known width each line is wrapped to
+   * it (wrap-ansi: it measures and breaks text with colour escapes and wide characters
+   * correctly, which a plain slice gets wrong), so no line is wider than the terminal.
+   */
+  writeAbove(text: string): void {
+    const columns = this.columns;
+    const chunk = columns ? wrapLines(text, columns) : text;
     if (!this.#text) {
       this.#stream.write(chunk);
       return;
@@ -64,6 +80,11 @@ export class StatusLine {
     this.#text = '';
     this.#stream.write('\n');
   }
+}
+
+function wrapLines(text: string, columns: number): string {
+  const ending = text.endsWith('\n') ? '\n' : '';
+  return wrapAnsi(ending ? text.slice(0, -1) : text, columns, { hard: true }) + ending;
 }
 
 const statusLines = new WeakMap<NodeJS.WritableStream, StatusLine>();

@@ -7,7 +7,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createProgressReporter } from '../src/commands/progress.js';
+import { createProgressReporter, progressLine } from '../src/commands/progress.js';
 import { DEMO_CREDENTIALS, startEmulator, syntheticDeployment, type Emulator } from '../src/emulator/index.js';
 import { createLogger, resolveLogFormat } from '../src/log.js';
 import { clearSecretsForTests, registerSecret } from '../src/secrets.js';
@@ -41,6 +41,11 @@ function render(output: string): string[] {
 class FakeTerminal extends Writable {
   isTTY = true;
   output = '';
+  columns: number | undefined;
+  constructor(columns?: number) {
+    super();
+    this.columns = columns;
+  }
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: () => void): void {
     this.output += String(chunk);
     callback();
@@ -79,6 +84,35 @@ describe('logs and progress on a terminal', () => {
     expect(screen[2]).toMatch(/10\/10/);
     expect(screen[3]).toBe('Done in 1s');
     expect(screen).toHaveLength(4);
+  });
+
+  it('fits the bar to the terminal width, dropping the least useful fields first, and wraps log lines to it', () => {
+    const p = { total: 123_456, warm: 100_000, fresh: 20_000, failed: 1_234, stuck: 56, inFlight: 2, bytes: 0 };
+    const stats = { done: 121_290, rate: 1234.5, eta: 4000 };
+    const full = progressLine(p, stats, undefined);
+    expect(full).toMatch(BAR);
+    for (const columns of [20, 40, 60, 80, 100, 200]) {
+      const text = progressLine(p, stats, columns);
+      expect(text.length, `${columns} columns: ${text}`).toBeLessThan(columns);
+      expect(text).toContain('121290/123456');
+    }
+    // Fewer fields as it narrows; the rate goes first, eta and failed last.
+    expect(progressLine(p, stats, 80)).not.toContain('/s');
+    expect(progressLine(p, stats, 80)).toMatch(/failed 1234 .*eta 67m/);
+    expect(progressLine(p, stats, 40)).toMatch(/^\[[#.]+\] 121290\/123456 · eta 67m$/);
+
+    const terminal = new FakeTerminal(80);
+    const logger = createLogger({ terminal, level: 'info' });
+    let t = 0;
+    const progress = createProgressReporter(logger, terminal, () => (t += 1000));
+    progress.update(p);
+    logger.info({ cvat: 'http://127.0.0.1:41234', version: '2.73.0', indexChunks: true, rangeRequests: true, note: 'x'.repeat(60) }, 'connected to CVAT');
+    progress.update({ ...p, warm: 101_000 });
+    progress.done();
+    const screen = render(terminal.output);
+    expect(screen.filter((l) => l.length > 80)).toEqual([]);
+    expect(screen.filter((l) => /^\[[#.]+\] \d+\/123456/.test(l))).toHaveLength(1);
+    expect(screen.join('')).toContain('x'.repeat(60));
   });
 
   it('redacts secrets in pretty lines too', () => {
@@ -127,7 +161,8 @@ describe.skipIf(!hasScript)('warm under a pseudo-terminal (script -qc)', () => {
     });
     // A few dropped connections mid-run: the engine logs each retry while the bar is on screen.
     emulator.faults.add({ match: 'chunk', kind: 'reset', times: 3, skip: 6 });
-    const command = `${process.execPath} ${CLI} warm --all --state-dir ${join(tmp.path, 'state')} --concurrency 2 --log-level debug`;
+    // An 80-column terminal: the bar and every log line fit it (issue 22: a ~115-column bar wrapped and stacked).
+    const command = `stty cols 80 rows 24; ${process.execPath} ${CLI} warm --all --state-dir ${join(tmp.path, 'state')} --concurrency 2 --log-level debug`;
     const result = await new Promise<{ code: number | null; output: string }>((resolve, reject) => {
       const child = spawn('script', ['-qec', command, '/dev/null'], {
         env: { PATH: process.env['PATH'], TERM: 'xterm', CVAT_URL: emulator!.url, CVAT_ACCESS_TOKEN: DEMO_CREDENTIALS.accessToken },
@@ -152,7 +187,8 @@ describe.skipIf(!hasScript)('warm under a pseudo-terminal (script -qc)', () => {
       'retries logged during the bar',
     ).toBe(true);
     // The bar's last state stays on screen, complete, on a line of its own; no log text got mixed into it.
-    const bars = screen.filter((l) => BAR.test(l));
+    expect(screen.filter((l) => l.length > 80), 'lines wider than the terminal').toEqual([]);
+    const bars = screen.filter((l) => /^\[[#.]{6,24}\] \d+\/\d+ · /.test(l));
     expect(bars).toHaveLength(1);
     expect(bars[0]).toMatch(/\] (\d+)\/\1 · warmed \d+/);
     for (const line of screen) if (/(INFO|DEBUG|WARN):/.test(line)) expect(line, 'a log line with bar text').not.toMatch(/\[[#.]{5,}/);

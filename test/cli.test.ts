@@ -13,7 +13,9 @@ describe('cvat-warden CLI', () => {
     expect(unknown.stderr).toMatch(/unknown command "frobnicate"/);
     const help = await runCli(['warm', '--help']);
     expect(help.code).toBe(0);
-    expect(help.stdout).toMatch(/--concurrency <integer> .*env CVAT_WARDEN_CONCURRENCY, default the chunk-worker count, 1 to 64/);
+    // Descriptions wrap under their column on an 80-column terminal.
+    expect(help.stdout.replace(/\n {33}/g, ' ')).toMatch(/--concurrency <integer> .*env CVAT_WARDEN_CONCURRENCY, default the chunk-worker count, 1 to 64/);
+    expect(help.stdout.split('\n').filter((l) => l.length > 80)).toEqual([]);
   });
 
   it('has the habits admins expect: -h on every command, help <cmd>, -V/--version/version, did you mean', async () => {

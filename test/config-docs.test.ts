@@ -54,7 +54,14 @@ describe('options table, README and --help agree', () => {
   it.each(COMMAND_NAMES)('`%s --help` lists exactly its options, with env, default and bounds', async (command) => {
     const help = await runCli([command, '--help']);
     expect(help.code).toBe(0);
-    const flagLines = help.stdout.split('\n').filter((l) => /^\s+(-\w, )?--/.test(l));
+    // An option's entry is its flag line and the lines its description wraps onto (indented further).
+    const entries = help.stdout.split('\n').reduce<string[]>((all, l) => {
+      if (/^ {3,}\S/.test(l) && all.length) all[all.length - 1] += ` ${l.trim()}`;
+      else all.push(l);
+      return all;
+    }, []);
+    const flagLines = entries.filter((l) => /^\s+(-\w, )?--/.test(l));
+    expect(help.stdout.split('\n').filter((l) => l.length > 80)).toEqual([]);
     const shown = flagLines.map((l) => /--(?:\[no-\])?([a-z][a-z-]*)/.exec(l)![1]!);
     const specs = optionsFor(command);
     expect(shown.sort()).toEqual(
@@ -65,7 +72,7 @@ describe('options table, README and --help agree', () => {
     );
     for (const spec of specs) {
       if (spec.envOnly) {
-        expect(help.stdout, `${command}: ${spec.env}`).toMatch(new RegExp(`^\\s+${spec.env}\\s`, 'm'));
+        expect(help.stdout, `${command}: ${spec.env}`).toMatch(new RegExp(`^\\s+${spec.env}(\\s|$)`, 'm'));
         continue;
       }
       const line = flagLines.find((l) => new RegExp(`^\\s+(-\\w, )?--(\\[no-\\])?${spec.name}(?![\\w-])`).test(l))!;

@@ -8,11 +8,38 @@ import { boundsLabel, COMMANDS, defaultLabel, OPTIONS, optionsFor, type CommandN
 export const EXIT_CODES_LINE =
   'Exit codes: 0 ok · 1 problems found (chunks failed, files missing) · 2 usage or config error · 3 CVAT unreachable or credentials refused · 130 interrupted';
 
+/** Help text fits an 80-column terminal: descriptions wrap under their own column. */
+export const HELP_WIDTH = 80;
+/** Where option descriptions start; a longer flag gets its description on the next line. */
+const FLAG_COLUMN = 32;
+
+/** Greedy word wrap to `width` columns; a word longer than that keeps a line of its own. */
+export function wrapWords(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(/\s+/).filter(Boolean)) {
+    if (line && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  return line ? [...lines, line] : lines;
+}
+
+/** `  label   text…` with the text wrapped in a column starting at `column`. */
+function entry(label: string, text: string, column: number, width = HELP_WIDTH): string[] {
+  const head = `  ${label}`;
+  const indent = ' '.repeat(column + 1);
+  const body = wrapWords(text, width - indent.length);
+  if (head.length <= column) return [`${head.padEnd(column)} ${body[0] ?? ''}`.trimEnd(), ...body.slice(1).map((l) => indent + l)];
+  return [head, ...body.map((l) => indent + l)];
+}
+
 export function usage(version: string): string {
   const lines = [`cvat-warden ${version} — keeps CVAT's chunk cache warm and its share intact`, '', 'Usage: cvat-warden <command> [options]', '', 'Commands:'];
-  for (const [name, text] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(9)} ${text}`);
-  lines.push(`  ${'help'.padEnd(9)} help <command> shows the options of a command`, `  ${'version'.padEnd(9)} print the version (also -V, --version)`);
-  lines.push('', 'Run `cvat-warden <command> --help` for its options.', EXIT_CODES_LINE);
+  for (const [name, text] of Object.entries(COMMANDS)) lines.push(...entry(name, text, 11));
+  lines.push(...entry('help', 'help <command> shows the options of a command', 11), ...entry('version', 'print the version (also -V, --version)', 11));
+  lines.push('', 'Run `cvat-warden <command> --help` for its options.', ...wrapWords(EXIT_CODES_LINE, HELP_WIDTH));
   return lines.join('\n');
 }
 
@@ -34,17 +61,20 @@ function extras(spec: OptionSpec, withEnv: boolean): string {
 
 export function commandHelp(command: CommandName): string {
   const specs = optionsFor(command);
-  const lines = [`Usage: cvat-warden ${command} [options]`, '', COMMANDS[command], '', 'Options:'];
-  for (const o of specs.filter((s) => !s.envOnly)) lines.push(`  ${flagLabel(o).padEnd(30)} ${o.help}${extras(o, true)}`);
+  const lines = [`Usage: cvat-warden ${command} [options]`, '', ...wrapWords(COMMANDS[command], HELP_WIDTH), '', 'Options:'];
+  for (const o of specs.filter((s) => !s.envOnly)) lines.push(...entry(flagLabel(o), `${o.help}${extras(o, true)}`, FLAG_COLUMN));
   const envOnly = specs.filter((s) => s.envOnly);
   if (envOnly.length) {
     lines.push('', 'Environment only (secrets are never taken as flags):');
-    for (const o of envOnly) lines.push(`  ${(o.env ?? '').padEnd(30)} ${o.help}`);
+    for (const o of envOnly) lines.push(...entry(o.env ?? '', o.help, FLAG_COLUMN));
   }
   if (specs.some((s) => s.name === 'access-token')) {
     lines.push(
       '',
-      'Credentials (exactly one): CVAT_ACCESS_TOKEN or --token-file · CVAT_API_KEY or --api-key-file · CVAT_USERNAME + CVAT_PASSWORD or --password-file',
+      ...wrapWords(
+        'Credentials (exactly one): CVAT_ACCESS_TOKEN or --token-file · CVAT_API_KEY or --api-key-file · CVAT_USERNAME + CVAT_PASSWORD or --password-file',
+        HELP_WIDTH,
+      ),
     );
   }
   return lines.join('\n');
