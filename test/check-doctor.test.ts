@@ -76,6 +76,31 @@ describe('cvat-warden doctor', () => {
     expect(shareCheck.fix).toContain(`CVAT_SHARE_DIR=${share}`);
   });
 
+  it('ends with passed, passed with warnings or failed, and says which checks could not run and why', async () => {
+    // No share configured: a warning, so "passed with warnings", never "All checks passed" under a [warn].
+    const warned = await runCli(['doctor'], env());
+    expect(warned.code, warned.stdout).toBe(0);
+    expect(warned.stdout).toMatch(/^\[warn\] share directory: not configured/m);
+    expect(warned.stdout.trimEnd().split('\n').at(-1)).toMatch(/^Result: passed with warnings \(\d+ warnings?\)\.$/);
+    const json = JSON.parse((await runCli(['doctor', '--json'], env())).stdout) as { result: string; ok: boolean };
+    expect(json).toMatchObject({ result: 'passed with warnings', ok: true });
+
+    // CVAT down: what depends on it is "not checked", and the share is only said to be mounted.
+    const down = await runCli(['doctor', '--share-dir', share, '--json'], { ...env(), CVAT_URL: 'http://127.0.0.1:1' });
+    expect(down.code).toBe(1);
+    const report = JSON.parse(down.stdout) as { result: string; checks: Array<{ name: string; level: string; detail: string }> };
+    expect(report.result).toBe('failed');
+    const level = (name: string) => report.checks.find((c) => c.name === name);
+    for (const name of ['credentials', 'job data permission', 'chunk workers'])
+      expect(level(name), name).toEqual({ name, ok: true, level: 'skip', detail: 'not checked: CVAT is not reachable' });
+    expect(level('share directory')).toMatchObject({ level: 'ok', detail: `${share} is mounted and readable` });
+    expect(level('share frame names')).toMatchObject({ level: 'skip', detail: expect.stringMatching(/^not checked: CVAT is not reachable/) });
+    for (const check of report.checks.filter((c) => c.level === 'skip')) expect(check.detail).toMatch(/^not checked: /);
+    const text = await runCli(['doctor', '--share-dir', share], { ...env(), CVAT_URL: 'http://127.0.0.1:1' });
+    expect(text.stdout).toMatch(/^\[skip\] chunk workers: not checked: CVAT is not reachable$/m);
+    expect(text.stdout.trimEnd().split('\n').at(-1)).toMatch(/^Result: failed \(1 check failed, .*4 not checked\)\.$/);
+  });
+
   it('says what is wrong with refused credentials', async () => {
     const bad = await runCli(['doctor'], { ...env(), CVAT_ACCESS_TOKEN: 'not-a-token-123' });
     expect(bad.code).toBe(1);

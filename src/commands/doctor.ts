@@ -26,10 +26,33 @@ import { collectGuardTasks } from './shared.js';
 export interface DoctorCheck {
   name: string;
   ok: boolean;
-  /** 'warn' does not fail the doctor (e.g. an optional feature is off). */
-  level: 'ok' | 'warn' | 'fail';
+  /**
+   * 'warn' does not fail the doctor (e.g. an optional feature is off); 'skip' is a check
+   * that could not run, its detail says why ("not checked: CVAT is not reachable").
+   */
+  level: 'ok' | 'warn' | 'fail' | 'skip';
   detail: string;
   fix?: string;
+}
+
+/** The verdict doctor ends with. */
+export type DoctorResult = 'passed' | 'passed with warnings' | 'failed';
+
+export function doctorResult(checks: readonly DoctorCheck[]): DoctorResult {
+  if (checks.some((c) => c.level === 'fail')) return 'failed';
+  return checks.some((c) => c.level === 'warn') ? 'passed with warnings' : 'passed';
+}
+
+/** `Result: passed with warnings (2 warnings, 1 not checked).` */
+function resultLine(checks: readonly DoctorCheck[]): string {
+  const count = (level: DoctorCheck['level']) => checks.filter((c) => c.level === level).length;
+  const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
+  const parts = [
+    count('fail') && plural(count('fail'), 'check failed', 'checks failed'),
+    count('warn') && plural(count('warn'), 'warning', 'warnings'),
+    count('skip') && `${count('skip')} not checked`,
+  ].filter(Boolean);
+  return `Result: ${doctorResult(checks)}${parts.length ? ` (${parts.join(', ')})` : ''}.`;
 }
 
 const SAMPLE_FRAMES = 20;
@@ -49,6 +72,9 @@ export async function runDoctor(config: CommandConfig, context: CommandContext):
       shareTasks = access.shareTasks;
       if (access.jobs.length > 0)
         await checkChunkWorkers(client, features, access.jobs, add, { coldThresholdMs: config.warm.coldThresholdMs, signal: context.signal });
+      else add('chunk workers', 'skip', 'not checked: no job whose chunks this account may read');
+    } else {
+      for (const name of ['credentials', 'job data permission', 'chunk workers']) add(name, 'skip', 'not checked: CVAT is not reachable');
     }
     await checkShare(config, features, shareTasks, add);
     if (features && config.shareDir && shareTasks.length > 0) await checkWorkerShareMount(client, features, shareTasks, config.shareDir, add, context.signal);
@@ -57,15 +83,15 @@ export async function runDoctor(config: CommandConfig, context: CommandContext):
   } finally {
     await client.close();
   }
-  const failed = checks.filter((c) => c.level === 'fail').length;
-  if (config.json) writeCommandJson(context.stdout, 'doctor', { ok: failed === 0, checks });
+  const result = doctorResult(checks);
+  if (config.json) writeCommandJson(context.stdout, 'doctor', { ok: result !== 'failed', result, checks });
   else {
-    const mark = { ok: 'ok  ', warn: 'warn', fail: 'FAIL' } as const;
+    const mark = { ok: 'ok  ', warn: 'warn', fail: 'FAIL', skip: 'skip' } as const;
     const lines = checks.map((c) => `[${mark[c.level]}] ${c.name}: ${c.detail}${c.fix ? `\n       fix: ${c.fix}` : ''}`);
-    lines.push('', failed === 0 ? 'All checks passed.' : `${failed} check(s) failed.`);
+    lines.push('', resultLine(checks));
     context.stdout.write(redactSecrets(`${lines.join('\n')}\n`));
   }
-  return failed === 0 ? 0 : 1;
+  return result === 'failed' ? 1 : 0;
 }
 
 export type DoctorAdd = (name: string, level: DoctorCheck['level'], detail: string, fix?: string) => void;
@@ -114,6 +140,7 @@ async function checkPermissions(
     add('credentials', 'ok', `accepted, user "${self.username ?? '?'}"${self.is_superuser ? ' (admin)' : ''}`);
   } catch (error) {
     add('credentials', 'fail', describeError(error), 'create a personal access token of an admin (or org owner/maintainer) and set CVAT_ACCESS_TOKEN');
+    add('job data permission', 'skip', 'not checked: CVAT refuses the credentials');
     return { shareTasks: [], jobs };
   }
   try {
@@ -194,8 +221,15 @@ async function checkShare(config: CommandConfig, features: CvatFeatures | undefi
     );
   }
   const sample = shareTasks.find((t) => (t.meta.frames?.length ?? 0) > 0);
-  if (!sample) add('share directory', 'ok', `${shareDir} is mounted; no share task found to test frame names against`);
-  else {
+  if (!sample) {
+    add('share directory', 'ok', `${shareDir} is mounted and readable`);
+    // Whether it is the right root only shows against the frame names of a share task.
+    add(
+      'share frame names',
+      'skip',
+      features ? 'not checked: no share task with frames to test the names of' : 'not checked: CVAT is not reachable, so no task says which files it reads',
+    );
+  } else {
     const names = (sample.meta.frames ?? [])
       .slice(0, SAMPLE_FRAMES)
       .map((f) => f.name)

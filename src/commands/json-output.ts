@@ -9,7 +9,7 @@ import { redactSecrets } from '../secrets.js';
 export const JSON_SCHEMA_VERSIONS = {
   warm: 1,
   check: 1,
-  doctor: 1,
+  doctor: 2,
   restore: 1,
   backup: 1,
   'backup-list': 1,
