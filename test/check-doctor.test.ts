@@ -101,6 +101,19 @@ describe('cvat-warden doctor', () => {
     expect(text.stdout.trimEnd().split('\n').at(-1)).toMatch(/^Result: failed \(1 check failed, .*4 not checked\)\.$/);
   });
 
+  it('words an unknown task id the same in warm, check and backup, and exits 1 for it in each', async () => {
+    const runs = {
+      warm: await runCli(['warm', '--task', '99'], env()),
+      check: await runCli(['check', '--task', '99', '--share-dir', share], env()),
+      backup: await runCli(['backup', '--task', '99', '--backup-dir', join(tmp.path, 'backups')], env()),
+    };
+    for (const [command, run] of Object.entries(runs)) {
+      expect(run.code, `${command}: ${run.stdout}${run.stderr}`).toBe(1);
+      expect(run.stdout, command).toMatch(/^Problems reading CVAT:\n {2}task 99 not found$/m);
+      expect(run.stdout, command).not.toMatch(/no share tasks in scope/);
+    }
+  });
+
   it('says what is wrong with refused credentials', async () => {
     const bad = await runCli(['doctor'], { ...env(), CVAT_ACCESS_TOKEN: 'not-a-token-123' });
     expect(bad.code).toBe(1);

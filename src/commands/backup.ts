@@ -11,7 +11,7 @@ import type { InventoryIssue } from '../cvat/inventory.js';
 import { ConfigError, EXIT } from '../errors.js';
 import { createClient, type CommandContext } from './context.js';
 import { writeCommandJson } from './json-output.js';
-import { collectGuardTasks } from './shared.js';
+import { collectGuardTasks, formatInventoryIssues } from './shared.js';
 
 export async function runBackup(config: CommandConfig, context: CommandContext): Promise<number> {
   if (context.backupAction) return (await import('./backup-actions.js')).runBackupAction(config, context, context.backupAction);
@@ -56,7 +56,10 @@ export async function runBackup(config: CommandConfig, context: CommandContext):
         results,
         inventoryIssues: issues,
       });
-    else if (tasks.length === 0) context.stdout.write('no share tasks in scope: nothing to back up\n');
+    else {
+      context.stdout.write(formatInventoryIssues(issues));
+      if (tasks.length === 0 && problems.length === 0) context.stdout.write('no share tasks in scope: nothing to back up\n');
+    }
     const ok = results.every((r) => r.outcome === 'done') && problems.length === 0 && !signal.aborted;
     return ok ? EXIT.ok : EXIT.problems;
   } finally {

@@ -8,10 +8,9 @@ import { shareBackupNote } from '../backup/restorability.js';
 import type { CommandConfig } from '../config/index.js';
 import { checkExitCode, formatCheckReport, runCheck } from '../guard/index.js';
 import type { InventoryIssue } from '../cvat/inventory.js';
-import { redactSecrets } from '../secrets.js';
 import { createClient, type CommandContext } from './context.js';
 import { writeCommandJson } from './json-output.js';
-import { openLedgerForReading, streamGuardTasks, requireShareDir } from './shared.js';
+import { formatInventoryIssues, openLedgerForReading, streamGuardTasks, requireShareDir } from './shared.js';
 import { recoverableFromVault, formatRecoverable } from '../vault/recoverable.js';
 
 export async function runCheckCommand(config: CommandConfig, context: CommandContext): Promise<number> {
@@ -51,7 +50,7 @@ export async function runCheckCommand(config: CommandConfig, context: CommandCon
     else {
       context.stdout.write(formatCheckReport(report, shareBackupNote(features.version)));
       if (vault) context.stdout.write(formatRecoverable(vault, shareDir));
-      if (problems.length) context.stdout.write(redactSecrets(`\nCould not read from CVAT:\n${problems.map((p) => `  ${p.message}`).join('\n')}\n`));
+      if (problems.length) context.stdout.write(`\n${formatInventoryIssues(problems)}`);
     }
     const vaultDamaged = vault !== undefined && (vault.problem !== undefined || vault.damagedRecords.count > 0);
     return Math.max(checkExitCode(report), problems.length || vaultDamaged ? 1 : 0);

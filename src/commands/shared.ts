@@ -7,6 +7,7 @@ import { ConfigError } from '../errors.js';
 import { toGuardTask, type GuardTask, type LastWarmedAt } from '../guard/index.js';
 import type { Logger } from '../log.js';
 import { collectTaskRecords, type InventoryIssue } from '../cvat/inventory.js';
+import { redactSecrets } from '../secrets.js';
 import { Ledger } from '../warm/ledger.js';
 import { peekLedger } from '../warm/ledger-peek.js';
 import { series } from '../series.js';
@@ -92,4 +93,24 @@ export async function openLedgerForReading(
     logger.info({ err: (error as Error).message }, 'ledger not readable; chunk expiry estimates will be unknown');
     return { close: () => Promise.resolve() };
   }
+}
+
+/** Lines shown per section; --json has them all. */
+const SHOWN_ISSUES = 20;
+
+/**
+ * What the inventory could not use, worded the same by every command that reads tasks
+ * from CVAT (warm, check, backup): an unknown id reads "task 99 not found" everywhere.
+ * Problems (ids not found, unreadable answers) make the command exit 1; skipped tasks
+ * (no data yet) are only noted.
+ */
+export function formatInventoryIssues(issues: readonly InventoryIssue[]): string {
+  const section = (title: string, list: readonly InventoryIssue[]) => {
+    if (list.length === 0) return '';
+    const shown = list.slice(0, SHOWN_ISSUES).map((i) => `  ${i.message}`);
+    if (list.length > SHOWN_ISSUES) shown.push(`  … and ${list.length - SHOWN_ISSUES} more (use --json for the full list)`);
+    return `${title}:\n${shown.join('\n')}\n`;
+  };
+  const text = section('Problems reading CVAT', issues.filter((i) => i.severity === 'problem')) + section('Skipped', issues.filter((i) => i.severity === 'skipped'));
+  return redactSecrets(text);
 }

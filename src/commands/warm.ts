@@ -7,7 +7,7 @@
 import { setFlagsFromString } from 'node:v8';
 import type { CommandConfig } from '../config/index.js';
 import { EXIT } from '../errors.js';
-import { redactSecrets } from '../secrets.js';
+import { formatInventoryIssues } from './shared.js';
 import { collectTaskRecords, type InventoryIssue } from '../cvat/inventory.js';
 import { planRequests, summarizePlan } from '../plan/planner.js';
 import type { PlanOptions, PlanTask } from '../plan/types.js';
@@ -154,7 +154,7 @@ function formatPlan(report: {
     `  fresh      ${plan.alreadyFresh} already confirmed warm in the ledger`,
     `  est. time  ~${formatSeconds(plan.estimatedSeconds)} (assuming ${ESTIMATED_SECONDS_PER_CHUNK} s per cold chunk; warm chunks return at once)`,
   ];
-  return `${lines.join('\n')}\n${formatIssues(report.issues)}`;
+  return `${lines.join('\n')}\n${formatInventoryIssues(report.issues)}`;
 }
 
 function formatResult(result: WarmResult, issues: InventoryIssue[]): string {
@@ -164,15 +164,9 @@ function formatResult(result: WarmResult, issues: InventoryIssue[]): string {
   for (const f of result.failures.slice(0, 20)) lines.push(`  ${f.state}: task ${f.taskId} job ${f.jobId} ${f.kind} ${f.slot} (${f.quality}): ${f.reason}`);
   const more = result.failures.length - 20 + result.moreFailures;
   if (more > 0) lines.push(`  … and ${more} more (use --json for the full list)`);
-  return `${lines.join('\n')}\n${formatIssues(issues)}`;
+  return `${lines.join('\n')}\n${formatInventoryIssues(issues)}`;
 }
 
-function formatIssues(issues: InventoryIssue[]): string {
-  if (issues.length === 0) return '';
-  const shown = issues.slice(0, 20).map((i) => `  ${i.severity}: ${i.message}`);
-  if (issues.length > 20) shown.push(`  … and ${issues.length - 20} more`);
-  return redactSecrets(`Notes:\n${shown.join('\n')}\n`);
-}
 
 function formatSeconds(seconds: number): string {
   if (seconds < 90) return `${Math.round(seconds)}s`;
