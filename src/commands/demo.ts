@@ -12,6 +12,7 @@ import { loadConfig, type CommandConfig } from '../config/index.js';
 import { WardenService } from '../daemon/service.js';
 import { DEMO_CREDENTIALS, demoDeployment, prepareDemoShare, startEmulator } from '../emulator/index.js';
 import type { CommandContext } from './context.js';
+import { selfCommand, shellQuote } from './self-command.js';
 
 const WAIT_MS = 120_000;
 
@@ -146,13 +147,22 @@ export async function runDemo(config: CommandConfig, context: CommandContext): P
     out('  /metrics  Prometheus metrics (cvat_warden_*), scraped with deploy/prometheus-scrape.yml');
     out('  /status   JSON: tasks, jobs, chunk states, open share problems');
     out('  grafana/  dashboard, alert rules and runbook');
-    out(
-      'To explore by hand: `cvat-warden emulate` in one terminal, then CVAT_URL=http://127.0.0.1:8080 CVAT_ACCESS_TOKEN=demo-token-not-secret CVAT_SHARE_DIR=<share printed by emulate> cvat-warden run',
-    );
+    for (const line of exploreByHand(selfCommand(), tmpdir())) out(line);
     return 0;
   } finally {
     await service?.close();
     await emulator.close();
     rmSync(workDir, { recursive: true, force: true });
   }
+}
+
+/** Commands to paste, no placeholders: the emulator on its default port over a share it fills, and the service against it. */
+export function exploreByHand(self: string, tmp: string): string[] {
+  const share = shellQuote(join(tmp, 'cvat-warden-demo-share'));
+  const state = shellQuote(join(tmp, 'cvat-warden-demo-state'));
+  return [
+    'To explore by hand, paste these in two terminals:',
+    `  ${self} emulate --share-dir ${share}`,
+    `  CVAT_URL=http://127.0.0.1:8080 CVAT_ACCESS_TOKEN=${DEMO_CREDENTIALS.accessToken} ${self} run --share-dir ${share} --state-dir ${state}`,
+  ];
 }
