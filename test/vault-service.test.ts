@@ -83,6 +83,9 @@ describe('run --vault', () => {
       expect((JSON.parse(restore.stdout) as { restored: Array<{ path: string }> }).restored).toEqual([{ path: 'images/image_1.jpg' }]);
       expect(readFileSync(frame).equals(bytes)).toBe(true);
       await waitFor('alert cleared', async () => (await running!.metric('cvat_warden_share_files_missing')) === 0, { timeoutMs: 15_000 });
+      // Counted by the service, which saw the vault's entry come back (the command's own process has exited).
+      await waitFor('restore counted', async () => (await running!.metric('cvat_warden_restored_files_total{outcome="restored",trigger="command"}')) === 1);
+      expect(await running.metric('cvat_warden_restored_files_total{outcome="restored",trigger="auto"}')).toBe(0);
       clock.advance(25 * 3_600_000);
       expect((await chunkStatuses(1)).every((s) => s === 200)).toBe(true);
     },
@@ -124,6 +127,8 @@ describe('run --vault', () => {
     await waitFor('gave up on the path', () => /not restoring it again for now/.test(running!.logs()), { timeoutMs: 15_000 });
     expect(existsSync(file)).toBe(false);
     expect(await running.metric('cvat_warden_restored_files_total{outcome="restored",trigger="auto"}')).toBe(3);
+    // Its own restores are not counted a second time when the guard sees the files back.
+    expect(await running.metric('cvat_warden_restored_files_total{outcome="restored",trigger="command"}')).toBe(0);
 
     emulator.removeTask(3);
     await waitFor('video link pruned', () => !existsSync(join(vault, 'videos/video_1.mp4')) && !existsSync(join(vault, '.vault-meta/tasks/3.jsonl')), {

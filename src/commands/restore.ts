@@ -28,12 +28,9 @@ export async function runRestore(config: CommandConfig, context: CommandContext)
       ? { taskIds: config.scope.taskIds }
       : { paths: config.protection.restorePaths };
   const report = await restoreFromVault({ shareDir, vaultDir, select, dryRun: config.dryRun, signal: context.signal });
-  if (!report.dryRun) {
-    context.metrics.restores.inc({ outcome: 'restored', trigger: 'command' }, report.restored.length);
-    context.metrics.restores.inc({ outcome: 'unrecoverable', trigger: 'command' }, report.unrecoverable.length);
-    context.metrics.restores.inc({ outcome: 'skipped', trigger: 'command' }, report.skipped.length);
-    for (const entry of report.restored) context.logger.info({ path: entry.path }, 'restored from the vault');
-  }
+  // No metric here: this process exits with its counters. A running service counts each
+  // file it sees come back from the vault (daemon/restore-observer.ts).
+  if (!report.dryRun) for (const entry of report.restored) context.logger.info({ path: entry.path }, 'restored from the vault');
   if (config.json) writeCommandJson(context.stdout, 'restore', report);
   else context.stdout.write(formatRestoreReport(report));
   return report.ok ? EXIT.ok : EXIT.problems;

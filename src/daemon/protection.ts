@@ -16,6 +16,7 @@ import { BackupScheduler } from '../backup/scheduler.js';
 import { exportOptionsOf, sizeFromShareOf } from '../backup/cvat-export.js';
 import { restoreFromVault } from '../vault/restore.js';
 import { Vault } from '../vault/vault.js';
+import { RestoreObserver } from './restore-observer.js';
 
 export interface ProtectionDeps {
   config: CommandConfig;
@@ -55,6 +56,7 @@ export class Protection {
   readonly #autoRestored = new Map<string, { at: number[]; gaveUp: boolean }>();
   #swept = false;
   #measureTimer: NodeJS.Timeout | undefined;
+  #restores: RestoreObserver | undefined;
 
   private constructor(d: ProtectionDeps, vault: Vault | undefined, backups: BackupScheduler | undefined) {
     this.#d = d;
@@ -101,10 +103,14 @@ export class Protection {
   attachGuard(guard: ShareGuard): void {
     if (!this.vault) return;
     const vault = this.vault;
-    const onGone = (alert: FileAlert) =>
-      void this.#onGone(vault, alert).catch((error: unknown) => this.#logger.error({ err: describeError(error) }, 'vault reaction to a share alert failed'));
+    const failed = (error: unknown) => this.#logger.error({ err: describeError(error) }, 'vault reaction to a share alert failed');
+    const onGone = (alert: FileAlert) => void this.#onGone(vault, alert).catch(failed);
     guard.on('deleted', onGone);
     guard.on('moved', onGone);
+    // Restores are counted here, where files are seen coming back (restore-observer.ts).
+    this.#restores = new RestoreObserver(vault, this.#d.config.shareDir ?? '', this.#d.metrics);
+    const observer = this.#restores;
+    guard.on('restored', (alert) => void observer.onBack(alert).catch(failed));
   }
 
   async #onGone(vault: Vault, alert: FileAlert): Promise<void> {
@@ -123,12 +129,15 @@ export class Protection {
     }
     if (!this.#mayAutoRestore(alert.path, restoreHint)) return;
     const ino = vault.inodeOf(alert.path);
+    // Before the link: the guard may see the file back before this await returns.
+    this.#restores?.expectOwn(alert.path);
     const report = await restoreFromVault({
       shareDir,
       vaultDir: vault.layout.root,
       select: { paths: [alert.path], inodes: new Map(ino === undefined ? [] : [[alert.path, ino]]) },
       mode: vault.mode,
     });
+    if (report.restored.length === 0) this.#restores?.forgetOwn(alert.path);
     for (const outcome of ['restored', 'unrecoverable', 'skipped'] as const) this.#d.metrics.restores.inc({ outcome, trigger: 'auto' }, report[outcome].length);
     if (report.restored.length)
       this.#logger.warn({ path: alert.path, kind: alert.kind, tasks: alert.taskIds }, 'auto-restore: share file put back from the vault');

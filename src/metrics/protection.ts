@@ -30,7 +30,7 @@ export function protectionMetrics(registry: Registry) {
   });
   const restores = new Counter({
     name: 'cvat_warden_restored_files_total',
-    help: 'Files restore looked at, by outcome (restored, unrecoverable, skipped) and trigger (command, auto).',
+    help: 'Share files restored from the vault, counted by the service: trigger auto = its own auto-restore (outcome restored, unrecoverable or skipped); trigger command = a file it saw come back as the vault entry (cvat-warden restore; outcome restored).',
     labelNames: ['outcome', 'trigger'] as const,
     registers: [registry],
   });
