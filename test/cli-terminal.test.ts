@@ -187,7 +187,10 @@ describe.skipIf(!hasScript)('warm under a pseudo-terminal (script -qc)', () => {
       'retries logged during the bar',
     ).toBe(true);
     // The bar's last state stays on screen, complete, on a line of its own; no log text got mixed into it.
-    expect(screen.filter((l) => l.length > 80), 'lines wider than the terminal').toEqual([]);
+    expect(
+      screen.filter((l) => l.length > 80),
+      'lines wider than the terminal',
+    ).toEqual([]);
     const bars = screen.filter((l) => /^\[[#.]{6,24}\] \d+\/\d+ · /.test(l));
     expect(bars).toHaveLength(1);
     expect(bars[0]).toMatch(/\] (\d+)\/\1 · warmed \d+/);

@@ -386,19 +386,22 @@ describe('POST /webhooks/cvat', () => {
     expect(answer).not.toContain('100 Continue');
   });
 
-  it('answers within 1 s however slow onEvent is, and survives a throwing onEvent', async () => {
+  it('answers before onEvent finishes, however long it takes, and survives a throwing onEvent', async () => {
     let calls = 0;
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
     const h = await start({
       onEvent: async (e) => {
         calls++;
         if (e.kind === 'ping') throw new Error('handler bug');
-        await new Promise((r) => setTimeout(r, 3_000));
+        await gate;
       },
     });
-    const started = performance.now();
     const { body, headers } = signed(updateJob);
+    // The handler is still waiting on the gate when the answer arrives.
     expect((await post(`${h.server.url}/webhooks/cvat`, body, headers)).status).toBe(200);
-    expect(performance.now() - started).toBeLessThan(1_000);
+    await waitFor('handler called', () => calls === 1, { timeoutMs: 2_000, intervalMs: 5 });
+    release();
 
     const ping = signed({ event: 'ping', webhook: { id: 6 } });
     expect((await post(`${h.server.url}/webhooks/cvat`, ping.body, ping.headers)).status).toBe(200);
@@ -439,13 +442,12 @@ describe('slow clients', () => {
 
   /** Sends `head` at once, then `filler` every 100 ms until the server hangs up. */
   const slowSocket = (head: string, filler: string) =>
-    new Promise<{ text: string; ms: number }>((resolveRun, reject) => {
-      const started = performance.now();
+    new Promise<{ text: string }>((resolveRun, reject) => {
       const socket = connect(h.server.port, '127.0.0.1');
       let text = '';
       socket.on('data', (d) => (text += d.toString('latin1')));
-      socket.on('close', () => resolveRun({ text, ms: performance.now() - started }));
-      socket.on('error', (e: NodeJS.ErrnoException) => (e.code === 'ECONNRESET' ? resolveRun({ text, ms: performance.now() - started }) : reject(e)));
+      socket.on('close', () => resolveRun({ text }));
+      socket.on('error', (e: NodeJS.ErrnoException) => (e.code === 'ECONNRESET' ? resolveRun({ text }) : reject(e)));
       socket.write(head);
       const drip = setInterval(() => {
         if (socket.destroyed) {
@@ -458,15 +460,14 @@ describe('slow clients', () => {
     });
 
   it('drops a client that never finishes its headers (slowloris)', async () => {
-    const { text, ms } = await slowSocket('GET /metrics HTTP/1.1\r\n', 'x-a: 1\r\n');
+    // The client keeps dripping forever: that the socket closed at all is the server hanging up.
+    const { text } = await slowSocket('GET /metrics HTTP/1.1\r\n', 'x-a: 1\r\n');
     expect(text).toMatch(/^(HTTP\/1\.1 408 |$)/);
-    expect(ms).toBeLessThan(3_000);
     expect((await get(`${h.server.url}/healthz`)).status).toBe(200);
   });
 
   it('drops a client that never finishes its body', async () => {
-    const { ms } = await slowSocket('POST /webhooks/cvat HTTP/1.1\r\nhost: x\r\ncontent-length: 100000\r\nx-signature-256: sha256=00\r\n\r\n{', ' ');
-    expect(ms).toBeLessThan(3_000);
+    await slowSocket('POST /webhooks/cvat HTTP/1.1\r\nhost: x\r\ncontent-length: 100000\r\nx-signature-256: sha256=00\r\n\r\n{', ' ');
     expect((await get(`${h.server.url}/healthz`)).status).toBe(200);
   });
 });

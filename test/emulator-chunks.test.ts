@@ -6,7 +6,7 @@
 import zlib from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock, startEmulator, type Emulator, type EmulatorOptions } from '../src/emulator/index.js';
-import { http, sleep } from './support/emulator-http.js';
+import { http } from './support/emulator-http.js';
 import { waitFor } from './support/wait.js';
 
 let emu: Emulator | undefined;
@@ -35,7 +35,7 @@ describe('cold chunks and the 429 path', () => {
     expect(cold.headers['retry-after']).toBe('7');
     expect(cold.body.length).toBe(0);
     expect(waited).toBeGreaterThanOrEqual(35);
-    expect(waited).toBeLessThan(240);
+    // The 429 came while the build was still running (no bound on how fast: that is for benchmarks).
     expect(e.state.isCached('segment_1_chunk_0_0')).toBe(false);
     await waitFor('segment_1_chunk_0_0 cached', () => e.state.isCached('segment_1_chunk_0_0'), { timeoutMs: 3_000, intervalMs: 5 });
     const hot = await http(chunkUrl(e, 1, 0));
@@ -63,23 +63,23 @@ describe('cold chunks and the 429 path', () => {
     expect(e.state.duplicateBuilds()).toEqual([]);
   });
 
-  it('K=2 FIFO workers: 4 cold chunks take about 2 × buildTime, in arrival order', async () => {
+  it('K=2 FIFO workers: 4 cold chunks build two at a time, in arrival order', async () => {
     const e = await start({ tasks: [VIDEO], buildTimeMs: 150, chunkWorkers: 2 });
-    const t0 = performance.now();
     const urls = [chunkUrl(e, 1, 0), chunkUrl(e, 1, 1), chunkUrl(e, 1, 2), chunkUrl(e, 2, 0)];
     const pending: Array<Promise<Awaited<ReturnType<typeof http>>>> = [];
-    for (const url of urls) {
+    for (const [i, url] of urls.entries()) {
       pending.push(http(url));
-      await sleep(10); // fixes the arrival order
+      // The next request goes out once the emulator has taken this one in: the arrival order is fixed by events, not a sleep.
+      await waitFor(`request ${i + 1} queued`, () => e.state.runningBuilds + e.state.queueLength === i + 1, { timeoutMs: 3_000, intervalMs: 1 });
     }
     const replies = await Promise.all(pending);
-    const elapsed = performance.now() - t0;
     expect(replies.map((r) => r.status)).toEqual([200, 200, 200, 200]);
-    expect(elapsed).toBeGreaterThanOrEqual(290); // 2 rounds of 150 ms…
-    expect(elapsed).toBeLessThan(560); // …not 4 (one worker would need 600 ms)
     expect(e.state.maxQueueLength).toBeGreaterThanOrEqual(2);
-    const starts = e.state.buildLog.map((b) => b.startedAt);
-    expect(starts[2]).toBeGreaterThanOrEqual((starts[0] ?? 0) + 140);
+    // Two workers: never more than two builds at once, and the third waits for a worker to be free.
+    const log = e.state.buildLog;
+    const overlapping = (at: number) => log.filter((b) => b.startedAt <= at && at < b.finishedAt).length;
+    expect(Math.max(...log.map((b) => overlapping(b.startedAt)))).toBe(2);
+    expect(log[2]!.startedAt).toBeGreaterThanOrEqual(Math.min(log[0]!.finishedAt, log[1]!.finishedAt));
     expect(e.state.buildLog.map((b) => b.key)).toEqual(['segment_1_chunk_0_0', 'segment_1_chunk_1_0', 'segment_1_chunk_2_0', 'segment_2_chunk_0_0']);
   });
 });

@@ -35,7 +35,6 @@ describe('warm against a hostile CVAT', () => {
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/list \/api\/tasks cannot be trusted and was abandoned: it is still not done after 100 pages/);
     expect(cvat!.counts.list).toBe(100);
-    expect(result.ms).toBeLessThan(60_000);
   });
 
   it('stops at `count` when `next` keeps offering pages beyond it', async () => {
@@ -71,7 +70,6 @@ describe('warm against a hostile CVAT', () => {
     const result = await warm({ drip: { kinds: ['about'], intervalMs: 200 } }, ['--request-timeout', '1s']);
     expect(result.code).toBe(3);
     expect(result.stderr).toMatch(/did not finish answering GET \/api\/server\/about \(about request\) within 1 s, headers and body \(--request-timeout\)/);
-    expect(result.ms).toBeLessThan(15_000);
   });
 
   it('cuts a dripping task list at its deadline: exit 3, path and kind named', async () => {
@@ -79,7 +77,6 @@ describe('warm against a hostile CVAT', () => {
     expect(result.code).toBe(3);
     expect(result.stderr).toMatch(/GET \/api\/tasks \(list request\) within 1 s/);
     expect(result.stderr).not.toMatch(/page_size|page=/);
-    expect(result.ms).toBeLessThan(15_000);
   });
 
   it('fails dripping chunks after two deadlines each, with a reason, and ends', async () => {
@@ -90,7 +87,6 @@ describe('warm against a hostile CVAT', () => {
     expect(summary.result.failed).toBe(4);
     expect(summary.result.failures[0]!.reason).toMatch(/ran into its deadline \(--chunk-timeout\) on 2 attempts/);
     expect(cvat!.counts.chunk).toBe(8);
-    expect(result.ms).toBeLessThan(30_000);
   });
 
   it('cuts a 700 MB task list at 64 MiB instead of reading it (defaults)', async () => {
@@ -113,7 +109,6 @@ describe('warm against a hostile CVAT', () => {
         message: expect.stringMatching(/job 11 of task 1 skipped: it contradicts its task: frames 0–999999999 reach beyond the task's 10 frames/),
       }),
     );
-    expect(result.ms).toBeLessThan(15_000);
   });
 
   it('exits 3 with the reason when the token is refused, and never prints it', async () => {

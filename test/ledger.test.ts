@@ -353,22 +353,18 @@ describe('compaction', () => {
     const clock = fakeClock();
     const a = await openLedger({ clock, compactAfterRecords: 50_000, maxPendingRecords: 20_000 });
     const N = 200_000;
-    const started = performance.now();
     for (let i = 0; i < N; i++) {
       const job = i >> 4;
       if ((i & 15) === 0) a.setUpdatedDate(`j${job}/compressed`, `2025-01-01T00:00:${job % 60}.${job}Z`);
       a.record(`j${job}/compressed`, i & 15, { confirmedAt: T0 + i, outcome: i % 97 === 0 ? 'failed' : 'warm', checksum: (i * 2654435761) >>> 0 });
     }
     await a.close();
-    const recordMs = performance.now() - started;
     const files = await readdir(tmp.path);
     expect(files.filter((f) => !f.endsWith('.prev')).sort()).toEqual([LEDGER_FILES.journal, LEDGER_FILES.snapshot]);
     // The journal was rotated: it holds only what came after the last snapshot.
     expect((await stat(join(tmp.path, LEDGER_FILES.journal))).size).toBeLessThan(60_000 * 80);
 
-    const loadStart = performance.now();
     const b = await openLedger({ clock });
-    const loadMs = performance.now() - loadStart;
     expect(b.stats()).toMatchObject({ entries: N, series: N / 16, failed: Math.ceil(N / 97), oldestWarm: T0 + 1 });
     for (let i = 0; i < N; i++) {
       const job = i >> 4;
@@ -376,22 +372,18 @@ describe('compaction', () => {
       if (!e || e.confirmedAt !== T0 + i || e.checksum !== (i * 2654435761) >>> 0) throw new Error(`entry ${i} wrong: ${JSON.stringify(e)}`);
     }
     expect(b.updatedDate('j12499/compressed')).toBe('2025-01-01T00:00:19.12499Z');
-    // Generous bounds: a regression guard, not a benchmark.
-    expect(recordMs).toBeLessThan(10_000);
-    expect(loadMs).toBeLessThan(3000);
+    // How fast this is belongs to the benchmarks (bench/plan-memory.mjs reads a large ledger), not here.
   }, 60_000);
 
-  it('sustains far more than 3,000 lookups per second', async () => {
+  it('answers 300,000 freshness lookups over 50,000 entries (their rate is for benchmarks)', async () => {
     const clock = fakeClock();
     const a = await openLedger({ clock });
     for (let i = 0; i < 50_000; i++) a.record(`j${i >> 4}/compressed`, i & 15, { confirmedAt: T0, outcome: 'warm' }, 'D');
-    const started = performance.now();
     let fresh = 0;
     const n = 300_000;
     for (let i = 0; i < n; i++) if (a.isFresh(`j${(i % 50_000) >> 4}/compressed`, i & 15, HOUR, 'D')) fresh++;
-    const perSecond = n / ((performance.now() - started) / 1000);
     expect(fresh).toBe(n);
-    expect(perSecond).toBeGreaterThan(100_000);
+    expect(a.isFresh('j0/compressed', 0, HOUR, 'another date')).toBe(false);
   });
 });
 
@@ -416,10 +408,8 @@ describe('lifecycle and errors', () => {
     a.record('s', 0, { confirmedAt: 1, outcome: 'warm' });
     const journal = join(tmp.path, LEDGER_FILES.journal);
     const before = (await stat(journal)).size;
-    const started = performance.now();
-    // no flush() call: only the timer can grow the journal, and sooner than the 200 ms default would
+    // no flush() call: only the timer can grow the journal
     await waitFor('the journal flushed by the timer', async () => (await stat(journal)).size > before, { timeoutMs: 2_000, intervalMs: 5 });
-    expect(performance.now() - started).toBeLessThan(200);
   });
 
   it('refuses a second open of the same directory in this process, even concurrently', async () => {

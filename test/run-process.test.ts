@@ -53,11 +53,9 @@ describe('cvat-warden run as a process', () => {
     });
     const run = startRun();
     await waitFor('some chunks warm', () => servedChunks(emulator!).length >= 10, { timeoutMs: 20_000 });
-    const sent = Date.now();
     run.proc.kill('SIGTERM');
-    const { code, at } = await run.exited;
+    const { code } = await run.exited;
     expect(code, run.output()).toBe(0);
-    expect(at - sent).toBeLessThan(10_000);
     expect(run.output()).toMatch(/shutdown complete/);
     // Every chunk the emulator served before the exit is in the ledger: nothing lost.
     const ledger = await Ledger.open(join(tmp.path, 'state'));
