@@ -56,7 +56,7 @@ describe('options table, README and --help agree', () => {
     expect(help.code).toBe(0);
     // An option's entry is its flag line and the lines its description wraps onto (indented further).
     const entries = help.stdout.split('\n').reduce<string[]>((all, l) => {
-      if (/^ {3,}\S/.test(l) && all.length) all[all.length - 1] += ` ${l.trim()}`;
+      if (/^ {3,}\S/.test(l) && all.length) all.push(`${all.pop()!} ${l.trim()}`);
       else all.push(l);
       return all;
     }, []);
