@@ -55,7 +55,7 @@ export class StatusLine {
   /** Draws the line; cut to the width so it never wraps (a wrapped line could not be redrawn in place). */
   show(text: string): void {
     const columns = this.columns;
-    this.#text = columns && [...text].length > columns - 1 ? [...text].slice(0, columns - 1).join('') : text;
+    this.#text = columns ? (wrapAnsi(text, columns - 1, { hard: true, trim: false }).split('\n')[0] ?? '') : text;
     this.#stream.write(`\r${this.#text}\x1b[K`);
   }
 

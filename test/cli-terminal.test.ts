@@ -9,7 +9,7 @@ import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createProgressReporter, progressLine } from '../src/commands/progress.js';
 import { DEMO_CREDENTIALS, startEmulator, syntheticDeployment, type Emulator } from '../src/emulator/index.js';
-import { createLogger, resolveLogFormat } from '../src/log.js';
+import { createLogger, resolveLogFormat, statusLineOf } from '../src/log.js';
 import { clearSecretsForTests, registerSecret } from '../src/secrets.js';
 import { CLI } from './support/cli.js';
 import { useTempDir } from './support/tmp.js';
@@ -113,6 +113,10 @@ describe('logs and progress on a terminal', () => {
     expect(screen.filter((l) => l.length > 80)).toEqual([]);
     expect(screen.filter((l) => /^\[[#.]+\] \d+\/123456/.test(l))).toHaveLength(1);
     expect(screen.join('')).toContain('x'.repeat(60));
+    // Whatever text the line is given, it is cut to the width: it can always be redrawn in place.
+    const narrow = new FakeTerminal(40);
+    statusLineOf(narrow).show('word '.repeat(30));
+    expect(render(narrow.output).every((l) => l.length < 40)).toBe(true);
   });
 
   it('redacts secrets in pretty lines too', () => {
