@@ -111,6 +111,14 @@ export function formatInventoryIssues(issues: readonly InventoryIssue[]): string
     if (list.length > SHOWN_ISSUES) shown.push(`  … and ${list.length - SHOWN_ISSUES} more (use --json for the full list)`);
     return `${title}:\n${shown.join('\n')}\n`;
   };
-  const text = section('Problems reading CVAT', issues.filter((i) => i.severity === 'problem')) + section('Skipped', issues.filter((i) => i.severity === 'skipped'));
+  const text =
+    section(
+      'Problems reading CVAT',
+      issues.filter((i) => i.severity === 'problem'),
+    ) +
+    section(
+      'Skipped',
+      issues.filter((i) => i.severity === 'skipped'),
+    );
   return redactSecrets(text);
 }

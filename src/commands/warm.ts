@@ -167,7 +167,6 @@ function formatResult(result: WarmResult, issues: InventoryIssue[]): string {
   return `${lines.join('\n')}\n${formatInventoryIssues(issues)}`;
 }
 
-
 function formatSeconds(seconds: number): string {
   if (seconds < 90) return `${Math.round(seconds)}s`;
   if (seconds < 5400) return `${Math.round(seconds / 60)}m`;
