@@ -12,6 +12,18 @@ export const SERVICE_DEFAULTS = {
   reconnectIntervalMs: 10_000,
 } as const;
 
+/** The service's HTTP server (src/daemon/http.ts): bounds on what clients may hold open. */
+export const HTTP_SERVER_DEFAULTS = {
+  /** Time allowed to receive the request headers (slowloris guard). */
+  headersMs: 10_000,
+  /** Time allowed to receive the whole request, body included (never less than headersMs). */
+  requestMs: 30_000,
+  /** Idle time before a keep-alive connection is closed. */
+  keepAliveMs: 5_000,
+  /** On close(), time given to open requests before their connections are cut. */
+  closeGraceMs: 5_000,
+} as const;
+
 /** The warm scheduler (src/daemon/scheduler.ts). */
 export const SCHEDULER_DEFAULTS = {
   /** Longest sleep between passes, and when a failed or stuck chunk is tried again. */

@@ -8,6 +8,7 @@
 import { createServer, type IncomingMessage, type ServerResponse, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Registry } from 'prom-client';
+import { HTTP_SERVER_DEFAULTS } from '../config/presets.js';
 import { WardenError, describeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
@@ -18,16 +19,8 @@ import { WebhookIntake, type WebhookRouteOptions } from './http-webhook.js';
 export { WEBHOOK_PATH, type ReadinessCheck, type ReadinessReport } from './http-routes.js';
 export { DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_BUFFERED_BYTES, type WebhookRouteOptions } from './http-webhook.js';
 
-export interface HttpTimeouts {
-  /** Time allowed to receive the request headers (slowloris guard). @default 10000 */
-  headersMs?: number;
-  /** Time allowed to receive the whole request, body included. @default 30000 */
-  requestMs?: number;
-  /** Idle time before a keep-alive connection is closed. @default 5000 */
-  keepAliveMs?: number;
-  /** On close(), time given to open requests before their connections are cut. @default 5000 */
-  closeGraceMs?: number;
-}
+/** Overrides of HTTP_SERVER_DEFAULTS (config/presets.ts), where each is explained. */
+export type HttpTimeouts = { -readonly [K in keyof typeof HTTP_SERVER_DEFAULTS]?: number };
 
 export interface HttpServerOptions {
   host: string;
@@ -77,23 +70,27 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
   let closing: Promise<void> | undefined;
   const close = () => {
     stopAccepting();
-    closing ??= closeServer(server, options.timeouts?.closeGraceMs ?? 5_000, logger);
+    closing ??= closeServer(server, timeouts(options).closeGraceMs, logger);
     return closing;
   };
   return { url, port, stopAccepting, close, [Symbol.asyncDispose]: close };
 }
 
+function timeouts(options: HttpServerOptions): Record<keyof HttpTimeouts, number> {
+  return { ...HTTP_SERVER_DEFAULTS, ...options.timeouts };
+}
+
 /** The server with its timeouts, the router, the 100-continue gate and answers to broken requests. */
 function createBoundedServer(options: HttpServerOptions, context: RouteContext): Server {
   const { logger } = options;
-  const headersMs = options.timeouts?.headersMs ?? 10_000;
+  const { headersMs, requestMs, keepAliveMs } = timeouts(options);
   const server = createServer(
     {
       headersTimeout: headersMs,
-      requestTimeout: Math.max(options.timeouts?.requestMs ?? 30_000, headersMs),
+      requestTimeout: Math.max(requestMs, headersMs),
       // How often node sweeps for connections over those limits (default 30 s).
       connectionsCheckingInterval: Math.max(100, Math.min(1_000, Math.floor(headersMs / 2))),
-      keepAliveTimeout: options.timeouts?.keepAliveMs ?? 5_000,
+      keepAliveTimeout: keepAliveMs,
     },
     (req, res) => {
       route(req, res, context).catch((error: unknown) => {
