@@ -52,3 +52,11 @@ export type RestoreOutcome = (typeof RESTORE_OUTCOMES)[number];
 /** unrestorable: made and kept, but the CVAT that made it refuses to import it (restorability.ts); incomplete: context images could not be added. */
 export const BACKUP_OUTCOMES = ['done', 'failed', 'missing_file', 'invalid', 'unrestorable', 'incomplete'] as const;
 export type BackupOutcome = (typeof BACKUP_OUTCOMES)[number];
+
+/** Cloud-storage causes CVAT names in a chunk answer (warm/cloud-errors.ts reads them). */
+export const CLOUD_FAILURE_CAUSES = ['bucket_forbidden', 'bucket_missing', 'object_missing', 'object_forbidden', 'storage_detached'] as const;
+export type CloudFailureCause = (typeof CLOUD_FAILURE_CAUSES)[number];
+
+/** What CVAT's `GET /api/cloudstorages/{id}/status` answers (`unknown`: no usable answer). */
+export const CLOUD_STORAGE_STATUSES = ['AVAILABLE', 'NOT_FOUND', 'FORBIDDEN', 'unknown'] as const;
+export type CloudStorageStatus = (typeof CLOUD_STORAGE_STATUSES)[number];

@@ -11,6 +11,7 @@
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { redactSecrets } from './secrets.js';
 import { WATCH_MODES, type WatchMode } from './domain.js';
+import { cloudMetrics } from './metrics/cloud.js';
 import { daemonMetrics } from './metrics/daemon.js';
 import { protectionMetrics } from './metrics/protection.js';
 import { serviceMetrics, type BuildInfo } from './metrics/service.js';
@@ -33,6 +34,7 @@ export function createMetrics(options: { buildInfo: BuildInfo; defaultMetrics?: 
     ...shareMetrics(registry),
     ...daemonMetrics(registry),
     ...protectionMetrics(registry),
+    ...cloudMetrics(registry),
   };
 }
 

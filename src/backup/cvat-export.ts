@@ -95,8 +95,14 @@ export function supportsBackupExport(features: CvatFeatures): boolean {
   return v.major > 2 || (v.major === 2 && v.minor >= 16);
 }
 
-async function readJson(client: CvatClient, path: string, method: 'GET' | 'POST', signal: AbortSignal | undefined): Promise<{ status: number; body: unknown }> {
-  const response = await client.raw(path, { method, signal });
+async function readJson(
+  client: CvatClient,
+  path: string,
+  method: 'GET' | 'POST',
+  signal: AbortSignal | undefined,
+  query?: Record<string, string>,
+): Promise<{ status: number; body: unknown }> {
+  const response = await client.raw(path, { method, signal, ...(query ? { query } : {}) });
   // Status answers are small: 1 MiB is far above any real one, and bounds a hostile server.
   const text = (await readCapped(response.body, 1024 * 1024, () => new BackupExportError('failed', `CVAT's answer to ${path} is larger than 1 MiB`))).toString(
     'utf8',
@@ -136,7 +142,11 @@ export async function exportTaskBackup(
 ): Promise<{ bytes: number; requestId: string }> {
   requireBackupSupport(features);
   const signal = o.signal;
-  const started = await readJson(client, `/api/tasks/${taskId}/backup/export`, 'POST', signal);
+  // Heavyweight, said explicitly: CVAT 2.73's export reads `lightweight` with a False default
+  // (background.py) while its OpenAPI schema (mixins.py) says true. For a cloud-storage task a
+  // lightweight zip holds only the manifest and restores pointing at the same bucket — no copy of
+  // the media at all (backup.py `_write_data`). Other storages ignore the parameter.
+  const started = await readJson(client, `/api/tasks/${taskId}/backup/export`, 'POST', signal, { lightweight: 'false' });
   const rqId = field(started.body, 'rq_id');
   if ((started.status !== 202 && started.status !== 409) || typeof rqId !== 'string' || rqId.length > 1024) {
     throw new CvatHttpError(

@@ -12,6 +12,7 @@ import { collectTaskRecords, type InventoryIssue } from '../cvat/inventory.js';
 import { planRequests, summarizePlan } from '../plan/planner.js';
 import type { PlanOptions, PlanTask } from '../plan/types.js';
 import { WarmEngine, type WarmResult } from '../warm/engine.js';
+import { CloudGate } from '../warm/cloud-gate.js';
 import { planRecord } from '../warm/freshness.js';
 import { Ledger } from '../warm/ledger.js';
 import { setCvatInfo } from '../metrics.js';
@@ -63,6 +64,8 @@ export async function runWarm(config: CommandConfig, context: CommandContext): P
     };
     const tasks: PlanTask[] = [];
     const rewarmJobs: number[] = [];
+    // Task → cloud storage (task `data_cloud_storage_id`, data meta `cloud_storage_id`; CVAT ≥ 2.44).
+    const cloudStorageOf = new Map<number, number>();
     const planning = {
       client,
       ledger,
@@ -74,6 +77,8 @@ export async function runWarm(config: CommandConfig, context: CommandContext): P
       signal,
     };
     for await (const record of collectTaskRecords(client, config.scope, { features, withMeta: true, signal, onIssue })) {
+      const storageId = record.meta?.cloud_storage_id ?? record.task.data_cloud_storage_id;
+      if (typeof storageId === 'number') cloudStorageOf.set(record.task.id, storageId);
       const { task, moved } = await planRecord(record, planning);
       rewarmJobs.push(...moved);
       if (task) tasks.push(task);
@@ -114,6 +119,7 @@ export async function runWarm(config: CommandConfig, context: CommandContext): P
       maxAgeMs: config.warm.maxAgeMs,
       assumedAgeMs: config.warm.maxAgeMs,
       coldThresholdMs: config.warm.coldThresholdMs,
+      cloudGate: new CloudGate((taskId) => cloudStorageOf.get(taskId)),
     });
     control.attach(engine, logger);
     const progress = createProgressReporter(logger, context.stderr);
@@ -162,6 +168,11 @@ function formatResult(result: WarmResult, issues: InventoryIssue[]): string {
     `${result.aborted ? 'Interrupted' : 'Done'} in ${formatSeconds(result.durationMs / 1000)}: ${result.warm} warmed, ${result.fresh} already fresh, ${result.failed} failed, ${result.stuck} stuck (of ${result.total}).`,
   ];
   for (const f of result.failures.slice(0, 20)) lines.push(`  ${f.state}: task ${f.taskId} job ${f.jobId} ${f.kind} ${f.slot} (${f.quality}): ${f.reason}`);
+  for (const b of result.cloudBlocked) {
+    const storage =
+      b.storageId !== undefined ? `cloud storage ${b.storageId}${b.resource !== undefined ? ` (bucket "${b.resource}")` : ''}` : `task ${b.taskIds.join(', ')}`;
+    lines.push(`  skipped: ${storage}, task(s) ${b.taskIds.join(', ')}: ${b.skipped} request(s) not sent: ${b.reason}`);
+  }
   const more = result.failures.length - 20 + result.moreFailures;
   if (more > 0) lines.push(`  … and ${more} more (use --json for the full list)`);
   return `${lines.join('\n')}\n${formatInventoryIssues(issues)}`;

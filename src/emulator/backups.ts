@@ -22,6 +22,7 @@ import { HttpError, notFound, forbidden, readJsonBody, send, sendJson } from './
 import type { Deployment, EmulatedTask } from './model.js';
 import { resolveInShare } from './share.js';
 import { BackupImportService, backupStorageField } from './backup-import.js';
+import type { CloudStorages } from './cloud.js';
 
 export interface BackupJob {
   id: string;
@@ -33,6 +34,11 @@ export interface BackupJob {
   startedMs: number | null;
   finishedMs: number | null;
   zip: Buffer | null;
+  /**
+   * `lightweight` as background.py reads it: `to_bool(query_params.get("lightweight", False))`, and only
+   * possible for cloud-storage tasks (`is_lightweight_possible`) — heavyweight unless asked.
+   */
+  lightweight: boolean;
 }
 
 export interface BackupServiceOptions {
@@ -40,6 +46,8 @@ export interface BackupServiceOptions {
   users: UserDirectory;
   clock: Clock;
   shareDir: string | undefined;
+  /** Buckets of cloud-storage tasks (cloud.ts). */
+  cloud?: CloudStorages;
   /** Time an export takes on the worker. Default 50 ms. */
   exportTimeMs?: number;
   /** Export worker processes (CVAT 2.73 compose: NUMPROCS 2). Default 2. */
@@ -136,6 +144,7 @@ export class BackupService {
         startedMs: null,
         finishedMs: null,
         zip: null,
+        lightweight: toBool(query.get('lightweight')) && task.storage === 'cloud_storage',
       };
       this.jobs.set(id, job);
       void this.#onWorker(() => this.#run(job, task));
@@ -189,7 +198,7 @@ export class BackupService {
         org_id: task?.organization?.id ?? null,
         format: null,
         function_id: null,
-        lightweight: false,
+        lightweight: job.lightweight,
       },
       progress: job.status === 'finished' ? 1 : job.status === 'started' ? 0.5 : null,
       created_date: cvatDate(job.createdMs),
@@ -238,7 +247,7 @@ export class BackupService {
     if (this.stuckExports.has(task.id)) return false;
     await new Promise((r) => setTimeout(r, this.#o.exportTimeMs ?? 50));
     try {
-      job.zip = await this.#zip(task);
+      job.zip = await this.#zip(task, job.lightweight);
       job.status = 'finished';
     } catch (error) {
       job.status = 'failed';
@@ -254,12 +263,20 @@ export class BackupService {
     return [...new Set(task.frames.map((f) => f.name))];
   }
 
-  async #zip(task: EmulatedTask): Promise<Buffer> {
+  async #zip(task: EmulatedTask, lightweight: boolean): Promise<Buffer> {
     const zip = new yazl.ZipFile();
     const names = this.#mediaNames(task);
-    for (const name of names) {
+    // backup.py `_write_data`: a lightweight cloud backup holds only the manifest; a heavyweight one
+    // downloads every image and related file (`_write_data_from_cloud_storage`).
+    const media = lightweight ? [] : task.storage === 'cloud_storage' ? [...names, ...new Set(task.frames.flatMap((f) => f.relatedPaths))] : names;
+    for (const name of media) {
       let bytes: Buffer;
-      if (task.storage === 'share') {
+      if (task.storage === 'cloud_storage') {
+        if (!this.#o.cloud) throw new Error('Task is not connected to cloud storage');
+        bytes = await this.#o.cloud.objectBytes(task.cloudStorageId, name).catch((error: unknown) => {
+          throw new Error(error instanceof Error ? error.message.replace(/^HTTP \d+: /, '') : String(error));
+        });
+      } else if (task.storage === 'share') {
         const abs = this.#o.shareDir ? resolveInShare(this.#o.shareDir, name) : null;
         try {
           if (!abs) throw Object.assign(new Error('outside'), { code: 'ENOENT' });
@@ -294,7 +311,8 @@ export class BackupService {
         stop_frame: task.geometry.stop,
         storage_method: 'cache',
         chunk_type: task.video ? 'video' : 'imageset',
-        storage: backupStorageField(this.#o.version ?? '2.73.0', task.storage),
+        // backup.py `_write_manifest`: a lightweight cloud backup keeps `cloud_storage`; otherwise as CVAT's version writes it.
+        storage: lightweight ? 'cloud_storage' : backupStorageField(this.#o.version ?? '2.73.0', task.storage),
       },
       jobs,
     };
@@ -305,4 +323,9 @@ export class BackupService {
     for await (const chunk of zip.outputStream) chunks.push(chunk as Buffer);
     return Buffer.concat(chunks);
   }
+}
+
+/** `attrs.converters.to_bool` (background.py) for a query parameter: "true", "t", "yes", "y", "on", "1" → true. */
+function toBool(value: string | null): boolean {
+  return value !== null && ['true', 't', 'yes', 'y', 'on', '1'].includes(value.toLowerCase());
 }

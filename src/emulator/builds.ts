@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import type { BuildSpec, MediaCache } from './cache.js';
+import { HttpError } from './http.js';
 import type { BodyDescriptor } from './content.js';
 import type { EmulatorFeatures } from './features.js';
 import {
@@ -26,9 +27,12 @@ import type { Deployment, EmulatedJob, EmulatedSegment, EmulatedTask } from './m
 import { absToRel, jobChunkFrames, taskChunkFrames } from './segments.js';
 import { resolveInShare } from './share.js';
 import { workerWithoutShareError } from './worker-mount.js';
+import type { CloudStorages } from './cloud.js';
 
 export interface BuildContext {
   deployment: Deployment;
+  /** Buckets of cloud-storage tasks (cloud.ts); absent = no cloud storages configured. */
+  cloud?: CloudStorages;
   cache: MediaCache;
   features: EmulatorFeatures;
   shareDir: string | undefined;
@@ -72,6 +76,22 @@ async function readSources(bc: BuildContext, names: readonly string[]): Promise<
   return out;
 }
 
+/**
+ * The sources a build opens: share files, cloud objects (each failure answers as CVAT's
+ * `validate_*_status` wrappers make it, see cloud.ts), or nothing for local tasks.
+ */
+async function sourcesOf(bc: BuildContext, task: EmulatedTask, names: readonly string[]): Promise<string[]> {
+  if (task.storage === 'share') return readSources(bc, names);
+  if (task.storage !== 'cloud_storage') return [];
+  const out: string[] = [];
+  // The worker downloads the chunk's objects in turn: the first failure ends the build.
+  for (const key of new Set(names)) {
+    if (!bc.cloud) throw new HttpError(409, 'Task is not connected to cloud storage');
+    out.push(await bc.cloud.readObject(task.cloudStorageId, key));
+  }
+  return out;
+}
+
 /** Source files of the given absolute frames (the video file for video tasks). */
 function sourceNames(task: EmulatedTask, frames: readonly number[]): string[] {
   if (task.video) return [task.video.path];
@@ -111,7 +131,7 @@ function chunkSpec(
     produce: async () => {
       if (before) await before();
       const real = frames.filter((f) => !placeholders.has(f));
-      const sources = task.storage === 'share' ? await readSources(bc, sourceNames(task, real)) : [];
+      const sources = await sourcesOf(bc, task, sourceNames(task, real));
       const bytes = q === 'original' ? bytesOf(bc, task) * 2 : bytesOf(bc, task);
       const body: BodyDescriptor = task.video
         ? { format: 'mp4', bytes, descriptor: describe(key, version, frames, sources), entries: [] }
@@ -174,7 +194,7 @@ export function previewSpec(bc: BuildContext, task: EmulatedTask, seg: EmulatedS
     ttlMs: bc.previewTtlMs,
     buildTimeMs: buildTime(bc, task),
     produce: async () => {
-      const sources = task.storage === 'share' ? await readSources(bc, sourceNames(task, [first])) : [];
+      const sources = await sourcesOf(bc, task, sourceNames(task, [first]));
       return { body: { format: 'jpeg', bytes: 4096, descriptor: describe(key, seg.chunksUpdatedMs, [first], sources), entries: [] } };
     },
   };
@@ -191,7 +211,7 @@ export function contextSpec(bc: BuildContext, task: EmulatedTask, rel: number, k
     buildTimeMs: buildTime(bc, task),
     produce: async () => {
       const paths = frame?.relatedPaths ?? [];
-      const sources = task.storage === 'share' && paths.length ? await readSources(bc, paths) : [];
+      const sources = paths.length ? await sourcesOf(bc, task, paths) : [];
       const names = paths.length ? paths.map((p) => path.posix.basename(p)) : Array.from({ length: frame?.related ?? 0 }, (_, k) => `related_${k}.jpg`);
       return {
         body: { format: 'zip', bytes: names.length * 2048, descriptor: describe(itemKey, 0, [rel], sources), entries: names },

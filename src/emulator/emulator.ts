@@ -13,6 +13,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { UserDirectory } from './auth.js';
 import { BackupService } from './backups.js';
+import { CloudStorages, type CloudStorageSpec } from './cloud.js';
 import type { BuildContext } from './builds.js';
 import { MediaCache } from './cache.js';
 import { isAdvanceable, systemClock, type Clock } from './clock.js';
@@ -71,6 +72,8 @@ export interface EmulatorOptions {
   latencyMs?: number;
   /** Time one task backup export takes on the export worker. Default 50 ms. */
   backupExportTimeMs?: number;
+  /** Cloud storages, each a directory standing in for its bucket (cloud.ts). Tasks name one with `storage: 'cloud_storage'`, `cloudStorageId`. */
+  cloudStorages?: CloudStorageSpec[];
 }
 
 export interface Emulator {
@@ -105,6 +108,10 @@ export interface Emulator {
   readonly port: number;
   /** Task backups (POST backup/export, GET /api/requests/{id}, result_url downloads). */
   readonly backups: BackupService;
+  /** Cloud storages: status, listing and object reads (cloud.ts); counts LIST calls. */
+  readonly cloud: CloudStorages;
+  /** Deletes a cloud storage record: its tasks keep `storage: cloud_storage`, lose `cloud_storage_id` (SET_NULL) and answer 409. */
+  removeCloudStorage(id: number): void;
 }
 
 export async function startEmulator(options: EmulatorOptions = {}): Promise<Emulator> {
@@ -130,8 +137,10 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   });
   const state = new EmulatorState({ cache, deployment, legacy: features.legacy, clock, version: features.version });
   const ttlMs = options.ttlMs ?? 24 * 3600_000;
+  const cloud = new CloudStorages(options.cloudStorages ?? [], () => clock.now());
   const bc: BuildContext = {
     deployment,
+    cloud,
     cache,
     features,
     shareDir: options.shareDir,
@@ -151,7 +160,11 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     resume: () => cache.resumeWorkers(),
     paused: () => cache.workersPaused,
   });
-  for (const spec of options.tasks ?? []) deployment.addTask(spec);
+  for (const spec of options.tasks ?? []) {
+    if (spec.storage === 'cloud_storage' && spec.cloudStorageId !== undefined && !cloud.has(spec.cloudStorageId))
+      throw new Error(`task ${spec.id ?? '(next)'}: cloud storage ${spec.cloudStorageId} is not declared in cloudStorages`);
+    deployment.addTask(spec);
+  }
 
   const touchSegment = (jobId: number): void => {
     const seg = deployment.touchSegment(jobId);
@@ -171,6 +184,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     clock,
     shareDir: options.shareDir,
     version: features.version,
+    cloud,
     ...(options.backupExportTimeMs !== undefined ? { exportTimeMs: options.backupExportTimeMs } : {}),
   });
   const handler = createRequestHandler({
@@ -182,6 +196,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     data,
     state,
     faults,
+    cloud,
     shareDir: options.shareDir,
     ...(options.latencyMs ? { latencyMs: options.latencyMs } : {}),
     control: {
@@ -225,6 +240,11 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     features,
     clock,
     backups,
+    cloud,
+    removeCloudStorage(id) {
+      cloud.remove(id);
+      for (const task of deployment.tasks.values()) if (task.cloudStorageId === id) task.cloudStorageId = null;
+    },
     get port() {
       return port;
     },

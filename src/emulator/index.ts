@@ -34,3 +34,4 @@ export { copySampleShare, prepareDemoShare, sampleShareDir, writeSyntheticShare,
 export { DEMO_CREDENTIALS, countUiChunks, demoAuth, demoDeployment, syntheticDeployment, type DemoDeployment, type SyntheticOptions } from './scenarios.js';
 export { runEmulateCommand, type EmulateArgs } from './cli.js';
 export { startEmulator, type Emulator, type EmulatorOptions } from './emulator.js';
+export { BUCKET_CONTENT_MAX_PAGE_SIZE, CloudStorages, type CloudStatus, type CloudStorageSpec, type ContentEntry } from './cloud.js';

@@ -62,6 +62,8 @@ export interface EmulatedTask {
   /** Effective overlap. */
   overlap: number;
   storage: StorageKind;
+  /** `Data.cloud_storage_id` of a cloud-storage task; null when never set or when the storage was deleted (SET_NULL). */
+  cloudStorageId: number | null;
   /** One entry per task frame (images / point clouds); empty for video. */
   frames: FrameInfo[];
   /** Deleted relative task frames (`Data.deleted_frames`), ascending. */
@@ -185,6 +187,7 @@ export class Deployment {
       segmentSize: spec.segmentSize ?? 0,
       overlap: 0,
       storage,
+      cloudStorageId: storage === 'cloud_storage' ? (spec.cloudStorageId ?? null) : null,
       frames: [],
       deletedFrames: [],
       validationMode: null,

@@ -135,7 +135,7 @@ export function taskJson(ctx: SerializeContext, task: EmulatedTask): Record<stri
   out['labels'] = { url: `${ctx.base}/api/labels?task_id=${task.id}` };
   if (!ctx.features.legacy) {
     if (!hasData) out['data'] = null;
-    else out['data_cloud_storage_id'] = null;
+    else out['data_cloud_storage_id'] = task.cloudStorageId;
     out['project_name'] = task.projectId === null ? null : `project ${task.projectId}`;
     out['media_type'] = hasData ? mediaType(task) : '';
     out['organization_id'] = task.organization?.id ?? null;
@@ -220,7 +220,7 @@ export function taskMetaJson(ctx: SerializeContext, task: EmulatedTask): Record<
   if (ctx.features.checksumHeaders) out['chunks_updated_date'] = cvatDate(ctx.deployment.taskChunksUpdatedMs(task));
   if (ctx.features.storageInMeta) {
     out['storage'] = task.storage;
-    out['cloud_storage_id'] = null;
+    out['cloud_storage_id'] = task.cloudStorageId;
   }
   return out;
 }
@@ -257,7 +257,7 @@ export function jobMetaJson(ctx: SerializeContext, task: EmulatedTask, job: Emul
   if (ctx.features.checksumHeaders) out['chunks_updated_date'] = cvatDate(seg.chunksUpdatedMs);
   if (ctx.features.storageInMeta) {
     out['storage'] = task.storage;
-    out['cloud_storage_id'] = null;
+    out['cloud_storage_id'] = task.cloudStorageId;
   }
   return out;
 }

@@ -5,6 +5,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { canReadData, canViewJob, canViewTask, jobInList, resolveOrgContext, taskInList, type UserDirectory } from './auth.js';
 import type { BackupService } from './backups.js';
+import type { CloudStorages } from './cloud.js';
 import type { DataService } from './data.js';
 import type { FaultInjector } from './faults.js';
 import { forbidden, HttpError, notFound, readJsonBody, send, sendEmpty, sendJson, sendServerError, setBodyFault } from './http.js';
@@ -35,6 +36,8 @@ export interface ServerDeps {
   latencyMs?: number;
   /** Task backups and the requests API (backups.ts). */
   backups?: BackupService;
+  /** `/api/cloudstorages…` (cloud.ts). */
+  cloud?: CloudStorages;
 }
 
 const PROXY_HTML = (status: number, text: string): string =>
@@ -181,6 +184,10 @@ async function route(deps: ServerDeps, req: IncomingMessage, res: ServerResponse
   if (r.kind === 'control') return control(deps, req, res, r.path);
   // PATCH /api/tasks/{id} (a restored backup moved into a project) is the backup service's too.
   if ((r.kind === 'other' || (r.kind === 'task' && method === 'PATCH')) && deps.backups && deps.backups.handle(req, res, r.path, r.query, r.base)) return;
+  if (r.kind === 'other' && deps.cloud) {
+    const handled = deps.cloud.handle(req, res, r.path, r.query, deps.users, r.absoluteUrl);
+    if (handled !== false) return handled === true ? undefined : handled;
+  }
   if (r.kind === 'other') throw notFound();
   const ser: SerializeContext = { ...deps.serialize, base: r.base };
   if (r.kind === 'login') {

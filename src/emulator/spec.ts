@@ -10,7 +10,7 @@ export type JobType = 'annotation' | 'ground_truth' | 'consensus_replica';
 export type JobState = 'new' | 'in progress' | 'completed' | 'rejected';
 export type JobStage = 'annotation' | 'validation' | 'acceptance';
 export type OrgRole = 'owner' | 'maintainer' | 'supervisor' | 'worker';
-export type StorageKind = 'local' | 'share';
+export type StorageKind = 'local' | 'share' | 'cloud_storage';
 
 export interface TaskSpec {
   /** Task id; the next free id when absent. */
@@ -61,6 +61,8 @@ export interface TaskSpec {
   frameStep?: number;
   /** 'share' → `data/meta.storage == "share"` and chunk builds read the files under `shareDir`. Default 'local'. */
   storage?: StorageKind;
+  /** With `storage: 'cloud_storage'`: the emulator's cloud storage (cloud.ts) whose bucket holds `frames` (object keys) and related files. */
+  cloudStorageId?: number;
   /**
    * Context (related) images per TASK frame (index = task frame number). A number = that many synthetic
    * files (local storage); an array = share-relative paths that context-image builds read (share storage).

@@ -14,7 +14,10 @@ import type { ChunkOutcome } from '../domain.js';
 import type { Metrics } from '../metrics.js';
 import type { WarmRequest } from '../plan/types.js';
 import { Sleeper } from './sleeper.js';
-import { DEFAULT_RETRY_POLICY, judge, type AttemptCounts, type RetryPolicy } from './policy.js';
+import { DEFAULT_RETRY_POLICY, judge, type AttemptCounts, type RetryPolicy, type Verdict } from './policy.js';
+import { readCapped } from '../cvat/limits.js';
+import { CLOUD_ERROR_BODY_MAX_BYTES, classifyCloudError, describeCloudCause, mayBeCloudError, type CloudCause } from './cloud-errors.js';
+import type { CloudBlockSummary, CloudGate } from './cloud-gate.js';
 
 /** The part of the ledger the engine needs. */
 export interface WarmLedger {
@@ -66,6 +69,11 @@ export interface WarmEngineOptions {
    * cause (the guard: CVAT's chunk worker cannot see the share). Never throws into the pass.
    */
   explainServerError?: (request: WarmRequest) => Promise<string | undefined>;
+  /**
+   * Tells CVAT's cloud-storage errors from its permission errors (cloud-errors.ts) and skips the
+   * tasks of a bucket CVAT may no longer read (cloud-gate.ts). Absent: every 403 stops the run.
+   */
+  cloudGate?: CloudGate;
 }
 
 /** Fresh chunks skipped between two yields to the event loop (a restart skips a million). */
@@ -90,6 +98,8 @@ export interface ChunkFailure {
   slot: number;
   state: 'failed' | 'stuck';
   reason: string;
+  /** A cloud-storage cause CVAT named (bucket forbidden or gone, object missing, storage detached). */
+  cloud?: CloudCause;
 }
 
 export interface WarmProgress {
@@ -108,6 +118,8 @@ export interface WarmResult extends WarmProgress {
   moreFailures: number;
   aborted: boolean;
   durationMs: number;
+  /** Cloud storages (or detached tasks) whose requests were skipped after CVAT named them unreadable. */
+  cloudBlocked: CloudBlockSummary[];
 }
 
 const MAX_LISTED_FAILURES = 1000;
@@ -167,8 +179,13 @@ export class WarmEngine {
       options.onProgress?.(progress);
     };
 
-    const finish = (request: WarmRequest, state: 'warm' | 'failed' | 'stuck', reason?: string) => {
+    const finish = (request: WarmRequest, state: 'warm' | 'failed' | 'stuck', reason?: string, cloud?: CloudCause, listed = true) => {
       progress[state]++;
+      if (state !== 'warm' && !listed) {
+        // A request skipped behind a cloud block: counted, summarised per storage, not listed one by one.
+        report();
+        return;
+      }
       if (state !== 'warm') {
         if (failures.length < MAX_LISTED_FAILURES) {
           failures.push({
@@ -179,6 +196,7 @@ export class WarmEngine {
             slot: request.slot,
             state,
             reason: reason ?? '',
+            ...(cloud ? { cloud } : {}),
           });
         } else moreFailures++;
         this.options.logger.warn(
@@ -199,6 +217,8 @@ export class WarmEngine {
             if (pause > 0) await sleeper.sleep(pause);
             // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- stopping may be aborted during the sleep above; TS narrowing does not see that
             if (stopping.aborted) return { done: true as const };
+            const block = this.options.cloudGate?.blocked(request.taskId);
+            if (block) return { done: true as const, skipped: block };
             const verdict = await this.attempt(request, counts, signal, progress);
             if (!verdict) return { done: true as const }; // aborted mid-request: record nothing
             if (verdict.action === 'retry' && verdict.holdSlot) {
@@ -214,13 +234,19 @@ export class WarmEngine {
           if (stopping.aborted) return;
           continue;
         }
+        if ('skipped' in step) {
+          // No request: the ledger keeps what it knew; the next round asks again once the storage is readable.
+          this.options.metrics?.cloudChunkFailures.inc({ cause: step.skipped.cause.kind, skipped: 'true' });
+          finish(request, 'failed', step.skipped.reason, step.skipped.cause, false);
+          return;
+        }
         const verdict = step.verdict;
         if (!verdict) return; // aborted
         if (verdict.action === 'warm') finish(request, 'warm');
         else if (verdict.action === 'give_up') {
           this.options.ledger.record(request.series, request.slot, { confirmedAt: this.clock.now(), outcome: verdict.state });
           const explained = counts.serverError > 0 ? await this.options.explainServerError?.(request).catch(() => undefined) : undefined;
-          finish(request, verdict.state, explained ? `${explained}; ${verdict.reason}` : verdict.reason);
+          finish(request, verdict.state, explained ? `${explained}; ${verdict.reason}` : verdict.reason, verdict.cloud);
         } else {
           // verdict.action === 'fatal'
           fatal ??= fatalError(verdict.status, request);
@@ -254,7 +280,7 @@ export class WarmEngine {
     report();
     if (fatal) throw fatal;
     const aborted = (options.signal?.aborted ?? false) || (options.drain?.aborted ?? false);
-    return { ...progress, failures, moreFailures, aborted, durationMs: this.clock.now() - started };
+    return { ...progress, failures, moreFailures, aborted, durationMs: this.clock.now() - started, cloudBlocked: this.options.cloudGate?.summary() ?? [] };
   }
 
   /** One HTTP attempt; records a warm chunk in the ledger and returns the policy verdict. */
@@ -265,6 +291,7 @@ export class WarmEngine {
     const inFlight = ++this.sending;
     let status: number | undefined;
     let headers: Record<string, string | string[] | undefined> = {};
+    let cloud: CloudCause | undefined;
     try {
       const response = await client.raw(request.path, {
         query: request.query,
@@ -275,9 +302,20 @@ export class WarmEngine {
       });
       status = response.status;
       headers = response.headers;
-      // Consume every body (within the deadline and byte cap): the server built the
-      // whole chunk either way, and an unread body pins the connection.
-      progress.bytes += await client.drain(response, signal);
+      if (this.options.cloudGate && mayBeCloudError(status)) {
+        // An error answer is short; read it (bounded) to tell a cloud error from a denial.
+        const tooLarge = new WardenError('CVAT_BAD_RESPONSE', 'error body too large');
+        const body = await readCapped(response.body, CLOUD_ERROR_BODY_MAX_BYTES, () => tooLarge).catch((error: unknown) => {
+          if (error === tooLarge) return undefined; // not one of CVAT's short messages
+          throw error;
+        });
+        progress.bytes += body?.length ?? 0;
+        cloud = body ? classifyCloudError(status, body.toString('utf8')) : undefined;
+      } else {
+        // Consume every body (within the deadline and byte cap): the server built the
+        // whole chunk either way, and an unread body pins the connection.
+        progress.bytes += await client.drain(response, signal);
+      }
     } catch (error) {
       if (signal.aborted) return undefined;
       this.options.logger.debug({ err: describeError(error), path: request.path }, 'chunk request failed');
@@ -289,7 +327,17 @@ export class WarmEngine {
     if (status === 429) counts.retryAfter++;
     else if (status === undefined || status === 502 || status === 503 || status === 504) counts.unavailable++;
     else if (status === 500) counts.serverError++;
-    const verdict = judge(status, headers['retry-after'], counts, this.policy, this.options.random);
+    const verdict: Verdict & { cloud?: CloudCause } = cloud
+      ? { action: 'give_up', state: 'failed', outcome: 'client_error', reason: describeCloudCause(cloud, request), cloud }
+      : judge(status, headers['retry-after'], counts, this.policy, this.options.random);
+    if (cloud && verdict.action === 'give_up') {
+      this.options.cloudGate?.note(request.taskId, cloud, verdict.reason);
+      metrics?.cloudChunkFailures.inc({ cause: cloud.kind, skipped: 'false' });
+      this.options.logger.warn(
+        { taskId: request.taskId, jobId: request.jobId, cause: cloud.kind, bucket: cloud.resource, key: cloud.key },
+        'cloud storage error',
+      );
+    }
     const outcome: ChunkOutcome = verdict.action === 'warm' ? 'warm' : verdict.action === 'fatal' ? 'auth_error' : verdict.outcome;
     const latencyMs = performance.now() - begun;
     metrics?.chunkRequests.inc({ quality: request.quality, outcome });
