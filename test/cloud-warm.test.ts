@@ -26,10 +26,10 @@ afterEach(async () => {
 const env = (url: string): NodeJS.ProcessEnv => ({ CVAT_URL: url, CVAT_ACCESS_TOKEN: DEMO_CREDENTIALS.accessToken });
 
 /** Task 1 local, task 2 on healthy storage 1, tasks 3 and 4 on storage 2 ("revoked-bucket"). */
-async function mixedCvat(): Promise<{ emulator: Emulator; healthy: string; revoked: string; keys: Record<number, string[]> }> {
+async function mixedCvat(): Promise<{ emulator: Emulator; healthy: string; revoked: string; keys: Record<2 | 3 | 4, string[]> }> {
   const healthy = join(tmp.path, 'healthy');
   const revoked = join(tmp.path, 'revoked');
-  const keys = { 2: frameKeys('set2', 16), 3: frameKeys('set3', 8), 4: frameKeys('set4', 8) };
+  const keys: Record<2 | 3 | 4, string[]> = { 2: frameKeys('set2', 16), 3: frameKeys('set3', 8), 4: frameKeys('set4', 8) };
   fillBucket(healthy, keys[2]);
   fillBucket(revoked, [...keys[3], ...keys[4]]);
   const emu = await startEmulator({

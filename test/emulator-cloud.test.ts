@@ -150,14 +150,23 @@ describe('emulated cloud storage (CVAT 2.73)', () => {
 function readZip(zip: Buffer): Promise<{ names: string[]; taskJson: Record<string, unknown> }> {
   return new Promise((resolve, reject) => {
     yauzl.fromBuffer(zip, { lazyEntries: true }, (error, file) => {
-      if (error) return reject(error);
+      if (error) {
+        reject(error);
+        return;
+      }
       const names: string[] = [];
       let taskJson: Record<string, unknown> = {};
       file.on('entry', (entry: yauzl.Entry) => {
         names.push(entry.fileName);
-        if (entry.fileName !== 'task.json') return file.readEntry();
+        if (entry.fileName !== 'task.json') {
+          file.readEntry();
+          return;
+        }
         file.openReadStream(entry, (err, stream) => {
-          if (err) return reject(err);
+          if (err) {
+            reject(err);
+            return;
+          }
           const parts: Buffer[] = [];
           stream.on('data', (p: Buffer) => parts.push(p));
           stream.on('end', () => {
