@@ -2,7 +2,7 @@
 import { existsSync, statSync } from 'node:fs';
 import type { CvatClient } from '../cvat/client.js';
 import type { CvatFeatures } from '../cvat/features.js';
-import type { Scope } from '../cvat/inventory.js';
+import type { Scope, TaskRecord } from '../cvat/inventory.js';
 import { ConfigError } from '../errors.js';
 import { toGuardTask, type GuardTask, type LastWarmedAt } from '../guard/index.js';
 import type { Logger } from '../log.js';
@@ -38,9 +38,12 @@ export async function* streamGuardTasks(
   shareTasks: readonly number[],
   onIssue: (issue: InventoryIssue) => void,
   signal?: AbortSignal,
+  /** Records this takes (returns true for) are someone else's, e.g. `check`'s cloud tasks: not guarded here. */
+  divert?: (record: TaskRecord) => boolean,
 ): AsyncGenerator<GuardTask> {
   const share = new Set(shareTasks);
   for await (const record of collectTaskRecords(client, scope, { features, withMeta: true, onIssue, ...(signal ? { signal } : {}) })) {
+    if (divert?.(record)) continue;
     const task = toGuardTask(record, features, share);
     if (task) yield task;
   }

@@ -1,0 +1,137 @@
+/**
+ * The cloud guard against the emulator's buckets (CVAT 2.73 content-v2 / status, see
+ * src/emulator/cloud.ts): `check --all` names a deleted object's task, jobs, chunks and key with
+ * at most one listing call per directory page; rounds raise and clear a problem as an object
+ * goes and comes back; the LIST budget is honoured (calls counted by the emulator).
+ */
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { CloudGuard, ListBudget, cloudExpectation, type CloudTaskExpectation } from '../src/cloud/index.js';
+import { defaultCvatBounds } from '../src/config/index.js';
+import { CvatClient } from '../src/cvat/client.js';
+import { collectTaskRecords } from '../src/cvat/inventory.js';
+import { DEMO_CREDENTIALS, demoAuth, startEmulator, type Emulator } from '../src/emulator/index.js';
+import { createLogger } from '../src/log.js';
+import { createMetrics } from '../src/metrics.js';
+import { cloudTask, fillBucket, frameKeys } from './support/cloud.js';
+import { runCli } from './support/cli.js';
+import { useTempDir } from './support/tmp.js';
+
+const tmp = useTempDir('warden-cloud-guard-');
+let emulator: Emulator | undefined;
+let client: CvatClient | undefined;
+afterEach(async () => {
+  await client?.close();
+  client = undefined;
+  await emulator?.close();
+  emulator = undefined;
+});
+
+const logger = createLogger({ level: 'silent' });
+
+async function expectations(): Promise<CloudTaskExpectation[]> {
+  client = new CvatClient({ ...defaultCvatBounds(), baseUrl: emulator!.url, credentials: { kind: 'token', token: DEMO_CREDENTIALS.accessToken } });
+  const features = await client.features();
+  const out: CloudTaskExpectation[] = [];
+  for await (const record of collectTaskRecords(
+    client,
+    { all: true, taskIds: [], projectIds: [], jobIds: [] },
+    { features, withMeta: true, onIssue: () => undefined },
+  )) {
+    const e = cloudExpectation(record);
+    if (e) out.push(e);
+  }
+  return out;
+}
+
+describe('check --all with cloud-storage tasks', () => {
+  it('exits 1 naming task, jobs, chunks and key of a deleted object, with one listing call per directory page', async () => {
+    const bucket = join(tmp.path, 'bucket');
+    // Task 1: 16 frames in one directory; task 2: 4 frames in the SAME directory (listed once) + context images.
+    const keys1 = frameKeys('shared', 16);
+    const keys2 = ['shared/x_0.jpg', 'shared/x_1.jpg', 'other/y_0.jpg', 'other/y_1.jpg'];
+    fillBucket(bucket, [...keys1, ...keys2, 'shared/related_images/x_0_jpg/a.jpg', 'shared/related_images/x_0_jpg/b.jpg']);
+    emulator = await startEmulator({
+      auth: demoAuth(),
+      cloudStorages: [{ id: 5, resource: 'lab-bucket', bucketDir: bucket }],
+      tasks: [cloudTask(1, 5, keys1), cloudTask(2, 5, keys2, { relatedFiles: [2] })],
+    });
+    const share = join(tmp.path, 'share');
+    mkdirSync(share);
+    const env = { CVAT_URL: emulator.url, CVAT_ACCESS_TOKEN: DEMO_CREDENTIALS.accessToken };
+    const ok = await runCli(['check', '--all', '--share-dir', share, '--json'], env);
+    expect(ok.code, ok.stderr).toBe(0);
+    const clean = JSON.parse(ok.stdout).cloud;
+    expect(clean).toMatchObject({ expectedObjects: 20, problems: [], directoriesListed: 3, directoriesDeferred: 0 });
+    // shared/, other/, shared/related_images/x_0_jpg/: one page each, whatever the number of tasks.
+    expect(emulator.cloud.listCalls).toBe(3);
+    expect(clean.listingCalls).toBe(3);
+
+    const gone = keys1[9]!; // frame 9: job 2 (frames 8-15), chunk 0 (frames 8-11)
+    rmSync(join(bucket, gone));
+    emulator.cloud.listCalls = 0;
+    const broken = await runCli(['check', '--all', '--share-dir', share, '--json'], env);
+    expect(broken.code).toBe(1);
+    const job = emulator.deployment.tasks.get(1)!.jobs[1]!;
+    expect(JSON.parse(broken.stdout).cloud.problems).toEqual([
+      { taskId: 1, taskName: 'task 1', storageId: 5, kind: 'object_missing', key: gone, frame: 9, jobs: [job.id], chunks: [{ jobId: job.id, chunk: 0 }] },
+    ]);
+    expect(emulator.cloud.listCalls).toBe(3);
+    const table = await runCli(['check', '--all', '--share-dir', share], env);
+    expect(table.code).toBe(1);
+    expect(table.stdout).toContain(`task 1 (task 1): object "${gone}" missing in cloud storage 5, frame 9; read by job ${job.id} chunk 0`);
+  });
+});
+
+describe('cloud guard rounds', () => {
+  it('raises a problem when an object is deleted and clears it when it is back', async () => {
+    const bucket = join(tmp.path, 'bucket');
+    const keys = frameKeys('imgs', 8);
+    fillBucket(bucket, keys);
+    emulator = await startEmulator({ auth: demoAuth(), cloudStorages: [{ id: 1, resource: 'b', bucketDir: bucket }], tasks: [cloudTask(1, 1, keys)] });
+    const metrics = createMetrics({ buildInfo: { version: 'test' } });
+    const tasks = await expectations();
+    const guard = new CloudGuard({ client: client!, budget: new ListBudget(100), logger, metrics });
+    guard.setTasks(tasks);
+    expect((await guard.round()).problems).toEqual([]);
+    rmSync(join(bucket, keys[6]!));
+    const second = await guard.round();
+    expect(second.raised.map((p) => [p.taskId, p.key, p.chunks.map((c) => c.chunk)])).toEqual([[1, keys[6], [1]]]);
+    expect(await metrics.registry.metrics()).toMatch(/cvat_warden_task_cloud_objects_missing\{task_id="1"\} 1/);
+    // Still missing: the same problem stays open, nothing raised again.
+    expect((await guard.round()).raised).toEqual([]);
+    writeFileSync(join(bucket, keys[6]!), 'back');
+    const fourth = await guard.round();
+    expect(fourth.cleared.map((p) => p.key)).toEqual([keys[6]]);
+    expect(fourth.problems).toEqual([]);
+    expect(await metrics.registry.metrics()).toMatch(/cvat_warden_cloud_objects_missing 0/);
+    expect(await metrics.registry.metrics()).not.toMatch(/cvat_warden_task_cloud_objects_missing\{/);
+    expect(await metrics.registry.metrics()).toMatch(/cvat_warden_cloud_storage_status\{storage_id="1",status="AVAILABLE"\} 1/);
+    guard.close();
+  });
+
+  it('honours the LIST budget: never more calls than it allows, the rest deferred to later rounds', async () => {
+    const bucket = join(tmp.path, 'bucket');
+    // 6 directories of one page each.
+    const keys = Array.from({ length: 6 }, (_, d) => frameKeys(`d${d}`, 2)).flat();
+    fillBucket(bucket, keys);
+    emulator = await startEmulator({ auth: demoAuth(), cloudStorages: [{ id: 1, resource: 'b', bucketDir: bucket }], tasks: [cloudTask(1, 1, keys)] });
+    let now = 0;
+    const budget = new ListBudget(4, { now: () => now }); // 4 calls an hour
+    const tasks = await expectations();
+    const guard = new CloudGuard({ client: client!, budget, logger });
+    guard.setTasks(tasks);
+    const first = await guard.round();
+    expect([first.calls, first.directoriesListed, first.directoriesDeferred]).toEqual([4, 4, 2]);
+    expect(emulator.cloud.listCalls).toBe(first.calls);
+    const second = await guard.round(); // no time passed: nothing left
+    expect(second.calls).toBe(0);
+    expect(emulator.cloud.listCalls).toBe(4);
+    now += 30 * 60_000; // half an hour: 2 more calls
+    const third = await guard.round();
+    expect([third.calls, third.directoriesListed, third.directoriesDeferred]).toEqual([2, 2, 4]); // the two never listed go first; the 4 listed an hour ago wait
+    expect(emulator.cloud.listCalls).toBe(6);
+    guard.close();
+  });
+});
