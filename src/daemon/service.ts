@@ -26,6 +26,7 @@ import type { AdaptiveConcurrency } from './adaptive.js';
 import { createWarmControl } from './warm-control.js';
 import { IntakeLog, PendingTasks, type IntakeSummary } from './coalesce.js';
 import { Discovery } from './discovery.js';
+import { CloudComponent } from './cloud-component.js';
 import { startHttpServer, type HttpServerHandle, type ReadinessReport } from './http.js';
 import { WarmScheduler } from './scheduler.js';
 import { Protection } from './protection.js';
@@ -42,6 +43,8 @@ export interface ServiceOptions {
   /** Test and tuning knobs; defaults suit production. */
   retry?: Partial<RetryPolicy>;
   checkIntervalMs?: number;
+  /** Overrides --cloud-interval (tests: rounds milliseconds apart). */
+  cloudIntervalMs?: number;
   reconnectIntervalMs?: number;
   /** See WarmEngineOptions.coldThresholdMs. */
   coldThresholdMs?: number;
@@ -110,6 +113,8 @@ export class WardenService implements AsyncDisposable {
   private readonly pending: PendingTasks;
   private readonly intakeLog = new IntakeLog(WEBHOOK_SUMMARY_EVERY_MS);
   private readonly reachability: CvatReachability;
+  /** Cloud-storage tasks: the warmer's gate and the listing guard (cloud-component.ts). */
+  private readonly cloud: CloudComponent;
 
   constructor(options: ServiceOptions) {
     this.options = options;
@@ -132,6 +137,14 @@ export class WardenService implements AsyncDisposable {
       onCredentials: (state) => recordCredentials(this.metrics, state.accepted),
     });
     this.pending = new PendingTasks(this.config.options.values['webhook-max-pending']);
+    this.cloud = new CloudComponent({
+      client: this.client,
+      logger: this.logger,
+      metrics: this.metrics,
+      intervalMs: options.cloudIntervalMs ?? this.config.options.values['cloud-interval'],
+      listBudgetPerHour: this.config.options.values['cloud-list-budget'],
+      onStorageBack: () => this.warming?.scheduler.wake(),
+    });
     this.steps = this.buildSteps();
   }
 
@@ -227,6 +240,7 @@ export class WardenService implements AsyncDisposable {
     const warming = this.buildWarming(features, started);
     this.warming = warming;
     this.loops.push(this.warmWhileCredentialsWork(warming.scheduler));
+    this.loops.push(this.cloud.loop(this.stopIntake.signal));
     await this.discoveryLoop(warming);
   }
 
@@ -299,6 +313,7 @@ export class WardenService implements AsyncDisposable {
               guard.explainChunkFailure({ taskId: r.taskId, jobId: r.jobId, chunk: r.kind === 'chunk' && isJobChunks(r.series) ? r.slot : undefined }),
           }
         : {}),
+      cloudGate: this.cloud.gate,
     });
     control.attach(engine, this.logger);
     const scheduler = new WarmScheduler({
@@ -325,6 +340,7 @@ export class WardenService implements AsyncDisposable {
       onIssue,
       onRecord: async (record, isNew) => {
         this.issues.delete(record.task.id);
+        this.cloud.onRecord(record);
         // A segment rebuilt by CVAT (honeypot change) voids its chunks: re-warm that task first.
         const { task, moved } = await planRecord(record, {
           client: this.client,
@@ -356,6 +372,7 @@ export class WardenService implements AsyncDisposable {
       },
       onRemoved: async (taskId) => {
         scheduler.remove(taskId);
+        this.cloud.onRemoved(taskId);
         this.liveSegments.delete(taskId);
         if (this.guarded.delete(taskId)) await guard?.removeTasks([taskId]);
         await this.protection?.onRemoved(taskId);
@@ -538,7 +555,13 @@ export class WardenService implements AsyncDisposable {
         }),
       },
       { name: 'close the vault and backups', run: once(async () => await this.protection?.close()) },
-      { name: 'close the guard', run: once(async () => await this.started?.guard?.close()) },
+      {
+        name: 'close the guard',
+        run: once(async () => {
+          this.cloud.close();
+          await this.started?.guard?.close();
+        }),
+      },
       { name: 'flush the ledger', run: once(async () => await this.started?.ledger.close()) },
       {
         name: 'close HTTP',

@@ -26,7 +26,7 @@ export interface CloudBlockSummary {
   skipped: number;
 }
 
-export type StorageStatus = 'AVAILABLE' | 'NOT_FOUND' | 'FORBIDDEN';
+export type StorageStatus = 'AVAILABLE' | 'NOT_FOUND' | 'FORBIDDEN' | 'unknown';
 
 export class CloudGate {
   /** Blocks by storage id. */

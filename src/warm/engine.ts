@@ -173,6 +173,7 @@ export class WarmEngine {
     const progress: WarmProgress = { total, fresh: 0, warm: 0, failed: 0, stuck: 0, inFlight: 0, bytes: 0 };
     const failures: ChunkFailure[] = [];
     let moreFailures = 0;
+    let skips = 0;
     let fatal: WardenError | undefined;
     const report = () => {
       this.updateStateGauge(progress);
@@ -235,9 +236,13 @@ export class WarmEngine {
           continue;
         }
         if ('skipped' in step) {
-          // No request: the ledger keeps what it knew; the next round asks again once the storage is readable.
+          // No request, but recorded failed like any give-up: the chunk comes due again after the
+          // retry interval (a service pass must not find it due at once and spin on skips).
+          this.options.ledger.record(request.series, request.slot, { confirmedAt: this.clock.now(), outcome: 'failed' });
           this.options.metrics?.cloudChunkFailures.inc({ cause: step.skipped.cause.kind, skipped: 'true' });
           finish(request, 'failed', step.skipped.reason, step.skipped.cause, false);
+          // Skips resolve without I/O: let timers and sockets run now and then.
+          if (++skips % SKIPS_PER_YIELD === 0) await yieldToLoop();
           return;
         }
         const verdict = step.verdict;
