@@ -135,3 +135,26 @@ describe('cloud guard rounds', () => {
     guard.close();
   });
 });
+
+describe('doctor with cloud-storage tasks', () => {
+  it('checks each cloud storage the tasks use, with a fix line for a forbidden one', async () => {
+    const good = join(tmp.path, 'good');
+    const bad = join(tmp.path, 'bad');
+    fillBucket(good, frameKeys('a', 2));
+    fillBucket(bad, frameKeys('b', 2));
+    emulator = await startEmulator({
+      auth: demoAuth(),
+      cloudStorages: [
+        { id: 1, resource: 'good', bucketDir: good },
+        { id: 2, resource: 'bad', bucketDir: bad, status: 'FORBIDDEN' },
+      ],
+      tasks: [cloudTask(1, 1, frameKeys('a', 2)), cloudTask(2, 2, frameKeys('b', 2))],
+    });
+    const run = await runCli(['doctor', '--json'], { CVAT_URL: emulator.url, CVAT_ACCESS_TOKEN: DEMO_CREDENTIALS.accessToken });
+    const checks = JSON.parse(run.stdout).checks as Array<{ name: string; level: string; detail: string; fix?: string }>;
+    expect(checks.find((c) => c.name === 'cloud storage 1')).toMatchObject({ level: 'ok', detail: 'AVAILABLE, content-v2 answers; used by tasks 1' });
+    expect(checks.find((c) => c.name === 'cloud storage 2')).toMatchObject({ level: 'fail', fix: expect.stringContaining('renew the storage') });
+    expect(run.code).toBe(1);
+    expect(emulator.cloud.listCalls).toBe(1); // the forbidden storage is not listed
+  });
+});

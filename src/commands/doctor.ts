@@ -20,6 +20,7 @@ import { createClient, type CommandContext } from './context.js';
 import { writeCommandJson } from './json-output.js';
 import { checkChunkWorkers } from './doctor-chunks.js';
 import { checkWebhooks } from './doctor-service.js';
+import { checkCloudStorages } from './doctor-cloud.js';
 import { checkWorkerShareMount } from './doctor-mount.js';
 import { collectGuardTasks } from './shared.js';
 
@@ -70,6 +71,7 @@ export async function runDoctor(config: CommandConfig, context: CommandContext):
     if (features) {
       const access = await checkPermissions(client, features, config, add, context.signal);
       shareTasks = access.shareTasks;
+      if (features.storageInMeta) await checkCloudStorages(client, add, context.signal);
       if (access.jobs.length > 0)
         await checkChunkWorkers(client, features, access.jobs, add, { coldThresholdMs: config.warm.coldThresholdMs, signal: context.signal });
       else add('chunk workers', 'skip', 'not checked: no job whose chunks this account may read');
