@@ -1,4 +1,4 @@
-// `npm run bench [-- warm guard annotator ui scale vault impact]`: runs the benchmarks, prints each figure as a
+// `npm run bench [-- warm guard annotator ui scale vault impact cloud]`: runs the benchmarks, prints each figure as a
 // ratio to a baseline measured in the same run, and rewrites docs/benchmarks.md.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -81,6 +81,12 @@ if (want('impact') && existsSync(here('./impact.mjs'))) {
   sections.impact = await impact.benchmarkSection();
 }
 
+if (want('cloud') && existsSync(here('./cloud.mjs'))) {
+  console.error('bench: cloud listing cost per 10,000 objects…');
+  const cloud = await import('./cloud.mjs');
+  sections.cloud = await cloud.benchmarkSection();
+}
+
 for (const text of Object.values(sections)) console.log(text);
 
 // Keep sections from earlier runs that were not re-run this time; `notes` is never a section:
@@ -98,6 +104,6 @@ const stamp = (name) =>
 const block = (name) => `<!-- ${name}:start -->\n${sections[name] ? stamp(name) + sections[name] : keep(name).trim() + '\n'}<!-- ${name}:end -->`;
 writeFileSync(
   path,
-  `# Benchmarks\n\nProduced by \`npm run bench\` (\`npm run bench -- warm\` for one section). Every figure is printed beside a baseline measured in the same run, so ratios stay meaningful on a busy or different machine. Sections not re-run keep their earlier figures and date.\n\n${block('warm')}\n\n${block('guard')}\n\n${block('annotator')}\n\n${block('ui')}\n\n${block('scale')}\n\n${block('vault')}\n\n${block('impact')}\n\n${block('notes')}\n`,
+  `# Benchmarks\n\nProduced by \`npm run bench\` (\`npm run bench -- warm\` for one section). Every figure is printed beside a baseline measured in the same run, so ratios stay meaningful on a busy or different machine. Sections not re-run keep their earlier figures and date.\n\n${block('warm')}\n\n${block('guard')}\n\n${block('annotator')}\n\n${block('ui')}\n\n${block('scale')}\n\n${block('vault')}\n\n${block('impact')}\n\n${block('cloud')}\n\n${block('notes')}\n`,
 );
 console.error(`bench: wrote ${path}`);
