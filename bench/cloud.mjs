@@ -66,7 +66,7 @@ export async function benchmarkSection() {
         `| ${OBJECTS.toLocaleString('en')} | ${r.dirs} | ${r.latencyMs} ms | ${r.calls} | ${Math.round(r.listMs)} ms | ${Math.round(r.baselineMs)} ms | ${(r.listMs / r.baselineMs).toFixed(2)} |`,
     ),
     '',
-    'Per 10,000 objects: 20 LIST calls when they sit in one directory (10,000 / 500), 100 when spread over 100 directories of 100 (one call each however few objects a directory holds): the directory layout, not the object count, sets the bill once directories are small. With `--cloud-list-budget 300` (the default) a bucket of 10,000 objects in 100 directories is seen whole every 20 minutes at most; a round lists the least recently listed directories first. The one-directory round at 0 ms is dominated by the emulator itself, which re-reads and sorts the 10,000-entry directory for every page (a bucket pages server-side); at 10 ms per call the round trips dominate and the warden's own work is the ratio's excess over 1.',
+    'Per 10,000 objects: 20 LIST calls when they sit in one directory (10,000 / 500), 100 when spread over 100 directories of 100 (one call each however few objects a directory holds): the directory layout, not the object count, sets the bill once directories are small. With `--cloud-list-budget 300` (the default) a bucket of 10,000 objects in 100 directories is seen whole every 20 minutes at most; a round lists the least recently listed directories first. The one-directory round at 0 ms is dominated by the emulator itself, which re-reads and sorts the 10,000-entry directory for every page (a bucket pages server-side); at 10 ms per call the round trips dominate, and what the warden itself adds is the excess of the ratio over 1.',
   ];
   return lines.join('\n');
 }
