@@ -48,7 +48,7 @@ export default tseslint.config(
     rules: { 'no-restricted-imports': ['error', { patterns: [upward(['commands', 'daemon', 'guard', 'warm', 'plan', 'vault', 'backup', 'emulator'])] }] },
   },
   {
-    files: ['src/plan/**/*.ts', 'src/warm/**/*.ts', 'src/guard/**/*.ts', 'src/cloud/**/*.ts'],
+    files: ['src/plan/**/*.ts', 'src/warm/**/*.ts', 'src/guard/**/*.ts', 'src/cloud/**/*.ts', 'src/deep/**/*.ts'],
     rules: { 'no-restricted-imports': ['error', { patterns: [upward(['commands', 'daemon', 'emulator'])] }] },
   },
   {

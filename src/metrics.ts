@@ -13,6 +13,7 @@ import { redactSecrets } from './secrets.js';
 import { WATCH_MODES, type WatchMode } from './domain.js';
 import { cloudMetrics } from './metrics/cloud.js';
 import { daemonMetrics } from './metrics/daemon.js';
+import { deepMetrics } from './metrics/deep.js';
 import { protectionMetrics } from './metrics/protection.js';
 import { serviceMetrics, type BuildInfo } from './metrics/service.js';
 import { shareMetrics } from './metrics/share.js';
@@ -35,6 +36,8 @@ export function createMetrics(options: { buildInfo: BuildInfo; defaultMetrics?: 
     ...daemonMetrics(registry),
     ...protectionMetrics(registry),
     ...cloudMetrics(registry),
+    /** Deep mode (metrics/deep.ts), grouped: its reader takes them as one object. */
+    deep: deepMetrics(registry),
   };
 }
 

@@ -13,6 +13,7 @@ import { registerSecret } from '../secrets.js';
 import { optionsFor, type CommandName, type OptionValues } from './options.js';
 import { parseOptions, type ParsedOptions } from './parse.js';
 import { readSecretFile as readBoundedSecret } from './secret-file.js';
+import { parseStoreUrl, type StoreUrl } from '../deep/store-url.js';
 
 export interface CvatConfig {
   url: string;
@@ -92,7 +93,49 @@ export interface CommandConfig {
     /** Bounds of one backup export and download. */
     backupLimits: { timeoutMs: number; maxBytes: number; minFreeBytes: number | undefined; maxBytesGiven: boolean };
   };
+  /** Deep mode's stores (read only) and the cache budget; all undefined when not configured. */
+  deep: DeepConfig;
   options: ParsedOptions;
+}
+
+export interface DeepConfig {
+  cache: StoreUrl | undefined;
+  database: StoreUrl | undefined;
+  queue: StoreUrl | undefined;
+  budgetBytes: number | undefined;
+}
+
+/** A store URL from its variable or its file; its password is registered for redaction before anything can show it. */
+function resolveStore(
+  v: OptionValues,
+  name: 'cache-url' | 'db-url' | 'queue-url',
+  kind: 'redis' | 'postgres',
+  what: string,
+  problems: string[],
+): StoreUrl | undefined {
+  const file = v[`${name}-file`];
+  const text = file ? readSecretFile(file, what, problems) : v[name];
+  if (text === undefined) return undefined;
+  const parsed = parseStoreUrl(text, kind, what);
+  if ('problem' in parsed) {
+    problems.push(parsed.problem);
+    return undefined;
+  }
+  return parsed;
+}
+
+function resolveDeep(command: CommandName, v: OptionValues, problems: string[]): DeepConfig {
+  if (command !== 'run' && command !== 'doctor') return { cache: undefined, database: undefined, queue: undefined, budgetBytes: undefined };
+  const cache = resolveStore(v, 'cache-url', 'redis', 'media cache URL (CVAT_WARDEN_CACHE_URL)', problems);
+  const database = resolveStore(v, 'db-url', 'postgres', 'database URL (CVAT_WARDEN_DB_URL)', problems);
+  const queue = resolveStore(v, 'queue-url', 'redis', 'queue URL (CVAT_WARDEN_QUEUE_URL)', problems);
+  if (Boolean(cache) !== Boolean(database) && !problems.some((p) => /CVAT_WARDEN_(CACHE|DB)_URL/.test(p))) {
+    problems.push(`deep mode needs both stores: ${cache ? 'CVAT_WARDEN_DB_URL (or --db-url-file)' : 'CVAT_WARDEN_CACHE_URL (or --cache-url-file)'} is missing`);
+  }
+  const budgetBytes = command === 'run' ? v['cache-budget'] : undefined;
+  if (budgetBytes !== undefined && !cache)
+    problems.push('--cache-budget needs deep mode (CVAT_WARDEN_CACHE_URL and CVAT_WARDEN_DB_URL): only the cache says how much it holds');
+  return { cache, database, queue, budgetBytes };
 }
 
 function readSecretFile(path: string, what: string, problems: string[]): string | undefined {
@@ -185,6 +228,8 @@ export function loadConfig(
     registerSecret(webhookSecret);
   }
 
+  const deep = help ? { cache: undefined, database: undefined, queue: undefined, budgetBytes: undefined } : resolveDeep(command, v, problems);
+
   // With --help the command is not run, so only the help is shown.
   if (problems.length > 0 && !help) throw new ConfigError(problems);
   return {
@@ -235,6 +280,7 @@ export function loadConfig(
         minFreeBytes: v['backup-min-free-mib'] === undefined ? undefined : v['backup-min-free-mib'] * 1024 * 1024,
       },
     },
+    deep,
     options: o,
   };
 }

@@ -84,6 +84,7 @@ const WARMING = ['warm', 'run'] as const;
 const GUARDING = ['check', 'run', 'doctor', 'backup', 'impact'] as const;
 const JSON_OUTPUT = ['warm', 'check', 'doctor', 'restore', 'backup', 'impact'] as const;
 const EMULATOR = ['emulate', 'demo'] as const;
+const DEEP = ['run', 'doctor'] as const;
 const ALL = COMMAND_NAMES;
 
 // One row per option, so the table reads (and diffs) as a table.
@@ -143,6 +144,13 @@ export const OPTIONS = [
   { name: 'backup-max-gib', type: 'integer', env: 'CVAT_WARDEN_BACKUP_MAX_GIB', commands: ['run', 'backup'], default: 256, min: 1, max: 65_536, help: "largest backup download accepted, in GiB; checked while streaming, a longer one is stopped and removed. Not set, with --share-dir: each task's share media + 25 % (at least + 1 GiB), up to the default (CVAT's API reports no media sizes)" },
   { name: 'backup-min-free-mib', type: 'integer', env: 'CVAT_WARDEN_BACKUP_MIN_FREE_MIB', commands: ['run', 'backup'], defaultText: "5 % of the backup directory's file system, at least 1 GiB", min: 1, max: 16_777_216, help: 'free space a backup download always leaves on the backup directory\'s file system, in MiB; checked before and every MiB during the download' },
   { name: 'backup-timeout', type: 'duration', env: 'CVAT_WARDEN_BACKUP_TIMEOUT', commands: ['run', 'backup'], default: '30m', min: '1s', max: '24h', help: "deadline of CVAT's export of one task backup, and again of its download; run then tries the other tasks first and this one again later" },
+  { name: 'cache-url', type: 'string', env: 'CVAT_WARDEN_CACHE_URL', envOnly: true, secret: true, commands: DEEP, help: "deep mode: redis URL of CVAT's media cache (Kvrocks, compose redis://cvat_redis_ondisk:6666), read only; with CVAT_WARDEN_DB_URL; or --cache-url-file" },
+  { name: 'cache-url-file', type: 'path', env: 'CVAT_WARDEN_CACHE_URL_FILE', commands: DEEP, help: "file holding the media cache's redis URL (Docker secret: it may carry the Kvrocks password); or set CVAT_WARDEN_CACHE_URL" },
+  { name: 'db-url', type: 'string', env: 'CVAT_WARDEN_DB_URL', envOnly: true, secret: true, commands: DEEP, help: "deep mode: postgres URL of CVAT's database (compose postgres://root@cvat_db/cvat), read in a read-only session; or --db-url-file" },
+  { name: 'db-url-file', type: 'path', env: 'CVAT_WARDEN_DB_URL_FILE', commands: DEEP, help: "file holding the database's postgres URL (Docker secret); or set CVAT_WARDEN_DB_URL" },
+  { name: 'queue-url', type: 'string', env: 'CVAT_WARDEN_QUEUE_URL', envOnly: true, secret: true, commands: DEEP, help: "redis URL of CVAT's in-memory Redis (compose redis://cvat_redis_inmem:6379): the length of the chunk build queue; or --queue-url-file" },
+  { name: 'queue-url-file', type: 'path', env: 'CVAT_WARDEN_QUEUE_URL_FILE', commands: DEEP, help: "file holding the in-memory Redis URL (Docker secret); or set CVAT_WARDEN_QUEUE_URL" },
+  { name: 'cache-budget', type: 'integer', env: 'CVAT_WARDEN_CACHE_BUDGET', commands: ['run'], min: 1, max: 2 ** 50, help: 'deep mode: bytes the media cache may hold for the reads in scope; above it warming adds nothing (and cvat_warden_cached_bytes alerts)' },
   { name: 'port', type: 'integer', commands: EMULATOR, default: 8080, min: 0, max: 65535, help: 'emulator port (0 = any free port)' },
   { name: 'host', type: 'string', commands: EMULATOR, default: '127.0.0.1', help: 'emulator address' },
   { name: 'cvat-version', type: 'string', commands: ['emulate'], default: '2.73.0', help: 'CVAT version the emulator pretends to be (2.14.4 for the pre-2.20 API)' },

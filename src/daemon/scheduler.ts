@@ -49,6 +49,11 @@ export interface SchedulerOptions {
    */
   checkIntervalMs?: number;
   clock?: Clock;
+  /**
+   * Why warming must add nothing to CVAT's cache now (deep mode's `--cache-budget`), or
+   * undefined: while it says so, passes are skipped (chunks stay due, nothing is lost).
+   */
+  holdReason?: () => string | undefined;
 }
 
 export interface ChunkCounts {
@@ -90,6 +95,7 @@ export class WarmScheduler {
   private passes = 0;
   private evaluations = 0;
   private passWaiters: Array<{ after: number; resolve: (r: WarmResult) => void }> = [];
+  private lastHold: string | undefined;
   lastResult: WarmResult | undefined;
   lastPassEndedAt: number | undefined;
   running = false;
@@ -122,6 +128,26 @@ export class WarmScheduler {
   /** Chunks in scope by state, as of the last evaluation of each task. */
   chunkCounts(): ChunkCounts {
     return { ...this.totals };
+  }
+
+  /** The tasks in scope as last upserted (deep mode and the canary read their plans). */
+  tasksInScope(): PlanTask[] {
+    return [...this.tasks.values()].map((e) => e.task);
+  }
+
+  get planOptions(): PlanOptions {
+    return this.options.planOptions;
+  }
+
+  /** The ledger changed for these tasks behind the scheduler's back (deep mode, canary): evaluate them again. */
+  reevaluate(taskIds: Iterable<number>): void {
+    let any = false;
+    for (const id of taskIds) {
+      if (!this.tasks.has(id)) continue;
+      this.stale.add(id);
+      any = true;
+    }
+    if (any) this.wake();
   }
 
   /** Adds or replaces a task; jobs that disappeared are forgotten. `urgent` puts it first. */
@@ -315,13 +341,18 @@ export class WarmScheduler {
         try {
           await this.evaluateStale(stop);
           if (isAborted(stop)) break;
-          const batch = this.takeDue();
-          if (batch.urgent.length + batch.rest.length > 0 || this.passWaiters.length > 0) {
+          const hold = this.options.holdReason?.();
+          if (hold !== undefined && hold !== this.lastHold) this.options.logger.warn({ reason: hold }, 'warming held: nothing is added to the cache');
+          else if (hold === undefined && this.lastHold !== undefined) this.options.logger.info('warming resumes');
+          this.lastHold = hold;
+          // Held: no pass; the loop sleeps below until a wake-up or the check interval.
+          const batch = hold === undefined ? this.takeDue() : { urgent: [], rest: [] };
+          if (hold === undefined && (batch.urgent.length + batch.rest.length > 0 || this.passWaiters.length > 0)) {
             await this.runPass(batch, hard);
             continue; // evaluate what the pass warmed, then look again
           }
           // Nothing due: everything in scope is as warm as it can be right now.
-          this.options.metrics.lastWarmPassTimestamp.set(this.clock.now() / 1000);
+          if (hold === undefined) this.options.metrics.lastWarmPassTimestamp.set(this.clock.now() / 1000);
         } catch (error) {
           failed = true;
           onError(error);
@@ -329,7 +360,11 @@ export class WarmScheduler {
         if (isAborted(stop)) break;
         if (!failed && (this.wakeRequested() || this.stale.size > 0)) continue;
         const next = this.due.peek();
-        const waitMs = failed || next === undefined ? this.checkIntervalMs : Math.min(this.checkIntervalMs, Math.max(1, next - this.clock.now()));
+        // Held, due chunks stay due: wait the check interval, not until their (past) due time.
+        const waitMs =
+          failed || this.lastHold !== undefined || next === undefined
+            ? this.checkIntervalMs
+            : Math.min(this.checkIntervalMs, Math.max(1, next - this.clock.now()));
         await this.sleepUntilWoken(waitMs, stop);
       }
     } finally {

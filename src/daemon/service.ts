@@ -34,6 +34,10 @@ import { CvatReachability } from './reachability.js';
 import { statusDocument } from './status.js';
 import type { WebhookEvent } from './webhook.js';
 import { isJobChunks, series } from '../series.js';
+import { DeepMode } from '../deep/deep-mode.js';
+import { keySchemeFor } from '../deep/keys.js';
+import { CacheCanary } from './canary.js';
+import { CacheTruth } from './cache-truth.js';
 
 export interface ServiceOptions {
   config: CommandConfig;
@@ -115,6 +119,9 @@ export class WardenService implements AsyncDisposable {
   private readonly reachability: CvatReachability;
   /** Cloud-storage tasks: the warmer's gate and the listing guard (cloud-component.ts). */
   private readonly cloud: CloudComponent;
+  /** What CVAT's cache really holds: deep mode's reads, or the shallow canary. */
+  private cacheTruth: CacheTruth | undefined;
+  private deep: DeepMode | undefined;
 
   constructor(options: ServiceOptions) {
     this.options = options;
@@ -292,6 +299,26 @@ export class WardenService implements AsyncDisposable {
     const coldThresholdMs = this.options.coldThresholdMs ?? warm.coldThresholdMs;
     const control = createWarmControl({ ...warm, coldThresholdMs }, { metrics: this.metrics, ...(this.options.clock ? { clock: this.options.clock } : {}) });
     const adaptive = control.controller;
+    const canary = new CacheCanary({
+      client: this.client,
+      coldThresholdMs,
+      rangeRequests: features.rangeRequests,
+      ttlMs: CHUNK_CACHE_TTL_MS,
+      ...(this.options.clock ? { clock: this.options.clock } : {}),
+    });
+    const deepConfig = this.config.deep;
+    if (deepConfig.cache || deepConfig.database || deepConfig.queue) {
+      this.deep = new DeepMode({
+        stores: { cache: deepConfig.cache, database: deepConfig.database, queue: deepConfig.queue },
+        ledger,
+        metrics: this.metrics.deep,
+        logger: this.logger,
+        budgetBytes: deepConfig.budgetBytes,
+        ...(this.options.clock ? { clock: this.options.clock } : {}),
+      });
+      this.deep.scheme = keySchemeFor(features.indexChunks);
+    }
+    const deep = this.deep;
     const engine = new WarmEngine({
       client: this.client,
       features,
@@ -314,6 +341,11 @@ export class WardenService implements AsyncDisposable {
           }
         : {}),
       cloudGate: this.cloud.gate,
+      onSample: (s) => {
+        control.engineOptions.onSample(s);
+        // The shallow canary re-reads chunks the warden saw built, to tell a cache wipe.
+        if (s.built) canary.built(s.request);
+      },
     });
     control.attach(engine, this.logger);
     const scheduler = new WarmScheduler({
@@ -323,6 +355,12 @@ export class WardenService implements AsyncDisposable {
       metrics: this.metrics,
       planOptions: { ...warm, indexChunks: features.indexChunks, emptyPreviews: features.emptyPreviews },
       maxAgeMs: CHUNK_CACHE_TTL_MS,
+      holdReason: () =>
+        deep?.configured && !deep.attempted
+          ? "waiting for deep mode's first read of CVAT's cache (nothing cached is requested)"
+          : deep?.overBudget
+            ? `CVAT's cache holds ${deep.lastResult?.bytes ?? 0} bytes for the reads in scope, above --cache-budget ${deepConfig.budgetBytes ?? 0}`
+            : undefined,
       ...(this.options.checkIntervalMs !== undefined ? { checkIntervalMs: this.options.checkIntervalMs } : {}),
       ...(this.options.clock ? { clock: this.options.clock } : {}),
     });
@@ -380,6 +418,16 @@ export class WardenService implements AsyncDisposable {
         this.logger.info({ taskId }, 'task deleted in CVAT: no longer warmed or guarded');
       },
     });
+    this.cacheTruth = new CacheTruth({
+      deep,
+      canary,
+      scheduler,
+      ledger,
+      metrics: this.metrics,
+      logger: this.logger,
+      ttlMs: CHUNK_CACHE_TTL_MS,
+      ...(this.options.clock ? { clock: this.options.clock } : {}),
+    });
     return { features, adaptive, scheduler, discovery };
   }
 
@@ -398,6 +446,7 @@ export class WardenService implements AsyncDisposable {
         if (!this.firstDiscoveryDone) this.logger.info({ tasks: discovery.taskCount, jobs: scheduler.jobCount() }, 'first discovery done');
         this.firstDiscoveryDone = true;
         await this.protection?.onDiscoveryPass((id) => this.issues.has(id));
+        await this.cacheTruth?.afterPoll(signal).catch((error: unknown) => this.onLoopError('cache check', error));
       } catch (error) {
         // A failed pass must not lose the tasks webhooks named: the next one looks at them.
         this.pending.putBack(look);
@@ -514,6 +563,7 @@ export class WardenService implements AsyncDisposable {
         pendingLimit: this.pending.capacity,
       },
       protection: this.protection?.status() ?? null,
+      cache: this.cacheTruth?.status() ?? null,
     });
   }
 
@@ -574,6 +624,7 @@ export class WardenService implements AsyncDisposable {
       {
         name: 'close the CVAT client',
         run: once(async () => {
+          await this.deep?.close();
           await this.client.close();
           this.logger.info('cvat-warden service stopped');
         }),

@@ -5,6 +5,7 @@
  * fractions); this is the one place they are turned into what a human or a script reads.
  * Bump STATUS_SCHEMA_VERSION when a field is removed, renamed or changes meaning.
  */
+import type { CacheTruthStatus } from './cache-truth.js';
 import type { AdaptiveState } from './adaptive.js';
 import type { ReachabilitySnapshot } from './reachability.js';
 import type { CredentialsState } from '../cvat/auth.js';
@@ -34,6 +35,8 @@ export interface StatusParts {
   issues: readonly InventoryIssue[];
   webhooks: { enabled: boolean; startedAt: number; lastAcceptedAt: number | undefined; pendingTasks: number; pendingLimit: number };
   protection: unknown;
+  /** What CVAT's cache really holds: deep mode, or the shallow canary (cache-truth.ts). */
+  cache: CacheTruthStatus | null;
 }
 
 const iso = (ms: number | undefined | null): string | null => (ms === undefined || ms === null ? null : new Date(ms).toISOString());
@@ -88,6 +91,7 @@ export function statusDocument(parts: StatusParts): object {
       pendingLimit: webhooks.pendingLimit,
     },
     protection: parts.protection,
+    cache: parts.cache,
   };
 }
 

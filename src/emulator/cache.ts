@@ -55,10 +55,18 @@ interface BuildJob {
   reject: (error: Error) => void;
 }
 
+/** Sees every change of the cache's contents (redis-mirror.ts copies them into a real Redis). */
+export interface CacheObserver {
+  stored(item: CachedItem): void;
+  dropped(keys: readonly string[]): void;
+  cleared(): void;
+}
+
 export interface MediaCacheOptions {
   clock: Clock;
   workers: number;
   onBuild?: (event: BuildEvent) => void;
+  observer?: CacheObserver;
 }
 
 export class MediaCache {
@@ -92,7 +100,9 @@ export class MediaCache {
   }
 
   delete(key: string): boolean {
-    return this.#items.delete(key);
+    const had = this.#items.delete(key);
+    if (had) this.#opts.observer?.dropped([key]);
+    return had;
   }
 
   /** Drops every item whose key starts with the prefix; returns the keys dropped. */
@@ -104,6 +114,7 @@ export class MediaCache {
         dropped.push(key);
       }
     }
+    if (dropped.length) this.#opts.observer?.dropped(dropped);
     return dropped;
   }
 
@@ -114,6 +125,7 @@ export class MediaCache {
 
   clear(): void {
     this.#items.clear();
+    this.#opts.observer?.cleared();
   }
 
   get queueLength(): number {
@@ -220,6 +232,7 @@ export class MediaCache {
         empty: produced.empty ?? false,
       };
       this.#items.set(spec.key, item);
+      this.#opts.observer?.stored(item);
       this.#opts.onBuild?.({ key: spec.key, ok: true, enqueuedAt, startedAt, finishedAt: performance.now(), inline });
       return item;
     } catch (error) {

@@ -15,7 +15,7 @@ import { UserDirectory } from './auth.js';
 import { BackupService } from './backups.js';
 import { CloudStorages, type CloudStorageSpec } from './cloud.js';
 import type { BuildContext } from './builds.js';
-import { MediaCache } from './cache.js';
+import { MediaCache, type CacheObserver } from './cache.js';
 import { isAdvanceable, systemClock, type Clock } from './clock.js';
 import { DataService } from './data.js';
 import { emulatorFeatures, type EmulatorFeatures } from './features.js';
@@ -74,6 +74,8 @@ export interface EmulatorOptions {
   backupExportTimeMs?: number;
   /** Cloud storages, each a directory standing in for its bucket (cloud.ts). Tasks name one with `storage: 'cloud_storage'`, `cloudStorageId`. */
   cloudStorages?: CloudStorageSpec[];
+  /** Sees every change of the media cache (`RedisCacheMirror` copies it into a real Redis, as Kvrocks). */
+  cacheObserver?: CacheObserver;
 }
 
 export interface Emulator {
@@ -134,6 +136,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     clock,
     workers: Math.max(1, options.chunkWorkers ?? 2),
     onBuild: (event) => state.recordBuild(event), // builds finish asynchronously, after `state` is set
+    ...(options.cacheObserver ? { observer: options.cacheObserver } : {}),
   });
   const state = new EmulatorState({ cache, deployment, legacy: features.legacy, clock, version: features.version });
   const ttlMs = options.ttlMs ?? 24 * 3600_000;

@@ -35,3 +35,5 @@ export { DEMO_CREDENTIALS, countUiChunks, demoAuth, demoDeployment, syntheticDep
 export { runEmulateCommand, type EmulateArgs } from './cli.js';
 export { startEmulator, type Emulator, type EmulatorOptions } from './emulator.js';
 export { BUCKET_CONTENT_MAX_PAGE_SIZE, CloudStorages, type CloudStatus, type CloudStorageSpec, type ContentEntry } from './cloud.js';
+export { RedisCacheMirror } from './redis-mirror.js';
+export type { CacheObserver, CachedItem } from './cache.js';

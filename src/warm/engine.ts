@@ -88,6 +88,10 @@ export interface WarmSample {
   chunk: string;
   /** This engine's chunk requests in flight when this one was sent, itself included. */
   inFlight: number;
+  /** The request itself (the shallow-mode canary re-reads one the warden saw built). */
+  request: WarmRequest;
+  /** A successful answer the server had to build (slow, or after a 429): its build time is known. */
+  built: boolean;
 }
 
 export interface ChunkFailure {
@@ -347,8 +351,9 @@ export class WarmEngine {
     const latencyMs = performance.now() - begun;
     metrics?.chunkRequests.inc({ quality: request.quality, outcome });
     metrics?.chunkRequestDuration.observe({ quality: request.quality }, latencyMs / 1000);
-    this.options.onSample?.({ latencyMs, status, kind: request.kind, chunk: `${request.series}#${request.slot}`, inFlight });
-    if (verdict.action === 'warm') this.recordWarm(request, headers, counts.retryAfter > 0 || latencyMs >= this.options.coldThresholdMs);
+    const built = verdict.action === 'warm' && (counts.retryAfter > 0 || latencyMs >= this.options.coldThresholdMs);
+    this.options.onSample?.({ latencyMs, status, kind: request.kind, chunk: `${request.series}#${request.slot}`, inFlight, request, built });
+    if (verdict.action === 'warm') this.recordWarm(request, headers, built);
     return verdict;
   }
 

@@ -1,0 +1,201 @@
+/**
+ * Deep mode's one step per poll: read the exact cache state of every request in scope and
+ * write it into the ledger, so the scheduler (which asks the ledger when each chunk comes
+ * due) requests exactly what is missing or expired and nothing that is cached.
+ *
+ * - A key present with `PTTL` p: CVAT set it once with its TTL and reads never extend it
+ *   (keys.ts), so it leaves the cache at now + p; the ledger gets confirmedAt = now + p − 24 h
+ *   (for chunks that is the build time; a preview's 7 days map onto the same due clock). An
+ *   annotator-built chunk's age is thereby learned, not assumed.
+ * - A key absent while the ledger holds it warm: the copy is gone (wipe, invalidation that
+ *   moved no date, eviction); the entry is recorded as expired now, so it is due at once.
+ * - A request whose key cannot be named (job not in the database yet) is left to the ledger.
+ *
+ * Cost per poll: job→segment rows are fetched once per task (a segment never changes for a
+ * job) — one query per 500 new tasks; then one pipelined PTTL + STRLEN per request in scope,
+ * 1000 keys per round trip. Requests are planned task by task, so memory holds one batch.
+ */
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import { planRequests } from '../plan/planner.js';
+import type { PlanOptions, PlanTask, WarmRequest } from '../plan/types.js';
+import type { Ledger } from '../warm/ledger.js';
+import { PROBE_BATCH, type CacheReader, type KeyState } from './cache-reader.js';
+import { CHUNK_TTL_MS, cacheKeyOf, type JobSegment, type KeyScheme, type SegmentMap } from './keys.js';
+import type { SegmentReader } from './segment-reader.js';
+
+/** Keys probed per batch (several pipelines): bounds the memory of one step. */
+const KEYS_PER_STEP = PROBE_BATCH * 10;
+/** A ledger build time within this of the truth is left alone (no journal line per poll). */
+const SAME_TIME_MS = 2_000;
+
+export interface DeepSyncResult {
+  /** Requests in scope, and how many of them could be named as a cache key. */
+  requests: number;
+  keyed: number;
+  cached: number;
+  missing: number;
+  /** Warm ledger entries found gone from the cache (now due). */
+  voided: number;
+  /** Ledger build times written from PTTL (annotator-built chunks, corrections). */
+  learned: number;
+  /** STRLEN sum over the keyed requests that are cached, total and per task. */
+  bytes: number;
+  bytesByTask: Map<number, number>;
+  /** Tasks whose ledger entries changed: the scheduler evaluates them again. */
+  changedTasks: Set<number>;
+  /** Every cached key in scope gone while the ledger held some warm: the cache was wiped. */
+  wipeSuspected: boolean;
+  durationMs: number;
+}
+
+export interface DeepSyncOptions {
+  cache: CacheReader;
+  segments: SegmentReader;
+  ledger: Ledger;
+  scheme: KeyScheme;
+  clock?: { now(): number };
+}
+
+class JobSegments implements SegmentMap {
+  readonly jobs = new Map<number, JobSegment>();
+  readonly previewSegments = new Map<number, number>();
+  readonly tasksLoaded = new Set<number>();
+
+  job(jobId: number): JobSegment | undefined {
+    return this.jobs.get(jobId);
+  }
+
+  previewSegmentOf(taskId: number): number | undefined {
+    return this.previewSegments.get(taskId);
+  }
+
+  add(rows: readonly JobSegment[], taskIds: readonly number[]): void {
+    for (const id of taskIds) this.tasksLoaded.add(id);
+    for (const row of rows) {
+      this.jobs.set(row.jobId, row);
+      // TaskFrameProvider.get_preview_image reads the segment holding frame 0.
+      if (row.segmentType !== 'specific_frames' && row.startFrame <= 0 && row.stopFrame >= 0) this.previewSegments.set(row.taskId, row.segmentId);
+    }
+  }
+
+  forgetTask(taskId: number, jobIds: Iterable<number>): void {
+    this.tasksLoaded.delete(taskId);
+    this.previewSegments.delete(taskId);
+    for (const id of jobIds) this.jobs.delete(id);
+  }
+}
+
+export class DeepSync {
+  private readonly options: DeepSyncOptions;
+  private readonly clock: { now(): number };
+  private readonly map = new JobSegments();
+  /** The key names CVAT writes; set once CVAT's version is known. */
+  scheme: KeyScheme;
+
+  constructor(options: DeepSyncOptions) {
+    this.options = options;
+    this.clock = options.clock ?? Date;
+    this.scheme = options.scheme;
+  }
+
+  /** Jobs known to the segment map (for /status and tests). */
+  get mappedJobs(): number {
+    return this.map.jobs.size;
+  }
+
+  /** Loads job→segment rows for tasks not loaded yet, or whose jobs are not all known (new jobs). */
+  private async loadSegments(tasks: readonly PlanTask[]): Promise<void> {
+    const need: number[] = [];
+    for (const task of tasks) {
+      if (!this.map.tasksLoaded.has(task.id) || task.jobs.some((j) => !this.map.jobs.has(j.id))) {
+        if (this.map.tasksLoaded.has(task.id))
+          this.map.forgetTask(
+            task.id,
+            task.jobs.map((j) => j.id),
+          );
+        need.push(task.id);
+      }
+    }
+    if (need.length === 0) return;
+    this.map.add(await this.options.segments.jobsOfTasks(need), need);
+  }
+
+  async sync(tasks: readonly PlanTask[], planOptions: PlanOptions, signal?: AbortSignal): Promise<DeepSyncResult> {
+    const started = performance.now();
+    await this.loadSegments(tasks);
+    const result: DeepSyncResult = {
+      requests: 0,
+      keyed: 0,
+      cached: 0,
+      missing: 0,
+      voided: 0,
+      learned: 0,
+      bytes: 0,
+      bytesByTask: new Map(),
+      changedTasks: new Set(),
+      wipeSuspected: false,
+      durationMs: 0,
+    };
+    let warmBefore = 0;
+    let keys: string[] = [];
+    let requests: WarmRequest[] = [];
+    const flush = async () => {
+      if (keys.length === 0) return;
+      const states = await this.options.cache.probe(keys, signal);
+      warmBefore += this.reconcile(keys, requests, states, result);
+      keys = [];
+      requests = [];
+      await yieldToLoop();
+    };
+    for (const task of tasks) {
+      for (const request of planRequests([task], planOptions)) {
+        result.requests++;
+        const key = cacheKeyOf(request, this.map, this.scheme);
+        if (key === undefined) continue;
+        result.keyed++;
+        keys.push(key);
+        requests.push(request);
+        if (keys.length >= KEYS_PER_STEP) await flush();
+      }
+    }
+    await flush();
+    result.wipeSuspected = result.cached === 0 && warmBefore > 0 && result.voided === warmBefore;
+    result.durationMs = performance.now() - started;
+    return result;
+  }
+
+  /** Writes the truth of one batch into the ledger; returns how many of its entries were warm and fresh before. */
+  private reconcile(keys: readonly string[], requests: readonly WarmRequest[], states: Map<string, KeyState>, result: DeepSyncResult): number {
+    const { ledger } = this.options;
+    const now = this.clock.now();
+    let warmBefore = 0;
+    for (let i = 0; i < keys.length; i++) {
+      const request = requests[i]!;
+      const state = states.get(keys[i]!);
+      const prior = ledger.get(request.series, request.slot);
+      const priorFresh = prior?.outcome === 'warm' && prior.confirmedAt + CHUNK_TTL_MS > now;
+      if (priorFresh) warmBefore++;
+      if (state) {
+        result.cached++;
+        result.bytes += state.bytes;
+        result.bytesByTask.set(request.taskId, (result.bytesByTask.get(request.taskId) ?? 0) + state.bytes);
+        // -1: no expiry (not set by CVAT's cache.set); treat it as built now and look again next poll.
+        const confirmedAt = state.pttlMs >= 0 ? now + state.pttlMs - CHUNK_TTL_MS : now;
+        if (!priorFresh || Math.abs(prior.confirmedAt - confirmedAt) > SAME_TIME_MS) {
+          ledger.record(request.series, request.slot, { confirmedAt, outcome: 'warm', ...(prior?.checksum !== undefined ? { checksum: prior.checksum } : {}) });
+          result.learned++;
+          result.changedTasks.add(request.taskId);
+        }
+      } else {
+        result.missing++;
+        if (priorFresh) {
+          // Gone from the cache: recorded as expiring now, so the chunk is due at once.
+          ledger.record(request.series, request.slot, { confirmedAt: now - CHUNK_TTL_MS, outcome: 'warm' });
+          result.voided++;
+          result.changedTasks.add(request.taskId);
+        }
+      }
+    }
+    return warmBefore;
+  }
+}
