@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { AdaptiveConcurrency, percentile, type AdaptiveOptions, type AdaptiveState, type WarmSample } from '../src/daemon/adaptive.js';
 import type { AdaptiveTuning } from '../src/daemon/adaptive-tuning.js';
 import { createMetrics } from '../src/metrics.js';
@@ -207,20 +207,36 @@ describe('AdaptiveConcurrency', () => {
   });
 
   it('pace() waits the current pause and returns early on abort', async () => {
-    const { controller, feed } = setup({ max: 1, pauseInitialMs: 200 });
-    let t = performance.now();
-    await controller.pace();
-    expect(performance.now() - t).toBeLessThan(50);
-    feed(20, (i) => (i < 3 ? { latencyMs: 50_000, status: 429, chunk: `x${i}` } : hit(50)(i)));
-    expect(controller.pauseMs).toBe(200);
-    t = performance.now();
-    await controller.pace();
-    expect(performance.now() - t).toBeGreaterThanOrEqual(190);
-    const abort = new AbortController();
-    t = performance.now();
-    setTimeout(() => abort.abort(), 20);
-    await controller.pace(abort.signal);
-    expect(performance.now() - t).toBeLessThan(150);
+    // On fake timers: what is held is the order of events, not how long a loaded machine took.
+    vi.useFakeTimers();
+    try {
+      const { controller, feed } = setup({ max: 1, pauseInitialMs: 200 });
+      // No pause yet: nothing to wait for, no timer set.
+      await controller.pace();
+      expect(vi.getTimerCount()).toBe(0);
+      feed(20, (i) => (i < 3 ? { latencyMs: 50_000, status: 429, chunk: `x${i}` } : hit(50)(i)));
+      expect(controller.pauseMs).toBe(200);
+      let paced = false;
+      const pacing = controller.pace().then(() => (paced = true));
+      expect(vi.getTimerCount()).toBe(1);
+      await vi.advanceTimersByTimeAsync(199);
+      expect(paced).toBe(false);
+      await vi.advanceTimersByTimeAsync(1);
+      await pacing;
+      expect(paced).toBe(true);
+      // An abort ends the pause at once: no time passes on the clock.
+      const abort = new AbortController();
+      let aborted = false;
+      const held = controller.pace(abort.signal).then(() => (aborted = true));
+      await vi.advanceTimersByTimeAsync(20);
+      expect(aborted).toBe(false);
+      abort.abort();
+      await held;
+      expect(aborted).toBe(true);
+      expect(vi.getTimerCount()).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('percentile uses nearest rank', () => {

@@ -49,10 +49,8 @@ describe('share guard burst', () => {
       await guard.setTasks(tasks);
       await guard.start();
       expect(await metricValue(metrics, 'cvat_warden_share_files_expected')).toBe(FILES);
-      const started = Date.now();
       for (const task of tasks) for (const frame of task.meta.frames ?? []) unlinkSync(path.join(shareDir, frame.name));
       await waitFor(`${FILES} alerts`, () => alerts.length >= FILES, { timeoutMs: 20_000 });
-      const elapsed = Date.now() - started;
       expect(new Set(alerts.map((a) => ('path' in a ? a.path : a.kind))).size).toBe(FILES);
       expect(alerts.every((a) => a.kind === 'deleted')).toBe(true);
       expect(await metricValue(metrics, 'cvat_warden_share_files_missing')).toBe(FILES);
@@ -64,7 +62,6 @@ describe('share guard burst', () => {
       const errorLines = lines().filter((l) => l['level'] === 50);
       expect(errorLines.length).toBeLessThan(200);
       expect(errorLines.reduce((n, l) => n + Number(l['count'] ?? 1), 0)).toBe(FILES);
-      expect(elapsed).toBeLessThan(20_000);
     } finally {
       await guard.close();
     }

@@ -264,16 +264,14 @@ describe.skipIf(!available || !userNamespaceWithTinyLimit())('exhausted inotify 
       expect(ready.watchedDirectories + ready.degradedDirectoryCount).toBe(10);
       expect(ready.degradedDirectoryCount).toBeGreaterThanOrEqual(4);
       const victim = expectedFileIn(fx.shareDir, ready.degradedDirectories[0]!);
-      const removedAt = Date.now();
       await rm(path.join(fx.shareDir, victim));
       const deleted = await waitFor(
         `deletion of ${victim} reported`,
         () => events.find((e) => e['event'] === 'alert' && e['kind'] === 'deleted' && e['path'] === victim),
         { timeoutMs: 30_000, intervalMs: 50 },
       );
+      // Found by a degraded round (no watch could see it); "within two rounds" is held on fake time by the fs-seam test above.
       expect(deleted['source']).toBe('scan');
-      // within two rounds, as the default's 30 s gives "within 60 s"
-      expect(Date.now() - removedAt).toBeLessThan(2 * ROUND_MS);
       expect(events.filter((e) => e['event'] === 'alert' && e['kind'] === 'watcher_error')).toHaveLength(1);
     } finally {
       proc.kill('SIGKILL');

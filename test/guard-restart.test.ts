@@ -69,7 +69,6 @@ describe.skipIf(!available)('share guard baseline across restarts (child process
 
   async function expectFoundAfterRestart(): Promise<void> {
     const second = spawnGuard();
-    const startedAt = Date.now();
     await ready(second);
     const modified = await waitFor('modified after restart', () => alerts(second, 'modified').find((a) => a['path'] === 'images/image_0.jpg'), {
       timeoutMs: 15_000,
@@ -77,7 +76,6 @@ describe.skipIf(!available)('share guard baseline across restarts (child process
     const deleted = await waitFor('deleted after restart', () => alerts(second, 'deleted').find((a) => a['path'] === 'videos/video_1.mp4'), {
       timeoutMs: 15_000,
     });
-    expect(Date.now() - startedAt).toBeLessThan(15_000 + 30_000); // ready (loaded machine) + 15 s
     expect(modified).toMatchObject({ source: 'startup', taskIds: [1] });
     expect(deleted).toMatchObject({ taskIds: [3] });
     // nothing else changed: no other alert

@@ -32,7 +32,6 @@
  * Deterministic: time comes from the injected clock, decisions only from samples and the
  * two report calls. Wiring: warm-control.ts (engine samples in, limit and pause out).
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Metrics } from '../metrics.js';
 import { ADAPTIVE_TUNING, type AdaptiveTuning } from './adaptive-tuning.js';
 
@@ -230,7 +229,7 @@ export class AdaptiveConcurrency {
   async pace(signal?: AbortSignal): Promise<void> {
     const ms = this.state.pauseMs;
     if (ms <= 0 || signal?.aborted) return;
-    await sleep(ms, undefined, signal ? { signal } : undefined).catch(() => undefined);
+    await pause(ms, signal);
   }
 
   private freshWindow(now: number): Window {
@@ -450,4 +449,21 @@ export function percentile(values: readonly number[], q: number): number {
 
 function fmtMs(ms: number): string {
   return ms >= 1000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`;
+}
+
+/**
+ * Waits `ms` or until `signal` aborts, through the global timer (which a test's fake
+ * timers drive; `timers/promises` is out of their reach). The timer and the listener go
+ * the moment it ends.
+ */
+function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
 }
