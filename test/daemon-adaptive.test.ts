@@ -262,7 +262,18 @@ describe('warming controller with the default options (issue 21)', () => {
     /** One finished build of ours: `ms` long, `inFlight` of ours on the wire when it was sent (default: the limit). */
     const done = (ms: number, inFlight = control.controller.limit, status = 200) => {
       clock.t += ms;
-      control.engineOptions.onSample({ latencyMs: ms, status, kind: 'chunk', chunk: `s#${seq++}`, inFlight });
+      const request = {
+        kind: 'chunk' as const,
+        taskId: 1,
+        jobId: 1,
+        quality: 'compressed' as const,
+        path: '/api/jobs/1/data',
+        query: {},
+        series: 'j1/compressed',
+        slot: seq,
+        tier: 0,
+      };
+      control.engineOptions.onSample({ latencyMs: ms, status, kind: 'chunk', chunk: `s#${seq++}`, inFlight, request, built: status === 200 });
     };
     return { config, clock, control, controller: control.controller, limits, done };
   }

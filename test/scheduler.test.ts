@@ -230,7 +230,7 @@ describe('the scheduler between passes', () => {
       for (let id = 1; id <= tasks; id++) {
         const job = { id, taskId: id, type: 'annotation' as const, startFrame: 0, stopFrame: 19, frameCount: 20, chunkSize: 10, state: 'new' as const };
         for (let i = 0; i < 2; i++) ledger.record(`j${id}/compressed`, i, { confirmedAt: clock.now() - HOUR, outcome: 'warm' });
-        scheduler.upsert({ id, chunkSize: 10, startFrame: 0, frameStep: 1, jobs: [job] }, false);
+        scheduler.upsert({ id, chunkSize: 10, startFrame: 0, frameStep: 1, jobs: [job] }, { urgent: false });
         await waitFor(`task ${id} evaluated`, () => scheduler.evaluationCount === id);
       }
       expect(scheduler.chunkCounts().warm).toBe(2 * tasks);
