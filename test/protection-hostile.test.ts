@@ -284,6 +284,31 @@ describe('the backup store touches only its own files', () => {
     await expect(store.commit(tmpFile, { taskId: 5, at: Date.now(), bytes: 3, mediaFiles: 0, taskUpdatedDate: null }, 3)).rejects.toThrow(/symlink/);
     expect(picture(elsewhere)).toEqual(before);
   });
+
+  it('a backup record is never written through a name someone placed beside it', async () => {
+    const dir = path.join(tmp.path, 'backups-2');
+    const store = new BackupStore(dir);
+    const at = Date.UTC(2026, 11, 5, 12, 0, 0, 0);
+    const stamp = new Date(at).toISOString().replace(/[-:]/g, '').replace('.', '');
+    // Every name a record could once be written through: the sidecar's old temp name, and the store's temp folder's files.
+    const victim = path.join(tmp.path, 'victim.txt');
+    writeFileSync(victim, 'not the warden’s');
+    mkdirSync(path.join(dir, 'task-7'), { recursive: true, mode: 0o700 });
+    symlinkSync(victim, path.join(dir, 'task-7', `${stamp}.json.tmp`));
+    const download = await store.tempFile();
+    writeFileSync(download, 'zip bytes');
+    const record = await store.commit(download, { taskId: 7, at, bytes: 9, mediaFiles: 0, taskUpdatedDate: null }, 3);
+    expect(readFileSync(victim, 'utf8')).toBe('not the warden’s');
+    expect(JSON.parse(readFileSync(path.join(dir, 'task-7', `${stamp}.json`), 'utf8'))).toMatchObject({ taskId: 7, at, sha256: record.sha256 });
+    expect(lstatSync(path.join(dir, 'task-7', `${stamp}.json`)).mode & 0o777).toBe(0o600);
+    // The store's temp folder holds nothing afterwards, and the planted link is still only a link.
+    expect(readdirSync(path.join(dir, '.tmp'))).toEqual([]);
+    expect(lstatSync(path.join(dir, 'task-7', `${stamp}.json.tmp`)).isSymbolicLink()).toBe(true);
+    // A killed writer's record temp file is one clearTemp removes (its own name pattern).
+    writeFileSync(path.join(dir, '.tmp', '42-0123456789ab.json'), '{');
+    await store.clearTemp();
+    expect(readdirSync(path.join(dir, '.tmp'))).toEqual([]);
+  });
 });
 
 describe('bounded secret files', () => {

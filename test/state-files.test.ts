@@ -46,4 +46,18 @@ describe('writeFileAtomic', () => {
     expect(await readFile(victim, 'utf8')).toBe('someone else’s');
     expect(await readdir(tmp.path)).not.toContain('manifest');
   });
+
+  it('the default temp name, reused after a crash, is truncated when it is a file but never followed when it is a symlink', async () => {
+    const target = join(tmp.path, 'guard-state.json');
+    await writeFile(`${target}.tmp`, 'a crashed write left this');
+    await writeFileAtomic(target, 'fresh');
+    expect(await readFile(target, 'utf8')).toBe('fresh');
+    const victim = join(tmp.path, 'victim.txt');
+    await writeFile(victim, 'someone else’s');
+    await symlink(victim, `${target}.tmp`);
+    await expect(writeFileAtomic(target, 'through the link?')).rejects.toMatchObject({ code: 'ELOOP' });
+    expect(await readFile(victim, 'utf8')).toBe('someone else’s');
+    expect(await readFile(target, 'utf8')).toBe('fresh');
+    expect((await lstat(`${target}.tmp`)).isSymbolicLink()).toBe(true);
+  });
 });

@@ -9,6 +9,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { WardenError } from '../errors.js';
+import { fsyncDir, writeFileAtomic } from '../state/files.js';
 import type { BackupFacts } from './restorability.js';
 
 export interface StoredBackup {
@@ -44,8 +45,8 @@ export async function sha256Of(file: string): Promise<string> {
   return hash.digest('hex');
 }
 
-/** `<pid>-<12 hex>.zip`: the only names clearTemp removes. */
-const TEMP_NAME = /^\d+-[0-9a-f]{12}\.zip$/;
+/** `<pid>-<12 hex>.zip|json`: the only names clearTemp removes. */
+const TEMP_NAME = /^\d+-[0-9a-f]{12}\.(?:zip|json)$/;
 const STAMP = /^(\d{8}T\d{6}\d{3}Z)\.zip$/;
 const stampOf = (ms: number) => new Date(ms).toISOString().replace(/[-:]/g, '').replace('.', '');
 
@@ -59,9 +60,10 @@ export class BackupStore {
     return path.join(this.dir, `task-${taskId}`);
   }
 
-  async tempFile(): Promise<string> {
+  /** A fresh name in the store's own `.tmp/` (created exclusively by whoever writes it). */
+  async tempFile(ext: 'zip' | 'json' = 'zip'): Promise<string> {
     const tmp = await this.#ownDir(path.join(this.dir, '.tmp'));
-    return path.join(tmp, `${process.pid}-${randomBytes(6).toString('hex')}.zip`);
+    return path.join(tmp, `${process.pid}-${randomBytes(6).toString('hex')}.${ext}`);
   }
 
   /** Makes (0700) or checks a directory the store writes into: a real directory, never a symlink followed elsewhere. */
@@ -98,9 +100,13 @@ export class BackupStore {
     const file = path.join(dir, `${stampOf(at)}.zip`);
     const record: StoredBackup = { ...info, at, file, sha256: await sha256Of(tmp) };
     const sidecar = file.replace(/\.zip$/, '.json');
-    await fs.writeFile(`${sidecar}.tmp`, JSON.stringify(record));
-    await fs.rename(`${sidecar}.tmp`, sidecar);
+    // The zip's bytes reach the disk before its name does; the record is written through
+    // src/state (exclusive temp name in .tmp/, fsync, rename, directory fsync), never
+    // through a name someone could have placed beside it.
+    await syncFile(tmp);
+    await writeFileAtomic(sidecar, JSON.stringify(record), { tmp: await this.tempFile('json') });
     await fs.rename(tmp, file);
+    await fsyncDir(dir);
     await this.prune(info.taskId, keep);
     return record;
   }
@@ -151,5 +157,15 @@ export class BackupStore {
       .map((n) => /^task-(\d+)$/.exec(n)?.[1])
       .filter((x): x is string => x !== undefined)
       .map(Number);
+  }
+}
+
+/** fsync a file we wrote (a finished download) without changing it. */
+async function syncFile(file: string): Promise<void> {
+  const handle = await fs.open(file, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
   }
 }

@@ -5,7 +5,7 @@
  * src/state/ writes state files; the ledger, the guard's baseline and its open problems go
  * through here.
  */
-import { writeSync } from 'node:fs';
+import { constants, writeSync } from 'node:fs';
 import { open, readFile, rename, rm, type FileHandle } from 'node:fs/promises';
 
 /** State files hold task paths and chunk history: readable by the service's user only. */
@@ -76,6 +76,8 @@ export interface AtomicWriteOptions {
  * step fails. One writer per file: callers hold the state directory's lock or are its
  * only writer.
  */
+const REUSED_TEMP_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW;
+
 export async function writeFileAtomic(file: string, content: AtomicContent, options: AtomicWriteOptions = {}): Promise<void> {
   const durable = options.durable ?? true;
   const tmp = options.tmp ?? `${file}.tmp`;
@@ -83,7 +85,9 @@ export async function writeFileAtomic(file: string, content: AtomicContent, opti
   // name taken must leave what is there alone.
   let created = false;
   try {
-    const handle = await open(tmp, options.tmp === undefined ? 'w' : 'wx', STATE_FILE_MODE);
+    // The default temp name is reused after a crash, so it may exist: truncated, but never
+    // followed if someone made it a symlink (O_NOFOLLOW: ELOOP). A given name is created fresh.
+    const handle = await open(tmp, options.tmp === undefined ? REUSED_TEMP_FLAGS : 'wx', STATE_FILE_MODE);
     created = true;
     try {
       if (typeof content === 'function') {
