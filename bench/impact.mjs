@@ -18,6 +18,7 @@
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -75,6 +76,8 @@ async function measureQuery(root) {
   }
   if (scanned !== oneResult.slots.length) throw new Error(`baseline found ${scanned} files, impact ${oneResult.slots.length}`);
   return {
+    index,
+    guard,
     files: index.liveFiles,
     buildSeconds: round(buildMs / 1000, 2),
     oneDirMs: round(median(one), 3),
@@ -115,20 +118,55 @@ function timed(args, env) {
   });
 }
 
-async function measureProcess(root) {
+/**
+ * The running service's GET /impact over the same index: the daemon's own query parser and
+ * the guard's impactAnswer (what WardenService serves), hosted here so that the million-file
+ * index need not be rebuilt inside a real service with a million files on disk.
+ */
+async function startIndexService(index, guard) {
+  const { parseImpactQuery } = await import(pathToFileURL(path.join(dist, 'daemon/impact-route.js')).href);
+  const server = http.createServer((req, res) => {
+    const query = parseImpactQuery(req.url);
+    if ('errors' in query) return void res.writeHead(400).end(JSON.stringify({ error: query.errors.join('; ') }));
+    const answer = guard.impactAnswer(index, query.paths, undefined, query.taskIds.length ? new Set(query.taskIds) : undefined);
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ paths: query.paths, ...answer }));
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { listen: `127.0.0.1:${server.address().port}`, stop: () => new Promise((r) => server.close(r)) };
+}
+
+async function measureProcess(root, q) {
   const cvat = await startFastCvat();
+  const service = await startIndexService(q.index, q.guard);
   try {
     const share = path.join(root, 'share');
     fs.mkdirSync(share, { recursive: true });
     const env = { CVAT_URL: cvat.url, CVAT_ACCESS_TOKEN: 'bench-token', CVAT_WARDEN_STATE_DIR: path.join(root, 'state'), LOG_LEVEL: 'warn' };
     const d = 42 % DIRS;
-    const one = await timed(['impact', '--task', String(d + 1), '--share-dir', share, '--json'], env);
-    const dir = await timed(['impact', `d${d}`, '--share-dir', share, '--json'], env);
+    const noService = ['--listen', '127.0.0.1:1'];
+    const one = await timed(['impact', '--task', String(d + 1), '--share-dir', share, '--json', ...noService], env);
+    const dir = await timed(['impact', `d${d}`, '--share-dir', share, '--json', ...noService], env);
     const parsed = JSON.parse(dir.stdout);
-    if (parsed.files !== PER_DIR || parsed.tasks.length !== 1)
+    if (parsed.files !== PER_DIR || parsed.tasks.length !== 1 || parsed.answeredBy !== 'cvat')
       throw new Error(`impact d${d}: ${parsed.files} files, ${parsed.tasks.length} tasks (${dir.stderr})`);
-    return { dirMs: Math.round(dir.ms), dirExit: dir.code, tasksConsidered: parsed.tasksConsidered, oneTaskMs: Math.round(one.ms) };
+    const served = [];
+    let viaService;
+    for (let i = 0; i < 5; i++) {
+      viaService = await timed(['impact', `top2/d${d}`, '--share-dir', share, '--json', '--listen', service.listen], env);
+      served.push(viaService.ms);
+    }
+    const fromService = JSON.parse(viaService.stdout);
+    if (fromService.answeredBy !== 'service' || fromService.files !== PER_DIR || fromService.tasks.length !== 1)
+      throw new Error(`impact via the service: ${viaService.stdout.slice(0, 300)} ${viaService.stderr}`);
+    return {
+      dirMs: Math.round(dir.ms),
+      dirExit: dir.code,
+      tasksConsidered: parsed.tasksConsidered,
+      oneTaskMs: Math.round(one.ms),
+      serviceMs: Math.round(median(served)),
+    };
   } finally {
+    await service.stop();
     await cvat.stop();
   }
 }
@@ -137,7 +175,7 @@ export async function benchmarkSection() {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'impact-bench-'));
   try {
     const q = await measureQuery(root);
-    const p = process.env.IMPACT_BENCH_SKIP_PROCESS ? undefined : await measureProcess(root);
+    const p = process.env.IMPACT_BENCH_SKIP_PROCESS ? undefined : await measureProcess(root, q);
     const lines = [
       '### Impact: what breaks if I delete this (issue 18)',
       '',
@@ -152,6 +190,7 @@ export async function benchmarkSection() {
     ];
     if (p)
       lines.push(
+        `| \`cvat-warden impact DIR --json\` as a process beside a running service (its GET /impact over this index; job states of the 1 task from the fake CVAT), median of 5 | ${p.serviceMs} ms | the same without a service (below): ${p.dirMs} ms (×${round(p.dirMs / Math.max(p.serviceMs, 1), 1)}) | < 2 s: ${p.serviceMs < 2000 ? 'met' : 'NOT met'} |`,
         `| \`cvat-warden impact DIR --json\` as a process against a fake CVAT child serving the ${q.files.toLocaleString('en')} frame names (${p.tasksConsidered} tasks' meta streamed, one indexed) | ${p.dirMs} ms, exit ${p.dirExit} | \`impact --task ID\` (one task fetched, the CLI's fixed cost): ${p.oneTaskMs} ms | (CVAT's meta listing dominates) |`,
       );
     return `${lines.join('\n')}\n`;

@@ -5,7 +5,7 @@
  * 200 within the time limit, 1 otherwise. A file of its own, not a CLI command: it loads
  * nothing but this, so a check every 30 s costs one short node start.
  */
-import { serviceUrl } from './commands/doctor-service.js';
+import { serviceUrl } from './commands/service-client.js';
 import { parseListen } from './config/index.js';
 import { defaultLabel, optionSpec } from './config/options.js';
 

@@ -9,6 +9,7 @@
  */
 import { describeError } from '../errors.js';
 import type { DoctorAdd } from './doctor.js';
+import { getServiceText, serviceUrl } from './service-client.js';
 
 const NAME = 'webhooks';
 const TIMEOUT_MS = 3_000;
@@ -19,31 +20,7 @@ interface ServiceStatus {
   webhooks?: { enabled?: boolean; startedAt?: string; lastAcceptedAt?: string | null };
 }
 
-async function getText(url: string): Promise<string> {
-  const response = await fetch(url, { signal: AbortSignal.timeout(TIMEOUT_MS), redirect: 'error' });
-  if (!response.ok || !response.body) throw new Error(`HTTP ${response.status}`);
-  const reader = response.body.getReader() as ReadableStreamDefaultReader<Uint8Array>;
-  const parts: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > MAX_BYTES) {
-      await reader.cancel();
-      throw new Error(`answer larger than ${MAX_BYTES} bytes`);
-    }
-    parts.push(value);
-  }
-  return Buffer.concat(parts).toString('utf8');
-}
-
-/** The service's base URL for a listen address (a wildcard address is asked on loopback). */
-export function serviceUrl(listen: { host: string; port: number }): string | undefined {
-  if (!Number.isInteger(listen.port) || listen.port <= 0 || listen.port > 65_535) return undefined;
-  const host = listen.host === '0.0.0.0' || listen.host === '' ? '127.0.0.1' : listen.host === '::' ? '::1' : listen.host;
-  return `http://${host.includes(':') ? `[${host}]` : host}:${listen.port}`;
-}
+const getText = (url: string) => getServiceText(url, { timeoutMs: TIMEOUT_MS, maxBytes: MAX_BYTES });
 
 const counter = (metrics: string, outcome: string): number => {
   const match = new RegExp(`^cvat_warden_webhook_deliveries_total\\{outcome="${outcome}"\\} (\\S+)$`, 'm').exec(metrics);

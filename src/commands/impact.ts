@@ -7,33 +7,43 @@
  * chunks expire (the warm ledger, when this process may read it); whether the vault and
  * a good backup cover each task. Exit 1 when a task not completed reads any of them.
  */
+import path from 'node:path';
 import type { CommandConfig } from '../config/index.js';
 import { BackupStore } from '../backup/store.js';
 import { restorabilityOf } from '../backup/restorability.js';
-import { collectTaskRecords, type InventoryIssue, type Scope } from '../cvat/inventory.js';
+import type { CvatClient } from '../cvat/client.js';
+import { collectTaskRecords, type InventoryIssue, type Scope, type TaskRecord } from '../cvat/inventory.js';
 import type { CvatFeatures } from '../cvat/features.js';
 import type { Job } from '../cvat/shapes.js';
-import { ConfigError, EXIT } from '../errors.js';
+import { IMPACT_MAX_PATHS, IMPACT_MAX_TASKS } from '../daemon/impact-route.js';
+import { ConfigError, EXIT, describeError } from '../errors.js';
 import {
   addTaskToIndex,
   checkName,
   DirLister,
-  impactOf,
+  impactAnswer,
   nodeFs,
   resolveUserPath,
   ShareIndex,
   ShareRootResolver,
   toGuardTask,
   type GuardTask,
+  type ImpactAnswer,
+  type LastWarmedAt,
   type TaskImpact,
 } from '../guard/index.js';
+import type { Logger } from '../log.js';
 import { recoverableFromVault } from '../vault/recoverable.js';
 import { createClient, type CommandContext } from './context.js';
 import { writeCommandJson } from './json-output.js';
+import { parseImpactAnswer } from './impact-answer.js';
+import { getServiceText, serviceUrl } from './service-client.js';
 import { openLedgerForReading, requireShareDir } from './shared.js';
 
 /** Paths listed per task in the output (the count is always exact). */
 const SAMPLE_FILES = 20;
+/** The service answers from memory; its answer names every matched file (tens of MB at a million). */
+const SERVICE_LIMITS = { timeoutMs: 30_000, maxBytes: 512 * 1024 * 1024 };
 
 interface JobInfo {
   state: string | null;
@@ -102,6 +112,25 @@ function mayRead(task: GuardTask, selectors: ReadonlySet<string>, selectorAncest
   return false;
 }
 
+interface TaskInfo {
+  status: string | null;
+  jobs: Map<number, JobInfo>;
+}
+
+/** The index's answer and CVAT's word on the tasks in it, from the running service or built here. */
+interface Found {
+  answer: ImpactAnswer;
+  info: Map<number, TaskInfo>;
+  /** Task records read from CVAT. */
+  considered: number;
+  answeredBy: 'service' | 'cvat';
+}
+
+const infoOf = (record: TaskRecord): TaskInfo => ({
+  status: record.task.status ?? null,
+  jobs: new Map(record.jobs.map((j) => [j.id, { state: j.state ?? null, stage: j.stage ?? null, assignee: userOf(j) }])),
+});
+
 export async function runImpact(config: CommandConfig, context: CommandContext): Promise<number> {
   const { logger, signal } = context;
   const shareDir = requireShareDir(config.shareDir);
@@ -115,8 +144,6 @@ export async function runImpact(config: CommandConfig, context: CommandContext):
   if (refused.length) throw new ConfigError(refused);
   // --task without paths: everything the task reads.
   if (selectors.length === 0) selectors.push('');
-  const selectorSet = new Set(selectors);
-  const selectorAncestors = new Set(selectors.flatMap(ancestorsOf));
   const scope: Scope = config.scope.taskIds.length + config.scope.projectIds.length > 0 ? config.scope : { ...config.scope, all: true };
 
   const client = createClient(config.cvat, context);
@@ -126,75 +153,141 @@ export async function runImpact(config: CommandConfig, context: CommandContext):
   try {
     const features: CvatFeatures = await client.features(signal);
     const issues: InventoryIssue[] = [];
-    const fs = nodeFs;
-    const resolver = new ShareRootResolver(shareDir, fs);
-    const ctx = { fs, resolver, lister: new DirLister(fs, (rel) => resolver.abs(rel)), includeUnknownStorage: !features.storageInMeta };
-    const index = new ShareIndex();
-    const info = new Map<number, { status: string | null; jobs: Map<number, JobInfo> }>();
-    const share = new Set(config.shareTasks);
-    let considered = 0;
-    for await (const record of collectTaskRecords(client, scope, { features, withMeta: true, signal, onIssue: (i) => issues.push(i) })) {
-      considered++;
-      const task = toGuardTask(record, features, share);
-      if (!task || !mayRead(task, selectorSet, selectorAncestors)) continue;
-      const added = await addTaskToIndex(index, task, ctx);
-      if (!added.indexed) continue;
-      info.set(task.taskId, {
-        status: record.task.status ?? null,
-        jobs: new Map(record.jobs.map((j) => [j.id, { state: j.state ?? null, stage: j.stage ?? null, assignee: userOf(j) }])),
-      });
-    }
-    const result = impactOf(index, selectors, ledger.lastWarmedAt);
+    const onIssue = (issue: InventoryIssue) => issues.push(issue);
+    const fromService = await askService(config.listen, selectors, config.scope.taskIds, logger);
+    const found = fromService
+      ? await describeServiceAnswer(fromService, { client, features, scope, onIssue, signal })
+      : await indexFromCvat(selectors, {
+          client,
+          features,
+          scope,
+          onIssue,
+          signal,
+          shareDir,
+          shareTasks: config.shareTasks,
+          lastWarmedAt: ledger.lastWarmedAt,
+        });
+    const { answer, info } = found;
 
-    // Which matched files each task reads (for the vault's answer and the sample).
-    const filesOf = new Map<number, string[]>();
-    for (const f of result.slots) {
-      const rel = index.relPath(f);
-      for (const taskId of index.taskIdsOf(f)) {
-        let list = filesOf.get(taskId);
-        if (!list) filesOf.set(taskId, (list = []));
-        list.push(rel);
-      }
-    }
     const vaultDir = config.protection.vaultDir;
-    const vault = vaultDir
-      ? await recoverableFromVault(
-          vaultDir,
-          result.slots.map((f) => index.relPath(f)),
-        )
-      : undefined;
+    const vault = vaultDir ? await recoverableFromVault(vaultDir, [...new Set(answer.filesOf.flat())]) : undefined;
     const recoverable = new Set(vault?.recoverable);
     const store = config.protection.backupDir ? new BackupStore(config.protection.backupDir) : undefined;
 
     const tasks: ImpactTaskOut[] = [];
-    for (const t of result.tasks)
-      tasks.push(await describeTask(t, info.get(t.taskId), filesOf.get(t.taskId) ?? [], recoverable, vault !== undefined && !vault.problem, store, features));
+    for (const [i, t] of answer.tasks.entries())
+      tasks.push(await describeTask(t, info.get(t.taskId), answer.filesOf[i] ?? [], recoverable, vault !== undefined && !vault.problem, store, features));
     const blocking = tasks.filter((t) => !t.completed);
-    const ledgerNote = ledger.lastWarmedAt
-      ? ledger.source === 'read without the lock'
-        ? `chunk expiry from the warm ledger in ${config.stateDir}, read beside the service that holds it`
-        : null
-      : `chunk expiry unknown: no readable warm ledger in ${config.stateDir} (point --state-dir at the service's)`;
+    const ledgerNote =
+      found.answeredBy === 'service'
+        ? null
+        : ledger.lastWarmedAt
+          ? ledger.source === 'read without the lock'
+            ? `chunk expiry from the warm ledger in ${config.stateDir}, read beside the service that holds it`
+            : null
+          : `chunk expiry unknown: no readable warm ledger in ${config.stateDir} (point --state-dir at the service's)`;
     const problems = issues.filter((i) => i.severity === 'problem');
     if (config.json)
       writeCommandJson(context.stdout, 'impact', {
         cvat: { url: client.baseUrl, version: features.version.raw },
-        shareDir: resolver.root,
+        shareDir: path.resolve(shareDir),
         paths: selectors,
-        tasksConsidered: considered,
-        files: result.slots.length,
+        answeredBy: found.answeredBy,
+        tasksConsidered: found.considered,
+        files: answer.files,
         tasks,
         blockingTasks: blocking.map((t) => t.taskId),
         ledgerNote,
         vault: vault ? { dir: vault.dir, problem: vault.problem ?? null } : null,
         inventoryIssues: issues,
       });
-    else context.stdout.write(formatImpact(selectors, result.slots.length, tasks, ledgerNote, vault?.problem, problems.length));
+    else context.stdout.write(formatImpact(selectors, answer.files, tasks, ledgerNote, vault?.problem, problems.length, found.answeredBy));
     return blocking.length > 0 || problems.length > 0 ? EXIT.problems : EXIT.ok;
   } finally {
     await ledger.close();
     await client.close();
   }
+}
+
+interface CvatReads {
+  client: CvatClient;
+  features: CvatFeatures;
+  scope: Scope;
+  onIssue: (issue: InventoryIssue) => void;
+  signal: AbortSignal;
+}
+
+/**
+ * The running service's guard holds the share index already: ask it (GET /impact), then CVAT
+ * only about the tasks in the answer. Undefined when no service answers as one (none there,
+ * an older one, something else on the port): the caller builds the index itself.
+ */
+async function askService(
+  listen: { host: string; port: number },
+  selectors: readonly string[],
+  taskIds: readonly number[],
+  logger: Logger,
+): Promise<ImpactAnswer | undefined> {
+  const base = serviceUrl(listen);
+  if (!base || selectors.length > IMPACT_MAX_PATHS || taskIds.length > IMPACT_MAX_TASKS) return undefined;
+  const query = new URLSearchParams();
+  for (const s of selectors) query.append('path', s);
+  for (const id of taskIds) query.append('task', String(id));
+  try {
+    const answer = parseImpactAnswer(JSON.parse(await getServiceText(`${base}/impact?${query.toString()}`, SERVICE_LIMITS)));
+    if (answer) return answer;
+    logger.info({ service: base }, 'the service did not answer /impact as cvat-warden does; building the share index from CVAT instead');
+  } catch (error) {
+    logger.info(
+      { service: base, err: describeError(error) },
+      'no running service answered /impact; building the share index from CVAT (slow on a large share)',
+    );
+  }
+  return undefined;
+}
+
+async function describeServiceAnswer(answer: ImpactAnswer, reads: CvatReads): Promise<Found> {
+  const info = new Map<number, TaskInfo>();
+  let considered = 0;
+  if (answer.tasks.length > 0) {
+    const ids: Scope = { all: false, taskIds: answer.tasks.map((t) => t.taskId), projectIds: [], jobIds: [] };
+    const options = { features: reads.features, withMeta: false, signal: reads.signal, onIssue: reads.onIssue };
+    for await (const record of collectTaskRecords(reads.client, ids, options)) {
+      considered++;
+      // The service guards its own scope; keep only the tasks of this command's projects.
+      if (reads.scope.projectIds.length > 0 && !reads.scope.projectIds.includes(record.task.project_id ?? -1)) continue;
+      info.set(record.task.id, infoOf(record));
+    }
+  }
+  const keep = answer.tasks.map((t) => info.has(t.taskId) || reads.scope.projectIds.length === 0);
+  const tasks = answer.tasks.filter((_, i) => keep[i]);
+  const filesOf = answer.filesOf.filter((_, i) => keep[i]);
+  return { answer: { files: new Set(filesOf.flat()).size, tasks, filesOf }, info, considered, answeredBy: 'service' };
+}
+
+/** Without a service: stream every task in scope from CVAT and index only those that may read the paths. */
+async function indexFromCvat(
+  selectors: readonly string[],
+  reads: CvatReads & { shareDir: string; shareTasks: readonly number[]; lastWarmedAt: LastWarmedAt | undefined },
+): Promise<Found> {
+  const selectorSet = new Set(selectors);
+  const selectorAncestors = new Set(selectors.flatMap(ancestorsOf));
+  const fs = nodeFs;
+  const resolver = new ShareRootResolver(reads.shareDir, fs);
+  const ctx = { fs, resolver, lister: new DirLister(fs, (rel) => resolver.abs(rel)), includeUnknownStorage: !reads.features.storageInMeta };
+  const index = new ShareIndex();
+  const info = new Map<number, TaskInfo>();
+  const share = new Set(reads.shareTasks);
+  let considered = 0;
+  const options = { features: reads.features, withMeta: true, signal: reads.signal, onIssue: reads.onIssue };
+  for await (const record of collectTaskRecords(reads.client, reads.scope, options)) {
+    considered++;
+    const task = toGuardTask(record, reads.features, share);
+    if (!task || !mayRead(task, selectorSet, selectorAncestors)) continue;
+    const added = await addTaskToIndex(index, task, ctx);
+    if (added.indexed) info.set(task.taskId, infoOf(record));
+  }
+  return { answer: impactAnswer(index, selectors, reads.lastWarmedAt), info, considered, answeredBy: 'cvat' };
 }
 
 async function describeTask(
@@ -246,6 +339,7 @@ function formatImpact(
   ledgerNote: string | null,
   vaultProblem: string | undefined,
   inventoryProblems: number,
+  answeredBy: Found['answeredBy'],
 ): string {
   const where = selectors.map((s) => (s === '' ? '(the whole share)' : s)).join(', ');
   const lines = [`${files} expected file(s) under ${where}; ${tasks.length} task(s) read them.`];
@@ -266,6 +360,7 @@ function formatImpact(
   }
   if (vaultProblem) lines.push('', `vault: ${vaultProblem}`);
   if (ledgerNote) lines.push('', ledgerNote);
+  if (answeredBy === 'service') lines.push('', "From the running service's share index and warm ledger; job states from CVAT.");
   const blocking = tasks.filter((t) => !t.completed).length;
   lines.push(
     '',

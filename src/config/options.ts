@@ -126,7 +126,7 @@ export const OPTIONS = [
   { name: 'cloud-interval', type: 'duration', env: 'CVAT_WARDEN_CLOUD_INTERVAL', commands: ['run'], default: '10m', min: '1m', max: '24d', help: 'list the buckets of cloud-storage tasks (and re-ask the status of storages warming skipped) every this long' },
   // 300 LIST calls an hour ≈ 7,200 a day ≈ $0.04/day at S3's $0.005 per 1,000; one call lists up to 500 objects of one directory.
   { name: 'cloud-list-budget', type: 'integer', env: 'CVAT_WARDEN_CLOUD_LIST_BUDGET', commands: ['run'], default: 300, min: 1, max: 1_000_000, help: 'content-v2 calls (each one billed LIST on the bucket, ≤ 500 objects of one directory) per hour; directories beyond it wait for a later round' },
-  { name: 'listen', type: 'string', env: 'CVAT_WARDEN_LISTEN', commands: ['run', 'doctor'], default: '0.0.0.0:9464', help: 'address for /metrics, /healthz, /readyz, /status and webhooks (doctor asks the running service there)' },
+  { name: 'listen', type: 'string', env: 'CVAT_WARDEN_LISTEN', commands: ['run', 'doctor', 'impact'], default: '0.0.0.0:9464', help: 'address for /metrics, /healthz, /readyz, /status and webhooks (doctor and impact ask the running service there)' },
   // 6: CVAT's own compose runs the server with NUMPROCS 2, so at most ~3 requests wait per process; at 10 ms per call
   // the first discovery of 10,000 tasks takes ~64 s at 4 and ~43 s at 6 (npm run bench -- ui).
   { name: 'discovery-concurrency', type: 'integer', env: 'CVAT_WARDEN_DISCOVERY_CONCURRENCY', commands: ['run'], default: 6, min: 1, max: 32, help: 'tasks whose jobs and metadata discovery fetches at once (metadata requests are cheap for CVAT)' },

@@ -6,6 +6,7 @@
  *   GET  /healthz        200 {"status":"ok"} while the process is alive (liveness)
  *   GET  /readyz         200 or 503 with the readiness checks (503 once shutdown begins)
  *   GET  /status         JSON state for humans (schemas/status.schema.json), passed through redactSecrets
+ *   GET  /impact         what reads some share paths, from the guard's index (impact-route.ts; only with a guard)
  *   POST /webhooks/cvat  CVAT webhook deliveries (only when a secret is configured)
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -14,6 +15,7 @@ import { describeError } from '../errors.js';
 import { redactSecrets } from '../secrets.js';
 import { jsonReplacer, pathOf, sendBody, sendJson, sendText } from './http-respond.js';
 import type { WebhookIntake } from './http-webhook.js';
+import { parseImpactQuery, type ImpactQuery, type ImpactReply } from './impact-route.js';
 
 export const WEBHOOK_PATH = '/webhooks/cvat';
 
@@ -35,6 +37,8 @@ export interface RouteContext {
   status: () => unknown;
   /** Absent: POST /webhooks/cvat answers 404. */
   intake: WebhookIntake | undefined;
+  /** Absent (no share guard): GET /impact answers 404. */
+  impact?: ((query: ImpactQuery) => ImpactReply) | undefined;
   /** False once shutdown begins: readiness fails, webhooks get 503. */
   accepting: () => boolean;
 }
@@ -45,6 +49,7 @@ const ROUTES: Record<string, readonly string[]> = {
   '/healthz': ['GET', 'HEAD'],
   '/readyz': ['GET', 'HEAD'],
   '/status': ['GET', 'HEAD'],
+  '/impact': ['GET'],
   [WEBHOOK_PATH]: ['POST'],
 };
 
@@ -54,6 +59,7 @@ const INDEX_PAGE = [
   '/metrics   Prometheus metrics',
   '/status    what the service knows, as JSON (schemas/status.schema.json)',
   '/healthz   liveness: 200 while the process answers',
+  '/impact    ?path=<share-relative>&task=<id>: what reads those share files (cvat-warden impact asks here)',
   '/readyz    readiness: 503 before the first discovery, while CVAT is unreachable (past a short grace),',
   '           the credentials are refused or the share is unavailable, and once the service stops',
   '',
@@ -62,7 +68,8 @@ const INDEX_PAGE = [
 export async function route(req: IncomingMessage, res: ServerResponse, context: RouteContext): Promise<void> {
   const method = req.method ?? 'GET';
   const path = pathOf(req.url);
-  const allowed = path === WEBHOOK_PATH && !context.intake ? undefined : ROUTES[path];
+  const absent = (path === WEBHOOK_PATH && !context.intake) || (path === '/impact' && !context.impact);
+  const allowed = absent ? undefined : ROUTES[path];
   if (!allowed) {
     sendJson(res, 404, { error: 'not found' });
     return;
@@ -89,6 +96,12 @@ export async function route(req: IncomingMessage, res: ServerResponse, context: 
     case '/status': {
       const value = await context.status();
       sendText(res, 200, redactSecrets(JSON.stringify(value, jsonReplacer, 2)));
+      return;
+    }
+    case '/impact': {
+      const query = parseImpactQuery(req.url);
+      const reply: ImpactReply = 'errors' in query ? { status: 400, body: { error: query.errors.join('; ') } } : context.impact!(query);
+      sendText(res, reply.status, redactSecrets(JSON.stringify(reply.body, jsonReplacer)));
       return;
     }
     case WEBHOOK_PATH:

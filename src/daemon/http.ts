@@ -34,6 +34,8 @@ export interface HttpServerOptions {
   status: () => unknown;
   /** Without it, POST /webhooks/cvat answers 404. */
   webhook?: WebhookRouteOptions;
+  /** Without it (no share guard), GET /impact answers 404. */
+  impact?: RouteContext['impact'];
   /** Counts webhook deliveries by outcome (`cvat_warden_webhook_deliveries_total`). */
   metrics?: Pick<Metrics, 'webhookDeliveries'>;
   timeouts?: HttpTimeouts;
@@ -54,7 +56,14 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
   const { logger } = options;
   const intake = options.webhook ? new WebhookIntake(options.webhook, logger, options.metrics) : undefined;
   let accepting = true;
-  const context: RouteContext = { registry: options.registry, health: options.health, status: options.status, intake, accepting: () => accepting };
+  const context: RouteContext = {
+    registry: options.registry,
+    health: options.health,
+    status: options.status,
+    intake,
+    impact: options.impact,
+    accepting: () => accepting,
+  };
   const server = createBoundedServer(options, context);
   await listen(server, options.host, options.port);
   server.on('error', (error) => logger.error({ err: describeError(error) }, 'HTTP server error'));

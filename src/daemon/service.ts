@@ -27,6 +27,7 @@ import { createWarmControl } from './warm-control.js';
 import { IntakeLog, PendingTasks, type IntakeSummary } from './coalesce.js';
 import { Discovery } from './discovery.js';
 import { CloudComponent } from './cloud-component.js';
+import type { ImpactQuery, ImpactReply } from './impact-route.js';
 import { startHttpServer, type HttpServerHandle, type ReadinessReport } from './http.js';
 import { WarmScheduler } from './scheduler.js';
 import { Protection } from './protection.js';
@@ -185,6 +186,7 @@ export class WardenService implements AsyncDisposable {
         health: () => this.readiness(),
         status: () => this.status(),
         ...(this.config.webhookSecret ? { webhook: { secret: this.config.webhookSecret, onEvent: (event: WebhookEvent) => this.onWebhook(event) } } : {}),
+        ...(guard ? { impact: this.impactRoute(guard) } : {}),
       });
       this.started = { ledger, http, guard };
     } catch (error) {
@@ -195,6 +197,15 @@ export class WardenService implements AsyncDisposable {
     }
     this.logger.info({ url: this.started.http.url, cvat: this.client.baseUrl, share: this.config.shareDir ?? null }, 'cvat-warden service listening');
     this.loops.push(this.connectAndRun(this.started));
+  }
+
+  /** GET /impact, from the guard's index once the first discovery has put every task in it. */
+  private impactRoute(guard: ShareGuard): (query: ImpactQuery) => ImpactReply {
+    return (query) => {
+      if (!this.firstDiscoveryDone) return { status: 503, body: { error: 'the first discovery has not finished: the share index is not complete yet' } };
+      const answer = guard.queries.impact(query.paths, query.taskIds.length > 0 ? new Set(query.taskIds) : undefined);
+      return { status: 200, body: { paths: query.paths, ...answer } };
+    };
   }
 
   private async startGuard(shareDir: string, ledger: Ledger): Promise<ShareGuard> {
@@ -337,7 +348,7 @@ export class WardenService implements AsyncDisposable {
       ...(guard
         ? {
             explainServerError: (r: WarmRequest) =>
-              guard.explainChunkFailure({ taskId: r.taskId, jobId: r.jobId, chunk: r.kind === 'chunk' && isJobChunks(r.series) ? r.slot : undefined }),
+              guard.queries.explainChunkFailure({ taskId: r.taskId, jobId: r.jobId, chunk: r.kind === 'chunk' && isJobChunks(r.series) ? r.slot : undefined }),
           }
         : {}),
       cloudGate: this.cloud.gate,

@@ -12,7 +12,7 @@
  * runtime (runtime.ts: queue, state, timers, errors), the event bus (events.ts) whose
  * sinks are the alerts and the metrics. This class wires them and decides what runs when.
  */
-import { explainChunkFailure } from './shell/worker-mount.js';
+import { IndexQueries } from './shell/index-queries.js';
 import { EventEmitter } from 'node:events';
 import path from 'node:path';
 import type { WatchMode } from '../domain.js';
@@ -49,6 +49,8 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
   readonly #tracker: FileTracker;
   readonly #store: GuardStore;
   readonly #source: ShareSource;
+  /** Questions the service asks of the live index (why a chunk failed, what reads a path). */
+  readonly queries: IndexQueries;
   readonly #skipped = new Map<number, string>();
   #started: Promise<void> | undefined;
   /** The guard got past start-up's detection once (watches and scans may run). */
@@ -93,6 +95,7 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
     );
     attachMetrics(this.#events, o.metrics);
     this.#source = new ShareSource(o, this.#host());
+    this.queries = new IndexQueries(this.#index, (rel) => this.#source.absolutePath(rel), o.lastWarmedAt);
     o.metrics.shareAvailable.set(1);
     o.metrics.shareFilesExpected.set(0);
     o.metrics.shareFilesMissing.set(0);
@@ -447,15 +450,6 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
   /** The mode in effect: `degraded` while some directories have no watch. */
   get watchMode(): WatchMode {
     return this.#source.watchMode;
-  }
-
-  /**
-   * Why a chunk build of a guarded task failed with CVAT's 500, when the share here can
-   * tell (worker-mount.ts): the worker's missing mount when every source file is readable
-   * here, or the file that is missing. Undefined when the task is not guarded.
-   */
-  explainChunkFailure(failure: { taskId: number; jobId: number; chunk: number | undefined }): Promise<string | undefined> {
-    return explainChunkFailure(this.#index, (rel) => this.#source.absolutePath(rel), failure);
   }
 
   /** Rejected names and index warnings of every guarded task, and tasks not guarded. */

@@ -19,6 +19,6 @@ export { addTaskToIndex, taskSignature, type TaskFilesContext } from './shell/ta
 export { ShareRootResolver } from './shell/paths.js';
 export { DirLister, findRelatedImages, isPointCloudName } from './shell/related.js';
 // For `impact`: the index's answer to "what reads these paths", and typed paths resolved inside the share.
-export { impactOf, isUnder, slotsUnder, type ImpactResult, type TaskImpact } from './core/impact.js';
+export { impactAnswer, impactOf, isUnder, slotsUnder, type ImpactAnswer, type ImpactResult, type TaskImpact } from './core/impact.js';
 export { resolveUserPath, type UserPathVerdict } from './shell/user-path.js';
 export { WORKER_MOUNT_FIX, WORKER_MOUNT_MESSAGE, chunkFilesOf, explainChunkFailure, readableHere, type Readability } from './shell/worker-mount.js';

@@ -64,3 +64,33 @@ export function impactOf(index: ShareIndex, selectors: readonly string[], lastWa
   tasks.sort((a, b) => a.taskId - b.taskId);
   return { slots, tasks };
 }
+
+/** impactOf's answer with the matched files of each task by name: what `impact` prints and the service serves. */
+export interface ImpactAnswer {
+  /** Distinct matched files read by the tasks kept. */
+  files: number;
+  tasks: TaskImpact[];
+  /** Share-relative paths of the matched files, per task (same order as `tasks`). */
+  filesOf: string[][];
+}
+
+/** impactOf, keeping only `taskIds` when given, with each task's matched files named. */
+export function impactAnswer(index: ShareIndex, selectors: readonly string[], lastWarmedAt?: LastWarmedAt, taskIds?: ReadonlySet<number>): ImpactAnswer {
+  const result = impactOf(index, selectors, lastWarmedAt);
+  const tasks = taskIds ? result.tasks.filter((t) => taskIds.has(t.taskId)) : result.tasks;
+  const position = new Map(tasks.map((t, i) => [t.taskId, i]));
+  const filesOf: string[][] = tasks.map(() => []);
+  let files = 0;
+  for (const f of result.slots) {
+    let read = false;
+    for (const taskId of index.taskIdsOf(f)) {
+      const at = position.get(taskId);
+      if (at === undefined) continue;
+      filesOf[at]!.push(index.relPath(f));
+      read = true;
+    }
+    if (read) files++;
+  }
+  for (const list of filesOf) list.sort();
+  return { files, tasks, filesOf };
+}
