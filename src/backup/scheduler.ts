@@ -48,6 +48,17 @@ export interface BackupSchedulerOptions {
   now?: () => number;
 }
 
+/** What /status says of backups: lists capped at 200 task ids, as the schema says. */
+export interface BackupSchedulerStatus {
+  dir: string;
+  keep: number;
+  shareTasks: number;
+  withoutGoodBackup: number[];
+  madeButNotRestorable: number[];
+  cvatVersion: string | null;
+  failures: Array<{ taskId: number; outcome: string; message: string; missingFile: string | null }>;
+}
+
 export class BackupScheduler {
   readonly store: BackupStore;
   readonly #o: BackupSchedulerOptions;
@@ -221,7 +232,8 @@ export class BackupScheduler {
     return n;
   }
 
-  status(): unknown {
+  /** /status `protection.backups` (schemas/status.schema.json). */
+  status(): BackupSchedulerStatus {
     const tasks = [...this.#tasks.values()];
     return {
       dir: this.store.dir,

@@ -12,10 +12,10 @@ import { ConfigError, describeError } from '../errors.js';
 import { toGuardTask, type FileAlert, type ShareGuard } from '../guard/index.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import { BackupScheduler } from '../backup/scheduler.js';
+import { BackupScheduler, type BackupSchedulerStatus } from '../backup/scheduler.js';
 import { exportOptionsOf, sizeFromShareOf } from '../backup/cvat-export.js';
 import { restoreFromVault } from '../vault/restore.js';
-import { Vault } from '../vault/vault.js';
+import { Vault, type VaultStatus } from '../vault/vault.js';
 import { RestoreObserver } from './restore-observer.js';
 
 export interface ProtectionDeps {
@@ -44,6 +44,12 @@ function newestDate(dates: ReadonlyArray<string | undefined>): string | null {
   let newest: string | null = null;
   for (const d of dates) if (d !== undefined && (newest === null || Date.parse(d) > Date.parse(newest))) newest = d;
   return newest;
+}
+
+export interface ProtectionStatus {
+  vault: VaultStatus | null;
+  autoRestore: boolean;
+  backups: BackupSchedulerStatus | null;
 }
 
 export class Protection {
@@ -211,7 +217,8 @@ export class Protection {
     await this.vault.measure();
   }
 
-  status(): unknown {
+  /** /status `protection` (schemas/status.schema.json). */
+  status(): ProtectionStatus {
     return { vault: this.vault?.status() ?? null, autoRestore: this.#d.config.protection.autoRestore, backups: this.backups?.status() ?? null };
   }
 

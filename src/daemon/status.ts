@@ -6,6 +6,7 @@
  * Bump STATUS_SCHEMA_VERSION when a field is removed, renamed or changes meaning.
  */
 import type { CacheTruthStatus } from './cache-truth.js';
+import type { ProtectionStatus } from './protection.js';
 import type { AdaptiveState } from './adaptive.js';
 import type { ReachabilitySnapshot } from './reachability.js';
 import type { CredentialsState } from '../cvat/auth.js';
@@ -34,7 +35,7 @@ export interface StatusParts {
   share: { status: ShareGuardStatus; problems: readonly OpenProblem[] } | null;
   issues: readonly InventoryIssue[];
   webhooks: { enabled: boolean; startedAt: number; lastAcceptedAt: number | undefined; pendingTasks: number; pendingLimit: number };
-  protection: unknown;
+  protection: ProtectionStatus | null;
   /** What CVAT's cache really holds: deep mode, or the shallow canary (cache-truth.ts). */
   cache: CacheTruthStatus | null;
 }
