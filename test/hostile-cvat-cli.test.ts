@@ -146,7 +146,8 @@ describe('warm against a hostile CVAT', () => {
   });
 
   it('prints no MaxListenersExceededWarning when many chunks wait out a Retry-After at once', async () => {
-    const result = await warm({ retryAfterOnce: '1' }, ['--concurrency', '16'], { tasks: 20 });
+    // 16 chunk workers: the warming controller starts with 16 requests in flight, so 16 wait out their Retry-After at once.
+    const result = await warm({ retryAfterOnce: '1' }, ['--concurrency', '16', '--chunk-workers', '16'], { tasks: 20 });
     expect(result.code).toBe(0);
     expect(result.stderr).not.toMatch(/MaxListenersExceededWarning/);
     expect(cvat!.counts.chunk).toBe(80);
