@@ -14,10 +14,10 @@ import type { GuardTask } from '../guard/index.js';
 import { BackupExportError, exportTaskBackup, type ExportOptions } from './cvat-export.js';
 import { contextImagesOf, framesWithContext } from './context-images.js';
 import { backupCapFor, shareMediaBytes } from './media-size.js';
-import { restorabilityOf } from './restorability.js';
+import { restorabilityOf, type Restorability } from './restorability.js';
 import { rewriteBackup, RewriteRefused } from './rewrite.js';
 import type { BackupStore, StoredBackup } from './store.js';
-import { expectedMediaEntries, expectedRelatedEntries, verifyBackup } from './verify.js';
+import { expectedMediaEntries, expectedRelatedEntries, verifyBackup, type BackupVerdict, type VerifyLimits } from './verify.js';
 
 export interface BackupResult {
   taskId: number;
@@ -58,113 +58,146 @@ async function boundsFor(deps: BackupTaskDeps, task: GuardTask): Promise<ExportO
   return media === undefined ? deps.exportOptions : { ...deps.exportOptions, maxBytes: Math.min(deps.exportOptions.maxBytes, backupCapFor(media)) };
 }
 
+/**
+ * A backup not counted good: backupTask adds the task and the older backup it leaves in
+ * place (an unrestorable one is kept, so it carries `backup` too).
+ */
+type NotCountedGood = Omit<BackupResult, 'taskId' | 'newestGood'>;
+
+/** A verified zip ready to go into the store: the export, or its copy completed with context images. */
+interface VerifiedZip {
+  file: string;
+  verdict: BackupVerdict;
+  /** Context images added from the share. */
+  related: number;
+}
+
+/** What the export and its verification produced, before the store sees it. */
+interface VerifiedExport extends VerifiedZip {
+  restorability: Restorability;
+  /** Bytes downloaded from CVAT. */
+  downloaded: number;
+}
+
+/** What the verifier needs to check a zip of this task (the same for the export and its completed copy). */
+interface VerifyPlan {
+  frames: string[];
+  limits: VerifyLimits;
+  maxBytes: number;
+}
+
 export async function backupTask(deps: BackupTaskDeps, task: GuardTask, taskUpdatedDate: string | null): Promise<BackupResult> {
-  const tmp = await deps.store.tempFile();
-  let withContext: string | undefined;
-  const base = { taskId: task.taskId };
-  const older = async () => {
+  // Every temp file of this backup, removed whatever happens; the store's files are never among them.
+  const temps = [await deps.store.tempFile()];
+  const notCountedGood = async (result: NotCountedGood): Promise<BackupResult> => {
     const newest = await deps.store.newestGood(task.taskId);
-    return newest ? { newestGood: newest } : {};
+    return { taskId: task.taskId, ...result, ...(newest ? { newestGood: newest } : {}) };
   };
   try {
-    const options = await boundsFor(deps, task);
-    const { bytes } = await exportTaskBackup(deps.client, deps.features, task.taskId, tmp, options);
-    // Media (most of a backup) hardly compress; JSON does ~10:1, so 4× the download cap bounds the content.
-    const frames = expectedMediaEntries(mediaNamesOf(task), task.isVideo);
-    const limits = { maxTotalBytes: 4 * options.maxBytes };
-    let verdict = await verifyBackup(tmp, frames, limits);
-    if (!verdict.ok)
-      return {
-        ...base,
-        outcome: 'invalid',
-        message: `backup of task ${task.taskId} rejected: ${verdict.problem ?? 'failed verification'}; the older backup is kept`,
-        ...(await older()),
-      };
-    const version = deps.features.version;
-    const verdictOn = verdict.facts ? restorabilityOf(verdict.facts, version) : { restorable: false, repairable: false, reason: 'task.json unreadable' };
-    let file = tmp;
-    let related = 0;
-    const contextFrames = framesWithContext(task);
-    if (verdictOn.restorable && contextFrames > 0) {
-      // Only a zip CVAT imports is worth completing: adding files to a refused one proves nothing.
-      if (deps.shareDir === undefined)
-        return {
-          ...base,
-          outcome: 'incomplete',
-          message: `backup of task ${task.taskId} not kept: ${contextFrames} frame(s) have context images, which CVAT leaves out of share-task backups (cvat#9978); set --share-dir so the warden adds them`,
-          ...(await older()),
-        };
-      const ctx = await contextImagesOf(task, deps.shareDir);
-      if (ctx.short.length > 0) {
-        const s0 = ctx.short[0]!;
-        return {
-          ...base,
-          outcome: 'incomplete',
-          message: `backup of task ${task.taskId} not kept: context images of ${ctx.short.length} frame(s) are not on the share, e.g. ${s0.frame} shows ${s0.expected}, ${s0.found} found`,
-          ...(await older()),
-        };
-      }
-      withContext = await deps.store.tempFile();
-      await rewriteBackup(tmp, withContext, { addFromShare: { shareDir: deps.shareDir, paths: ctx.paths }, maxAddedBytes: options.maxBytes });
-      verdict = await verifyBackup(withContext, frames, limits, expectedRelatedEntries(ctx.paths));
-      if (!verdict.ok)
-        return {
-          ...base,
-          outcome: 'invalid',
-          message: `backup of task ${task.taskId} rejected after adding context images: ${verdict.problem ?? 'failed verification'}`,
-          ...(await older()),
-        };
-      file = withContext;
-      related = verdict.relatedFiles;
-    }
-    const size = (await fs.stat(file)).size;
-    const backup = await deps.store.commit(
-      file,
-      {
-        taskId: task.taskId,
-        at: (deps.now ?? Date.now)(),
-        bytes: size,
-        mediaFiles: verdict.mediaFiles,
-        taskUpdatedDate,
-        restorable: verdictOn.restorable,
-        ...(verdictOn.reason !== undefined ? { restoreNote: verdictOn.reason } : {}),
-        relatedFiles: related,
-        cvatVersion: version.raw,
-        ...(verdict.facts ? { facts: verdict.facts } : {}),
-      },
-      deps.keep,
-    );
-    if (!verdictOn.restorable)
-      return {
-        ...base,
+    const made = await exportAndVerify(deps, task, temps);
+    if ('outcome' in made) return await notCountedGood(made);
+    const backup = await commitVerified(deps, task, taskUpdatedDate, made);
+    if (!made.restorability.restorable)
+      return await notCountedGood({
         outcome: 'unrestorable',
-        message: `task ${task.taskId}: backup made and kept (${verdict.mediaFiles} media file(s)) but not restorable on this CVAT: ${verdictOn.reason ?? ''}`,
+        message: `task ${task.taskId}: backup made and kept (${made.verdict.mediaFiles} media file(s)) but not restorable on this CVAT: ${made.restorability.reason ?? ''}`,
         backup,
-        ...(await older()),
-      };
+      });
+    const related = made.related;
     return {
-      ...base,
+      taskId: task.taskId,
       outcome: 'done',
-      message: `task ${task.taskId}: verified backup with ${verdict.mediaFiles} media file(s)${related ? ` and ${related} context image(s)` : ''}, ${bytes} bytes from CVAT`,
+      message: `task ${task.taskId}: verified backup with ${made.verdict.mediaFiles} media file(s)${related ? ` and ${related} context image(s)` : ''}, ${made.downloaded} bytes from CVAT`,
       backup,
       newestGood: backup,
     };
   } catch (error) {
-    if (error instanceof RewriteRefused)
-      return { ...base, outcome: 'incomplete', message: `backup of task ${task.taskId} not kept: ${error.message}`, ...(await older()) };
-    if (error instanceof WardenError && error.code !== 'CVAT_HTTP' && error.code !== 'CVAT_BAD_RESPONSE') throw error;
-    if (error instanceof BackupExportError && error.kind === 'missing_file') {
-      return {
-        ...base,
-        outcome: 'missing_file',
-        message: error.message,
-        ...(error.missingFile !== undefined ? { missingFile: error.missingFile } : {}),
-        ...(await older()),
-      };
-    }
-    return { ...base, outcome: 'failed', message: `backup of task ${task.taskId} failed: ${describeError(error)}`, ...(await older()) };
+    return await notCountedGood(failureOf(error, task.taskId));
   } finally {
-    await fs.rm(tmp, { force: true });
-    if (withContext !== undefined) await fs.rm(withContext, { force: true });
+    for (const file of temps) await fs.rm(file, { force: true });
   }
+}
+
+/** Export the task into temps[0], verify it, and complete it with context images where CVAT left them out. */
+async function exportAndVerify(deps: BackupTaskDeps, task: GuardTask, temps: string[]): Promise<VerifiedExport | NotCountedGood> {
+  const tmp = temps[0]!;
+  const options = await boundsFor(deps, task);
+  const { bytes } = await exportTaskBackup(deps.client, deps.features, task.taskId, tmp, options);
+  // Media (most of a backup) hardly compress; JSON does ~10:1, so 4× the download cap bounds the content.
+  const plan: VerifyPlan = {
+    frames: expectedMediaEntries(mediaNamesOf(task), task.isVideo),
+    limits: { maxTotalBytes: 4 * options.maxBytes },
+    maxBytes: options.maxBytes,
+  };
+  const verdict = await verifyBackup(tmp, plan.frames, plan.limits);
+  if (!verdict.ok)
+    return { outcome: 'invalid', message: `backup of task ${task.taskId} rejected: ${verdict.problem ?? 'failed verification'}; the older backup is kept` };
+  const restorability = verdict.facts
+    ? restorabilityOf(verdict.facts, deps.features.version)
+    : { restorable: false, repairable: false, reason: 'task.json unreadable' };
+  let zip: VerifiedZip | NotCountedGood = { file: tmp, verdict, related: 0 };
+  // Only a zip CVAT imports is worth completing: adding files to a refused one proves nothing.
+  if (restorability.restorable && framesWithContext(task) > 0) zip = await withContextImages(deps, task, tmp, plan, temps);
+  return 'outcome' in zip ? zip : { ...zip, restorability, downloaded: bytes };
+}
+
+/** A copy of the export with the context images CVAT leaves out of share-task backups (cvat#9978), verified again. */
+async function withContextImages(
+  deps: BackupTaskDeps,
+  task: GuardTask,
+  exported: string,
+  plan: VerifyPlan,
+  temps: string[],
+): Promise<VerifiedZip | NotCountedGood> {
+  if (deps.shareDir === undefined)
+    return {
+      outcome: 'incomplete',
+      message: `backup of task ${task.taskId} not kept: ${framesWithContext(task)} frame(s) have context images, which CVAT leaves out of share-task backups (cvat#9978); set --share-dir so the warden adds them`,
+    };
+  const ctx = await contextImagesOf(task, deps.shareDir);
+  if (ctx.short.length > 0) {
+    const s0 = ctx.short[0]!;
+    return {
+      outcome: 'incomplete',
+      message: `backup of task ${task.taskId} not kept: context images of ${ctx.short.length} frame(s) are not on the share, e.g. ${s0.frame} shows ${s0.expected}, ${s0.found} found`,
+    };
+  }
+  const completed = await deps.store.tempFile();
+  temps.push(completed);
+  await rewriteBackup(exported, completed, { addFromShare: { shareDir: deps.shareDir, paths: ctx.paths }, maxAddedBytes: plan.maxBytes });
+  const verdict = await verifyBackup(completed, plan.frames, plan.limits, expectedRelatedEntries(ctx.paths));
+  if (!verdict.ok)
+    return { outcome: 'invalid', message: `backup of task ${task.taskId} rejected after adding context images: ${verdict.problem ?? 'failed verification'}` };
+  return { file: completed, verdict, related: verdict.relatedFiles };
+}
+
+/** Move the verified zip in beside the older backups, with what decides its restore. */
+async function commitVerified(deps: BackupTaskDeps, task: GuardTask, taskUpdatedDate: string | null, made: VerifiedExport): Promise<StoredBackup> {
+  const { verdict, restorability } = made;
+  const size = (await fs.stat(made.file)).size;
+  return deps.store.commit(
+    made.file,
+    {
+      taskId: task.taskId,
+      at: (deps.now ?? Date.now)(),
+      bytes: size,
+      mediaFiles: verdict.mediaFiles,
+      taskUpdatedDate,
+      restorable: restorability.restorable,
+      ...(restorability.reason !== undefined ? { restoreNote: restorability.reason } : {}),
+      relatedFiles: made.related,
+      cvatVersion: deps.features.version.raw,
+      ...(verdict.facts ? { facts: verdict.facts } : {}),
+    },
+    deps.keep,
+  );
+}
+
+/** What a failed backup reports; errors that are not CVAT's answer (a bug, our disk) go up. */
+function failureOf(error: unknown, taskId: number): NotCountedGood {
+  if (error instanceof RewriteRefused) return { outcome: 'incomplete', message: `backup of task ${taskId} not kept: ${error.message}` };
+  if (error instanceof WardenError && error.code !== 'CVAT_HTTP' && error.code !== 'CVAT_BAD_RESPONSE') throw error;
+  if (error instanceof BackupExportError && error.kind === 'missing_file')
+    return { outcome: 'missing_file', message: error.message, ...(error.missingFile !== undefined ? { missingFile: error.missingFile } : {}) };
+  return { outcome: 'failed', message: `backup of task ${taskId} failed: ${describeError(error)}` };
 }
