@@ -12,6 +12,7 @@ import type { CommandConfig } from '../config/index.js';
 import { BackupRestoreError, importBackup } from '../backup/import.js';
 import { restorabilityOf } from '../backup/restorability.js';
 import { BackupStore, sha256Of, type StoredBackup } from '../backup/store.js';
+import type { CvatClient } from '../cvat/client.js';
 import type { CvatFeatures } from '../cvat/features.js';
 import { ConfigError, describeError, EXIT } from '../errors.js';
 import { createClient, type CommandContext } from './context.js';
@@ -72,82 +73,98 @@ async function allKept(store: BackupStore): Promise<StoredBackup[]> {
 export async function runBackupAction(config: CommandConfig, context: CommandContext, action: BackupAction): Promise<number> {
   if (!config.protection.backupDir) throw new ConfigError(['backup directory is missing: set --backup-dir DIR or CVAT_WARDEN_BACKUP_DIR']);
   const store = new BackupStore(config.protection.backupDir);
-  const out = context.stdout;
-  if (action.kind === 'verify') {
-    const results: Array<{ taskId: number; file: string; ok: boolean; problem: string | null }> = [];
-    for (const b of await allKept(store)) {
-      let problem: string | null = null;
-      if (!b.sha256) problem = 'no SHA-256 recorded (made before 0.2): cannot be checked';
-      else {
-        const now = await sha256Of(b.file).catch((error: unknown) => `unreadable: ${describeError(error)}`);
-        if (now !== b.sha256) problem = now.startsWith('unreadable') ? now : `SHA-256 mismatch: recorded ${b.sha256}, now ${now}`;
-      }
-      results.push({ taskId: b.taskId, file: b.file, ok: problem === null, problem });
-      if (problem) context.logger.error({ taskId: b.taskId, file: b.file }, `backup damaged: ${problem}`);
-    }
-    const ok = results.every((r) => r.ok);
-    if (config.json) writeCommandJson(out, 'backup-verify', { backupDir: store.dir, ok, results });
-    else {
-      for (const r of results) out.write(`${r.ok ? 'ok  ' : 'FAIL'} task ${r.taskId} ${path.basename(r.file)}${r.problem ? `: ${r.problem}` : ''}\n`);
-      out.write(results.length ? `${results.filter((r) => r.ok).length}/${results.length} backup(s) intact\n` : `no backups kept under ${store.dir}\n`);
-    }
-    return ok ? EXIT.ok : EXIT.problems;
-  }
-
+  // verify reads only the backup directory: it needs no CVAT.
+  if (action.kind === 'verify') return verifyKept(config, context, store);
   const client = createClient(config.cvat, context);
   try {
-    if (action.kind === 'list') {
-      let features: CvatFeatures | undefined;
-      try {
-        features = await client.features(context.signal);
-      } catch (error) {
-        context.logger.warn({ err: describeError(error) }, 'CVAT not reachable: listing restorability as recorded when each backup was made');
-      }
-      const rows: ListedBackup[] = (await allKept(store)).map((b) => ({
-        taskId: b.taskId,
-        file: b.file,
-        at: new Date(b.at).toISOString(),
-        bytes: b.bytes,
-        sha256: b.sha256 ?? null,
-        verified: true,
-        mediaFiles: b.mediaFiles,
-        relatedFiles: b.relatedFiles ?? null,
-        madeOn: b.cvatVersion ?? null,
-        ...judge(b, features),
-      }));
-      if (config.json) writeCommandJson(out, 'backup-list', { backupDir: store.dir, cvatVersion: features?.version.raw ?? null, backups: rows });
-      else {
-        for (const r of rows)
-          out.write(
-            `task ${r.taskId}  ${r.at}  ${r.bytes} B  sha256 ${r.sha256?.slice(0, 16) ?? '-'}…  verified  ` +
-              `${r.restorable ? 'restorable' : r.repairable ? 'restorable after repair' : 'NOT restorable'}${features ? ` on CVAT ${features.version.raw}` : ' (as recorded)'}` +
-              `${r.note && !r.restorable ? ` — ${r.note}` : ''}\n  ${r.file}\n`,
-          );
-        if (rows.length === 0) out.write(`no backups kept under ${store.dir}\n`);
-      }
-      return EXIT.ok;
-    }
-    const file = path.resolve(action.file);
-    const projectIds = config.scope.projectIds;
-    if (projectIds.length > 1) throw new ConfigError(['backup restore takes one --project ID']);
-    const features = await client.features(context.signal);
-    try {
-      const result = await importBackup(client, features, store, file, {
-        timeoutMs: config.protection.backupLimits.timeoutMs,
-        signal: context.signal,
-        ...(projectIds[0] !== undefined ? { projectId: projectIds[0] } : {}),
-      });
-      context.logger.info({ file, taskId: result.taskId, repaired: result.repaired, projectId: result.projectId }, 'backup restored into CVAT');
-      if (config.json) writeCommandJson(out, 'backup-restore', { file, ...result });
-      else out.write(`${result.taskId}\n`);
-      return EXIT.ok;
-    } catch (error) {
-      if (!(error instanceof BackupRestoreError)) throw error;
-      context.stderr.write(`cvat-warden backup restore: ${error.message}\n`);
-      if (config.json) writeCommandJson(out, 'backup-restore', { file, error: error.message });
-      return EXIT.problems;
-    }
+    if (action.kind === 'list') return await listKept(config, context, store, client);
+    return await restoreKept(config, context, store, client, action.file);
   } finally {
     await client.close();
+  }
+}
+
+/** `backup verify`: each kept zip against the SHA-256 recorded when it was made. */
+async function verifyKept(config: CommandConfig, context: CommandContext, store: BackupStore): Promise<number> {
+  const out = context.stdout;
+  const results: Array<{ taskId: number; file: string; ok: boolean; problem: string | null }> = [];
+  for (const b of await allKept(store)) {
+    const problem = await damageOf(b);
+    results.push({ taskId: b.taskId, file: b.file, ok: problem === null, problem });
+    if (problem) context.logger.error({ taskId: b.taskId, file: b.file }, `backup damaged: ${problem}`);
+  }
+  const ok = results.every((r) => r.ok);
+  if (config.json) writeCommandJson(out, 'backup-verify', { backupDir: store.dir, ok, results });
+  else {
+    for (const r of results) out.write(`${r.ok ? 'ok  ' : 'FAIL'} task ${r.taskId} ${path.basename(r.file)}${r.problem ? `: ${r.problem}` : ''}\n`);
+    out.write(results.length ? `${results.filter((r) => r.ok).length}/${results.length} backup(s) intact\n` : `no backups kept under ${store.dir}\n`);
+  }
+  return ok ? EXIT.ok : EXIT.problems;
+}
+
+/** Why a kept backup cannot be trusted, or null when its bytes are still the ones recorded. */
+async function damageOf(b: StoredBackup): Promise<string | null> {
+  if (!b.sha256) return 'no SHA-256 recorded (made before 0.2): cannot be checked';
+  const now = await sha256Of(b.file).catch((error: unknown) => `unreadable: ${describeError(error)}`);
+  if (now === b.sha256) return null;
+  return now.startsWith('unreadable') ? now : `SHA-256 mismatch: recorded ${b.sha256}, now ${now}`;
+}
+
+/** `backup list`: every kept backup, judged on the CVAT reachable now (or as recorded when it is not). */
+async function listKept(config: CommandConfig, context: CommandContext, store: BackupStore, client: CvatClient): Promise<number> {
+  const out = context.stdout;
+  let features: CvatFeatures | undefined;
+  try {
+    features = await client.features(context.signal);
+  } catch (error) {
+    context.logger.warn({ err: describeError(error) }, 'CVAT not reachable: listing restorability as recorded when each backup was made');
+  }
+  const rows: ListedBackup[] = (await allKept(store)).map((b) => ({
+    taskId: b.taskId,
+    file: b.file,
+    at: new Date(b.at).toISOString(),
+    bytes: b.bytes,
+    sha256: b.sha256 ?? null,
+    verified: true,
+    mediaFiles: b.mediaFiles,
+    relatedFiles: b.relatedFiles ?? null,
+    madeOn: b.cvatVersion ?? null,
+    ...judge(b, features),
+  }));
+  if (config.json) writeCommandJson(out, 'backup-list', { backupDir: store.dir, cvatVersion: features?.version.raw ?? null, backups: rows });
+  else {
+    for (const r of rows)
+      out.write(
+        `task ${r.taskId}  ${r.at}  ${r.bytes} B  sha256 ${r.sha256?.slice(0, 16) ?? '-'}…  verified  ` +
+          `${r.restorable ? 'restorable' : r.repairable ? 'restorable after repair' : 'NOT restorable'}${features ? ` on CVAT ${features.version.raw}` : ' (as recorded)'}` +
+          `${r.note && !r.restorable ? ` — ${r.note}` : ''}\n  ${r.file}\n`,
+      );
+    if (rows.length === 0) out.write(`no backups kept under ${store.dir}\n`);
+  }
+  return EXIT.ok;
+}
+
+/** `backup restore FILE`: import one zip into CVAT and print the new task id. */
+async function restoreKept(config: CommandConfig, context: CommandContext, store: BackupStore, client: CvatClient, fileArg: string): Promise<number> {
+  const out = context.stdout;
+  const file = path.resolve(fileArg);
+  const projectIds = config.scope.projectIds;
+  if (projectIds.length > 1) throw new ConfigError(['backup restore takes one --project ID']);
+  const features = await client.features(context.signal);
+  try {
+    const result = await importBackup(client, features, store, file, {
+      timeoutMs: config.protection.backupLimits.timeoutMs,
+      signal: context.signal,
+      ...(projectIds[0] !== undefined ? { projectId: projectIds[0] } : {}),
+    });
+    context.logger.info({ file, taskId: result.taskId, repaired: result.repaired, projectId: result.projectId }, 'backup restored into CVAT');
+    if (config.json) writeCommandJson(out, 'backup-restore', { file, ...result });
+    else out.write(`${result.taskId}\n`);
+    return EXIT.ok;
+  } catch (error) {
+    if (!(error instanceof BackupRestoreError)) throw error;
+    context.stderr.write(`cvat-warden backup restore: ${error.message}\n`);
+    if (config.json) writeCommandJson(out, 'backup-restore', { file, error: error.message });
+    return EXIT.problems;
   }
 }
