@@ -38,6 +38,15 @@ function lastChunk(job: Job, features: CvatFeatures): Record<string, string | nu
     : { type: 'chunk', quality: 'compressed', number: Math.floor(job.stop_frame / size) };
 }
 
+/** Where an admin looks at CVAT's chunk workers. */
+const WHERE =
+  'compose: `docker compose ps cvat_worker_chunks` and its logs; Helm: `kubectl get deploy <release>-backend-worker-chunks` (cvat.backend.worker.chunks.replicas)';
+
+interface Candidate {
+  job: Job;
+  query: Record<string, string | number>;
+}
+
 export async function checkChunkWorkers(
   client: CvatClient,
   features: CvatFeatures,
@@ -45,8 +54,6 @@ export async function checkChunkWorkers(
   add: DoctorAdd,
   options: ChunkWorkerCheckOptions,
 ): Promise<void> {
-  const where =
-    'compose: `docker compose ps cvat_worker_chunks` and its logs; Helm: `kubectl get deploy <release>-backend-worker-chunks` (cvat.backend.worker.chunks.replicas)';
   const candidates = jobs.flatMap((job) => {
     const query = lastChunk(job, features);
     return query ? [{ job, query }] : [];
@@ -56,74 +63,90 @@ export async function checkChunkWorkers(
     return;
   }
   let cached = 0;
-  for (const { job, query } of candidates.slice(0, MAX_CANDIDATES)) {
-    const label = `job ${job.id} chunk ${query['index'] ?? query['number']}`;
-    let refusals = 0;
-    let waitedMs = 0;
-    for (;;) {
-      const started = performance.now();
-      let status: number;
-      let retryAfter: string | undefined;
-      try {
-        const response = await client.raw(`/api/jobs/${job.id}/data`, {
-          query,
-          signal: options.signal,
-          kind: 'chunk',
-          deadlineMs: ANSWER_TIMEOUT_MS,
-          withOrganization: true,
-        });
-        status = response.status;
-        const header = response.headers['retry-after'];
-        retryAfter = Array.isArray(header) ? header[0] : header;
-        // The answer came once the chunk was built (or the wait ran out): the body is not needed.
-        await response.body.dump().catch(() => undefined);
-      } catch (error) {
-        add(NAME, 'fail', `${label}: ${describeError(error)}`, `CVAT did not answer a chunk request within ${ANSWER_TIMEOUT_MS / 1000} s; ${where}`);
-        return;
-      }
-      const ms = performance.now() - started;
-      if (status === 200 || status === 206) {
-        if (ms < options.coldThresholdMs) {
-          cached++;
-          break; // served from the cache: proves nothing about the workers; try another job
-        }
-        add(
-          NAME,
-          'ok',
-          `${label} was not cached and was built in ${(ms / 1000).toFixed(1)} s${refusals ? ` (after ${refusals} × 429)` : ''}: the chunk workers answer`,
-        );
-        return;
-      }
-      if (status === 429) {
-        refusals++;
-        waitedMs += ms;
-        if (refusals >= MAX_429) {
-          add(
-            NAME,
-            'fail',
-            `${label}: CVAT answered 429 (Retry-After: ${retryAfter ?? '?'}) ${refusals} times, after waiting ${(waitedMs / refusals / 1000).toFixed(1)} s each: nothing takes chunk builds off the "chunks" queue`,
-            `CVAT's chunk workers are not running (or all stuck): ${where}`,
-          );
-          return;
-        }
-        const seconds = Math.min(MAX_RETRY_AFTER_S, Math.max(1, Number(retryAfter) || 10));
-        await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
-        if (options.signal.aborted) return;
-        continue;
-      }
-      const hint =
-        status >= 500
-          ? 'CVAT could not build it: if the task reads the share, a file may be missing (`cvat-warden check`) or the chunk worker may not see the share (see "chunk worker share mount")'
-          : status === 401 || status === 403
-            ? 'this account may not read job data'
-            : 'CVAT refused the request';
-      add(NAME, 'warn', `${label}: CVAT answered ${status} (${hint})`);
-      return;
-    }
+  for (const candidate of candidates.slice(0, MAX_CANDIDATES)) {
+    if ((await probeJob(client, candidate, add, options)) === 'settled') return;
+    cached++;
   }
   add(
     NAME,
     'ok',
     `the ${cached} chunk(s) tried were already cached (answered in under ${options.coldThresholdMs} ms), so the workers were not exercised${features.retryAfter429 ? '' : ' (before 2.23 the server builds chunks itself)'}`,
   );
+}
+
+/**
+ * Ask for one job's last chunk until CVAT answers something conclusive: `settled` once the
+ * verdict is added (or the check was interrupted), `cached` when the answer proves nothing.
+ */
+async function probeJob(client: CvatClient, { job, query }: Candidate, add: DoctorAdd, options: ChunkWorkerCheckOptions): Promise<'cached' | 'settled'> {
+  const label = `job ${job.id} chunk ${query['index'] ?? query['number']}`;
+  let refusals = 0;
+  let waitedMs = 0;
+  for (;;) {
+    let answer: ChunkAnswer;
+    try {
+      answer = await requestChunk(client, job, query, options.signal);
+    } catch (error) {
+      add(NAME, 'fail', `${label}: ${describeError(error)}`, `CVAT did not answer a chunk request within ${ANSWER_TIMEOUT_MS / 1000} s; ${WHERE}`);
+      return 'settled';
+    }
+    const { status, retryAfter, ms } = answer;
+    if (status === 200 || status === 206) {
+      // Served from the cache: proves nothing about the workers; try another job.
+      if (ms < options.coldThresholdMs) return 'cached';
+      add(
+        NAME,
+        'ok',
+        `${label} was not cached and was built in ${(ms / 1000).toFixed(1)} s${refusals ? ` (after ${refusals} × 429)` : ''}: the chunk workers answer`,
+      );
+      return 'settled';
+    }
+    if (status !== 429) {
+      add(NAME, 'warn', `${label}: CVAT answered ${status} (${hintFor(status)})`);
+      return 'settled';
+    }
+    refusals++;
+    waitedMs += ms;
+    if (refusals >= MAX_429) {
+      add(
+        NAME,
+        'fail',
+        `${label}: CVAT answered 429 (Retry-After: ${retryAfter ?? '?'}) ${refusals} times, after waiting ${(waitedMs / refusals / 1000).toFixed(1)} s each: nothing takes chunk builds off the "chunks" queue`,
+        `CVAT's chunk workers are not running (or all stuck): ${WHERE}`,
+      );
+      return 'settled';
+    }
+    const seconds = Math.min(MAX_RETRY_AFTER_S, Math.max(1, Number(retryAfter) || 10));
+    await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+    if (options.signal.aborted) return 'settled';
+  }
+}
+
+interface ChunkAnswer {
+  status: number;
+  retryAfter: string | undefined;
+  /** How long CVAT took to answer: a build, or its wait before a 429. */
+  ms: number;
+}
+
+async function requestChunk(client: CvatClient, job: Job, query: Candidate['query'], signal: AbortSignal): Promise<ChunkAnswer> {
+  const started = performance.now();
+  const response = await client.raw(`/api/jobs/${job.id}/data`, {
+    query,
+    signal,
+    kind: 'chunk',
+    deadlineMs: ANSWER_TIMEOUT_MS,
+    withOrganization: true,
+  });
+  const header = response.headers['retry-after'];
+  // The answer came once the chunk was built (or the wait ran out): the body is not needed.
+  await response.body.dump().catch(() => undefined);
+  return { status: response.status, retryAfter: Array.isArray(header) ? header[0] : header, ms: performance.now() - started };
+}
+
+/** What an answer other than 200/206/429 most likely means. */
+function hintFor(status: number): string {
+  if (status >= 500)
+    return 'CVAT could not build it: if the task reads the share, a file may be missing (`cvat-warden check`) or the chunk worker may not see the share (see "chunk worker share mount")';
+  return status === 401 || status === 403 ? 'this account may not read job data' : 'CVAT refused the request';
 }
