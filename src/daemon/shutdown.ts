@@ -80,6 +80,52 @@ interface Step {
   fn: ShutdownHandler;
 }
 
+/** The timers a shutdown owns, so that exiting and dispose() clear every one. */
+interface TimerSet {
+  add(ms: number, fn: () => void): void;
+  clear(): void;
+}
+
+function timerSet(): TimerSet {
+  const timers = new Set<NodeJS.Timeout>();
+  return {
+    add(ms, fn) {
+      const t = setTimeout(() => {
+        timers.delete(t);
+        fn();
+      }, ms);
+      timers.add(t);
+    },
+    clear() {
+      for (const t of timers) clearTimeout(t);
+      timers.clear();
+    },
+  };
+}
+
+/** What one shutdown run works with (the steps list stays live: it is the coordinator's own). */
+interface RunContext {
+  steps: readonly Step[];
+  logger: Logger;
+  deadlineMs: number;
+  forceMs: number;
+  timers: TimerSet;
+  intake: AbortController;
+}
+
+/** What the steps have done so far: the hard deadline's log line reads it. */
+interface Progress {
+  failed: string[];
+  abandoned: string[];
+  current: string | undefined;
+}
+
+/** The graceful part of the deadline: `signal` aborts and `over` resolves when it runs out. */
+interface Grace {
+  signal: AbortSignal;
+  over: Promise<'deadline'>;
+}
+
 export function createShutdown(options: ShutdownOptions): Shutdown {
   const { logger } = options;
   const deadlineMs = options.deadlineMs ?? 10_000;
@@ -93,7 +139,7 @@ export function createShutdown(options: ShutdownOptions): Shutdown {
 
   const steps: Step[] = [];
   const intake = new AbortController();
-  const timers = new Set<NodeJS.Timeout>();
+  const timers = timerSet();
   const listeners = new Map<NodeJS.Signals, () => void>();
   let running: Promise<number> | undefined;
   let exited = false;
@@ -106,81 +152,9 @@ export function createShutdown(options: ShutdownOptions): Shutdown {
     (forced ? forcedExit : exit)(code);
   };
 
-  const timer = (ms: number, fn: () => void) => {
-    const t = setTimeout(() => {
-      timers.delete(t);
-      fn();
-    }, ms);
-    timers.add(t);
-    return t;
-  };
-  const clearTimers = () => {
-    for (const t of timers) clearTimeout(t);
-    timers.clear();
-  };
-
   const run = async (reason: string, exitCode: number): Promise<number> => {
-    const started = performance.now();
-    const elapsed = () => Math.round(performance.now() - started);
-    logger.info({ reason, deadlineMs, steps: steps.map((s) => s.name) }, 'shutdown started');
-    intake.abort(new WardenError('ABORTED', `shutting down: ${reason}`));
-
-    const graceful = new AbortController();
-    timer(deadlineMs - forceMs, () => graceful.abort(new WardenError('ABORTED', `shutdown deadline of ${deadlineMs} ms reached`)));
-    const graceOver = new Promise<'deadline'>((resolve) => graceful.signal.addEventListener('abort', () => resolve('deadline'), { once: true }));
-
-    const failed: string[] = [];
-    const abandoned: string[] = [];
-    let current: string | undefined;
-
-    const sequence = async (): Promise<number> => {
-      for (let i = 0; i < steps.length; i++) {
-        const step = steps[i];
-        if (!step) continue;
-        current = step.name;
-        const stepStarted = performance.now();
-        const forced = graceful.signal.aborted;
-        const attempt = Promise.resolve()
-          .then(() => step.fn(graceful.signal))
-          .then(
-            () => 'done' as const,
-            (error: unknown) => {
-              failed.push(step.name);
-              logger.error({ step: step.name, err: describeError(error) }, 'shutdown step failed');
-              return 'failed' as const;
-            },
-          );
-        // Forced steps run with an aborted signal and are awaited until the hard deadline.
-        const outcome = forced ? await attempt : await Promise.race([attempt, graceOver]);
-        if (outcome === 'deadline') {
-          abandoned.push(step.name);
-          logger.warn(
-            { step: step.name, stepMs: Math.round(performance.now() - stepStarted), remaining: steps.slice(i + 1).map((s) => s.name) },
-            'shutdown deadline reached: abandoning the step still running; forcing the remaining steps',
-          );
-          continue;
-        }
-        logger.debug({ step: step.name, stepMs: Math.round(performance.now() - stepStarted), forced }, 'shutdown step finished');
-      }
-      current = undefined;
-      const code = failed.length > 0 || abandoned.length > 0 ? EXIT_FAILED : exitCode;
-      logger.info(
-        { reason, exitCode: code, durationMs: elapsed(), ...(failed.length ? { failed } : {}), ...(abandoned.length ? { abandoned } : {}) },
-        'shutdown complete',
-      );
-      return code;
-    };
-
-    const hard = new Promise<number>((resolve) =>
-      timer(deadlineMs, () => {
-        logger.error({ reason, durationMs: elapsed(), stillRunning: current, abandoned }, `shutdown deadline of ${deadlineMs} ms passed: exiting now`);
-        resolve(EXIT_FAILED);
-      }),
-    );
-
-    let forced = false;
-    const code = await Promise.race([sequence(), hard.then((c) => ((forced = true), c))]);
-    clearTimers();
+    const { code, forced } = await runShutdown({ steps, logger, deadlineMs, forceMs, timers, intake }, reason, exitCode);
+    timers.clear();
     doExit(code, forced);
     return code;
   };
@@ -193,7 +167,7 @@ export function createShutdown(options: ShutdownOptions): Shutdown {
   const onSignal = (sig: NodeJS.Signals) => {
     if (running) {
       logger.warn({ signal: sig }, `second signal during shutdown: exiting now with ${EXIT_SECOND_SIGNAL}`);
-      clearTimers();
+      timers.clear();
       doExit(EXIT_SECOND_SIGNAL, true);
       return;
     }
@@ -203,7 +177,7 @@ export function createShutdown(options: ShutdownOptions): Shutdown {
   const dispose = () => {
     for (const [sig, listener] of listeners) process.off(sig, listener);
     listeners.clear();
-    clearTimers();
+    timers.clear();
   };
 
   return {
@@ -232,4 +206,82 @@ export function createShutdown(options: ShutdownOptions): Shutdown {
     dispose,
     [Symbol.dispose]: dispose,
   };
+}
+
+/**
+ * One shutdown: stop intake, run the steps against the graceful deadline, and settle on an
+ * exit code — or on EXIT_FAILED, `forced`, when the hard deadline comes first.
+ */
+async function runShutdown(ctx: RunContext, reason: string, exitCode: number): Promise<{ code: number; forced: boolean }> {
+  const { logger, deadlineMs } = ctx;
+  const started = performance.now();
+  const elapsed = () => Math.round(performance.now() - started);
+  logger.info({ reason, deadlineMs, steps: ctx.steps.map((s) => s.name) }, 'shutdown started');
+  ctx.intake.abort(new WardenError('ABORTED', `shutting down: ${reason}`));
+
+  const graceful = new AbortController();
+  ctx.timers.add(deadlineMs - ctx.forceMs, () => graceful.abort(new WardenError('ABORTED', `shutdown deadline of ${deadlineMs} ms reached`)));
+  const grace: Grace = {
+    signal: graceful.signal,
+    over: new Promise<'deadline'>((resolve) => graceful.signal.addEventListener('abort', () => resolve('deadline'), { once: true })),
+  };
+  const progress: Progress = { failed: [], abandoned: [], current: undefined };
+
+  const sequence = async (): Promise<number> => {
+    await runSteps(ctx.steps, grace, progress, logger);
+    const { failed, abandoned } = progress;
+    const code = failed.length > 0 || abandoned.length > 0 ? EXIT_FAILED : exitCode;
+    logger.info(
+      { reason, exitCode: code, durationMs: elapsed(), ...(failed.length ? { failed } : {}), ...(abandoned.length ? { abandoned } : {}) },
+      'shutdown complete',
+    );
+    return code;
+  };
+
+  const hard = new Promise<number>((resolve) =>
+    ctx.timers.add(deadlineMs, () => {
+      logger.error(
+        { reason, durationMs: elapsed(), stillRunning: progress.current, abandoned: progress.abandoned },
+        `shutdown deadline of ${deadlineMs} ms passed: exiting now`,
+      );
+      resolve(EXIT_FAILED);
+    }),
+  );
+
+  let forced = false;
+  const code = await Promise.race([sequence(), hard.then((c) => ((forced = true), c))]);
+  return { code, forced };
+}
+
+/** The steps one after another; once the graceful part is over, each remaining one runs forced. */
+async function runSteps(steps: readonly Step[], grace: Grace, progress: Progress, logger: Logger): Promise<void> {
+  for (let i = 0; i < steps.length; i++) {
+    const step = steps[i];
+    if (!step) continue;
+    progress.current = step.name;
+    const stepStarted = performance.now();
+    const forced = grace.signal.aborted;
+    const attempt = Promise.resolve()
+      .then(() => step.fn(grace.signal))
+      .then(
+        () => 'done' as const,
+        (error: unknown) => {
+          progress.failed.push(step.name);
+          logger.error({ step: step.name, err: describeError(error) }, 'shutdown step failed');
+          return 'failed' as const;
+        },
+      );
+    // Forced steps run with an aborted signal and are awaited until the hard deadline.
+    const outcome = forced ? await attempt : await Promise.race([attempt, grace.over]);
+    if (outcome === 'deadline') {
+      progress.abandoned.push(step.name);
+      logger.warn(
+        { step: step.name, stepMs: Math.round(performance.now() - stepStarted), remaining: steps.slice(i + 1).map((s) => s.name) },
+        'shutdown deadline reached: abandoning the step still running; forcing the remaining steps',
+      );
+      continue;
+    }
+    logger.debug({ step: step.name, stepMs: Math.round(performance.now() - stepStarted), forced }, 'shutdown step finished');
+  }
+  progress.current = undefined;
 }
