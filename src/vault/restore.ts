@@ -20,7 +20,7 @@ import type { Stats } from 'node:fs';
 import type { VaultMode } from '../domain.js';
 import { checkName } from '../guard/index.js';
 import { codeOf, withVaultFs, type VaultFs } from './fsops.js';
-import { VaultLayout, type DamagedRecord } from './layout.js';
+import { VaultLayout, type DamagedRecord, type MarkerRead } from './layout.js';
 import { firstSymlinkIn, relDirOf, sameContent, stillExactly, walkDirNoFollow, type Walk } from './safe-path.js';
 
 /** `inodes`: the vault's own entries of the paths, when the caller knows them (auto-restore): no records are read then. */
@@ -122,6 +122,21 @@ function judgePresent(st: Stats): string | undefined {
   return undefined;
 }
 
+/** What every file of one restore run works with; only `report` changes. */
+interface RestoreRun {
+  layout: VaultLayout;
+  /** The share's real path: resolved once, never again below it. */
+  shareRoot: string;
+  /** The vault's device: an entry on another one is not the file the vault made. */
+  vaultDev: number;
+  mode: VaultMode;
+  dryRun: boolean;
+  vfs: VaultFs;
+  report: RestoreReport;
+  /** A read-only walk of a directory, made at most once per run. */
+  walkOnce(root: string, relDir: string): Promise<Walk>;
+}
+
 export async function restoreFromVault(o: RestoreOptions): Promise<RestoreReport> {
   const requested = path.resolve(o.vaultDir);
   const layout = new VaultLayout(requested);
@@ -129,33 +144,11 @@ export async function restoreFromVault(o: RestoreOptions): Promise<RestoreReport
   const dryRun = o.dryRun ?? false;
   const marker = await layout.readMarker();
   const mode = o.mode ?? (marker.state === 'ok' ? marker.meta.mode : marker.state === 'legacy' ? marker.mode : 'link');
-  const report: RestoreReport = {
-    dryRun,
-    shareDir,
-    vaultDir: layout.root,
-    mode,
-    restored: [],
-    unrecoverable: [],
-    skipped: [],
-    alreadyInPlace: 0,
-    damagedRecords: { count: 0, sample: [] },
-    notAttempted: 0,
-    ok: false,
-  };
+  const report = emptyReport({ dryRun, shareDir, vaultDir: layout.root, mode });
   const vfs = withVaultFs(o.fs);
-  // The share may be reached through a symlink (a mount point's alias): resolved once, then never again below it.
-  const shareRoot = await fs.realpath(shareDir).catch(() => undefined);
-  const vaultLink = await firstSymlinkIn(requested);
-  if (shareRoot === undefined || vaultLink !== undefined || marker.state === 'absent' || marker.state === 'damaged') {
-    const why =
-      shareRoot === undefined
-        ? `the share ${shareDir} cannot be resolved`
-        : vaultLink !== undefined
-          ? `the vault path goes through a symlink (${vaultLink}): not followed`
-          : marker.state === 'damaged'
-            ? `the vault's marker is damaged (${marker.problem})`
-            : 'not a vault (no .vault-meta/vault.json)';
-    report.unrecoverable.push({ path: '*', reason: why });
+  const roots = await resolveRoots(shareDir, requested, marker);
+  if (!roots.ok) {
+    report.unrecoverable.push({ path: '*', reason: roots.why });
     return report;
   }
   const vaultDev = marker.state === 'ok' ? marker.meta.dev : (await fs.lstat(layout.root)).dev;
@@ -170,106 +163,158 @@ export async function restoreFromVault(o: RestoreOptions): Promise<RestoreReport
     if (!walk) walked.set(key, (walk = walkDirNoFollow(root, relDir, { create: false })));
     return walk;
   };
-
-  const restoreOne = async ({ rel, ino }: Wanted): Promise<void> => {
-    const relDir = relDirOf(rel);
-    // The vault side: reached without a symlink, a regular file, and the one the vault made.
-    const vaultWalk = await walkOnce(layout.root, relDir);
-    const kept = vaultWalk.ok ? await fs.lstat(layout.file(rel)).catch(() => null) : null;
-    const keptOk = kept?.isFile() === true && kept.dev === vaultDev && (typeof ino !== 'number' || kept.ino === ino);
-    // The share side: walked (not created yet) without following a symlink.
-    const shareWalk = await walkOnce(shareRoot, relDir);
-    if (!shareWalk.ok && !shareWalk.missing) {
-      report.skipped.push({ path: rel, reason: `the share path is unsafe: ${shareWalk.reason}` });
-      return;
-    }
-    const original = `${shareRoot}/${rel}`;
-    const judge = async (present: Stats): Promise<void> => {
-      const odd = judgePresent(present);
-      if (odd) report.skipped.push({ path: rel, reason: odd });
-      else if (!kept?.isFile()) report.alreadyInPlace++;
-      else if (
-        (present.ino === kept.ino && present.dev === kept.dev) ||
-        (present.size === kept.size && (await sameContent(original, layout.file(rel)).catch(() => false)))
-      )
-        report.alreadyInPlace++;
-      else
-        report.skipped.push({ path: rel, reason: 'another file with different content is in place: not overwritten (move it away to restore the vault copy)' });
-    };
-    const present = shareWalk.ok ? await fs.lstat(original).catch(() => null) : null;
-    if (present) return judge(present);
-    if (!keptOk) {
-      const why = !vaultWalk.ok
-        ? vaultWalk.missing
-          ? 'missing from the share and not in the vault'
-          : `the vault path is unsafe: ${vaultWalk.reason}`
-        : !kept
-          ? 'missing from the share and not in the vault'
-          : !kept.isFile()
-            ? 'the vault entry is not a regular file (a symlink?): not followed'
-            : 'the vault entry is not the file the vault made (replaced since): not trusted';
-      report.unrecoverable.push({ path: rel, reason: why });
-      return;
-    }
-    if (dryRun) {
-      report.restored.push({ path: rel });
-      return;
-    }
-    const made = await walkDirNoFollow(shareRoot, relDir, { create: true });
-    const vaultAgain = await walkDirNoFollow(layout.root, relDir, { create: false });
-    if (!vaultAgain.ok) {
-      report.unrecoverable.push({ path: rel, reason: `the vault path is unsafe: ${vaultAgain.reason}` });
-      return;
-    }
-    if (!made.ok) {
-      report.skipped.push({ path: rel, reason: `the share path is unsafe: ${made.reason}` });
-      return;
-    }
-    const parent = path.dirname(original);
-    const held = layout.file(rel);
-    if (!(await stillExactly(parent)) || !(await stillExactly(path.dirname(held)))) {
-      report.skipped.push({ path: rel, reason: 'a folder on the way became a symlink during the restore: not followed' });
-      return;
-    }
-    try {
-      if (mode === 'link') await vfs.link(held, original);
-      else {
-        const tmp = layout.tmpName();
-        try {
-          await vfs.reflink(held, tmp);
-          await fs.link(tmp, original);
-        } finally {
-          await fs.rm(tmp, { force: true });
-        }
-      }
-      report.restored.push({ path: rel });
-    } catch (error) {
-      if (codeOf(error) === 'EEXIST') {
-        // Something appeared between the look and the link: judged once, never retried.
-        const now = await fs.lstat(original).catch(() => null);
-        if (now) return judge(now);
-        report.skipped.push({ path: rel, reason: 'something appeared at the path during the restore and went again: not retried' });
-        return;
-      }
-      report.unrecoverable.push({ path: rel, reason: `restore failed (${codeOf(error)})${codeOf(error) === 'ENOENT' ? ': the vault entry vanished' : ''}` });
-    }
-  };
-
-  let next = 0;
-  const worker = async () => {
-    while (next < wanted.length) {
-      if (o.signal?.aborted) {
-        report.notAttempted = wanted.length - next;
-        next = wanted.length;
-        return;
-      }
-      await restoreOne(wanted[next++]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(o.concurrency ?? 64, wanted.length) }, worker));
+  const run: RestoreRun = { layout, shareRoot: roots.shareRoot, vaultDev, mode, dryRun, vfs, report, walkOnce };
+  report.notAttempted = await eachUntilStopped(wanted, o.concurrency ?? 64, o.signal, (w) => restoreOne(run, w));
   for (const list of [report.restored, report.unrecoverable, report.skipped]) list.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   report.ok = report.unrecoverable.length === 0 && report.skipped.length === 0 && report.damagedRecords.count === 0 && report.notAttempted === 0;
   return report;
+}
+
+function emptyReport(head: Pick<RestoreReport, 'dryRun' | 'shareDir' | 'vaultDir' | 'mode'>): RestoreReport {
+  return {
+    ...head,
+    restored: [],
+    unrecoverable: [],
+    skipped: [],
+    alreadyInPlace: 0,
+    damagedRecords: { count: 0, sample: [] },
+    notAttempted: 0,
+    ok: false,
+  };
+}
+
+/** The share's real path, or why nothing can be restored: share unresolvable, vault behind a symlink, or not a usable vault. */
+async function resolveRoots(
+  shareDir: string,
+  requestedVault: string,
+  marker: MarkerRead,
+): Promise<{ ok: true; shareRoot: string } | { ok: false; why: string }> {
+  // The share may be reached through a symlink (a mount point's alias): resolved once, then never again below it.
+  const shareRoot = await fs.realpath(shareDir).catch(() => undefined);
+  const vaultLink = await firstSymlinkIn(requestedVault);
+  if (shareRoot === undefined) return { ok: false, why: `the share ${shareDir} cannot be resolved` };
+  if (vaultLink !== undefined) return { ok: false, why: `the vault path goes through a symlink (${vaultLink}): not followed` };
+  if (marker.state === 'damaged') return { ok: false, why: `the vault's marker is damaged (${marker.problem})` };
+  if (marker.state === 'absent') return { ok: false, why: 'not a vault (no .vault-meta/vault.json)' };
+  return { ok: true, shareRoot };
+}
+
+/**
+ * Runs `fn` over the items, `concurrency` at a time, each item once. A stop signal ends
+ * the run between items; returns how many were never started.
+ */
+async function eachUntilStopped<T>(items: readonly T[], concurrency: number, signal: AbortSignal | undefined, fn: (item: T) => Promise<void>): Promise<number> {
+  let next = 0;
+  let notStarted = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      if (signal?.aborted) {
+        notStarted = items.length - next;
+        next = items.length;
+        return;
+      }
+      await fn(items[next++]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
+  return notStarted;
+}
+
+/** Looks at one wanted file once and decides: in place, skipped, unrecoverable, or linked back in. */
+async function restoreOne(run: RestoreRun, { rel, ino }: Wanted): Promise<void> {
+  const { layout, report } = run;
+  const relDir = relDirOf(rel);
+  // The vault side: reached without a symlink, a regular file, and the one the vault made.
+  const vaultWalk = await run.walkOnce(layout.root, relDir);
+  const kept = vaultWalk.ok ? await fs.lstat(layout.file(rel)).catch(() => null) : null;
+  const keptOk = kept?.isFile() === true && kept.dev === run.vaultDev && (typeof ino !== 'number' || kept.ino === ino);
+  // The share side: walked (not created yet) without following a symlink.
+  const shareWalk = await run.walkOnce(run.shareRoot, relDir);
+  if (!shareWalk.ok && !shareWalk.missing) {
+    report.skipped.push({ path: rel, reason: `the share path is unsafe: ${shareWalk.reason}` });
+    return;
+  }
+  const present = shareWalk.ok ? await fs.lstat(`${run.shareRoot}/${rel}`).catch(() => null) : null;
+  if (present) return judgeInPlace(run, rel, present, kept);
+  if (!keptOk) {
+    report.unrecoverable.push({ path: rel, reason: whyNotTrusted(vaultWalk, kept) });
+    return;
+  }
+  if (run.dryRun) {
+    report.restored.push({ path: rel });
+    return;
+  }
+  await linkIn(run, rel, kept);
+}
+
+/** Something is at the share path: counted in place when it is the vault's file (or has its content), else skipped with why. */
+async function judgeInPlace(run: RestoreRun, rel: string, present: Stats, kept: Stats | null): Promise<void> {
+  const odd = judgePresent(present);
+  if (odd) run.report.skipped.push({ path: rel, reason: odd });
+  else if (!kept?.isFile()) run.report.alreadyInPlace++;
+  else if (
+    (present.ino === kept.ino && present.dev === kept.dev) ||
+    (present.size === kept.size && (await sameContent(`${run.shareRoot}/${rel}`, run.layout.file(rel)).catch(() => false)))
+  )
+    run.report.alreadyInPlace++;
+  else
+    run.report.skipped.push({ path: rel, reason: 'another file with different content is in place: not overwritten (move it away to restore the vault copy)' });
+}
+
+/** Why the vault's entry of a missing file cannot be put back. */
+function whyNotTrusted(vaultWalk: Walk, kept: Stats | null): string {
+  if (!vaultWalk.ok) return vaultWalk.missing ? 'missing from the share and not in the vault' : `the vault path is unsafe: ${vaultWalk.reason}`;
+  if (!kept) return 'missing from the share and not in the vault';
+  if (!kept.isFile()) return 'the vault entry is not a regular file (a symlink?): not followed';
+  return 'the vault entry is not the file the vault made (replaced since): not trusted';
+}
+
+/**
+ * Puts the vault's file back at its share path with one link(2) (reflink: a clone to a
+ * temp name in the vault, linked in), after walking both sides again and re-checking
+ * the parents right before it. Never replaces: EEXIST is judged once, never retried.
+ */
+async function linkIn(run: RestoreRun, rel: string, kept: Stats): Promise<void> {
+  const { layout, report } = run;
+  const relDir = relDirOf(rel);
+  const original = `${run.shareRoot}/${rel}`;
+  const made = await walkDirNoFollow(run.shareRoot, relDir, { create: true });
+  const vaultAgain = await walkDirNoFollow(layout.root, relDir, { create: false });
+  if (!vaultAgain.ok) {
+    report.unrecoverable.push({ path: rel, reason: `the vault path is unsafe: ${vaultAgain.reason}` });
+    return;
+  }
+  if (!made.ok) {
+    report.skipped.push({ path: rel, reason: `the share path is unsafe: ${made.reason}` });
+    return;
+  }
+  const held = layout.file(rel);
+  if (!(await stillExactly(path.dirname(original))) || !(await stillExactly(path.dirname(held)))) {
+    report.skipped.push({ path: rel, reason: 'a folder on the way became a symlink during the restore: not followed' });
+    return;
+  }
+  try {
+    if (run.mode === 'link') await run.vfs.link(held, original);
+    else {
+      const tmp = layout.tmpName();
+      try {
+        await run.vfs.reflink(held, tmp);
+        await fs.link(tmp, original);
+      } finally {
+        await fs.rm(tmp, { force: true });
+      }
+    }
+    report.restored.push({ path: rel });
+  } catch (error) {
+    if (codeOf(error) === 'EEXIST') {
+      // Something appeared between the look and the link: judged once, never retried.
+      const now = await fs.lstat(original).catch(() => null);
+      if (now) return judgeInPlace(run, rel, now, kept);
+      report.skipped.push({ path: rel, reason: 'something appeared at the path during the restore and went again: not retried' });
+      return;
+    }
+    report.unrecoverable.push({ path: rel, reason: `restore failed (${codeOf(error)})${codeOf(error) === 'ENOENT' ? ': the vault entry vanished' : ''}` });
+  }
 }
 
 export function formatRestoreReport(r: RestoreReport): string {
