@@ -10,6 +10,7 @@
  * Each problem becomes a ConfigError (exit 2) that says what to do, before anything is linked.
  */
 import { randomBytes } from 'node:crypto';
+import type { Stats } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { VaultMode } from '../domain.js';
@@ -65,66 +66,21 @@ async function isEmptyDir(dir: string): Promise<boolean> {
   }
 }
 
+/** Ends the check with a ConfigError naming the vault. */
+type Fail = (problem: string) => never;
+
 export async function checkVaultSetup(shareDir: string, vaultDir: string, mode: VaultMode, vfs: VaultFs): Promise<VaultSetup> {
-  const fail = (problem: string): never => {
+  const fail: Fail = (problem) => {
     throw new ConfigError([`vault ${vaultDir}: ${problem}`]);
   };
   const share = await fs.realpath(shareDir).catch((error: unknown) => fail(`the share ${shareDir} cannot be resolved (${codeOf(error)})`));
   const vault = path.resolve(vaultDir);
-  const link = await firstSymlinkIn(vault);
-  if (link) {
-    const real = await fs.realpath(link).catch(() => '(unresolvable)');
-    fail(
-      `${link === vault ? 'is' : `lies under ${link}, which is`} a symlink (to ${real}): the vault never follows one — pass the real path${link === vault ? ` ${real}` : ''}`,
-    );
-  }
-  if (vault === share || inside(share, vault)) fail(`must not be the share itself or contain it; ${suggestion(shareDir)}`);
-
-  const existing = await fs.lstat(vault).catch(() => null);
+  await refuseSymlinkOrShare(vault, share, shareDir, fail);
   const layout = new VaultLayout(vault);
-  let marker: MarkerRead = { state: 'absent' };
-  if (existing) {
-    if (!existing.isDirectory()) fail('exists and is not a directory');
-    marker = await layout.readMarker();
-    if (marker.state === 'damaged')
-      fail(`its marker ${path.join(META_DIR, 'vault.json')} is damaged (${marker.problem}): the vault will not touch a directory it cannot prove it made`);
-    if (marker.state === 'absent' && !(await isEmptyDir(vault)))
-      fail(
-        `exists, is not empty and is not a vault (no ${path.join(META_DIR, 'vault.json')}): a vault removes entries it made, so it only starts in a new or empty directory — choose a new one, e.g. --vault ${path.join(share, SUGGESTED_VAULT_NAME)}`,
-      );
-  }
-  if (inside(vault, share)) {
-    const holder = await ancestorHoldingFiles(share, vault);
-    if (holder)
-      fail(
-        `lies inside ${holder}, a folder of the share that holds files: a CVAT task created from that folder would take in the vault's links; put the vault at the top of the share, e.g. --vault ${path.join(share, SUGGESTED_VAULT_NAME)}`,
-      );
-  }
-
-  if (!existing) {
-    try {
-      await fs.mkdir(vault, { recursive: true, mode: OWN_DIR_MODE });
-    } catch (error) {
-      fail(
-        `cannot be created (${codeOf(error)}): ${codeOf(error) === 'EROFS' ? 'the share is mounted read-only; the vault needs it read-write for the warden (see the compose override / kustomize overlay)' : 'check the path and its permissions'}`,
-      );
-    }
-    // Made just now: still no symlink on the way (someone could have raced the mkdir).
-    if (await firstSymlinkIn(vault)) fail('a symlink appeared in its path while it was created');
-  }
-  const [shareStat, vaultStat] = await Promise.all([fs.stat(share), fs.lstat(vault)]);
-  // Group write is fine when the group is the warden's own (a Kubernetes fsGroup makes every directory g+w).
-  const othersMayWrite = (vaultStat.mode & 0o002) !== 0 || ((vaultStat.mode & 0o020) !== 0 && vaultStat.gid !== process.getgid?.());
-  if (othersMayWrite)
-    fail(
-      `is writable by other users (mode ${(vaultStat.mode & 0o777).toString(8)}, group ${vaultStat.gid}): they could swap its folders for symlinks; make it the warden's alone (chmod go-w ${vault})`,
-    );
-  if (shareStat.dev !== vaultStat.dev) {
-    fail(
-      `is on another filesystem than the share ${shareDir} (device ${vaultStat.dev} vs ${shareStat.dev}): hard links cannot cross filesystems; ${suggestion(shareDir)}`,
-    );
-  }
-
+  const { existed, marker } = await readWhatIsThere(vault, share, layout, fail);
+  if (inside(vault, share)) await refuseInsideFolderWithFiles(vault, share, fail);
+  if (!existed) await createVaultDir(vault, fail);
+  const { shareStat, vaultStat } = await refuseSharedOrForeignDevice(vault, share, shareDir, fail);
   const meta: VaultMeta =
     marker.state === 'ok'
       ? marker.meta
@@ -153,8 +109,72 @@ export async function checkVaultSetup(shareDir: string, vaultDir: string, mode: 
   return { layout, mode, meta, legacy: marker.state === 'legacy', prefixInShare: inside(vault, share) ? rel : undefined, shareRoot: share };
 }
 
+/** The vault is never reached through a symlink, and is neither the share nor around it. */
+async function refuseSymlinkOrShare(vault: string, share: string, shareDir: string, fail: Fail): Promise<void> {
+  const link = await firstSymlinkIn(vault);
+  if (link) {
+    const real = await fs.realpath(link).catch(() => '(unresolvable)');
+    fail(
+      `${link === vault ? 'is' : `lies under ${link}, which is`} a symlink (to ${real}): the vault never follows one — pass the real path${link === vault ? ` ${real}` : ''}`,
+    );
+  }
+  if (vault === share || inside(share, vault)) fail(`must not be the share itself or contain it; ${suggestion(shareDir)}`);
+}
+
+/** An existing path must be a directory the vault made (its marker) or an empty one. */
+async function readWhatIsThere(vault: string, share: string, layout: VaultLayout, fail: Fail): Promise<{ existed: boolean; marker: MarkerRead }> {
+  const existing = await fs.lstat(vault).catch(() => null);
+  if (!existing) return { existed: false, marker: { state: 'absent' } };
+  if (!existing.isDirectory()) fail('exists and is not a directory');
+  const marker = await layout.readMarker();
+  if (marker.state === 'damaged')
+    fail(`its marker ${path.join(META_DIR, 'vault.json')} is damaged (${marker.problem}): the vault will not touch a directory it cannot prove it made`);
+  if (marker.state === 'absent' && !(await isEmptyDir(vault)))
+    fail(
+      `exists, is not empty and is not a vault (no ${path.join(META_DIR, 'vault.json')}): a vault removes entries it made, so it only starts in a new or empty directory — choose a new one, e.g. --vault ${path.join(share, SUGGESTED_VAULT_NAME)}`,
+    );
+  return { existed: true, marker };
+}
+
+async function refuseInsideFolderWithFiles(vault: string, share: string, fail: Fail): Promise<void> {
+  const holder = await ancestorHoldingFiles(share, vault);
+  if (holder)
+    fail(
+      `lies inside ${holder}, a folder of the share that holds files: a CVAT task created from that folder would take in the vault's links; put the vault at the top of the share, e.g. --vault ${path.join(share, SUGGESTED_VAULT_NAME)}`,
+    );
+}
+
+async function createVaultDir(vault: string, fail: Fail): Promise<void> {
+  try {
+    await fs.mkdir(vault, { recursive: true, mode: OWN_DIR_MODE });
+  } catch (error) {
+    fail(
+      `cannot be created (${codeOf(error)}): ${codeOf(error) === 'EROFS' ? 'the share is mounted read-only; the vault needs it read-write for the warden (see the compose override / kustomize overlay)' : 'check the path and its permissions'}`,
+    );
+  }
+  // Made just now: still no symlink on the way (someone could have raced the mkdir).
+  if (await firstSymlinkIn(vault)) fail('a symlink appeared in its path while it was created');
+}
+
+/** The warden's alone (nobody else can swap its folders), and on the share's filesystem (hard links cannot cross). */
+async function refuseSharedOrForeignDevice(vault: string, share: string, shareDir: string, fail: Fail): Promise<{ shareStat: Stats; vaultStat: Stats }> {
+  const [shareStat, vaultStat] = await Promise.all([fs.stat(share), fs.lstat(vault)]);
+  // Group write is fine when the group is the warden's own (a Kubernetes fsGroup makes every directory g+w).
+  const othersMayWrite = (vaultStat.mode & 0o002) !== 0 || ((vaultStat.mode & 0o020) !== 0 && vaultStat.gid !== process.getgid?.());
+  if (othersMayWrite)
+    fail(
+      `is writable by other users (mode ${(vaultStat.mode & 0o777).toString(8)}, group ${vaultStat.gid}): they could swap its folders for symlinks; make it the warden's alone (chmod go-w ${vault})`,
+    );
+  if (shareStat.dev !== vaultStat.dev) {
+    fail(
+      `is on another filesystem than the share ${shareDir} (device ${vaultStat.dev} vs ${shareStat.dev}): hard links cannot cross filesystems; ${suggestion(shareDir)}`,
+    );
+  }
+  return { shareStat, vaultStat };
+}
+
 /** The test entry: from the share's side of the mount into the vault, as every real one will be. */
-async function probeLink(share: string, shareDir: string, layout: VaultLayout, mode: VaultMode, vfs: VaultFs, fail: (problem: string) => never): Promise<void> {
+async function probeLink(share: string, shareDir: string, layout: VaultLayout, mode: VaultMode, vfs: VaultFs, fail: Fail): Promise<void> {
   // A fresh random name created exclusively: never through a file or symlink already there.
   const probe = path.join(share, `.cvat-warden-probe-${process.pid}-${randomBytes(6).toString('hex')}`);
   try {
