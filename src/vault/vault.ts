@@ -19,16 +19,16 @@
  * the warden was down.
  */
 import fs from 'node:fs/promises';
-import path from 'node:path';
 import type { VaultMode } from '../domain.js';
 import { ConfigError, describeError } from '../errors.js';
 import { addTaskToIndex, DirLister, nodeFs, ShareIndex, ShareRootResolver, taskSignature, type GuardTask } from '../guard/index.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import { codeOf, withVaultFs, type VaultFs } from './fsops.js';
+import { withVaultFs, type VaultFs } from './fsops.js';
 import { META_DIR, VaultLayout, type VaultMeta, type VaultRecord } from './layout.js';
-import { OWN_DIR_MODE, relDirOf, sameContent, stillExactly, walkDirNoFollow } from './safe-path.js';
+import { relDirOf } from './safe-path.js';
 import { checkVaultSetup } from './setup.js';
+import { VaultEntries } from './entries.js';
 
 export interface VaultOptions {
   shareDir: string;
@@ -58,9 +58,6 @@ export interface VaultStatus {
   refused: string | null;
 }
 
-/** Paths named in a log line at most (the count is exact). */
-const LOGGED_PATHS = 20;
-
 async function runLimited<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
   const worker = async () => {
@@ -84,16 +81,12 @@ export class Vault {
   readonly prefixInShare: string | undefined;
   readonly meta: VaultMeta;
   readonly #o: VaultOptions;
-  readonly #fs: VaultFs;
   readonly #resolver: ShareRootResolver;
   readonly #index = new ShareIndex();
   /** Inode of the entry the vault made, per index slot (NaN: none known to be ours). */
   #ino = new Float64Array(0);
-  readonly #madeDirs = new Set<string>();
-  /** Folders re-checked (no symlink on the way) during the current task upsert. */
-  readonly #checkedDirs = new Map<string, Promise<boolean>>();
-  #notHeld = new Set<string>();
-  #notOwned = 0;
+  /** Making, judging and removing the entries on disk (entries.ts): the only code that touches them. */
+  readonly #entries: VaultEntries;
   #work: Promise<void> = Promise.resolve();
   #closed = false;
   #refused: string | undefined;
@@ -101,12 +94,21 @@ export class Vault {
 
   private constructor(o: VaultOptions, layout: VaultLayout, prefixInShare: string | undefined, meta: VaultMeta) {
     this.#o = o;
-    this.#fs = withVaultFs(o.fs);
     this.layout = layout;
     this.mode = o.mode;
     this.prefixInShare = prefixInShare;
     this.meta = meta;
     this.#resolver = new ShareRootResolver(o.shareDir, nodeFs);
+    const resolver = this.#resolver;
+    this.#entries = new VaultEntries({
+      layout,
+      dev: meta.dev,
+      mode: o.mode,
+      fs: withVaultFs(o.fs),
+      sourceOf: (rel) => resolver.abs(rel),
+      logger: o.logger,
+      metrics: o.metrics,
+    });
   }
 
   /** Checks the setup (ConfigError on a wrong one), removes temp names a killed process left, records the mode. */
@@ -141,7 +143,7 @@ export class Vault {
       if (!read) continue;
       const records: VaultRecord[] = [];
       for (const r of read.records) {
-        const st = await this.#entryStat(r.rel);
+        const st = await this.#entries.stat(r.rel);
         records.push({ rel: r.rel, ino: st?.isFile() ? st.ino : null });
         if (st?.isFile()) adopted++;
       }
@@ -247,7 +249,7 @@ export class Vault {
       return;
     }
     const started = performance.now();
-    this.#checkedDirs.clear();
+    this.#entries.beginUpsert();
     const fileIds = result.indexed.fileIds;
     const records = () => {
       const out = new Map<string, VaultRecord>();
@@ -262,7 +264,7 @@ export class Vault {
     let linked = 0;
     await runLimited(result.created, this.#o.concurrency ?? 32, async (f) => {
       const rel = this.#index.relPath(f);
-      const ino = await this.#keep(rel, previous.get(rel));
+      const ino = await this.#entries.keep(rel, previous.get(rel));
       if (ino !== null) {
         this.#setIno(f, ino);
         linked++;
@@ -270,7 +272,7 @@ export class Vault {
     });
     await this.#prune(orphans);
     await this.layout.writeManifest(task.taskId, records());
-    this.#o.metrics?.vaultFiles.set(this.#index.liveFiles - this.#notHeld.size);
+    this.#o.metrics?.vaultFiles.set(this.#index.liveFiles - this.#entries.notHeld);
     if (result.created.length)
       this.#o.logger.info(
         { taskId: task.taskId, files: fileIds.length, linked, notHeld: result.created.length - linked, ms: Math.round(performance.now() - started) },
@@ -278,195 +280,19 @@ export class Vault {
       );
   }
 
-  /** The vault directory of `rel`, walked (and made, 0700) without following a symlink; cached per directory. */
-  async #vaultDirFor(rel: string): Promise<string | undefined> {
-    const relDir = relDirOf(rel);
-    const abs = relDir === '' ? this.layout.root : `${this.layout.root}/${relDir}`;
-    if (this.#madeDirs.has(abs)) return abs;
-    const walk = await walkDirNoFollow(this.layout.root, relDir, { create: true, mode: OWN_DIR_MODE });
-    if (!walk.ok) {
-      this.#notOwnedSeen(rel, walk.reason);
-      return undefined;
-    }
-    this.#madeDirs.add(abs);
-    return abs;
-  }
-
-  /**
-   * The vault's folders are 0700 and its own: one realpath per folder per task upsert
-   * re-checks that none became a symlink (one per file cost 2× the vault's build time).
-   */
-  async #dirStillExactly(dir: string): Promise<boolean> {
-    let verdict = this.#checkedDirs.get(dir);
-    if (!verdict) this.#checkedDirs.set(dir, (verdict = stillExactly(dir)));
-    return verdict;
-  }
-
-  /** lstat of the vault entry of `rel`, reached without following a symlink; null when absent or unreachable. */
-  async #entryStat(rel: string): Promise<import('node:fs').Stats | null> {
-    const relDir = relDirOf(rel);
-    const walk = await walkDirNoFollow(this.layout.root, relDir, { create: false }).catch(() => ({ ok: false }) as const);
-    if (!walk.ok) return null;
-    return fs.lstat(this.layout.file(rel)).catch(() => null);
-  }
-
-  #owns(st: import('node:fs').Stats | null, ino: number | null | undefined): boolean {
-    return st !== null && st.isFile() && st.dev === this.meta.dev && ino !== null && ino !== undefined && st.ino === ino;
-  }
-
-  #notOwnedSeen(rel: string, why: string): void {
-    this.#notOwned++;
-    this.#o.metrics?.vaultNotOwned.inc();
-    if (this.#notOwned <= LOGGED_PATHS) this.#o.logger.warn({ path: rel, why }, 'vault: an entry there is not the one the vault made: left alone');
-    else if (this.#notOwned === LOGGED_PATHS + 1)
-      this.#o.logger.warn('vault: more entries not made by the vault; see cvat_warden_vault_entries_not_owned_total');
-  }
-
-  /**
-   * Makes the vault entry of one share file; the entry's inode when the vault holds it
-   * afterwards (made now, or made before as its records say), else null.
-   */
-  async #keep(rel: string, recorded: number | null | undefined): Promise<number | null> {
-    if (VaultLayout.reserved(rel)) return null;
-    const source = this.#resolver.abs(rel);
-    const target = this.layout.file(rel);
-    const dir = await this.#vaultDirFor(rel).catch((error: unknown) => {
-      this.#o.logger.warn({ path: rel, code: codeOf(error) }, 'vault: cannot make the folder of a share file');
-      return undefined;
-    });
-    if (dir === undefined) {
-      this.#notHeld.add(rel);
-      return null;
-    }
-    try {
-      if (!(await this.#dirStillExactly(dir))) {
-        this.#madeDirs.delete(dir);
-        this.#notHeld.add(rel);
-        this.#notOwnedSeen(rel, 'a folder on the way became a symlink');
-        return null;
-      }
-      if (this.mode === 'link') await this.#fs.link(source, target);
-      else {
-        // Clone to a temp name first (a kill -9 mid-copy must not leave half a file at `target`),
-        // then link(2) it in: atomic, and EEXIST instead of replacing a copy already held.
-        const tmp = this.layout.tmpName();
-        try {
-          await this.#fs.reflink(source, tmp);
-          await fs.link(tmp, target);
-        } finally {
-          await fs.rm(tmp, { force: true });
-        }
-      }
-      const made = await fs.lstat(target);
-      if (!made.isFile()) {
-        // link(2) links a symlink itself, not its target: a share "file" that is a symlink is not kept.
-        await fs.unlink(target).catch(() => undefined);
-        this.#notHeld.add(rel);
-        this.#o.logger.warn({ path: rel }, 'vault: the share file is not a regular file (a symlink?): not kept');
-        return null;
-      }
-      this.#notHeld.delete(rel);
-      return made.ino;
-    } catch (error) {
-      return this.#afterKeepFailed(rel, source, target, recorded, error);
-    }
-  }
-
-  async #afterKeepFailed(rel: string, source: string, target: string, recorded: number | null | undefined, error: unknown): Promise<number | null> {
-    const code = codeOf(error);
-    const [src, held] = await Promise.all([fs.lstat(source).catch(() => null), fs.lstat(target).catch(() => null)]);
-    if (held && code === 'EEXIST') {
-      let ours = this.#owns(held, recorded);
-      // Recorded as an intent (a kill fell between the link and the records): ours if it is the very file.
-      if (!ours && recorded === null && held.isFile() && held.dev === this.meta.dev && src?.isFile())
-        ours = this.mode === 'link' ? held.ino === src.ino : await sameContent(target, source).catch(() => false);
-      if (!ours) {
-        this.#notHeld.add(rel);
-        this.#notOwnedSeen(rel, held.isSymbolicLink() ? 'a symlink' : held.isFile() ? 'a file the vault did not make' : 'not a regular file');
-        return null;
-      }
-      // Ours. In link mode follow a replaced original (a hard link cannot keep old content
-      // worth trusting over what CVAT now reads); a reflink copy keeps the first version it saw.
-      if (this.mode === 'link' && src?.isFile() && (src.ino !== held.ino || src.dev !== held.dev)) {
-        const tmp = this.layout.tmpName();
-        await this.#fs.link(source, tmp);
-        // Replace only what is still ours, reached without a symlink.
-        const again = await fs.lstat(target).catch(() => null);
-        if (!this.#owns(again, held.ino) || !(await stillExactly(path.dirname(target)))) {
-          await fs.unlink(tmp).catch(() => undefined);
-          this.#notOwnedSeen(rel, 'replaced while the vault followed the share file');
-          return null;
-        }
-        await fs.rename(tmp, target);
-        this.#o.logger.info({ path: rel }, 'vault: the share file was replaced; the vault now keeps the new one');
-        this.#notHeld.delete(rel);
-        return src.ino;
-      }
-      this.#notHeld.delete(rel);
-      return held.ino;
-    }
-    this.#notHeld.add(rel);
-    if (!src) this.#o.logger.warn({ path: rel }, 'vault: share file already missing, nothing to keep');
-    else {
-      this.#o.metrics?.vaultErrors.inc();
-      this.#o.logger.warn({ path: rel, code }, 'vault: could not keep a share file');
-    }
-    return null;
-  }
-
   /** Removes the vault's own entries of files no task references any more, and the directories this leaves empty. */
   async #prune(records: readonly VaultRecord[]): Promise<number> {
     let pruned = 0;
     for (const r of records) {
       if (this.#index.lookup(r.rel) !== undefined || VaultLayout.reserved(r.rel)) continue;
-      this.#notHeld.delete(r.rel);
-      if (await this.#removeOwned(r)) pruned++;
+      this.#entries.noLongerExpected(r.rel);
+      if (await this.#entries.removeOwned(r)) pruned++;
     }
     if (pruned) {
       this.#o.metrics?.vaultPruned.inc(pruned);
       this.#o.logger.info({ pruned }, 'vault: links of files no task needs any more removed');
     }
     return pruned;
-  }
-
-  /** Unlinks the entry of `r` only if it is the one the vault made. True when removed. */
-  async #removeOwned(r: VaultRecord): Promise<boolean> {
-    const st = await this.#entryStat(r.rel);
-    if (st === null) return false;
-    if (!this.#owns(st, r.ino)) {
-      this.#notOwnedSeen(r.rel, r.ino === null || r.ino === undefined ? 'no inode recorded for it' : 'not the entry the vault made');
-      return false;
-    }
-    const dir = path.dirname(this.layout.file(r.rel));
-    const again = await fs.lstat(this.layout.file(r.rel)).catch(() => null);
-    if (!this.#owns(again, r.ino) || !(await stillExactly(dir))) {
-      this.#notOwnedSeen(r.rel, 'changed while being removed');
-      return false;
-    }
-    try {
-      await fs.unlink(this.layout.file(r.rel));
-    } catch (error) {
-      if (codeOf(error) !== 'ENOENT') this.#o.logger.warn({ path: r.rel, code: codeOf(error) }, 'vault: could not prune');
-      return false;
-    }
-    await this.#removeEmptyParents(dir);
-    return true;
-  }
-
-  /** rmdir (empty directories only) from `dir` up to, not including, the vault root. */
-  async #removeEmptyParents(dir: string): Promise<void> {
-    const root = this.layout.root;
-    while (dir.startsWith(`${root}/`) && dir !== this.layout.metaDir) {
-      const st = await fs.lstat(dir).catch(() => null);
-      if (!st?.isDirectory()) return;
-      try {
-        await fs.rmdir(dir);
-      } catch {
-        return;
-      }
-      this.#madeDirs.delete(dir);
-      dir = path.dirname(dir);
-    }
   }
 
   /**
@@ -521,10 +347,10 @@ export class Vault {
   /** Whether the vault holds a share-relative file it made (a whole file: entries are never partial). */
   async holds(rel: string): Promise<boolean> {
     if (VaultLayout.reserved(rel)) return false;
-    const st = await this.#entryStat(rel);
+    const st = await this.#entries.stat(rel);
     if (!st?.isFile()) return false;
     const f = this.#index.lookup(rel);
-    return f !== undefined && this.#owns(st, this.#knownIno(f));
+    return f !== undefined && this.#entries.owns(st, this.#knownIno(f));
   }
 
   /** Inode of the entry the vault made for an expected file (so a restore of it needs no records read), or undefined. */
@@ -565,9 +391,9 @@ export class Vault {
       dir: this.layout.root,
       mode: this.mode,
       tasks: this.#index.tasks.size,
-      files: this.#index.liveFiles - this.#notHeld.size,
-      notHeld: this.#notHeld.size,
-      notOwned: this.#notOwned,
+      files: this.#index.liveFiles - this.#entries.notHeld,
+      notHeld: this.#entries.notHeld,
+      notOwned: this.#entries.notOwned,
       vaultOnlyBytes: this.#vaultOnly.bytes,
       vaultOnlyFiles: this.#vaultOnly.files,
       lastMeasuredAt: this.#vaultOnly.at === null ? null : new Date(this.#vaultOnly.at).toISOString(),
