@@ -2,7 +2,13 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { SHARE_EVENT_KINDS } from '../domain.js';
 
+/** Composed of two areas, registered in this order (the exposition order stays stable). */
 export function shareMetrics(registry: Registry) {
+  return { ...shareFileMetrics(registry), ...shareWatchMetrics(registry) };
+}
+
+/** What the guard expects on the share and what is wrong with it: files, tasks, availability, events. */
+function shareFileMetrics(registry: Registry) {
   const shareFilesExpected = new Gauge({
     name: 'cvat_warden_share_files_expected',
     help: 'Distinct share files that cache-dependent tasks read.',
@@ -44,6 +50,11 @@ export function shareMetrics(registry: Registry) {
     registers: [registry],
   });
   for (const kind of SHARE_EVENT_KINDS) shareEvents.inc({ kind }, 0);
+  return { shareFilesExpected, shareFilesMissing, shareFilesUnreadable, taskShareFilesMissing, taskInfo, shareAvailable, shareEvents };
+}
+
+/** How the guard looks at the share: full and degraded scans, the watch mode, the watched directories. */
+function shareWatchMetrics(registry: Registry) {
   const shareScanDuration = new Histogram({
     name: 'cvat_warden_share_scan_duration_seconds',
     help: 'Duration of full reconcile scans of the expected share files.',
@@ -84,13 +95,6 @@ export function shareMetrics(registry: Registry) {
   });
 
   return {
-    shareFilesExpected,
-    shareFilesMissing,
-    shareFilesUnreadable,
-    taskShareFilesMissing,
-    taskInfo,
-    shareAvailable,
-    shareEvents,
     shareScanDuration,
     shareLastScanDuration,
     shareDegradedScanDuration,
