@@ -1,16 +1,19 @@
 /**
- * The cloud guard against the emulator's buckets (CVAT 2.73 content-v2 / status, see
- * src/emulator/cloud.ts): `check --all` names a deleted object's task, jobs, chunks and key with
- * at most one listing call per directory page; rounds raise and clear a problem as an object
- * goes and comes back; the LIST budget is honoured (calls counted by the emulator).
+ * The cloud guard — the guard's core with the cloud source (src/guard/cloud-guard.ts) — against
+ * the emulator's buckets (CVAT 2.73 content-v2 / status, see src/emulator/cloud.ts): `check --all`
+ * names a deleted object's task, jobs, chunks and key with at most one listing call per directory
+ * page, also without --share-dir on a cloud-only CVAT; rounds raise and clear a problem through
+ * the core's tracker as an object goes and comes back; a restart keeps it; the LIST budget is
+ * honoured (calls counted by the emulator).
  */
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CloudGuard, ListBudget, cloudExpectation, type CloudTaskExpectation } from '../src/cloud/index.js';
+import { ListBudget } from '../src/cloud/index.js';
 import { defaultCvatBounds } from '../src/config/index.js';
 import { CvatClient } from '../src/cvat/client.js';
 import { collectTaskRecords } from '../src/cvat/inventory.js';
+import { CloudGuard, cloudGuardTask, type GuardTask } from '../src/guard/index.js';
 import { DEMO_CREDENTIALS, demoAuth, startEmulator, type Emulator } from '../src/emulator/index.js';
 import { createLogger } from '../src/log.js';
 import { createMetrics } from '../src/metrics.js';
@@ -30,19 +33,31 @@ afterEach(async () => {
 
 const logger = createLogger({ level: 'silent' });
 
-async function expectations(): Promise<CloudTaskExpectation[]> {
-  client = new CvatClient({ ...defaultCvatBounds(), baseUrl: emulator!.url, credentials: { kind: 'token', token: DEMO_CREDENTIALS.accessToken } });
+/** The cloud tasks of the emulator, as discovery hands them to the guard. */
+async function cloudTasks(): Promise<GuardTask[]> {
+  client ??= new CvatClient({ ...defaultCvatBounds(), baseUrl: emulator!.url, credentials: { kind: 'token', token: DEMO_CREDENTIALS.accessToken } });
   const features = await client.features();
-  const out: CloudTaskExpectation[] = [];
+  const out: GuardTask[] = [];
   for await (const record of collectTaskRecords(
     client,
     { all: true, taskIds: [], projectIds: [], jobIds: [] },
     { features, withMeta: true, onIssue: () => undefined },
   )) {
-    const e = cloudExpectation(record);
-    if (e) out.push(e);
+    const task = cloudGuardTask(record, features);
+    if (task) out.push(task);
   }
   return out;
+}
+
+function newGuard(options: { budget?: ListBudget; stateDir?: string; metrics?: ReturnType<typeof createMetrics>; logger?: typeof logger } = {}): CloudGuard {
+  return new CloudGuard({
+    client: client!,
+    budget: options.budget ?? new ListBudget(100),
+    logger: options.logger ?? logger,
+    metrics: options.metrics ?? createMetrics({ buildInfo: { version: 'test' } }),
+    intervalMs: 60_000,
+    ...(options.stateDir ? { stateDir: options.stateDir } : {}),
+  });
 }
 
 describe('check --all with cloud-storage tasks', () => {
@@ -91,24 +106,32 @@ describe('cloud guard rounds', () => {
     fillBucket(bucket, keys);
     emulator = await startEmulator({ auth: demoAuth(), cloudStorages: [{ id: 1, resource: 'b', bucketDir: bucket }], tasks: [cloudTask(1, 1, keys)] });
     const metrics = createMetrics({ buildInfo: { version: 'test' } });
-    const tasks = await expectations();
-    const guard = new CloudGuard({ client: client!, budget: new ListBudget(100), logger, metrics });
-    guard.setTasks(tasks);
+    const tasks = await cloudTasks();
+    const guard = newGuard({ metrics });
+    const alerts: Array<[string, string, number[]]> = [];
+    guard.on('deleted', (a) => alerts.push(['deleted', a.path, a.tasks.flatMap((t) => t.jobs.flatMap((j) => j.chunks))]));
+    guard.on('restored', (a) => alerts.push(['restored', a.path, []]));
+    await guard.setTasks(tasks);
     expect((await guard.round()).problems).toEqual([]);
     rmSync(join(bucket, keys[6]!));
     const second = await guard.round();
     expect(second.raised.map((p) => [p.taskId, p.key, p.chunks.map((c) => c.chunk)])).toEqual([[1, keys[6], [1]]]);
+    // The core's own problem, alert and metrics: the same `deleted` a missing share file raises.
+    expect(guard.problems()).toMatchObject([{ path: `1/${keys[6]}`, kind: 'deleted', role: 'frame', taskIds: [1] }]);
+    expect(alerts).toEqual([['deleted', `1/${keys[6]}`, [1]]]);
     expect(await metrics.registry.metrics()).toMatch(/cvat_warden_task_cloud_objects_missing\{task_id="1"\} 1/);
+    expect(await metrics.registry.metrics()).not.toMatch(/cvat_warden_share_files_missing [1-9]/);
     // Still missing: the same problem stays open, nothing raised again.
     expect((await guard.round()).raised).toEqual([]);
     writeFileSync(join(bucket, keys[6]!), 'back');
     const fourth = await guard.round();
     expect(fourth.cleared.map((p) => p.key)).toEqual([keys[6]]);
     expect(fourth.problems).toEqual([]);
+    expect(alerts.at(-1)).toEqual(['restored', `1/${keys[6]}`, []]);
     expect(await metrics.registry.metrics()).toMatch(/cvat_warden_cloud_objects_missing 0/);
     expect(await metrics.registry.metrics()).not.toMatch(/cvat_warden_task_cloud_objects_missing\{/);
     expect(await metrics.registry.metrics()).toMatch(/cvat_warden_cloud_storage_status\{storage_id="1",status="AVAILABLE"\} 1/);
-    guard.close();
+    await guard.close();
   });
 
   it('honours the LIST budget: never more calls than it allows, the rest deferred to later rounds', async () => {
@@ -119,9 +142,9 @@ describe('cloud guard rounds', () => {
     emulator = await startEmulator({ auth: demoAuth(), cloudStorages: [{ id: 1, resource: 'b', bucketDir: bucket }], tasks: [cloudTask(1, 1, keys)] });
     let now = 0;
     const budget = new ListBudget(4, { now: () => now }); // 4 calls an hour
-    const tasks = await expectations();
-    const guard = new CloudGuard({ client: client!, budget, logger });
-    guard.setTasks(tasks);
+    const tasks = await cloudTasks();
+    const guard = newGuard({ budget });
+    await guard.setTasks(tasks);
     const first = await guard.round();
     expect([first.calls, first.directoriesListed, first.directoriesDeferred]).toEqual([4, 4, 2]);
     expect(emulator.cloud.listCalls).toBe(first.calls);
@@ -132,7 +155,7 @@ describe('cloud guard rounds', () => {
     const third = await guard.round();
     expect([third.calls, third.directoriesListed, third.directoriesDeferred]).toEqual([2, 2, 4]); // the two never listed go first; the 4 listed an hour ago wait
     expect(emulator.cloud.listCalls).toBe(6);
-    guard.close();
+    await guard.close();
   });
 });
 

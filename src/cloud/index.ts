@@ -1,13 +1,4 @@
-/** The cloud-storage guard's public API (see guard.ts for how it meets the share guard). */
+/** Cloud storage through CVAT's API: what tasks expect, listing and status, the LIST budget (the guard's cloud source, src/guard/shell/cloud-source.ts, builds on them). */
 export { ListBudget, UNLIMITED } from './budget.js';
-export {
-  cloudExpectation,
-  directoryOf,
-  relatedDirOf,
-  type CloudTaskExpectation,
-  type ExpectedObject,
-  type ExpectedRelatedDir,
-  type FrameUse,
-} from './expected.js';
-export { CloudGuard, cloudExitCode, formatCloudReport, type CloudProblem, type CloudRoundResult, type StorageReport } from './guard.js';
+export { directoryOf, relatedDirOf } from './expected.js';
 export { CONTENT_PAGE_SIZE, listDirectory, storageStatus } from './listing.js';

@@ -149,6 +149,7 @@ export class WardenService implements AsyncDisposable {
       client: this.client,
       logger: this.logger,
       metrics: this.metrics,
+      stateDir: this.config.stateDir,
       intervalMs: options.cloudIntervalMs ?? this.config.options.values['cloud-interval'],
       listBudgetPerHour: this.config.options.values['cloud-list-budget'],
       onStorageBack: () => this.warming?.scheduler.wake(),
@@ -177,6 +178,7 @@ export class WardenService implements AsyncDisposable {
         ...(this.options.onFatal ? { onFatal: this.options.onFatal } : {}),
       });
       guard = this.config.shareDir ? await this.startGuard(this.config.shareDir, ledger) : undefined;
+      await this.cloud.start(); // its persisted problems count before the first round
       const http = await startHttpServer({
         host: this.config.listen.host,
         port: this.config.listen.port,
@@ -389,7 +391,7 @@ export class WardenService implements AsyncDisposable {
       onIssue,
       onRecord: async (record, isNew) => {
         this.issues.delete(record.task.id);
-        this.cloud.onRecord(record);
+        await this.cloud.onRecord(record, features);
         // A segment rebuilt by CVAT (honeypot change) voids its chunks: re-warm that task first.
         const { task, moved } = await planRecord(record, {
           client: this.client,
@@ -421,7 +423,7 @@ export class WardenService implements AsyncDisposable {
       },
       onRemoved: async (taskId) => {
         scheduler.remove(taskId);
-        this.cloud.onRemoved(taskId);
+        await this.cloud.onRemoved(taskId);
         this.liveSegments.delete(taskId);
         if (this.guarded.delete(taskId)) await guard?.removeTasks([taskId]);
         await this.protection?.onRemoved(taskId);
@@ -565,6 +567,7 @@ export class WardenService implements AsyncDisposable {
         ledgerDamage: this.started?.ledger.damage ?? [],
       },
       share: guard ? { status: guard.status(), problems: guard.problems() } : null,
+      cloud: this.cloud.status(),
       issues: [...this.issues.values()],
       webhooks: {
         enabled: Boolean(this.config.webhookSecret),
@@ -619,7 +622,7 @@ export class WardenService implements AsyncDisposable {
       {
         name: 'close the guard',
         run: once(async () => {
-          this.cloud.close();
+          await this.cloud.close();
           await this.started?.guard?.close();
         }),
       },

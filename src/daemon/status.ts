@@ -11,7 +11,7 @@ import type { AdaptiveState } from './adaptive.js';
 import type { ReachabilitySnapshot } from './reachability.js';
 import type { CredentialsState } from '../cvat/auth.js';
 import type { InventoryIssue } from '../cvat/inventory.js';
-import type { OpenProblem, ShareGuardStatus } from '../guard/index.js';
+import type { CloudGuardStatus, OpenProblem, ShareGuardStatus } from '../guard/index.js';
 import type { StateDamage } from '../state/damage.js';
 import type { ChunkFailure } from '../warm/engine.js';
 import type { LedgerStats } from '../warm/ledger.js';
@@ -33,6 +33,8 @@ export interface StatusParts {
     ledgerDamage: readonly StateDamage[];
   };
   share: { status: ShareGuardStatus; problems: readonly OpenProblem[] } | null;
+  /** The guard's cloud source (src/guard/cloud-guard.ts): storages, listing rounds, open problems. */
+  cloud: { status: CloudGuardStatus; problems: readonly OpenProblem[] };
   issues: readonly InventoryIssue[];
   webhooks: { enabled: boolean; startedAt: number; lastAcceptedAt: number | undefined; pendingTasks: number; pendingLimit: number };
   protection: ProtectionStatus | null;
@@ -83,6 +85,7 @@ export function statusDocument(parts: StatusParts): object {
       ledgerDamage: warm.ledgerDamage,
     },
     share: share && shareStatus(share.status, share.problems),
+    cloud: cloudStatus(parts.cloud.status, parts.cloud.problems),
     issues: parts.issues.slice(0, MAX_ISSUES),
     webhooks: {
       enabled: webhooks.enabled,
@@ -101,10 +104,27 @@ function shareStatus(status: ShareGuardStatus, problems: readonly OpenProblem[])
   return {
     ...rest,
     lastScan: lastScan && { ...lastScan, skipped: lastScan.skipped ?? null, startedAt: iso(lastScan.startedAt), durationMs: Math.round(lastScan.durationMs) },
-    openProblems: problems.slice(0, MAX_PROBLEMS).map((p) => ({
-      ...p,
-      since: iso(p.since),
-      tasks: p.tasks.map((t) => ({ ...t, expiresAt: isoOrUnknown(t.expiresAt), jobs: t.jobs.map((j) => ({ ...j, expiresAt: isoOrUnknown(j.expiresAt) })) })),
-    })),
+    openProblems: problems.slice(0, MAX_PROBLEMS).map(openProblem),
+  };
+}
+
+function openProblem(p: OpenProblem): OpenProblem & { since: string | null } {
+  return {
+    ...p,
+    since: iso(p.since),
+    tasks: p.tasks.map((t) => ({ ...t, expiresAt: isoOrUnknown(t.expiresAt), jobs: t.jobs.map((j) => ({ ...j, expiresAt: isoOrUnknown(j.expiresAt) })) })),
+  } as OpenProblem & { since: string | null };
+}
+
+/** The cloud part: its open problems in the share's shape plus the storage and object key (paths are `<storageId>/<key>`). */
+function cloudStatus(status: CloudGuardStatus, problems: readonly OpenProblem[]): object {
+  const { lastRound, ...rest } = status;
+  return {
+    ...rest,
+    lastRound: lastRound && { ...lastRound, at: iso(lastRound.at) },
+    openProblems: problems.slice(0, MAX_PROBLEMS).map((p) => {
+      const slash = p.path.indexOf('/');
+      return { ...openProblem(p), storageId: Number(p.path.slice(0, slash)), key: p.path.slice(slash + 1) };
+    }),
   };
 }

@@ -8,13 +8,15 @@
 import type { Logger } from '../log.js';
 import type { Transition } from './core/tracker.js';
 import type { GuardState } from './runtime.js';
-import type { PathEscapeAlert, ScanResult, ShareAlert, WatcherErrorAlert } from './types.js';
+import type { CloudStorageAlert, PathEscapeAlert, ScanResult, ShareAlert, WatcherErrorAlert } from './types.js';
 
 export interface GuardEventMap {
   /** Tracker transitions of one step, in order (the alert sink turns them into alerts). */
   transitions: [readonly Transition[]];
   /** The source went away or came back. */
   share: [ShareAlert];
+  /** A cloud storage's status changed (cloud source: one storage of several). */
+  storage: [CloudStorageAlert];
   /** Live observation failed (events may be lost); a reconcile follows. */
   watcher_error: [WatcherErrorAlert];
   /** A share directory now resolves outside the share. */

@@ -38,3 +38,16 @@ export function toGuardTask(record: TaskRecord, features: CvatFeatures, shareTas
     })),
   };
 }
+
+/**
+ * The guard's input for a task on cloud storage (data meta `storage: "cloud_storage"`, CVAT ≥ 2.44),
+ * or undefined for any other task. The storage id comes from data meta (`cloud_storage_id`) or,
+ * where meta lacks it, the task's `data_cloud_storage_id`; a task with neither is detached.
+ */
+export function cloudGuardTask(record: TaskRecord, features: CvatFeatures): GuardTask | undefined {
+  if (record.meta?.storage !== 'cloud_storage') return undefined;
+  const task = toGuardTask(record, features, new Set());
+  if (!task) return undefined;
+  const storageId = record.meta.cloud_storage_id ?? record.task.data_cloud_storage_id ?? null;
+  return { ...task, storage: 'cloud_storage', meta: { ...task.meta, cloud_storage_id: storageId } };
+}

@@ -90,9 +90,8 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
         for (const d of damage) o.metrics.stateRecordsDamaged.inc({ store: d.store }, d.recordsSkipped);
       },
     });
-    new AlertSink({ index: this.#index, metrics: o.metrics, logger: o.logger, emitter: this, clock: o.clock, lastWarmedAt: o.lastWarmedAt }).attach(
-      this.#events,
-    );
+    const countEvent = (kind: string) => o.metrics.shareEvents.inc({ kind });
+    new AlertSink({ index: this.#index, countEvent, logger: o.logger, emitter: this, clock: o.clock, lastWarmedAt: o.lastWarmedAt }).attach(this.#events);
     attachMetrics(this.#events, o.metrics);
     this.#source = new ShareSource(o, this.#host());
     this.queries = new IndexQueries(this.#index, (rel) => this.#source.absolutePath(rel), o.lastWarmedAt);

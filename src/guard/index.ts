@@ -7,7 +7,10 @@ export { runCheck, checkExitCode, formatCheckReport, type CheckOptions, type Che
 export { detectFsType, isNetworkFsType, parseMountinfo, type FsTypeInfo } from './shell/fstype.js';
 export { CHUNK_CACHE_TTL_MS, type LastWarmedAt } from './core/mapping.js';
 export { checkName } from './shell/paths.js';
-export { toGuardTask } from './from-cvat.js';
+export { cloudGuardTask, toGuardTask } from './from-cvat.js';
+// The guard's second source: cloud storage listed through CVAT's API (cloud-guard.ts).
+export { CloudGuard, type CloudGuardOptions, type CloudGuardStatus, type CloudProblem, type CloudRoundResult } from './cloud-guard.js';
+export { cloudExitCode, formatCloudReport } from './cloud-report.js';
 export { nodeFs } from './shell/fsio.js';
 export { inotifyDoctorCheck, inotifyWatchLimit, type InotifyLimit, type WatchLimitVerdict } from './shell/inotify-limit.js';
 export { affectedTask, compileTask } from './core/mapping.js';

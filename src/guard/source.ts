@@ -4,8 +4,9 @@
  * expected files, the tracker, the persisted baseline and problems, alerts, the runtime and
  * its schedule — and asks its source only what this interface says. The share
  * (shell/share-source.ts: stat, inotify/polling watches, degraded scans) is the first
- * implementation; a bucket listed through CVAT's API would be the second, answering the
- * same questions from listings instead of stats, with `observe` doing nothing (no events).
+ * implementation; a bucket listed through CVAT's API is the second (shell/cloud-source.ts,
+ * run by cloud-guard.ts), answering the same questions from listings instead of stats, with
+ * `observe` doing nothing (no events). `Status` is the source's own part of /status.
  *
  * Every method is called from the guard's serial queue or its scans, never concurrently
  * with `applyTasks`. Observations go to the host's tracker (`host.tracker.observe`).
@@ -52,6 +53,8 @@ export interface ScanOptions {
   ignoreInode?: boolean;
   /** The slots were just created by `applyTasks`, which already vetted their directories. */
   fresh?: boolean;
+  /** Stops a round that calls out (a cloud listing) before its next call. */
+  signal?: AbortSignal;
 }
 
 /** The source's part of the guard's /status. */
@@ -66,7 +69,7 @@ export interface SourceStatus {
   goneDirectories: string[];
 }
 
-export interface GuardSource {
+export interface GuardSource<Status = SourceStatus> {
   /**
    * The expected files: indexes `upsert` (creating slots for new files) and drops the
    * tasks in `remove`; `skipped` is kept up to date with tasks this source cannot guard.
@@ -93,7 +96,7 @@ export interface GuardSource {
   readonly liveSource: DetectionSource;
   /** The reconcile period when none is configured. */
   defaultScanIntervalMs(): number;
-  status(): SourceStatus;
+  status(): Status;
   /** Logs what is worth a periodic line (unreadable files). */
   report(): void;
   /** Stops every watcher and timer of the source; waits for a round in progress. */

@@ -108,6 +108,17 @@ export interface ShareAlert {
   filesExpected: number;
 }
 
+/** A cloud storage CVAT reports not AVAILABLE (its objects cannot be listed; their verdicts stand), or AVAILABLE again. */
+export interface CloudStorageAlert {
+  kind: 'storage_unavailable' | 'storage_available';
+  storageId: number;
+  status: 'AVAILABLE' | 'NOT_FOUND' | 'FORBIDDEN' | 'unknown';
+  reason?: string;
+  at: number;
+  /** Tasks reading it (first 100). */
+  taskIds: number[];
+}
+
 export interface WatcherErrorAlert {
   kind: 'watcher_error';
   /** Share-relative directory whose watcher failed ('' = root); undefined for the root/polling watcher. */
@@ -129,7 +140,7 @@ export interface PathEscapeAlert {
   taskIds: number[];
 }
 
-export type GuardAlert = FileAlert | ShareAlert | WatcherErrorAlert | PathEscapeAlert;
+export type GuardAlert = FileAlert | ShareAlert | WatcherErrorAlert | PathEscapeAlert | CloudStorageAlert;
 
 export interface ScanResult {
   /** 'share_unavailable' when the root was not usable and nothing was stat-ed. */
@@ -158,6 +169,9 @@ export interface ShareGuardEventMap {
   share_restored: [ShareAlert];
   watcher_error: [WatcherErrorAlert];
   path_escape: [PathEscapeAlert];
+  /** Cloud guard only: a storage's status changed. */
+  storage_unavailable: [CloudStorageAlert];
+  storage_available: [CloudStorageAlert];
   scan: [ScanResult];
   ready: [];
 }

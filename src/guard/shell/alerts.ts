@@ -1,19 +1,29 @@
 /**
  * Turns tracker transitions into public alerts: builds the task/job/chunk payload,
- * counts `cvat_warden_share_events_total{kind}`, writes the log line (coalesced per
- * directory when a burst hits one directory) and emits the typed events. A listener
- * that throws is logged, never allowed to break the guard.
+ * counts them (the share: `cvat_warden_share_events_total{kind}`), writes the log line
+ * (coalesced per directory when a burst hits one directory) and emits the typed events. A
+ * listener that throws is logged, never allowed to break the guard. The words of the log
+ * lines are the source's (`AlertWording`): a share file is "deleted", a cloud object "missing".
  */
 import type { EventEmitter } from 'node:events';
 import type { Logger } from '../../log.js';
-import type { Metrics } from '../../metrics.js';
 import { affectedTasksOf } from '../core/guard-queries.js';
 import { earliestOf, mergeJobs, type LastWarmedAt } from '../core/mapping.js';
 import { dirOf } from './paths.js';
 import type { ShareIndex } from '../core/share-index.js';
 import type { Transition } from '../core/tracker.js';
 import type { GuardEvents } from '../events.js';
-import type { AffectedJob, FileAlert, GuardAlert, PathEscapeAlert, ShareAlert, ShareGuardEventMap, WatcherErrorAlert } from '../types.js';
+import type {
+  AffectedJob,
+  CloudStorageAlert,
+  FileAlert,
+  FileRole,
+  GuardAlert,
+  PathEscapeAlert,
+  ShareAlert,
+  ShareGuardEventMap,
+  WatcherErrorAlert,
+} from '../types.js';
 
 /** Lines per directory and kind before a burst is logged as one summary line. */
 const COALESCE_ABOVE = 3;
@@ -36,9 +46,23 @@ export function formatExpiry(value: number | 'unknown'): string {
 
 export { affectedTasksOf } from '../core/guard-queries.js';
 
+/** How a source's alerts read in log lines. */
+export interface AlertWording {
+  /** What an expected file is called ("share file"; "cloud object"). */
+  noun(role: FileRole): string;
+  /** The word for a transition ("deleted"; a bucket's "missing"). */
+  kind(kind: string): string;
+  /** How a path or directory of the index reads ('' is the root). */
+  where(path: string): string;
+}
+
+export const SHARE_WORDING: AlertWording = { noun: () => 'share file', kind: (k) => k, where: (p) => (p === '' ? '(share root)' : p) };
+
 export interface AlertSinkOptions {
   index: ShareIndex;
-  metrics: Metrics;
+  /** Counts one alert of `kind` (the share's events counter). */
+  countEvent?: (kind: string) => void;
+  wording?: AlertWording;
   logger: Logger;
   emitter: EventEmitter<ShareGuardEventMap>;
   clock: () => number;
@@ -48,8 +72,11 @@ export interface AlertSinkOptions {
 export class AlertSink {
   readonly #o: AlertSinkOptions;
 
+  readonly #words: AlertWording;
+
   constructor(options: AlertSinkOptions) {
     this.#o = options;
+    this.#words = options.wording ?? SHARE_WORDING;
   }
 
   fileAlert(t: Transition): FileAlert {
@@ -71,7 +98,7 @@ export class AlertSink {
   }
 
   #emit(alert: GuardAlert): void {
-    this.#o.metrics.shareEvents.inc({ kind: alert.kind });
+    this.#o.countEvent?.(alert.kind);
     try {
       (this.#o.emitter.emit as (event: string, arg: unknown) => boolean)(alert.kind, alert);
       this.#o.emitter.emit('alert', alert);
@@ -100,7 +127,7 @@ export class AlertSink {
   }
 
   #level(kind: string): 'error' | 'warn' {
-    return kind === 'deleted' || kind === 'share_unavailable' ? 'error' : 'warn';
+    return kind === 'deleted' || kind === 'share_unavailable' || kind === 'storage_unavailable' ? 'error' : 'warn';
   }
 
   #logOne(alert: FileAlert): void {
@@ -119,7 +146,7 @@ export class AlertSink {
         chunks: describeJobs(jobs),
         expires: formatExpiry(expires),
       },
-      `share file ${alert.kind}: ${alert.path}${alert.newPath !== undefined ? ` → ${alert.newPath}` : ''}`,
+      `${this.#words.noun(alert.role)} ${this.#words.kind(alert.kind)}: ${this.#words.where(alert.path)}${alert.newPath !== undefined ? ` → ${alert.newPath}` : ''}`,
     );
   }
 
@@ -143,7 +170,7 @@ export class AlertSink {
         chunks: describeJobs(jobs),
         expires: formatExpiry(expires),
       },
-      `${group.length} share files ${first.kind} in ${dir === '' ? '(share root)' : dir}`,
+      `${group.length} ${this.#words.noun(first.role)}s ${this.#words.kind(first.kind)} in ${this.#words.where(dir)}`,
     );
   }
 
@@ -169,6 +196,18 @@ export class AlertSink {
     events.on('share', (alert) => this.share(alert));
     events.on('path_escape', (alert) => this.pathEscape(alert));
     events.on('watcher_error', (alert) => this.watcherError(alert));
+    events.on('storage', (alert) => this.storage(alert));
+  }
+
+  storage(alert: CloudStorageAlert): void {
+    const usable = alert.kind === 'storage_available';
+    this.#o.logger[this.#level(alert.kind)](
+      { kind: alert.kind, storageId: alert.storageId, status: alert.status, reason: alert.reason, taskIds: truncateList(alert.taskIds) },
+      usable
+        ? `cloud storage ${alert.storageId} AVAILABLE again: its objects are listed from the next round`
+        : `cloud storage ${alert.storageId} ${alert.status}: its objects cannot be listed (earlier verdicts stand)`,
+    );
+    this.#emit(alert);
   }
 
   watcherError(alert: WatcherErrorAlert): void {

@@ -1,6 +1,7 @@
 /**
  * The tracker's problem counts as Prometheus gauges: cvat_warden_share_files_missing,
- * cvat_warden_task_share_files_missing{task_id} and cvat_warden_task_info{task_id,
+ * cvat_warden_task_share_files_missing{task_id} (the cloud source: cvat_warden_cloud_objects_missing,
+ * cvat_warden_task_cloud_objects_missing{task_id}) and cvat_warden_task_info{task_id,
  * task_name} for tasks with problems (bounded: a task's series go when its count is 0).
  */
 import type { Metrics } from '../../metrics.js';
@@ -9,7 +10,9 @@ import type { TrackerGauges } from '../core/tracker.js';
 /** Longer task names are cut in the info label (CVAT allows 256 characters). */
 const TASK_NAME_MAX = 100;
 
-export function trackerGauges(metrics: Metrics): TrackerGauges {
+export function trackerGauges(metrics: Metrics, source: 'share' | 'cloud' = 'share'): TrackerGauges {
+  const total = source === 'share' ? metrics.shareFilesMissing : metrics.cloudObjectsMissing;
+  const perTask = source === 'share' ? metrics.taskShareFilesMissing : metrics.taskCloudObjectsMissing;
   /** Task names published in cvat_warden_task_info. */
   const names = new Map<number, string>();
   const publishName = (taskId: number, name: string | undefined) => {
@@ -24,10 +27,10 @@ export function trackerGauges(metrics: Metrics): TrackerGauges {
     }
   };
   return {
-    filesMissing: (total) => metrics.shareFilesMissing.set(total),
+    filesMissing: (n) => total.set(n),
     taskFilesMissing(taskId, count, taskName) {
-      if (count > 0) metrics.taskShareFilesMissing.set({ task_id: String(taskId) }, count);
-      else metrics.taskShareFilesMissing.remove({ task_id: String(taskId) });
+      if (count > 0) perTask.set({ task_id: String(taskId) }, count);
+      else perTask.remove({ task_id: String(taskId) });
       publishName(taskId, count > 0 ? taskName : undefined);
     },
   };
