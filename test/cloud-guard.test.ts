@@ -8,6 +8,10 @@
  */
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { Writable } from 'node:stream';
+import { Ajv } from 'ajv';
+import addFormats from 'ajv-formats';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ListBudget } from '../src/cloud/index.js';
 import { defaultCvatBounds } from '../src/config/index.js';
@@ -32,6 +36,7 @@ afterEach(async () => {
 });
 
 const logger = createLogger({ level: 'silent' });
+const validateCheck = addFormats(new Ajv({ strict: true, allErrors: true })).compile(JSON.parse(readFileSync('schemas/check.schema.json', 'utf8')) as object);
 
 /** The cloud tasks of the emulator, as discovery hands them to the guard. */
 async function cloudTasks(): Promise<GuardTask[]> {
@@ -156,6 +161,133 @@ describe('cloud guard rounds', () => {
     expect([third.calls, third.directoriesListed, third.directoriesDeferred]).toEqual([2, 2, 4]); // the two never listed go first; the 4 listed an hour ago wait
     expect(emulator.cloud.listCalls).toBe(6);
     await guard.close();
+  });
+});
+
+describe('the cloud guard on the guard core: restarts and storage status', () => {
+  it('keeps an open problem across a restart (counted before any round, no second alert), drops one of a task gone meanwhile, clears it when back', async () => {
+    const bucket = join(tmp.path, 'bucket');
+    const keys = frameKeys('imgs', 8);
+    const other = frameKeys('other', 4);
+    fillBucket(bucket, [...keys, ...other]);
+    emulator = await startEmulator({
+      auth: demoAuth(),
+      cloudStorages: [{ id: 1, resource: 'b', bucketDir: bucket }],
+      tasks: [cloudTask(1, 1, keys), cloudTask(2, 1, other)],
+    });
+    const state = join(tmp.path, 'state');
+    const tasks = await cloudTasks();
+    const first = newGuard({ stateDir: state });
+    await first.setTasks(tasks);
+    await first.round();
+    rmSync(join(bucket, keys[2]!));
+    rmSync(join(bucket, other[1]!));
+    const raised = await first.round();
+    expect(raised.raised.map((p) => [p.taskId, p.key])).toEqual([
+      [1, keys[2]],
+      [2, other[1]],
+    ]);
+    const since = raised.problems.find((p) => p.taskId === 1)!.since;
+    await first.close();
+    await first.close(); // idempotent
+
+    // Restart: the problems count at once, before CVAT is asked anything.
+    const metrics = createMetrics({ buildInfo: { version: 'test' } });
+    let lines = '';
+    const destination = new Writable({
+      write: (chunk, _e, cb) => {
+        lines += String(chunk);
+        cb();
+      },
+    });
+    const second = newGuard({ stateDir: state, metrics, logger: createLogger({ level: 'info', destination }) });
+    await second.start();
+    expect(await metrics.registry.metrics()).toMatch(/cvat_warden_cloud_objects_missing 2/);
+    const alerts: string[] = [];
+    second.on('alert', (a) => alerts.push(a.kind));
+    // Task 2 was deleted in CVAT while the warden was down: only task 1 comes back.
+    await second.setTasks(tasks.filter((t) => t.taskId === 1));
+    const again = await second.round();
+    expect(again.raised).toEqual([]); // still open: no second alert
+    expect(alerts).toEqual([]);
+    expect(again.problems).toMatchObject([{ taskId: 1, key: keys[2], since }]);
+    expect(lines).toContain('1 cloud problem(s) from before the restart still open');
+    expect(await metrics.registry.metrics()).toMatch(/cvat_warden_cloud_objects_missing 1/); // task 2's dropped after a complete round
+    writeFileSync(join(bucket, keys[2]!), 'back');
+    const back = await second.round();
+    expect(back.cleared.map((p) => [p.taskId, p.key])).toEqual([[1, keys[2]]]);
+    expect(alerts).toEqual(['restored']);
+    expect(lines).toContain(`cloud object back: ${keys[2]} in cloud storage 1`);
+    await second.close();
+
+    // And the cleared state is what the next start finds.
+    const third = newGuard({ stateDir: state, metrics: createMetrics({ buildInfo: { version: 'test' } }) });
+    await third.start();
+    expect(third.status()).toMatchObject({ filesWithProblems: 0, started: true });
+    await third.close();
+  });
+
+  it('a storage turning FORBIDDEN is an alert and is not listed; its open problem stands until it is AVAILABLE and listed again', async () => {
+    const bucket = join(tmp.path, 'bucket');
+    const keys = frameKeys('imgs', 4);
+    fillBucket(bucket, keys);
+    emulator = await startEmulator({ auth: demoAuth(), cloudStorages: [{ id: 3, resource: 'b', bucketDir: bucket }], tasks: [cloudTask(1, 3, keys)] });
+    const tasks = await cloudTasks();
+    const guard = newGuard();
+    const storage: Array<[string, number, string]> = [];
+    guard.on('storage_unavailable', (a) => storage.push([a.kind, a.storageId, a.status]));
+    guard.on('storage_available', (a) => storage.push([a.kind, a.storageId, a.status]));
+    await guard.setTasks(tasks);
+    rmSync(join(bucket, keys[0]!));
+    expect((await guard.round()).raised.map((p) => p.key)).toEqual([keys[0]]);
+    emulator.cloud.setStatus(3, 'FORBIDDEN');
+    writeFileSync(join(bucket, keys[0]!), 'back'); // not visible: the bucket cannot be listed
+    emulator.cloud.listCalls = 0;
+    const forbidden = await guard.round();
+    expect(emulator.cloud.listCalls).toBe(0);
+    expect(forbidden.storages).toMatchObject([{ storageId: 3, status: 'FORBIDDEN', taskIds: [1] }]);
+    expect(forbidden.problems.map((p) => p.key)).toEqual([keys[0]]);
+    expect(storage).toEqual([['storage_unavailable', 3, 'FORBIDDEN']]);
+    expect(guard.status().storages).toMatchObject([{ storageId: 3, status: 'FORBIDDEN' }]);
+    emulator.cloud.setStatus(3, undefined);
+    const available = await guard.round();
+    expect(available.cleared.map((p) => p.key)).toEqual([keys[0]]);
+    expect(storage.at(-1)).toEqual(['storage_available', 3, 'AVAILABLE']);
+    await guard.close();
+  });
+});
+
+describe('check without --share-dir (a cloud-only CVAT)', () => {
+  it('checks the cloud tasks and says the share was skipped; a task that reads the share makes it exit 2 naming it', async () => {
+    const bucket = join(tmp.path, 'bucket');
+    const keys = frameKeys('imgs', 8);
+    fillBucket(bucket, keys);
+    rmSync(join(bucket, keys[5]!));
+    emulator = await startEmulator({ auth: demoAuth(), cloudStorages: [{ id: 1, resource: 'b', bucketDir: bucket }], tasks: [cloudTask(1, 1, keys)] });
+    const env = { CVAT_URL: emulator.url, CVAT_ACCESS_TOKEN: DEMO_CREDENTIALS.accessToken, CVAT_SHARE_DIR: '' };
+    const table = await runCli(['check', '--all'], env);
+    expect(table.code, table.stderr).toBe(1);
+    expect(table.stdout).toContain('Share: not checked (no --share-dir; no task in scope reads the share).');
+    expect(table.stdout).toContain(`object "${keys[5]}" missing in cloud storage 1`);
+    const json = await runCli(['check', '--all', '--json'], env);
+    expect(json.code).toBe(1);
+    const report = JSON.parse(json.stdout);
+    expect(validateCheck(report) ? [] : validateCheck.errors, 'check --json against schemas/check.schema.json').toEqual([]);
+    expect(report).toMatchObject({ shareDir: null, totals: { filesExpected: 0 }, cloud: { problems: [{ taskId: 1, key: keys[5] }] } });
+    await emulator.close();
+
+    // A share task in scope: the share is needed.
+    const share = join(tmp.path, 'share');
+    fillBucket(share, ['a/1.jpg']);
+    emulator = await startEmulator({
+      auth: demoAuth(),
+      shareDir: share,
+      cloudStorages: [{ id: 1, resource: 'b', bucketDir: bucket }],
+      tasks: [cloudTask(1, 1, keys), { id: 7, storage: 'share', frames: ['a/1.jpg'], chunkSize: 4, segmentSize: 8 }],
+    });
+    const needsShare = await runCli(['check', '--all'], { ...env, CVAT_URL: emulator.url });
+    expect(needsShare.code).toBe(2);
+    expect(needsShare.stderr).toMatch(/1 task\(s\) in scope read the share \(7\): set --share-dir/);
   });
 });
 

@@ -1,11 +1,15 @@
 /**
  * `run` with cloud-storage tasks against the emulator's buckets: a deleted object raises the
- * problem metric within one listing round and clears it when the object is back; a storage the
- * warmer stopped on (FORBIDDEN) is warmed once CVAT reports it AVAILABLE again.
+ * problem metric within one listing round and clears it when the object is back; /status lists
+ * it (validated against schemas/status.schema.json); a restart keeps it (the guard's state under
+ * <state-dir>/cloud-guard, nothing else written beside the share guard's); a storage the warmer
+ * stopped on (FORBIDDEN) is warmed once CVAT reports it AVAILABLE again.
  */
-import { rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Ajv } from 'ajv';
 import { expect, it } from 'vitest';
+import { addFormats } from './support/openapi.js';
 import { DEMO_CREDENTIALS, demoAuth, startEmulator, type Emulator } from '../src/emulator/index.js';
 import { cloudTask, fillBucket, frameKeys } from './support/cloud.js';
 import { closeAfterEach, startService, type RunningService } from './support/service.js';
@@ -13,6 +17,15 @@ import { useTempDir } from './support/tmp.js';
 import { waitFor } from './support/wait.js';
 
 const tmp = useTempDir('warden-cloud-run-');
+const validateStatus = addFormats(new Ajv({ strict: true, allErrors: true })).compile(JSON.parse(readFileSync('schemas/status.schema.json', 'utf8')) as object);
+
+type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- /status, validated against its schema first
+
+async function statusOf(url: string): Promise<Json> {
+  const body = (await (await fetch(`${url}/status`)).json()) as Json;
+  expect(validateStatus(body) ? [] : validateStatus.errors, 'GET /status against schemas/status.schema.json').toEqual([]);
+  return body;
+}
 let emulator: Emulator | undefined;
 let running: RunningService | undefined;
 closeAfterEach(
@@ -66,4 +79,54 @@ it('raises a missing object within one listing round, clears it when it is back,
     [...emulator!.state.coldUiChunkKeys()].filter((k) => emulator!.deployment.tasks.get(2)!.segments.some((s) => k.startsWith(`segment_${s.id}_`)));
   await waitFor('task 2 warmed after AVAILABLE', () => task2Keys().length === 0);
   expect(r.logs()).toContain('warming its tasks resumes');
+});
+
+it('lists a missing object in /status and keeps it across a restart of the service, without a second alert', async () => {
+  const bucket = join(tmp.path, 'b1');
+  const keys = frameKeys('one', 8);
+  fillBucket(bucket, keys);
+  rmSync(join(bucket, keys[6]!));
+  emulator = await startEmulator({
+    auth: demoAuth(),
+    buildTimeMs: 1,
+    cloudStorages: [{ id: 4, resource: 'b1', bucketDir: bucket }],
+    tasks: [cloudTask(1, 4, keys)],
+  });
+  const env = { CVAT_URL: emulator.url, CVAT_ACCESS_TOKEN: DEMO_CREDENTIALS.accessToken };
+  const state = join(tmp.path, 'state');
+  running = await startService(['--state-dir', state], env, { cloudIntervalMs: 100 });
+  const first = running;
+  await waitFor('the missing object raised', async () => (await first.metric('cvat_warden_cloud_objects_missing')) === 1);
+  const status = await statusOf(first.url);
+  const job = emulator.deployment.tasks.get(1)!.jobs[0]!;
+  expect(status['cloud'].openProblems).toMatchObject([
+    {
+      path: `4/${keys[6]}`,
+      storageId: 4,
+      key: keys[6],
+      kind: 'deleted',
+      role: 'frame',
+      taskIds: [1],
+      tasks: [{ taskId: 1, frames: [6], jobs: [{ jobId: job.id, chunks: [1] }] }],
+    },
+  ]);
+  expect(status['cloud']).toMatchObject({ tasks: 1, filesWithProblems: 1, storages: [{ storageId: 4, status: 'AVAILABLE', taskIds: [1] }] });
+  const since = status['cloud'].openProblems[0].since as string;
+  expect(first.logs().match(/cloud object missing/g)).toHaveLength(1);
+  await first.service.close();
+  running = undefined;
+  // The cloud guard writes only in its own directory; the share guard's files are not touched.
+  expect(readdirSync(join(state, 'cloud-guard'))).toContain('guard-state.json');
+  expect(readdirSync(state)).not.toContain('guard-state.json');
+
+  running = await startService(['--state-dir', state], env, { cloudIntervalMs: 100 });
+  const second = running;
+  expect(await second.metric('cvat_warden_cloud_objects_missing')).toBe(1); // persisted: counted from the start, not only after a round
+  await waitFor('a round after the restart', () => second.logs().includes('cloud problem(s) from before the restart still open'));
+  expect((await statusOf(second.url))['cloud'].openProblems).toMatchObject([{ key: keys[6], since }]);
+  expect(second.logs()).not.toContain('cloud object missing');
+  writeFileSync(join(bucket, keys[6]!), 'back');
+  await waitFor('the object cleared', async () => (await second.metric('cvat_warden_cloud_objects_missing')) === 0);
+  expect(second.logs()).toContain(`cloud object back: ${keys[6]} in cloud storage 4`);
+  expect((await statusOf(second.url))['cloud'].openProblems).toEqual([]);
 });

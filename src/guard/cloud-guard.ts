@@ -14,7 +14,7 @@ import type { CvatClient } from '../cvat/client.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { systemClock, type GuardClock } from './core/clock.js';
-import { openProblems, problemCounts } from './core/guard-queries.js';
+import { affectedTasksOf, openProblems, problemCounts } from './core/guard-queries.js';
 import type { LastWarmedAt } from './core/mapping.js';
 import { ShareIndex } from './core/share-index.js';
 import { FileTracker } from './core/tracker.js';
@@ -22,7 +22,7 @@ import { GuardEvents } from './events.js';
 import { GuardRuntime, type GuardState } from './runtime.js';
 import { AlertSink, type AlertWording } from './shell/alerts.js';
 import { CloudSource, type CloudRound, type CloudSourceStatus } from './shell/cloud-source.js';
-import { cloudKeyOf } from './shell/cloud-tasks.js';
+import { cloudKeyOf, cloudPath } from './shell/cloud-tasks.js';
 import { GuardStore } from './shell/persistence.js';
 import { trackerGauges } from './shell/tracker-gauges.js';
 import type { SourceHost } from './source.js';
@@ -84,8 +84,6 @@ const CLOUD_WORDING: AlertWording = {
     return `${key === '' ? '(bucket root)' : key} in cloud storage ${storageId}`;
   },
 };
-
-const problemId = (p: CloudProblem): string => `${p.taskId}\0${p.key}`;
 
 export class CloudGuard extends EventEmitter<ShareGuardEventMap> {
   readonly #o: CloudGuardOptions;
@@ -228,8 +226,27 @@ export class CloudGuard extends EventEmitter<ShareGuardEventMap> {
 
   async #roundOnce(reason: string, signal: AbortSignal | undefined): Promise<CloudRoundResult> {
     await this.start();
-    const before = new Map(this.cloudProblems().map((p) => [problemId(p), p]));
-    const round = await this.#source.round(undefined, { source: this.#rounds === 0 ? 'startup' : 'scan', ...(signal ? { signal } : {}) });
+    // What this round raised and cleared are its transitions (a problem found still open after a restart is neither).
+    const raised = new Set<string>();
+    const cleared: CloudProblem[] = [];
+    const off = this.#events.on('transitions', (transitions) => {
+      for (const t of transitions) {
+        if (t.kind === 'deleted') raised.add(this.#index.relPath(t.f));
+        else if (t.kind === 'restored') cleared.push(...this.#asCloud(this.#openProblemOf(t.f)));
+      }
+    });
+    try {
+      const round = await this.#source.round(undefined, { source: this.#rounds === 0 ? 'startup' : 'scan', ...(signal ? { signal } : {}) });
+      await this.#afterRound(round);
+      const problems = this.cloudProblems();
+      const raisedProblems = problems.filter((p) => raised.has(cloudPath(p.storageId, p.key)));
+      return { ...round, reason, expectedObjects: this.expectedObjects, problems, raised: raisedProblems, cleared };
+    } finally {
+      off();
+    }
+  }
+
+  async #afterRound(round: CloudRound): Promise<void> {
     await this.#enqueue(async () => {
       // Every slot was observed: a persisted problem left unclaimed is of an object no task reads any more.
       const complete = round.directoriesDeferred === 0 && round.storages.every((s) => s.status === 'AVAILABLE') && round.observed === this.#index.liveFiles;
@@ -239,15 +256,18 @@ export class CloudGuard extends EventEmitter<ShareGuardEventMap> {
     });
     this.#store?.flushSoon();
     this.#store?.scheduleSave(true);
-    const problems = this.cloudProblems();
-    const after = new Set(problems.map(problemId));
+  }
+
+  /** A slot as an open problem (for one just restored: what it was). */
+  #openProblemOf(f: number): OpenProblem {
+    const tasks = affectedTasksOf(this.#index, f, this.#o.lastWarmedAt);
     return {
-      ...round,
-      reason,
-      expectedObjects: this.expectedObjects,
-      problems,
-      raised: problems.filter((p) => !before.has(problemId(p))),
-      cleared: [...before.values()].filter((p) => !after.has(problemId(p))),
+      path: this.#index.relPath(f),
+      kind: 'deleted',
+      role: this.#index.roleOf(f),
+      since: this.#clock.wall(),
+      taskIds: tasks.map((t) => t.taskId),
+      tasks,
     };
   }
 
@@ -264,20 +284,22 @@ export class CloudGuard extends EventEmitter<ShareGuardEventMap> {
 
   /** Open problems per task and key, naming jobs and chunks. */
   cloudProblems(): CloudProblem[] {
-    return this.problems().flatMap((p) => {
-      const { storageId, key } = cloudKeyOf(p.path);
-      return p.tasks.map((t) => ({
-        taskId: t.taskId,
-        ...(t.taskName !== undefined ? { taskName: t.taskName } : {}),
-        storageId,
-        kind: p.role === 'related' ? ('related_missing' as const) : ('object_missing' as const),
-        key,
-        frame: t.frames[0] ?? -1,
-        jobs: t.jobs.map((j) => j.jobId).sort((a, b) => a - b),
-        chunks: t.jobs.flatMap((j) => j.chunks.map((chunk) => ({ jobId: j.jobId, chunk }))),
-        since: p.since,
-      }));
-    });
+    return this.problems().flatMap((p) => this.#asCloud(p));
+  }
+
+  #asCloud(p: OpenProblem): CloudProblem[] {
+    const { storageId, key } = cloudKeyOf(p.path);
+    return p.tasks.map((t) => ({
+      taskId: t.taskId,
+      ...(t.taskName !== undefined ? { taskName: t.taskName } : {}),
+      storageId,
+      kind: p.role === 'related' ? ('related_missing' as const) : ('object_missing' as const),
+      key,
+      frame: t.frames[0] ?? -1,
+      jobs: t.jobs.map((j) => j.jobId).sort((a, b) => a - b),
+      chunks: t.jobs.flatMap((j) => j.chunks.map((chunk) => ({ jobId: j.jobId, chunk }))),
+      since: p.since,
+    }));
   }
 
   status(): CloudGuardStatus {
