@@ -1,6 +1,8 @@
 /**
  * Cloud-storage tasks in the guard's index. A task on cloud storage (data meta `storage:
- * "cloud_storage"`, `cloud_storage_id`, CVAT ≥ 2.44) reads each `frames[].name` as an object key
+ * "cloud_storage"`, `cloud_storage_id`, CVAT ≥ 2.44: `DataMetaReadSerializer` in
+ * cvat/apps/engine/serializers.py of 2.73; `Data.cloud_storage` is SET_NULL in models.py, so a
+ * task whose storage was deleted keeps `storage` with a null id) reads each `frames[].name` as an object key
  * of that storage, and `related_files: n` context images from the directory CVAT's layout rules
  * give (src/cloud/expected.ts `relatedDirOf`). The index holds them like share files, under a
  * path `<storageId>/<key>`; a context-image directory is one slot whose path is the directory
