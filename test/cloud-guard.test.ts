@@ -11,7 +11,6 @@ import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { Ajv } from 'ajv';
-import addFormats from 'ajv-formats';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ListBudget } from '../src/cloud/index.js';
 import { defaultCvatBounds } from '../src/config/index.js';
@@ -23,6 +22,7 @@ import { createLogger } from '../src/log.js';
 import { createMetrics } from '../src/metrics.js';
 import { cloudTask, fillBucket, frameKeys } from './support/cloud.js';
 import { runCli } from './support/cli.js';
+import { addFormats } from './support/openapi.js';
 import { useTempDir } from './support/tmp.js';
 
 const tmp = useTempDir('warden-cloud-guard-');
