@@ -108,12 +108,13 @@ function shareStatus(status: ShareGuardStatus, problems: readonly OpenProblem[])
   };
 }
 
-function openProblem(p: OpenProblem): OpenProblem & { since: string | null } {
+/** An open problem with its times as ISO strings (shared by the share and cloud parts). */
+function openProblem(p: OpenProblem): Record<string, unknown> {
   return {
     ...p,
     since: iso(p.since),
     tasks: p.tasks.map((t) => ({ ...t, expiresAt: isoOrUnknown(t.expiresAt), jobs: t.jobs.map((j) => ({ ...j, expiresAt: isoOrUnknown(j.expiresAt) })) })),
-  } as OpenProblem & { since: string | null };
+  };
 }
 
 /** The cloud part: its open problems in the share's shape plus the storage and object key (paths are `<storageId>/<key>`). */
