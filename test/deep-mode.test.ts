@@ -21,6 +21,7 @@ import {
   snapshotRows,
   startPostgres,
   startRedis,
+  strlenSum,
   type PostgresCluster,
   type RedisServer,
 } from './support/deep-stores.js';
@@ -110,6 +111,11 @@ describeWithDeepStores('deep mode (real redis-server and PostgreSQL)', () => {
 
     // FLUSHALL (the cache volume cleared): warm again within two polls.
     await waitFor('a deep sync after warming', () => (running!.service.status() as CacheStatus).cache.lastSync?.cached === ui.size, { timeoutMs: 10_000 });
+    // The cached-bytes gauge agrees with what the cache really holds: the sum of STRLEN over every key (within 5 %).
+    const truth = await strlenSum(admin!);
+    expect(truth.keys).toBeGreaterThan(0);
+    const gauge = (await running.metric('cvat_warden_cached_bytes'))!;
+    expect(Math.abs(gauge - truth.bytes)).toBeLessThanOrEqual(0.05 * truth.bytes);
     emulator.clearCache();
     await mirror.settled();
     await admin!.flushall();
@@ -136,5 +142,60 @@ describeWithDeepStores('deep mode (real redis-server and PostgreSQL)', () => {
     expect(await running.metric('cvat_warden_deep_store_up{store="cache"}')).toBe(0);
     expect(running.logs()).not.toContain(WARDEN_REDIS_USER.password);
     redis = await startRedis(dir.path);
+    admin!.disconnect();
+    admin = new Redis(redis.url);
+    admin.on('error', () => undefined);
   }, 90_000);
+
+  // CVAT 2.14 (cache.py at opencv/cvat v2.14.4): task chunks under `{data_id}_{n}_Quality.COMPRESSED`, shared by
+  // the jobs whose frames they hold; the emulator's 2.14.4 mode writes those names (src/emulator/keys.ts).
+  it('reads the 2.14 key scheme: requests none of the task chunks annotators built and warms the rest', async () => {
+    mirror = new RedisCacheMirror(redis.url, { now: () => Date.now() });
+    emulator = await startEmulator({
+      version: '2.14.4',
+      tasks: syntheticDeployment({ tasks: 2, framesPerTask: 300, mediaType: 'image' }),
+      buildTimeMs: 5,
+      cacheObserver: mirror,
+    });
+    await admin!.flushall();
+    await db!.query('TRUNCATE engine_job, engine_segment, engine_task, engine_data');
+    await fillFromEmulator(db!, emulator.deployment);
+    const rowsBefore = await snapshotRows(db!);
+
+    // An annotator opens the first task's first job: its task chunks are built behind the warden's back.
+    const task = [...emulator.deployment.tasks.values()][0]!;
+    const firstJob = task.jobs.find((j) => j.type === 'annotation')!;
+    const seg = emulator.deployment.segmentOf(firstJob);
+    const numbers: number[] = [];
+    for (let n = Math.floor(seg.startFrame / task.chunkSize); n <= Math.floor(seg.stopFrame / task.chunkSize); n++) numbers.push(n);
+    for (const n of numbers) {
+      const r = await fetch(`${emulator.url}/api/jobs/${firstJob.id}/data?type=chunk&quality=compressed&number=${n}`);
+      await r.arrayBuffer();
+      expect(r.status).toBe(200);
+    }
+    await mirror.settled();
+    expect(await admin!.exists(`:1:${task.dataId}_${numbers[0]}_Quality.COMPRESSED`)).toBe(1);
+    emulator.state.resetCounters();
+
+    running = await startService(['--state-dir', tmp.path, '--poll-interval', '1s', '--cold-threshold', '0ms', '--no-context-images'], {
+      CVAT_URL: emulator.url,
+      CVAT_ACCESS_TOKEN: 'deep-mode-token-1234',
+      CVAT_WARDEN_CACHE_URL: redis.wardenUrl,
+      CVAT_WARDEN_DB_URL: postgres.url,
+    });
+    const ui = emulator.state.uiChunkKeys();
+    await waitFor('every UI chunk cached', () => emulator!.state.coldUiChunkKeys().size === 0, { timeoutMs: 30_000 });
+    await waitFor('a deep sync that sees them all', () => ((running!.service.status() as CacheStatus).cache.lastSync?.cached ?? 0) >= ui.size, {
+      timeoutMs: 10_000,
+    });
+    expect((running.service.status() as CacheStatus).cache.mode).toBe('deep');
+    // None of the prebuilt task chunks was asked for, by this job or by a neighbour sharing its border chunk.
+    const prebuiltAsked = emulator.state.requestLog.filter(
+      (r) => /^\/api\/jobs\/\d+\/data$/.test(r.path) && /type=chunk/.test(r.query) && numbers.some((n) => new RegExp(`number=${n}(&|$)`).test(r.query)),
+    );
+    const ownerOf = (path: string) => emulator!.deployment.jobs.get(Number(/\/api\/jobs\/(\d+)\//.exec(path)![1]))!.taskId;
+    expect(prebuiltAsked.filter((r) => ownerOf(r.path) === task.id)).toEqual([]);
+    expect(await admin!.acl('LOG')).toEqual([]);
+    expect(await snapshotRows(db!)).toBe(rowsBefore);
+  }, 60_000);
 });

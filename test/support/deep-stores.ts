@@ -287,3 +287,17 @@ export async function snapshotRows(client: pg.Client): Promise<string> {
   }
   return parts.join('\n');
 }
+
+/** Every key of the store and the sum of their STRLEN: what the media cache really holds, read by the test's own connection. */
+export async function strlenSum(redis: Redis): Promise<{ keys: number; bytes: number }> {
+  let cursor = '0';
+  let keys = 0;
+  let bytes = 0;
+  do {
+    const [next, batch] = await redis.scan(cursor, 'COUNT', 1000);
+    cursor = next;
+    keys += batch.length;
+    for (const key of batch) bytes += await redis.strlen(key);
+  } while (cursor !== '0');
+  return { keys, bytes };
+}
