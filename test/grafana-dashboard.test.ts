@@ -25,17 +25,6 @@ const NOT_ON_DASHBOARD: ReadonlySet<string> = new Set<string>([
   // Scans are hourly: a rate() of this histogram is empty nearly all the time. The panels show
   // cvat_warden_share_last_scan_duration_seconds instead; the histogram stays for ad-hoc queries.
   'cvat_warden_share_scan_duration_seconds',
-  // Deep mode (issue 20): panels not drawn yet; /status "cache" shows the same figures meanwhile.
-  'cvat_warden_deep_mode',
-  'cvat_warden_deep_store_up',
-  'cvat_warden_cached_bytes',
-  'cvat_warden_task_cached_bytes',
-  'cvat_warden_cache_budget_bytes',
-  'cvat_warden_cache_keys',
-  'cvat_warden_cache_wipes_total',
-  'cvat_warden_cache_entries_voided_total',
-  'cvat_warden_deep_sync_duration_seconds',
-  'cvat_warden_chunk_queue_length',
 ]);
 
 interface Target {

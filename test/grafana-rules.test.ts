@@ -109,6 +109,9 @@ describe('grafana/alerts/cvat-warden-rules.yml', () => {
         'CvatWardenGuardScanStale',
         'CvatWardenDown',
         'CvatWardenCvatCredentialsRefused',
+        'CvatWardenDeepModeFallback',
+        'CvatWardenCacheWiped',
+        'CvatWardenCacheOverBudget',
       ]),
     );
     expect(new Set(alerts.map((alert) => alert.alert)).size).toBe(alerts.length);
