@@ -4,8 +4,8 @@
  * chunk workers (doctor-chunks.ts), share mounted at the right host path and its sampled
  * files present (a deleted file is reported as such, not as a wrong path), filesystem
  * type and watch mode, inotify budget, whether CVAT's chunk worker sees the share
- * (doctor-mount.ts), state directory writable, and the running
- * service's webhook deliveries (doctor-service.ts).
+ * (doctor-mount.ts), state directory writable, the running
+ * service's webhook deliveries (doctor-service.ts), and deep mode's stores (doctor-deep.ts).
  */
 import { accessSync, constants, existsSync, mkdirSync, readdirSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -22,6 +22,7 @@ import { checkChunkWorkers } from './doctor-chunks.js';
 import { checkWebhooks } from './doctor-service.js';
 import { checkCloudStorages } from './doctor-cloud.js';
 import { checkWorkerShareMount } from './doctor-mount.js';
+import { checkDeepStores } from './doctor-deep.js';
 import { collectGuardTasks } from './shared.js';
 
 export interface DoctorCheck {
@@ -68,9 +69,11 @@ export async function runDoctor(config: CommandConfig, context: CommandContext):
   try {
     const features = await checkCvat(client, add, context.signal);
     let shareTasks: GuardTask[] = [];
+    let sampleJobs: Job[] = [];
     if (features) {
       const access = await checkPermissions(client, features, config, add, context.signal);
       shareTasks = access.shareTasks;
+      sampleJobs = access.jobs;
       if (features.storageInMeta) await checkCloudStorages(client, add, context.signal);
       if (access.jobs.length > 0)
         await checkChunkWorkers(client, features, access.jobs, add, { coldThresholdMs: config.warm.coldThresholdMs, signal: context.signal });
@@ -82,6 +85,7 @@ export async function runDoctor(config: CommandConfig, context: CommandContext):
     if (features && config.shareDir && shareTasks.length > 0) await checkWorkerShareMount(client, features, shareTasks, config.shareDir, add, context.signal);
     checkStateDir(config.stateDir, add);
     await checkWebhooks(config.listen, add);
+    await checkDeepStores(config.deep, features, sampleJobs, add);
   } finally {
     await client.close();
   }

@@ -143,3 +143,16 @@ export function ownerOfKey(key: string): KeyOwner | undefined {
   if ((m = LEGACY_DATA_KEY.exec(key))) return { by: 'data', id: Number(m[1]) };
   return undefined;
 }
+
+/** Keys 2.20+ writes (`segment_…`, `task_…_chunk_…`, `job_…_chunk_…`, `context_images_…`), quality as 0/100. */
+const SEGMENT_SCHEME_KEY =
+  /^:1:(?:segment_\d+_(?:chunk_\d+_(?:0|100)|task_chunk_\d+_(?:0|100)|preview)|(?:task|job)_\d+_chunk_\d+_(?:0|100)|context_images_\d+_\d+)$/;
+/** Keys 2.10.1–2.19 writes (`{data}_{n}_Quality.X`, `job_{j}_{n}_Quality.X`, `data_…_preview`, `context_image_…`). */
+const DATA_SCHEME_KEY = /^:1:(?:(?:job_)?\d+_\d+_Quality\.(?:COMPRESSED|ORIGINAL)|data_\d+_\d+_preview|context_image_\d+_\d+)$/;
+
+/** Which CVAT version's scheme a media-cache key is in (doctor's "key format matches"); undefined: not a chunk/preview key. */
+export function schemeOfKey(key: string): KeyScheme | undefined {
+  if (SEGMENT_SCHEME_KEY.test(key)) return 'segment';
+  if (DATA_SCHEME_KEY.test(key)) return 'data';
+  return undefined;
+}

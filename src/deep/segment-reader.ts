@@ -132,6 +132,19 @@ export class SegmentReader {
     return r.rows[0]?.transaction_read_only === 'on';
   }
 
+  /**
+   * Whether the role itself could write to the tables deep mode reads (a superuser can): the
+   * session refuses writes either way, but a read-only role (README) is a second lock.
+   */
+  async roleMayWrite(): Promise<boolean> {
+    const client = await this.connection();
+    this.queries++;
+    const r = await client.query<{ may: boolean }>(
+      `SELECT bool_or(has_table_privilege(t, 'INSERT, UPDATE, DELETE, TRUNCATE')) AS may FROM unnest(ARRAY['engine_job', 'engine_segment', 'engine_task']) AS t`,
+    );
+    return r.rows[0]?.may === true;
+  }
+
   /** Idempotent. */
   async close(): Promise<void> {
     if (this.closed) return;
