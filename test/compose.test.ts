@@ -11,6 +11,7 @@ import { basename, dirname, join, relative, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { OPTIONS as TABLE, type OptionSpec } from '../src/config/options.js';
+import { parseStoreUrl } from '../src/deep/store-url.js';
 import {
   composeConfig,
   composeProblems,
@@ -193,6 +194,46 @@ describeWithSharedCvat('compose: the README command with CVAT 2.73 real compose 
     // The base file alone stays read-only.
     expect(volumesOf(service(project(), 'cvat_warden')).find((v) => v.target === SHARE)?.read_only).toBe(true);
     expect(basename(vaultArgs.at(-1)!)).toBe('docker-compose.cvat-warden.vault.yml');
+  });
+
+  it("deep variant: reads the stores CVAT's compose file defines — Kvrocks, PostgreSQL with its user and database, the in-memory Redis — on a shared network", () => {
+    const deepArgs = [...(baseArgs ?? []), '../cvat-warden/deploy/docker-compose.cvat-warden.deep.yml'];
+    expect(compose).toContain(deepArgs.at(-1));
+    const merged = composeConfig(filesOf(deepArgs, cvatDir), env);
+    expect(composeProblems(merged)).toEqual([]);
+    const warden = service(merged, 'cvat_warden');
+    const wardenEnv = envOf(warden);
+    const known = new Set(OPTIONS.map((o) => o.env).filter(Boolean));
+    for (const name of Object.keys(wardenEnv)) expect(known, name).toContain(name);
+    // CVAT's backend reaches its stores at these hosts and ports (x-backend-env in CVAT's docker-compose.yml).
+    const backend = envOf(service(merged, 'cvat_server'));
+    const store = (variable: string, kind: 'redis' | 'postgres') => {
+      const parsed = parseStoreUrl(String(wardenEnv[variable]), kind, variable);
+      if ('problem' in parsed) throw new Error(parsed.problem);
+      const host = parsed.url.hostname;
+      const target = service(merged, host);
+      const shared = Object.keys((target['networks'] as Mapping | undefined) ?? {}).filter((n) => n in ((warden['networks'] as Mapping | undefined) ?? {}));
+      expect(shared, `${host} shares a network with the warden`).not.toEqual([]);
+      expect(Object.keys((warden['depends_on'] as Mapping | undefined) ?? {})).toContain(host);
+      return { url: parsed.url, target };
+    };
+    const cache = store('CVAT_WARDEN_CACHE_URL', 'redis');
+    expect(cache.url.hostname).toBe(String(backend['CVAT_REDIS_ONDISK_HOST']));
+    expect(cache.url.port).toBe(String(backend['CVAT_REDIS_ONDISK_PORT']));
+    expect(text(cache.target['image'])).toMatch(/kvrocks/);
+    const queue = store('CVAT_WARDEN_QUEUE_URL', 'redis');
+    expect(queue.url.hostname).toBe(String(backend['CVAT_REDIS_INMEM_HOST']));
+    expect(queue.url.port).toBe(String(backend['CVAT_REDIS_INMEM_PORT']));
+    const db = store('CVAT_WARDEN_DB_URL', 'postgres');
+    expect(db.url.hostname).toBe(String(backend['CVAT_POSTGRES_HOST']));
+    const dbEnv = envOf(db.target);
+    expect(decodeURIComponent(db.url.username)).toBe(dbEnv['POSTGRES_USER']);
+    expect(db.url.pathname).toBe(`/${String(dbEnv['POSTGRES_DB'])}`);
+    // No password in the URL: CVAT's compose trusts every connection on its network.
+    expect(dbEnv['POSTGRES_HOST_AUTH_METHOD']).toBe('trust');
+    expect(db.url.password).toBe('');
+    // The base file alone stays in shallow mode.
+    expect(envOf(service(project(), 'cvat_warden'))['CVAT_WARDEN_CACHE_URL']).toBeUndefined();
   });
 });
 

@@ -17,6 +17,7 @@ import { PersistentVolumeClaim, Service } from 'kubernetes-models/v1';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { OPTIONS as TABLE, type OptionSpec } from '../src/config/options.js';
+import { parseStoreUrl } from '../src/deep/store-url.js';
 import { itWithKubectl, kustomize, type K8sObject } from './support/kubectl.js';
 import { codeBlocks, readmeSection, shellCommands } from './support/readme.js';
 import { describeWithSharedCvat } from './support/shared-cvat.js';
@@ -228,7 +229,12 @@ function schemaErrors(object: K8sObject): string | undefined {
 }
 
 describe('deploy/kubernetes against the Kubernetes and Prometheus-operator schemas', () => {
-  for (const dir of ['deploy/kubernetes', 'deploy/kubernetes/overlays/vault', 'deploy/kubernetes/overlays/kube-prometheus-stack']) {
+  for (const dir of [
+    'deploy/kubernetes',
+    'deploy/kubernetes/overlays/vault',
+    'deploy/kubernetes/overlays/kube-prometheus-stack',
+    'deploy/kubernetes/overlays/deep',
+  ]) {
     itKubectl(`${dir}: every rendered object validates`, async () => {
       const { all } = await render(dir);
       expect(all.length).toBeGreaterThan(5);
@@ -350,4 +356,76 @@ describeWithSharedCvat('README "Kubernetes" against CVAT 2.73 Helm chart', (shar
     // The warden's share claim is the snippet's.
     expect(volume(pod, mountAt(container, SHARE)!['name'])['persistentVolumeClaim'].claimName).toBe('cvat-share');
   });
+
+  itKubectl(
+    "deep overlay: the stores' hosts, ports and Secrets of the chart, passwords only by $(VAR) from those Secrets, egress to exactly those pods, nothing else changed",
+    async () => {
+      const base = await render('deploy/kubernetes');
+      const deep = await render('deploy/kubernetes/overlays/deep');
+      const list = deep.container['env'] as Obj[];
+      const envValues = env(deep.container);
+      const helpers = template('_helpers.tpl');
+      // The Secrets and keys CVAT's backend reads its stores' credentials from (cvat.sharedBackendEnv).
+      const fromSecret = new Map(
+        list.filter((e) => e['valueFrom']).map((e) => [e['name'] as string, e['valueFrom'].secretKeyRef as { name: string; key: string }]),
+      );
+      const chartSecret = (valuesPath: string) => valuesPath.replace('{{ .Release.Name }}', RELEASE);
+      const expectSecret = (variable: string, secretName: string, key: string) => {
+        expect(fromSecret.get(variable), variable).toEqual({ name: secretName, key });
+        // The chart's backend takes the same Secret/key for the same store.
+        expect(helpers).toMatch(
+          new RegExp(`${variable}\\s+valueFrom:\\s+secretKeyRef:\\s+name: "\\{\\{ tpl \\(\\.Values\\.[\\w.]+\\.secret\\.name\\) \\. \\}\\}"\\s+key: ${key}`),
+        );
+      };
+      expectSecret('CVAT_POSTGRES_USER', chartSecret(values['postgresql'].secret.name), 'username');
+      expectSecret('CVAT_POSTGRES_PASSWORD', chartSecret(values['postgresql'].secret.name), 'password');
+      expectSecret('CVAT_POSTGRES_DBNAME', chartSecret(values['postgresql'].secret.name), 'database');
+      expectSecret('CVAT_REDIS_INMEM_PASSWORD', chartSecret(values['redis'].secret.name), 'password');
+      expect(fromSecret.get('CVAT_KVROCKS_PASSWORD')).toEqual({ name: chartSecret(values['cvat'].kvrocks.secret.name), key: 'password' });
+      expect(helpers).toMatch(
+        /CVAT_REDIS_ONDISK_PASSWORD\s+valueFrom:\s+secretKeyRef:\s+name: "\{\{ tpl \(\.Values\.cvat\.kvrocks\.secret\.name\) \. \}\}"\s+key: password/,
+      );
+      // Each URL: the host and port CVAT's backend uses, every $(VAR) defined earlier in the list (Kubernetes expands only those).
+      const index = (name: string) => list.findIndex((e) => e['name'] === name);
+      const hostOf = (variable: string) => new RegExp(`- name: ${variable}\\s+value: "\\{\\{ \\.Release\\.Name \\}\\}-([\\w-]+)"`).exec(helpers)![1];
+      const portOf = (variable: string) => new RegExp(`- name: ${variable}\\s+value: "(\\d+)"`).exec(helpers)?.[1];
+      const stores = [
+        { variable: 'CVAT_WARDEN_CACHE_URL', kind: 'redis', host: `${RELEASE}-${hostOf('CVAT_REDIS_ONDISK_HOST')}`, port: portOf('CVAT_REDIS_ONDISK_PORT') },
+        { variable: 'CVAT_WARDEN_QUEUE_URL', kind: 'redis', host: `${RELEASE}-${hostOf('CVAT_REDIS_INMEM_HOST')}`, port: portOf('CVAT_REDIS_INMEM_PORT') },
+        {
+          variable: 'CVAT_WARDEN_DB_URL',
+          kind: 'postgres',
+          host: `${RELEASE}-${hostOf('CVAT_POSTGRES_HOST')}`,
+          port: String(values['postgresql'].service.ports.postgresql),
+        },
+      ] as const;
+      const egress = deep.byKind('NetworkPolicy')['spec'].egress as Obj[];
+      for (const store of stores) {
+        const url = envValues[store.variable]!;
+        for (const [, ref] of url.matchAll(/\$\((\w+)\)/g)) {
+          expect(fromSecret.has(ref!), `${store.variable} uses $(${ref}) from a Secret`).toBe(true);
+          expect(index(ref!), `$(${ref}) is defined before ${store.variable}`).toBeLessThan(index(store.variable));
+        }
+        expect(url).not.toMatch(/:[^$/:@]+@/); // no literal password
+        const expanded = url.replace(/\$\((\w+)\)/g, (_, name: string) => `x${name.toLowerCase()}`);
+        const parsed = parseStoreUrl(expanded, store.kind, store.variable);
+        if ('problem' in parsed) throw new Error(parsed.problem);
+        expect(parsed.url.hostname, store.variable).toBe(store.host);
+        expect(parsed.url.port, store.variable).toBe(store.port);
+        expect(
+          egress.some((rule) => (rule['ports'] as Obj[]).some((p) => String(p['port']) === store.port)),
+          `egress to port ${store.port}`,
+        ).toBe(true);
+      }
+      // Kvrocks' pods carry the chart's labels.
+      const kvrocksRule = egress.find((rule) => (rule['ports'] as Obj[]).some((p) => p['port'] === 6666))!;
+      expect(kvrocksRule['to'][0].podSelector.matchLabels).toEqual({ app: 'cvat-app', tier: 'kvrocks' });
+      expect(template('cvat_kvrocks/statefulset.yml')).toMatch(/app: cvat-app\s+tier: kvrocks/);
+      // Undo exactly those changes: the rest is the base.
+      deep.container['env'] = list.filter((e) => !fromSecret.has(e['name'] as string) && !stores.some((s) => s.variable === e['name']));
+      deep.byKind('NetworkPolicy')['spec'].egress = egress.slice(0, (base.byKind('NetworkPolicy')['spec'].egress as Obj[]).length);
+      expect(deep.all).toEqual(base.all);
+      expect(k8sSection).toContain('deploy/kubernetes/overlays/deep');
+    },
+  );
 });
