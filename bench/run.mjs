@@ -1,4 +1,4 @@
-// `npm run bench [-- warm guard annotator ui scale vault impact cloud]`: runs the benchmarks, prints each figure as a
+// `npm run bench [-- warm guard annotator ui scale vault impact cloud deep]`: runs the benchmarks, prints each figure as a
 // ratio to a baseline measured in the same run, and rewrites docs/benchmarks.md.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -87,6 +87,12 @@ if (want('cloud') && existsSync(here('./cloud.mjs'))) {
   sections.cloud = await cloud.benchmarkSection();
 }
 
+if (want('deep') && existsSync(here('./deep.mjs'))) {
+  console.error("bench: deep mode (1,000,000 cached keys in a real redis-server; DEEP_BENCH_KEYS to shrink), and a day's requests against shallow mode…");
+  const deep = await import('./deep.mjs');
+  sections.deep = await deep.benchmarkSection();
+}
+
 for (const text of Object.values(sections)) console.log(text);
 
 // Keep sections from earlier runs that were not re-run this time; `notes` is never a section:
@@ -104,6 +110,6 @@ const stamp = (name) =>
 const block = (name) => `<!-- ${name}:start -->\n${sections[name] ? stamp(name) + sections[name] : keep(name).trim() + '\n'}<!-- ${name}:end -->`;
 writeFileSync(
   path,
-  `# Benchmarks\n\nProduced by \`npm run bench\` (\`npm run bench -- warm\` for one section). Every figure is printed beside a baseline measured in the same run, so ratios stay meaningful on a busy or different machine. Sections not re-run keep their earlier figures and date.\n\n${block('warm')}\n\n${block('guard')}\n\n${block('annotator')}\n\n${block('ui')}\n\n${block('scale')}\n\n${block('vault')}\n\n${block('impact')}\n\n${block('cloud')}\n\n${block('notes')}\n`,
+  `# Benchmarks\n\nProduced by \`npm run bench\` (\`npm run bench -- warm\` for one section). Every figure is printed beside a baseline measured in the same run, so ratios stay meaningful on a busy or different machine. Sections not re-run keep their earlier figures and date.\n\n${block('warm')}\n\n${block('guard')}\n\n${block('annotator')}\n\n${block('ui')}\n\n${block('scale')}\n\n${block('vault')}\n\n${block('impact')}\n\n${block('cloud')}\n\n${block('deep')}\n\n${block('notes')}\n`,
 );
 console.error(`bench: wrote ${path}`);
