@@ -109,6 +109,12 @@ describe('cvat-warden run', () => {
     expect(emulator.state.coldUiChunkKeys().size).toBeGreaterThan(0);
     await waitFor('job re-warmed', () => emulator!.state.coldUiChunkKeys().size === 0, { timeoutMs: 10_000 });
     expect(running.logs()).toMatch(/chunks rebuilt by CVAT since the last pass/);
+    // --cold-threshold 0 counts every answer as a build: the shallow canary cannot tell a
+    // cached chunk then, so it stays blind instead of calling every poll a wipe.
+    const status = (await (await fetch(`${running.url}/status`)).json()) as { cache: { wipesDetected: number; canary: { state: string } | null } };
+    expect(status.cache.wipesDetected).toBe(0);
+    expect(status.cache.canary?.state ?? 'blind').toBe('blind');
+    expect(running.logs()).not.toMatch(/the cache was wiped or invalidated/);
   });
 
   it('keeps running while CVAT restarts: reports cvat_up 0, then resumes and finishes', async () => {

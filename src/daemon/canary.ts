@@ -25,7 +25,11 @@ export interface CanaryOptions {
 }
 
 export type CanaryVerdict =
-  { state: 'none' } | { state: 'cached'; latencyMs: number } | { state: 'wiped'; latencyMs: number; checked: number } | { state: 'error'; reason: string };
+  | { state: 'none' }
+  | { state: 'blind' }
+  | { state: 'cached'; latencyMs: number }
+  | { state: 'wiped'; latencyMs: number; checked: number }
+  | { state: 'error'; reason: string };
 
 export class CacheCanary {
   private readonly options: CanaryOptions;
@@ -41,7 +45,7 @@ export class CacheCanary {
 
   /** The engine saw CVAT build this chunk just now. */
   built(request: WarmRequest): void {
-    if (request.kind !== 'chunk') return;
+    if (request.kind !== 'chunk' || this.blind) return;
     const id = `${request.series}#${request.slot}`;
     this.candidates = this.candidates.filter((c) => `${c.request.series}#${c.request.slot}` !== id);
     this.candidates.push({ request, builtAt: this.clock.now() });
@@ -59,8 +63,18 @@ export class CacheCanary {
     return this.candidates.filter((c) => c.builtAt + this.options.ttlMs - 60_000 > now).reverse();
   }
 
+  /**
+   * With `--cold-threshold 0` every answer counts as a build, so a re-read cannot tell a
+   * cached chunk from a rebuilt one: the canary stays blind rather than call every poll a
+   * wipe (which would re-warm everything in scope each time).
+   */
+  get blind(): boolean {
+    return this.options.coldThresholdMs <= 0;
+  }
+
   /** One or two re-reads; 'wiped' only when every chunk checked had to be built. */
   async check(signal?: AbortSignal): Promise<CanaryVerdict> {
+    if (this.blind) return { state: 'blind' };
     const live = this.live();
     if (live.length === 0) return { state: 'none' };
     let latencyMs = 0;
