@@ -13,6 +13,7 @@ import { packageVersion } from './version.js';
 import type { CommandContext } from './commands/context.js';
 import type { BackupAction } from './commands/backup-actions.js';
 import { createShutdown } from './daemon/shutdown.js';
+import { growYoungGenerationTo, holdYoungGeneration, WARM_YOUNG_GENERATION_BYTES } from './young-generation.js';
 
 const isCommand = (name: string): name is CommandName => Object.hasOwn(COMMANDS, name);
 
@@ -25,8 +26,11 @@ function unknownCommand(name: string): number {
 
 async function dispatch(command: CommandName, config: CommandConfig, context: CommandContext): Promise<number> {
   switch (command) {
-    case 'warm':
-      return (await import('./commands/warm.js')).runWarm(config, context);
+    case 'warm': {
+      const { runWarm } = await import('./commands/warm.js');
+      growYoungGenerationTo(WARM_YOUNG_GENERATION_BYTES);
+      return runWarm(config, context);
+    }
     default:
       return (await import('./commands/registry.js')).runCommand(command, config, context);
   }
@@ -65,6 +69,9 @@ export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   const answered = answerWithoutConfig(name, rest);
   if (answered !== undefined || !name || !isCommand(name)) return answered ?? EXIT.usage;
+  // `warm` allocates much and keeps little: its young generation is held from here, before
+  // the config and the client load, and grown to its cap once they have (young-generation.ts).
+  if (name === 'warm') holdYoungGeneration();
   // Config first (LOG_LEVEL included): a bad value is listed with every other problem, exit 2.
   let config: CommandConfig;
   let configArgv: string[];
