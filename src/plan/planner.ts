@@ -102,6 +102,13 @@ function contextRequest(segment: PlanSegment, frame: number): WarmRequest {
   };
 }
 
+/** One segment of a tier as a pass visits it. */
+interface Unit {
+  segment: PlanSegment;
+  slots: Slots;
+  context: readonly number[] | undefined;
+}
+
 /**
  * All requests for the given tasks, in warm order. Legacy task-level chunk numbers
  * shared by neighbouring jobs are requested once per task; context images once per
@@ -120,23 +127,27 @@ export function* planRequests(tasks: readonly PlanTask[], options: PlanOptions):
         seen.add(slot);
         return true;
       };
-      const units: Array<{ segment: PlanSegment; slots: Slots; context: number[] }> = [];
-      for (const task of tasks) {
-        const segments = taskSegments(task, options);
-        const context = withContext ? contextFramesBySegment(task, segments) : undefined;
-        for (const segment of segments) {
-          if (segment.tier !== tier) continue;
-          units.push({ segment, slots: segmentSlots(segment, options), context: context?.get(segment) ?? [] });
+      // Each pass walks the tasks again rather than keeping every segment of the tier
+      // (segment, slot cursor, context frames: ~250 bytes each, 10 MB at 40,000 jobs) for the
+      // whole pass; taskSegments is cheap beside one request per chunk.
+      const tierUnits = function* (): Generator<Unit> {
+        for (const task of tasks) {
+          const segments = taskSegments(task, options);
+          const context = withContext ? contextFramesBySegment(task, segments) : undefined;
+          for (const segment of segments) {
+            if (segment.tier !== tier) continue;
+            yield { segment, slots: segmentSlots(segment, options), context: context?.get(segment) };
+          }
         }
-      }
+      };
       // Pass 1: the chunk every segment is opened on.
-      for (const { segment, slots } of units) {
+      for (const { segment, slots } of tierUnits()) {
         if (slots.count > 0 && wanted(segment, slots.at(0))) yield chunkRequest(segment, quality, slots.at(0), options);
       }
       if (options.previews && quality === options.qualities[0]) {
         const headers = options.emptyPreviews ? { headers: { prefer: 'handling=empty' } } : {};
         const seenTasks = new Set<number>();
-        for (const { segment } of units) {
+        for (const { segment } of tierUnits()) {
           const { task, via: job } = segment;
           yield {
             kind: 'job_preview',
@@ -168,12 +179,12 @@ export function* planRequests(tasks: readonly PlanTask[], options: PlanOptions):
         }
       }
       // Pass 2: the remaining chunks, segment by segment, then that segment's context images.
-      for (const { segment, slots, context } of units) {
+      for (const { segment, slots, context } of tierUnits()) {
         for (let position = 1; position < slots.count; position++) {
           const slot = slots.at(position);
           if (wanted(segment, slot)) yield chunkRequest(segment, quality, slot, options);
         }
-        for (const frame of context) yield contextRequest(segment, frame);
+        for (const frame of context ?? []) yield contextRequest(segment, frame);
       }
     }
   }
