@@ -267,7 +267,28 @@ async function bigRun(chunks, steadySeconds) {
   }
 }
 
-/** `run --share-dir` over `files` share files in files/100 directories. */
+/**
+ * `find DIR -printf` over the same tree, as the disk-speed baseline of the guard's ready
+ * time: one line per entry with the size, mtime and path it prints (what the guard's first
+ * scan learns), read to the end. Returns seconds and the lines it printed.
+ */
+function timeFind(dir) {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const child = spawn('find', [dir, '-printf', '%s %T@ %p\n'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let lines = 0;
+    child.stdout.on('data', (d) => {
+      for (let i = d.indexOf(10); i !== -1; i = d.indexOf(10, i + 1)) lines++;
+    });
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve({ seconds: (performance.now() - started) / 1000, lines }) : reject(new Error(`find exited ${code}`))));
+  });
+}
+
+/**
+ * `run --share-dir` over `files` share files in files/100 directories, with `find -printf`
+ * over the same tree just before and just after it (the ratio uses their mean).
+ */
 async function guardRun(files) {
   const dirs = Math.max(1, Math.floor(files / 100));
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'scale-guard-'));
@@ -281,6 +302,7 @@ async function guardRun(files) {
   const generateS = (performance.now() - t0) / 1000;
   const cvat = await startFastCvat({ tasks: 0, shareDirs: dirs, filesPerDir: 100 });
   try {
+    const findBefore = await timeFind(share);
     const run = startRun(cvat.url, path.join(root, 'state'), ['--share-dir', share]);
     const url = await run.url;
     const health = probeHealth(url);
@@ -289,8 +311,24 @@ async function guardRun(files) {
     const status = await getJson(`${url}/status`);
     const healthWorstMs = (await health.stop()).worstMs;
     const peakRssMB = run.peakRssMB();
+    const cpuS = run.cpu();
     await run.stop();
-    return { files, dirs, generateS, readyS, peakRssMB, healthWorstMs, filesExpected: status.share?.filesExpected ?? 0 };
+    const findAfter = await timeFind(share);
+    const findS = (findBefore.seconds + findAfter.seconds) / 2;
+    const load = os.loadavg()[0];
+    return {
+      files,
+      dirs,
+      generateS,
+      readyS,
+      peakRssMB,
+      healthWorstMs,
+      filesExpected: status.share?.filesExpected ?? 0,
+      cpuS,
+      findS,
+      findLines: findAfter.lines,
+      load,
+    };
   } finally {
     await cvat.stop();
     fs.rmSync(root, { recursive: true, force: true });
@@ -336,11 +374,19 @@ export async function measure() {
     console.error(JSON.stringify(saved.warm));
     fs.writeFileSync(SAVED, JSON.stringify(saved));
   }
-  const guardFiles = Number(process.env.SCALE_BENCH_GUARD_FILES ?? 1_000_000);
-  if (parts.has('guard') && guardFiles > 0) {
-    console.error(`bench scale: run with the guard over ${guardFiles} share files…`);
-    saved.guard = await guardRun(guardFiles);
-    console.error(JSON.stringify(saved.guard));
+  // One size or several (SCALE_BENCH_GUARD_FILES=100000,1000000,3000000): the rows show how time and memory grow.
+  const guardSizes = (process.env.SCALE_BENCH_GUARD_FILES ?? '1000000')
+    .split(',')
+    .map(Number)
+    .filter((n) => n > 0);
+  if (parts.has('guard') && guardSizes.length > 0) {
+    const rows = [];
+    for (const files of guardSizes) {
+      console.error(`bench scale: run with the guard over ${files} share files…`);
+      rows.push(await guardRun(files));
+      console.error(JSON.stringify(rows.at(-1)));
+    }
+    saved.guard = rows;
     fs.writeFileSync(SAVED, JSON.stringify(saved));
   }
   if (!saved.runs || !saved.warm) throw new Error(`scale bench: no service or warm figures yet (run with SCALE_BENCH_PARTS including them); saved: ${SAVED}`);
@@ -374,12 +420,9 @@ export function report({ runs, warm, guard }) {
     '',
     `Real \`warm --all\` at ${warm.chunks.toLocaleString('en')} chunks on an empty ledger: ${fmt(warm.seconds, 1)} s, peak RSS ${fmt(warm.peakRssMB, 0)} MB (\`/usr/bin/time -v\`), exit ${warm.code}, ${warm.requested.toLocaleString('en')} distinct chunks requested.`,
   );
-  if (guard) {
-    lines.push(
-      '',
-      `\`run --share-dir\` with ${guard.files.toLocaleString('en')} share files in ${guard.dirs.toLocaleString('en')} directories (one share-backed task per directory): ready in ${fmt(guard.readyS, 1)} s, peak RSS ${fmt(guard.peakRssMB, 0)} MB, /healthz worst ${fmt(guard.healthWorstMs, 0)} ms, ${guard.filesExpected.toLocaleString('en')} files guarded (tree generated in ${fmt(guard.generateS, 0)} s, not counted).`,
-    );
-  }
+  // Earlier runs saved one guard row; now a row per size.
+  const guards = guard === undefined ? [] : Array.isArray(guard) ? guard : [guard];
+  if (guards.length) lines.push('', ...guardTable(guards));
   lines.push(
     '',
     'Goals (issue 12):',
@@ -391,11 +434,42 @@ export function report({ runs, warm, guard }) {
     `- steady-state CPU at ${big.chunks.toLocaleString('en')} chunks ≤ 0.2 CPU-s per minute: ${fmt(big.steadyCpuPerMin, 3)} — ${mark(big.steadyCpuPerMin <= 0.2)}`,
     `- real \`warm --all\` at ${warm.chunks.toLocaleString('en')} chunks ≤ 150 MB: ${fmt(warm.peakRssMB, 0)} MB — ${mark(warm.peakRssMB <= 150)}`,
   );
-  if (guard)
+  const million = guards.find((g) => g.files === 1_000_000);
+  if (million?.findS)
     lines.push(
-      `- \`run\` with the guard at ${guard.files.toLocaleString('en')} files ready ≤ 10 s and ≤ 400 MB: ${fmt(guard.readyS, 1)} s, ${fmt(guard.peakRssMB, 0)} MB — ${mark(guard.readyS <= 10 && guard.peakRssMB <= 400)}`,
+      `- \`run\` with the guard at 1,000,000 files ready ≤ 2× \`find -printf\` and ≤ 300 MB (issue 21): ${fmt(million.readyS / million.findS, 1)}×, ${fmt(million.peakRssMB, 0)} MB — ${mark(million.readyS <= 2 * million.findS && million.peakRssMB <= 300)}`,
+    );
+  const slope = guardSlope(guards);
+  if (slope)
+    lines.push(
+      `- memory per share file above the base (issue 21), ${slope.from.toLocaleString('en')} → ${slope.to.toLocaleString('en')} files: ${fmt(slope.bytesPerFile, 0)} B — ${mark(slope.bytesPerFile <= 200)}`,
     );
   return lines.join('\n') + '\n';
+}
+
+/** Peak RSS per share file between the smallest and the largest guard row (the base cancels out). */
+function guardSlope(guards) {
+  if (guards.length < 2) return undefined;
+  const [a, b] = [guards[0], guards.at(-1)];
+  return { from: a.files, to: b.files, bytesPerFile: ((b.peakRssMB - a.peakRssMB) * 1024 * 1024) / (b.files - a.files) };
+}
+
+export function guardTable(guards) {
+  const base = guards[0];
+  const lines = [
+    "`run --share-dir` over share files in directories of 100 (one share-backed task per directory; the tree is generated first and not counted), and `find SHARE -printf '%s %T@ %p\\n'` over the same tree just before and just after the run (mean of the two):",
+    '',
+    '| share files | ready | `find -printf` | ready / find | peak RSS | RSS per file above the smallest row | ready per file vs the smallest row | CPU-s to ready | /healthz worst | load (1 min) |',
+    '|---|---|---|---|---|---|---|---|---|---|',
+  ];
+  for (const g of guards) {
+    const above = g === base ? '—' : `${fmt(((g.peakRssMB - base.peakRssMB) * 1024 * 1024) / (g.files - base.files), 0)} B`;
+    const perFile = g === base ? '—' : `${fmt(g.readyS / g.files / (base.readyS / base.files), 2)}×`;
+    lines.push(
+      `| ${g.files.toLocaleString('en')} | ${fmt(g.readyS, 1)} s | ${g.findS ? `${fmt(g.findS, 1)} s` : '—'} | ${g.findS ? `${fmt(g.readyS / g.findS, 1)}×` : '—'} | ${fmt(g.peakRssMB, 0)} MB | ${above} | ${perFile} | ${g.cpuS !== undefined ? fmt(g.cpuS, 1) : '—'} | ${fmt(g.healthWorstMs, 0)} ms | ${g.load !== undefined ? fmt(g.load, 1) : '—'} |`,
+    );
+  }
+  return lines;
 }
 
 export async function benchmarkSection() {
