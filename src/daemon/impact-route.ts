@@ -19,7 +19,7 @@ export interface ImpactQuery {
   taskIds: number[];
 }
 
-export type ImpactReply = { status: 200; body: unknown } | { status: 400 | 503; body: { error: string } };
+export type ImpactReply = { status: 200; body: unknown } | { status: 400 | 429 | 503; body: { error: string } };
 
 /** The query of GET /impact, or every problem with it. */
 export function parseImpactQuery(url: string | undefined): ImpactQuery | { errors: string[] } {
@@ -53,4 +53,31 @@ export function parseImpactQuery(url: string | undefined): ImpactQuery | { error
   if (errors.length) return { errors };
   // --task without paths: everything the tasks read.
   return { paths: paths.length ? paths : [''], taskIds };
+}
+
+/**
+ * Keeps GET /impact from taking the event loop: after a query that took T ms, the next is
+ * refused (429) for T ms, so queries get at most half the loop however fast they come
+ * (a whole-share query at a million files costs a few hundred ms; /healthz must still answer).
+ */
+export class ImpactPacer {
+  #freeAt = 0;
+  readonly #now: () => number;
+
+  constructor(now: () => number = () => performance.now()) {
+    this.#now = now;
+  }
+
+  /** Runs `query` unless the last one's cost is not yet paid back. */
+  run(query: () => ImpactReply): ImpactReply {
+    const started = this.#now();
+    if (started < this.#freeAt) {
+      const waitS = Math.max(1, Math.ceil((this.#freeAt - started) / 1000));
+      return { status: 429, body: { error: `an impact query ran just now; ask again in ${waitS} s` } };
+    }
+    const reply = query();
+    const ended = this.#now();
+    this.#freeAt = ended + (ended - started);
+    return reply;
+  }
 }

@@ -27,7 +27,7 @@ import { createWarmControl } from './warm-control.js';
 import { IntakeLog, PendingTasks, type IntakeSummary } from './coalesce.js';
 import { Discovery } from './discovery.js';
 import { CloudComponent } from './cloud-component.js';
-import type { ImpactQuery, ImpactReply } from './impact-route.js';
+import { ImpactPacer, type ImpactQuery, type ImpactReply } from './impact-route.js';
 import { startHttpServer, type HttpServerHandle, type ReadinessReport } from './http.js';
 import { WarmScheduler } from './scheduler.js';
 import { Protection } from './protection.js';
@@ -203,10 +203,13 @@ export class WardenService implements AsyncDisposable {
 
   /** GET /impact, from the guard's index once the first discovery has put every task in it. */
   private impactRoute(guard: ShareGuard): (query: ImpactQuery) => ImpactReply {
+    const pacer = new ImpactPacer();
     return (query) => {
       if (!this.firstDiscoveryDone) return { status: 503, body: { error: 'the first discovery has not finished: the share index is not complete yet' } };
-      const answer = guard.queries.impact(query.paths, query.taskIds.length > 0 ? new Set(query.taskIds) : undefined);
-      return { status: 200, body: { paths: query.paths, ...answer } };
+      return pacer.run(() => {
+        const answer = guard.queries.impact(query.paths, query.taskIds.length > 0 ? new Set(query.taskIds) : undefined);
+        return { status: 200, body: { paths: query.paths, ...answer } };
+      });
     };
   }
 
