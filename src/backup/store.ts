@@ -9,7 +9,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { WardenError } from '../errors.js';
-import { fsyncDir, writeFileAtomic } from '../state/files.js';
+import { fsyncDir, fsyncFile, writeFileAtomic } from '../state/files.js';
 import type { BackupFacts } from './restorability.js';
 
 export interface StoredBackup {
@@ -103,7 +103,7 @@ export class BackupStore {
     // The zip's bytes reach the disk before its name does; the record is written through
     // src/state (exclusive temp name in .tmp/, fsync, rename, directory fsync), never
     // through a name someone could have placed beside it.
-    await syncFile(tmp);
+    await fsyncFile(tmp);
     await writeFileAtomic(sidecar, JSON.stringify(record), { tmp: await this.tempFile('json') });
     await fs.rename(tmp, file);
     await fsyncDir(dir);
@@ -157,15 +157,5 @@ export class BackupStore {
       .map((n) => /^task-(\d+)$/.exec(n)?.[1])
       .filter((x): x is string => x !== undefined)
       .map(Number);
-  }
-}
-
-/** fsync a file we wrote (a finished download) without changing it. */
-async function syncFile(file: string): Promise<void> {
-  const handle = await fs.open(file, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }
