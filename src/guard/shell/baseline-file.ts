@@ -18,6 +18,7 @@
 import { crc32 } from 'node:zlib';
 import { SnapshotError, type StateCodec } from '../../state/codec.js';
 import type { StateDamage } from '../../state/damage.js';
+import { hex8 } from '../../state/journal-lines.js';
 import { recoverState } from '../../state/recover.js';
 import type { Logger } from '../../log.js';
 import { BaselineTable, pathKey } from '../core/baseline-table.js';
@@ -36,7 +37,6 @@ const TRAILER = 12;
 const PIECE = 1 << 20;
 const KEY = /^[0-9a-f]{16}$/;
 
-const hex8 = (n: number) => (n >>> 0).toString(16).padStart(8, '0');
 
 /** One baseline entry: the path key's halves and the four stat fields. */
 export type SnapshotEntry = [hi: number, lo: number, size: number, mtimeMs: number, ino: number, dev: number];
