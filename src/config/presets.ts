@@ -10,6 +10,11 @@
 export const SERVICE_DEFAULTS = {
   /** Wait between attempts to reach CVAT when it is unreachable at start or after a failure. */
   reconnectIntervalMs: 10_000,
+  /**
+   * The guard indexes discovered share tasks as they come and stats their files in batches
+   * of this many (ShareGuardOptions.scanBatchFiles); each discovery pass ends with the rest.
+   */
+  guardScanBatchFiles: 4096,
 } as const;
 
 /** The service's HTTP server (src/daemon/http.ts): bounds on what clients may hold open. */
@@ -50,6 +55,7 @@ export const GUARD_DEFAULTS = {
   watchRetryBaseMs: 2000,
   watchRetryMaxMs: 300_000,
   ignoredPrefixes: [] as readonly string[],
+  scanBatchFiles: 0,
 } as const;
 
 /**
@@ -61,6 +67,10 @@ export const GUARD_SCAN_DEFAULTS = {
   networkIntervalMs: 600_000,
   /** Stats per second on a network filesystem (unlimited on a local disk). */
   networkRatePerSecond: 2000,
+  /** A batch of stats on the guard's stat thread fails (STAT_TIMEOUT) when the disk does not answer within this. */
+  statBatchTimeoutMs: 60_000,
+  /** Paths per message to the stat thread (two batches in flight: one stat-ed while the other is applied). */
+  statBatchSize: 2048,
 } as const;
 
 /** The guard's state files (src/guard/persistence.ts). */

@@ -23,6 +23,8 @@ export interface GuardFs {
   /** Entries of a directory with their types; throws on error. */
   readdir(path: string): Promise<fs.Dirent[]>;
   realpath(path: string): Promise<string>;
+  /** realpath(3) on this thread: on a local disk a sync call is ~20× cheaper than a trip through libuv's pool. */
+  realpathSync(path: string): string;
   /** Non-recursive directory watch (node `fs.watch`); may throw (ENOSPC, ENOENT). */
   watch(path: string, listener: WatchListener, options: { persistent: boolean }): DirWatcher;
   /** true when the directory exists and is readable + searchable. */
@@ -73,6 +75,9 @@ export const nodeFs: GuardFs = {
   },
   realpath(path) {
     return fsp.realpath(path);
+  },
+  realpathSync(path) {
+    return fs.realpathSync.native(path);
   },
   watch(path, listener, options) {
     return fs.watch(path, { persistent: options.persistent, recursive: false }, (eventType, filename) => listener(eventType, filename));

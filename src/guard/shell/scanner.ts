@@ -1,18 +1,21 @@
 /**
  * Stat many files without flooding a file server or starving the event loop.
- *  - sync mode (local disks): statSync in time slices (≤ ~8 ms), yielding between them,
- *    so watcher events still get through; ~1 µs/stat when the dentries are cached.
+ *  - sync mode (local disks): on the guard's stat thread in batches when it has one and
+ *    the rate is unlimited (stat-thread.ts); otherwise statSync in time slices (≤ ~8 ms),
+ *    yielding between them, so watcher events still get through.
  *  - async mode (network filesystems): a bounded pool of async stats, so a hung NFS
  *    server blocks threads of the pool, never the event loop.
- * Both honour `ratePerSecond` (Infinity = unlimited).
+ * All honour `ratePerSecond` (Infinity = unlimited; a finite rate uses the slices).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { GUARD_SCAN_DEFAULTS } from '../../config/presets.js';
 import { describeError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { GuardFs } from './fsio.js';
 import { FileStatus, type ShareIndex } from '../core/share-index.js';
 import type { FileTracker } from '../core/tracker.js';
 import type { FileStat, ScanResult } from '../types.js';
+import type { StatThread } from './stat-thread.js';
 
 export interface StatEachOptions {
   sync: boolean;
@@ -22,6 +25,8 @@ export interface StatEachOptions {
   stopped: () => boolean;
   statSync: (f: number) => FileStat | null;
   statAsync: (f: number) => Promise<FileStat | null>;
+  /** Sync mode, unlimited rate: stat in batches on this thread instead (`pathOf` names each slot's file). */
+  thread?: { stats: StatThread['stats']; pathOf: (f: number) => string } | undefined;
   /** Called with the result or the error of each stat. `token` is whatever `before(f)` returned. */
   before: (f: number) => number;
   onResult: (f: number, st: FileStat | null, token: number) => void;
@@ -49,8 +54,53 @@ class RateGate {
   }
 }
 
+/**
+ * Batches on the stat thread, two in flight: the worker stats one while this thread
+ * applies the other. A batch that fails as a whole (timeout, worker gone) is an error for
+ * each of its files, as a failed statSync would be.
+ */
+async function statEachOnThread(ids: ArrayLike<number>, options: StatEachOptions, thread: NonNullable<StatEachOptions['thread']>): Promise<void> {
+  const size = GUARD_SCAN_DEFAULTS.statBatchSize;
+  let next = 0;
+  const send = () => {
+    if (next >= ids.length || options.stopped()) return undefined;
+    const end = Math.min(ids.length, next + size);
+    const slots = new Int32Array(end - next);
+    const tokens = new Float64Array(end - next);
+    const paths = new Array<string>(end - next);
+    for (let i = 0; next < end; i++, next++) {
+      const f = ids[next]!;
+      slots[i] = f;
+      tokens[i] = options.before(f);
+      paths[i] = thread.pathOf(f);
+    }
+    // Settled into a value: the batch after it may be sent before this one is awaited.
+    const reply = thread.stats(paths).then(
+      (batch) => ({ batch }),
+      (error: unknown) => ({ error }),
+    );
+    return { slots, tokens, reply };
+  };
+  for (let batch = send(); batch;) {
+    const following = send();
+    const reply = await batch.reply;
+    for (let i = 0; i < batch.slots.length; i++) {
+      const f = batch.slots[i]!;
+      if ('error' in reply) {
+        options.onError(f, reply.error);
+        continue;
+      }
+      const one = reply.batch.at(i);
+      if (one.kind === 'error') options.onError(f, one.error);
+      else options.onResult(f, one.kind === 'stat' ? one.stat : null, batch.tokens[i]!);
+    }
+    batch = following;
+  }
+}
+
 export async function statEach(ids: ArrayLike<number>, options: StatEachOptions): Promise<void> {
   const gate = new RateGate(options.ratePerSecond);
+  if (options.sync && options.thread && !Number.isFinite(options.ratePerSecond)) return statEachOnThread(ids, options, options.thread);
   if (options.sync) {
     let i = 0;
     while (i < ids.length && !options.stopped()) {
@@ -106,6 +156,8 @@ export interface ScanSlotsContext {
   /** Publish the tracker's outbox; returns the number of alerts. */
   drain: () => number;
   logger: Logger;
+  /** The stat thread, for sync mode (absent: statSync on this thread). */
+  thread?: StatThread | undefined;
   /** Each stat's verdict on readability: the error (EACCES, EIO…) or undefined when it worked. */
   onReadable?: (f: number, error: unknown) => void;
 }
@@ -122,6 +174,7 @@ export async function scanSlots(ids: Int32Array, ctx: ScanSlotsContext): Promise
     stopped: ctx.stopped,
     statSync: (f) => ctx.fs.statSync(index.absPath(f, ctx.root)),
     statAsync: (f) => ctx.fs.stat(index.absPath(f, ctx.root)),
+    thread: ctx.thread ? { stats: (paths) => ctx.thread!.stats(paths), pathOf: (f) => index.absPath(f, ctx.root) } : undefined,
     before: (f) => index.gen[f]!,
     onResult: (f, st, token) => {
       if (index.names[f] === undefined || index.gen[f] !== token) return;

@@ -15,6 +15,7 @@ import { isMountPoint, rootHealthy, withFs, type GuardFs } from './fsio.js';
 import { detectFsType, type FsTypeInfo } from './fstype.js';
 import { ShareRootResolver } from './paths.js';
 import { scanSlots, type ScanCounts } from './scanner.js';
+import { StatThread } from './stat-thread.js';
 import { applyTaskChanges } from './task-set.js';
 import { WatchHandler } from './watch-handler.js';
 import { GuardWatching } from './watching.js';
@@ -46,6 +47,8 @@ export class ShareSource implements GuardSource {
   readonly #o: ShareSourceOptions;
   readonly #host: SourceHost;
   readonly #fs: GuardFs;
+  /** Local-disk stats and realpaths off the main thread; none when a test replaces those calls (they must see every one). */
+  readonly #thread: StatThread | undefined;
   readonly #resolver: ShareRootResolver;
   readonly #dirs: DirWatchers;
   readonly #watching: GuardWatching;
@@ -60,7 +63,8 @@ export class ShareSource implements GuardSource {
     this.#o = options;
     this.#host = host;
     this.#fs = withFs(options.fs);
-    this.#resolver = new ShareRootResolver(options.shareDir, this.#fs);
+    this.#thread = options.fs?.stat || options.fs?.statSync ? undefined : new StatThread();
+    this.#resolver = new ShareRootResolver(options.shareDir, { ...this.#fs, realpath: (p) => this.#realpath(p) });
     const { index, tracker, events, metrics, logger } = host;
     const wall = () => host.clock.wall();
     this.#trust = new PathTrust({ index, tracker, resolver: this.#resolver, events, logger, clock: wall });
@@ -82,6 +86,16 @@ export class ShareSource implements GuardSource {
       onRound: () => this.#unreadable.log(),
     });
     this.#handler = this.#makeHandler();
+  }
+
+  /**
+   * Directory checks: realpath on this thread on a local disk (as its stats were), through
+   * libuv's pool on a network file system (a hung server must not block the event loop).
+   * Profiled at 1,000,000 share files, the pool's round trips were 0.9 s of the main thread.
+   */
+  #realpath(path: string): Promise<string> {
+    if (this.#fsInfo.network || this.#o.fs?.realpath) return this.#fs.realpath(path);
+    return new Promise((resolve) => resolve(this.#fs.realpathSync(path))); // a throw becomes the rejection
   }
 
   #makeDirWatchers(): DirWatchers {
@@ -251,6 +265,7 @@ export class ShareSource implements GuardSource {
       ignoreInode,
       drain: () => this.#host.drain(),
       logger,
+      thread: this.#thread,
       onReadable: (f, error) => this.#unreadable.note(f, error),
     });
   }
@@ -294,5 +309,6 @@ export class ShareSource implements GuardSource {
     await this.#watching.stopAll();
     this.#dirs.close();
     await degraded;
+    await this.#thread?.close();
   }
 }
