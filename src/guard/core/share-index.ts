@@ -6,6 +6,7 @@
  * name, and directories hold a name → slot map, which is exactly what a directory
  * watch event needs. Jobs and chunks are computed from the task's job list on demand.
  */
+import { DirFiles } from './dir-files.js';
 import type { TaskMapping } from './mapping.js';
 import { baseOf, dirOf, joinRel } from './rel-paths.js';
 import type { FileRole, FileStat, IndexWarning, RejectedName } from '../types.js';
@@ -20,7 +21,7 @@ export interface DirRecord {
   id: number;
   rel: string;
   /** base name → file slot */
-  files: Map<string, number>;
+  files: DirFiles;
   /** Cached absolute prefix ("<root>/<rel>/") for fast scans. */
   absPrefix?: string;
 }
@@ -46,7 +47,7 @@ export class ShareIndex {
   #slots = 0;
   #live = 0;
   readonly #free: number[] = [];
-  names: Array<string | undefined> = [];
+  readonly names: Array<string | undefined> = [];
   dirOf = new Int32Array(0);
   role = new Uint8Array(0);
   status = new Uint8Array(0);
@@ -98,7 +99,7 @@ export class ShareIndex {
     const existing = this.#dirIds.get(rel);
     if (existing !== undefined) return this.dirs[existing]!;
     const id = this.#freeDirs.pop() ?? this.dirs.length;
-    const record: DirRecord = { id, rel, files: new Map() };
+    const record: DirRecord = { id, rel, files: new DirFiles(this.names) };
     this.dirs[id] = record;
     this.#dirIds.set(rel, id);
     return record;
@@ -171,8 +172,8 @@ export class ShareIndex {
       this.#grow(this.#slots);
     }
     this.#live++;
-    dir.files.set(name, f);
     this.names[f] = name;
+    dir.files.add(f);
     this.dirOf[f] = dir.id;
     this.role[f] = Math.max(0, ROLES.indexOf(role));
     this.status[f] = FileStatus.unknown;

@@ -257,7 +257,8 @@ export class CloudSource implements GuardSource<CloudSourceStatus> {
     this.#listings.set(rel, { lastListedAt: this.#host.clock.monotonic(), present: files });
     const id = index.dirId(rel);
     if (id === undefined) return; // its tasks left while it was listed
-    for (const [name, f] of index.dirs[id]!.files) {
+    for (const f of index.dirs[id]!.files.values()) {
+      const name = index.names[f]!;
       const present = this.#present(f, name, files);
       round.observed++;
       if (!present) round.missing++;
