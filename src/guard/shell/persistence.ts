@@ -14,6 +14,7 @@ import { describeError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { StateDamage } from '../../state/damage.js';
 import { Journaled } from '../../state/journaled.js';
+import { encodeJournalLines } from '../../state/journal-lines.js';
 import { baselineCodec, baselineRecord, type SnapshotEntry } from './baseline-file.js';
 import { pathKey, type BaselineTable } from '../core/baseline-table.js';
 import type { ShareIndex } from '../core/share-index.js';
@@ -141,8 +142,11 @@ export class GuardStore {
       payloads.push(baselineRecord(this.#keyHi[f]!, this.#keyLo[f]!, index.bSize[f]!, index.bMtime[f]!, index.bIno[f]!, index.bDev[f]!));
     }
     if (payloads.length === 0) return;
+    // Encoded now: the strings die in the young generation, the bytes wait off-heap for the write.
+    const lines = encodeJournalLines(payloads);
+    const records = payloads.length;
     this.#chain(async () => {
-      await this.#writer?.append(payloads);
+      await this.#writer?.appendEncoded(lines, records);
       if ((this.#writer?.records ?? 0) > Math.max(GUARD_STORE_DEFAULTS.compactMinRecords, index.liveFiles + (this.#table?.unclaimed ?? 0)))
         await this.#compact();
     }, 'cannot journal share baseline');
