@@ -80,4 +80,25 @@ describe.skipIf(!available)('share guard task changes', () => {
     const scan = await guard.scan();
     expect(scan.modified).toBe(0);
   });
+
+  it('with scanBatchFiles, new tasks are indexed at once and watched and stat-ed by the batch, or by settle()', async () => {
+    await guard.close();
+    guard = new ShareGuard({ shareDir: fx.shareDir, stateDir: fx.stateDir, metrics, logger: silentLogger(), fsTypeOverride: 'ext4', scanBatchFiles: 10 });
+    const [images, related, video] = sampleTasks();
+    const alerts = recordAlerts(guard);
+    await guard.start();
+    await rm(path.join(fx.shareDir, 'images/image_1.jpg'));
+    await guard.upsertTasks([images!]); // 6 files: below the batch, only indexed
+    expect(guard.status()).toMatchObject({ tasks: 1, filesExpected: 6, watchedDirectories: 0, filesWithProblems: 0 });
+    await guard.upsertTasks([related!]); // 6 + 10 files: the batch is full, both tasks observed
+    expect(guard.status()).toMatchObject({ tasks: 2, filesWithProblems: 1 });
+    expect(guard.status().watchedDirectories).toBeGreaterThan(0);
+    expect(fileAlerts(alerts, 'deleted').map((a) => a.path)).toEqual(['images/image_1.jpg']);
+    const watched = guard.status().watchedDirectories;
+    await guard.upsertTasks([video!]); // waits for settle()
+    expect(guard.status().watchedDirectories).toBe(watched);
+    await guard.settle();
+    expect(guard.status().watchedDirectories).toBeGreaterThan(watched);
+    await guard.settle(); // nothing left: a no-op
+  });
 });

@@ -21,6 +21,12 @@ export interface ShareGuardOptions {
   logger: Logger;
   /** Wall clock for timestamps in alerts and state (ms). */
   clock?: () => number;
+  /**
+   * Files that task changes may index before they are watched and stat-ed (in one batch:
+   * one trip to the stat thread for thousands of files); `settle()` does the rest. 0: each
+   * change is observed before `upsertTasks` resolves.
+   */
+  scanBatchFiles?: number;
   /** Full reconcile scan period; undefined = the situational default (see `scanIntervalFor`). */
   scanIntervalMs?: number | undefined;
   /** Upper bound on stats per second during scans (default: see scanRateFor). */

@@ -27,6 +27,7 @@ import { GuardRuntime } from './runtime.js';
 import { AlertSink } from './shell/alerts.js';
 import { errorCode } from './shell/fsio.js';
 import type { FsTypeInfo } from './shell/fstype.js';
+import { IndexUpdateLog } from './shell/index-log.js';
 import { GuardStore } from './shell/persistence.js';
 import { ShareSource } from './shell/share-source.js';
 import { attachMetrics } from './shell/guard-metrics.js';
@@ -60,7 +61,9 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
   #lastScan: ScanResult | null = null;
   #firstScanDone = false;
   #flushAt = Infinity;
-  #indexUpdates = { calls: 0, upserted: 0, removed: 0, newFiles: 0 };
+  /** Indexed since the last observation, waiting for a batch of `scanBatchFiles` or `settle()`. */
+  #fresh = { slots: [] as number[], dirs: new Set<string>() };
+  readonly #indexLog: IndexUpdateLog;
   #lastRootWatcherAlert = -Infinity;
   #closed: Promise<void> | undefined;
 
@@ -94,6 +97,14 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
     new AlertSink({ index: this.#index, countEvent, logger: o.logger, emitter: this, clock: o.clock, lastWarmedAt: o.lastWarmedAt }).attach(this.#events);
     attachMetrics(this.#events, o.metrics);
     this.#source = new ShareSource(o, this.#host());
+    this.#indexLog = new IndexUpdateLog({
+      logger: o.logger,
+      totals: () => ({ tasks: this.#index.tasks.size, skipped: this.#skipped.size, files: this.#index.liveFiles, dirs: this.#index.dirCount }),
+      schedule: (log) => {
+        if (!this.#rt.has('index-log') && !this.#closing) this.#rt.after('index-log', INDEX_LOG_INTERVAL_MS, log);
+      },
+      afterLog: () => this.#source.report(),
+    });
     this.queries = new IndexQueries(this.#index, (rel) => this.#source.absolutePath(rel), o.lastWarmedAt);
     o.metrics.shareAvailable.set(1);
     o.metrics.shareFilesExpected.set(0);
@@ -167,41 +178,28 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
     this.#store.claim(created);
     this.#o.metrics.shareFilesExpected.set(this.#index.liveFiles);
     if (this.#everStarted && this.#available) {
-      await this.#source.observe(newDirs);
-      await this.#source.scan(Int32Array.from(created), { source: 'startup', fresh: true });
-      await this.#flushPending();
+      for (const f of created) this.#fresh.slots.push(f);
+      for (const dir of newDirs) this.#fresh.dirs.add(dir);
+      if (this.#fresh.slots.length >= this.#o.scanBatchFiles) await this.#observeFresh();
     }
-    this.#noteIndexUpdate(upsert.length, remove.length, created.length);
+    this.#indexLog.note(upsert.length, remove.length, created.length);
   }
 
-  /** One info line per burst of task changes (the service feeds tasks one at a time), not one per task. */
-  #noteIndexUpdate(upserted: number, removed: number, newFiles: number): void {
-    const u = this.#indexUpdates;
-    u.calls++;
-    u.upserted += upserted;
-    u.removed += removed;
-    u.newFiles += newFiles;
-    if (this.#rt.has('index-log') || this.#closing) return;
-    this.#rt.after('index-log', INDEX_LOG_INTERVAL_MS, () => this.#logIndexUpdates());
+  /** Watch the new directories and stat the new files of the task changes since the last time. */
+  async #observeFresh(): Promise<void> {
+    const { slots, dirs } = this.#fresh;
+    if (slots.length === 0 && dirs.size === 0) return;
+    this.#fresh = { slots: [], dirs: new Set() };
+    // Share gone meanwhile: the scan when it is back covers them. A slot freed since is skipped by the scan.
+    if (!this.#available || this.#closing) return;
+    await this.#source.observe([...dirs].filter((dir) => this.#index.dirId(dir) !== undefined));
+    await this.#source.scan(Int32Array.from(slots), { source: 'startup', fresh: true });
+    await this.#flushPending();
   }
 
-  #logIndexUpdates(): void {
-    const u = this.#indexUpdates;
-    if (u.calls === 0) return;
-    const { tasks, liveFiles: files, dirCount: dirs } = this.#index;
-    const fields = {
-      tasks: tasks.size,
-      skipped: this.#skipped.size,
-      files,
-      dirs,
-      tasksUpdated: u.upserted,
-      tasksRemoved: u.removed,
-      newFiles: u.newFiles,
-      batches: u.calls,
-    };
-    this.#o.logger.info(fields, 'share index updated');
-    this.#indexUpdates = { calls: 0, upserted: 0, removed: 0, newFiles: 0 };
-    this.#source.report();
+  /** Watch and stat whatever task changes left waiting for a batch (scanBatchFiles); resolves when done. */
+  settle(): Promise<void> {
+    return this.#enqueue(() => this.#observeFresh(), 'settle');
   }
 
   // ---------------------------------------------------------------- lifecycle
@@ -479,7 +477,7 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
       let source: Promise<void> = Promise.resolve();
       // The runtime clears every timer and waits for the queue and background jobs.
       await this.#rt.close(() => {
-        this.#logIndexUpdates();
+        this.#indexLog.flush();
         source = this.#source.close(); // watchers off now; a degraded round in progress stops at its next stat
       });
       await this.#scanning?.catch(() => undefined); // its failure was logged by whoever awaited it

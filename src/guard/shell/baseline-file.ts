@@ -37,7 +37,6 @@ const TRAILER = 12;
 const PIECE = 1 << 20;
 const KEY = /^[0-9a-f]{16}$/;
 
-
 /** One baseline entry: the path key's halves and the four stat fields. */
 export type SnapshotEntry = [hi: number, lo: number, size: number, mtimeMs: number, ino: number, dev: number];
 
