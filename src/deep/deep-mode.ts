@@ -10,7 +10,7 @@ import type { Ledger } from '../warm/ledger.js';
 import { redactSecrets } from '../secrets.js';
 import { describeError } from '../errors.js';
 import { CacheReader } from './cache-reader.js';
-import { DeepSync, type DeepSyncResult } from './deep-sync.js';
+import { DeepSync, type DeepSyncResult, type StoreClock } from './deep-sync.js';
 import type { KeyScheme } from './keys.js';
 import { TOP_TASKS, type DeepMetrics, type DeepStore } from '../metrics/deep.js';
 import { SegmentReader } from './segment-reader.js';
@@ -21,6 +21,15 @@ import type { StoreUrl } from './store-url.js';
  * CVAT's chunk builds go to the queue `chunks` (`settings.CVAT_QUEUES.CHUNKS`, cache.py `MediaCache._QUEUE_NAME`).
  */
 export const CHUNK_QUEUE_KEY = 'rq:queue:chunks';
+
+/**
+ * The pace of each poll's SCAN of the media cache. A SCAN of 1,000,000 keys cost a
+ * redis-server ~1 s of CPU (docs/benchmarks.md, deep section), each SCAN call (1000 keys)
+ * ~1 ms; at this pace a 1 M-key cache is listed in 5 s using about a fifth of one store
+ * core meanwhile — 1.7 % over the default 60 s poll — and annotators' reads wait at most
+ * one call's millisecond behind it.
+ */
+export const SYNC_SCAN_KEYS_PER_SECOND = 200_000;
 
 export interface DeepStores {
   cache: StoreUrl | undefined;
@@ -36,7 +45,7 @@ export interface DeepModeOptions {
   /** Bytes above which the warden adds nothing to the cache; undefined: no budget. */
   budgetBytes?: number | undefined;
   timeoutMs?: number;
-  clock?: { now(): number };
+  clock?: StoreClock;
 }
 
 export interface DeepStatus {
@@ -76,6 +85,8 @@ export class DeepMode {
   private last: (DeepSyncResult & { at: number }) | undefined;
   private queueLength: number | undefined;
   private closed = false;
+  /** Whether the last poll's SCAN was complete and saw every key (a change to false is logged once). */
+  private scanTrusted = true;
   /** Whether a poll has tried the stores yet (warming waits for the first, so it asks for nothing cached). */
   attempted = false;
   /** Completed reads of the stores (one per poll while deep mode is up). */
@@ -86,7 +97,7 @@ export class DeepMode {
     this.options = options;
     const { stores } = options;
     const timeoutMs = options.timeoutMs ?? 5000;
-    if (stores.cache) this.cache = new CacheReader({ store: stores.cache, timeoutMs });
+    if (stores.cache) this.cache = new CacheReader({ store: stores.cache, timeoutMs, scanKeysPerSecond: SYNC_SCAN_KEYS_PER_SECOND });
     if (stores.database) this.segments = new SegmentReader({ store: stores.database, timeoutMs });
     if (stores.queue) this.queue = new CacheReader({ store: stores.queue, timeoutMs });
     if (this.cache && this.segments) {
@@ -180,6 +191,9 @@ export class DeepMode {
       metrics.cacheWipes.inc({ detected_by: 'deep' });
       logger.warn({ voided: result.voided }, 'deep mode: every cached read in scope is gone from the media cache (wiped?): warming them again');
     } else if (result.voided > 0) logger.info({ voided: result.voided }, 'deep mode: reads gone from the media cache before their TTL: warming them again');
+    if (!result.scanTrusted && this.scanTrusted)
+      logger.warn({ scanned: result.scanned }, 'deep mode: the SCAN of the media cache missed keys that are there: reading every key in scope this poll');
+    this.scanTrusted = result.scanTrusted;
     metrics.taskCachedBytes.reset();
     const top = [...result.bytesByTask.entries()].sort((a, b) => b[1] - a[1]).slice(0, TOP_TASKS);
     for (const [taskId, bytes] of top) metrics.taskCachedBytes.set({ task_id: String(taskId) }, bytes);

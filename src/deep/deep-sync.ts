@@ -11,22 +11,38 @@
  *   moved no date, eviction); the entry is recorded as expired now, so it is due at once.
  * - A request whose key cannot be named (job not in the database yet) is left to the ledger.
  *
+ * Incremental (known-keys.ts): since a key's expiry and size are fixed for as long as it
+ * lives, a poll SCANs the cache for which keys exist and sends PTTL + STRLEN only for keys
+ * it has no live reading of — new in scope, seen appear, known expiry passed, or due for
+ * re-verification (each key once per KnownKeys.REVERIFY_POLLS polls). A key in a complete
+ * SCAN with a live reading costs nothing more; a key absent from a complete SCAN is gone
+ * (SCAN returns every key present from its start to its end). After a wipe the SCAN alone
+ * tells: nothing is probed.
+ *
  * Cost per poll: job→segment rows are fetched once per task (a segment never changes for a
- * job) — one query per 500 new tasks; then one pipelined PTTL + STRLEN per request in scope,
- * 1000 keys per round trip. Requests are planned task by task, so memory holds one batch.
+ * job) — one query per 500 new tasks; one SCAN per 1000 keys in the cache (paced by the
+ * reader); PTTL + STRLEN pipelined 1000 keys per round trip for the keys above. Requests are
+ * planned task by task, so memory holds one batch plus one small record per keyed request in scope.
  */
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { planRequests } from '../plan/planner.js';
 import type { PlanOptions, PlanTask, WarmRequest } from '../plan/types.js';
 import type { Ledger } from '../warm/ledger.js';
 import { PROBE_BATCH, type CacheReader, type KeyState } from './cache-reader.js';
-import { CHUNK_TTL_MS, cacheKeyOf, type JobSegment, type KeyScheme, type SegmentMap } from './keys.js';
+import { CHUNK_TTL_MS, DJANGO_KEY_PREFIX, cacheKeyOf, type JobSegment, type KeyScheme, type SegmentMap } from './keys.js';
+import { KnownKeys } from './known-keys.js';
 import type { SegmentReader } from './segment-reader.js';
 
 /** Keys probed per batch (several pipelines): bounds the memory of one step. */
 const KEYS_PER_STEP = PROBE_BATCH * 10;
 /** A ledger build time within this of the truth is left alone (no journal line per poll). */
 const SAME_TIME_MS = 2_000;
+/** Every media-cache key Django writes starts so (keys.ts); the SCAN lists only those. */
+const SCAN_PATTERN = `${DJANGO_KEY_PREFIX}*`;
+/** A SCAN stops here (a pass abandoned: every key not yet seen is probed instead). */
+const MAX_SCAN_KEYS = 50_000_000;
+/** Keys a complete SCAN calls gone that were there at the last reading: this many per batch are probed anyway. */
+const GONE_SAMPLE = 16;
 
 export interface DeepSyncResult {
   /** Requests in scope, and how many of them could be named as a cache key. */
@@ -41,6 +57,12 @@ export interface DeepSyncResult {
   /** STRLEN sum over the keyed requests that are cached, total and per task. */
   bytes: number;
   bytesByTask: Map<number, number>;
+  /** Keyed requests whose state came from a PTTL + STRLEN this poll (the rest: SCAN and memory). */
+  probed: number;
+  /** Keys the SCAN returned (all of CVAT's media-cache keys, in scope or not). */
+  scanned: number;
+  /** False when this poll's SCAN was incomplete or missed keys a probe found: every unknown key was probed. */
+  scanTrusted: boolean;
   /** Tasks whose ledger entries changed: the scheduler evaluates them again. */
   changedTasks: Set<number>;
   /** Every cached key in scope gone while the ledger held some warm: the cache was wiped. */
@@ -53,7 +75,21 @@ export interface DeepSyncOptions {
   segments: SegmentReader;
   ledger: Ledger;
   scheme: KeyScheme;
-  clock?: { now(): number };
+  clock?: StoreClock;
+  /** Each key's reading is checked by a probe once in this many polls. @default REVERIFY_POLLS (60) */
+  reverifyPolls?: number;
+  /** The keys the SCAN lists. @default `:1:*` (every key Django's media cache writes) */
+  scanPattern?: string;
+}
+
+/**
+ * The warden's clock as deep mode reads it. `storeRate`: clock ms per millisecond of the
+ * store's own TTL countdown — absent (1) everywhere but a compressed-time benchmark, whose
+ * clock runs that many times faster than the real Redis's expiry (bench/deep.mjs's day).
+ */
+export interface StoreClock {
+  now(): number;
+  readonly storeRate?: number;
 }
 
 class JobSegments implements SegmentMap {
@@ -87,8 +123,9 @@ class JobSegments implements SegmentMap {
 
 export class DeepSync {
   private readonly options: DeepSyncOptions;
-  private readonly clock: { now(): number };
+  private readonly clock: StoreClock;
   private readonly map = new JobSegments();
+  private readonly known: KnownKeys;
   /** The key names CVAT writes; set once CVAT's version is known. */
   scheme: KeyScheme;
 
@@ -96,11 +133,17 @@ export class DeepSync {
     this.options = options;
     this.clock = options.clock ?? Date;
     this.scheme = options.scheme;
+    this.known = new KnownKeys(options.reverifyPolls);
   }
 
   /** Jobs known to the segment map (for /status and tests). */
   get mappedJobs(): number {
     return this.map.jobs.size;
+  }
+
+  /** Key readings held between polls (one per keyed request in scope). */
+  get knownKeys(): number {
+    return this.known.size;
   }
 
   /** Loads job→segment rows for tasks not loaded yet, or whose jobs are not all known (new jobs). */
@@ -132,16 +175,21 @@ export class DeepSync {
       learned: 0,
       bytes: 0,
       bytesByTask: new Map(),
+      probed: 0,
+      scanned: 0,
+      scanTrusted: false,
       changedTasks: new Set(),
       wipeSuspected: false,
       durationMs: 0,
     };
+    this.known.beginPoll();
+    result.scanned = await this.scan(signal);
     let warmBefore = 0;
     let keys: string[] = [];
     let requests: WarmRequest[] = [];
     const flush = async () => {
       if (keys.length === 0) return;
-      const states = await this.options.cache.probe(keys, signal);
+      const states = await this.read(keys, result, signal);
       warmBefore += this.reconcile(keys, requests, states, result);
       keys = [];
       requests = [];
@@ -159,9 +207,60 @@ export class DeepSync {
       }
     }
     await flush();
+    this.known.endPoll();
+    result.scanTrusted = this.known.scanTrusted;
     result.wipeSuspected = result.cached === 0 && warmBefore > 0 && result.voided === warmBefore;
     result.durationMs = performance.now() - started;
     return result;
+  }
+
+  /** One SCAN pass over the media cache's keys, marking the known ones seen; returns the keys it listed. */
+  private async scan(signal?: AbortSignal): Promise<number> {
+    let scanned = 0;
+    for await (const batch of this.options.cache.scan(this.options.scanPattern ?? SCAN_PATTERN, MAX_SCAN_KEYS, signal)) {
+      this.known.markScanned(batch);
+      scanned += batch.length;
+    }
+    this.known.endScan(!signal?.aborted && scanned < MAX_SCAN_KEYS);
+    return scanned;
+  }
+
+  /**
+   * The state of each key of one batch (absent from the map: not cached): live readings from
+   * memory, PTTL + STRLEN for the rest. Keys the SCAN calls gone are sampled; one found there
+   * means the SCAN cannot be trusted this poll, and the batch's other gone keys are probed too.
+   */
+  private async read(keys: readonly string[], result: DeepSyncResult, signal?: AbortSignal): Promise<Map<string, KeyState>> {
+    const { cache } = this.options;
+    const now = this.clock.now();
+    const states = new Map<string, KeyState>();
+    const probe: string[] = [];
+    const gone: string[] = [];
+    for (const key of keys) {
+      const found = this.known.lookup(key, now);
+      if (found.state === 'cached') states.set(key, found.key);
+      else if (found.state === 'probe') probe.push(key);
+      else if (found.state === 'gone') gone.push(key);
+    }
+    const sample = gone.splice(0, GONE_SAMPLE);
+    probe.push(...sample);
+    const read = await cache.probe(probe, signal);
+    if (sample.some((key) => read.has(key))) {
+      this.known.distrustScan();
+      probe.push(...gone);
+      for (const [key, state] of await cache.probe(gone, signal)) read.set(key, state);
+      gone.length = 0;
+    }
+    const rate = this.clock.storeRate ?? 1;
+    for (const key of probe) {
+      const raw = read.get(key);
+      const state = raw && rate !== 1 && raw.pttlMs >= 0 ? { ...raw, pttlMs: raw.pttlMs * rate } : raw;
+      this.known.learn(key, state, now);
+      if (state) states.set(key, state);
+    }
+    for (const key of gone) this.known.learn(key, undefined, now);
+    result.probed += probe.length;
+    return states;
   }
 
   /** Writes the truth of one batch into the ledger; returns how many of its entries were warm and fresh before. */

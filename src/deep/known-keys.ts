@@ -1,0 +1,148 @@
+/**
+ * What deep mode last read of each media-cache key in scope, so a steady poll sends
+ * PTTL + STRLEN only for keys it has no live reading of.
+ *
+ * Why a reading stays true: CVAT sets each media-cache key once with `EX` = its TTL and a
+ * read never extends it (`cache.py` 2.73 `_create_and_set_cache_item` / `_get_cache_item`,
+ * cited in keys.ts), so while the same copy lives its expiry and size do not change. What
+ * can change is whether the key exists, and that a SCAN tells for every key at once: a full
+ * SCAN iteration returns every key present from its start to its end (Redis documents this
+ * for `SCAN`; for Kvrocks it is inferred from its SCAN walking keys in order from the cursor's
+ * key, not read in its source — the sample check below catches a SCAN that misses keys).
+ *
+ * Per key the poll decides (`lookup`):
+ * - in this poll's SCAN, reading present and its expiry ahead → cached, from memory;
+ * - in this poll's SCAN but the reading is absent or its expiry passed (built since, or
+ *   rebuilt) → probe;
+ * - not in a complete SCAN → gone (no probe); if the reading was present the caller probes a
+ *   small sample of those to catch a SCAN that cannot see the keys (then it trusts no SCAN
+ *   this poll and probes them all);
+ * - no reading, an incomplete SCAN, or the key's turn to be re-verified → probe. Readings
+ *   are held in the order they were taken (a Map re-inserted on each), so each poll marks
+ *   the oldest — at most 1/`reverifyPolls` of them, and only those at least `reverifyPolls`
+ *   polls old — to be read again: every reading is checked within about two periods, the
+ *   cost spread evenly over the polls, and no key twice within one period.
+ *
+ * A key deleted and rebuilt between two polls before its known expiry keeps its old reading:
+ * the warden believes it expires at the OLD time, which is earlier than the truth (the copy
+ * was set later with the same TTL). At that time the ledger makes it due — at worst one
+ * request CVAT answers from its cache — and the next poll, seeing the key with its expiry
+ * passed, reads the new expiry. An earlier re-warm, never a missed one; the re-verification
+ * bounds how long a rebuilt copy's size or expiry can be off (`reverifyPolls` polls).
+ *
+ * Memory: one small record per keyed request in scope (the key string and five small
+ * integers); entries not in scope in a poll are dropped at its end (`endPoll`).
+ */
+import type { KeyState } from './cache-reader.js';
+
+/** Every key is probed again once in this many polls (an hour at the default 60 s poll). */
+export const REVERIFY_POLLS = 60;
+
+/** expiresAt of a key the last reading found absent. */
+const ABSENT = -1;
+
+interface KnownKey {
+  /** Clock ms at which the key leaves the cache; ABSENT: not there when last read. */
+  expiresAt: number;
+  bytes: number;
+  /** Poll whose SCAN last returned the key. */
+  seen: number;
+  /** Poll in which the key was last in scope. */
+  used: number;
+  /** Poll of the last probe (or judgement "gone"). */
+  readAt: number;
+  /** Poll in which the reading is to be checked by a probe. */
+  reverify: number;
+}
+
+/** `lookup`'s answer: a live reading, or what the caller must do. */
+export type Lookup = { state: 'cached'; key: KeyState } | { state: 'absent' } | { state: 'gone' } | { state: 'probe' };
+
+const PROBE: Lookup = { state: 'probe' };
+const ABSENT_LOOKUP: Lookup = { state: 'absent' };
+const GONE: Lookup = { state: 'gone' };
+
+export class KnownKeys {
+  private readonly keys = new Map<string, KnownKey>();
+  private readonly reverifyPolls: number;
+  private poll = 0;
+  private scanComplete = false;
+
+  constructor(reverifyPolls = REVERIFY_POLLS) {
+    this.reverifyPolls = Math.max(1, Math.floor(reverifyPolls));
+  }
+
+  /** Readings held (one per keyed request in scope at the last poll). */
+  get size(): number {
+    return this.keys.size;
+  }
+
+  /** Whether this poll's SCAN is complete and trusted (the caller may say otherwise). */
+  get scanTrusted(): boolean {
+    return this.scanComplete;
+  }
+
+  beginPoll(): void {
+    this.poll++;
+    this.scanComplete = false;
+    // The oldest readings come first in the Map: mark up to a period's share of those old enough.
+    let budget = Math.ceil(this.keys.size / this.reverifyPolls);
+    for (const known of this.keys.values()) {
+      if (budget-- <= 0 || this.poll - known.readAt < this.reverifyPolls) break;
+      known.reverify = this.poll;
+    }
+  }
+
+  /** Keys one SCAN call returned. Unknown keys are ignored: they are probed when in scope. */
+  markScanned(batch: readonly string[]): void {
+    for (const key of batch) {
+      const known = this.keys.get(key);
+      if (known) known.seen = this.poll;
+    }
+  }
+
+  /** The SCAN ended: complete (cursor back at 0) or not (bounded, aborted). */
+  endScan(complete: boolean): void {
+    this.scanComplete = complete;
+  }
+
+  /** A sample of keys the SCAN called gone were there: this poll trusts no SCAN (everything unknown is probed). */
+  distrustScan(): void {
+    this.scanComplete = false;
+  }
+
+  lookup(key: string, now: number): Lookup {
+    const known = this.keys.get(key);
+    if (!known) return PROBE;
+    known.used = this.poll;
+    if (known.reverify === this.poll) return PROBE;
+    const present = known.expiresAt !== ABSENT;
+    if (known.seen === this.poll) {
+      return present && known.expiresAt > now ? { state: 'cached', key: { pttlMs: known.expiresAt - now, bytes: known.bytes } } : PROBE;
+    }
+    if (!this.scanComplete) return PROBE;
+    return present ? GONE : ABSENT_LOOKUP;
+  }
+
+  /** What a probe found (undefined: no such key), or a key judged gone. */
+  learn(key: string, state: KeyState | undefined, now: number): void {
+    // PTTL -1 (no expiry: not CVAT's cache.set): a reading that is stale at once, so probed every poll.
+    const expiresAt = state === undefined ? ABSENT : state.pttlMs >= 0 ? now + state.pttlMs : now;
+    const known = this.keys.get(key);
+    // Re-inserted: the Map stays in the order the readings were taken (beginPoll's oldest first).
+    if (known) this.keys.delete(key);
+    this.keys.set(key, { expiresAt, bytes: state?.bytes ?? 0, seen: known?.seen ?? 0, used: this.poll, readAt: this.poll, reverify: 0 });
+  }
+
+  /** Drops readings of keys not in scope this poll; returns how many. */
+  endPoll(): number {
+    let dropped = 0;
+    for (const [key, known] of this.keys) {
+      if (known.used !== this.poll) {
+        this.keys.delete(key);
+        dropped++;
+      }
+    }
+    return dropped;
+  }
+}
