@@ -238,6 +238,21 @@ describeWithDeepStores('deep mode: the incremental poll (SCAN, then PTTL + STRLE
     expect(blind.sent['pttl']).toBe(KEYS.length);
   });
 
+  it('a key the SCAN does not list but the warden built since the last reading is probed, not voided (SCAN promises nothing for keys built while it runs)', async () => {
+    // The pattern stands for a SCAN that ran before the builds landed: it lists none of them.
+    const sync = await open({ scanPattern: ':1:no-such-key-*' });
+    const empty = await sync.sync([TASK], PLAN);
+    expect(empty).toMatchObject({ cached: 0, missing: KEYS.length, probed: KEYS.length });
+    // The warden builds every chunk and records it, as the engine does after a request that built it.
+    await cacheAll(() => 24 * HOUR);
+    for (const job of TASK.jobs)
+      for (let i = 0; i < CHUNKS_PER_JOB; i++) ledger!.record(`j${job.id}/compressed`, i, { confirmedAt: clock.now(), outcome: 'warm' });
+    const next = await counted(() => sync.sync([TASK], PLAN));
+    expect(next.result).toMatchObject({ cached: KEYS.length, voided: 0, probed: KEYS.length });
+    // Once read, the same keys unlisted are contested no more: the reading explains the ledger, and the sample decides.
+    for (let i = 0; i < KEYS.length; i++) expect(Math.abs(believedExpiry(i) - (Date.now() + (await admin.pttl(KEYS[i]!))))).toBeLessThan(2_500);
+  });
+
   it('drops the readings of keys no longer in scope', async () => {
     await cacheAll(() => 20 * HOUR);
     const sync = await open();

@@ -189,7 +189,7 @@ export class DeepSync {
     let requests: WarmRequest[] = [];
     const flush = async () => {
       if (keys.length === 0) return;
-      const states = await this.read(keys, result, signal);
+      const states = await this.read(keys, requests, result, signal);
       warmBefore += this.reconcile(keys, requests, states, result);
       keys = [];
       requests = [];
@@ -230,16 +230,18 @@ export class DeepSync {
    * memory, PTTL + STRLEN for the rest. Keys the SCAN calls gone are sampled; one found there
    * means the SCAN cannot be trusted this poll, and the batch's other gone keys are probed too.
    */
-  private async read(keys: readonly string[], result: DeepSyncResult, signal?: AbortSignal): Promise<Map<string, KeyState>> {
+  private async read(keys: readonly string[], requests: readonly WarmRequest[], result: DeepSyncResult, signal?: AbortSignal): Promise<Map<string, KeyState>> {
     const { cache } = this.options;
     const now = this.clock.now();
     const states = new Map<string, KeyState>();
     const probe: string[] = [];
     const gone: string[] = [];
-    for (const key of keys) {
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i]!;
       const found = this.known.lookup(key, now);
       if (found.state === 'cached') states.set(key, found.key);
       else if (found.state === 'probe') probe.push(key);
+      else if (this.ledgerKnowsMore(requests[i]!, found.state === 'gone' ? found.expiresAt : undefined, now)) probe.push(key);
       else if (found.state === 'gone') gone.push(key);
     }
     const sample = gone.splice(0, GONE_SAMPLE);
@@ -261,6 +263,18 @@ export class DeepSync {
     for (const key of gone) this.known.learn(key, undefined, now);
     result.probed += probe.length;
     return states;
+  }
+
+  /**
+   * Whether the ledger holds the request warm and fresh with a time the last reading does not
+   * explain (`readExpiresAt`: the expiry it found; undefined: it found no key): the warden built
+   * or found the chunk since — perhaps while the SCAN ran, which then need not list it — so
+   * the key is probed rather than judged gone.
+   */
+  private ledgerKnowsMore(request: WarmRequest, readExpiresAt: number | undefined, now: number): boolean {
+    const entry = this.options.ledger.get(request.series, request.slot);
+    if (entry?.outcome !== 'warm' || entry.confirmedAt + CHUNK_TTL_MS <= now) return false;
+    return readExpiresAt === undefined || Math.abs(entry.confirmedAt - (readExpiresAt - CHUNK_TTL_MS)) > SAME_TIME_MS;
   }
 
   /** Writes the truth of one batch into the ledger; returns how many of its entries were warm and fresh before. */

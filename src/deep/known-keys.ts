@@ -16,7 +16,9 @@
  *   rebuilt) → probe;
  * - not in a complete SCAN → gone (no probe); if the reading was present the caller probes a
  *   small sample of those to catch a SCAN that cannot see the keys (then it trusts no SCAN
- *   this poll and probes them all);
+ *   this poll and probes them all). SCAN promises nothing about a key built while it runs,
+ *   so where the ledger knows more than the reading — the warden built or found the chunk
+ *   since — the caller probes instead (deep-sync.ts `read`);
  * - no reading, an incomplete SCAN, or the key's turn to be re-verified → probe. Readings
  *   are held in the order they were taken (a Map re-inserted on each), so each poll marks
  *   the oldest — at most 1/`reverifyPolls` of them, and only those at least `reverifyPolls`
@@ -56,11 +58,15 @@ interface KnownKey {
 }
 
 /** `lookup`'s answer: a live reading, or what the caller must do. */
-export type Lookup = { state: 'cached'; key: KeyState } | { state: 'absent' } | { state: 'gone' } | { state: 'probe' };
+export type Lookup =
+  | { state: 'cached'; key: KeyState }
+  | { state: 'absent' }
+  /** The SCAN no longer lists a key the last reading found, which expired (or expires) at `expiresAt`. */
+  | { state: 'gone'; expiresAt: number }
+  | { state: 'probe' };
 
 const PROBE: Lookup = { state: 'probe' };
 const ABSENT_LOOKUP: Lookup = { state: 'absent' };
-const GONE: Lookup = { state: 'gone' };
 
 export class KnownKeys {
   private readonly keys = new Map<string, KnownKey>();
@@ -121,7 +127,7 @@ export class KnownKeys {
       return present && known.expiresAt > now ? { state: 'cached', key: { pttlMs: known.expiresAt - now, bytes: known.bytes } } : PROBE;
     }
     if (!this.scanComplete) return PROBE;
-    return present ? GONE : ABSENT_LOOKUP;
+    return present ? { state: 'gone', expiresAt: known.expiresAt } : ABSENT_LOOKUP;
   }
 
   /** What a probe found (undefined: no such key), or a key judged gone. */

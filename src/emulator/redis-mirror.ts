@@ -8,6 +8,10 @@
  * for the pickle: as many bytes as the item's body (the warden never reads values; STRLEN counts).
  *
  * Writes go out in order on one connection; `settled()` waits for those issued so far.
+ *
+ * A clock with `storeRate` (a compressed-time benchmark's: clock ms per real ms) gets its
+ * lifetimes divided by it, so Redis, which counts real time, expires a key when the clock
+ * says so; deep mode multiplies the PTTL it reads by the same rate (src/deep/deep-sync.ts).
  */
 import { Redis } from 'ioredis';
 import type { Clock } from './clock.js';
@@ -15,11 +19,11 @@ import type { CacheObserver, CachedItem } from './cache.js';
 
 export class RedisCacheMirror implements CacheObserver {
   private readonly redis: Redis;
-  private readonly clock: Clock;
+  private readonly clock: Clock & { readonly storeRate?: number };
   private chain: Promise<unknown> = Promise.resolve();
   private failure: Error | undefined;
 
-  constructor(url: string, clock: Clock) {
+  constructor(url: string, clock: Clock & { readonly storeRate?: number }) {
     this.redis = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 1, disableClientInfo: true });
     this.redis.on('error', () => undefined);
     this.clock = clock;
@@ -32,7 +36,7 @@ export class RedisCacheMirror implements CacheObserver {
   }
 
   stored(item: CachedItem): void {
-    const ttl = Math.max(1, Math.round(item.expiresAt - this.clock.now()));
+    const ttl = Math.max(1, Math.round((item.expiresAt - this.clock.now()) / (this.clock.storeRate ?? 1)));
     const value = Buffer.alloc(item.size, 0x80); // 0x80: pickle's PROTO opcode, a fitting filler
     this.queue(() => this.redis.set(`:1:${item.key}`, value, 'PX', ttl));
   }
