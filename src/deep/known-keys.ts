@@ -32,8 +32,9 @@
  * passed, reads the new expiry. An earlier re-warm, never a missed one; the re-verification
  * bounds how long a rebuilt copy's size or expiry can be off (`reverifyPolls` polls).
  *
- * Memory: one small record per keyed request in scope (the key string and five small
- * integers); entries not in scope in a poll are dropped at its end (`endPoll`).
+ * Memory: per keyed request in scope the key string, a Map entry and 40 bytes of typed-array
+ * columns (no object per reading); entries not in scope in a poll are dropped at its end
+ * (`endPoll`) and their slots reused.
  */
 import type { KeyState } from './cache-reader.js';
 
@@ -42,20 +43,6 @@ export const REVERIFY_POLLS = 60;
 
 /** expiresAt of a key the last reading found absent. */
 const ABSENT = -1;
-
-interface KnownKey {
-  /** Clock ms at which the key leaves the cache; ABSENT: not there when last read. */
-  expiresAt: number;
-  bytes: number;
-  /** Poll whose SCAN last returned the key. */
-  seen: number;
-  /** Poll in which the key was last in scope. */
-  used: number;
-  /** Poll of the last probe (or judgement "gone"). */
-  readAt: number;
-  /** Poll in which the reading is to be checked by a probe. */
-  reverify: number;
-}
 
 /** `lookup`'s answer: a live reading, or what the caller must do. */
 export type Lookup =
@@ -68,8 +55,50 @@ export type Lookup =
 const PROBE: Lookup = { state: 'probe' };
 const ABSENT_LOOKUP: Lookup = { state: 'absent' };
 
+/** Columns of readings, one slot per key: typed arrays, so a reading costs no object of its own. */
+class Columns {
+  capacity: number;
+  /** Clock ms at which the key leaves the cache; ABSENT: not there when last read. */
+  expiresAt: Float64Array;
+  bytes: Float64Array;
+  /** Poll whose SCAN last returned the key. */
+  seen: Int32Array;
+  /** Poll in which the key was last in scope. */
+  used: Int32Array;
+  /** Poll of the last probe (or judgement "gone"). */
+  readAt: Int32Array;
+  /** Poll in which the reading is to be checked by a probe. */
+  reverify: Int32Array;
+
+  constructor(capacity: number) {
+    this.capacity = capacity;
+    this.expiresAt = new Float64Array(capacity);
+    this.bytes = new Float64Array(capacity);
+    this.seen = new Int32Array(capacity);
+    this.used = new Int32Array(capacity);
+    this.readAt = new Int32Array(capacity);
+    this.reverify = new Int32Array(capacity);
+  }
+
+  grown(): Columns {
+    const next = new Columns(this.capacity * 2);
+    next.expiresAt.set(this.expiresAt);
+    next.bytes.set(this.bytes);
+    next.seen.set(this.seen);
+    next.used.set(this.used);
+    next.readAt.set(this.readAt);
+    next.reverify.set(this.reverify);
+    return next;
+  }
+}
+
 export class KnownKeys {
-  private readonly keys = new Map<string, KnownKey>();
+  /** Key → its slot in the columns; the Map's order is the order the readings were taken. */
+  private readonly slots = new Map<string, number>();
+  private columns = new Columns(1024);
+  /** Slots freed by keys out of scope, reused before the columns grow. */
+  private readonly free: number[] = [];
+  private nextSlot = 0;
   private readonly reverifyPolls: number;
   private poll = 0;
   private scanComplete = false;
@@ -80,7 +109,7 @@ export class KnownKeys {
 
   /** Readings held (one per keyed request in scope at the last poll). */
   get size(): number {
-    return this.keys.size;
+    return this.slots.size;
   }
 
   /** Whether this poll's SCAN is complete and trusted (the caller may say otherwise). */
@@ -92,18 +121,19 @@ export class KnownKeys {
     this.poll++;
     this.scanComplete = false;
     // The oldest readings come first in the Map: mark up to a period's share of those old enough.
-    let budget = Math.ceil(this.keys.size / this.reverifyPolls);
-    for (const known of this.keys.values()) {
-      if (budget-- <= 0 || this.poll - known.readAt < this.reverifyPolls) break;
-      known.reverify = this.poll;
+    const c = this.columns;
+    let budget = Math.ceil(this.slots.size / this.reverifyPolls);
+    for (const slot of this.slots.values()) {
+      if (budget-- <= 0 || this.poll - c.readAt[slot]! < this.reverifyPolls) break;
+      c.reverify[slot] = this.poll;
     }
   }
 
   /** Keys one SCAN call returned. Unknown keys are ignored: they are probed when in scope. */
   markScanned(batch: readonly string[]): void {
     for (const key of batch) {
-      const known = this.keys.get(key);
-      if (known) known.seen = this.poll;
+      const slot = this.slots.get(key);
+      if (slot !== undefined) this.columns.seen[slot] = this.poll;
     }
   }
 
@@ -118,34 +148,51 @@ export class KnownKeys {
   }
 
   lookup(key: string, now: number): Lookup {
-    const known = this.keys.get(key);
-    if (!known) return PROBE;
-    known.used = this.poll;
-    if (known.reverify === this.poll) return PROBE;
-    const present = known.expiresAt !== ABSENT;
-    if (known.seen === this.poll) {
-      return present && known.expiresAt > now ? { state: 'cached', key: { pttlMs: known.expiresAt - now, bytes: known.bytes } } : PROBE;
+    const slot = this.slots.get(key);
+    if (slot === undefined) return PROBE;
+    const c = this.columns;
+    c.used[slot] = this.poll;
+    if (c.reverify[slot] === this.poll) return PROBE;
+    const expiresAt = c.expiresAt[slot]!;
+    const present = expiresAt !== ABSENT;
+    if (c.seen[slot] === this.poll) {
+      return present && expiresAt > now ? { state: 'cached', key: { pttlMs: expiresAt - now, bytes: c.bytes[slot]! } } : PROBE;
     }
     if (!this.scanComplete) return PROBE;
-    return present ? { state: 'gone', expiresAt: known.expiresAt } : ABSENT_LOOKUP;
+    return present ? { state: 'gone', expiresAt } : ABSENT_LOOKUP;
   }
 
   /** What a probe found (undefined: no such key), or a key judged gone. */
   learn(key: string, state: KeyState | undefined, now: number): void {
+    let slot = this.slots.get(key);
+    let seen = 0;
+    if (slot !== undefined) {
+      seen = this.columns.seen[slot]!;
+      // Re-inserted: the Map stays in the order the readings were taken (beginPoll's oldest first).
+      this.slots.delete(key);
+    } else {
+      slot = this.free.pop() ?? this.nextSlot++;
+      if (slot >= this.columns.capacity) this.columns = this.columns.grown();
+    }
+    this.slots.set(key, slot);
+    const c = this.columns;
     // PTTL -1 (no expiry: not CVAT's cache.set): a reading that is stale at once, so probed every poll.
-    const expiresAt = state === undefined ? ABSENT : state.pttlMs >= 0 ? now + state.pttlMs : now;
-    const known = this.keys.get(key);
-    // Re-inserted: the Map stays in the order the readings were taken (beginPoll's oldest first).
-    if (known) this.keys.delete(key);
-    this.keys.set(key, { expiresAt, bytes: state?.bytes ?? 0, seen: known?.seen ?? 0, used: this.poll, readAt: this.poll, reverify: 0 });
+    c.expiresAt[slot] = state === undefined ? ABSENT : state.pttlMs >= 0 ? now + state.pttlMs : now;
+    c.bytes[slot] = state?.bytes ?? 0;
+    c.seen[slot] = seen;
+    c.used[slot] = this.poll;
+    c.readAt[slot] = this.poll;
+    c.reverify[slot] = 0;
   }
 
   /** Drops readings of keys not in scope this poll; returns how many. */
   endPoll(): number {
     let dropped = 0;
-    for (const [key, known] of this.keys) {
-      if (known.used !== this.poll) {
-        this.keys.delete(key);
+    const used = this.columns.used;
+    for (const [key, slot] of this.slots) {
+      if (used[slot] !== this.poll) {
+        this.slots.delete(key);
+        this.free.push(slot);
         dropped++;
       }
     }
