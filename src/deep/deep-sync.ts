@@ -13,16 +13,17 @@
  *
  * Incremental (known-keys.ts): since a key's expiry and size are fixed for as long as it
  * lives, a poll SCANs the cache for which keys exist and sends PTTL + STRLEN only for keys
- * it has no live reading of — new in scope, seen appear, known expiry passed, or due for
- * re-verification (each key once per KnownKeys.REVERIFY_POLLS polls). A key in a complete
- * SCAN with a live reading costs nothing more; a key absent from a complete SCAN is gone
- * (SCAN returns every key present from its start to its end). After a wipe the SCAN alone
- * tells: nothing is probed.
+ * it has no live reading of — new in scope, listed again after being absent, known expiry
+ * passed, or due for re-verification (known-keys.ts). A key in a complete SCAN with a live
+ * reading costs nothing more; a key absent from a complete SCAN is gone (SCAN returns every
+ * key present from its start to its end), except where the ledger knows more than the
+ * reading (the warden built or found the chunk since — perhaps while the SCAN ran): that key
+ * is probed. After a wipe the SCAN tells, checked by a sample of 16 probes per batch.
  *
  * Cost per poll: job→segment rows are fetched once per task (a segment never changes for a
  * job) — one query per 500 new tasks; one SCAN per 1000 keys in the cache (paced by the
  * reader); PTTL + STRLEN pipelined 1000 keys per round trip for the keys above. Requests are
- * planned task by task, so memory holds one batch plus one small record per keyed request in scope.
+ * planned task by task, so memory holds one batch plus one reading per keyed request in scope.
  */
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { planRequests } from '../plan/planner.js';
