@@ -13,7 +13,7 @@ import { CacheReader } from '../src/deep/cache-reader.js';
 import { DeepSync, type DeepSyncResult } from '../src/deep/deep-sync.js';
 import { CHUNK_TTL_MS, segmentChunkKey } from '../src/deep/keys.js';
 import { SegmentReader } from '../src/deep/segment-reader.js';
-import { parseStoreUrl } from '../src/deep/store-url.js';
+import { parseStoreUrl, type StoreUrl } from '../src/deep/store-url.js';
 import type { PlanOptions, PlanTask } from '../src/plan/types.js';
 import { Ledger } from '../src/warm/ledger.js';
 import { useTempDir } from './support/tmp.js';
@@ -112,9 +112,15 @@ describeWithDeepStores('deep mode: the incremental poll (SCAN, then PTTL + STRLE
     };
   });
 
+  function store(text: string, kind: 'redis' | 'postgres'): StoreUrl {
+    const parsed = parseStoreUrl(text, kind, kind);
+    if ('problem' in parsed) throw new Error(parsed.problem);
+    return parsed;
+  }
+
   async function open(options: { reverifyPolls?: number; scanPattern?: string } = {}): Promise<DeepSync> {
-    cache = new CacheReader({ store: parseStoreUrl(redis.wardenUrl, 'redis', 'CVAT_WARDEN_CACHE_URL'), scanKeysPerSecond: 1e9, scanCount: 7 });
-    segments = new SegmentReader({ store: parseStoreUrl(postgres.url, 'postgres', 'CVAT_WARDEN_DB_URL') });
+    cache = new CacheReader({ store: store(redis.wardenUrl, 'redis'), scanKeysPerSecond: 1e9, scanCount: 7 });
+    segments = new SegmentReader({ store: store(postgres.url, 'postgres') });
     ledger = await Ledger.open(tmp.path, { durable: false, clock });
     return new DeepSync({ cache, segments, ledger, scheme: 'segment', clock, reverifyPolls: options.reverifyPolls ?? 1000, ...options });
   }
