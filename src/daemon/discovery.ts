@@ -24,7 +24,7 @@ import type { CvatClient } from '../cvat/client.js';
 import type { CvatFeatures } from '../cvat/features.js';
 import type { Task } from '../cvat/shapes.js';
 import type { Logger } from '../log.js';
-import { collectRecordsOf, type InventoryIssue, type TaskRecord } from '../cvat/inventory.js';
+import { collectRecordsOf, type InventoryIssue, type InventoryOptions, type TaskRecord } from '../cvat/inventory.js';
 
 export interface DiscoveryOptions {
   client: CvatClient;
@@ -68,6 +68,16 @@ interface KnownTask {
   jobs: Map<number, string>;
 }
 
+/** What one pass gathers: the tasks seen and listed, the ids that changed, the removals counted. */
+interface PassState {
+  signal?: AbortSignal;
+  /** Ids the task poll showed (also unreadable items with an id). */
+  seen: Set<number>;
+  listedTasks: Map<number, Task>;
+  changed: Set<number>;
+  removed: number;
+}
+
 const filterSince = (date: string): string => JSON.stringify({ and: [{ '>=': [{ var: 'updated_date' }, date] }] });
 const filterIds = (ids: readonly number[]): string => JSON.stringify({ in: [{ var: 'id' }, ids] });
 
@@ -105,142 +115,161 @@ export class Discovery {
   }
 
   async pass(signal?: AbortSignal, look: DiscoveryLook = {}): Promise<DiscoveryPass> {
-    const { client, logger } = this.options;
     const full = look.full === true || this.polls % (this.options.fullEvery ?? 10) === 0;
     const first = this.polls === 0;
     this.polls++;
-    const seen = new Set<number>();
-    const listedTasks = new Map<number, Task>();
-    const changed = new Set<number>();
+    const state: PassState = { ...(signal ? { signal } : {}), seen: new Set(), listedTasks: new Map(), changed: new Set(), removed: 0 };
+    const { listed, newestTask } = await this.pollTasks(state, full);
+    // Not on the first pass: every task is new then, and its jobs come with its record.
+    const jobsListed = !first && this.newestJob ? await this.pollJobs(state, this.newestJob) : 0;
+    if (full) await this.removeUnseen(state);
+    // Named tasks and job-only changes the task poll did not list: listed by id. A full
+    // listing already showed every task, and removed the known ones it did not show.
+    const named = look.taskIds ?? [];
+    const idLists = full ? 0 : await this.listUnlisted(state, named);
+    const refreshed = state.changed.size > 0 ? await this.refresh(state, first) : 0;
+    this.newestTask = newestTask;
+    const result = { full, listed, jobsListed, refreshed, removed: state.removed, named: named.length, idLists };
+    this.options.logger.debug(result, 'discovery pass');
+    return result;
+  }
+
+  /** The task poll: every task when `full`, else those updated since the newest seen. */
+  private async pollTasks(state: PassState, full: boolean): Promise<{ listed: number; newestTask: string | undefined }> {
     // `>=`, not `>`: a task updated in the same millisecond as the newest one seen must not
     // wait for the next full listing; re-listing that one task is harmless (dates compared below).
     const filter = !full && this.newestTask ? filterSince(this.newestTask) : undefined;
     let listed = 0;
     let newestTask = this.newestTask;
-    for await (const checked of client.tasks({ sort: '-updated_date', ...(filter ? { filter } : {}) }, signal)) {
+    for await (const checked of this.options.client.tasks({ sort: '-updated_date', ...(filter ? { filter } : {}) }, state.signal)) {
       listed++;
       if (!checked.ok) {
         this.options.onIssue?.({ taskId: checked.id, severity: 'problem', message: checked.problem });
-        if (checked.id !== undefined) seen.add(checked.id);
+        if (checked.id !== undefined) state.seen.add(checked.id);
         continue;
       }
       const task = checked.value;
-      seen.add(task.id);
-      listedTasks.set(task.id, task);
+      state.seen.add(task.id);
+      state.listedTasks.set(task.id, task);
       const date = task.updated_date ?? '';
       if (!newestTask || date > newestTask) newestTask = date;
-      if (this.differs(task)) changed.add(task.id);
+      if (this.differs(task)) state.changed.add(task.id);
     }
-    // Jobs updated since the newest job date seen: reopened, rejected, completed, new GT jobs.
-    // Not on the first pass: every task is new then, and its jobs come with its record.
+    return { listed, newestTask };
+  }
+
+  /** Jobs updated since the newest job date seen: reopened, rejected, completed, new GT jobs. */
+  private async pollJobs(state: PassState, since: string): Promise<number> {
     let jobsListed = 0;
-    if (!first && this.newestJob) {
-      for await (const checked of client.jobs({ sort: '-updated_date', filter: filterSince(this.newestJob) }, signal)) {
-        jobsListed++;
-        if (!checked.ok) {
-          this.options.onIssue?.({ jobId: checked.id, severity: 'problem', message: checked.problem });
-          continue;
-        }
-        const job = checked.value;
-        const known = this.known.get(job.task_id);
-        if (!known || known.jobs.get(job.id) !== (job.updated_date ?? '')) changed.add(job.task_id);
+    for await (const checked of this.options.client.jobs({ sort: '-updated_date', filter: filterSince(since) }, state.signal)) {
+      jobsListed++;
+      if (!checked.ok) {
+        this.options.onIssue?.({ jobId: checked.id, severity: 'problem', message: checked.problem });
+        continue;
       }
+      const job = checked.value;
+      const known = this.known.get(job.task_id);
+      if (!known || known.jobs.get(job.id) !== (job.updated_date ?? '')) state.changed.add(job.task_id);
     }
-    let removed = 0;
-    if (full) {
-      for (const id of [...this.known.keys()]) {
-        if (!seen.has(id)) {
-          this.known.delete(id);
-          changed.delete(id);
-          removed++;
-          await this.options.onRemoved(id);
-        }
-      }
-    }
-    // Named tasks and job-only changes the task poll did not list: listed by id. A full
-    // listing already showed every task, and removed the known ones it did not show.
-    const named = look.taskIds ?? [];
+    return jobsListed;
+  }
+
+  /** After a full listing: a known task it did not show is deleted. */
+  private async removeUnseen(state: PassState): Promise<void> {
+    for (const id of [...this.known.keys()]) if (!state.seen.has(id)) await this.remove(state, id);
+  }
+
+  /** Lists by id, IDS_PER_LIST a request, the changed or named tasks the poll did not list; returns the requests made. */
+  private async listUnlisted(state: PassState, named: readonly number[]): Promise<number> {
+    const unlisted = [...new Set([...state.changed, ...named])].filter((id) => !state.listedTasks.has(id)).sort((a, b) => a - b);
     let idLists = 0;
-    if (!full) {
-      const unlisted = [...new Set([...changed, ...named])].filter((id) => !listedTasks.has(id)).sort((a, b) => a - b);
-      for (let at = 0; at < unlisted.length; at += IDS_PER_LIST) {
-        const ids = unlisted.slice(at, at + IDS_PER_LIST);
-        idLists++;
-        const shown = new Set<number>();
-        let unreadable = false;
-        // Not used for newestTask: a task updated after the poll would hide the others updated in between.
-        for await (const checked of client.tasks({ filter: filterIds(ids) }, signal)) {
-          if (!checked.ok) {
-            this.options.onIssue?.({ taskId: checked.id, severity: 'problem', message: checked.problem });
-            if (checked.id !== undefined) shown.add(checked.id);
-            else unreadable = true;
-            continue;
-          }
-          const task = checked.value;
-          shown.add(task.id);
-          listedTasks.set(task.id, task);
-          if (this.differs(task)) changed.add(task.id);
-        }
-        for (const id of ids) {
-          // An item without a readable id may be any of them: deleting none is the safe side.
-          if (shown.has(id) || unreadable) continue;
-          // Deleted in CVAT (or out of reach): nothing left to refresh.
-          changed.delete(id);
-          if (this.known.delete(id)) {
-            removed++;
-            await this.options.onRemoved(id);
-          }
-        }
-      }
+    for (let at = 0; at < unlisted.length; at += IDS_PER_LIST) {
+      idLists++;
+      await this.listByIds(state, unlisted.slice(at, at + IDS_PER_LIST));
     }
+    return idLists;
+  }
+
+  private async listByIds(state: PassState, ids: readonly number[]): Promise<void> {
+    const shown = new Set<number>();
+    let unreadable = false;
+    // Not used for newestTask: a task updated after the poll would hide the others updated in between.
+    for await (const checked of this.options.client.tasks({ filter: filterIds(ids) }, state.signal)) {
+      if (!checked.ok) {
+        this.options.onIssue?.({ taskId: checked.id, severity: 'problem', message: checked.problem });
+        if (checked.id !== undefined) shown.add(checked.id);
+        else unreadable = true;
+        continue;
+      }
+      const task = checked.value;
+      shown.add(task.id);
+      state.listedTasks.set(task.id, task);
+      if (this.differs(task)) state.changed.add(task.id);
+    }
+    // An item without a readable id may be any of them: deleting none is the safe side.
+    if (unreadable) return;
+    // Not shown: deleted in CVAT (or out of reach), nothing left to refresh.
+    for (const id of ids) if (!shown.has(id)) await this.remove(state, id);
+  }
+
+  /** Fetches the changed tasks' jobs and meta and hands each record on; returns how many were refreshed. */
+  private async refresh(state: PassState, first: boolean): Promise<number> {
+    const tasks = [...state.changed].sort((a, b) => a - b).flatMap((id) => state.listedTasks.get(id) ?? []);
+    const issues: InventoryIssue[] = [];
+    const found = new Set<number>();
     let refreshed = 0;
-    if (changed.size > 0) {
-      const tasks = [...changed].sort((a, b) => a - b).flatMap((id) => listedTasks.get(id) ?? []);
-      const issues: InventoryIssue[] = [];
-      const found = new Set<number>();
-      // Progress for a long first discovery only: a later flood of webhook-named tasks would log it per 500.
-      const long = first && tasks.length >= 1000;
-      const started = Date.now();
-      for await (const record of collectRecordsOf(client, tasks, {
-        features: this.options.features,
-        withMeta: true,
-        ...(this.options.concurrency !== undefined ? { concurrency: this.options.concurrency } : {}),
-        ...(signal ? { signal } : {}),
-        ...(long
-          ? {
-              onProgress: (done: number, total: number) =>
-                logger.info({ done, total, seconds: Math.round((Date.now() - started) / 1000) }, 'discovery progress'),
-            }
-          : {}),
-        onIssue: (issue) => {
-          issues.push(issue);
-          this.options.onIssue?.(issue);
-        },
-      })) {
-        found.add(record.task.id);
-        const isNew = !this.known.has(record.task.id);
-        const jobs = new Map<number, string>();
-        for (const job of record.jobs) {
-          const date = job.updated_date ?? '';
-          jobs.set(job.id, date);
-          if (!this.newestJob || date > this.newestJob) this.newestJob = date;
-        }
-        this.known.set(record.task.id, { date: record.task.updated_date ?? '', jobCount: record.task.jobs?.count, jobs });
-        refreshed++;
-        await this.options.onRecord(record, isNew);
-      }
-      for (const task of tasks) {
-        // Deleted between listing and lookup, or no data yet: drop it so a later pass looks again.
-        if (!found.has(task.id) && issues.some((i) => i.taskId === task.id && /not found|deleted/.test(i.message))) {
-          if (this.known.delete(task.id)) {
-            removed++;
-            await this.options.onRemoved(task.id);
-          }
-        }
-      }
+    for await (const record of collectRecordsOf(this.options.client, tasks, this.collectOptions(state, tasks.length, first, issues))) {
+      found.add(record.task.id);
+      const isNew = !this.known.has(record.task.id);
+      this.remember(record);
+      refreshed++;
+      await this.options.onRecord(record, isNew);
     }
-    this.newestTask = newestTask;
-    logger.debug({ full, listed, jobsListed, refreshed, removed, named: named.length, idLists }, 'discovery pass');
-    return { full, listed, jobsListed, refreshed, removed, named: named.length, idLists };
+    for (const task of tasks) {
+      // Deleted between listing and lookup, or no data yet: drop it so a later pass looks again.
+      if (!found.has(task.id) && issues.some((i) => i.taskId === task.id && /not found|deleted/.test(i.message))) await this.remove(state, task.id);
+    }
+    return refreshed;
+  }
+
+  private collectOptions(state: PassState, count: number, first: boolean, issues: InventoryIssue[]): InventoryOptions {
+    // Progress for a long first discovery only: a later flood of webhook-named tasks would log it per 500.
+    const long = first && count >= 1000;
+    const started = Date.now();
+    const { logger, concurrency } = this.options;
+    return {
+      features: this.options.features,
+      withMeta: true,
+      ...(concurrency !== undefined ? { concurrency } : {}),
+      ...(state.signal ? { signal: state.signal } : {}),
+      ...(long
+        ? {
+            onProgress: (done: number, total: number) => logger.info({ done, total, seconds: Math.round((Date.now() - started) / 1000) }, 'discovery progress'),
+          }
+        : {}),
+      onIssue: (issue) => {
+        issues.push(issue);
+        this.options.onIssue?.(issue);
+      },
+    };
+  }
+
+  /** Records the task's and its jobs' dates, so the next poll can tell what changed. */
+  private remember(record: TaskRecord): void {
+    const jobs = new Map<number, string>();
+    for (const job of record.jobs) {
+      const date = job.updated_date ?? '';
+      jobs.set(job.id, date);
+      if (!this.newestJob || date > this.newestJob) this.newestJob = date;
+    }
+    this.known.set(record.task.id, { date: record.task.updated_date ?? '', jobCount: record.task.jobs?.count, jobs });
+  }
+
+  /** A task gone from CVAT: nothing to refresh; forgotten and reported once if it was known. */
+  private async remove(state: PassState, id: number): Promise<void> {
+    state.changed.delete(id);
+    if (!this.known.delete(id)) return;
+    state.removed++;
+    await this.options.onRemoved(id);
   }
 }

@@ -5,7 +5,7 @@
  * The query is bounded and checked like a typed path: share-relative names only, no `..`,
  * no absolute path. The answer names share paths and tasks, as /status already does.
  */
-import { checkName } from '../guard/index.js';
+import { checkName, type ShareGuard } from '../guard/index.js';
 
 /** More paths than a person types; a script deleting more asks again. */
 export const IMPACT_MAX_PATHS = 100;
@@ -80,4 +80,16 @@ export class ImpactPacer {
     this.#freeAt = ended + (ended - started);
     return reply;
   }
+}
+
+/** GET /impact, from the guard's index once the first discovery has put every task in it. */
+export function impactRoute(guard: Pick<ShareGuard, 'queries'>, indexComplete: () => boolean): (query: ImpactQuery) => ImpactReply {
+  const pacer = new ImpactPacer();
+  return (query) => {
+    if (!indexComplete()) return { status: 503, body: { error: 'the first discovery has not finished: the share index is not complete yet' } };
+    return pacer.run(() => {
+      const answer = guard.queries.impact(query.paths, query.taskIds.length > 0 ? new Set(query.taskIds) : undefined);
+      return { status: 200, body: { paths: query.paths, ...answer } };
+    });
+  };
 }
