@@ -17,7 +17,10 @@ import { Sleeper } from './sleeper.js';
 import { DEFAULT_RETRY_POLICY, judge, type AttemptCounts, type RetryPolicy, type Verdict } from './policy.js';
 import { readCapped } from '../cvat/limits.js';
 import { CLOUD_ERROR_BODY_MAX_BYTES, classifyCloudError, describeCloudCause, mayBeCloudError, type CloudCause } from './cloud-errors.js';
-import type { CloudBlockSummary, CloudGate } from './cloud-gate.js';
+import type { CloudBlock, CloudBlockSummary, CloudGate } from './cloud-gate.js';
+import { RunTally, type ChunkFailure, type WarmProgress } from './run-tally.js';
+
+export type { ChunkFailure, WarmProgress } from './run-tally.js';
 
 /** The part of the ledger the engine needs. */
 export interface WarmLedger {
@@ -94,28 +97,6 @@ export interface WarmSample {
   built: boolean;
 }
 
-export interface ChunkFailure {
-  taskId: number;
-  jobId: number;
-  kind: WarmRequest['kind'];
-  quality: string;
-  slot: number;
-  state: 'failed' | 'stuck';
-  reason: string;
-  /** A cloud-storage cause CVAT named (bucket forbidden or gone, object missing, storage detached). */
-  cloud?: CloudCause;
-}
-
-export interface WarmProgress {
-  total: number;
-  fresh: number;
-  warm: number;
-  failed: number;
-  stuck: number;
-  inFlight: number;
-  bytes: number;
-}
-
 export interface WarmResult extends WarmProgress {
   failures: ChunkFailure[];
   /** Failures beyond the ones listed in `failures` (the list is capped). */
@@ -126,7 +107,25 @@ export interface WarmResult extends WarmProgress {
   cloudBlocked: CloudBlockSummary[];
 }
 
-const MAX_LISTED_FAILURES = 1000;
+/** One run's signals and tally, shared by the requests it sends. */
+interface RunContext {
+  /** Hard stop: in-flight requests are cancelled. */
+  signal: AbortSignal;
+  /** Hard stop or drain: no new attempt, no retry. */
+  stopping: AbortSignal;
+  sleeper: Sleeper;
+  tally: RunTally;
+  /** Ends the run at once (401/403): `fatal` says why. */
+  stop: () => void;
+  fatal: WardenError | undefined;
+  /** Requests skipped behind a cloud block, for yielding now and then. */
+  skips: number;
+}
+
+/** What one turn in the pool's slot ended with: a retry after a delay outside it, or the request's end. */
+type SlotStep = { done: false; delayMs: number } | { done: true; skipped: CloudBlock } | { done: true; verdict: AttemptVerdict | undefined }; // undefined: aborted mid-request, record nothing
+
+type AttemptVerdict = Verdict & { cloud?: CloudCause };
 
 export class WarmEngine {
   private readonly options: WarmEngineOptions;
@@ -173,98 +172,22 @@ export class WarmEngine {
     const internal = new AbortController();
     const signal = options.signal ? AbortSignal.any([options.signal, internal.signal]) : internal.signal;
     const stopping = options.drain ? AbortSignal.any([signal, options.drain]) : signal;
-    const sleeper = new Sleeper(stopping);
-    const progress: WarmProgress = { total, fresh: 0, warm: 0, failed: 0, stuck: 0, inFlight: 0, bytes: 0 };
-    const failures: ChunkFailure[] = [];
-    let moreFailures = 0;
-    let skips = 0;
-    let fatal: WardenError | undefined;
-    const report = () => {
-      this.updateStateGauge(progress);
-      options.onProgress?.(progress);
-    };
+    const tally = new RunTally(total, this.options.logger, (p) => {
+      this.updateStateGauge(p);
+      options.onProgress?.(p);
+    });
+    const ctx: RunContext = { signal, stopping, sleeper: new Sleeper(stopping), tally, stop: () => internal.abort(), fatal: undefined, skips: 0 };
+    await this.sendAll(plan, ctx);
+    if (ctx.fatal) throw ctx.fatal;
+    const aborted = (options.signal?.aborted ?? false) || (options.drain?.aborted ?? false);
+    const { progress, failures, moreFailures } = tally;
+    return { ...progress, failures, moreFailures, aborted, durationMs: this.clock.now() - started, cloudBlocked: this.options.cloudGate?.summary() ?? [] };
+  }
 
-    const finish = (request: WarmRequest, state: 'warm' | 'failed' | 'stuck', reason?: string, cloud?: CloudCause, listed = true) => {
-      progress[state]++;
-      if (state !== 'warm' && !listed) {
-        // A request skipped behind a cloud block: counted, summarised per storage, not listed one by one.
-        report();
-        return;
-      }
-      if (state !== 'warm') {
-        if (failures.length < MAX_LISTED_FAILURES) {
-          failures.push({
-            taskId: request.taskId,
-            jobId: request.jobId,
-            kind: request.kind,
-            quality: request.quality,
-            slot: request.slot,
-            state,
-            reason: reason ?? '',
-            ...(cloud ? { cloud } : {}),
-          });
-        } else moreFailures++;
-        this.options.logger.warn(
-          { taskId: request.taskId, jobId: request.jobId, kind: request.kind, slot: request.slot, quality: request.quality, state, reason },
-          `chunk ${state}`,
-        );
-      }
-      report();
-    };
-
-    const processOne = async (request: WarmRequest): Promise<void> => {
-      const counts: Required<AttemptCounts> = { retryAfter: 0, retryAfterWaitedMs: 0, unavailable: 0, serverError: 0, timeouts: 0 };
-      for (;;) {
-        const step = await this.limit(async () => {
-          for (;;) {
-            if (stopping.aborted) return { done: true as const };
-            const pause = this.options.pacingMs?.() ?? 0;
-            if (pause > 0) await sleeper.sleep(pause);
-            // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- stopping may be aborted during the sleep above; TS narrowing does not see that
-            if (stopping.aborted) return { done: true as const };
-            const block = this.options.cloudGate?.blocked(request.taskId);
-            if (block) return { done: true as const, skipped: block };
-            const verdict = await this.attempt(request, counts, signal, progress);
-            if (!verdict) return { done: true as const }; // aborted mid-request: record nothing
-            if (verdict.action === 'retry' && verdict.holdSlot) {
-              counts.retryAfterWaitedMs += verdict.delayMs;
-              await sleeper.sleep(verdict.delayMs);
-              continue;
-            }
-            return verdict.action === 'retry' ? { done: false as const, delayMs: verdict.delayMs } : { done: true as const, verdict };
-          }
-        });
-        if (!step.done) {
-          await sleeper.sleep(step.delayMs);
-          if (stopping.aborted) return;
-          continue;
-        }
-        if ('skipped' in step) {
-          // No request, but recorded failed like any give-up: the chunk comes due again after the
-          // retry interval (a service pass must not find it due at once and spin on skips).
-          this.options.ledger.record(request.series, request.slot, { confirmedAt: this.clock.now(), outcome: 'failed' });
-          this.options.metrics?.cloudChunkFailures.inc({ cause: step.skipped.cause.kind, skipped: 'true' });
-          finish(request, 'failed', step.skipped.reason, step.skipped.cause, false);
-          // Skips resolve without I/O: let timers and sockets run now and then.
-          if (++skips % SKIPS_PER_YIELD === 0) await yieldToLoop();
-          return;
-        }
-        const verdict = step.verdict;
-        if (!verdict) return; // aborted
-        if (verdict.action === 'warm') finish(request, 'warm');
-        else if (verdict.action === 'give_up') {
-          this.options.ledger.record(request.series, request.slot, { confirmedAt: this.clock.now(), outcome: verdict.state });
-          const explained = counts.serverError > 0 ? await this.options.explainServerError?.(request).catch(() => undefined) : undefined;
-          finish(request, verdict.state, explained ? `${explained}; ${verdict.reason}` : verdict.reason, verdict.cloud);
-        } else {
-          // verdict.action === 'fatal'
-          fatal ??= fatalError(verdict.status, request);
-          internal.abort();
-        }
-        return;
-      }
-    };
-
+  /** Streams the plan: fresh chunks are counted, the rest sent with a bounded look-ahead. */
+  private async sendAll(plan: Iterable<WarmRequest>, ctx: RunContext): Promise<void> {
+    const { tally, stopping } = ctx;
+    const progress = tally.progress;
     const inFlight = new Set<Promise<void>>();
     // Bounded look-ahead: enough queued work to keep the pool busy while some requests
     // sleep in back-off, without materialising the plan.
@@ -274,22 +197,81 @@ export class WarmEngine {
       if (this.options.ledger.isFresh(request.series, request.slot, this.options.maxAgeMs)) {
         progress.fresh++;
         if (progress.fresh % SKIPS_PER_YIELD === 0) {
-          report();
+          tally.report();
           await yieldToLoop();
         }
         continue;
       }
-      const task = processOne(request).finally(() => inFlight.delete(task));
+      const task = this.processOne(request, ctx).finally(() => inFlight.delete(task));
       inFlight.add(task);
       progress.inFlight = inFlight.size;
       if (inFlight.size >= window) await Promise.race(inFlight);
     }
     await Promise.all(inFlight);
     progress.inFlight = 0;
-    report();
-    if (fatal) throw fatal;
-    const aborted = (options.signal?.aborted ?? false) || (options.drain?.aborted ?? false);
-    return { ...progress, failures, moreFailures, aborted, durationMs: this.clock.now() - started, cloudBlocked: this.options.cloudGate?.summary() ?? [] };
+    tally.report();
+  }
+
+  /** One request to its end: turns in the pool, with back-off sleeps between them outside it. */
+  private async processOne(request: WarmRequest, ctx: RunContext): Promise<void> {
+    const counts: Required<AttemptCounts> = { retryAfter: 0, retryAfterWaitedMs: 0, unavailable: 0, serverError: 0, timeouts: 0 };
+    for (;;) {
+      const step = await this.limit(() => this.turnInSlot(request, counts, ctx));
+      if (step.done) {
+        await this.settle(request, step, counts, ctx);
+        return;
+      }
+      await ctx.sleeper.sleep(step.delayMs);
+      if (ctx.stopping.aborted) return;
+    }
+  }
+
+  /** Attempts while holding a pool slot; a Retry-After wait that holds the slot stays here. */
+  private async turnInSlot(request: WarmRequest, counts: Required<AttemptCounts>, ctx: RunContext): Promise<SlotStep> {
+    const { stopping, sleeper } = ctx;
+    for (;;) {
+      if (stopping.aborted) return { done: true, verdict: undefined };
+      const pause = this.options.pacingMs?.() ?? 0;
+      if (pause > 0) await sleeper.sleep(pause);
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- stopping may be aborted during the sleep above; TS narrowing does not see that
+      if (stopping.aborted) return { done: true, verdict: undefined };
+      const block = this.options.cloudGate?.blocked(request.taskId);
+      if (block) return { done: true, skipped: block };
+      const verdict = await this.attempt(request, counts, ctx.signal, ctx.tally.progress);
+      if (!verdict) return { done: true, verdict: undefined }; // aborted mid-request: record nothing
+      if (verdict.action === 'retry' && verdict.holdSlot) {
+        counts.retryAfterWaitedMs += verdict.delayMs;
+        await sleeper.sleep(verdict.delayMs);
+        continue;
+      }
+      return verdict.action === 'retry' ? { done: false, delayMs: verdict.delayMs } : { done: true, verdict };
+    }
+  }
+
+  /** Records a request's end in the ledger and the tally; a 401/403 stops the run. */
+  private async settle(request: WarmRequest, step: Extract<SlotStep, { done: true }>, counts: Required<AttemptCounts>, ctx: RunContext): Promise<void> {
+    const { ledger, metrics } = this.options;
+    if ('skipped' in step) {
+      // No request, but recorded failed like any give-up: the chunk comes due again after the
+      // retry interval (a service pass must not find it due at once and spin on skips).
+      ledger.record(request.series, request.slot, { confirmedAt: this.clock.now(), outcome: 'failed' });
+      metrics?.cloudChunkFailures.inc({ cause: step.skipped.cause.kind, skipped: 'true' });
+      ctx.tally.finish(request, 'failed', { reason: step.skipped.reason, cloud: step.skipped.cause, listed: false });
+      // Skips resolve without I/O: let timers and sockets run now and then.
+      if (++ctx.skips % SKIPS_PER_YIELD === 0) await yieldToLoop();
+      return;
+    }
+    const verdict = step.verdict;
+    if (!verdict) return; // aborted
+    if (verdict.action === 'warm') ctx.tally.finish(request, 'warm');
+    else if (verdict.action === 'give_up') {
+      ledger.record(request.series, request.slot, { confirmedAt: this.clock.now(), outcome: verdict.state });
+      const explained = counts.serverError > 0 ? await this.options.explainServerError?.(request).catch(() => undefined) : undefined;
+      ctx.tally.finish(request, verdict.state, { reason: explained ? `${explained}; ${verdict.reason}` : verdict.reason, cloud: verdict.cloud });
+    } else if (verdict.action === 'fatal') {
+      ctx.fatal ??= fatalError(verdict.status, request);
+      ctx.stop();
+    }
   }
 
   /** One HTTP attempt; records a warm chunk in the ledger and returns the policy verdict. */
@@ -336,7 +318,7 @@ export class WarmEngine {
     if (status === 429) counts.retryAfter++;
     else if (status === undefined || status === 502 || status === 503 || status === 504) counts.unavailable++;
     else if (status === 500) counts.serverError++;
-    const verdict: Verdict & { cloud?: CloudCause } = cloud
+    const verdict: AttemptVerdict = cloud
       ? { action: 'give_up', state: 'failed', outcome: 'client_error', reason: describeCloudCause(cloud, request), cloud }
       : judge(status, headers['retry-after'], counts, this.policy, this.options.random);
     if (cloud && verdict.action === 'give_up') {
