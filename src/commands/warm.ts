@@ -6,6 +6,8 @@
  */
 import { setFlagsFromString } from 'node:v8';
 import type { CommandConfig } from '../config/index.js';
+import type { CvatClient } from '../cvat/client.js';
+import type { CvatFeatures } from '../cvat/features.js';
 import { EXIT } from '../errors.js';
 import { formatInventoryIssues } from './shared.js';
 import { collectTaskRecords, type InventoryIssue } from '../cvat/inventory.js';
@@ -55,92 +57,125 @@ export async function runWarm(config: CommandConfig, context: CommandContext): P
     const features = await client.features(signal);
     setCvatInfo(metrics, features.version.raw);
     logger.info({ cvat: client.baseUrl, version: features.version.raw, indexChunks: features.indexChunks, range: features.rangeRequests }, 'connected to CVAT');
-
-    const issues: InventoryIssue[] = [];
-    const onIssue = (issue: InventoryIssue) => {
-      issues.push(issue);
-      if (issue.severity === 'problem') logger.warn({ taskId: issue.taskId, jobId: issue.jobId }, issue.message);
-      else logger.info({ taskId: issue.taskId }, issue.message);
-    };
-    const tasks: PlanTask[] = [];
-    const rewarmJobs: number[] = [];
-    // Task → cloud storage (task `data_cloud_storage_id`, data meta `cloud_storage_id`; CVAT ≥ 2.44).
-    const cloudStorageOf = new Map<number, number>();
-    const planning = {
-      client,
-      ledger,
-      features,
-      qualities: config.warm.qualities,
-      contextImages: config.warm.contextImages,
-      onIssue,
-      syncDates: !config.dryRun,
-      signal,
-    };
-    for await (const record of collectTaskRecords(client, config.scope, { features, withMeta: true, signal, onIssue })) {
-      const storageId = record.meta?.cloud_storage_id ?? record.task.data_cloud_storage_id;
-      if (typeof storageId === 'number') cloudStorageOf.set(record.task.id, storageId);
-      const { task, moved } = await planRecord(record, planning);
-      rewarmJobs.push(...moved);
-      if (task) tasks.push(task);
-    }
-    if (rewarmJobs.length)
-      logger.info(
-        { jobs: rewarmJobs.slice(0, 50), count: rewarmJobs.length },
-        'chunks of these jobs were rebuilt by CVAT since the last pass; re-warming them',
-      );
-
+    const scope = await planScope({ config, context, client, ledger, features });
     const planOptions: PlanOptions = { ...config.warm, indexChunks: features.indexChunks, emptyPreviews: features.emptyPreviews };
-    const plan = summarizePlan(tasks, planOptions);
-    const problems = issues.filter((i) => i.severity === 'problem');
-
+    const plan = summarizePlan(scope.tasks, planOptions);
+    const cvat = { url: client.baseUrl, version: features.version.raw };
+    const problems = scope.issues.filter((i) => i.severity === 'problem');
     if (config.dryRun) {
-      let fresh = 0;
-      for (const request of planRequests(tasks, planOptions)) if (ledger.isFresh(request.series, request.slot, config.warm.maxAgeMs)) fresh++;
-      const estimateSeconds = ((plan.requests - fresh) * ESTIMATED_SECONDS_PER_CHUNK) / Math.min(config.warm.concurrency, config.warm.chunkWorkers);
-      const report = {
-        cvat: { url: client.baseUrl, version: features.version.raw },
-        plan: { ...plan, alreadyFresh: fresh, estimatedSeconds: Math.round(estimateSeconds) },
-        issues,
-      };
-      if (config.json) writeCommandJson(context.stdout, 'warm', { dryRun: true, ...report });
-      else context.stdout.write(formatPlan(report));
+      reportDryRun(config, context, { cvat, plan, scope, planOptions, ledger });
       return problems.length ? EXIT.problems : EXIT.ok;
     }
-
-    // The same controller as the service: every chunk worker while nobody else queues, one left the moment someone does.
-    const control = createWarmControl(config.warm, { metrics });
-    const engine = new WarmEngine({
-      client,
-      features,
-      ledger,
-      metrics,
-      logger,
-      ...control.engineOptions,
-      maxAgeMs: config.warm.maxAgeMs,
-      assumedAgeMs: config.warm.maxAgeMs,
-      coldThresholdMs: config.warm.coldThresholdMs,
-      cloudGate: new CloudGate((taskId) => cloudStorageOf.get(taskId)),
-    });
-    control.attach(engine, logger);
+    const engine = createEngine({ config, context, client, ledger, features }, scope);
     const progress = createProgressReporter(logger, context.stderr);
     logger.info({ tasks: plan.tasks, jobs: plan.jobs, requests: plan.requests }, 'warming');
     let result: WarmResult;
     try {
-      warming = engine.run(planRequests(tasks, planOptions), plan.requests, { signal: hard.signal, drain: signal, onProgress: (p) => progress.update(p) });
-      result = (await warming) as WarmResult;
+      const run = engine.run(planRequests(scope.tasks, planOptions), plan.requests, {
+        signal: hard.signal,
+        drain: signal,
+        onProgress: (p) => progress.update(p),
+      });
+      warming = run;
+      result = await run;
     } finally {
       progress.done();
     }
     metrics.lastWarmPassTimestamp.set(Date.now() / 1000);
-    const summary = { cvat: { url: client.baseUrl, version: features.version.raw }, plan, result, issues };
-    if (config.json) writeCommandJson(context.stdout, 'warm', { dryRun: false, ...summary });
-    else context.stdout.write(formatResult(result, issues));
+    if (config.json) writeCommandJson(context.stdout, 'warm', { dryRun: false, cvat, plan, result, issues: scope.issues });
+    else context.stdout.write(formatResult(result, scope.issues));
     if (result.aborted) return EXIT.interrupted;
     return result.failed + result.stuck > 0 || problems.length > 0 ? EXIT.problems : EXIT.ok;
   } finally {
     await ledger.close();
     await client.close();
   }
+}
+
+/** What one warm pass works with once CVAT has answered. */
+interface WarmDeps {
+  config: CommandConfig;
+  context: CommandContext;
+  client: CvatClient;
+  ledger: Ledger;
+  features: CvatFeatures;
+}
+
+/** The scope's tasks, planned; the problems met on the way; each cloud task's storage. */
+interface ScopePlan {
+  tasks: PlanTask[];
+  issues: InventoryIssue[];
+  /** Task → cloud storage (task `data_cloud_storage_id`, data meta `cloud_storage_id`; CVAT ≥ 2.44). */
+  cloudStorageOf: Map<number, number>;
+}
+
+/** Lists the scope's tasks with their jobs and meta and plans each (dropping chunks CVAT rebuilt since). */
+async function planScope({ config, context, client, ledger, features }: WarmDeps): Promise<ScopePlan> {
+  const { logger } = context;
+  const signal = context.shutdown.signal;
+  const issues: InventoryIssue[] = [];
+  const onIssue = (issue: InventoryIssue) => {
+    issues.push(issue);
+    if (issue.severity === 'problem') logger.warn({ taskId: issue.taskId, jobId: issue.jobId }, issue.message);
+    else logger.info({ taskId: issue.taskId }, issue.message);
+  };
+  const tasks: PlanTask[] = [];
+  const rewarmJobs: number[] = [];
+  const cloudStorageOf = new Map<number, number>();
+  const planning = {
+    client,
+    ledger,
+    features,
+    qualities: config.warm.qualities,
+    contextImages: config.warm.contextImages,
+    onIssue,
+    syncDates: !config.dryRun,
+    signal,
+  };
+  for await (const record of collectTaskRecords(client, config.scope, { features, withMeta: true, signal, onIssue })) {
+    const storageId = record.meta?.cloud_storage_id ?? record.task.data_cloud_storage_id;
+    if (typeof storageId === 'number') cloudStorageOf.set(record.task.id, storageId);
+    const { task, moved } = await planRecord(record, planning);
+    rewarmJobs.push(...moved);
+    if (task) tasks.push(task);
+  }
+  if (rewarmJobs.length)
+    logger.info({ jobs: rewarmJobs.slice(0, 50), count: rewarmJobs.length }, 'chunks of these jobs were rebuilt by CVAT since the last pass; re-warming them');
+  return { tasks, issues, cloudStorageOf };
+}
+
+/** --dry-run: what would be requested, what the ledger already confirms, and a time estimate. */
+function reportDryRun(
+  config: CommandConfig,
+  context: CommandContext,
+  run: { cvat: { url: string; version: string }; plan: ReturnType<typeof summarizePlan>; scope: ScopePlan; planOptions: PlanOptions; ledger: Ledger },
+): void {
+  const { plan, scope, planOptions, ledger } = run;
+  let fresh = 0;
+  for (const request of planRequests(scope.tasks, planOptions)) if (ledger.isFresh(request.series, request.slot, config.warm.maxAgeMs)) fresh++;
+  const estimateSeconds = ((plan.requests - fresh) * ESTIMATED_SECONDS_PER_CHUNK) / Math.min(config.warm.concurrency, config.warm.chunkWorkers);
+  const report = { cvat: run.cvat, plan: { ...plan, alreadyFresh: fresh, estimatedSeconds: Math.round(estimateSeconds) }, issues: scope.issues };
+  if (config.json) writeCommandJson(context.stdout, 'warm', { dryRun: true, ...report });
+  else context.stdout.write(formatPlan(report));
+}
+
+/** The same controller as the service: every chunk worker while nobody else queues, one left the moment someone does. */
+function createEngine({ config, context, client, ledger, features }: WarmDeps, scope: ScopePlan): WarmEngine {
+  const control = createWarmControl(config.warm, { metrics: context.metrics });
+  const engine = new WarmEngine({
+    client,
+    features,
+    ledger,
+    metrics: context.metrics,
+    logger: context.logger,
+    ...control.engineOptions,
+    maxAgeMs: config.warm.maxAgeMs,
+    assumedAgeMs: config.warm.maxAgeMs,
+    coldThresholdMs: config.warm.coldThresholdMs,
+    cloudGate: new CloudGate((taskId) => scope.cloudStorageOf.get(taskId)),
+  });
+  control.attach(engine, context.logger);
+  return engine;
 }
 
 function formatPlan(report: {
