@@ -175,61 +175,20 @@ export function loadConfig(
   const v = o.values;
   const problems = [...o.problems];
   const help = v.help;
-  const needsCvat = optionsFor(command).some((spec) => spec.name === 'url');
-
-  let url = '';
-  if (needsCvat && !help) {
-    if (!v.url) problems.push('CVAT URL is missing: set CVAT_URL or --url (e.g. https://cvat.example.com)');
-    else {
-      const parsed = parseBaseUrl(v.url);
-      if (parsed.url) url = parsed.url.toString().replace(/\/+$/, '');
-      else problems.push(`${o.sources.url ?? 'CVAT_URL'}: ${parsed.problem ?? 'invalid URL'}`);
-    }
-  }
-  const credentials = needsCvat && !help ? resolveCredentials(v, problems) : undefined;
-  if (needsCvat && !help && !credentials && !problems.some((p) => /password|user/.test(p))) {
-    problems.push('no CVAT credentials: set CVAT_ACCESS_TOKEN (or --token-file), CVAT_API_KEY, or CVAT_USERNAME and CVAT_PASSWORD');
-  }
-
+  const needsCvat = optionsFor(command).some((spec) => spec.name === 'url') && !help;
+  const { url, credentials } = needsCvat ? resolveCvat(o, problems) : { url: '', credentials: undefined };
   const scope: Scope = { all: v.all, taskIds: [...v.task], projectIds: [...v.project], jobIds: [...v.job] };
-  const scoped = scope.all || scope.taskIds.length + scope.projectIds.length + scope.jobIds.length > 0;
-  if ((command === 'warm' || command === 'check') && !help && !scoped) {
-    problems.push('nothing to do: choose --all, --task ID, --project ID' + (command === 'warm' ? ' or --job ID' : ''));
-  }
-  const restorePaths = v.path;
-  if (command === 'backup' && !help && !scoped && backupAction === undefined) problems.push('nothing to back up: choose --all, --task ID or --project ID');
-  if (command === 'backup' && !help && !v['backup-dir']) problems.push('backup directory is missing: set --backup-dir DIR or CVAT_WARDEN_BACKUP_DIR');
-  if (command === 'restore' && !help) {
-    const chosen = [scope.all, scope.taskIds.length > 0, restorePaths.length > 0].filter(Boolean).length;
-    if (chosen !== 1) problems.push('restore needs exactly one of --all, --task ID or --path P');
-    if (!v.vault) problems.push('vault directory is missing: set --vault DIR or CVAT_WARDEN_VAULT');
-    if (!v['share-dir']) problems.push("share directory is missing: set --share-dir or CVAT_SHARE_DIR to the host path of CVAT's share");
-  }
-  if (command === 'impact' && !help) {
-    if (o.positionals.length === 0 && scope.taskIds.length === 0) problems.push('impact needs share paths or --task ID: impact PATH… [--task ID]');
-    if (o.positionals.length > 10_000) problems.push(`impact takes at most 10000 paths (got ${o.positionals.length}): name their directory instead`);
-    if (!v['share-dir']) problems.push("share directory is missing: set --share-dir or CVAT_SHARE_DIR to the host path of CVAT's share");
-  }
-  if (command === 'run' && v['auto-restore'] && !v.vault) problems.push('--auto-restore needs a vault: set --vault DIR or CVAT_WARDEN_VAULT');
-  if (command === 'run' && v.vault && !v['share-dir']) problems.push('--vault needs --share-dir (the vault keeps links to share files)');
-
-  if (scope.all && scope.taskIds.length + scope.projectIds.length + scope.jobIds.length > 0) {
-    problems.push('--all cannot be combined with --task, --project or --job');
-  }
-
+  if (!help) checkCommandNeeds(command, o, scope, backupAction, problems);
   const listen = parseListen(v.listen);
   if (command === 'run' && !listen.valid)
     problems.push(`${o.sources.listen ?? 'default of --listen'}: expected host:port such as 0.0.0.0:9464, got "${v.listen}"`);
-
   let webhookSecret: string | undefined;
   if (command === 'run') {
     const file = v['webhook-secret-file'];
     webhookSecret = file ? readSecretFile(file, 'webhook secret', problems) : v['webhook-secret'];
     registerSecret(webhookSecret);
   }
-
   const deep = help ? { cache: undefined, database: undefined, queue: undefined, budgetBytes: undefined } : resolveDeep(command, v, problems);
-
   // With --help the command is not run, so only the help is shown.
   if (problems.length > 0 && !help) throw new ConfigError(problems);
   return {
@@ -239,24 +198,9 @@ export function loadConfig(
     logLevel: v['log-level'],
     logFormat: v['log-format'],
     stateDir: v['state-dir'],
-    cvat: {
-      url,
-      credentials,
-      organization: v.org,
-      ...cvatBounds(v),
-    },
+    cvat: { url, credentials, organization: v.org, ...cvatBounds(v) },
     scope,
-    warm: {
-      qualities: v.quality === 'both' ? ['compressed', 'original'] : [v.quality],
-      previews: v.previews,
-      contextImages: !v['no-context-images'],
-      // The service stops warming completed jobs unless asked; a one-off `warm` includes them.
-      skipCompleted: command === 'run' ? !v['warm-completed'] : v['skip-completed'],
-      concurrency: v.concurrency ?? v['chunk-workers'],
-      chunkWorkers: v['chunk-workers'],
-      maxAgeMs: v['max-age'],
-      coldThresholdMs: v['cold-threshold'],
-    },
+    warm: warmSettings(command, v),
     dryRun: v['dry-run'],
     shareDir: v['share-dir'],
     shareTasks: v['share-tasks'],
@@ -265,23 +209,86 @@ export function loadConfig(
     listen: { host: listen.host, port: listen.port },
     webhookSecret,
     emulator: { host: v.host, port: v.port, version: v['cvat-version'], buildTimeMs: v['build-time'], workers: v.workers },
-    protection: {
-      vaultDir: v.vault,
-      vaultMode: v['vault-mode'],
-      autoRestore: v['auto-restore'],
-      restorePaths,
-      impactPaths: o.positionals,
-      backupDir: v['backup-dir'],
-      backupKeep: v['backup-keep'],
-      backupLimits: {
-        timeoutMs: v['backup-timeout'],
-        maxBytes: v['backup-max-gib'] * 1024 ** 3,
-        maxBytesGiven: o.sources['backup-max-gib'] !== undefined,
-        minFreeBytes: v['backup-min-free-mib'] === undefined ? undefined : v['backup-min-free-mib'] * 1024 * 1024,
-      },
-    },
+    protection: protectionSettings(o),
     deep,
     options: o,
+  };
+}
+
+/** CVAT's base URL and the one set of credentials, or the problems with them. */
+function resolveCvat(o: ParsedOptions, problems: string[]): { url: string; credentials: CvatCredentials | undefined } {
+  const v = o.values;
+  let url = '';
+  if (!v.url) problems.push('CVAT URL is missing: set CVAT_URL or --url (e.g. https://cvat.example.com)');
+  else {
+    const parsed = parseBaseUrl(v.url);
+    if (parsed.url) url = parsed.url.toString().replace(/\/+$/, '');
+    else problems.push(`${o.sources.url ?? 'CVAT_URL'}: ${parsed.problem ?? 'invalid URL'}`);
+  }
+  const credentials = resolveCredentials(v, problems);
+  if (!credentials && !problems.some((p) => /password|user/.test(p))) {
+    problems.push('no CVAT credentials: set CVAT_ACCESS_TOKEN (or --token-file), CVAT_API_KEY, or CVAT_USERNAME and CVAT_PASSWORD');
+  }
+  return { url, credentials };
+}
+
+/** What each command cannot run without: a scope, the directories it acts on, options that need another. */
+function checkCommandNeeds(command: CommandName, o: ParsedOptions, scope: Scope, backupAction: string | undefined, problems: string[]): void {
+  const v = o.values;
+  const named = scope.taskIds.length + scope.projectIds.length + scope.jobIds.length > 0;
+  const scoped = scope.all || named;
+  const missingShare = "share directory is missing: set --share-dir or CVAT_SHARE_DIR to the host path of CVAT's share";
+  if ((command === 'warm' || command === 'check') && !scoped) {
+    problems.push('nothing to do: choose --all, --task ID, --project ID' + (command === 'warm' ? ' or --job ID' : ''));
+  }
+  if (command === 'backup' && !scoped && backupAction === undefined) problems.push('nothing to back up: choose --all, --task ID or --project ID');
+  if (command === 'backup' && !v['backup-dir']) problems.push('backup directory is missing: set --backup-dir DIR or CVAT_WARDEN_BACKUP_DIR');
+  if (command === 'restore') {
+    const chosen = [scope.all, scope.taskIds.length > 0, v.path.length > 0].filter(Boolean).length;
+    if (chosen !== 1) problems.push('restore needs exactly one of --all, --task ID or --path P');
+    if (!v.vault) problems.push('vault directory is missing: set --vault DIR or CVAT_WARDEN_VAULT');
+    if (!v['share-dir']) problems.push(missingShare);
+  }
+  if (command === 'impact') {
+    if (o.positionals.length === 0 && scope.taskIds.length === 0) problems.push('impact needs share paths or --task ID: impact PATH… [--task ID]');
+    if (o.positionals.length > 10_000) problems.push(`impact takes at most 10000 paths (got ${o.positionals.length}): name their directory instead`);
+    if (!v['share-dir']) problems.push(missingShare);
+  }
+  if (command === 'run' && v['auto-restore'] && !v.vault) problems.push('--auto-restore needs a vault: set --vault DIR or CVAT_WARDEN_VAULT');
+  if (command === 'run' && v.vault && !v['share-dir']) problems.push('--vault needs --share-dir (the vault keeps links to share files)');
+  if (scope.all && named) problems.push('--all cannot be combined with --task, --project or --job');
+}
+
+function warmSettings(command: CommandName, v: OptionValues): WarmSettings {
+  return {
+    qualities: v.quality === 'both' ? ['compressed', 'original'] : [v.quality],
+    previews: v.previews,
+    contextImages: !v['no-context-images'],
+    // The service stops warming completed jobs unless asked; a one-off `warm` includes them.
+    skipCompleted: command === 'run' ? !v['warm-completed'] : v['skip-completed'],
+    concurrency: v.concurrency ?? v['chunk-workers'],
+    chunkWorkers: v['chunk-workers'],
+    maxAgeMs: v['max-age'],
+    coldThresholdMs: v['cold-threshold'],
+  };
+}
+
+function protectionSettings(o: ParsedOptions): CommandConfig['protection'] {
+  const v = o.values;
+  return {
+    vaultDir: v.vault,
+    vaultMode: v['vault-mode'],
+    autoRestore: v['auto-restore'],
+    restorePaths: v.path,
+    impactPaths: o.positionals,
+    backupDir: v['backup-dir'],
+    backupKeep: v['backup-keep'],
+    backupLimits: {
+      timeoutMs: v['backup-timeout'],
+      maxBytes: v['backup-max-gib'] * 1024 ** 3,
+      maxBytesGiven: o.sources['backup-max-gib'] !== undefined,
+      minFreeBytes: v['backup-min-free-mib'] === undefined ? undefined : v['backup-min-free-mib'] * 1024 * 1024,
+    },
   };
 }
 
