@@ -202,21 +202,7 @@ async function checkShare(config: CommandConfig, features: CvatFeatures | undefi
     );
     return;
   }
-  if (!existsSync(shareDir) || !statSync(shareDir).isDirectory()) {
-    add(
-      'share directory',
-      'fail',
-      `${shareDir} does not exist or is not a directory`,
-      "mount the share there, or point CVAT_SHARE_DIR at the host path of CVAT's cvat_share volume",
-    );
-    return;
-  }
-  try {
-    accessSync(shareDir, constants.R_OK | constants.X_OK);
-  } catch {
-    add('share directory', 'fail', `${shareDir} is not readable by this user`, 'mount it readable (read-only is right) for the user running cvat-warden');
-    return;
-  }
+  if (!checkShareReadable(shareDir, add)) return;
   const root = realpathSync(shareDir);
   if (features && !features.storageInMeta && config.shareTasks.length === 0) {
     add(
@@ -227,7 +213,8 @@ async function checkShare(config: CommandConfig, features: CvatFeatures | undefi
     );
   }
   const sample = shareTasks.find((t) => (t.meta.frames?.length ?? 0) > 0);
-  if (!sample) {
+  if (sample) checkShareRoot(shareDir, root, sample, add);
+  else {
     add('share directory', 'ok', `${shareDir} is mounted and readable`);
     // Whether it is the right root only shows against the frame names of a share task.
     add(
@@ -235,35 +222,63 @@ async function checkShare(config: CommandConfig, features: CvatFeatures | undefi
       'skip',
       features ? 'not checked: no share task with frames to test the names of' : 'not checked: CVAT is not reachable, so no task says which files it reads',
     );
-  } else {
-    const names = (sample.meta.frames ?? [])
-      .slice(0, SAMPLE_FRAMES)
-      .map((f) => f.name)
-      .filter((n) => checkName(n).ok);
-    const missing = names.filter((n) => !existsSync(join(root, n)));
-    const found = names.length - missing.length;
-    if (found === names.length) add('share directory', 'ok', `${shareDir}: all ${names.length} sampled frame names of task ${sample.taskId} found`);
-    else if (found > 0) {
-      // Some frames are where CVAT expects them: the root is right, the others were deleted or moved.
-      add('share directory', 'ok', `${shareDir}: ${found} of ${names.length} sampled frame names of task ${sample.taskId} found, so this is the right root`);
-      add(
-        'share files',
-        'fail',
-        `${missing.length} sampled file(s) of task ${sample.taskId} are missing from the share (deleted or moved): ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''}`,
-        'put them back at the same path (CVAT cannot rebuild their chunks without them); `cvat-warden check --all` lists every missing file with its tasks, jobs and chunks',
-      );
-    } else {
-      const better = suggestRoot(root, names);
-      add(
-        'share directory',
-        'fail',
-        `${shareDir}: none of ${names.length} sampled frame names of task ${sample.taskId} is there (e.g. ${missing[0]})`,
-        better
-          ? `the frames are under ${better}: set CVAT_SHARE_DIR=${better}`
-          : 'CVAT_SHARE_DIR must be the host path that CVAT sees as /home/django/share (the most common mistake is one directory too high or too low); if it is, these files were deleted: `cvat-warden check --all` lists them',
-      );
-    }
   }
+  await checkShareWatching(root, shareTasks, add);
+}
+
+/** The share directory exists, is a directory, and this user may list and read it. */
+function checkShareReadable(shareDir: string, add: Add): boolean {
+  if (!existsSync(shareDir) || !statSync(shareDir).isDirectory()) {
+    add(
+      'share directory',
+      'fail',
+      `${shareDir} does not exist or is not a directory`,
+      "mount the share there, or point CVAT_SHARE_DIR at the host path of CVAT's cvat_share volume",
+    );
+    return false;
+  }
+  try {
+    accessSync(shareDir, constants.R_OK | constants.X_OK);
+    return true;
+  } catch {
+    add('share directory', 'fail', `${shareDir} is not readable by this user`, 'mount it readable (read-only is right) for the user running cvat-warden');
+    return false;
+  }
+}
+
+/** Whether the share is the root CVAT sees, judged by a share task's sampled frame names. */
+function checkShareRoot(shareDir: string, root: string, sample: GuardTask, add: Add): void {
+  const names = (sample.meta.frames ?? [])
+    .slice(0, SAMPLE_FRAMES)
+    .map((f) => f.name)
+    .filter((n) => checkName(n).ok);
+  const missing = names.filter((n) => !existsSync(join(root, n)));
+  const found = names.length - missing.length;
+  if (found === names.length) add('share directory', 'ok', `${shareDir}: all ${names.length} sampled frame names of task ${sample.taskId} found`);
+  else if (found > 0) {
+    // Some frames are where CVAT expects them: the root is right, the others were deleted or moved.
+    add('share directory', 'ok', `${shareDir}: ${found} of ${names.length} sampled frame names of task ${sample.taskId} found, so this is the right root`);
+    add(
+      'share files',
+      'fail',
+      `${missing.length} sampled file(s) of task ${sample.taskId} are missing from the share (deleted or moved): ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''}`,
+      'put them back at the same path (CVAT cannot rebuild their chunks without them); `cvat-warden check --all` lists every missing file with its tasks, jobs and chunks',
+    );
+  } else {
+    const better = suggestRoot(root, names);
+    add(
+      'share directory',
+      'fail',
+      `${shareDir}: none of ${names.length} sampled frame names of task ${sample.taskId} is there (e.g. ${missing[0]})`,
+      better
+        ? `the frames are under ${better}: set CVAT_SHARE_DIR=${better}`
+        : 'CVAT_SHARE_DIR must be the host path that CVAT sees as /home/django/share (the most common mistake is one directory too high or too low); if it is, these files were deleted: `cvat-warden check --all` lists them',
+    );
+  }
+}
+
+/** How the guard will see changes on this file system, and whether the inotify watches suffice. */
+async function checkShareWatching(root: string, shareTasks: GuardTask[], add: Add): Promise<void> {
   const fs = await detectFsType(root);
   add(
     'filesystem and watch mode',
