@@ -117,11 +117,77 @@ export interface Emulator {
 }
 
 export async function startEmulator(options: EmulatorOptions = {}): Promise<Emulator> {
-  const features = emulatorFeatures(options.version ?? '2.73.0');
-  const clock = options.clock ?? systemClock;
   const host = options.host ?? '127.0.0.1';
   const prefix = (options.pathPrefix ?? '').replace(/\/+$/, '');
   if (prefix && !prefix.startsWith('/')) throw new Error(`pathPrefix must start with "/": ${prefix}`);
+  const parts = assembleCvat(options);
+  const { features, clock, deployment, cache, state, cloud, faults, backups, touchSegment } = parts;
+  const listener = new Listener(http.createServer(requestHandlerFor(parts, options, prefix)), host, options.port ?? 0);
+  let closed = false;
+  await listener.listen();
+  const urlHost = host.includes(':') ? `[${host}]` : host;
+  return {
+    url: `http://${urlHost}:${listener.port}${prefix}`,
+    state,
+    faults,
+    deployment,
+    features,
+    clock,
+    backups,
+    cloud,
+    removeCloudStorage(id) {
+      cloud.remove(id);
+      for (const task of deployment.tasks.values()) if (task.cloudStorageId === id) task.cloudStorageId = null;
+    },
+    get port() {
+      return listener.port;
+    },
+    addTask: (spec) => deployment.addTask(spec),
+    removeTask: (id) => deployment.removeTask(id),
+    touchSegment,
+    updateJob: (jobId, patch) => updateJob(parts, jobId, patch),
+    addGroundTruthJob: (taskId, frames) => deployment.addGroundTruthJob(taskId, frames),
+    removeJob(jobId) {
+      const job = deployment.jobs.get(jobId);
+      const segmentId = job?.segmentId;
+      deployment.removeJob(jobId);
+      if (segmentId !== undefined) cache.deletePrefix(`segment_${segmentId}_`);
+    },
+    stop: () => listener.stop(),
+    clearCache: () => cache.clear(),
+    async start() {
+      if (closed) throw new Error('the emulator is closed');
+      await listener.listen();
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await listener.stop();
+      cache.shutdown();
+    },
+  };
+}
+
+/** The emulated CVAT's parts, wired as CVAT's are: users, tasks, the media cache and its workers, data, backups, cloud. */
+interface CvatParts {
+  features: EmulatorFeatures;
+  clock: Clock;
+  users: UserDirectory;
+  deployment: Deployment;
+  cache: MediaCache;
+  state: EmulatorState;
+  cloud: CloudStorages;
+  data: DataService;
+  faults: FaultInjector;
+  backups: BackupService;
+  organizations: OrganizationSpec[];
+  /** Moves a segment's date and drops its cached chunks, as re-saving a job's data does. */
+  touchSegment: (jobId: number) => void;
+}
+
+function assembleCvat(options: EmulatorOptions): CvatParts {
+  const features = emulatorFeatures(options.version ?? '2.73.0');
+  const clock = options.clock ?? systemClock;
   const organizations = options.organizations ?? [];
   const users = new UserDirectory(options.auth, { accessTokens: features.accessTokens });
   const deployment = new Deployment({
@@ -139,21 +205,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     ...(options.cacheObserver ? { observer: options.cacheObserver } : {}),
   });
   const state = new EmulatorState({ cache, deployment, legacy: features.legacy, clock, version: features.version });
-  const ttlMs = options.ttlMs ?? 24 * 3600_000;
   const cloud = new CloudStorages(options.cloudStorages ?? [], () => clock.now());
-  const bc: BuildContext = {
-    deployment,
-    cloud,
-    cache,
-    features,
-    shareDir: options.shareDir,
-    ttlMs,
-    previewTtlMs: options.previewTtlMs ?? (features.longPreviewTtl ? 7 * 24 * 3600_000 : ttlMs),
-    buildTimeMs: options.buildTimeMs ?? 200,
-    chunkBytes: options.chunkBytes ?? 32 * 1024,
-    workerWithoutShare: options.chunkWorkerWithoutShare ?? false,
-  };
-  const data = new DataService(bc, state, {
+  const data = new DataService(buildContext(options, { deployment, cloud, cache, features }), state, {
     serverWaitMs: options.serverWaitMs ?? 50_000,
     retryAfterSeconds: options.retryAfterSeconds ?? 10,
     matchingChunkShortcut: options.matchingChunkShortcut ?? false,
@@ -168,19 +221,6 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       throw new Error(`task ${spec.id ?? '(next)'}: cloud storage ${spec.cloudStorageId} is not declared in cloudStorages`);
     deployment.addTask(spec);
   }
-
-  const touchSegment = (jobId: number): void => {
-    const seg = deployment.touchSegment(jobId);
-    cache.deletePrefix(`segment_${seg.id}_`);
-    const task = deployment.tasks.get(seg.taskId);
-    if (features.legacy && task?.dataId != null) {
-      for (let n = taskChunkOf(seg.startFrame, task.chunkSize); n <= taskChunkOf(seg.stopFrame, task.chunkSize); n++) {
-        cache.delete(legacyChunkKey(task.dataId, n, 'compressed'));
-        cache.delete(legacyChunkKey(task.dataId, n, 'original'));
-      }
-    }
-  };
-
   const backups = new BackupService({
     deployment,
     users,
@@ -190,103 +230,112 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     cloud,
     ...(options.backupExportTimeMs !== undefined ? { exportTimeMs: options.backupExportTimeMs } : {}),
   });
-  const handler = createRequestHandler({
-    backups,
+  const touchSegment = (jobId: number) => dropSegment(deployment, cache, features, jobId);
+  return { features, clock, users, deployment, cache, state, cloud, data, faults, backups, organizations, touchSegment };
+}
+
+/** How chunks are built: from the share or a bucket, how long it takes, how long they live. */
+function buildContext(options: EmulatorOptions, parts: Pick<BuildContext, 'deployment' | 'cloud' | 'cache' | 'features'>): BuildContext {
+  const ttlMs = options.ttlMs ?? 24 * 3600_000;
+  return {
+    ...parts,
+    shareDir: options.shareDir,
+    ttlMs,
+    previewTtlMs: options.previewTtlMs ?? (parts.features.longPreviewTtl ? 7 * 24 * 3600_000 : ttlMs),
+    buildTimeMs: options.buildTimeMs ?? 200,
+    chunkBytes: options.chunkBytes ?? 32 * 1024,
+    workerWithoutShare: options.chunkWorkerWithoutShare ?? false,
+  };
+}
+
+function dropSegment(deployment: Deployment, cache: MediaCache, features: EmulatorFeatures, jobId: number): void {
+  const seg = deployment.touchSegment(jobId);
+  cache.deletePrefix(`segment_${seg.id}_`);
+  const task = deployment.tasks.get(seg.taskId);
+  if (features.legacy && task?.dataId != null) {
+    for (let n = taskChunkOf(seg.startFrame, task.chunkSize); n <= taskChunkOf(seg.stopFrame, task.chunkSize); n++) {
+      cache.delete(legacyChunkKey(task.dataId, n, 'compressed'));
+      cache.delete(legacyChunkKey(task.dataId, n, 'original'));
+    }
+  }
+}
+
+function requestHandlerFor(parts: CvatParts, options: EmulatorOptions, prefix: string): http.RequestListener {
+  const { features, users, deployment, organizations, clock } = parts;
+  return createRequestHandler({
+    backups: parts.backups,
     prefix,
     users,
     serialize: { features, users, deployment, organizations, createdMs: clock.now() },
     organizations,
-    data,
-    state,
-    faults,
-    cloud,
+    data: parts.data,
+    state: parts.state,
+    faults: parts.faults,
+    cloud: parts.cloud,
     shareDir: options.shareDir,
     ...(options.latencyMs ? { latencyMs: options.latencyMs } : {}),
     control: {
       advanceClock: (ms) => (isAdvanceable(clock) ? clock.advance(ms) : null),
-      touchSegment,
+      touchSegment: parts.touchSegment,
       deleteShareFile: (path) => (options.shareDir ? deleteShareFile(options.shareDir, path) : Promise.resolve('refused')),
     },
   });
+}
 
-  const server = http.createServer(handler);
-  let port = options.port ?? 0;
-  let listening = false;
-  let closed = false;
-  const listen = (): Promise<void> =>
-    new Promise((resolve, reject) => {
+/** A job's state, stage or assignee changed: the task's date moves only when its aggregated status does (signals.py). */
+function updateJob(parts: CvatParts, jobId: number, patch: { state?: JobState; stage?: JobStage; assignee?: string | null }): EmulatedJob {
+  const job = parts.deployment.jobs.get(jobId);
+  if (!job) throw new Error(`job ${jobId} does not exist`);
+  const task = parts.deployment.taskOf(job);
+  const statusBefore = taskStatus(task);
+  if (patch.state !== undefined) job.state = patch.state;
+  if (patch.stage !== undefined) job.stage = patch.stage;
+  if (patch.assignee !== undefined) {
+    if (patch.assignee) parts.users.checkUser(patch.assignee);
+    job.assignee = patch.assignee;
+  }
+  job.updatedMs = parts.clock.now();
+  if (taskStatus(task) !== statusBefore) task.updatedMs = job.updatedMs;
+  return job;
+}
+
+/** The emulator's server: listens again after `stop()` (on the same port once it had one). */
+class Listener {
+  readonly #server: http.Server;
+  readonly #host: string;
+  #port: number;
+  #listening = false;
+
+  constructor(server: http.Server, host: string, port: number) {
+    this.#server = server;
+    this.#host = host;
+    this.#port = port;
+  }
+
+  get port(): number {
+    return this.#port;
+  }
+
+  listen(): Promise<void> {
+    if (this.#listening) return Promise.resolve();
+    return new Promise((resolve, reject) => {
       const onError = (error: Error): void => reject(error);
-      server.once('error', onError);
-      server.listen(port, host, () => {
-        server.off('error', onError);
-        listening = true;
-        port = (server.address() as AddressInfo).port;
+      this.#server.once('error', onError);
+      this.#server.listen(this.#port, this.#host, () => {
+        this.#server.off('error', onError);
+        this.#listening = true;
+        this.#port = (this.#server.address() as AddressInfo).port;
         resolve();
       });
     });
-  const stop = async (): Promise<void> => {
-    if (!listening) return;
-    listening = false;
-    await new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    });
-  };
-  await listen();
-  const urlHost = host.includes(':') ? `[${host}]` : host;
+  }
 
-  return {
-    url: `http://${urlHost}:${port}${prefix}`,
-    state,
-    faults,
-    deployment,
-    features,
-    clock,
-    backups,
-    cloud,
-    removeCloudStorage(id) {
-      cloud.remove(id);
-      for (const task of deployment.tasks.values()) if (task.cloudStorageId === id) task.cloudStorageId = null;
-    },
-    get port() {
-      return port;
-    },
-    addTask: (spec) => deployment.addTask(spec),
-    removeTask: (id) => deployment.removeTask(id),
-    touchSegment,
-    updateJob(jobId, patch) {
-      const job = deployment.jobs.get(jobId);
-      if (!job) throw new Error(`job ${jobId} does not exist`);
-      const task = deployment.taskOf(job);
-      const statusBefore = taskStatus(task);
-      if (patch.state !== undefined) job.state = patch.state;
-      if (patch.stage !== undefined) job.stage = patch.stage;
-      if (patch.assignee !== undefined) {
-        if (patch.assignee) users.checkUser(patch.assignee);
-        job.assignee = patch.assignee;
-      }
-      job.updatedMs = clock.now();
-      if (taskStatus(task) !== statusBefore) task.updatedMs = job.updatedMs;
-      return job;
-    },
-    addGroundTruthJob: (taskId, frames) => deployment.addGroundTruthJob(taskId, frames),
-    removeJob(jobId) {
-      const job = deployment.jobs.get(jobId);
-      const segmentId = job?.segmentId;
-      deployment.removeJob(jobId);
-      if (segmentId !== undefined) cache.deletePrefix(`segment_${segmentId}_`);
-    },
-    stop,
-    clearCache: () => cache.clear(),
-    async start() {
-      if (closed) throw new Error('the emulator is closed');
-      if (!listening) await listen();
-    },
-    async close() {
-      if (closed) return;
-      closed = true;
-      await stop();
-      cache.shutdown();
-    },
-  };
+  async stop(): Promise<void> {
+    if (!this.#listening) return;
+    this.#listening = false;
+    await new Promise<void>((resolve) => {
+      this.#server.close(() => resolve());
+      this.#server.closeAllConnections();
+    });
+  }
 }

@@ -160,28 +160,44 @@ export class Deployment {
   }
 
   #buildTask(id: number, spec: TaskSpec): EmulatedTask {
+    const base = this.#taskWithoutData(id, spec);
+    if (spec.noData) return base;
+    const geometry = resolveGeometry(id, spec);
+    const task: EmulatedTask = { ...base, dataId: this.#nextDataId++, geometry };
+    fillMedia(task, spec, this.#opts.shareDir);
+    const first = task.frames[0] ?? task.video ?? { width: 1920, height: 1080 };
+    // Audio: chunk_size is a duration, by default the whole task (one chunk), as in CVAT's fixture.
+    task.chunkSize = spec.chunkSize ?? (task.mediaType === 'audio' ? geometry.size : defaultChunkSize(task.mediaType, first.width, first.height));
+    if (!Number.isInteger(task.chunkSize) || task.chunkSize < 1) throw new Error(`task ${id}: chunkSize must be a positive integer`);
+    const honeypots = spec.honeypots;
+    if (honeypots) checkHoneypots(id, spec, geometry.size);
+    this.#addSegments(task, spec, geometry.size - (honeypots?.pool ?? 0));
+    for (const f of spec.deletedFrames ?? []) {
+      if (!Number.isInteger(f) || f < 0 || f >= geometry.size) throw new Error(`task ${id}: deleted frame ${f} is outside [0, ${geometry.size - 1}]`);
+    }
+    task.deletedFrames = [...new Set(spec.deletedFrames ?? [])].sort((a, b) => a - b);
+    if (honeypots) this.#addHoneypots(task, honeypots, task.createdMs);
+    if (spec.groundTruthFrames && spec.groundTruthFrames.length > 0) this.#addGroundTruth(task, spec.groundTruthFrames, task.createdMs);
+    return task;
+  }
+
+  /** The task object as CVAT has it before data is attached (also what `noData` tasks stay). */
+  #taskWithoutData(id: number, spec: TaskSpec): EmulatedTask {
     const now = this.#opts.clock.now();
     const createdMs = spec.createdDate === undefined ? now : typeof spec.createdDate === 'number' ? spec.createdDate : Date.parse(spec.createdDate);
     if (!Number.isFinite(createdMs)) throw new Error(`task ${id}: invalid createdDate`);
     const mediaType = spec.mediaType ?? 'image';
-    const mode = spec.mode ?? (mediaType === 'video' ? 'interpolation' : 'annotation');
     const storage = spec.storage ?? 'local';
     if (storage === 'share' && !this.#opts.shareDir) throw new Error(`task ${id}: storage 'share' needs the emulator's shareDir`);
     const owner = spec.owner ?? this.#opts.defaultOwner;
     this.#opts.checkUser(owner);
     if (spec.assignee) this.#opts.checkUser(spec.assignee);
-    let organization: EmulatedTask['organization'] = null;
-    if (spec.organization !== undefined) {
-      const org = this.#opts.organizations.find((o) => o.slug === spec.organization);
-      if (!org) throw new Error(`task ${id}: unknown organization "${spec.organization}" (declare it in options.organizations)`);
-      organization = { id: org.id, slug: org.slug };
-    }
-    const base: EmulatedTask = {
+    return {
       id,
       name: spec.name ?? `task ${id}`,
       dataId: null,
       mediaType,
-      mode,
+      mode: spec.mode ?? (mediaType === 'video' ? 'interpolation' : 'annotation'),
       geometry: { start: 0, stop: 0, step: 1, size: 0 },
       chunkSize: spec.chunkSize ?? 0,
       segmentSize: spec.segmentSize ?? 0,
@@ -192,7 +208,7 @@ export class Deployment {
       deletedFrames: [],
       validationMode: null,
       video: null,
-      organization,
+      organization: this.#organizationOf(id, spec),
       projectId: spec.projectId ?? null,
       owner,
       assignee: spec.assignee ?? null,
@@ -205,35 +221,28 @@ export class Deployment {
       segments: [],
       jobs: [],
     };
-    if (spec.noData) return base;
+  }
 
-    const geometry = resolveGeometry(id, spec);
-    const task: EmulatedTask = { ...base, dataId: this.#nextDataId++, geometry };
-    fillMedia(task, spec, this.#opts.shareDir);
-    const first = task.frames[0] ?? task.video ?? { width: 1920, height: 1080 };
-    // Audio: chunk_size is a duration, by default the whole task (one chunk), as in CVAT's fixture.
-    task.chunkSize = spec.chunkSize ?? (mediaType === 'audio' ? geometry.size : defaultChunkSize(mediaType, first.width, first.height));
-    if (!Number.isInteger(task.chunkSize) || task.chunkSize < 1) throw new Error(`task ${id}: chunkSize must be a positive integer`);
-    const honeypots = spec.honeypots;
-    if (honeypots) {
-      if (spec.groundTruthFrames?.length) throw new Error(`task ${id}: honeypots and groundTruthFrames are exclusive`);
-      if (!Number.isInteger(honeypots.pool) || honeypots.pool < 1 || honeypots.pool >= geometry.size)
-        throw new Error(`task ${id}: honeypot pool must be 1 to ${geometry.size - 1} frames`);
-      if (mediaType === 'video') throw new Error(`task ${id}: honeypots need an image or point-cloud task`);
-    }
-    const annotated = geometry.size - (honeypots?.pool ?? 0);
-    const plan = generateSegmentParams(annotated, task.segmentSize, spec.overlap, mode);
+  #organizationOf(id: number, spec: TaskSpec): EmulatedTask['organization'] {
+    if (spec.organization === undefined) return null;
+    const org = this.#opts.organizations.find((o) => o.slug === spec.organization);
+    if (!org) throw new Error(`task ${id}: unknown organization "${spec.organization}" (declare it in options.organizations)`);
+    return { id: org.id, slug: org.slug };
+  }
+
+  /** The annotated frames cut into range segments as CVAT cuts them, each with its job and consensus replicas. */
+  #addSegments(task: EmulatedTask, spec: TaskSpec, annotated: number): void {
+    const plan = generateSegmentParams(annotated, task.segmentSize, spec.overlap, task.mode);
     task.overlap = plan.overlap;
-
     plan.segments.forEach((range, k) => {
       const seg: EmulatedSegment = {
         id: this.#nextSegmentId++,
-        taskId: id,
+        taskId: task.id,
         type: 'range',
         ...range,
         frames: null,
-        frameSet: rangeFrameSet(geometry, range),
-        chunksUpdatedMs: createdMs,
+        frameSet: rangeFrameSet(task.geometry, range),
+        chunksUpdatedMs: task.createdMs,
       };
       task.segments.push(seg);
       const state = spec.jobStates?.[k] ?? 'new';
@@ -241,14 +250,6 @@ export class Deployment {
       const replicas = this.#opts.supportsConsensus ? (spec.consensusReplicas ?? 0) : 0;
       for (let r = 0; r < replicas; r++) this.#newJob(task, seg, 'consensus_replica', parent.id, spec.replicaStates?.[k]?.[r] ?? 'new', null);
     });
-    for (const f of spec.deletedFrames ?? []) {
-      if (!Number.isInteger(f) || f < 0 || f >= geometry.size) throw new Error(`task ${id}: deleted frame ${f} is outside [0, ${geometry.size - 1}]`);
-    }
-    task.deletedFrames = [...new Set(spec.deletedFrames ?? [])].sort((a, b) => a - b);
-    if (honeypots) this.#addHoneypots(task, honeypots, createdMs);
-
-    if (spec.groundTruthFrames && spec.groundTruthFrames.length > 0) this.#addGroundTruth(task, spec.groundTruthFrames, createdMs);
-    return task;
   }
 
   /**
@@ -350,4 +351,13 @@ export class Deployment {
     task.jobs.push(job);
     return job;
   }
+}
+
+function checkHoneypots(id: number, spec: TaskSpec, size: number): void {
+  const honeypots = spec.honeypots;
+  if (!honeypots) return;
+  if (spec.groundTruthFrames?.length) throw new Error(`task ${id}: honeypots and groundTruthFrames are exclusive`);
+  if (!Number.isInteger(honeypots.pool) || honeypots.pool < 1 || honeypots.pool >= size)
+    throw new Error(`task ${id}: honeypot pool must be 1 to ${size - 1} frames`);
+  if ((spec.mediaType ?? 'image') === 'video') throw new Error(`task ${id}: honeypots need an image or point-cloud task`);
 }

@@ -3,11 +3,11 @@
  * CVAT route (or the `/__emulator/` control API) → response, recorded in the state.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { canReadData, canViewJob, canViewTask, jobInList, resolveOrgContext, taskInList, type UserDirectory } from './auth.js';
+import { canReadData, canViewJob, canViewTask, jobInList, resolveOrgContext, taskInList, type UserDirectory, type UserRecord } from './auth.js';
 import type { BackupService } from './backups.js';
 import type { CloudStorages } from './cloud.js';
 import type { DataService } from './data.js';
-import type { FaultInjector } from './faults.js';
+import type { FaultDecision, FaultInjector } from './faults.js';
 import { forbidden, HttpError, notFound, readJsonBody, send, sendEmpty, sendJson, sendServerError, setBodyFault } from './http.js';
 import { control } from './control.js';
 import { jobListSpec, taskListSpec } from './lists.js';
@@ -90,83 +90,82 @@ export function createRequestHandler(deps: ServerDeps): (req: IncomingMessage, r
       send(res, 400, Buffer.from('<h1>Bad Request (400)</h1>'), { 'Content-Type': 'text/html' });
       return;
     }
-    let path = url.pathname;
-    const viaPrefix = deps.prefix !== '' && (path === deps.prefix || path.startsWith(`${deps.prefix}/`));
-    if (viaPrefix) path = path.slice(deps.prefix.length) || '/';
-    else if (deps.prefix !== '' && !path.startsWith('/__emulator/')) path = '/__outside_prefix__';
+    const path = apiPath(url.pathname, deps.prefix);
     const { kind, id } = classify(path, url.searchParams);
-    let faultLabel: string | undefined;
-    let recorded = false;
-    const record = (): void => {
-      if (recorded) return;
-      recorded = true;
-      deps.state.recordRequest({
-        at,
-        method: req.method ?? 'GET',
-        path,
-        query: url.search,
-        kind,
-        status: res.headersSent ? res.statusCode : 0,
-        durationMs: performance.now() - started,
-        ...(faultLabel ? { fault: faultLabel } : {}),
-      });
-    };
-    // 'finish' (body handed to the OS) comes before the client sees the end; 'close' covers resets.
-    res.once('finish', record);
-    res.once('close', record);
-
     const fault = deps.faults.decide(kind, `${url.pathname}${url.search}`);
-    if (fault) {
-      faultLabel = fault.label;
-      if (fault.kind === 'reset') {
-        const timer = setTimeout(() => req.socket.destroy(), fault.delayMs);
-        timer.unref();
-        return;
-      }
-      if (fault.kind === 'status') {
-        const headers: Record<string, string> = fault.retryAfter !== undefined ? { 'Retry-After': String(fault.retryAfter) } : {};
-        if (fault.status === 429) {
-          sendEmpty(res, 429, headers);
-          return;
-        }
-        if (fault.status === 500) {
-          sendServerError(res);
-          return;
-        }
-        const body = Buffer.from(PROXY_HTML(fault.status, PROXY_TEXT[fault.status] ?? 'Error'));
-        send(res, fault.status, body, { 'Content-Type': 'text/html', ...headers });
-        return;
-      }
-      setBodyFault(res, fault.kind === 'slowBody' ? { kind: 'slowBody', delayMs: fault.delayMs } : { kind: 'truncate', at: fault.at });
-    }
-
+    recordWhenDone(deps, req, res, { at, started, path, query: url.search, kind, ...(fault ? { fault: fault.label } : {}) });
+    if (fault && injectFault(req, res, fault) === 'answered') return;
     const base = `http://${url.host}${deps.prefix}`;
-    const absoluteUrl = new URL(`${base}${path}${url.search}`);
+    const info: RouteInfo = { path, kind, id, query: url.searchParams, base, absoluteUrl: new URL(`${base}${path}${url.search}`) };
     const latency = kind === 'control' ? 0 : (deps.latencyMs ?? 0);
-    const routed =
-      latency > 0
-        ? new Promise((resolve) => setTimeout(resolve, latency)).then(() =>
-            route(deps, req, res, { path, kind, id, query: url.searchParams, base, absoluteUrl }),
-          )
-        : route(deps, req, res, { path, kind, id, query: url.searchParams, base, absoluteUrl });
-    routed.catch((error: unknown) => {
-      if (res.headersSent || res.destroyed) return;
-      if (error instanceof HttpError) {
-        if (error.body === null) {
-          sendEmpty(res, error.status, error.headers);
-          return;
-        }
-        if (error.headers['Content-Type']?.startsWith('text/html')) {
-          // eslint-disable-next-line @typescript-eslint/no-base-to-string -- text/html error bodies are built as strings; String() only guards the type
-          send(res, error.status, Buffer.from(String(error.body)), error.headers);
-          return;
-        }
-        sendJson(req, res, error.status, error.body, error.headers);
-        return;
-      }
-      sendServerError(res);
+    const routed = latency > 0 ? new Promise((resolve) => setTimeout(resolve, latency)).then(() => route(deps, req, res, info)) : route(deps, req, res, info);
+    routed.catch((error: unknown) => answerError(req, res, error));
+  };
+}
+
+/** The path below the emulator's prefix; outside it only the control API answers. */
+function apiPath(pathname: string, prefix: string): string {
+  if (prefix === '') return pathname;
+  if (pathname === prefix || pathname.startsWith(`${prefix}/`)) return pathname.slice(prefix.length) || '/';
+  return pathname.startsWith('/__emulator/') ? pathname : '/__outside_prefix__';
+}
+
+/** Records the request once its answer is handed to the OS ('finish') or the connection ends ('close': resets). */
+function recordWhenDone(
+  deps: ServerDeps,
+  req: IncomingMessage,
+  res: ServerResponse,
+  seen: { at: number; started: number; path: string; query: string; kind: RequestKind; fault?: string },
+): void {
+  let recorded = false;
+  const record = (): void => {
+    if (recorded) return;
+    recorded = true;
+    deps.state.recordRequest({
+      at: seen.at,
+      method: req.method ?? 'GET',
+      path: seen.path,
+      query: seen.query,
+      kind: seen.kind,
+      status: res.headersSent ? res.statusCode : 0,
+      durationMs: performance.now() - seen.started,
+      ...(seen.fault ? { fault: seen.fault } : {}),
     });
   };
+  res.once('finish', record);
+  res.once('close', record);
+}
+
+/** A fault that answers in place of CVAT (reset, status), or one that mangles the real answer's body. */
+function injectFault(req: IncomingMessage, res: ServerResponse, fault: FaultDecision): 'answered' | 'body' {
+  if (fault.kind === 'reset') {
+    const timer = setTimeout(() => req.socket.destroy(), fault.delayMs);
+    timer.unref();
+    return 'answered';
+  }
+  if (fault.kind === 'status') {
+    const headers: Record<string, string> = fault.retryAfter !== undefined ? { 'Retry-After': String(fault.retryAfter) } : {};
+    if (fault.status === 429) sendEmpty(res, 429, headers);
+    else if (fault.status === 500) sendServerError(res);
+    else send(res, fault.status, Buffer.from(PROXY_HTML(fault.status, PROXY_TEXT[fault.status] ?? 'Error')), { 'Content-Type': 'text/html', ...headers });
+    return 'answered';
+  }
+  setBodyFault(res, fault.kind === 'slowBody' ? { kind: 'slowBody', delayMs: fault.delayMs } : { kind: 'truncate', at: fault.at });
+  return 'body';
+}
+
+/** An HttpError as CVAT answers it (empty, HTML or JSON); anything else is Django's bare 500. */
+function answerError(req: IncomingMessage, res: ServerResponse, error: unknown): void {
+  if (res.headersSent || res.destroyed) return;
+  if (!(error instanceof HttpError)) {
+    sendServerError(res);
+    return;
+  }
+  if (error.body === null) sendEmpty(res, error.status, error.headers);
+  else if (error.headers['Content-Type']?.startsWith('text/html')) {
+    // eslint-disable-next-line @typescript-eslint/no-base-to-string -- text/html error bodies are built as strings; String() only guards the type
+    send(res, error.status, Buffer.from(String(error.body)), error.headers);
+  } else sendJson(req, res, error.status, error.body, error.headers);
 }
 
 interface RouteInfo {
@@ -178,37 +177,53 @@ interface RouteInfo {
   absoluteUrl: URL;
 }
 
-async function route(deps: ServerDeps, req: IncomingMessage, res: ServerResponse, r: RouteInfo): Promise<void> {
+/** What answers before (or without) authentication: control API, backups, cloud storages, login, about. */
+async function routeOpen(deps: ServerDeps, req: IncomingMessage, res: ServerResponse, r: RouteInfo): Promise<boolean> {
   const method = req.method ?? 'GET';
-  const isRead = method === 'GET' || method === 'HEAD';
-  if (r.kind === 'control') return control(deps, req, res, r.path);
+  if (r.kind === 'control') {
+    await control(deps, req, res, r.path);
+    return true;
+  }
   // PATCH /api/tasks/{id} (a restored backup moved into a project) is the backup service's too.
-  if ((r.kind === 'other' || (r.kind === 'task' && method === 'PATCH')) && deps.backups && deps.backups.handle(req, res, r.path, r.query, r.base)) return;
+  if ((r.kind === 'other' || (r.kind === 'task' && method === 'PATCH')) && deps.backups && deps.backups.handle(req, res, r.path, r.query, r.base)) return true;
   if (r.kind === 'other' && deps.cloud) {
     const handled = deps.cloud.handle(req, res, r.path, r.query, deps.users, r.absoluteUrl);
-    if (handled !== false) return handled === true ? undefined : handled;
+    if (handled !== false) {
+      if (handled !== true) await handled;
+      return true;
+    }
   }
   if (r.kind === 'other') throw notFound();
-  const ser: SerializeContext = { ...deps.serialize, base: r.base };
   if (r.kind === 'login') {
     if (method !== 'POST') throw new HttpError(405, { detail: `Method "${method}" not allowed.` });
     const key = deps.users.login(await readJsonBody(req));
     sendJson(req, res, 200, { key });
-    return;
+    return true;
   }
-  if (!isRead) throw new HttpError(405, { detail: `Method "${method}" not allowed.` });
+  if (method !== 'GET' && method !== 'HEAD') throw new HttpError(405, { detail: `Method "${method}" not allowed.` });
   if (r.kind === 'about') {
-    sendJson(req, res, 200, aboutJson(ser));
-    return;
+    sendJson(req, res, 200, aboutJson({ ...deps.serialize, base: r.base }));
+    return true;
   }
-  const user = deps.users.authenticate(req);
-  const deployment = deps.serialize.deployment;
+  return false;
+}
 
+async function route(deps: ServerDeps, req: IncomingMessage, res: ServerResponse, r: RouteInfo): Promise<void> {
+  if (await routeOpen(deps, req, res, r)) return;
+  const user = deps.users.authenticate(req);
+  if (await routeLists(deps, req, res, r, user)) return;
+  if (r.kind.startsWith('task')) return routeTask(deps, req, res, r, user);
+  return routeJob(deps, req, res, r, user);
+}
+
+/** The user itself and the lists (organizations, share, tasks, jobs), each filtered to what the user may see. */
+async function routeLists(deps: ServerDeps, req: IncomingMessage, res: ServerResponse, r: RouteInfo, user: UserRecord): Promise<boolean> {
+  const ser: SerializeContext = { ...deps.serialize, base: r.base };
+  const deployment = deps.serialize.deployment;
   switch (r.kind) {
-    case 'user_self': {
+    case 'user_self':
       sendJson(req, res, 200, userJson(ser, user));
-      return;
-    }
+      return true;
     case 'organizations': {
       const orgs = deps.organizations.filter((o) => user.isAdmin || user.orgRoles[o.slug]);
       const sorted = [...orgs].sort((a, b) => b.id - a.id);
@@ -218,10 +233,11 @@ async function route(deps: ServerDeps, req: IncomingMessage, res: ServerResponse
         200,
         paginate(sorted, r.query, r.absoluteUrl, (o) => organizationJson(ser, o)),
       );
-      return;
+      return true;
     }
     case 'share':
-      return share(deps, req, res, r.query);
+      await share(deps, req, res, r.query);
+      return true;
     case 'tasks_list': {
       const ctx = resolveOrgContext(req, r.query, deps.organizations, user);
       const visible = [...deployment.tasks.values()].filter((t) => taskInList(user, t, ctx));
@@ -232,7 +248,7 @@ async function route(deps: ServerDeps, req: IncomingMessage, res: ServerResponse
         200,
         paginate(listed, r.query, r.absoluteUrl, (t) => taskJson(ser, t)),
       );
-      return;
+      return true;
     }
     case 'jobs_list': {
       const ctx = resolveOrgContext(req, r.query, deps.organizations, user);
@@ -247,29 +263,37 @@ async function route(deps: ServerDeps, req: IncomingMessage, res: ServerResponse
         200,
         paginate(listed, r.query, r.absoluteUrl, (j) => jobJson(ser, deployment.taskOf(j), j)),
       );
-      return;
+      return true;
     }
     default:
-      break;
+      return false;
   }
+}
 
-  if (r.kind.startsWith('task')) {
-    const task = deployment.tasks.get(r.id ?? -1);
-    if (!task) throw notFound();
-    if (!canViewTask(user, task)) throw forbidden();
-    if (r.kind === 'task') {
-      sendJson(req, res, 200, taskJson(ser, task));
-      return;
-    }
-    if (r.kind === 'task_meta') {
-      if (task.dataId === null) throw new Error("'NoneType' object has no attribute 'images'");
-      sendJson(req, res, 200, taskMetaJson(ser, task));
-      return;
-    }
-    if (!canReadData(user, task)) throw forbidden();
-    if (r.kind === 'task_preview' && r.path.endsWith('/preview')) return deps.data.preview(res, task);
-    return deps.data.task(req, res, r.query, task);
+/** /api/tasks/{id} and below: the task, its meta, its data and preview. */
+async function routeTask(deps: ServerDeps, req: IncomingMessage, res: ServerResponse, r: RouteInfo, user: UserRecord): Promise<void> {
+  const ser: SerializeContext = { ...deps.serialize, base: r.base };
+  const task = deps.serialize.deployment.tasks.get(r.id ?? -1);
+  if (!task) throw notFound();
+  if (!canViewTask(user, task)) throw forbidden();
+  if (r.kind === 'task') {
+    sendJson(req, res, 200, taskJson(ser, task));
+    return;
   }
+  if (r.kind === 'task_meta') {
+    if (task.dataId === null) throw new Error("'NoneType' object has no attribute 'images'");
+    sendJson(req, res, 200, taskMetaJson(ser, task));
+    return;
+  }
+  if (!canReadData(user, task)) throw forbidden();
+  if (r.kind === 'task_preview' && r.path.endsWith('/preview')) return deps.data.preview(res, task);
+  return deps.data.task(req, res, r.query, task);
+}
+
+/** /api/jobs/{id} and below: the job, its meta, its data and preview. */
+async function routeJob(deps: ServerDeps, req: IncomingMessage, res: ServerResponse, r: RouteInfo, user: UserRecord): Promise<void> {
+  const ser: SerializeContext = { ...deps.serialize, base: r.base };
+  const deployment = deps.serialize.deployment;
   const job = deployment.jobs.get(r.id ?? -1);
   if (!job) throw notFound();
   const task = deployment.taskOf(job);
