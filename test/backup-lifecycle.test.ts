@@ -213,7 +213,11 @@ describe('rewriteBackup', () => {
     await expect(rewriteBackup(src, dest, { maxAddedBytes: 0 })).rejects.toThrow(/EEXIST/);
     expect(fs.readFileSync(dest, 'utf8')).toBe('keep me');
     const fresh = path.join(tmp.path, 'fresh.zip');
-    await rewriteBackup(src, fresh, { patchData: (d) => ({ ...d, storage: 'local' }), maxAddedBytes: 0 });
+    const rewritten = await rewriteBackup(src, fresh, { patchData: (d) => ({ ...d, storage: 'local' }), maxAddedBytes: 0 });
     expect(fs.statSync(fresh).size).toBeGreaterThan(0);
+    // The copy is the caller's to move or discard: discarding it removes exactly it.
+    await rewritten.file.discard();
+    expect(fs.existsSync(fresh)).toBe(false);
+    expect(fs.readFileSync(dest, 'utf8')).toBe('keep me');
   });
 });

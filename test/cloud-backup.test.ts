@@ -35,7 +35,7 @@ it('requests lightweight=false, so the zip of a cloud task holds its objects', a
   client = new CvatClient({ ...defaultCvatBounds(), baseUrl: emu.url, credentials: { kind: 'token', token: DEMO_CREDENTIALS.accessToken } });
   const features = await client.features();
   const dest = path.join(tmp.path, 'task1.zip');
-  await exportTaskBackup(client, features, 1, dest, { timeoutMs: 10_000, maxBytes: 1 << 30, minFreeBytes: 0 });
+  const exported = await exportTaskBackup(client, features, 1, dest, { timeoutMs: 10_000, maxBytes: 1 << 30, minFreeBytes: 0 });
   const exports = emu.state.requestLog.filter((r) => r.path === '/api/tasks/1/backup/export');
   expect(exports.map((r) => new URLSearchParams(r.query).get('lightweight'))).toEqual(['false']);
   const job = [...emu.backups.jobs.values()][0]!;
@@ -43,4 +43,5 @@ it('requests lightweight=false, so the zip of a cloud task holds its objects', a
   // The zip names every object (the central directory is plain text).
   const zip = fs.readFileSync(dest);
   expect(zip.includes(Buffer.from('data/imgs/f_005.jpg'))).toBe(true);
+  await exported.file.discard();
 });

@@ -11,6 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/index.js';
 import { SECRET_FILE_MAX_BYTES } from '../src/config/secret-file.js';
@@ -20,6 +21,7 @@ import { createMetrics } from '../src/metrics.js';
 import { formatRecoverable, recoverableFromVault } from '../src/vault/recoverable.js';
 import { restoreFromVault } from '../src/vault/restore.js';
 import { BackupStore } from '../src/backup/store.js';
+import { OwnedFile } from '../src/state/owned-file.js';
 import { Vault } from '../src/vault/vault.js';
 import { runCli } from './support/cli.js';
 import { shareTask } from './support/guard.js';
@@ -263,6 +265,13 @@ describe('restore stays inside the share and the vault', () => {
   });
 });
 
+/** A file created and filled as a download is (src/state/owned-file.ts). */
+async function ownedFileWith(file: string, content: string): Promise<OwnedFile> {
+  const owned = await OwnedFile.create(file);
+  await owned.fill(Readable.from([Buffer.from(content)]), { maxBytes: 1024 });
+  return owned;
+}
+
 describe('the backup store touches only its own files', () => {
   it('clearing temp names leaves someone else’s .tmp files; a .tmp or task folder that is a symlink is never written through', async () => {
     const dir = path.join(tmp.path, 'backups');
@@ -279,8 +288,7 @@ describe('the backup store touches only its own files', () => {
     await store.clearTemp();
     symlinkSync(elsewhere, path.join(dir, 'task-5'));
     const before = picture(elsewhere);
-    const tmpFile = path.join(tmp.path, 'download.zip');
-    writeFileSync(tmpFile, 'zip');
+    const tmpFile = await ownedFileWith(path.join(tmp.path, 'download.zip'), 'zip');
     await expect(store.commit(tmpFile, { taskId: 5, at: Date.now(), bytes: 3, mediaFiles: 0, taskUpdatedDate: null }, 3)).rejects.toThrow(/symlink/);
     expect(picture(elsewhere)).toEqual(before);
   });
@@ -295,8 +303,7 @@ describe('the backup store touches only its own files', () => {
     writeFileSync(victim, 'not the warden’s');
     mkdirSync(path.join(dir, 'task-7'), { recursive: true, mode: 0o700 });
     symlinkSync(victim, path.join(dir, 'task-7', `${stamp}.json.tmp`));
-    const download = await store.tempFile();
-    writeFileSync(download, 'zip bytes');
+    const download = await ownedFileWith(await store.tempFile(), 'zip bytes');
     const record = await store.commit(download, { taskId: 7, at, bytes: 9, mediaFiles: 0, taskUpdatedDate: null }, 3);
     expect(readFileSync(victim, 'utf8')).toBe('not the warden’s');
     expect(JSON.parse(readFileSync(path.join(dir, 'task-7', `${stamp}.json`), 'utf8'))).toMatchObject({ taskId: 7, at, sha256: record.sha256 });

@@ -16,6 +16,7 @@ import { contextImagesOf, framesWithContext } from './context-images.js';
 import { backupCapFor, shareMediaBytes } from './media-size.js';
 import { restorabilityOf, type Restorability } from './restorability.js';
 import { rewriteBackup, RewriteRefused } from './rewrite.js';
+import type { OwnedFile } from '../state/owned-file.js';
 import type { BackupStore, StoredBackup } from './store.js';
 import { expectedMediaEntries, expectedRelatedEntries, verifyBackup, type BackupVerdict, type VerifyLimits } from './verify.js';
 
@@ -66,7 +67,7 @@ type NotCountedGood = Omit<BackupResult, 'taskId' | 'newestGood'>;
 
 /** A verified zip ready to go into the store: the export, or its copy completed with context images. */
 interface VerifiedZip {
-  file: string;
+  file: OwnedFile;
   verdict: BackupVerdict;
   /** Context images added from the share. */
   related: number;
@@ -87,8 +88,9 @@ interface VerifyPlan {
 }
 
 export async function backupTask(deps: BackupTaskDeps, task: GuardTask, taskUpdatedDate: string | null): Promise<BackupResult> {
-  // Every temp file of this backup, removed whatever happens; the store's files are never among them.
-  const temps = [await deps.store.tempFile()];
+  // Every temp file of this backup, discarded whatever happens: each is removed only while
+  // its name still holds the file this backup created (src/state/owned-file.ts).
+  const temps: OwnedFile[] = [];
   const notCountedGood = async (result: NotCountedGood): Promise<BackupResult> => {
     const newest = await deps.store.newestGood(task.taskId);
     return { taskId: task.taskId, ...result, ...(newest ? { newestGood: newest } : {}) };
@@ -114,22 +116,24 @@ export async function backupTask(deps: BackupTaskDeps, task: GuardTask, taskUpda
   } catch (error) {
     return await notCountedGood(failureOf(error, task.taskId));
   } finally {
-    for (const file of temps) await fs.rm(file, { force: true });
+    for (const file of temps) await file.discard();
   }
 }
 
-/** Export the task into temps[0], verify it, and complete it with context images where CVAT left them out. */
-async function exportAndVerify(deps: BackupTaskDeps, task: GuardTask, temps: string[]): Promise<VerifiedExport | NotCountedGood> {
-  const tmp = temps[0]!;
+/** Export the task into a temp file (added to `temps`), verify it, and complete it with context images where CVAT left them out. */
+async function exportAndVerify(deps: BackupTaskDeps, task: GuardTask, temps: OwnedFile[]): Promise<VerifiedExport | NotCountedGood> {
   const options = await boundsFor(deps, task);
-  const { bytes } = await exportTaskBackup(deps.client, deps.features, task.taskId, tmp, options);
+  const exported = await exportTaskBackup(deps.client, deps.features, task.taskId, await deps.store.tempFile(), options);
+  temps.push(exported.file);
+  const tmp = exported.file;
+  const bytes = exported.bytes;
   // Media (most of a backup) hardly compress; JSON does ~10:1, so 4× the download cap bounds the content.
   const plan: VerifyPlan = {
     frames: expectedMediaEntries(mediaNamesOf(task), task.isVideo),
     limits: { maxTotalBytes: 4 * options.maxBytes },
     maxBytes: options.maxBytes,
   };
-  const verdict = await verifyBackup(tmp, plan.frames, plan.limits);
+  const verdict = await verifyBackup(tmp.path, plan.frames, plan.limits);
   if (!verdict.ok)
     return { outcome: 'invalid', message: `backup of task ${task.taskId} rejected: ${verdict.problem ?? 'failed verification'}; the older backup is kept` };
   const restorability = verdict.facts
@@ -145,9 +149,9 @@ async function exportAndVerify(deps: BackupTaskDeps, task: GuardTask, temps: str
 async function withContextImages(
   deps: BackupTaskDeps,
   task: GuardTask,
-  exported: string,
+  exported: OwnedFile,
   plan: VerifyPlan,
-  temps: string[],
+  temps: OwnedFile[],
 ): Promise<VerifiedZip | NotCountedGood> {
   if (deps.shareDir === undefined)
     return {
@@ -162,10 +166,12 @@ async function withContextImages(
       message: `backup of task ${task.taskId} not kept: context images of ${ctx.short.length} frame(s) are not on the share, e.g. ${s0.frame} shows ${s0.expected}, ${s0.found} found`,
     };
   }
-  const completed = await deps.store.tempFile();
+  const { file: completed } = await rewriteBackup(exported.path, await deps.store.tempFile(), {
+    addFromShare: { shareDir: deps.shareDir, paths: ctx.paths },
+    maxAddedBytes: plan.maxBytes,
+  });
   temps.push(completed);
-  await rewriteBackup(exported, completed, { addFromShare: { shareDir: deps.shareDir, paths: ctx.paths }, maxAddedBytes: plan.maxBytes });
-  const verdict = await verifyBackup(completed, plan.frames, plan.limits, expectedRelatedEntries(ctx.paths));
+  const verdict = await verifyBackup(completed.path, plan.frames, plan.limits, expectedRelatedEntries(ctx.paths));
   if (!verdict.ok)
     return { outcome: 'invalid', message: `backup of task ${task.taskId} rejected after adding context images: ${verdict.problem ?? 'failed verification'}` };
   return { file: completed, verdict, related: verdict.relatedFiles };
@@ -174,7 +180,7 @@ async function withContextImages(
 /** Move the verified zip in beside the older backups, with what decides its restore. */
 async function commitVerified(deps: BackupTaskDeps, task: GuardTask, taskUpdatedDate: string | null, made: VerifiedExport): Promise<StoredBackup> {
   const { verdict, restorability } = made;
-  const size = (await fs.stat(made.file)).size;
+  const size = (await fs.stat(made.file.path)).size;
   return deps.store.commit(
     made.file,
     {

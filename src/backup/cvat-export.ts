@@ -12,11 +12,9 @@
  * A failed export that names a missing file (CVAT: FileNotFoundError from the share) is
  * reported as `missing_file` with the share-relative path.
  */
-import { createWriteStream } from 'node:fs';
-import fs from 'node:fs/promises';
 import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
+import { OwnedFile } from '../state/owned-file.js';
 import { RequestPoll } from './request-poll.js';
 import type { CvatClient } from '../cvat/client.js';
 import type { CvatFeatures } from '../cvat/features.js';
@@ -139,7 +137,7 @@ export async function exportTaskBackup(
   taskId: number,
   dest: string,
   o: ExportOptions,
-): Promise<{ bytes: number; requestId: string }> {
+): Promise<{ bytes: number; requestId: string; file: OwnedFile }> {
   requireBackupSupport(features);
   const signal = o.signal;
   // Heavyweight, said explicitly: CVAT 2.73's export reads `lightweight` with a False default
@@ -184,24 +182,27 @@ export async function exportTaskBackup(
       );
     await poll.wait();
   }
-  return { bytes: await download(client, resultUrl, dest, o), requestId: rqId };
+  return { ...(await download(client, resultUrl, dest, o)), requestId: rqId };
 }
 
 const formatMs = (ms: number): string => (ms >= 60_000 && ms % 60_000 === 0 ? `${ms / 60_000} min` : ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`);
 
-/** Streams result_url to `dest` within the size cap and the free-space reserve; `dest` is gone after any failure. */
-async function download(client: CvatClient, resultUrl: string, dest: string, o: ExportOptions): Promise<number> {
+/**
+ * Streams result_url into `dest`, created exclusively (src/state/owned-file.ts), within the
+ * size cap and the free-space reserve. After a failure the partial file is gone — and
+ * anything that was at `dest` before is left as it was.
+ */
+async function download(client: CvatClient, resultUrl: string, dest: string, o: ExportOptions): Promise<{ bytes: number; file: OwnedFile }> {
   try {
     return await streamTo(client, resultUrl, dest, o);
   } catch (error) {
-    await fs.rm(dest, { force: true });
     if (error instanceof WardenError && error.code === 'CVAT_TIMEOUT')
       throw new BackupExportError('failed', `the backup download did not finish within ${formatMs(o.timeoutMs)} (--backup-timeout)`);
     throw error;
   }
 }
 
-async function streamTo(client: CvatClient, resultUrl: string, dest: string, o: ExportOptions): Promise<number> {
+async function streamTo(client: CvatClient, resultUrl: string, dest: string, o: ExportOptions): Promise<{ bytes: number; file: OwnedFile }> {
   // Credentials go only to CVAT itself: result_url must point under the configured base URL.
   const base = new URL(client.baseUrl);
   let target: URL;
@@ -245,15 +246,27 @@ async function streamTo(client: CvatClient, resultUrl: string, dest: string, o: 
     response.body.destroy();
     throw noSpace(before.available, `and CVAT declares ${formatBytes(declared)}`);
   }
+  const file = await OwnedFile.create(dest).catch((error: unknown) => {
+    response.body.destroy();
+    throw error;
+  });
+  try {
+    const through = [freeSpaceGuard(dir, reserve + margin, (available, bytes) => noSpace(available, `after ${formatBytes(bytes)} of the download`))];
+    const bytes = await file.fill(response.body, { maxBytes: o.maxBytes, tooLarge: (n) => tooLarge(`${formatBytes(n)} received`), through });
+    return { bytes, file };
+  } catch (error) {
+    await file.discard();
+    throw error;
+  }
+}
+
+/** Passes bytes through, checking every SPACE_CHECK_BYTES that `dir`'s file system keeps `keepFree` bytes free. */
+function freeSpaceGuard(dir: string, keepFree: number, noSpace: (available: number, bytesBefore: number) => Error): Transform {
   let bytes = 0;
   let sinceCheck = 0;
-  const guard = new Transform({
+  return new Transform({
     transform(chunk: Buffer, _enc, done) {
       bytes += chunk.length;
-      if (bytes > o.maxBytes) {
-        done(tooLarge(`${formatBytes(bytes)} received`));
-        return;
-      }
       sinceCheck += chunk.length;
       if (sinceCheck < SPACE_CHECK_BYTES) {
         done(null, chunk);
@@ -261,11 +274,9 @@ async function streamTo(client: CvatClient, resultUrl: string, dest: string, o: 
       }
       sinceCheck = 0;
       diskSpace(dir).then(
-        (now) => done(now.available < reserve + margin ? noSpace(now.available, `after ${formatBytes(bytes - chunk.length)} of the download`) : null, chunk),
+        (now) => done(now.available < keepFree ? noSpace(now.available, bytes - chunk.length) : null, chunk),
         (error: unknown) => done(error as Error),
       );
     },
   });
-  await pipeline(response.body, guard, createWriteStream(dest, { flags: 'wx' }));
-  return bytes;
 }

@@ -25,6 +25,7 @@ import { readCapped } from '../cvat/limits.js';
 import { CvatHttpError, WardenError } from '../errors.js';
 import { restorabilityOf } from './restorability.js';
 import { rewriteBackup } from './rewrite.js';
+import type { OwnedFile } from '../state/owned-file.js';
 import type { BackupStore } from './store.js';
 import { verifyBackup } from './verify.js';
 
@@ -91,12 +92,11 @@ export async function importBackup(client: CvatClient, features: CvatFeatures, s
   const r = restorabilityOf(verdict.facts, features.version);
   if (!r.restorable && !r.repairable) throw new BackupRestoreError(`${file}: ${r.reason ?? 'not restorable'}`);
   let upload = file;
-  let repairedTmp: string | undefined;
+  let repaired: OwnedFile | undefined;
   try {
     if (r.repairable) {
-      repairedTmp = await store.tempFile();
-      await rewriteBackup(file, repairedTmp, { patchData: (d) => ({ ...d, storage: 'local' }), maxAddedBytes: 0 });
-      upload = repairedTmp;
+      repaired = (await rewriteBackup(file, await store.tempFile(), { patchData: (d) => ({ ...d, storage: 'local' }), maxAddedBytes: 0 })).file;
+      upload = repaired.path;
     }
     const size = (await fs.stat(upload)).size;
     const { body, headers } = multipart(upload, size);
@@ -141,6 +141,6 @@ export async function importBackup(client: CvatClient, features: CvatFeatures, s
     }
     return { taskId, repaired: r.repairable, projectId: o.projectId ?? null };
   } finally {
-    if (repairedTmp !== undefined) await fs.rm(repairedTmp, { force: true });
+    await repaired?.discard();
   }
 }

@@ -9,7 +9,8 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { WardenError } from '../errors.js';
-import { fsyncDir, fsyncFile, writeFileAtomic } from '../state/files.js';
+import { writeFileAtomic } from '../state/files.js';
+import type { OwnedFile } from '../state/owned-file.js';
 import type { BackupFacts } from './restorability.js';
 
 export interface StoredBackup {
@@ -87,7 +88,7 @@ export class BackupStore {
   }
 
   /** Moves a verified download in, then drops the oldest beyond `keep` (never the newest). */
-  async commit(tmp: string, info: Omit<StoredBackup, 'file'>, keep: number): Promise<StoredBackup> {
+  async commit(download: OwnedFile, info: Omit<StoredBackup, 'file'>, keep: number): Promise<StoredBackup> {
     const dir = await this.#ownDir(this.taskDir(info.taskId));
     let at = info.at;
     while (
@@ -98,15 +99,14 @@ export class BackupStore {
     )
       at++;
     const file = path.join(dir, `${stampOf(at)}.zip`);
-    const record: StoredBackup = { ...info, at, file, sha256: await sha256Of(tmp) };
+    const record: StoredBackup = { ...info, at, file, sha256: await sha256Of(download.path) };
     const sidecar = file.replace(/\.zip$/, '.json');
-    // The zip's bytes reach the disk before its name does; the record is written through
-    // src/state (exclusive temp name in .tmp/, fsync, rename, directory fsync), never
-    // through a name someone could have placed beside it.
-    await fsyncFile(tmp);
+    // Both through src/state, never through a name someone could have placed beside them:
+    // the record by an atomic write (exclusive temp name in .tmp/, fsync, rename, directory
+    // fsync), then the zip, only while its temp name still holds what was downloaded
+    // (fsync, rename, directory fsync: its bytes reach the disk before its name does).
     await writeFileAtomic(sidecar, JSON.stringify(record), { tmp: await this.tempFile('json') });
-    await fs.rename(tmp, file);
-    await fsyncDir(dir);
+    await download.moveInto(file);
     await this.prune(info.taskId, keep);
     return record;
   }

@@ -41,16 +41,6 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-/** fsync a finished file without changing it (a download, before it is renamed into place). */
-export async function fsyncFile(file: string): Promise<void> {
-  const handle = await open(file, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
 /** Writes all of `buf` at `position` (a short write is continued, a zero-byte one is an error). */
 export async function writeAll(handle: FileHandle, buf: Buffer, position: number): Promise<void> {
   let done = 0;
