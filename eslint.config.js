@@ -15,6 +15,18 @@ const upward = (layers) => ({
   message: `Dependencies point one way: commands/daemon → guard/warm/plan/vault/backup → cvat → domain/errors. This module must not import ${layers.join(', ')}.`,
 });
 
+/** The node:fs calls that write, rename or create a file for writing, however they are reached. */
+const WRITE_CALL = '/^(writeFile|appendFile|createWriteStream|rename|copyFile|cp|truncate|ftruncate|write|writev|symlink|link)(Sync)?$/';
+const rawWrites = [
+  `ImportDeclaration[source.value=/^(node:)?fs(\\/promises)?$/] ImportSpecifier[imported.name=${WRITE_CALL}]`,
+  `CallExpression[callee.object.name=/^(fs|fsp|promises)$/][callee.property.name=${WRITE_CALL}]`,
+  `CallExpression[callee.object.property.name='promises'][callee.property.name=${WRITE_CALL}]`,
+  // open() for writing: a flag string with w or a, or the O_ constants that write or create.
+  'CallExpression[callee.name=/^open(Sync)?$/][arguments.1.value=/[wa+]/]',
+  'CallExpression[callee.property.name=/^open(Sync)?$/][arguments.1.value=/[wa+]/]',
+  'MemberExpression[property.name=/^O_(WRONLY|RDWR|CREAT|TRUNC|APPEND)$/]',
+];
+
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'bench/**', 'scripts/**', '**/*.mjs', 'eslint.config.js'] },
   js.configs.recommended,
@@ -93,6 +105,21 @@ export default tseslint.config(
     rules: {
       'max-lines': ['error', { max: 400, skipBlankLines: true, skipComments: true }],
       'max-lines-per-function': ['error', { max: 80, skipBlankLines: true, skipComments: true }],
+    },
+  },
+  {
+    // No durable write outside src/state/ (issue 17): a file that is written, renamed or
+    // created for writing goes through its primitives (files.ts, owned-file.ts, journaled.ts).
+    // Outside it on purpose: src/vault/ (its entries are hard links and inode-checked
+    // renames under its own ownership rules, entries.ts) and src/emulator/ (it stands in for
+    // CVAT and writes the emulated share, never the warden's state).
+    files: ['src/**/*.ts'],
+    ignores: ['src/state/**', 'src/vault/**', 'src/emulator/**'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        ...rawWrites.map((selector) => ({ selector, message: 'Write files through src/state/ (files.ts writeFileAtomic, owned-file.ts OwnedFile).' })),
+      ],
     },
   },
   {

@@ -7,7 +7,8 @@
  * (doctor-mount.ts), state directory writable, the running
  * service's webhook deliveries (doctor-service.ts), and deep mode's stores (doctor-deep.ts).
  */
-import { accessSync, constants, existsSync, mkdirSync, readdirSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { Readable } from 'node:stream';
 import { dirname, join } from 'node:path';
 import type { CommandConfig } from '../config/index.js';
 import type { CvatClient } from '../cvat/client.js';
@@ -24,6 +25,7 @@ import { checkCloudStorages } from './doctor-cloud.js';
 import { checkWorkerShareMount } from './doctor-mount.js';
 import { checkDeepStores } from './doctor-deep.js';
 import { collectGuardTasks } from './shared.js';
+import { OwnedFile } from '../state/owned-file.js';
 
 export interface DoctorCheck {
   name: string;
@@ -83,7 +85,7 @@ export async function runDoctor(config: CommandConfig, context: CommandContext):
     }
     await checkShare(config, features, shareTasks, add);
     if (features && config.shareDir && shareTasks.length > 0) await checkWorkerShareMount(client, features, shareTasks, config.shareDir, add, context.signal);
-    checkStateDir(config.stateDir, add);
+    await checkStateDir(config.stateDir, add);
     await checkWebhooks(config.listen, add);
     await checkDeepStores(config.deep, features, sampleJobs, add);
   } finally {
@@ -292,12 +294,16 @@ async function checkShareWatching(root: string, shareTasks: GuardTask[], add: Ad
   add('inotify watches', watches.status, watches.detail, watches.fix);
 }
 
-function checkStateDir(stateDir: string, add: Add): void {
+/** Writes a probe file the way state is written (src/state: created exclusively, never through a link) and removes exactly it. */
+async function checkStateDir(stateDir: string, add: Add): Promise<void> {
   try {
     mkdirSync(stateDir, { recursive: true });
-    const probe = join(stateDir, `.doctor-${process.pid}`);
-    writeFileSync(probe, 'ok');
-    rmSync(probe);
+    const probe = await OwnedFile.create(join(stateDir, `.doctor-${process.pid}`));
+    try {
+      await probe.fill(Readable.from([Buffer.from('ok')]), { maxBytes: 2 });
+    } finally {
+      await probe.discard();
+    }
     add('state directory', 'ok', `${stateDir} is writable`);
   } catch (error) {
     add(
