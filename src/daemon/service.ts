@@ -16,7 +16,6 @@ import { SERVICE_DEFAULTS } from '../config/presets.js';
 import type { CvatFeatures } from '../cvat/features.js';
 import type { WarmResult } from '../warm/engine.js';
 import { Ledger } from '../warm/ledger.js';
-import { IntakeLog, PendingTasks, type IntakeSummary } from './coalesce.js';
 import { CloudComponent } from './cloud-component.js';
 import { impactRoute } from './impact-route.js';
 import { startHttpServer, type HttpServerHandle, type ReadinessReport } from './http.js';
@@ -28,6 +27,7 @@ import { series } from '../series.js';
 import { warmWhileCredentialsWork } from './warm-loop.js';
 import { buildWarming, type Warming, type WarmingTuning } from './warming.js';
 import { Milestone } from './milestone.js';
+import { WebhookBacklog } from './webhook-backlog.js';
 
 /** Test and tuning knobs (clock, retry, checkIntervalMs, coldThresholdMs, discoveryFullEvery: see WarmingTuning); defaults suit production. */
 export interface ServiceOptions extends WarmingTuning {
@@ -57,9 +57,6 @@ interface Started {
   guard: ShareGuard | undefined;
 }
 
-/** Webhook activity is logged as a summary at most this often (the first after a quiet spell at once). */
-const WEBHOOK_SUMMARY_EVERY_MS = 60_000;
-
 function once(fn: (deadline: AbortSignal) => Promise<void>): (deadline: AbortSignal) => Promise<void> {
   let running: Promise<void> | undefined;
   return (deadline) => (running ??= fn(deadline));
@@ -86,8 +83,7 @@ export class WardenService implements AsyncDisposable {
   private lastWebhookAt: number | undefined;
   private protection: Protection | undefined;
   /** Tasks named by webhooks, waiting for the next discovery pass (bounded: --webhook-max-pending). */
-  private readonly pending: PendingTasks;
-  private readonly intakeLog = new IntakeLog(WEBHOOK_SUMMARY_EVERY_MS);
+  private readonly backlog: WebhookBacklog;
   private readonly reachability: CvatReachability;
   /** Cloud-storage tasks: the warmer's gate and the listing guard (cloud-component.ts). */
   private readonly cloud: CloudComponent;
@@ -112,7 +108,12 @@ export class WardenService implements AsyncDisposable {
       },
       onCredentials: (state) => recordCredentials(this.metrics, state.accepted),
     });
-    this.pending = new PendingTasks(this.config.options.values['webhook-max-pending']);
+    this.backlog = new WebhookBacklog({
+      capacity: this.config.options.values['webhook-max-pending'],
+      metrics: this.metrics,
+      logger: this.logger,
+      onDelivery: () => this.wakeDiscovery?.(),
+    });
     this.cloud = new CloudComponent({
       client: this.client,
       logger: this.logger,
@@ -261,21 +262,19 @@ export class WardenService implements AsyncDisposable {
     const signal = this.stopIntake.signal;
     const coalesceMs = this.config.options.values['webhook-coalesce'];
     while (!signal.aborted) {
-      const look = this.pending.take();
-      this.metrics.webhookPendingTasks.set(this.pending.size);
+      const look = this.backlog.take();
       let failed = false;
       try {
         // The guard stats new files in batches across tasks (scanBatchFiles): the pass's last ones now.
         const pass = await discovery.pass(signal, look).finally(() => this.started?.guard?.settle());
-        this.logIntake(this.intakeLog.record(this.pending.drainStats(), { tasksLooked: pass.named, idLists: pass.idLists, full: look.full }));
+        this.backlog.passed(look, pass);
         if (pass.refreshed + pass.removed > 0) scheduler.wake();
         if (!this.firstDiscovery.reached) this.logger.info({ tasks: discovery.taskCount, jobs: scheduler.jobCount() }, 'first discovery done');
         this.firstDiscovery.reach();
         await this.protection?.onDiscoveryPass((id) => intake.hasIssue(id));
         await cacheTruth.afterPoll(signal).catch((error: unknown) => this.onLoopError('cache check', error));
       } catch (error) {
-        // A failed pass must not lose the tasks webhooks named: the next one looks at them.
-        this.pending.putBack(look);
+        this.backlog.putBack(look);
         failed = true;
         // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- the signal may have been aborted during the await above; TS narrowing does not see that
         if (signal.aborted) return;
@@ -283,19 +282,15 @@ export class WardenService implements AsyncDisposable {
       }
       // After a failure the tasks put back do not make the next pass come sooner: the poll
       // interval or a new delivery does, as without webhooks (no retry loop against a CVAT in trouble).
-      if (failed || !this.pending.waiting) {
+      if (failed || !this.backlog.waiting) {
         const wake = new Promise<void>((resolve) => (this.wakeDiscovery = resolve));
         await Promise.race([wake, sleep(this.config.pollIntervalMs, undefined, { signal }).catch(() => undefined)]);
         this.wakeDiscovery = undefined;
       }
       // Gather the burst: deliveries within the window share one pass, so webhook-driven
       // passes (and the requests they cost) come at most once per window.
-      if (this.pending.waiting && coalesceMs > 0) await sleep(coalesceMs, undefined, { signal }).catch(() => undefined);
+      if (this.backlog.waiting && coalesceMs > 0) await sleep(coalesceMs, undefined, { signal }).catch(() => undefined);
     }
-  }
-
-  private logIntake(summary: IntakeSummary | undefined): void {
-    if (summary) this.logger.info({ ...summary, pending: this.pending.size }, 'webhook deliveries since the last summary');
   }
 
   private onLoopError(loop: string, error: unknown): void {
@@ -308,14 +303,7 @@ export class WardenService implements AsyncDisposable {
 
   private onWebhook(event: WebhookEvent): void {
     this.lastWebhookAt = Date.now();
-    if (this.stopIntake.signal.aborted || !('taskId' in event)) return;
-    // Before CVAT answers, tasks wait too: the first discovery pass lists every task anyway.
-    const outcome = this.pending.add(event.taskId);
-    if (outcome === 'coalesced') this.metrics.webhookCoalesced.inc();
-    else if (outcome === 'overflow') this.metrics.webhookOverflowed.inc();
-    this.metrics.webhookPendingTasks.set(this.pending.size);
-    this.logger.debug({ event: event.event, kind: event.kind, taskId: event.taskId, outcome }, 'webhook');
-    this.wakeDiscovery?.();
+    if (!this.stopIntake.signal.aborted) this.backlog.deliver(event);
   }
 
   /** Files back on the share: the chunks that failed while they were gone come first. */
@@ -386,8 +374,7 @@ export class WardenService implements AsyncDisposable {
         enabled: Boolean(this.config.webhookSecret),
         startedAt: this.startedAt,
         lastAcceptedAt: this.lastWebhookAt,
-        pendingTasks: this.pending.size,
-        pendingLimit: this.pending.capacity,
+        ...this.backlog.status(),
       },
       protection: this.protection?.status() ?? null,
       cache: warming?.cacheTruth.status() ?? null,
@@ -445,7 +432,7 @@ export class WardenService implements AsyncDisposable {
         run: once(async () => {
           await this.started?.http.close();
           // No delivery comes after this: report what the last summary did not.
-          this.logIntake(this.intakeLog.record(this.pending.drainStats(), { tasksLooked: 0, idLists: 0, full: false }) ?? this.intakeLog.flush());
+          this.backlog.close();
         }),
       },
       {
