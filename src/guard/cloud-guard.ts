@@ -9,22 +9,22 @@
  * its own state directory, and `restored` when a later listing shows it again.
  */
 import { EventEmitter } from 'node:events';
+import { assembleGuard, publishTransitions } from './assemble.js';
 import type { ListBudget } from '../cloud/budget.js';
 import type { CvatClient } from '../cvat/client.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import { systemClock, type GuardClock } from './core/clock.js';
+import type { GuardClock } from './core/clock.js';
 import { affectedTasksOf, openProblems, problemCounts } from './core/guard-queries.js';
 import type { LastWarmedAt } from './core/mapping.js';
-import { ShareIndex } from './core/share-index.js';
-import { FileTracker } from './core/tracker.js';
-import { GuardEvents } from './events.js';
-import { GuardRuntime, type GuardState } from './runtime.js';
-import { AlertSink, type AlertWording } from './shell/alerts.js';
+import type { ShareIndex } from './core/share-index.js';
+import type { FileTracker } from './core/tracker.js';
+import type { GuardEvents } from './events.js';
+import type { GuardRuntime, GuardState } from './runtime.js';
+import type { AlertWording } from './shell/alerts.js';
 import { CloudSource, type CloudRound, type CloudSourceStatus } from './shell/cloud-source.js';
 import { cloudKeyOf, cloudPath } from './shell/cloud-tasks.js';
-import { GuardStore } from './shell/persistence.js';
-import { trackerGauges } from './shell/tracker-gauges.js';
+import type { GuardStore } from './shell/persistence.js';
 import type { SourceHost } from './source.js';
 import type { StateDamage } from '../state/damage.js';
 import type { GuardTask, OpenProblem, ShareGuardEventMap } from './types.js';
@@ -90,7 +90,7 @@ export class CloudGuard extends EventEmitter<ShareGuardEventMap> {
   readonly #clock: GuardClock;
   readonly #rt: GuardRuntime;
   readonly #events: GuardEvents;
-  readonly #index = new ShareIndex();
+  readonly #index: ShareIndex;
   readonly #tracker: FileTracker;
   readonly #store: GuardStore | undefined;
   readonly #source: CloudSource;
@@ -104,26 +104,18 @@ export class CloudGuard extends EventEmitter<ShareGuardEventMap> {
     super();
     const logger = options.logger.child({ component: 'cloud-guard' });
     this.#o = { ...options, logger };
-    this.#clock = systemClock(options.clock);
-    this.#events = new GuardEvents(logger);
-    this.#rt = new GuardRuntime({ logger, onState: (next, previous) => this.#events.emit('state', next, previous) });
-    const onBaseline = (f: number) => this.#store?.noteBaseline(f);
-    this.#tracker = new FileTracker({ index: this.#index, clock: this.#clock, moveWindowMs: 0, gauges: trackerGauges(options.metrics, 'cloud'), onBaseline });
-    if (options.stateDir !== undefined)
-      this.#store = new GuardStore({
-        index: this.#index,
-        tracker: this.#tracker,
-        stateDir: options.stateDir,
-        shareDir: 'cloud-storage',
-        logger,
-        clock: () => this.#clock.wall(),
-        onDamage: (damage) => {
-          for (const d of damage) options.metrics.stateRecordsDamaged.inc({ store: d.store }, d.recordsSkipped);
-        },
-      });
-    const wall = () => this.#clock.wall();
-    const sink = { index: this.#index, logger, emitter: this, clock: wall, wording: CLOUD_WORDING, lastWarmedAt: options.lastWarmedAt };
-    new AlertSink(sink).attach(this.#events);
+    const parts = assembleGuard({
+      logger,
+      metrics: options.metrics,
+      clock: options.clock,
+      moveWindowMs: 0,
+      gauges: 'cloud',
+      store: options.stateDir !== undefined ? { stateDir: options.stateDir, root: 'cloud-storage' } : undefined,
+      emitter: this,
+      wording: CLOUD_WORDING,
+      lastWarmedAt: options.lastWarmedAt,
+    });
+    ({ clock: this.#clock, events: this.#events, rt: this.#rt, index: this.#index, tracker: this.#tracker, store: this.#store } = parts);
     this.#source = new CloudSource({ client: options.client, budget: options.budget, intervalMs: options.intervalMs }, this.#host());
   }
 
@@ -161,12 +153,7 @@ export class CloudGuard extends EventEmitter<ShareGuardEventMap> {
   }
 
   #drain(): number {
-    const transitions = this.#tracker.outbox.splice(0);
-    if (transitions.length > 0) {
-      this.#events.emit('transitions', transitions);
-      this.#store?.scheduleSave(true);
-    }
-    return transitions.length;
+    return publishTransitions({ tracker: this.#tracker, events: this.#events, store: this.#store }, true);
   }
 
   /** Loads what the last run persisted (problems count at once), once. */

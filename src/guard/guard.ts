@@ -13,25 +13,24 @@
  * sinks are the alerts and the metrics. This class wires them and decides what runs when.
  */
 import { IndexQueries } from './shell/index-queries.js';
+import { assembleGuard, publishTransitions } from './assemble.js';
 import { EventEmitter } from 'node:events';
 import path from 'node:path';
 import type { WatchMode } from '../domain.js';
 import { describeError } from '../errors.js';
-import { systemClock, type GuardClock } from './core/clock.js';
+import type { GuardClock } from './core/clock.js';
 import { indexIssues, openProblems, problemCounts, type IndexIssues } from './core/guard-queries.js';
-import { ShareIndex } from './core/share-index.js';
-import { FileTracker } from './core/tracker.js';
-import { GuardEvents } from './events.js';
+import type { ShareIndex } from './core/share-index.js';
+import type { FileTracker } from './core/tracker.js';
+import type { GuardEvents } from './events.js';
 import { definedOnly, GUARD_DEFAULTS, type ResolvedOptions, type ShareGuardOptions, type ShareGuardStatus } from './guard-options.js';
-import { GuardRuntime } from './runtime.js';
-import { AlertSink } from './shell/alerts.js';
+import type { GuardRuntime } from './runtime.js';
 import { errorCode } from './shell/fsio.js';
 import type { FsTypeInfo } from './shell/fstype.js';
 import { IndexUpdateLog } from './shell/index-log.js';
-import { GuardStore } from './shell/persistence.js';
+import type { GuardStore } from './shell/persistence.js';
 import { ShareSource } from './shell/share-source.js';
 import { attachMetrics } from './shell/guard-metrics.js';
-import { trackerGauges } from './shell/tracker-gauges.js';
 import type { SourceHost } from './source.js';
 import type { GuardTask, OpenProblem, ScanResult, ShareGuardEventMap } from './types.js';
 
@@ -46,7 +45,7 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
   readonly #clock: GuardClock;
   readonly #rt: GuardRuntime;
   readonly #events: GuardEvents;
-  readonly #index = new ShareIndex();
+  readonly #index: ShareIndex;
   readonly #tracker: FileTracker;
   readonly #store: GuardStore;
   readonly #source: ShareSource;
@@ -76,25 +75,18 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
       logger: options.logger.child({ component: 'share-guard' }),
     };
     this.#o = o;
-    this.#clock = systemClock(o.clock);
-    this.#events = new GuardEvents(o.logger);
-    this.#rt = new GuardRuntime({ logger: o.logger, onState: (next, previous) => this.#events.emit('state', next, previous) });
-    const gauges = trackerGauges(o.metrics);
-    const onBaseline = (f: number) => this.#store.noteBaseline(f);
-    this.#tracker = new FileTracker({ index: this.#index, clock: this.#clock, moveWindowMs: o.moveWindowMs, gauges, onBaseline });
-    this.#store = new GuardStore({
-      index: this.#index,
-      tracker: this.#tracker,
-      stateDir: o.stateDir,
-      shareDir: o.shareDir,
+    const parts = assembleGuard({
       logger: o.logger,
+      metrics: o.metrics,
       clock: o.clock,
-      onDamage: (damage) => {
-        for (const d of damage) o.metrics.stateRecordsDamaged.inc({ store: d.store }, d.recordsSkipped);
-      },
+      moveWindowMs: o.moveWindowMs,
+      gauges: 'share',
+      store: { stateDir: o.stateDir, root: o.shareDir },
+      emitter: this,
+      countEvent: (kind) => o.metrics.shareEvents.inc({ kind }),
+      lastWarmedAt: o.lastWarmedAt,
     });
-    const countEvent = (kind: string) => o.metrics.shareEvents.inc({ kind });
-    new AlertSink({ index: this.#index, countEvent, logger: o.logger, emitter: this, clock: o.clock, lastWarmedAt: o.lastWarmedAt }).attach(this.#events);
+    ({ clock: this.#clock, events: this.#events, rt: this.#rt, index: this.#index, tracker: this.#tracker, store: this.#store } = parts);
     attachMetrics(this.#events, o.metrics);
     this.#source = new ShareSource(o, this.#host());
     this.#indexLog = new IndexUpdateLog({
@@ -375,13 +367,9 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
 
   /** Publish tracker transitions (the alert sink listens); returns how many alerts went out. */
   #drain(): number {
-    const transitions = this.#tracker.outbox.splice(0);
-    if (transitions.length > 0) {
-      this.#events.emit('transitions', transitions);
-      this.#store.scheduleSave(this.#available);
-    }
+    const published = publishTransitions({ tracker: this.#tracker, events: this.#events, store: this.#store }, this.#available);
     this.#scheduleFlush();
-    return transitions.length;
+    return published;
   }
 
   #scheduleFlush(): void {
