@@ -327,7 +327,7 @@ export class WardenService implements AsyncDisposable {
     const closing = this.stopIntake.signal.aborted;
     const features = this.warming?.features;
     const reach = this.reachability.verdict();
-    const share = this.started?.guard?.status();
+    const share = this.started?.guard?.availability();
     const credentials = this.client.credentialsState;
     const checks: ReadinessReport['checks'] = {
       accepting: { ok: !closing, ...(closing ? { detail: 'shutting down' } : {}) },

@@ -443,6 +443,11 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
   }
 
   /** JSON for /status. */
+  /** What readiness needs, without status()'s walk over every task and problem (/readyz is probed often). */
+  availability(): { shareAvailable: boolean; filesExpected: number } {
+    return { shareAvailable: this.#available, filesExpected: this.#index.liveFiles };
+  }
+
   status(): ShareGuardStatus {
     return {
       shareDir: this.#o.shareDir,
