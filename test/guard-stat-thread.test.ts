@@ -2,17 +2,19 @@
  * src/guard/shell/stat-thread.ts: the guard's local-disk stats on a worker thread give
  * what fsio's statSync gives (a stat, absent for ENOENT/ENOTDIR, the errno for anything
  * else), in order; a batch that does not answer in time fails with STAT_TIMEOUT and the
- * next batch gets a fresh worker; close() is idempotent and later calls fail cleanly.
+ * next batch gets a fresh worker; an idle worker stops; close() is idempotent and later
+ * calls fail cleanly.
  */
 import { mkdir, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { StatThread } from '../src/guard/shell/stat-thread.js';
 import { useTempDir } from './support/tmp.js';
+import { waitFor } from './support/wait.js';
 
 const tmp = useTempDir('stat-thread-');
 const threads: StatThread[] = [];
-const thread = (options?: { timeoutMs: number }) => {
+const thread = (options?: { timeoutMs?: number; idleMs?: number }) => {
   const t = new StatThread(options);
   threads.push(t);
   return t;
@@ -69,5 +71,14 @@ describe('StatThread', () => {
     await t.close();
     await t.close();
     await expect(t.stats([tmp.path])).rejects.toMatchObject({ code: 'STAT_THREAD_CLOSED' });
+  });
+
+  it('stops an idle worker, and the next batch starts a new one', async () => {
+    const t = thread({ idleMs: 20 });
+    expect(t.running).toBe(false); // nothing starts before the first batch
+    expect((await t.stats([tmp.path])).at(0).kind).toBe('stat');
+    expect(t.running).toBe(true);
+    await waitFor('idle worker stopped', () => !t.running);
+    expect((await t.stats([tmp.path])).at(0).kind).toBe('stat');
   });
 });

@@ -69,6 +69,8 @@ export const GUARD_SCAN_DEFAULTS = {
   networkRatePerSecond: 2000,
   /** A batch of stats on the guard's stat thread fails (STAT_TIMEOUT) when the disk does not answer within this. */
   statBatchTimeoutMs: 60_000,
+  /** The stat thread's worker stops after this long without a batch (the next batch starts a new one). */
+  statThreadIdleMs: 10_000,
   /** Paths per message to the stat thread (two batches in flight: one stat-ed while the other is applied). */
   statBatchSize: 2048,
 } as const;

@@ -47,6 +47,13 @@ parentPort.on('message', (m) => {
 });
 `;
 
+/**
+ * The worker's heap: it holds one batch (2,048 paths and their results) at a time, but
+ * V8 would grow its young generation to 32 MB like any busy isolate's. Too small a limit
+ * only makes the worker fail and be replaced (the batch then fails as a whole).
+ */
+const STAT_THREAD_HEAP = { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 64 } as const;
+
 /** The outcome of one path of a batch. */
 export type BatchStat = { kind: 'stat'; stat: FileStat } | { kind: 'absent' } | { kind: 'error'; error: Error };
 
@@ -90,13 +97,22 @@ function batchOf(reply: Reply, length: number): StatBatch {
 
 export class StatThread {
   readonly #timeoutMs: number;
+  readonly #idleMs: number;
   #worker: Worker | undefined;
+  /** Stops an idle worker: scans are start-up, hourly and degraded rounds, and an idle isolate keeps ~25 MB. */
+  #idleTimer: NodeJS.Timeout | undefined;
   readonly #pending = new Map<number, Pending>();
   #nextId = 1;
   #closed = false;
 
-  constructor(options: { timeoutMs?: number } = {}) {
+  constructor(options: { timeoutMs?: number; idleMs?: number } = {}) {
     this.#timeoutMs = options.timeoutMs ?? GUARD_SCAN_DEFAULTS.statBatchTimeoutMs;
+    this.#idleMs = options.idleMs ?? GUARD_SCAN_DEFAULTS.statThreadIdleMs;
+  }
+
+  /** Whether a worker is running now (tests; it starts on the first batch and stops when idle). */
+  get running(): boolean {
+    return this.#worker !== undefined;
   }
 
   /** stat (following symlinks, as CVAT's open() does) every path, in order. */
@@ -109,6 +125,7 @@ export class StatThread {
 
   #call(message: { op: 'stat'; paths: string }): Promise<Reply> {
     if (this.#closed) return Promise.reject(codedError('STAT_THREAD_CLOSED', 'the stat thread is closed'));
+    clearTimeout(this.#idleTimer);
     const worker = this.#ensureWorker();
     const id = this.#nextId++;
     return new Promise<Reply>((resolve, reject) => {
@@ -126,14 +143,18 @@ export class StatThread {
 
   #ensureWorker(): Worker {
     if (this.#worker) return this.#worker;
-    const worker = new Worker(WORKER_SOURCE, { eval: true, stdout: false, stderr: false });
+    const worker = new Worker(WORKER_SOURCE, { eval: true, stdout: false, stderr: false, resourceLimits: STAT_THREAD_HEAP });
     worker.unref();
     worker.on('message', (reply: Reply) => {
       const pending = this.#pending.get(reply.id);
       if (!pending) return; // answered after a timeout: already failed
       this.#pending.delete(reply.id);
       clearTimeout(pending.timer);
-      if (this.#pending.size === 0) worker.unref();
+      if (this.#pending.size === 0) {
+        worker.unref();
+        this.#idleTimer = setTimeout(() => this.#stopIdle(worker), this.#idleMs);
+        this.#idleTimer.unref();
+      }
       pending.resolve(reply);
     });
     const gone = (error: Error): void => {
@@ -145,6 +166,12 @@ export class StatThread {
     worker.on('exit', (code) => gone(codedError('STAT_THREAD_FAILED', `stat thread exited with code ${code}`)));
     this.#worker = worker;
     return worker;
+  }
+
+  #stopIdle(worker: Worker): void {
+    if (this.#worker !== worker || this.#pending.size > 0) return;
+    this.#worker = undefined;
+    void worker.terminate();
   }
 
   #failAll(error: Error): void {
@@ -159,6 +186,7 @@ export class StatThread {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    clearTimeout(this.#idleTimer);
     this.#failAll(codedError('STAT_THREAD_CLOSED', 'the stat thread is closed'));
     const worker = this.#worker;
     this.#worker = undefined;
