@@ -41,9 +41,13 @@ function pgBinDir(): string | undefined {
   return undefined;
 }
 
+/** CVAT's database fixture: the throw-away PostgreSQL gets CVAT's tables from it. */
+const DB_FIXTURE = join(SHARED_CVAT, 'v2.73.0/tests/python/shared/assets/cvat_db/data.json');
+
 export function deepStoresMissing(): string | undefined {
   const missing = [!onPath('redis-server') && 'redis-server', !pgBinDir() && 'PostgreSQL (initdb, pg_ctl)'].filter(Boolean);
-  return missing.length ? `${missing.join(' and ')} not installed (run scripts/install-deep-stores.sh)` : undefined;
+  if (missing.length) return `${missing.join(' and ')} not installed (run scripts/install-deep-stores.sh)`;
+  return existsSync(DB_FIXTURE) ? undefined : `CVAT's database fixture not found at ${DB_FIXTURE} (../shared beside the repo)`;
 }
 
 /** describe(), or a skip naming what is missing; on CI a missing store is a failure. */
@@ -218,7 +222,7 @@ export interface CvatTable {
 
 /** CVAT's tables for data, task, segment and job, from the 2.73.0 fixture's column names. */
 export function cvatTables(): CvatTable[] {
-  const fixture = JSON.parse(readFileSync(join(SHARED_CVAT, 'v2.73.0/tests/python/shared/assets/cvat_db/data.json'), 'utf8')) as Array<{
+  const fixture = JSON.parse(readFileSync(DB_FIXTURE, 'utf8')) as Array<{
     model: string;
     fields: Record<string, unknown>;
   }>;
