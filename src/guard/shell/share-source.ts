@@ -47,7 +47,7 @@ export class ShareSource implements GuardSource {
   readonly #o: ShareSourceOptions;
   readonly #host: SourceHost;
   readonly #fs: GuardFs;
-  /** Local-disk stats and realpaths off the main thread; none when a test replaces those calls (they must see every one). */
+  /** Local-disk stats off the main thread; none when a test replaces the stat calls (it must see every one). */
   readonly #thread: StatThread | undefined;
   readonly #resolver: ShareRootResolver;
   readonly #dirs: DirWatchers;
@@ -57,6 +57,8 @@ export class ShareSource implements GuardSource {
   readonly #trust: PathTrust;
   readonly #unreadable: UnreadableFiles;
   #fsInfo: FsTypeInfo = { fsType: 'unknown', mountPoint: '/', source: '', network: false, detectedBy: 'unknown' };
+  /** The file system was detected (start()): until then realpaths go through libuv's pool, as on a network share. */
+  #fsDetected = false;
   #rootMountPoint = false;
 
   constructor(options: ShareSourceOptions, host: SourceHost) {
@@ -94,7 +96,7 @@ export class ShareSource implements GuardSource {
    * Profiled at 1,000,000 share files, the pool's round trips were 0.9 s of the main thread.
    */
   #realpath(path: string): Promise<string> {
-    if (this.#fsInfo.network || this.#o.fs?.realpath) return this.#fs.realpath(path);
+    if (!this.#fsDetected || this.#fsInfo.network || this.#o.fs?.realpath) return this.#fs.realpath(path);
     return new Promise((resolve) => resolve(this.#fs.realpathSync(path))); // a throw becomes the rejection
   }
 
@@ -211,6 +213,7 @@ export class ShareSource implements GuardSource {
       override: this.#o.fsTypeOverride,
       ...(this.#o.mountinfoPath ? { mountinfoPath: this.#o.mountinfoPath } : {}),
     });
+    this.#fsDetected = true;
     this.#watching.setMode(this.#decideMode());
     if (this.#fsInfo.network) {
       const mode = this.#watching.mode;
