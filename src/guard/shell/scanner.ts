@@ -11,10 +11,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { GUARD_SCAN_DEFAULTS } from '../../config/presets.js';
 import { describeError } from '../../errors.js';
 import type { Logger } from '../../log.js';
-import type { GuardFs } from './fsio.js';
 import { FileStatus, type ShareIndex } from '../core/share-index.js';
 import type { FileTracker } from '../core/tracker.js';
 import type { FileStat, ScanResult } from '../types.js';
+import { errorCode, type GuardFs } from './fsio.js';
 import type { StatThread } from './stat-thread.js';
 
 export interface StatEachOptions {
@@ -84,8 +84,15 @@ async function statEachOnThread(ids: ArrayLike<number>, options: StatEachOptions
   for (let batch = send(); batch;) {
     const following = send();
     const reply = await batch.reply;
+    // The worker itself failed (not the disk): this batch is stat-ed here, as without a thread.
+    // A timeout is the disk hanging, which a statSync here would turn into a hung event loop.
+    const here = 'error' in reply && errorCode(reply.error) === 'STAT_THREAD_FAILED';
     for (let i = 0; i < batch.slots.length; i++) {
       const f = batch.slots[i]!;
+      if (here) {
+        statHere(f, batch.tokens[i]!, options);
+        continue;
+      }
       if ('error' in reply) {
         options.onError(f, reply.error);
         continue;
@@ -95,6 +102,14 @@ async function statEachOnThread(ids: ArrayLike<number>, options: StatEachOptions
       else options.onResult(f, one.kind === 'stat' ? one.stat : null, batch.tokens[i]!);
     }
     batch = following;
+  }
+}
+
+function statHere(f: number, token: number, options: StatEachOptions): void {
+  try {
+    options.onResult(f, options.statSync(f), token);
+  } catch (error) {
+    options.onError(f, error);
   }
 }
 
@@ -109,12 +124,7 @@ export async function statEach(ids: ArrayLike<number>, options: StatEachOptions)
         const wait = gate.delay();
         if (wait > 0) await sleep(wait);
         const f = ids[i++]!;
-        const token = options.before(f);
-        try {
-          options.onResult(f, options.statSync(f), token);
-        } catch (error) {
-          options.onError(f, error);
-        }
+        statHere(f, options.before(f), options);
       }
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
