@@ -22,6 +22,7 @@ import pg from 'pg';
 import { loadConfig } from '../dist/config/index.js';
 import { WardenService } from '../dist/daemon/service.js';
 import { CacheReader } from '../dist/deep/cache-reader.js';
+import { prng } from '../dist/emulator/faults.js';
 import { SYNC_SCAN_KEYS_PER_SECOND } from '../dist/deep/deep-mode.js';
 import { REVERIFY_POLLS } from '../dist/deep/known-keys.js';
 import { DeepSync } from '../dist/deep/deep-sync.js';
@@ -262,18 +263,6 @@ class ScaledClock {
   }
 }
 
-/** mulberry32: the same annotators' day for both modes. */
-function seeded(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 async function until(clock, at) {
   for (;;) {
     const left = at - clock.now();
@@ -342,7 +331,7 @@ async function dayRun(dir, mode, stores) {
     const ui = emulator.state.uiChunkKeys().size;
 
     // The annotators' day: each job opened OPENS_PER_JOB times in working hours (the same for both modes).
-    const random = seeded(20);
+    const random = prng(20); // the same annotators' day for both modes
     const opens = jobs.flatMap((job) =>
       Array.from({ length: OPENS_PER_JOB }, () => ({ at: DAY_START + WORK_START + random() * (WORK_END - WORK_START), job })),
     );

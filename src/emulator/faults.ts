@@ -57,8 +57,8 @@ function matches(match: FaultMatch | undefined, kind: RequestKind, target: strin
   return kindMatches(kind, match);
 }
 
-/** mulberry32: small, seeded, good enough for fault dice. */
-function prng(seed: number): () => number {
+/** mulberry32: small, seeded, good enough for fault dice (and the benchmarks' simulated days). */
+export function prng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

@@ -15,13 +15,15 @@ export interface PathKey {
   lo: number;
 }
 
-export function pathKey(rel: string): PathKey {
+/** 32-bit FNV-1a over a string's UTF-16 code units. */
+export function fnv1a(text: string): number {
   let h = 0x811c9dc5;
-  for (let i = 0; i < rel.length; i++) {
-    h ^= rel.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return { hi: crc32(rel) >>> 0, lo: h >>> 0 };
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
+export function pathKey(rel: string): PathKey {
+  return { hi: crc32(rel) >>> 0, lo: fnv1a(rel) };
 }
 
 const EMPTY = -1;

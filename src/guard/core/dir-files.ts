@@ -6,14 +6,10 @@
  * copied: they are the index's own `names[slot]`, so a slot's name must be set before it
  * is added and cleared only after it is deleted.
  */
+import { fnv1a } from './baseline-table.js';
+
 const EMPTY = -1;
 const MIN_CAPACITY = 8;
-
-function hashName(name: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
-  return h >>> 0;
-}
 
 export class DirFiles {
   readonly #names: ReadonlyArray<string | undefined>;
@@ -31,7 +27,7 @@ export class DirFiles {
 
   /** Table position of `name`, or of the empty cell where it would go. */
   #find(name: string): number {
-    let s = hashName(name) & this.#mask;
+    let s = fnv1a(name) & this.#mask;
     for (;;) {
       const f = this.#table[s]!;
       if (f === EMPTY || this.#names[f] === name) return s;
@@ -63,7 +59,7 @@ export class DirFiles {
     // Backward-shift deletion: move up every entry of the probe run that the hole would cut off.
     for (let s = (hole + 1) & this.#mask; this.#table[s] !== EMPTY; s = (s + 1) & this.#mask) {
       const f = this.#table[s]!;
-      const home = hashName(this.#names[f]!) & this.#mask;
+      const home = fnv1a(this.#names[f]!) & this.#mask;
       // Stays when its home lies cyclically in (hole, s].
       const stays = hole <= s ? home > hole && home <= s : home > hole || home <= s;
       if (stays) continue;
