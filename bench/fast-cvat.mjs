@@ -125,6 +125,7 @@ function filtered(url, ids, dateOf) {
   const filter = url.searchParams.get('filter');
   const since = filter ? /">=":\[\{"var":"updated_date"\},"([^"]+)"\]/.exec(filter)?.[1] : undefined;
   let out = since ? ids.filter((id) => dateOf(id) >= since) : ids;
+  // `id` and `task_id,id` (the all-jobs listing of a first discovery) are id order here: job ids ascend with tasks.
   if (url.searchParams.get('sort') === '-updated_date') out = [...out].reverse();
   return out;
 }

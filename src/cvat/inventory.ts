@@ -10,6 +10,7 @@ import type { CvatClient } from './client.js';
 import type { CvatFeatures } from './features.js';
 import type { DataMeta, Job, Task } from './shapes.js';
 import { keepSaneJobs } from './sanity.js';
+import { JobsByTask } from './jobs-by-task.js';
 import { CvatHttpError, WardenError, describeError } from '../errors.js';
 
 /** Which tasks and jobs a command works on (`--all`, `--task`, `--project`, `--job`). */
@@ -45,6 +46,11 @@ export interface InventoryOptions {
   onIssue: (issue: InventoryIssue) => void;
   /** Tasks whose extras (jobs, data/meta, GT job meta) are fetched at once; polite to CVAT. @default 4 */
   concurrency?: number;
+  /**
+   * The tasks are all of CVAT's (a first discovery, `--all`): their jobs come from one
+   * listing sorted by task, a request per page, instead of one list per task.
+   */
+  listAllJobs?: boolean;
   /** Called every `progressEvery` tasks handed out (long first discoveries log their progress). */
   onProgress?: (done: number, total: number) => void;
   progressEvery?: number;
@@ -115,7 +121,15 @@ function hasData(task: Task): boolean {
  * to have filtered. Sanity checks of jobs against their task plug in here (one place where
  * every job enters a record).
  */
-async function taskJobs(client: CvatClient, task: Task, wanted: ReadonlySet<number> | undefined, options: InventoryOptions): Promise<Job[]> {
+async function taskJobs(
+  client: CvatClient,
+  task: Task,
+  wanted: ReadonlySet<number> | undefined,
+  options: InventoryOptions,
+  listing: JobsByTask | undefined,
+): Promise<Job[]> {
+  const listed = listing ? await jobsFromListing(listing, task) : undefined;
+  if (listed) return keepSaneJobs(task, listed, (r) => options.onIssue({ ...r, severity: 'problem' }));
   const jobs: Job[] = [];
   for await (const checked of client.jobs({ taskId: task.id }, options.signal)) {
     if (!checked.ok) options.onIssue({ taskId: task.id, jobId: checked.id, severity: 'problem', message: checked.problem });
@@ -124,10 +138,26 @@ async function taskJobs(client: CvatClient, task: Task, wanted: ReadonlySet<numb
   return keepSaneJobs(task, jobs, (r) => options.onIssue({ ...r, severity: 'problem' }));
 }
 
+/**
+ * The task's jobs from the shared listing when it vouches for them and holds as many as
+ * the task counts (`jobs.count`); undefined sends the task to its own list.
+ */
+async function jobsFromListing(listing: JobsByTask, task: Task): Promise<Job[] | undefined> {
+  try {
+    const jobs = await listing.jobsOf(task.id);
+    // Newest first, as the task's own list comes (JobViewSet's default ordering `-id`).
+    return jobs && jobs.length === task.jobs?.count ? jobs.reverse() : undefined;
+  } catch (error) {
+    // The listing failed: this task and the rest list their own jobs.
+    if (isFatal(error)) throw error;
+    return undefined;
+  }
+}
+
 /** Every task record in scope, fetched a few tasks at a time. */
 export async function* collectTaskRecords(client: CvatClient, scope: Scope, options: InventoryOptions): AsyncGenerator<TaskRecord> {
   const { tasks, jobFilter } = await resolveScope(client, scope, options);
-  yield* recordsOf(client, tasks, options, jobFilter);
+  yield* recordsOf(client, tasks, { ...options, listAllJobs: scope.all }, jobFilter);
 }
 
 /**
@@ -146,13 +176,37 @@ async function* recordsOf(
 ): AsyncGenerator<TaskRecord> {
   const concurrency = Math.max(1, options.concurrency ?? DEFAULT_INVENTORY_CONCURRENCY);
   const limit = pLimit(concurrency);
-  const fetchRecord = async (task: Task): Promise<TaskRecord | undefined> => {
+  // Only tasks that say how many jobs they have: the count is what vouches for a listing.
+  const listable = options.listAllJobs && !jobFilter ? tasks.filter((t) => hasData(t) && t.jobs?.count !== undefined) : [];
+  const listing =
+    listable.length > 0
+      ? new JobsByTask(
+          client.jobs({ sort: 'task_id,id' }, options.signal),
+          listable.map((t) => t.id),
+        )
+      : undefined;
+  const fetchRecord = recordFetcher(client, options, jobFilter, listing);
+  try {
+    yield* inOrder(tasks, options, concurrency * 2, (task) => limit(() => fetchRecord(task)));
+  } finally {
+    await listing?.close();
+  }
+}
+
+/** One task's record (jobs, meta, GT job metas), or undefined with the reason reported. */
+function recordFetcher(
+  client: CvatClient,
+  options: InventoryOptions,
+  jobFilter: Map<number, Set<number>> | undefined,
+  listing: JobsByTask | undefined,
+): (task: Task) => Promise<TaskRecord | undefined> {
+  return async (task) => {
     if (!hasData(task)) {
       options.onIssue({ taskId: task.id, severity: 'skipped', message: `task ${task.id} has no data yet` });
       return undefined;
     }
     try {
-      const jobs = await taskJobs(client, task, jobFilter?.get(task.id), options);
+      const jobs = await taskJobs(client, task, jobFilter?.get(task.id), options, listing);
       if (jobs.length === 0) {
         options.onIssue({ taskId: task.id, severity: 'skipped', message: `task ${task.id} has no jobs yet (still being created?)` });
         return undefined;
@@ -182,8 +236,15 @@ async function* recordsOf(
       return undefined;
     }
   };
-  // A small window keeps a few lookups in flight while records are handed out in order.
-  const window = concurrency * 2;
+}
+
+/** Starts up to `window` lookups ahead and hands their records out in task order. */
+async function* inOrder(
+  tasks: readonly Task[],
+  options: InventoryOptions,
+  window: number,
+  lookup: (task: Task) => Promise<TaskRecord | undefined>,
+): AsyncGenerator<TaskRecord> {
   // Every request in flight listens on the caller's signal: allow as many without Node's leak warning.
   if (options.signal) setMaxListeners(Math.max(getMaxListeners(options.signal), window + 10), options.signal);
   const pending: Array<Promise<TaskRecord | undefined>> = [];
@@ -192,8 +253,7 @@ async function* recordsOf(
   const every = options.progressEvery ?? 500;
   for (;;) {
     for (let task = tasks[next]; task !== undefined && pending.length < window; task = tasks[++next]) {
-      const listed = task;
-      const promise = limit(() => fetchRecord(listed));
+      const promise = lookup(task);
       promise.catch(() => undefined); // surfaced when awaited below
       pending.push(promise);
     }

@@ -240,6 +240,8 @@ export class Discovery {
     return {
       features: this.options.features,
       withMeta: true,
+      // Every task is new on the first pass: one job listing for all of them.
+      listAllJobs: first,
       ...(concurrency !== undefined ? { concurrency } : {}),
       ...(state.signal ? { signal: state.signal } : {}),
       ...(long
