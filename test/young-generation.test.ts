@@ -52,13 +52,16 @@ function churn(setup: string, nodeArgs: string[] = []): Promise<number> {
 }
 
 describe('young generation cap', () => {
-  it('without the cap, the churn grows the young generation past the cap (the control)', async () => {
-    expect(await churn('')).toBeGreaterThan(WARM_YOUNG_GENERATION_BYTES);
+  it('without the cap, the churn grows the young generation past twice the cap (the control)', async () => {
+    expect(await churn('')).toBeGreaterThan(2 * WARM_YOUNG_GENERATION_BYTES);
   });
 
-  it('held, then grown to the cap: the young generation ends exactly there', async () => {
+  it('held, then grown to the cap: the young generation ends there (one doubling past it at worst)', async () => {
     const max = await churn(`yg.holdYoungGeneration(); yg.growYoungGenerationTo(${WARM_YOUNG_GENERATION_BYTES});`);
-    expect(max).toBe(WARM_YOUNG_GENERATION_BYTES);
+    expect(max).toBeGreaterThanOrEqual(WARM_YOUNG_GENERATION_BYTES);
+    // The cap is set again when the `gc` entry of the growth that reached it is delivered: a
+    // second scavenge before that (seen once on a loaded CI machine: 16 MB) doubles it once more.
+    expect(max).toBeLessThanOrEqual(2 * WARM_YOUNG_GENERATION_BYTES);
   });
 
   it('held without growing: it keeps the size it had', async () => {

@@ -189,7 +189,7 @@ async function* recordsOf(
   try {
     yield* inOrder(tasks, options, concurrency * 2, (task) => limit(() => fetchRecord(task)));
   } finally {
-    await listing?.close();
+    listing?.close();
   }
 }
 

@@ -49,12 +49,15 @@ export class JobsByTask {
     return run;
   }
 
-  /** Stops the listing (its open page request is left to finish or time out). Idempotent. */
-  async close(): Promise<void> {
+  /**
+   * Hands nothing more out and ends the listing: not awaited, as a page request in flight
+   * would hold the caller up to its deadline; the listing ends when that request does. Idempotent.
+   */
+  close(): void {
     if (this.#broken && this.#ended) return;
     this.#breakOff();
     this.#ended = true;
-    await this.#source.return?.();
+    this.#source.return?.(undefined).catch(() => undefined);
   }
 
   async #take(taskId: number): Promise<Job[] | undefined> {
