@@ -102,6 +102,9 @@ const SUMMARY = 'webhook deliveries since the last summary';
 describe('a flood of webhook deliveries', () => {
   it('10,000 distinct tasks: a few list requests, every task looked at, a few log lines, /healthz answers throughout', async () => {
     const svc = await start();
+    // The first discovery read the five tasks' jobs from the all-jobs listing: no list of its own per task.
+    expect(cvat!.jobsOf.size).toBe(0);
+    expect(cvat!.counts.get('jobs')).toBe(1);
     const linesBefore = logLines(svc.logs()).length;
     cvat!.reset();
     for (const id of WITH_DATA) cvat!.touch(id); // five tasks really changed; the rest did not
