@@ -130,6 +130,11 @@ export class WardenService implements AsyncDisposable {
     return this.started?.http.url;
   }
 
+  /** Resolves once the first discovery has ended, or when the service stops before that. */
+  firstDiscoveryDone(): Promise<void> {
+    return this.firstDiscovery.until(this.stopIntake.signal);
+  }
+
   /** Opens the ledger, the guard and the HTTP endpoints, then connects to CVAT in the background. */
   async start(): Promise<void> {
     const clock = this.options.clock;
