@@ -6,6 +6,7 @@
  * name, and directories hold a name → slot map, which is exactly what a directory
  * watch event needs. Jobs and chunks are computed from the task's job list on demand.
  */
+import { DeviceColumn } from './device-column.js';
 import { DirFiles } from './dir-files.js';
 import type { TaskMapping } from './mapping.js';
 import { baseOf, dirOf, joinRel } from './rel-paths.js';
@@ -56,7 +57,8 @@ export class ShareIndex {
   bSize = new Float64Array(0);
   bMtime = new Float64Array(0);
   bIno = new Float64Array(0);
-  bDev = new Float64Array(0);
+  /** Device of each baseline: a byte per slot (device-column.ts). */
+  readonly bDev = new DeviceColumn();
   refTask = new Int32Array(0);
   refFrame = new Int32Array(0);
   readonly #extraRefs = new Map<number, number[]>();
@@ -85,7 +87,7 @@ export class ShareIndex {
     this.bSize = grow(this.bSize, (n) => new Float64Array(n));
     this.bMtime = grow(this.bMtime, (n) => new Float64Array(n));
     this.bIno = grow(this.bIno, (n) => new Float64Array(n));
-    this.bDev = grow(this.bDev, (n) => new Float64Array(n));
+    this.bDev.grow(capacity);
     this.refTask = grow(this.refTask, (n) => new Int32Array(n));
     this.refFrame = grow(this.refFrame, (n) => new Int32Array(n));
     this.#capacity = capacity;
@@ -140,14 +142,14 @@ export class ShareIndex {
 
   baseline(f: number): FileStat | null {
     if (!this.hasBaseline(f)) return null;
-    return { size: this.bSize[f]!, mtimeMs: this.bMtime[f]!, ino: this.bIno[f]!, dev: this.bDev[f]! };
+    return { size: this.bSize[f]!, mtimeMs: this.bMtime[f]!, ino: this.bIno[f]!, dev: this.bDev.get(f) };
   }
 
   setBaseline(f: number, st: FileStat): void {
     this.bSize[f] = st.size;
     this.bMtime[f] = st.mtimeMs;
     this.bIno[f] = st.ino;
-    this.bDev[f] = st.dev;
+    this.bDev.set(f, st.dev);
   }
 
   /** Add a reference (task, frame) to `rel`, creating the slot if needed. Returns the slot and whether it is new. */

@@ -139,7 +139,7 @@ export class GuardStore {
     const payloads: string[] = [];
     for (const f of dirty) {
       if (index.names[f] === undefined || !index.hasBaseline(f) || f >= this.#keyHi.length) continue;
-      payloads.push(baselineRecord(this.#keyHi[f]!, this.#keyLo[f]!, index.bSize[f]!, index.bMtime[f]!, index.bIno[f]!, index.bDev[f]!));
+      payloads.push(baselineRecord(this.#keyHi[f]!, this.#keyLo[f]!, index.bSize[f]!, index.bMtime[f]!, index.bIno[f]!, index.bDev.get(f)));
     }
     if (payloads.length === 0) return;
     // Encoded now: the strings die in the young generation, the bytes wait off-heap for the write.
@@ -160,7 +160,7 @@ export class GuardStore {
     const { index } = this.#o;
     for (let f = 0; f < index.slotCount && f < this.#keyHi.length; f++) {
       if (index.names[f] === undefined || !index.hasBaseline(f)) continue;
-      yield [this.#keyHi[f]!, this.#keyLo[f]!, index.bSize[f]!, index.bMtime[f]!, index.bIno[f]!, index.bDev[f]!];
+      yield [this.#keyHi[f]!, this.#keyLo[f]!, index.bSize[f]!, index.bMtime[f]!, index.bIno[f]!, index.bDev.get(f)];
     }
     const table = this.#table;
     if (table) {
