@@ -196,14 +196,14 @@ ${row('cvat-warden (context images on, the default)', c.warden)}
 ${row('cvat-warden --no-context-images', c.wardenNoContext)}
 ${row('naive task chunks (baseline)', c.naive)}
 
-Discovery: requests per poll (tasks and jobs listed 500 a page; video tasks of 20 jobs). The first poll fetches every task's jobs and meta; an incremental poll with nothing changed asks for tasks and jobs updated since the last one; the periodic full listing (every \`fullEvery\` polls) lists all tasks, and through \`jobs.count\` sees jobs added or deleted without any date moving.
+Discovery: requests per poll (tasks and jobs listed 500 a page; video tasks of 20 jobs). The first poll reads every task's jobs from one listing sorted by task (a request per 500 jobs) and fetches each task's meta; an incremental poll with nothing changed asks for tasks and jobs updated since the last one; the periodic full listing (every \`fullEvery\` polls) lists all tasks, and through \`jobs.count\` sees jobs added or deleted without any date moving.
 
 | tasks / jobs | first poll | poll, nothing changed (goal: independent of jobs) | full listing, nothing changed |
 |---|---|---|---|
 ${poll(d.small)}
 ${poll(d.large)}
 
-First discovery at ${f.tasks.toLocaleString('en')} tasks with ${f.latencyMs} ms per API call (every request delayed in the emulator; task objects taken from the list, jobs, meta and GT job meta per task at the given concurrency; goal ≤ 60 s at the default ${DEFAULT_DISCOVERY_CONCURRENCY}). Baseline: serial (concurrency 1), measured over the first ${serial.tasks.toLocaleString('en')} tasks and projected.
+First discovery at ${f.tasks.toLocaleString('en')} tasks with ${f.latencyMs} ms per API call (every request delayed in the emulator; task objects taken from the list, jobs from one listing sorted by task, meta and GT job meta per task at the given concurrency; goal ≤ 60 s at the default ${DEFAULT_DISCOVERY_CONCURRENCY}). Baseline: serial (concurrency 1), measured over the first ${serial.tasks.toLocaleString('en')} tasks and projected.
 
 | concurrency | seconds | requests | ratio to serial |
 |---|---|---|---|

@@ -14,7 +14,7 @@ import { defaultCvatBounds } from '../src/config/index.js';
 import { startEmulator, syntheticDeployment, type Emulator } from '../src/emulator/index.js';
 import { sendJson, startServer, type TestServer } from './support/http.js';
 
-type Fault = 'none' | 'ignores-sort' | 'drops-a-job' | 'repeats-a-job' | 'fails' | 'unreadable-item';
+type Fault = 'none' | 'ignores-sort' | 'drops-a-job' | 'repeats-a-job' | 'fails' | 'unreadable-item' | 'counts-too-many';
 
 const TASKS = 30;
 const JOBS_PER_TASK = 3;
@@ -117,6 +117,9 @@ async function startCvat(fault: Fault): Promise<TestServer> {
       if (fault === 'drops-a-job') items = items.filter((j) => (j as { id: number }).id !== 32);
       if (fault === 'repeats-a-job') items = items.map((j) => ((j as { id: number }).id === 59 ? jobJson(58) : j));
       if (fault === 'unreadable-item') items = items.map((j) => ((j as { id: number }).id === 44 ? { id: 44, task_id: 'fifteen' } : j));
+      // 1,000 jobs where the tasks listed count 90 (the rest of tasks the task list never showed):
+      // 50 pages, within --max-list-pages but far beyond what the counts need.
+      if (fault === 'counts-too-many') items = Array.from({ length: 1000 }, (_, i) => jobJson(i + 1));
       page(res, items, url.searchParams);
       return;
     }
@@ -134,8 +137,13 @@ afterEach(async () => {
   server = client = emulator = undefined;
 });
 
-async function collect(url: string, all: boolean, taskIds: number[] = []): Promise<{ records: TaskRecord[]; issues: InventoryIssue[] }> {
-  client = new CvatClient({ ...defaultCvatBounds(), baseUrl: url, pageSize: 20 });
+async function collect(
+  url: string,
+  all: boolean,
+  taskIds: number[] = [],
+  maxPages = defaultCvatBounds().maxPages,
+): Promise<{ records: TaskRecord[]; issues: InventoryIssue[] }> {
+  client = new CvatClient({ ...defaultCvatBounds(), baseUrl: url, pageSize: 20, maxPages });
   const features = await client.features();
   const records: TaskRecord[] = [];
   const issues: InventoryIssue[] = [];
@@ -162,6 +170,15 @@ describe('jobs of every task from one listing', () => {
     expect(listings(server)).toBe(Math.ceil((TASKS * JOBS_PER_TASK) / 20));
   });
 
+  it('is bounded by what the tasks count, not by --max-list-pages (5 pages of 20 with a cap of 2)', async () => {
+    server = await startCvat('none');
+    const { records, issues } = await collect(server.url, true, [], 2);
+    expect(jobIdsOf(records)).toEqual(truth);
+    expect(issues).toEqual([]);
+    expect(perTaskLists(server)).toBe(0);
+    expect(listings(server)).toBe(5);
+  });
+
   it('lists per task when the scope is named tasks (the listing would cover all of CVAT)', async () => {
     server = await startCvat('none');
     const { records } = await collect(server.url, false, [3, 4]);
@@ -181,6 +198,8 @@ describe('jobs of every task from one listing', () => {
     ['unreadable-item', [15]],
     // Nothing listed at all.
     ['fails', Array.from({ length: TASKS }, (_, t) => t + 1)],
+    // 50 pages where the tasks' counts need 5: the walk refuses it after its first page.
+    ['counts-too-many', Array.from({ length: TASKS }, (_, t) => t + 1)],
   ])('a listing that %s: the tasks it cannot vouch for list their own jobs, and every record is exact', async (fault, fellBack) => {
     server = await startCvat(fault);
     const { records, issues } = await collect(server.url, true);
@@ -188,6 +207,7 @@ describe('jobs of every task from one listing', () => {
     expect(issues).toEqual([]);
     const listed = server.requests.filter((r) => /task_id=/.test(r.url)).map((r) => Number(/task_id=(\d+)/.exec(r.url)![1]));
     expect(listed.sort((a, b) => a - b)).toEqual(fellBack);
+    if (fault === 'counts-too-many') expect(listings(server)).toBe(1);
   });
 });
 

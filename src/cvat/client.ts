@@ -281,10 +281,18 @@ export class CvatClient {
     return this.featuresPromise;
   }
 
-  /** Pages through a list endpoint, yielding raw items; bounded by the rules of paging.ts. */
-  async *paginate(path: string, query: Query = {}, signal?: AbortSignal): AsyncGenerator {
-    const pageSize = this.options.pageSize ?? 500;
-    const walk = new PageWalk(path, { pageSize, maxPages: this.options.maxPages });
+  /** Items per page of every list request. */
+  get pageSize(): number {
+    return this.options.pageSize ?? 500;
+  }
+
+  /**
+   * Pages through a list endpoint, yielding raw items; bounded by the rules of paging.ts,
+   * with `maxPages` (`--max-list-pages`) unless the caller knows a tighter or wider bound.
+   */
+  async *paginate(path: string, query: Query = {}, signal?: AbortSignal, maxPages = this.options.maxPages): AsyncGenerator {
+    const pageSize = this.pageSize;
+    const walk = new PageWalk(path, { pageSize, maxPages });
     for (;;) {
       const document = await this.getJson(path, { ...query, page: walk.page, page_size: pageSize }, signal, true, 'list');
       const parsed = PageSchema.safeParse(document);
@@ -301,11 +309,16 @@ export class CvatClient {
     }
   }
 
-  async *jobs(filters: { taskId?: number; projectId?: number; filter?: string; sort?: string } = {}, signal?: AbortSignal): AsyncGenerator<Checked<Job>> {
+  /** Jobs, filtered; `maxPages` replaces `--max-list-pages` for a listing whose size the caller knows. */
+  async *jobs(
+    filters: { taskId?: number; projectId?: number; filter?: string; sort?: string; maxPages?: number } = {},
+    signal?: AbortSignal,
+  ): AsyncGenerator<Checked<Job>> {
     for await (const item of this.paginate(
       '/api/jobs',
       { task_id: filters.taskId, project_id: filters.projectId, filter: filters.filter, sort: filters.sort },
       signal,
+      filters.maxPages,
     )) {
       yield check(JobSchema, item, 'job');
     }

@@ -154,6 +154,17 @@ async function jobsFromListing(listing: JobsByTask, task: Task): Promise<Job[] |
   }
 }
 
+/**
+ * Pages the all-jobs listing may take: as many as the tasks' job counts need, with room for
+ * a tenth more jobs created meanwhile. Not `--max-list-pages`: the listing is as long as the
+ * task list says, and past the bound the walk fails and every task lists its own jobs.
+ */
+function listingPages(client: CvatClient, tasks: readonly Task[]): number {
+  let jobs = 0;
+  for (const task of tasks) jobs += task.jobs?.count ?? 0;
+  return Math.ceil((jobs * 1.1) / client.pageSize) + 1;
+}
+
 /** Every task record in scope, fetched a few tasks at a time. */
 export async function* collectTaskRecords(client: CvatClient, scope: Scope, options: InventoryOptions): AsyncGenerator<TaskRecord> {
   const { tasks, jobFilter } = await resolveScope(client, scope, options);
@@ -181,7 +192,7 @@ async function* recordsOf(
   const listing =
     listable.length > 0
       ? new JobsByTask(
-          client.jobs({ sort: 'task_id,id' }, options.signal),
+          client.jobs({ sort: 'task_id,id', maxPages: listingPages(client, tasks) }, options.signal),
           listable.map((t) => t.id),
         )
       : undefined;
