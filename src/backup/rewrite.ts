@@ -13,6 +13,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import yauzl from 'yauzl';
+import { listEntries, openZip } from './zip-read.js';
 import yazl from 'yazl';
 import { OwnedFile } from '../state/owned-file.js';
 
@@ -45,14 +46,6 @@ export async function shareFileInside(shareDir: string, rel: string): Promise<{ 
   const st = await fs.stat(real);
   if (!st.isFile()) throw new RewriteRefused(`share file ${clean} is not a regular file`);
   return { abs: real, size: st.size };
-}
-
-function openZip(file: string): Promise<yauzl.ZipFile> {
-  return new Promise((resolve, reject) =>
-    yauzl.open(file, { lazyEntries: true, autoClose: false, strictFileNames: true, validateEntrySizes: true }, (err, zip) =>
-      err ? reject(err) : resolve(zip),
-    ),
-  );
 }
 
 function entryStream(zip: yauzl.ZipFile, entry: yauzl.Entry): Promise<NodeJS.ReadableStream> {
@@ -117,19 +110,6 @@ async function resolveAdds(plan: RewritePlan): Promise<{ files: Array<{ abs: str
     files.push({ abs, name });
   }
   return { files, bytes };
-}
-
-function listEntries(zip: yauzl.ZipFile): Promise<yauzl.Entry[]> {
-  return new Promise((resolve, reject) => {
-    const list: yauzl.Entry[] = [];
-    zip.on('error', reject);
-    zip.on('end', () => resolve(list));
-    zip.on('entry', (e: yauzl.Entry) => {
-      list.push(e);
-      zip.readEntry();
-    });
-    zip.readEntry();
-  });
 }
 
 /**

@@ -12,6 +12,7 @@
  */
 import zlib from 'node:zlib';
 import yauzl from 'yauzl';
+import { listEntries, openZip } from './zip-read.js';
 import type { BackupFacts } from './restorability.js';
 
 export interface BackupVerdict {
@@ -54,15 +55,6 @@ export function expectedMediaEntries(frameNames: readonly string[], isVideo: boo
   return [...new Set(names.map((n) => `data/${n.replace(/^\/+/, '')}`))];
 }
 
-function open(file: string): Promise<yauzl.ZipFile> {
-  return new Promise((resolve, reject) =>
-    yauzl.open(file, { lazyEntries: true, autoClose: false, strictFileNames: true, validateEntrySizes: true }, (err, zip) => {
-      if (err) reject(err);
-      else resolve(zip);
-    }),
-  );
-}
-
 function readEntry(zip: yauzl.ZipFile, entry: yauzl.Entry, keep: boolean): Promise<{ crc: number; bytes: number; lines: number; data?: Buffer }> {
   return new Promise((resolve, reject) => {
     zip.openReadStream(entry, (err, stream) => {
@@ -83,20 +75,6 @@ function readEntry(zip: yauzl.ZipFile, entry: yauzl.Entry, keep: boolean): Promi
       stream.on('error', reject);
       stream.on('end', () => resolve(keep ? { crc, bytes, lines, data: Buffer.concat(chunks) } : { crc, bytes, lines }));
     });
-  });
-}
-
-/** The central directory's entries, read without inflating anything (yauzl parses only the records). */
-function listEntries(zip: yauzl.ZipFile): Promise<yauzl.Entry[]> {
-  return new Promise((resolve, reject) => {
-    const entries: yauzl.Entry[] = [];
-    zip.on('error', reject);
-    zip.on('end', () => resolve(entries));
-    zip.on('entry', (entry: yauzl.Entry) => {
-      entries.push(entry);
-      zip.readEntry();
-    });
-    zip.readEntry();
   });
 }
 
@@ -170,7 +148,7 @@ export async function verifyBackup(
   const verdict: BackupVerdict = { ok: false, entries: 0, mediaFiles: 0, missing: [], inflatedBytes: 0, relatedFiles: 0 };
   let zip: yauzl.ZipFile;
   try {
-    zip = await open(file);
+    zip = await openZip(file);
   } catch (error) {
     return { ...verdict, problem: `not a readable zip: ${(error as Error).message}` };
   }
