@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { DirFiles } from '../src/guard/core/dir-files.js';
+import { NameArena } from '../src/guard/core/name-arena.js';
 
 /** A small deterministic generator (no Math.random: a failure must replay). */
 function lcg(seed: number): () => number {
@@ -13,25 +14,28 @@ function lcg(seed: number): () => number {
 
 describe('DirFiles', () => {
   it('behaves as a Map of name → slot under 20,000 random operations', () => {
-    const names: Array<string | undefined> = [];
+    const names = new NameArena();
+    names.grow(1024);
     const files = new DirFiles(names);
     const model = new Map<string, number>();
     const free: number[] = [];
+    let next = 0;
     const rand = lcg(42);
     for (let op = 0; op < 20_000; op++) {
-      const name = `f${Math.floor(rand() * 600)}.jpg`;
+      // Some names are not ASCII: they are hashed and compared as UTF-8 bytes.
+      const name = rand() < 0.2 ? `é${Math.floor(rand() * 100)}.jpg` : `f${Math.floor(rand() * 500)}.jpg`;
       if (model.has(name)) {
         if (rand() < 0.6) {
           const f = model.get(name)!;
           expect(files.delete(name)).toBe(true);
-          names[f] = undefined;
+          names.clear(f);
           free.push(f);
           model.delete(name);
         }
       } else {
-        const f = free.pop() ?? names.length;
-        names[f] = name;
-        files.add(f);
+        const f = free.pop() ?? next++;
+        names.set(f, name);
+        files.add(f, name);
         model.set(name, f);
       }
       if (op % 997 === 0) {
@@ -46,17 +50,18 @@ describe('DirFiles', () => {
   });
 
   it('empties and refills, and an empty table answers every question', () => {
-    const names = ['a', 'b', 'c'];
+    const list = ['a', 'b', 'c'];
+    const names = new NameArena();
+    names.grow(3);
+    list.forEach((name, f) => names.set(f, name));
     const files = new DirFiles(names);
     expect(files.get('a')).toBeUndefined();
     expect(files.values().length).toBe(0);
-    files.add(0);
-    files.add(1);
-    files.add(2);
+    list.forEach((name, f) => files.add(f, name));
     expect([...files.values()]).toEqual([0, 1, 2]);
-    for (const n of names) expect(files.delete(n)).toBe(true);
+    for (const n of list) expect(files.delete(n)).toBe(true);
     expect(files.size).toBe(0);
-    files.add(1);
+    files.add(1, 'b');
     expect(files.get('b')).toBe(1);
   });
 });

@@ -200,7 +200,7 @@ export class CloudGuard extends EventEmitter<ShareGuardEventMap> {
   /** Distinct objects expected (context-image directories not counted). */
   get expectedObjects(): number {
     let n = 0;
-    for (let f = 0; f < this.#index.slotCount; f++) if (this.#index.names[f] !== undefined && this.#index.roleOf(f) !== 'related') n++;
+    for (let f = 0; f < this.#index.slotCount; f++) if (this.#index.isLive(f) && this.#index.roleOf(f) !== 'related') n++;
     return n;
   }
 

@@ -3,21 +3,21 @@
  * watch event needs. A Map did this in ~36 bytes a file (its hash table and chain per
  * entry; 36 MB of a 1,000,000-file guard's 211 MB live heap, from a heap snapshot); this
  * is an open-addressing table of slots, ≤ half full, ~8–16 bytes a file. The names are not
- * copied: they are the index's own `names[slot]`, so a slot's name must be set before it
+ * copied: they are the index's own (name-arena.ts), so a slot's name must be set before it
  * is added and cleared only after it is deleted.
  */
-import { fnv1a } from './baseline-table.js';
+import { hashName, type NameArena } from './name-arena.js';
 
 const EMPTY = -1;
 const MIN_CAPACITY = 8;
 
 export class DirFiles {
-  readonly #names: ReadonlyArray<string | undefined>;
+  readonly #names: NameArena;
   #table = new Int32Array(0);
   #mask = -1;
   #size = 0;
 
-  constructor(names: ReadonlyArray<string | undefined>) {
+  constructor(names: NameArena) {
     this.#names = names;
   }
 
@@ -27,12 +27,19 @@ export class DirFiles {
 
   /** Table position of `name`, or of the empty cell where it would go. */
   #find(name: string): number {
-    let s = fnv1a(name) & this.#mask;
+    let s = hashName(name) & this.#mask;
     for (;;) {
       const f = this.#table[s]!;
-      if (f === EMPTY || this.#names[f] === name) return s;
+      if (f === EMPTY || this.#names.equals(f, name)) return s;
       s = (s + 1) & this.#mask;
     }
+  }
+
+  /** The first empty cell of slot `f`'s probe run (`f` is known not to be in the table). */
+  #findEmpty(f: number): number {
+    let s = this.#names.hash(f) & this.#mask;
+    while (this.#table[s] !== EMPTY) s = (s + 1) & this.#mask;
+    return s;
   }
 
   get(name: string): number | undefined {
@@ -41,15 +48,15 @@ export class DirFiles {
     return f === EMPTY ? undefined : f;
   }
 
-  /** Adds slot `f` under its name (`names[f]`, already set). */
-  add(f: number): void {
+  /** Adds slot `f` under its name `name` (already stored in the arena for `f`). */
+  add(f: number, name: string): void {
     if ((this.#size + 1) * 2 > this.#table.length) this.#resize(Math.max(MIN_CAPACITY, this.#table.length * 2));
-    const s = this.#find(this.#names[f]!);
+    const s = this.#find(name);
     if (this.#table[s] === EMPTY) this.#size++;
     this.#table[s] = f;
   }
 
-  /** Removes `name` (while `names[slot]` still holds it); true when it was there. */
+  /** Removes `name` (while the arena still holds it for its slot); true when it was there. */
   delete(name: string): boolean {
     if (this.#size === 0) return false;
     let hole = this.#find(name);
@@ -59,7 +66,7 @@ export class DirFiles {
     // Backward-shift deletion: move up every entry of the probe run that the hole would cut off.
     for (let s = (hole + 1) & this.#mask; this.#table[s] !== EMPTY; s = (s + 1) & this.#mask) {
       const f = this.#table[s]!;
-      const home = fnv1a(this.#names[f]!) & this.#mask;
+      const home = this.#names.hash(f) & this.#mask;
       // Stays when its home lies cyclically in (hole, s].
       const stays = hole <= s ? home > hole && home <= s : home > hole || home <= s;
       if (stays) continue;
@@ -83,6 +90,6 @@ export class DirFiles {
     const old = this.#table;
     this.#table = new Int32Array(capacity).fill(EMPTY);
     this.#mask = capacity - 1;
-    for (const f of old) if (f !== EMPTY) this.#table[this.#find(this.#names[f]!)] = f;
+    for (const f of old) if (f !== EMPTY) this.#table[this.#findEmpty(f)] = f;
   }
 }

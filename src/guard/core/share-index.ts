@@ -3,12 +3,13 @@
  * distinct share-relative path, with typed arrays for the baseline stat, the status
  * and one (task, frame) reference; further references (honeypot placeholders, files
  * shared by tasks) go to a small side map. Paths are stored as directory id + base
- * name, and directories hold a name → slot map, which is exactly what a directory
- * watch event needs. Jobs and chunks are computed from the task's job list on demand.
+ * name (bytes in a name arena, not a string per file), and directories hold a name → slot
+ * map, which is exactly what a directory watch event needs. Jobs and chunks are computed from the task's job list on demand.
  */
 import { DeviceColumn } from './device-column.js';
 import { DirFiles } from './dir-files.js';
 import type { TaskMapping } from './mapping.js';
+import { NameArena } from './name-arena.js';
 import { baseOf, dirOf, joinRel } from './rel-paths.js';
 import type { FileRole, FileStat, IndexWarning, RejectedName } from '../types.js';
 
@@ -48,7 +49,8 @@ export class ShareIndex {
   #slots = 0;
   #live = 0;
   readonly #free: number[] = [];
-  readonly names: Array<string | undefined> = [];
+  /** Base name of each live slot (a slot without one is free). */
+  readonly names = new NameArena();
   dirOf = new Int32Array(0);
   role = new Uint8Array(0);
   status = new Uint8Array(0);
@@ -67,7 +69,7 @@ export class ShareIndex {
     return this.#live;
   }
 
-  /** Highest slot + 1: iterate 0..slotCount and skip `names[f] === undefined`. */
+  /** Highest slot + 1: iterate 0..slotCount and skip slots that are not `isLive`. */
   get slotCount(): number {
     return this.#slots;
   }
@@ -88,6 +90,7 @@ export class ShareIndex {
     this.bMtime = grow(this.bMtime, (n) => new Float64Array(n));
     this.bIno = grow(this.bIno, (n) => new Float64Array(n));
     this.bDev.grow(capacity);
+    this.names.grow(capacity);
     this.refTask = grow(this.refTask, (n) => new Int32Array(n));
     this.refFrame = grow(this.refFrame, (n) => new Int32Array(n));
     this.#capacity = capacity;
@@ -113,15 +116,25 @@ export class ShareIndex {
     return id === undefined ? undefined : this.dirs[id]!.files.get(baseOf(rel));
   }
 
+  /** The slot holds an expected file (it was not freed). */
+  isLive(f: number): boolean {
+    return this.names.has(f);
+  }
+
+  /** Base name of a live slot. */
+  nameOf(f: number): string {
+    return this.names.name(f);
+  }
+
   relPath(f: number): string {
-    return joinRel(this.dirs[this.dirOf[f]!]!.rel, this.names[f]!);
+    return joinRel(this.dirs[this.dirOf[f]!]!.rel, this.names.name(f));
   }
 
   /** Absolute path of a slot under `root` (the directory prefix is built once per directory). */
   absPath(f: number, root: string): string {
     const dir = this.dirs[this.dirOf[f]!]!;
     dir.absPrefix ??= dir.rel === '' ? `${root}/` : `${root}/${dir.rel}/`;
-    return dir.absPrefix + this.names[f]!;
+    return dir.absPrefix + this.names.name(f);
   }
 
   /** Every live slot, grouped by directory (scans stat a directory's files together). */
@@ -174,8 +187,8 @@ export class ShareIndex {
       this.#grow(this.#slots);
     }
     this.#live++;
-    this.names[f] = name;
-    dir.files.add(f);
+    this.names.set(f, name);
+    dir.files.add(f, name);
     this.dirOf[f] = dir.id;
     this.role[f] = Math.max(0, ROLES.indexOf(role));
     this.status[f] = FileStatus.unknown;
@@ -243,12 +256,12 @@ export class ShareIndex {
     const emptied: DirRecord[] = [];
     for (let i = 0; i < task.fileIds.length; i++) {
       const f = task.fileIds[i]!;
-      if (this.names[f] === undefined) continue;
+      if (!this.names.has(f)) continue;
       if (!this.#removeRef(f, taskId, task.frames[i]!)) continue;
       onOrphan(f);
       const dir = this.dirs[this.dirOf[f]!]!;
-      dir.files.delete(this.names[f]);
-      this.names[f] = undefined;
+      dir.files.delete(this.names.name(f));
+      this.names.clear(f);
       this.status[f] = FileStatus.unknown;
       this.gen[f] = this.gen[f]! + 1;
       this.#free.push(f);

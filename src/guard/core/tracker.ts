@@ -260,7 +260,7 @@ export class FileTracker {
    */
   observe(f: number, { stat, source, mode = 'normal' }: Observation): readonly Transition[] {
     const index = this.#index;
-    if (index.names[f] === undefined) return NO_TRANSITIONS;
+    if (!index.isLive(f)) return NO_TRANSITIONS;
     const before = this.outbox.length;
     index.gen[f] = index.gen[f]! + 1;
     const prev = index.status[f]!;

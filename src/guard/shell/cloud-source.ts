@@ -126,10 +126,10 @@ export class CloudSource implements GuardSource<CloudSourceStatus> {
   /** The last complete listing's verdict; undefined when absent or never listed. */
   stat(f: number): Promise<FileStat | undefined> {
     const { index } = this.#host;
-    if (index.names[f] === undefined) return Promise.resolve(undefined);
+    if (!index.isLive(f)) return Promise.resolve(undefined);
     const dir = index.dirs[index.dirOf[f]!]!;
     const listing = this.#listings.get(dir.rel);
-    return Promise.resolve(listing && this.#present(f, index.names[f], listing.present) ? { ...LISTED } : undefined);
+    return Promise.resolve(listing && this.#present(f, index.nameOf(f), listing.present) ? { ...LISTED } : undefined);
   }
 
   defaultScanIntervalMs(): number {
@@ -202,7 +202,7 @@ export class CloudSource implements GuardSource<CloudSourceStatus> {
     const { index } = this.#host;
     if (ids) {
       const seen = new Map<number, DirRecord>();
-      for (const f of ids) if (index.names[f] !== undefined) seen.set(index.dirOf[f]!, index.dirs[index.dirOf[f]!]!);
+      for (const f of ids) if (index.isLive(f)) seen.set(index.dirOf[f]!, index.dirs[index.dirOf[f]!]!);
       return [...seen.values()].filter((d) => !this.#listings.has(d.rel));
     }
     const at = (d: DirRecord) => this.#listings.get(d.rel)?.lastListedAt ?? -Infinity;
@@ -215,7 +215,7 @@ export class CloudSource implements GuardSource<CloudSourceStatus> {
     const reports = new Map<number, StorageReport>();
     for (const [taskId, task] of index.tasks) {
       const first = task.fileIds[0];
-      if (first === undefined || index.names[first] === undefined) continue;
+      if (first === undefined || !index.isLive(first)) continue;
       const storageId = listingOf(index.dirs[index.dirOf[first]!]!.rel).storageId;
       if (!wanted.has(storageId)) continue;
       const report = reports.get(storageId) ?? { storageId, status: 'unknown' as CloudStorageStatus, taskIds: [] };
@@ -258,7 +258,7 @@ export class CloudSource implements GuardSource<CloudSourceStatus> {
     const id = index.dirId(rel);
     if (id === undefined) return; // its tasks left while it was listed
     for (const f of index.dirs[id]!.files.values()) {
-      const name = index.names[f]!;
+      const name = index.nameOf(f);
       const present = this.#present(f, name, files);
       round.observed++;
       if (!present) round.missing++;

@@ -116,7 +116,7 @@ export class UnreadableFiles {
     const files: UnreadableFile[] = [];
     for (const [f, code] of this.#files) {
       if (files.length >= limit) break;
-      if (this.#index.names[f] !== undefined) files.push({ path: this.#index.relPath(f), code, taskIds: this.#index.taskIdsOf(f) });
+      if (this.#index.isLive(f)) files.push({ path: this.#index.relPath(f), code, taskIds: this.#index.taskIdsOf(f) });
     }
     return { count: this.#files.size, files };
   }

@@ -138,7 +138,7 @@ export class GuardStore {
     this.#dirty = [];
     const payloads: string[] = [];
     for (const f of dirty) {
-      if (index.names[f] === undefined || !index.hasBaseline(f) || f >= this.#keyHi.length) continue;
+      if (!index.isLive(f) || !index.hasBaseline(f) || f >= this.#keyHi.length) continue;
       payloads.push(baselineRecord(this.#keyHi[f]!, this.#keyLo[f]!, index.bSize[f]!, index.bMtime[f]!, index.bIno[f]!, index.bDev.get(f)));
     }
     if (payloads.length === 0) return;
@@ -159,7 +159,7 @@ export class GuardStore {
   *#entries(): Generator<SnapshotEntry> {
     const { index } = this.#o;
     for (let f = 0; f < index.slotCount && f < this.#keyHi.length; f++) {
-      if (index.names[f] === undefined || !index.hasBaseline(f)) continue;
+      if (!index.isLive(f) || !index.hasBaseline(f)) continue;
       yield [this.#keyHi[f]!, this.#keyLo[f]!, index.bSize[f]!, index.bMtime[f]!, index.bIno[f]!, index.bDev.get(f)];
     }
     const table = this.#table;

@@ -187,7 +187,7 @@ export async function scanSlots(ids: Int32Array, ctx: ScanSlotsContext): Promise
     thread: ctx.thread ? { stats: (paths) => ctx.thread!.stats(paths), pathOf: (f) => index.absPath(f, ctx.root) } : undefined,
     before: (f) => index.gen[f]!,
     onResult: (f, st, token) => {
-      if (index.names[f] === undefined || index.gen[f] !== token) return;
+      if (!index.isLive(f) || index.gen[f] !== token) return;
       ctx.onReadable?.(f, undefined);
       counts.filesChecked++;
       ctx.tracker.observe(f, { stat: st, source: ctx.source, mode: ctx.ignoreInode ? 'ignore-inode' : 'normal' });
@@ -201,9 +201,9 @@ export async function scanSlots(ids: Int32Array, ctx: ScanSlotsContext): Promise
     },
     onError: (f, error) => {
       counts.errors++;
-      if (index.names[f] !== undefined) ctx.onReadable?.(f, error);
+      if (index.isLive(f)) ctx.onReadable?.(f, error);
       if (counts.errors <= 5)
-        ctx.logger.warn({ path: index.names[f] === undefined ? undefined : index.relPath(f), err: describeError(error) }, 'stat failed during scan');
+        ctx.logger.warn({ path: !index.isLive(f) ? undefined : index.relPath(f), err: describeError(error) }, 'stat failed during scan');
     },
   });
   counts.alerts += ctx.drain();

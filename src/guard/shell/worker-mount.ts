@@ -40,7 +40,7 @@ export function chunkFilesOf(index: ShareIndex, taskId: number, jobId: number, c
   for (let i = 0; i < task.fileIds.length && files.size < MAX_FILES; i++) {
     const f = task.fileIds[i]!;
     const frame = task.frames[i]!;
-    if (index.names[f] === undefined) continue;
+    if (!index.isLive(f)) continue;
     const c = frame < 0 ? 0 : chunkOf(task.mapping, job, frame);
     if (c < 0 || (chunk !== undefined && frame >= 0 && c !== chunk)) continue;
     files.add(index.relPath(f));
