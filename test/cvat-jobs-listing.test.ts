@@ -20,11 +20,11 @@ const TASKS = 30;
 const JOBS_PER_TASK = 3;
 const FRAMES_PER_JOB = 10;
 
-function taskJson(id: number) {
+function taskJson(id: number, size = JOBS_PER_TASK * FRAMES_PER_JOB) {
   return {
     id,
     name: `task ${id}`,
-    size: JOBS_PER_TASK * FRAMES_PER_JOB,
+    size,
     data: id,
     data_chunk_size: 5,
     mode: 'annotation',
@@ -65,8 +65,8 @@ function page(res: ServerResponse, items: unknown[], query: URLSearchParams) {
   sendJson(res, 200, { count: items.length, next: at * size < items.length ? `/api/jobs?page=${at + 1}` : null, previous: null, results: slice });
 }
 
-/** A CVAT 2.73 of 30 tasks × 3 jobs whose all-jobs listing (no task_id) has `fault`. */
-async function startCvat(fault: Fault): Promise<TestServer> {
+/** A CVAT 2.73 of 30 tasks × 3 jobs whose all-jobs listing (no task_id) has `fault`; tasks claim `size` frames. */
+async function startCvat(fault: Fault, size?: number): Promise<TestServer> {
   const allJobs = Array.from({ length: TASKS * JOBS_PER_TASK }, (_, i) => i + 1);
   return startServer((req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://x');
@@ -78,14 +78,14 @@ async function startCvat(fault: Fault): Promise<TestServer> {
     if (p === '/api/tasks') {
       page(
         res,
-        Array.from({ length: TASKS }, (_, i) => taskJson(i + 1)),
+        Array.from({ length: TASKS }, (_, i) => taskJson(i + 1, size)),
         url.searchParams,
       );
       return;
     }
     const one = /^\/api\/tasks\/(\d+)$/.exec(p);
     if (one) {
-      sendJson(res, 200, taskJson(Number(one[1])));
+      sendJson(res, 200, taskJson(Number(one[1]), size));
       return;
     }
     const meta = /^\/api\/tasks\/(\d+)\/data\/meta$/.exec(p);
@@ -221,5 +221,43 @@ describe('the emulator agrees with CVAT on the sorted listing', () => {
     // In the same order too: newest first, as CVAT lists one task's jobs (`-id`).
     expect(all.records.map((r) => r.jobs)).toEqual(perTask.records.map((r) => r.jobs));
     expect(all.records.every((r) => r.jobs.some((j) => j.type === 'ground_truth') && r.jobs.some((j) => j.type === 'consensus_replica'))).toBe(true);
+  });
+});
+
+describe('records fetched ahead of the consumer (inventory.ts readAhead)', () => {
+  const metas = (s: TestServer) => s.requests.filter((r) => r.url.includes('/data/meta')).length;
+
+  /** Meta requests made while the consumer holds the first record and asks for nothing more. */
+  async function aheadOfPausedConsumer(size: number): Promise<number> {
+    server = await startCvat('none', size);
+    client = new CvatClient({ ...defaultCvatBounds(), baseUrl: server.url, pageSize: 20 });
+    const features = await client.features();
+    const scope = { all: true, taskIds: [], projectIds: [], jobIds: [] };
+    const records = collectTaskRecords(client, scope, { features, withMeta: true, concurrency: 2, onIssue: () => undefined });
+    const first = await records.next();
+    expect(first.done).toBe(false);
+    // The lookups already handed out finish on their own; nothing new starts while the consumer waits.
+    let seen = -1;
+    for (let quiet = 0; quiet < 5;) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      quiet = metas(server) === seen ? quiet + 1 : 0;
+      seen = metas(server);
+    }
+    await records.return(undefined);
+    return seen;
+  }
+
+  it('reads up to 8 tasks a request slot ahead when the tasks are small', async () => {
+    // concurrency 2: at most 16 ahead, of the 30 tasks.
+    expect(await aheadOfPausedConsumer(30)).toBe(16);
+  });
+
+  it('reads only 2 tasks a slot ahead when their frames would exceed the budget (20,000)', async () => {
+    expect(await aheadOfPausedConsumer(10_000)).toBe(4);
+  });
+
+  it('fills the budget with tasks between the two', async () => {
+    // 4 tasks always; then 2,500-frame tasks while the frames ahead stay ≤ 20,000: 8 in all.
+    expect(await aheadOfPausedConsumer(2_500)).toBe(8);
   });
 });
