@@ -13,7 +13,10 @@ import type { FileStat } from '../src/guard/types.js';
 const coded = (code: string) => Object.assign(new Error(code), { code });
 const statOf = (f: number): FileStat => ({ size: f, mtimeMs: 1, ino: f, dev: 1 });
 
-function run(threadStats: (paths: readonly string[]) => Promise<StatBatch>, ids: number[]) {
+/** The batch as the worker reads it: UTF-8 bytes, paths separated by NUL. */
+const decode = (bytes: Uint8Array): string[] => Buffer.from(bytes).toString('utf8').split('\0');
+
+function run(threadStats: (paths: readonly string[]) => Promise<StatBatch>, ids: number[], pathOf = (f: number) => `/share/f${f}`) {
   const results: Array<[number, number | null]> = [];
   const errors: Array<[number, string]> = [];
   const syncStats: number[] = [];
@@ -30,7 +33,19 @@ function run(threadStats: (paths: readonly string[]) => Promise<StatBatch>, ids:
       results.push([f, st ? st.size : null]);
     },
     onError: (f, error) => errors.push([f, (error as { code?: string }).code ?? '?']),
-    thread: { stats: threadStats, pathOf: (f) => `/share/f${f}` },
+    thread: {
+      statsEncoded: (bytes, count) => {
+        const paths = decode(bytes);
+        expect(paths.length).toBe(count);
+        return threadStats(paths);
+      },
+      writePath: (f, target, at) => {
+        const bytes = Buffer.from(pathOf(f), 'utf8');
+        if (at + bytes.length > target.length) return undefined;
+        target.set(bytes, at);
+        return at + bytes.length;
+      },
+    },
   };
   return statEach(ids, options).then(() => ({ results, errors, syncStats }));
 }
@@ -53,6 +68,21 @@ describe('statEach on a stat thread', () => {
     ]);
     expect(out.errors).toEqual([]);
     expect(out.syncStats).toEqual([]);
+  });
+
+  it('sends paths longer than the batch first reserved, and not ASCII, intact', async () => {
+    const long = (f: number) => `/share/${'é'.repeat(40 * f)}/🖼 ${f}.jpg`;
+    const sent: string[] = [];
+    const out = await run(
+      (paths) => {
+        sent.push(...paths);
+        return Promise.resolve({ length: paths.length, at: () => ({ kind: 'absent' }) });
+      },
+      [1, 2, 3, 4, 5],
+      long,
+    );
+    expect(sent).toEqual([1, 2, 3, 4, 5].map(long));
+    expect(out.results.map(([f]) => f)).toEqual([1, 2, 3, 4, 5]);
   });
 
   it('stats a batch here when the worker failed', async () => {

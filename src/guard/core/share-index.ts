@@ -26,6 +26,8 @@ export interface DirRecord {
   files: DirFiles;
   /** Cached absolute prefix ("<root>/<rel>/") for fast scans. */
   absPrefix?: string;
+  /** The same prefix as UTF-8 (scans on the stat thread send bytes). */
+  absPrefixBytes?: Buffer;
 }
 
 export interface IndexedTask {
@@ -135,6 +137,16 @@ export class ShareIndex {
     const dir = this.dirs[this.dirOf[f]!]!;
     dir.absPrefix ??= dir.rel === '' ? `${root}/` : `${root}/${dir.rel}/`;
     return dir.absPrefix + this.names.name(f);
+  }
+
+  /** Writes `absPath(f, root)` as UTF-8 into `target` at `at`; returns the offset after it (undefined: no room). */
+  writeAbsPath(f: number, root: string, target: Uint8Array, at: number): number | undefined {
+    const dir = this.dirs[this.dirOf[f]!]!;
+    dir.absPrefixBytes ??= Buffer.from(dir.rel === '' ? `${root}/` : `${root}/${dir.rel}/`, 'utf8');
+    const prefix = dir.absPrefixBytes;
+    if (at + prefix.length + this.names.byteLength(f) > target.length) return undefined;
+    target.set(prefix, at);
+    return this.names.copyTo(f, target, at + prefix.length);
   }
 
   /** Every live slot, grouped by directory (scans stat a directory's files together). */

@@ -25,8 +25,11 @@ export interface StatEachOptions {
   stopped: () => boolean;
   statSync: (f: number) => FileStat | null;
   statAsync: (f: number) => Promise<FileStat | null>;
-  /** Sync mode, unlimited rate: stat in batches on this thread instead (`pathOf` names each slot's file). */
-  thread?: { stats: StatThread['stats']; pathOf: (f: number) => string } | undefined;
+  /**
+   * Sync mode, unlimited rate: stat in batches on this thread instead. `writePath` puts a
+   * slot's absolute path as UTF-8 into the batch's bytes (undefined: no room left).
+   */
+  thread?: { statsEncoded: StatThread['statsEncoded']; writePath: (f: number, target: Uint8Array, at: number) => number | undefined } | undefined;
   /** Called with the result or the error of each stat. `token` is whatever `before(f)` returned. */
   before: (f: number) => number;
   onResult: (f: number, st: FileStat | null, token: number) => void;
@@ -67,15 +70,25 @@ async function statEachOnThread(ids: ArrayLike<number>, options: StatEachOptions
     const end = Math.min(ids.length, next + size);
     const slots = new Int32Array(end - next);
     const tokens = new Float64Array(end - next);
-    const paths = new Array<string>(end - next);
+    let bytes = new Uint8Array((end - next) * PATH_BYTES_GUESS);
+    let at = 0;
     for (let i = 0; next < end; i++, next++) {
       const f = ids[next]!;
       slots[i] = f;
       tokens[i] = options.before(f);
-      paths[i] = thread.pathOf(f);
+      // The path and a NUL after it (the last one is cut off below).
+      let after = thread.writePath(f, bytes, at);
+      while (after === undefined || after >= bytes.length) {
+        const larger = new Uint8Array(bytes.length * 2);
+        larger.set(bytes.subarray(0, at));
+        bytes = larger;
+        after = thread.writePath(f, bytes, at);
+      }
+      bytes[after] = 0;
+      at = after + 1;
     }
     // Settled into a value: the batch after it may be sent before this one is awaited.
-    const reply = thread.stats(paths).then(
+    const reply = thread.statsEncoded(bytes.subarray(0, at - 1), slots.length).then(
       (batch) => ({ batch }),
       (error: unknown) => ({ error }),
     );
@@ -104,6 +117,9 @@ async function statEachOnThread(ids: ArrayLike<number>, options: StatEachOptions
     batch = following;
   }
 }
+
+/** Bytes a batch reserves per path at first (it doubles when a path does not fit). */
+const PATH_BYTES_GUESS = 96;
 
 function statHere(f: number, token: number, options: StatEachOptions): void {
   try {
@@ -184,7 +200,12 @@ export async function scanSlots(ids: Int32Array, ctx: ScanSlotsContext): Promise
     stopped: ctx.stopped,
     statSync: (f) => ctx.fs.statSync(index.absPath(f, ctx.root)),
     statAsync: (f) => ctx.fs.stat(index.absPath(f, ctx.root)),
-    thread: ctx.thread ? { stats: (paths) => ctx.thread!.stats(paths), pathOf: (f) => index.absPath(f, ctx.root) } : undefined,
+    thread: ctx.thread
+      ? {
+          statsEncoded: (bytes, count) => ctx.thread!.statsEncoded(bytes, count),
+          writePath: (f, target, at) => index.writeAbsPath(f, ctx.root, target, at),
+        }
+      : undefined,
     before: (f) => index.gen[f]!,
     onResult: (f, st, token) => {
       if (!index.isLive(f) || index.gen[f] !== token) return;
@@ -202,8 +223,7 @@ export async function scanSlots(ids: Int32Array, ctx: ScanSlotsContext): Promise
     onError: (f, error) => {
       counts.errors++;
       if (index.isLive(f)) ctx.onReadable?.(f, error);
-      if (counts.errors <= 5)
-        ctx.logger.warn({ path: !index.isLive(f) ? undefined : index.relPath(f), err: describeError(error) }, 'stat failed during scan');
+      if (counts.errors <= 5) ctx.logger.warn({ path: !index.isLive(f) ? undefined : index.relPath(f), err: describeError(error) }, 'stat failed during scan');
     },
   });
   counts.alerts += ctx.drain();

@@ -26,7 +26,7 @@ const { parentPort } = require('node:worker_threads');
 const fs = require('node:fs');
 parentPort.on('message', (m) => {
   if (m.op === 'stat') {
-    const paths = m.paths.split('\\0');
+    const paths = Buffer.from(m.paths.buffer, m.paths.byteOffset, m.paths.byteLength).toString('utf8').split('\\0');
     const n = paths.length;
     const fields = new Float64Array(n * 4);
     const state = new Uint8Array(n);
@@ -116,14 +116,24 @@ export class StatThread {
   }
 
   /** stat (following symlinks, as CVAT's open() does) every path, in order. */
-  async stats(paths: readonly string[]): Promise<StatBatch> {
-    if (paths.length === 0) return batchOf({ id: 0 }, 0);
-    // One NUL-joined string: cloning one string is a copy, cloning 2,048 was ~1 ms a batch.
-    // A path never holds a NUL (the guard refuses such names before anything is stat-ed).
-    return batchOf(await this.#call({ op: 'stat', paths: paths.join('\0') }), paths.length);
+  stats(paths: readonly string[]): Promise<StatBatch> {
+    const bytes = Buffer.from(paths.join('\0'), 'utf8');
+    return this.statsEncoded(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length).slice(), paths.length);
   }
 
-  #call(message: { op: 'stat'; paths: string }): Promise<Reply> {
+  /**
+   * As `stats`, for `count` paths already encoded as UTF-8 and separated by NUL bytes: the
+   * guard writes them straight from its name arena, and the bytes are moved to the worker,
+   * not copied (`bytes` is unusable afterwards). A path never holds a NUL: the guard refuses
+   * such names before anything is stat-ed. Cloning one string per batch, as before, cost
+   * the main thread ~0.12 s at 1,000,000 files (profiled).
+   */
+  async statsEncoded(bytes: Uint8Array, count: number): Promise<StatBatch> {
+    if (count === 0) return batchOf({ id: 0 }, 0);
+    return batchOf(await this.#call({ op: 'stat', paths: bytes }), count);
+  }
+
+  #call(message: { op: 'stat'; paths: Uint8Array }): Promise<Reply> {
     if (this.#closed) return Promise.reject(codedError('STAT_THREAD_CLOSED', 'the stat thread is closed'));
     clearTimeout(this.#idleTimer);
     const worker = this.#ensureWorker();
@@ -137,7 +147,7 @@ export class StatThread {
       }, this.#timeoutMs);
       this.#pending.set(id, { resolve, reject, timer });
       worker.ref();
-      worker.postMessage({ ...message, id });
+      worker.postMessage({ ...message, id }, [message.paths.buffer as ArrayBuffer]);
     });
   }
 
