@@ -53,14 +53,38 @@ export function encodeJournalLines(payloads: readonly string[], from = 0, to = p
   for (let i = from; i < to; i++) {
     const start = at;
     at += buf.write(payloads[i] as string, at, 'utf8');
-    let c = -1;
-    for (let j = start; j < at; j++) c = CRC_TABLE[(c ^ buf[j]!) & 255]! ^ (c >>> 8);
-    c = ~c;
-    buf[at++] = TAB;
-    for (let shift = 28; shift >= 0; shift -= 4) buf[at++] = HEX_DIGITS[(c >>> shift) & 15]!;
-    buf[at++] = NEWLINE;
+    at = endLine(buf, start, at);
   }
   return buf.subarray(0, at);
+}
+
+/**
+ * Journal lines whose payloads a codec writes as bytes, with no string per record:
+ * `write(i, buf, at)` puts payload `i` (ASCII without tab or newline, at most `maxPayload`
+ * bytes) at `at` and returns where it ends. The lines are those `encodeJournalLines` gives
+ * for the same payloads.
+ */
+export function encodeJournalRecords(count: number, maxPayload: number, write: (i: number, buf: Buffer, at: number) => number): Buffer {
+  const buf = Buffer.allocUnsafe(count * (maxPayload + 1 + SUFFIX_BYTES));
+  let at = 0;
+  for (let i = 0; i < count; i++) {
+    const start = at;
+    at = write(i, buf, at);
+    if (at - start > maxPayload) throw new RangeError(`journal record ${i} is ${at - start} bytes, more than ${maxPayload}`);
+    at = endLine(buf, start, at);
+  }
+  return buf.subarray(0, at);
+}
+
+/** Appends the CRC suffix and newline of the payload at `buf[start..at)`; returns the end of the line. */
+function endLine(buf: Buffer, start: number, at: number): number {
+  let c = -1;
+  for (let j = start; j < at; j++) c = CRC_TABLE[(c ^ buf[j]!) & 255]! ^ (c >>> 8);
+  c = ~c;
+  buf[at++] = TAB;
+  for (let shift = 28; shift >= 0; shift -= 4) buf[at++] = HEX_DIGITS[(c >>> shift) & 15]!;
+  buf[at++] = NEWLINE;
+  return at;
 }
 
 export interface JournalScan {

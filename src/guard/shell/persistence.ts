@@ -14,8 +14,8 @@ import { describeError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { StateDamage } from '../../state/damage.js';
 import { Journaled } from '../../state/journaled.js';
-import { encodeJournalLines } from '../../state/journal-lines.js';
-import { baselineCodec, baselineRecord, type SnapshotEntry } from './baseline-file.js';
+import { encodeJournalRecords } from '../../state/journal-lines.js';
+import { BASELINE_RECORD_BYTES, baselineCodec, writeBaselineRecord, type SnapshotEntry } from './baseline-file.js';
 import { pathKey, type BaselineTable } from '../core/baseline-table.js';
 import type { ShareIndex } from '../core/share-index.js';
 import { loadState, saveState, type PersistedProblem } from './state.js';
@@ -136,15 +136,14 @@ export class GuardStore {
     const { index } = this.#o;
     const dirty = this.#dirty;
     this.#dirty = [];
-    const payloads: string[] = [];
-    for (const f of dirty) {
-      if (!index.isLive(f) || !index.hasBaseline(f) || f >= this.#keyHi.length) continue;
-      payloads.push(baselineRecord(this.#keyHi[f]!, this.#keyLo[f]!, index.bSize[f]!, index.bMtime[f]!, index.bIno[f]!, index.bDev.get(f)));
-    }
-    if (payloads.length === 0) return;
-    // Encoded now: the strings die in the young generation, the bytes wait off-heap for the write.
-    const lines = encodeJournalLines(payloads);
-    const records = payloads.length;
+    const slots = dirty.filter((f) => index.isLive(f) && index.hasBaseline(f) && f < this.#keyHi.length);
+    if (slots.length === 0) return;
+    // Encoded now, straight into bytes that wait off-heap for the write.
+    const lines = encodeJournalRecords(slots.length, BASELINE_RECORD_BYTES, (i, buf, at) => {
+      const f = slots[i]!;
+      return writeBaselineRecord(buf, at, this.#keyHi[f]!, this.#keyLo[f]!, index.bSize[f]!, index.bMtime[f]!, index.bIno[f]!, index.bDev.get(f));
+    });
+    const records = slots.length;
     this.#chain(async () => {
       await this.#writer?.appendEncoded(lines, records);
       if ((this.#writer?.records ?? 0) > Math.max(GUARD_STORE_DEFAULTS.compactMinRecords, index.liveFiles + (this.#table?.unclaimed ?? 0)))
