@@ -26,6 +26,38 @@ export function pathKey(rel: string): PathKey {
   return { hi: crc32(rel) >>> 0, lo: fnv1a(rel) };
 }
 
+/** zlib's CRC-32 table (polynomial 0xedb88320), for continuing a key byte by byte in JS. */
+const CRC_TABLE = (() => {
+  const table = new Int32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    table[n] = c;
+  }
+  return table;
+})();
+
+/**
+ * `pathKey(prefix + name)` from `pathKey(prefix)` and the name's bytes `bytes[start, end)`,
+ * into `out` (hi, lo), when the name is ASCII: then each byte is the UTF-16 code unit
+ * fnv1a reads and the UTF-8 byte crc32 reads, and both hashes run on from the prefix's
+ * (zlib's crc32 is continued from a final value, FNV-1a's state is its value). Returns
+ * false, writing nothing, for any other name.
+ */
+export function continuePathKey(prefix: PathKey, bytes: Uint8Array, start: number, end: number, out: Uint32Array): boolean {
+  let crc = ~prefix.hi;
+  let fnv = prefix.lo;
+  for (let i = start; i < end; i++) {
+    const b = bytes[i]!;
+    if (b > 0x7f) return false;
+    crc = CRC_TABLE[(crc ^ b) & 0xff]! ^ (crc >>> 8);
+    fnv = Math.imul(fnv ^ b, 0x01000193);
+  }
+  out[0] = ~crc >>> 0;
+  out[1] = fnv >>> 0;
+  return true;
+}
+
 const EMPTY = -1;
 
 export class BaselineTable {

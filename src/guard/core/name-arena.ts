@@ -52,6 +52,9 @@ export class NameArena {
   #offsets = new Uint32Array(0);
   /** Where the bytes of the name `#end` last decoded start (a field, not an object per call). */
   #start = 0;
+  /** Where the name of the last `view` starts and ends in its buffer. */
+  viewStart = 0;
+  viewEnd = 0;
 
   /** Slots this arena can hold without growing. */
   get capacity(): number {
@@ -120,6 +123,17 @@ export class NameArena {
     const end = this.#end(this.#at(f));
     this.#buf.copy(target, offset, this.#start, end);
     return offset + end - this.#start;
+  }
+
+  /**
+   * The buffer holding slot `f`'s name, whose bytes are [`viewStart`, `viewEnd`) as this
+   * call sets them (fields, not an object per call). Read it at once: the next `set` may
+   * move the names to a new buffer.
+   */
+  view(f: number): Uint8Array {
+    this.viewEnd = this.#end(this.#at(f));
+    this.viewStart = this.#start;
+    return this.#buf;
   }
 
   /** FNV-1a of slot `f`'s bytes (what `hashName` gives for its name). */

@@ -16,7 +16,7 @@ import type { StateDamage } from '../../state/damage.js';
 import { Journaled } from '../../state/journaled.js';
 import { encodeJournalRecords } from '../../state/journal-lines.js';
 import { BASELINE_RECORD_BYTES, baselineCodec, writeBaselineRecord, type SnapshotEntry } from './baseline-file.js';
-import { pathKey, type BaselineTable } from '../core/baseline-table.js';
+import type { BaselineTable } from '../core/baseline-table.js';
 import type { ShareIndex } from '../core/share-index.js';
 import { loadState, saveState, type PersistedProblem } from './state.js';
 import type { FileTracker } from '../core/tracker.js';
@@ -45,6 +45,8 @@ export class GuardStore {
   /** Path key of each live slot (set when the slot is claimed). */
   #keyHi = new Uint32Array(0);
   #keyLo = new Uint32Array(0);
+  /** Scratch for a slot's key (hi, lo) in claim. */
+  readonly #key = new Uint32Array(2);
   /** Slots whose baseline changed since the last journal append. */
   #dirty: number[] = [];
   #journalTimer: NodeJS.Timeout | undefined;
@@ -100,11 +102,12 @@ export class GuardStore {
       this.#keyHi = hi;
       this.#keyLo = lo;
     }
+    const key = this.#key;
     for (const f of slots) {
-      const key = pathKey(index.relPath(f));
-      this.#keyHi[f] = key.hi;
-      this.#keyLo[f] = key.lo;
-      const st = this.#table?.take(key);
+      index.pathKeyOf(f, key);
+      this.#keyHi[f] = key[0]!;
+      this.#keyLo[f] = key[1]!;
+      const st = this.#table?.take({ hi: key[0]!, lo: key[1]! });
       if (st && !index.hasBaseline(f)) index.setBaseline(f, st);
     }
     if (this.#table && this.#table.unclaimed === 0) this.#table = undefined;
