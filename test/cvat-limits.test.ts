@@ -116,6 +116,34 @@ describe('client bounds', () => {
     expect(error.message).toMatch(/answer to GET \/api\/tasks \(list request\) is larger than 1000 bytes/);
   });
 
+  it('reads an answer sent in one piece or in many (split inside a multi-byte character), and caps the pieces together', async () => {
+    const meta = { size: 3, start_frame: 0, stop_frame: 2, frames: ['日本.jpg', 'b.jpg', 'c.jpg'].map((name) => ({ name, related_files: 0 })) };
+    const bytes = Buffer.from(JSON.stringify(meta), 'utf8');
+    const cut = bytes.indexOf(Buffer.from('本', 'utf8')) + 1; // inside the character's three bytes
+    let split = false;
+    server = await startServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      if (!split) return void res.end(bytes);
+      // Pieces apart in time, so they reach the client as separate chunks.
+      res.write(bytes.subarray(0, cut));
+      setTimeout(() => res.write(bytes.subarray(cut, cut + 10)), 30);
+      setTimeout(() => res.end(bytes.subarray(cut + 10)), 60);
+    });
+    client = new CvatClient({ ...defaultCvatBounds(), baseUrl: server.url });
+    expect(await client.taskMeta(1)).toMatchObject({ ok: true, value: meta });
+    split = true;
+    expect(await client.taskMeta(1)).toMatchObject({ ok: true, value: meta });
+    await client.close();
+
+    // Chunked, no Content-Length: only the pieces' sum can go over the cap.
+    client = new CvatClient({
+      ...defaultCvatBounds(),
+      baseUrl: server.url,
+      limits: { ...defaultCvatBounds().limits, api: { deadlineMs: 5_000, maxBytes: cut + 5 } },
+    });
+    expect((await failure(client.taskMeta(1))).message).toMatch(/larger than \d+ bytes/);
+  });
+
   it('puts one abort listener on a caller signal however many requests are in flight, and aborts them all', async () => {
     cvat = await startHostileCvat({ drip: { kinds: ['api'], intervalMs: 1000 } });
     client = new CvatClient({ ...defaultCvatBounds(), baseUrl: cvat.url, connections: 32 });
