@@ -48,6 +48,9 @@ export default tseslint.config(
       // `T | undefined`, and the hot loops (ledger slots, share index, planner) index right
       // after a bounds check; `!` there is the idiom, a runtime check per read is not.
       '@typescript-eslint/no-non-null-assertion': 'off',
+      // Cannot fire: `erasableSyntaxOnly` (tsconfig.json) makes every enum a compile error. It
+      // cost 3.2 s of a 35 s lint (TIMING=20).
+      '@typescript-eslint/no-unsafe-enum-assignment': 'off',
     },
   },
   {
