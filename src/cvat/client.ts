@@ -6,7 +6,7 @@
  * Callers get typed records or, for malformed list items, a `Rejected` entry naming
  * the id, so one bad task never stops a run.
  */
-import { Agent, request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import type { z } from 'zod';
 import { CvatHttpError, WardenError, describeError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -16,6 +16,7 @@ import { featuresFor, parseCvatVersion, type CvatFeatures } from './features.js'
 import { countCapped, discard, deadlineError, followSignal, readCapped, tooLargeError, type RequestKind, type RequestLimits } from './limits.js';
 import { parseBaseUrl, withoutUserInfo } from './base-url.js';
 import { PageWalk } from './paging.js';
+import { Agent, request } from './undici-parts.js';
 import { AboutSchema, DataMetaSchema, JobSchema, PageSchema, TaskSchema, summarizeIssues, type About, type DataMeta, type Job, type Task } from './shapes.js';
 
 export interface CvatClientOptions {
