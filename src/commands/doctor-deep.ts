@@ -12,10 +12,7 @@
 import type { DeepConfig } from '../config/index.js';
 import type { CvatFeatures } from '../cvat/features.js';
 import type { Job } from '../cvat/shapes.js';
-import { CacheReader } from '../deep/cache-reader.js';
-import { CHUNK_QUEUE_KEY } from '../deep/deep-mode.js';
 import { schemeOfKey, type KeyScheme } from '../deep/keys.js';
-import { SegmentReader } from '../deep/segment-reader.js';
 import { describeError } from '../errors.js';
 import type { DoctorAdd } from './doctor.js';
 
@@ -29,17 +26,36 @@ const SCHEME_NAME: Record<KeyScheme, string> = {
   data: '<data_id>_<n>_Quality.COMPRESSED (CVAT before 2.20)',
 };
 
+/** The store clients, loaded by checkDeepStores when a store is configured. */
+interface StoreReaders {
+  CacheReader: typeof import('../deep/cache-reader.js').CacheReader;
+  SegmentReader: typeof import('../deep/segment-reader.js').SegmentReader;
+  queueKey: string;
+}
+
 export async function checkDeepStores(deep: DeepConfig, features: CvatFeatures | undefined, jobs: readonly Job[], add: DoctorAdd): Promise<void> {
   if (!deep.cache && !deep.database && !deep.queue) {
     add('deep mode', 'ok', "off: the warden infers CVAT's cache from answer times (a wiped cache is noticed by its canary)", undefined);
     return;
   }
-  if (deep.cache) await checkCache(deep.cache, features, add);
-  if (deep.database) await checkDatabase(deep.database, jobs, add);
-  if (deep.queue) await checkQueue(deep.queue, add);
+  // The store clients (ioredis, pg) load only when a store is configured: every other doctor run skips ~70 ms of loading.
+  const [{ CacheReader }, { SegmentReader }, { CHUNK_QUEUE_KEY }] = await Promise.all([
+    import('../deep/cache-reader.js'),
+    import('../deep/segment-reader.js'),
+    import('../deep/deep-mode.js'),
+  ]);
+  const readers: StoreReaders = { CacheReader, SegmentReader, queueKey: CHUNK_QUEUE_KEY };
+  if (deep.cache) await checkCache(deep.cache, features, add, readers);
+  if (deep.database) await checkDatabase(deep.database, jobs, add, readers);
+  if (deep.queue) await checkQueue(deep.queue, add, readers);
 }
 
-async function checkCache(store: NonNullable<DeepConfig['cache']>, features: CvatFeatures | undefined, add: DoctorAdd): Promise<void> {
+async function checkCache(
+  store: NonNullable<DeepConfig['cache']>,
+  features: CvatFeatures | undefined,
+  add: DoctorAdd,
+  { CacheReader }: StoreReaders,
+): Promise<void> {
   const name = 'media cache (deep mode)';
   const reader = new CacheReader({ store, timeoutMs: TIMEOUT_MS });
   try {
@@ -95,7 +111,7 @@ async function checkCache(store: NonNullable<DeepConfig['cache']>, features: Cva
   }
 }
 
-async function checkDatabase(store: NonNullable<DeepConfig['database']>, jobs: readonly Job[], add: DoctorAdd): Promise<void> {
+async function checkDatabase(store: NonNullable<DeepConfig['database']>, jobs: readonly Job[], add: DoctorAdd, { SegmentReader }: StoreReaders): Promise<void> {
   const name = 'CVAT database (deep mode)';
   const reader = new SegmentReader({ store, timeoutMs: TIMEOUT_MS });
   try {
@@ -143,11 +159,11 @@ async function checkDatabase(store: NonNullable<DeepConfig['database']>, jobs: r
   }
 }
 
-async function checkQueue(store: NonNullable<DeepConfig['queue']>, add: DoctorAdd): Promise<void> {
+async function checkQueue(store: NonNullable<DeepConfig['queue']>, add: DoctorAdd, { CacheReader, queueKey }: StoreReaders): Promise<void> {
   const name = 'chunk queue (deep mode)';
   const reader = new CacheReader({ store, timeoutMs: TIMEOUT_MS });
   try {
-    const length = await reader.llen(CHUNK_QUEUE_KEY);
+    const length = await reader.llen(queueKey);
     add(name, 'ok', `${store.safeLabel} answers; ${length} chunk build(s) waiting in CVAT's queue "chunks"`);
   } catch (error) {
     add(
