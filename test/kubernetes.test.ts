@@ -41,8 +41,13 @@ interface Rendered {
   byKind: (kind: string) => Obj;
 }
 
+/** `kubectl kustomize` once per directory (twelve tests read the base); each caller gets its own copy to change. */
+const renderings = new Map<string, Promise<K8sObject[]>>();
+
 async function render(dir: string): Promise<Rendered> {
-  const all = await kustomize(dir);
+  let rendering = renderings.get(dir);
+  if (!rendering) renderings.set(dir, (rendering = kustomize(dir)));
+  const all = structuredClone(await rendering);
   const byKind = (kind: string): Obj => {
     const found = all.filter((o) => o.kind === kind);
     if (found.length !== 1) throw new Error(`${dir}: expected one ${kind}, got ${found.length}`);
