@@ -3,6 +3,7 @@
 import js from '@eslint/js';
 import nodePlugin from 'eslint-plugin-n';
 import tseslint from 'typescript-eslint';
+import { tsDiagnostics } from './eslint/ts-diagnostics.js';
 
 /** Code outside src/guard/ reaches the guard only through its public index. */
 const guardBoundary = {
@@ -28,15 +29,17 @@ const rawWrites = [
 ];
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'bench/**', 'scripts/**', '**/*.mjs', 'eslint.config.js'] },
+  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'bench/**', 'scripts/**', '**/*.mjs', 'eslint.config.js', 'eslint/**'] },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {
     languageOptions: {
       parserOptions: { project: ['./tsconfig.test.json'], tsconfigRootDir: import.meta.dirname },
     },
-    plugins: { n: nodePlugin },
+    plugins: { n: nodePlugin, warden: { rules: { 'ts-diagnostics': tsDiagnostics } } },
     rules: {
+      // TypeScript's errors, from the program the type-aware rules use: lint is the type-check too.
+      'warden/ts-diagnostics': 'error',
       'n/prefer-node-protocol': 'error',
       // Numbers and booleans read fine in messages; objects still need an explicit format.
       '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true, allowBoolean: true, allowNullish: true }],
