@@ -11,6 +11,7 @@
  * nothing is salvaged from inside a damaged line.
  */
 import { crc32 } from 'node:zlib';
+import { CRC32_TABLE } from './crc32-table.js';
 
 const NEWLINE = 0x0a;
 const TAB = 0x09;
@@ -26,17 +27,6 @@ export function hex8(n: number): string {
   const u = n >>> 0;
   return BYTE_HEX[u >>> 24]! + BYTE_HEX[(u >>> 16) & 255]! + BYTE_HEX[(u >>> 8) & 255]! + BYTE_HEX[u & 255]!;
 }
-
-/** CRC-32 (IEEE, as zlib's crc32) table. */
-const CRC_TABLE = (() => {
-  const table = new Int32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    table[n] = c;
-  }
-  return table;
-})();
 
 /**
  * The bytes of `payloads[from..to)` as journal lines (CRC suffix and newline appended),
@@ -79,7 +69,7 @@ export function encodeJournalRecords(count: number, maxPayload: number, write: (
 /** Appends the CRC suffix and newline of the payload at `buf[start..at)`; returns the end of the line. */
 function endLine(buf: Buffer, start: number, at: number): number {
   let c = -1;
-  for (let j = start; j < at; j++) c = CRC_TABLE[(c ^ buf[j]!) & 255]! ^ (c >>> 8);
+  for (let j = start; j < at; j++) c = CRC32_TABLE[(c ^ buf[j]!) & 255]! ^ (c >>> 8);
   c = ~c;
   buf[at++] = TAB;
   for (let shift = 28; shift >= 0; shift -= 4) buf[at++] = HEX_DIGITS[(c >>> shift) & 15]!;

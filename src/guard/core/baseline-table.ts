@@ -8,6 +8,7 @@
  */
 import { crc32 } from 'node:zlib';
 import type { FileStat } from '../types.js';
+import { CRC32_TABLE } from '../../state/crc32-table.js';
 
 /** The two 32-bit halves of a path's key. */
 export interface PathKey {
@@ -26,17 +27,6 @@ export function pathKey(rel: string): PathKey {
   return { hi: crc32(rel) >>> 0, lo: fnv1a(rel) };
 }
 
-/** zlib's CRC-32 table (polynomial 0xedb88320), for continuing a key byte by byte in JS. */
-const CRC_TABLE = (() => {
-  const table = new Int32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    table[n] = c;
-  }
-  return table;
-})();
-
 /**
  * `pathKey(prefix + name)` from `pathKey(prefix)` and the name's bytes `bytes[start, end)`,
  * into `out` (hi, lo), when the name is ASCII: then each byte is the UTF-16 code unit
@@ -50,7 +40,7 @@ export function continuePathKey(prefix: PathKey, bytes: Uint8Array, start: numbe
   for (let i = start; i < end; i++) {
     const b = bytes[i]!;
     if (b > 0x7f) return false;
-    crc = CRC_TABLE[(crc ^ b) & 0xff]! ^ (crc >>> 8);
+    crc = CRC32_TABLE[(crc ^ b) & 0xff]! ^ (crc >>> 8);
     fnv = Math.imul(fnv ^ b, 0x01000193);
   }
   out[0] = ~crc >>> 0;
