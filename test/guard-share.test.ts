@@ -204,7 +204,8 @@ describe.skipIf(!available)('share guard: the share as a whole', () => {
     const guard = make({
       fs: {
         watch: (p, listener, options): DirWatcher => {
-          if (++calls > 3) throw Object.assign(new Error('System limit for number of file watchers reached'), { code: 'ENOSPC' });
+          // The first watch is the share root's own (root-watcher.ts), then three directories.
+          if (++calls > 4) throw Object.assign(new Error('System limit for number of file watchers reached'), { code: 'ENOSPC' });
           return fs.watch(p, { persistent: options.persistent }, (e, f) => listener(e, f === null ? null : f));
         },
       },

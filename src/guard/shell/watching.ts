@@ -1,7 +1,7 @@
 /**
  * Which watchers run, by watch mode:
  *  - inotify: one fs.watch per directory holding expected files (DirWatchers) plus
- *    chokidar on the share root (depth 0);
+ *    one on the share root (root-watcher.ts);
  *  - polling: chokidar stat-polling over the expected files (small network shares);
  *  - scan_only: nothing (large network shares; the scans do the work).
  * Also remembers each watched directory's (and its ancestors') dev+inode, which tells
@@ -17,7 +17,8 @@ import path from 'node:path';
 import type { Logger } from '../../log.js';
 import type { WatchMode } from '../../domain.js';
 import { setWatchMode, type Metrics } from '../../metrics.js';
-import { pollFiles, watchShareRoot, whenReady, type FSWatcher } from './chokidar-watch.js';
+import { pollFiles, whenReady, type FSWatcher } from './chokidar-watch.js';
+import { watchShareRoot } from './root-watcher.js';
 import type { DirWatchers } from './dir-watchers.js';
 import { copyStat, errorCode, type GuardFs } from './fsio.js';
 import { baseOf, dirOf, type ShareRootResolver } from './paths.js';
@@ -66,7 +67,7 @@ export class GuardWatching {
   readonly #d: WatchingDeps;
   readonly #dirInodes = new Map<string, FileStat>();
   readonly #failed = new Map<string, FailedWatch>();
-  #rootWatcher: FSWatcher | undefined;
+  #rootWatcher: { close(): void } | undefined;
   #pollWatcher: FSWatcher | undefined;
   /** The watch limit was hit: new directories go straight to the failed list until a retry succeeds. */
   #limitReached = false;
@@ -124,7 +125,7 @@ export class GuardWatching {
   }
 
   /**
-   * Start whatever the mode needs and is not running yet; resolves when chokidar is ready.
+   * Start whatever the mode needs and is not running yet; resolves when chokidar's polling is ready.
    * `dirs`: only these directories are new (a task was fed); without it, every directory.
    */
   async setup(newDirs?: Iterable<string>): Promise<void> {
@@ -138,14 +139,18 @@ export class GuardWatching {
     }
     if (this.mode === 'inotify') {
       if (!this.#rootWatcher) {
-        this.#rootWatcher = watchShareRoot(this.#d.resolver.root, {
-          onTopLevel: (name, event) => {
-            if (name === '') this.#d.checkRoot();
-            else void this.#d.enqueue(() => this.#d.handler().topLevel(name, event));
-          },
-          onError: (error) => this.#d.onError(undefined, error),
-        });
-        ready = whenReady(this.#rootWatcher);
+        try {
+          this.#rootWatcher = watchShareRoot(this.#d.resolver.root, this.#d.fs, {
+            onTopLevel: (name, event) => {
+              if (name === '') this.#d.checkRoot();
+              else void this.#d.enqueue(() => this.#d.handler().topLevel(name, event));
+            },
+            onError: (error) => this.#d.onError(undefined, error),
+          });
+        } catch (error) {
+          // Tried again by the next setup (the next batch of tasks, the share coming back); reported at most once a minute.
+          this.#d.onError(undefined, error);
+        }
       }
       const gone = this.#d.handler().gone;
       const candidates =
@@ -284,9 +289,10 @@ export class GuardWatching {
     this.#failed.clear();
     this.#limitReached = false;
     this.#limitAlerted = false;
-    const closing = [this.#rootWatcher?.close(), this.#pollWatcher?.close()].filter((p) => p !== undefined);
+    this.#rootWatcher?.close();
+    const closing = this.#pollWatcher?.close();
     this.#rootWatcher = this.#pollWatcher = undefined;
-    await Promise.allSettled(closing);
+    await closing?.catch(() => undefined);
     this.#publishMode();
     this.#d.metrics.shareWatchedDirectories.set(0);
   }
