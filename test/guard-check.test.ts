@@ -102,8 +102,9 @@ describe.skipIf(!available)('check report and path safety', () => {
   });
 
   it('rejects traversal, absolute and symlink-escaping names and never stats them', async () => {
-    await mkdir(path.join(fx.outside, 'secret'), { recursive: true });
+    await mkdir(path.join(fx.outside, 'secret/sub'), { recursive: true });
     await writeFile(path.join(fx.outside, 'secret/x.jpg'), 'secret');
+    await writeFile(path.join(fx.outside, 'secret/sub/x.jpg'), 'secret');
     await symlink(path.join(fx.outside, 'secret'), path.join(fx.shareDir, 'evil'));
     const hostile: GuardTask = {
       taskId: 66,
@@ -113,6 +114,8 @@ describe.skipIf(!available)('check report and path safety', () => {
         { name: '../outside/secret/x.jpg' },
         { name: '/etc/passwd' },
         { name: 'evil/x.jpg' },
+        // a real directory (no symlink itself) below the escaping one: judged through its parent
+        { name: 'evil/sub/x.jpg' },
         { name: 'images/../../outside/secret/x.jpg' },
         { name: 'images/image_0.jpg' },
         { name: 'a\0b' },
@@ -128,8 +131,9 @@ describe.skipIf(!available)('check report and path safety', () => {
       { name: 'images/../../outside/secret/x.jpg', reason: 'dot_dot' },
       { name: 'a\0b', reason: 'nul' },
       { name: 'evil/x.jpg', reason: 'symlink_escape' },
+      { name: 'evil/sub/x.jpg', reason: 'symlink_escape' },
     ]);
-    expect(report.totals).toMatchObject({ filesExpected: 1, rejectedNames: 5 });
+    expect(report.totals).toMatchObject({ filesExpected: 1, rejectedNames: 6 });
     expect(report.ok).toBe(false);
     const leaks = (paths: string[]) => paths.filter((p) => p.includes('secret') || p.includes('passwd') || p.includes('evil') || p.includes('\0'));
     expect(leaks(touched)).toEqual([]);
@@ -149,8 +153,9 @@ describe.skipIf(!available)('check report and path safety', () => {
       [66, 'dot_dot'],
       [66, 'nul'],
       [66, 'symlink_escape'],
+      [66, 'symlink_escape'],
     ]);
-    expect(guard.status()).toMatchObject({ filesExpected: 1, rejectedNames: 5, watchedDirectories: 1 });
+    expect(guard.status()).toMatchObject({ filesExpected: 1, rejectedNames: 6, watchedDirectories: 1 });
     expect(leaks(guardFs.touched)).toEqual([]);
     expect(alerts).toEqual([]);
     await guard.close();

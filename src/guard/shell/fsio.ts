@@ -16,6 +16,9 @@ export interface DirWatcher {
 
 export type WatchListener = (eventType: string, filename: string | null) => void;
 
+/** What a path is itself, its last component not followed (lstat). */
+export type EntryKind = 'directory' | 'symlink' | 'other';
+
 export interface GuardFs {
   /** stat (follows symlinks, as CVAT's open() does); null when the path does not exist (ENOENT/ENOTDIR). */
   stat(path: string): Promise<FileStat | null>;
@@ -25,6 +28,10 @@ export interface GuardFs {
   realpath(path: string): Promise<string>;
   /** realpath(3) on this thread: on a local disk a sync call is ~20× cheaper than a trip through libuv's pool. */
   realpathSync(path: string): string;
+  /** lstat's verdict on a path; null when it does not exist (ENOENT/ENOTDIR); throws on other errors. */
+  entryKind(path: string): Promise<EntryKind | null>;
+  /** As entryKind, on this thread (local disks, as realpathSync). */
+  entryKindSync(path: string): EntryKind | null;
   /** Non-recursive directory watch (node `fs.watch`); may throw (ENOSPC, ENOENT). */
   watch(path: string, listener: WatchListener, options: { persistent: boolean }): DirWatcher;
   /** true when the directory exists and is readable + searchable. */
@@ -49,6 +56,10 @@ export function copyStat(st: FileStat): FileStat {
 function isAbsent(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
   return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
+function kindOf(st: fs.Stats): EntryKind {
+  return st.isDirectory() ? 'directory' : st.isSymbolicLink() ? 'symlink' : 'other';
 }
 
 export const nodeFs: GuardFs = {
@@ -78,6 +89,18 @@ export const nodeFs: GuardFs = {
   },
   realpathSync(path) {
     return fs.realpathSync.native(path);
+  },
+  async entryKind(path) {
+    try {
+      return kindOf(await fsp.lstat(path));
+    } catch (error) {
+      if (isAbsent(error)) return null;
+      throw error;
+    }
+  },
+  entryKindSync(path) {
+    const st = fs.lstatSync(path, { throwIfNoEntry: false });
+    return st ? kindOf(st) : null;
   },
   watch(path, listener, options) {
     return fs.watch(path, { persistent: options.persistent, recursive: false }, (eventType, filename) => listener(eventType, filename));

@@ -11,7 +11,7 @@ import type { DetectionSource, FileStat, GuardTask } from '../types.js';
 import { DegradedScans } from './degraded.js';
 import { DirWatchers } from './dir-watchers.js';
 import { PathTrust, UnreadableFiles } from './file-trust.js';
-import { isMountPoint, rootHealthy, withFs, type GuardFs } from './fsio.js';
+import { isMountPoint, rootHealthy, withFs, type EntryKind, type GuardFs } from './fsio.js';
 import { detectFsType, type FsTypeInfo } from './fstype.js';
 import { ShareRootResolver } from './paths.js';
 import { scanSlots, type ScanCounts } from './scanner.js';
@@ -66,7 +66,7 @@ export class ShareSource implements GuardSource {
     this.#host = host;
     this.#fs = withFs(options.fs);
     this.#thread = options.fs?.stat || options.fs?.statSync ? undefined : new StatThread();
-    this.#resolver = new ShareRootResolver(options.shareDir, { ...this.#fs, realpath: (p) => this.#realpath(p) });
+    this.#resolver = new ShareRootResolver(options.shareDir, { ...this.#fs, realpath: (p) => this.#realpath(p), entryKind: (p) => this.#entryKind(p) });
     const { index, tracker, events, metrics, logger } = host;
     const wall = () => host.clock.wall();
     this.#trust = new PathTrust({ index, tracker, resolver: this.#resolver, events, logger, clock: wall });
@@ -98,6 +98,12 @@ export class ShareSource implements GuardSource {
   #realpath(path: string): Promise<string> {
     if (!this.#fsDetected || this.#fsInfo.network || this.#o.fs?.realpath) return this.#fs.realpath(path);
     return new Promise((resolve) => resolve(this.#fs.realpathSync(path))); // a throw becomes the rejection
+  }
+
+  /** As #realpath: on this thread on a local disk, through libuv's pool on a network one. */
+  #entryKind(path: string): Promise<EntryKind | null> {
+    if (!this.#fsDetected || this.#fsInfo.network || this.#o.fs?.entryKind) return this.#fs.entryKind(path);
+    return new Promise((resolve) => resolve(this.#fs.entryKindSync(path)));
   }
 
   #makeDirWatchers(): DirWatchers {
