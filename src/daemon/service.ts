@@ -205,7 +205,7 @@ export class WardenService implements AsyncDisposable {
   private async connectAndRun(started: Started): Promise<void> {
     const features = await this.connect();
     if (!features || this.stopIntake.signal.aborted) return;
-    const warming = this.startWarming(features, started);
+    const warming = await this.startWarming(features, started);
     await this.discoveryLoop(warming);
   }
 
@@ -234,9 +234,9 @@ export class WardenService implements AsyncDisposable {
   }
 
   /** Builds the warming parts (warming.ts) and starts the warm and cloud loops; discovery's loop is the caller's. */
-  private startWarming(features: CvatFeatures, started: Started): Warming {
+  private async startWarming(features: CvatFeatures, started: Started): Promise<Warming> {
     const signal = this.stopIntake.signal;
-    const warming = buildWarming({
+    const warming = await buildWarming({
       features,
       config: this.config,
       tuning: this.options,

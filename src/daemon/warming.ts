@@ -8,7 +8,7 @@
 import type { CommandConfig } from '../config/index.js';
 import type { CvatClient } from '../cvat/client.js';
 import { CHUNK_CACHE_TTL_MS, type CvatFeatures } from '../cvat/features.js';
-import { DeepMode } from '../deep/deep-mode.js';
+import type { DeepMode } from '../deep/deep-mode.js';
 import { keySchemeFor } from '../deep/keys.js';
 import type { ShareGuard } from '../guard/index.js';
 import type { Logger } from '../log.js';
@@ -65,14 +65,14 @@ export interface WarmingContext {
   firstDiscoveryDone: () => boolean;
 }
 
-export function buildWarming(ctx: WarmingContext): Warming {
+export async function buildWarming(ctx: WarmingContext): Promise<Warming> {
   const { features, config, tuning } = ctx;
   const clock = tuning.clock ? { clock: tuning.clock } : {};
   // One cold threshold for the engine (what counts as a build) and the controller (what it judges).
   const coldThresholdMs = tuning.coldThresholdMs ?? config.warm.coldThresholdMs;
   const control = createWarmControl({ ...config.warm, coldThresholdMs }, { metrics: ctx.metrics, ...clock });
   const canary = new CacheCanary({ client: ctx.client, coldThresholdMs, rangeRequests: features.rangeRequests, ttlMs: CHUNK_CACHE_TTL_MS, ...clock });
-  const deep = buildDeepMode(ctx);
+  const deep = await buildDeepMode(ctx);
   const engine = buildEngine(ctx, control, canary, coldThresholdMs);
   const scheduler = buildScheduler(ctx, engine, deep);
   const intake = new TaskIntake({
@@ -112,10 +112,14 @@ export function buildWarming(ctx: WarmingContext): Warming {
   return { features, adaptive: control.controller, scheduler, discovery, intake, cacheTruth, deep };
 }
 
-/** Deep mode when a store of CVAT's is configured (--cache-url, --database-url, --queue-url). */
-function buildDeepMode(ctx: WarmingContext): DeepMode | undefined {
+/**
+ * Deep mode when a store of CVAT's is configured (--cache-url, --database-url, --queue-url).
+ * Loaded only then: its store clients (ioredis, pg) took ~230 ms of every `run`'s start.
+ */
+async function buildDeepMode(ctx: WarmingContext): Promise<DeepMode | undefined> {
   const deepConfig = ctx.config.deep;
   if (!deepConfig.cache && !deepConfig.database && !deepConfig.queue) return undefined;
+  const { DeepMode } = await import('../deep/deep-mode.js');
   const deep = new DeepMode({
     stores: { cache: deepConfig.cache, database: deepConfig.database, queue: deepConfig.queue },
     ledger: ctx.ledger,
