@@ -62,24 +62,34 @@ function kindOf(st: fs.Stats): EntryKind {
   return st.isDirectory() ? 'directory' : st.isSymbolicLink() ? 'symlink' : 'other';
 }
 
+/** The call's value, null when the path does not exist (ENOENT/ENOTDIR); other errors are thrown. */
+async function unlessAbsent<T>(call: Promise<T>): Promise<T | null> {
+  try {
+    return await call;
+  } catch (error) {
+    if (isAbsent(error)) return null;
+    throw error;
+  }
+}
+
+/** As unlessAbsent, for a sync call; throwIfNoEntry:false avoids building an Error for every missing file during big scans. */
+function unlessAbsentSync<T>(call: (options: { throwIfNoEntry: false }) => T | undefined): T | null {
+  try {
+    return call({ throwIfNoEntry: false }) ?? null;
+  } catch (error) {
+    if (isAbsent(error)) return null;
+    throw error;
+  }
+}
+
 export const nodeFs: GuardFs = {
   async stat(path) {
-    try {
-      return toStat(await fsp.stat(path));
-    } catch (error) {
-      if (isAbsent(error)) return null;
-      throw error;
-    }
+    const st = await unlessAbsent(fsp.stat(path));
+    return st && toStat(st);
   },
   statSync(path) {
-    // throwIfNoEntry:false avoids building an Error for every missing file during big scans.
-    try {
-      const st = fs.statSync(path, { throwIfNoEntry: false });
-      return st ? toStat(st) : null;
-    } catch (error) {
-      if (isAbsent(error)) return null;
-      throw error;
-    }
+    const st = unlessAbsentSync((options) => fs.statSync(path, options));
+    return st && toStat(st);
   },
   readdir(path) {
     return fsp.readdir(path, { withFileTypes: true });
@@ -91,16 +101,12 @@ export const nodeFs: GuardFs = {
     return fs.realpathSync.native(path);
   },
   async entryKind(path) {
-    try {
-      return kindOf(await fsp.lstat(path));
-    } catch (error) {
-      if (isAbsent(error)) return null;
-      throw error;
-    }
+    const st = await unlessAbsent(fsp.lstat(path));
+    return st && kindOf(st);
   },
   entryKindSync(path) {
-    const st = fs.lstatSync(path, { throwIfNoEntry: false });
-    return st ? kindOf(st) : null;
+    const st = unlessAbsentSync((options) => fs.lstatSync(path, options));
+    return st && kindOf(st);
   },
   watch(path, listener, options) {
     return fs.watch(path, { persistent: options.persistent, recursive: false }, (eventType, filename) => listener(eventType, filename));
