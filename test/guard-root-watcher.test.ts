@@ -2,8 +2,9 @@
  * src/guard/shell/root-watcher.ts: the share root's own fs.watch reports top-level
  * directories appearing (addDir) and vanishing or renamed (unlinkDir for the old name,
  * addDir for the new), anything else at the top level as unlinkDir (the handler ignores
- * names it has no directories under), the root itself going as '', reads nothing at start,
- * and reports nothing after close(). Real temp directories and the real watcher.
+ * names it has no directories under), asks for a root check when the root itself goes or
+ * is renamed away (also when another directory takes its place at once), reads nothing at
+ * start, and reports nothing after close(). Real temp directories and the real watcher.
  */
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -30,7 +31,11 @@ function watch(root: string) {
       return nodeFs.accessibleDir(p);
     },
   };
-  const watcher = watchShareRoot(root, fs, { onTopLevel: (name, event) => events.push(`${event} ${name}`), onError: (e) => errors.push(e) });
+  const watcher = watchShareRoot(root, fs, {
+    onTopLevel: (name, event) => events.push(`${event} ${name}`),
+    onRoot: () => events.push('root'),
+    onError: (e) => errors.push(e),
+  });
   closers.push(watcher);
   return { watcher, events, errors, reads: () => reads };
 }
@@ -48,7 +53,7 @@ describe('share root watcher', () => {
     await waitFor('rename seen', () => w.events.includes('unlinkDir old') && w.events.includes('addDir renamed'));
     await rm(join(root, 'fresh'), { recursive: true });
     await waitFor('unlinkDir fresh', () => w.events.includes('unlinkDir fresh'));
-    expect(w.events.filter((e) => e.endsWith(' '))).toEqual([]); // the root was never reported gone
+    expect(w.events).not.toContain('root'); // no root check was asked for
     expect(w.errors).toEqual([]);
   });
 
@@ -61,20 +66,22 @@ describe('share root watcher', () => {
     expect(w.events.filter((e) => e.endsWith('notes.txt')).every((e) => e === 'unlinkDir notes.txt')).toBe(true);
   });
 
-  it("reports the root itself going as ''", async () => {
+  it('asks for a root check when the root itself is removed', async () => {
     const root = join(tmp.path, 'share');
     await mkdir(join(root, 'a'), { recursive: true });
     const w = watch(root);
     await rm(root, { recursive: true });
-    await waitFor('root gone', () => w.events.includes('unlinkDir '));
+    await waitFor('root check', () => w.events.includes('root'));
   });
 
-  it('reports the root renamed away as gone', async () => {
+  it('asks for a root check when the root is renamed away, also when another directory takes its place at once', async () => {
     const root = join(tmp.path, 'share');
     await mkdir(root);
+    await mkdir(join(tmp.path, 'other'));
     const w = watch(root);
     await rename(root, join(tmp.path, 'aside'));
-    await waitFor('root gone', () => w.events.includes('unlinkDir '));
+    await rename(join(tmp.path, 'other'), root);
+    await waitFor('root check', () => w.events.includes('root'));
   });
 
   it('reports nothing after close(), which is idempotent', async () => {

@@ -87,6 +87,50 @@ describe.skipIf(!available)('share guard: the share as a whole', () => {
     await waitFor('deleted after restore', () => fileAlerts(alerts, 'deleted').some((a) => a.path === 'images/image_5.jpg'));
   });
 
+  it('a root replaced by another directory (renamed away, a copy put in its place) is unavailable, then restored, and the new one is watched', async () => {
+    const guard = make({ rootCheckIntervalMs: 60_000 }); // the root watcher, not the periodic check, must notice
+    const alerts = recordAlerts(guard);
+    await guard.setTasks(sampleTasks());
+    await guard.start();
+    const copy = path.join(fx.tmp, 'share-copy');
+    const old = path.join(fx.tmp, 'share-old');
+    await cp(fx.shareDir, copy, { recursive: true, preserveTimestamps: true });
+    await rename(fx.shareDir, old);
+    await rename(copy, fx.shareDir);
+    await waitFor('share_unavailable', () => alerts.some((a) => a.kind === 'share_unavailable'));
+    await waitFor('share_restored', () => alerts.some((a) => a.kind === 'share_restored'));
+    await waitFor('rescan after restore', () => guard.status().lastScan?.reason === 'share_restored');
+    expect(fileAlerts(alerts, 'deleted')).toEqual([]);
+    expect(await metricValue(metrics, 'cvat_warden_share_files_missing')).toBe(0);
+
+    // the old tree is not the share any more: a deletion there says nothing; one in the new share is reported
+    await rm(path.join(old, 'images/image_4.jpg'));
+    await rm(path.join(fx.shareDir, 'images/image_5.jpg'));
+    await waitFor('deleted in the new share', () => fileAlerts(alerts, 'deleted').some((a) => a.path === 'images/image_5.jpg'));
+    expect(fileAlerts(alerts, 'deleted').map((a) => a.path)).toEqual(['images/image_5.jpg']);
+  });
+
+  it('a root replaced without an event the warden sees (mounted over) is found by the periodic root check', async () => {
+    // The root's own watch hears nothing (a mount makes no inotify event on the directory it covers).
+    const deaf = Object.assign(new EventEmitter(), { close: () => undefined }) as unknown as DirWatcher;
+    const guard = make({
+      rootCheckIntervalMs: 100,
+      fs: { watch: (p, listener, options): DirWatcher => (p === fx.shareDir ? deaf : fs.watch(p, { persistent: options.persistent }, (e, f) => listener(e, f))) },
+    });
+    const alerts = recordAlerts(guard);
+    await guard.setTasks(sampleTasks());
+    await guard.start();
+    const copy = path.join(fx.tmp, 'share-copy');
+    await cp(fx.shareDir, copy, { recursive: true, preserveTimestamps: true });
+    await rename(fx.shareDir, path.join(fx.tmp, 'share-old'));
+    await rename(copy, fx.shareDir);
+    await waitFor('share_unavailable', () => alerts.some((a) => a.kind === 'share_unavailable'));
+    expect(alerts.find((a) => a.kind === 'share_unavailable')).toMatchObject({ reason: expect.stringContaining('replaced') as string });
+    await waitFor('share_restored', () => alerts.some((a) => a.kind === 'share_restored'));
+    await rm(path.join(fx.shareDir, 'images/image_5.jpg'));
+    await waitFor('deleted in the new share', () => fileAlerts(alerts, 'deleted').some((a) => a.path === 'images/image_5.jpg'));
+  });
+
   it('keeps an open problem across an outage; a file back after the outage resolves it', async () => {
     const guard = make();
     const alerts = recordAlerts(guard);

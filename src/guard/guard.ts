@@ -230,6 +230,9 @@ export class ShareGuard extends EventEmitter<ShareGuardEventMap> {
   async #checkRoot(): Promise<void> {
     if (this.#closing || !this.#available || !this.#everStarted) return;
     if (!(await this.#source.healthy())) await this.#enqueue(() => this.#shareUnavailable('share root vanished or was unmounted'));
+    // Every watch is on the old tree: going through unavailable → restored sets them up on the new one and rescans.
+    else if (await this.#source.rootReplaced())
+      await this.#enqueue(() => this.#shareUnavailable('share root replaced by another directory (renamed away and re-created, or mounted over)'));
   }
 
   async #observe(newDirs?: Iterable<string>): Promise<void> {

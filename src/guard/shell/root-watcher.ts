@@ -12,14 +12,20 @@
  * Events are gathered per turn of the event loop (a burst of renames is told apart once
  * per name) and told apart by what is there now: a directory is `addDir`, anything else
  * `unlinkDir` (the handler then looks only at the watched directories under that name, so
- * a top-level file costs nothing more). When the root itself is no longer a readable
- * directory the root is reported gone (''), whatever the event was.
+ * a top-level file costs nothing more). The root itself is handed to `onRoot` to check
+ * (gone, unmounted, or another directory now at its path) when it is no longer a readable
+ * directory, and when the kernel reports the watched directory itself moved or deleted:
+ * libuv names such an event after the root's own base name (and a top-level entry of that
+ * name only costs a check).
  */
+import path from 'node:path';
 import type { DirWatcher, GuardFs } from './fsio.js';
 
 export interface RootWatchHandlers {
-  /** A top-level directory appeared or vanished ('' = the root itself). */
+  /** A top-level directory appeared or vanished. */
   onTopLevel: (name: string, event: 'addDir' | 'unlinkDir') => void;
+  /** The root itself may have gone or been replaced: check it. */
+  onRoot: () => void;
   onError: (error: Error) => void;
 }
 
@@ -29,14 +35,18 @@ export interface RootWatchHandlers {
  */
 export function watchShareRoot(root: string, fs: Pick<GuardFs, 'watch' | 'accessibleDir'>, handlers: RootWatchHandlers): { close(): void } {
   let pending = new Set<string>();
+  /** An event without a name, or named after the root: the root itself changed. */
+  let rootEvent = false;
   let scheduled = false;
   let closed = false;
+  const rootName = path.basename(root);
 
-  const sort = async (names: Set<string>): Promise<void> => {
+  const sort = async (names: Set<string>, aboutRoot: boolean): Promise<void> => {
     if (!(await fs.accessibleDir(root))) {
-      if (!closed) handlers.onTopLevel('', 'unlinkDir');
+      if (!closed) handlers.onRoot();
       return;
     }
+    if (aboutRoot && !closed) handlers.onRoot();
     for (const name of names) {
       const isDir = await fs.accessibleDir(`${root}/${name}`);
       if (closed) return;
@@ -48,15 +58,17 @@ export function watchShareRoot(root: string, fs: Pick<GuardFs, 'watch' | 'access
     root,
     (_eventType, filename) => {
       if (closed) return;
-      // No name: the kernel did not say which entry (or the root itself changed); the root check still runs.
       if (filename) pending.add(filename);
+      if (!filename || filename === rootName) rootEvent = true;
       if (scheduled) return;
       scheduled = true;
       setImmediate(() => {
         scheduled = false;
         const names = pending;
+        const aboutRoot = rootEvent;
         pending = new Set();
-        if (!closed) sort(names).catch((error: unknown) => handlers.onError(error instanceof Error ? error : new Error(String(error))));
+        rootEvent = false;
+        if (!closed) sort(names, aboutRoot).catch((error: unknown) => handlers.onError(error instanceof Error ? error : new Error(String(error))));
       });
     },
     { persistent: false },

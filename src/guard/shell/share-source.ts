@@ -60,6 +60,12 @@ export class ShareSource implements GuardSource {
   /** The file system was detected (start()): until then realpaths go through libuv's pool, as on a network share. */
   #fsDetected = false;
   #rootMountPoint = false;
+  /**
+   * The root directory the watches were set up on (dev and inode, from start() or the share
+   * coming back). Another directory at the root's path — the share renamed away and a copy
+   * put in its place, a file system mounted over it — leaves every watch on the old tree.
+   */
+  #rootIdentity: { dev: number; ino: number } | undefined;
 
   constructor(options: ShareSourceOptions, host: SourceHost) {
     this.#o = options;
@@ -229,6 +235,19 @@ export class ShareSource implements GuardSource {
       );
     }
     this.#rootMountPoint = isMountPoint(this.#fs, this.#o.shareDir);
+    this.#rootIdentity = await this.#rootNow();
+  }
+
+  async #rootNow(): Promise<{ dev: number; ino: number } | undefined> {
+    const st = await this.#fs.stat(this.#o.shareDir).catch(() => null);
+    return st ? { dev: st.dev, ino: st.ino } : undefined;
+  }
+
+  /** The directory at the root's path is not the one the watches were set up on (healthy() says whether there is one). */
+  async rootReplaced(): Promise<boolean> {
+    const was = this.#rootIdentity;
+    const now = await this.#rootNow();
+    return was !== undefined && now !== undefined && (now.dev !== was.dev || now.ino !== was.ino);
   }
 
   #decideMode(): WatchMode {
@@ -250,6 +269,10 @@ export class ShareSource implements GuardSource {
   async setAvailable(state: 'gone' | 'back'): Promise<void> {
     if (state === 'back') {
       this.#resolver.reset();
+      // The watches about to be set up are on this directory; a mount that appeared over the
+      // root is then watched for going away too.
+      this.#rootIdentity = await this.#rootNow();
+      this.#rootMountPoint ||= isMountPoint(this.#fs, this.#o.shareDir);
       return;
     }
     this.#handler.clear();

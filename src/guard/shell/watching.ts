@@ -141,10 +141,8 @@ export class GuardWatching {
       if (!this.#rootWatcher) {
         try {
           this.#rootWatcher = watchShareRoot(this.#d.resolver.root, this.#d.fs, {
-            onTopLevel: (name, event) => {
-              if (name === '') this.#d.checkRoot();
-              else void this.#d.enqueue(() => this.#d.handler().topLevel(name, event));
-            },
+            onTopLevel: (name, event) => void this.#d.enqueue(() => this.#d.handler().topLevel(name, event)),
+            onRoot: () => this.#d.checkRoot(),
             onError: (error) => this.#d.onError(undefined, error),
           });
         } catch (error) {
