@@ -32,7 +32,7 @@ function startFastCvat(options) {
       const m = /URL (\S+) chunks=(\d+)/.exec(out);
       if (!m) return;
       out = undefined;
-      const cvat = { url: m[1], chunks: Number(m[2]), stop: () => new Promise((r) => (child.once('exit', r), child.kill('SIGTERM'))) };
+      const cvat = { url: m[1], chunks: Number(m[2]), pid: child.pid, stop: () => new Promise((r) => (child.once('exit', r), child.kill('SIGTERM'))) };
       // This process's first fetch loads undici's fetch (~1 s on a busy machine): pay it here,
       // not in the first /healthz probe, which would charge it to the service.
       getJson(`${cvat.url}/__stats`).then(() => resolve(cvat), reject);
@@ -52,8 +52,9 @@ function procStatus(pid) {
   }
 }
 
-function cpuSeconds(pid) {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+/** CPU-seconds of a process (every thread, exited ones included), or of one thread with `tid`. */
+function cpuSeconds(pid, tid) {
+  const stat = fs.readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(f[11]) + Number(f[12])) / TICKS; // utime, stime (fields 14, 15)
 }
@@ -88,6 +89,8 @@ function startRun(cvatUrl, stateDir, extra = []) {
     exited,
     peakRssMB: () => Math.max(peak, procStatus(child.pid) ?? 0),
     cpu: () => cpuSeconds(child.pid),
+    /** The main thread's share of cpu() (the rest: the stat thread, V8's GC helpers, libuv's pool). */
+    mainThreadCpu: () => cpuSeconds(child.pid, child.pid),
     stop: async () => {
       peak = Math.max(peak, procStatus(child.pid) ?? 0);
       child.kill('SIGTERM');
@@ -303,6 +306,7 @@ async function guardRun(files) {
   const cvat = await startFastCvat({ tasks: 0, shareDirs: dirs, filesPerDir: 100 });
   try {
     const findBefore = await timeFind(share);
+    const cvatCpuBefore = cpuSeconds(cvat.pid);
     const run = startRun(cvat.url, path.join(root, 'state'), ['--share-dir', share]);
     const url = await run.url;
     const health = probeHealth(url);
@@ -312,6 +316,8 @@ async function guardRun(files) {
     const healthWorstMs = (await health.stop()).worstMs;
     const peakRssMB = run.peakRssMB();
     const cpuS = run.cpu();
+    const mainThreadS = run.mainThreadCpu();
+    const cvatCpuS = cpuSeconds(cvat.pid) - cvatCpuBefore;
     await run.stop();
     const findAfter = await timeFind(share);
     const findS = (findBefore.seconds + findAfter.seconds) / 2;
@@ -325,6 +331,8 @@ async function guardRun(files) {
       healthWorstMs,
       filesExpected: status.share?.filesExpected ?? 0,
       cpuS,
+      mainThreadS,
+      cvatCpuS,
       findS,
       findLines: findAfter.lines,
       load,
@@ -454,19 +462,29 @@ function guardSlope(guards) {
   return { from: a.files, to: b.files, bytesPerFile: ((b.peakRssMB - a.peakRssMB) * 1024 * 1024) / (b.files - a.files) };
 }
 
+/**
+ * Where the CPU to ready went: the warden's main thread, its other threads (the stat thread,
+ * V8's GC helpers, libuv's pool) and the fake CVAT, and how many of the machine's cores that
+ * kept busy on average — the start is short of CPU when that nears the core count.
+ */
+function cpuSplit(g) {
+  if (g.mainThreadS === undefined || g.cvatCpuS === undefined || g.cpuS === undefined) return '—';
+  return `${fmt(g.mainThreadS, 1)} / ${fmt(g.cpuS - g.mainThreadS, 1)} / ${fmt(g.cvatCpuS, 1)} (${fmt((g.cpuS + g.cvatCpuS) / g.readyS, 2)})`;
+}
+
 export function guardTable(guards) {
   const base = guards[0];
   const lines = [
     "`run --share-dir` over share files in directories of 100 (one share-backed task per directory; the tree is generated first and not counted), and `find SHARE -printf '%s %T@ %p\\n'` over the same tree just before and just after the run (mean of the two):",
     '',
-    '| share files | ready | `find -printf` | ready / find | peak RSS | RSS per file above the smallest row | ready per file vs the smallest row | CPU-s to ready | /healthz worst | load (1 min) |',
-    '|---|---|---|---|---|---|---|---|---|---|',
+    '| share files | ready | `find -printf` | ready / find | peak RSS | RSS per file above the smallest row | ready per file vs the smallest row | CPU-s to ready | main thread / other threads / fake CVAT, CPU-s (cores busy) | /healthz worst | load (1 min) |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const g of guards) {
     const above = g === base ? '—' : `${fmt(((g.peakRssMB - base.peakRssMB) * 1024 * 1024) / (g.files - base.files), 0)} B`;
     const perFile = g === base ? '—' : `${fmt(g.readyS / g.files / (base.readyS / base.files), 2)}×`;
     lines.push(
-      `| ${g.files.toLocaleString('en')} | ${fmt(g.readyS, 1)} s | ${g.findS ? `${fmt(g.findS, 1)} s` : '—'} | ${g.findS ? `${fmt(g.readyS / g.findS, 1)}×` : '—'} | ${fmt(g.peakRssMB, 0)} MB | ${above} | ${perFile} | ${g.cpuS !== undefined ? fmt(g.cpuS, 1) : '—'} | ${fmt(g.healthWorstMs, 0)} ms | ${g.load !== undefined ? fmt(g.load, 1) : '—'} |`,
+      `| ${g.files.toLocaleString('en')} | ${fmt(g.readyS, 1)} s | ${g.findS ? `${fmt(g.findS, 1)} s` : '—'} | ${g.findS ? `${fmt(g.readyS / g.findS, 1)}×` : '—'} | ${fmt(g.peakRssMB, 0)} MB | ${above} | ${perFile} | ${g.cpuS !== undefined ? fmt(g.cpuS, 1) : '—'} | ${cpuSplit(g)} | ${fmt(g.healthWorstMs, 0)} ms | ${g.load !== undefined ? fmt(g.load, 1) : '—'} |`,
     );
   }
   return lines;
