@@ -6,7 +6,7 @@
  * Refused names are reported and never stat-ed, watched or listed.
  */
 import path from 'node:path';
-import type { GuardFs } from './fsio.js';
+import type { EntryKind, GuardFs } from './fsio.js';
 import { isAbsent } from './fsio.js';
 
 import { dirOf } from '../core/rel-paths.js';
@@ -82,7 +82,7 @@ export class ShareRootResolver {
     // A directory that is not a symlink, in a directory inside the root, is inside: one lstat
     // here, where realpath(3) read every component of the path again (0.35 s of the main
     // thread for 10,000 directories, profiled). A symlink or anything else: realpath says.
-    let kind: Awaited<ReturnType<GuardFs['entryKind']>> | 'error';
+    let kind: EntryKind | null | 'error';
     try {
       kind = await this.#fs.entryKind(this.abs(relDir));
     } catch {
