@@ -115,7 +115,9 @@ describe.skipIf(!available)('share guard: the share as a whole', () => {
     const deaf = Object.assign(new EventEmitter(), { close: () => undefined }) as unknown as DirWatcher;
     const guard = make({
       rootCheckIntervalMs: 100,
-      fs: { watch: (p, listener, options): DirWatcher => (p === fx.shareDir ? deaf : fs.watch(p, { persistent: options.persistent }, (e, f) => listener(e, f))) },
+      fs: {
+        watch: (p, listener, options): DirWatcher => (p === fx.shareDir ? deaf : fs.watch(p, { persistent: options.persistent }, (e, f) => listener(e, f))),
+      },
     });
     const alerts = recordAlerts(guard);
     await guard.setTasks(sampleTasks());
