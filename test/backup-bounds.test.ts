@@ -230,6 +230,8 @@ it.runIf(withShare)('run: an export that never finishes fails at its deadline an
     scheduler.start();
     const done = await waitFor('task 2 backed up', async () => await scheduler.store.newest(2));
     expect(done.mediaFiles).toBe(2);
+    // The backup is in the store a moment before its log line is written.
+    await waitFor('task 2 logged', () => outcomes.includes('2:done'));
     // Task 1 (first in line) held the one export slot for its deadline once; then task 2 went.
     expect(outcomes.slice(0, 2)).toEqual(['1:failed', '2:done']);
     const status = scheduler.status() as { failures: Array<{ taskId: number; message: string }>; withoutGoodBackup: number[] };
