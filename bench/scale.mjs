@@ -289,8 +289,30 @@ function timeFind(dir) {
 }
 
 /**
+ * The bare pipeline (guard-floor.mjs) over the same fake CVAT and tree: what any Node
+ * program pays to know every share file's stat, without the guard's own work. Returns its
+ * figures and the fake CVAT's CPU while it ran.
+ */
+function timeFloor(cvat, share) {
+  return new Promise((resolve, reject) => {
+    const cvatCpuBefore = cpuSeconds(cvat.pid);
+    const child = spawn(process.execPath, [path.join(here, 'guard-floor.mjs'), JSON.stringify({ url: cvat.url, share, token: TOKEN })], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (d) => (out += d));
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      if (code !== 0) return reject(new Error(`guard-floor exited ${code}`));
+      resolve({ ...JSON.parse(out), cvatCpuS: cpuSeconds(cvat.pid) - cvatCpuBefore });
+    });
+  });
+}
+
+/**
  * `run --share-dir` over `files` share files in files/100 directories, with `find -printf`
- * over the same tree just before and just after it (the ratio uses their mean).
+ * over the same tree just before and just after it (the ratio uses their mean), and the
+ * bare pipeline (timeFloor) between the run and the second `find`.
  */
 async function guardRun(files) {
   const dirs = Math.max(1, Math.floor(files / 100));
@@ -319,6 +341,8 @@ async function guardRun(files) {
     const mainThreadS = run.mainThreadCpu();
     const cvatCpuS = cpuSeconds(cvat.pid) - cvatCpuBefore;
     await run.stop();
+    const floor = await timeFloor(cvat, share);
+    if (floor.present !== files) throw new Error(`guard-floor stat-ed ${floor.present} of ${files} files`);
     const findAfter = await timeFind(share);
     const findS = (findBefore.seconds + findAfter.seconds) / 2;
     const load = os.loadavg()[0];
@@ -335,6 +359,9 @@ async function guardRun(files) {
       cvatCpuS,
       findS,
       findLines: findAfter.lines,
+      floorS: floor.seconds,
+      floorCpuS: floor.cpuS,
+      floorCvatCpuS: floor.cvatCpuS,
       load,
     };
   } finally {
@@ -445,7 +472,7 @@ export function report({ runs, warm, guard }) {
   const million = guards.find((g) => g.files === 1_000_000);
   if (million?.findS)
     lines.push(
-      `- \`run\` with the guard at 1,000,000 files ready ≤ 2× \`find -printf\` and ≤ 300 MB (issue 21): ${fmt(million.readyS / million.findS, 1)}×, ${fmt(million.peakRssMB, 0)} MB — ${mark(million.readyS <= 2 * million.findS && million.peakRssMB <= 300)}`,
+      `- \`run\` with the guard at 1,000,000 files ready ≤ 2× \`find -printf\` and ≤ 300 MB (issue 21): ${fmt(million.readyS / million.findS, 1)}×, ${fmt(million.peakRssMB, 0)} MB — ${mark(million.readyS <= 2 * million.findS && million.peakRssMB <= 300)}${million.floorS ? ` (the bare pipeline alone: ${fmt(million.floorS / million.findS, 1)}×)` : ''}`,
     );
   const slope = guardSlope(guards);
   if (slope)
@@ -472,19 +499,25 @@ function cpuSplit(g) {
   return `${fmt(g.mainThreadS, 1)} / ${fmt(g.cpuS - g.mainThreadS, 1)} / ${fmt(g.cvatCpuS, 1)} (${fmt((g.cpuS + g.cvatCpuS) / g.readyS, 2)})`;
 }
 
+/** The bare pipeline's time (its CPU with the fake CVAT's), its ratio to `find` and `run`'s ratio to it. */
+function floorCells(g) {
+  if (g.floorS === undefined) return '— | — | —';
+  return `${fmt(g.floorS, 1)} s (${fmt(g.floorCpuS + g.floorCvatCpuS, 1)}) | ${g.findS ? `${fmt(g.floorS / g.findS, 1)}×` : '—'} | ${fmt(g.readyS / g.floorS, 1)}×`;
+}
+
 export function guardTable(guards) {
   const base = guards[0];
   const lines = [
-    "`run --share-dir` over share files in directories of 100 (one share-backed task per directory; the tree is generated first and not counted), and `find SHARE -printf '%s %T@ %p\\n'` over the same tree just before and just after the run (mean of the two):",
+    "`run --share-dir` over share files in directories of 100 (one share-backed task per directory; the tree is generated first and not counted), and `find SHARE -printf '%s %T@ %p\\n'` over the same tree just before and just after the run (mean of the two). The bare pipeline (`bench/guard-floor.mjs`, run after `run` against the same fake CVAT) does only what no guard can skip in Node: list tasks and jobs, GET and `JSON.parse` every task's data/meta six at a time, `statSync` every frame's file on a worker thread; its CPU-s include the fake CVAT's:",
     '',
-    '| share files | ready | `find -printf` | ready / find | peak RSS | RSS per file above the smallest row | ready per file vs the smallest row | CPU-s to ready | main thread / other threads / fake CVAT, CPU-s (cores busy) | /healthz worst | load (1 min) |',
-    '|---|---|---|---|---|---|---|---|---|---|---|',
+    '| share files | ready | `find -printf` | ready / find | bare pipeline (CPU-s) | bare / find | ready / bare | peak RSS | RSS per file above the smallest row | ready per file vs the smallest row | CPU-s to ready | main thread / other threads / fake CVAT, CPU-s (cores busy) | /healthz worst | load (1 min) |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const g of guards) {
     const above = g === base ? '—' : `${fmt(((g.peakRssMB - base.peakRssMB) * 1024 * 1024) / (g.files - base.files), 0)} B`;
     const perFile = g === base ? '—' : `${fmt(g.readyS / g.files / (base.readyS / base.files), 2)}×`;
     lines.push(
-      `| ${g.files.toLocaleString('en')} | ${fmt(g.readyS, 1)} s | ${g.findS ? `${fmt(g.findS, 1)} s` : '—'} | ${g.findS ? `${fmt(g.readyS / g.findS, 1)}×` : '—'} | ${fmt(g.peakRssMB, 0)} MB | ${above} | ${perFile} | ${g.cpuS !== undefined ? fmt(g.cpuS, 1) : '—'} | ${cpuSplit(g)} | ${fmt(g.healthWorstMs, 0)} ms | ${g.load !== undefined ? fmt(g.load, 1) : '—'} |`,
+      `| ${g.files.toLocaleString('en')} | ${fmt(g.readyS, 1)} s | ${g.findS ? `${fmt(g.findS, 1)} s` : '—'} | ${g.findS ? `${fmt(g.readyS / g.findS, 1)}×` : '—'} | ${floorCells(g)} | ${fmt(g.peakRssMB, 0)} MB | ${above} | ${perFile} | ${g.cpuS !== undefined ? fmt(g.cpuS, 1) : '—'} | ${cpuSplit(g)} | ${fmt(g.healthWorstMs, 0)} ms | ${g.load !== undefined ? fmt(g.load, 1) : '—'} |`,
     );
   }
   return lines;
