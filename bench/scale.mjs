@@ -4,7 +4,8 @@
 // jobs of 25 chunks): cold start to ready and to all warm, restart to ready (and to every
 // task evaluated), /healthz worst latency during both, chunks re-requested after the
 // restart, steady-state CPU per minute, peak RSS (VmHWM); the real `warm --all` at the
-// largest size under /usr/bin/time; and `run` with the guard over 1 M share files.
+// largest size under /usr/bin/time; and `run` with the guard over 1 M share files, beside
+// the bare pipeline of guard-floor.mjs over the same files.
 // SCALE_BENCH_SIZES=100000,300000 to shrink; SCALE_BENCH_STEADY_S (300) for the CPU window (SCALE_BENCH_SETTLE_S, 60, after all is warm);
 // SCALE_BENCH_GUARD_FILES (1000000, 0 to skip) for the guard figure; SCALE_BENCH_PARTS
 // (service,warm,guard; `big` = the largest size with the ledger made by `warm --all`, see
